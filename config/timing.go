@@ -1,0 +1,183 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Timing holds the four timing bases of a cluster. Every other timeout in
+// MT-Cluster is derived from these by Derive; nothing else is configurable,
+// so the relations between timeouts hold by construction and the few that
+// depend on the operator's choice are checked by Validate.
+//
+// Timeline of a node failure with the defaults (H=200ms, F=1s, W=3s):
+//
+//	t0            last heartbeat of X seen to change (net and disk)
+//	t0+F/2        X suspected (logged, nothing acted on)
+//	t0+F          X declared dead or partitioned away: membership changes,
+//	              fencing of X may start; X's packages wait for fencing
+//	t0+F+F+W+m    X's self-fence deadline has certainly passed on our clock:
+//	              takeover allowed even if fencing was not possible
+type Timing struct {
+	// HeartbeatInterval is how often a node sends network heartbeats and
+	// writes its quorum-disk slot, and how often it reads its peers' slots.
+	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
+	// IOTimeout is the deadline of one quorum-disk I/O. An I/O that has not
+	// completed by then counts as failed.
+	IOTimeout time.Duration `toml:"io_timeout"`
+	// FailureTimeout is how long a peer's heartbeat counters may stay
+	// unchanged on a path before that path declares it gone, and how long a
+	// node may go without a successful write of its own slot (or without
+	// quorum) before it stops its packages and stops feeding its watchdog.
+	FailureTimeout time.Duration `toml:"failure_timeout"`
+	// WatchdogTimeout is the time after the last feed at which the watchdog
+	// resets the node.
+	WatchdogTimeout time.Duration `toml:"watchdog_timeout"`
+}
+
+// Default timing bases. With these a dead node is declared dead about
+// 1.0-1.2 s after its last heartbeat.
+const (
+	// DefaultHeartbeatInterval: five heartbeats per failure timeout.
+	DefaultHeartbeatInterval = 200 * time.Millisecond
+	// DefaultIOTimeout: a quorum-disk I/O slower than this counts as failed.
+	DefaultIOTimeout = 400 * time.Millisecond
+	// DefaultFailureTimeout: a peer silent on a path this long is gone on it.
+	DefaultFailureTimeout = 1 * time.Second
+	// DefaultWatchdogTimeout: most hardware watchdogs count in whole seconds.
+	DefaultWatchdogTimeout = 3 * time.Second
+)
+
+// DefaultTiming returns the default timing bases.
+func DefaultTiming() Timing {
+	return Timing{
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		IOTimeout:         DefaultIOTimeout,
+		FailureTimeout:    DefaultFailureTimeout,
+		WatchdogTimeout:   DefaultWatchdogTimeout,
+	}
+}
+
+// AggressiveTiming is a documented profile for low-latency networks and
+// storage: a dead node is declared dead in about 0.3 s.
+func AggressiveTiming() Timing {
+	return Timing{
+		HeartbeatInterval: 50 * time.Millisecond,
+		IOTimeout:         100 * time.Millisecond,
+		FailureTimeout:    300 * time.Millisecond,
+		WatchdogTimeout:   1 * time.Second,
+	}
+}
+
+// MaxClockDrift is the largest rate difference between two nodes' monotonic
+// clocks that the derived timeouts tolerate (5%: far above the few parts per
+// million of real oscillators, so it also covers scheduling jitter).
+const MaxClockDrift = 0.05
+
+// Derived are the timeouts computed from the bases. All are durations on the
+// local monotonic clock; none is ever compared with another node's clock.
+type Derived struct {
+	Timing
+
+	// SuspectAfter: a peer whose counters have not changed for this long
+	// is suspected (reported, not acted on).
+	SuspectAfter time.Duration
+	// DeadAfter: a peer whose counters have not changed for this long on a
+	// path is gone on that path; gone on both paths means dead.
+	DeadAfter time.Duration
+	// SelfFenceAfter: a node that has not completed a write of its own slot,
+	// or has not held quorum, for this long stops its packages and stops
+	// feeding its watchdog.
+	SelfFenceAfter time.Duration
+	// WatchdogFeedInterval: how often a healthy node feeds its watchdog.
+	WatchdogFeedInterval time.Duration
+	// Margin absorbs clock-rate drift between nodes and message delay.
+	Margin time.Duration
+	// TakeoverAfter: measured from the moment a peer is declared dead or
+	// partitioned away, the time after which its self-fence (watchdog reset)
+	// has certainly happened, so its packages may be taken over even without
+	// successful fencing: F (its own loss detection) + W + Margin.
+	TakeoverAfter time.Duration
+	// TieClaimAfter: how long the holder of the quorum-disk tie-break lock
+	// must have been silent on the disk before another node may claim it.
+	TieClaimAfter time.Duration
+	// LockSettle: after writing a claim to the tie-break lock, how long to
+	// wait before reading it back to see who won (two I/O timeouts, so a
+	// racing claim issued before ours has landed).
+	LockSettle time.Duration
+}
+
+// Derive computes the derived timeouts. It does not validate; call Validate.
+func (t Timing) Derive() Derived {
+	d := Derived{Timing: t}
+	d.SuspectAfter = t.FailureTimeout / 2
+	d.DeadAfter = t.FailureTimeout
+	d.SelfFenceAfter = t.FailureTimeout
+	d.WatchdogFeedInterval = t.HeartbeatInterval
+	d.Margin = 2*t.HeartbeatInterval + time.Duration(MaxClockDrift*float64(2*t.FailureTimeout+t.WatchdogTimeout))
+	d.TakeoverAfter = t.FailureTimeout + t.WatchdogTimeout + d.Margin
+	d.TieClaimAfter = 2*t.FailureTimeout + d.Margin
+	d.LockSettle = 2 * t.IOTimeout
+	return d
+}
+
+// TimingError is a violated relation between timing fields. It names both
+// fields so the operator knows which pair to adjust.
+type TimingError struct {
+	Field, Other string
+	Msg          string
+}
+
+func (e *TimingError) Error() string {
+	if e.Other == "" {
+		return fmt.Sprintf("timing.%s: %s", e.Field, e.Msg)
+	}
+	return fmt.Sprintf("timing.%s and timing.%s: %s", e.Field, e.Other, e.Msg)
+}
+
+// Validate checks each base and the relations between them. It never fills
+// in defaults. The returned errors are *TimingError values.
+func (t Timing) Validate() []error {
+	var errs []error
+	add := func(field, other, format string, args ...any) {
+		errs = append(errs, &TimingError{Field: field, Other: other, Msg: fmt.Sprintf(format, args...)})
+	}
+	pos := func(field string, v, min time.Duration) bool {
+		if v < min {
+			add(field, "", "is %v; it must be at least %v", v, min)
+			return false
+		}
+		return true
+	}
+	ok := pos("heartbeat_interval", t.HeartbeatInterval, 10*time.Millisecond)
+	ok = pos("io_timeout", t.IOTimeout, 10*time.Millisecond) && ok
+	ok = pos("failure_timeout", t.FailureTimeout, 100*time.Millisecond) && ok
+	ok = pos("watchdog_timeout", t.WatchdogTimeout, time.Second) && ok
+	if !ok {
+		return errs
+	}
+	if t.FailureTimeout < 3*t.HeartbeatInterval {
+		add("failure_timeout", "heartbeat_interval",
+			"failure_timeout (%v) must be at least 3 x heartbeat_interval (%v) so one lost packet or slow write is not a failure; raise failure_timeout or lower heartbeat_interval",
+			t.FailureTimeout, t.HeartbeatInterval)
+	}
+	if t.FailureTimeout < 2*t.IOTimeout {
+		add("failure_timeout", "io_timeout",
+			"failure_timeout (%v) must be at least 2 x io_timeout (%v) so a node can retry a timed-out disk write before it is declared failed; raise failure_timeout or lower io_timeout",
+			t.FailureTimeout, t.IOTimeout)
+	}
+	if t.IOTimeout < t.HeartbeatInterval/2 {
+		add("io_timeout", "heartbeat_interval",
+			"io_timeout (%v) is less than half of heartbeat_interval (%v); slow but healthy storage would count as failed: raise io_timeout",
+			t.IOTimeout, t.HeartbeatInterval)
+	}
+	if t.WatchdogTimeout < 4*t.HeartbeatInterval {
+		add("watchdog_timeout", "heartbeat_interval",
+			"watchdog_timeout (%v) must be at least 4 x heartbeat_interval (%v), the watchdog feed interval; raise watchdog_timeout",
+			t.WatchdogTimeout, t.HeartbeatInterval)
+	}
+	if t.WatchdogTimeout > 60*time.Second {
+		add("watchdog_timeout", "", "is %v; more than 60s delays every takeover without fencing by as much: lower it", t.WatchdogTimeout)
+	}
+	return errs
+}
