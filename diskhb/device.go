@@ -1,0 +1,411 @@
+package diskhb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultIOTimeout is the deadline a Device gives an I/O when NewDevice is
+// passed a timeout <= 0: the default quorum-disk I/O timeout of the
+// cluster timing (config.DefaultIOTimeout, 400ms).
+const DefaultIOTimeout = 400 * time.Millisecond
+
+// latencyWindow is how many recent completed I/Os Stats computes its
+// latency percentiles over: 256 I/Os, about 25 s of a node's disk heartbeat
+// at the default 200ms interval (two I/Os per interval).
+const latencyWindow = 256
+
+// Device gives every I/O on a BlockDevice a deadline, so a hung LUN turns
+// into an error in bounded time instead of a blocked caller.
+//
+// One goroutine per Device issues the I/Os, one at a time. An I/O's deadline
+// is the earlier of the context's deadline and now + the Device's timeout.
+//
+// Guarantees:
+//   - Read, Write and Close return by the deadline (Close at once), whatever
+//     the device does. A caller whose I/O is not complete at its deadline
+//     gets an error wrapping ErrTimeout and context.DeadlineExceeded.
+//   - At most one I/O is in flight on the BlockDevice. While an I/O that
+//     timed out is still in the kernel, every new I/O fails at once with
+//     ErrBusy; the Device logs once when the stuck I/O finally returns, and
+//     I/O resumes.
+//   - Callers' buffers are never handed to the kernel: Write copies p into
+//     an aligned buffer of its own and Read returns a fresh buffer, so a
+//     late completion never touches memory the caller has reused.
+//   - Misaligned offsets and lengths fail with ErrAlignment before any I/O.
+//
+// Non-guarantees:
+//   - A write that timed out may still land, entirely or (on hardware
+//     without atomic sector writes) in part, after the caller saw ErrTimeout.
+//     Treat its outcome as unknown.
+//   - A timeout is not a fence: the stuck I/O cannot be cancelled.
+//   - Concurrent callers are served one at a time in no particular order;
+//     time spent waiting for another caller's I/O counts against the
+//     deadline.
+type Device struct {
+	bd      BlockDevice
+	timeout time.Duration
+	log     *slog.Logger
+
+	reqs chan *request // to the I/O goroutine; unbuffered
+	quit chan struct{} // closed by Close
+	done chan struct{} // closed when the I/O goroutine has exited
+
+	mu       sync.Mutex
+	closed   bool
+	running  *request      // I/O being executed by the goroutine, if any
+	stuck    *request      // I/O that timed out and has not returned
+	stuckCh  chan struct{} // closed when the device becomes stuck
+	closeErr error
+	stats    DeviceStats
+	lat      [latencyWindow]time.Duration
+	latN     int // completed I/Os recorded in lat (total, not capped)
+}
+
+type opKind int
+
+const (
+	opRead opKind = iota
+	opWrite
+)
+
+func (k opKind) String() string {
+	if k == opRead {
+		return "read"
+	}
+	return "write"
+}
+
+type request struct {
+	op  opKind
+	off int64
+	buf []byte // aligned; owned by the I/O goroutine until done
+
+	res chan result // buffered 1
+
+	// Guarded by Device.mu.
+	started   time.Time
+	done      bool
+	abandoned bool // the caller gave up on it (deadline or cancellation)
+}
+
+type result struct {
+	err     error
+	latency time.Duration
+}
+
+// DeviceStats are a Device's counters since NewDevice.
+type DeviceStats struct {
+	// Reads and Writes count the I/Os issued to the BlockDevice.
+	Reads, Writes uint64
+	// Timeouts counts I/Os whose caller got ErrTimeout (or gave up on a
+	// cancelled context) before the I/O completed.
+	Timeouts uint64
+	// Busy counts I/Os refused with ErrBusy because an earlier I/O was stuck.
+	Busy uint64
+	// Errors counts I/Os the BlockDevice completed with an error.
+	Errors uint64
+	// Late counts I/Os that completed after their caller had timed out.
+	Late uint64
+	// LastError is the most recent error returned to a caller (nil if none)
+	// and LastErrorAt when it happened.
+	LastError   error
+	LastErrorAt time.Time
+	// Stuck is true while an I/O that timed out is still in the kernel.
+	Stuck bool
+	// Latency percentiles of the most recent completed I/Os (at most
+	// latencyWindow; Samples says how many), including late ones.
+	Samples       int
+	P50, P99, Max time.Duration
+}
+
+// NewDevice starts the I/O goroutine for bd. timeout is the default
+// deadline of each I/O (DefaultIOTimeout when <= 0); log receives the
+// device's events (a nil log discards them). The Device owns bd: Close
+// closes it.
+func NewDevice(bd BlockDevice, timeout time.Duration, log *slog.Logger) *Device {
+	if timeout <= 0 {
+		timeout = DefaultIOTimeout
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Device{
+		bd:      bd,
+		timeout: timeout,
+		log:     log,
+		reqs:    make(chan *request),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		stuckCh: make(chan struct{}),
+	}
+	go d.loop()
+	return d
+}
+
+// SectorSize is the logical sector size of the underlying device.
+func (d *Device) SectorSize() int { return d.bd.SectorSize() }
+
+// Size is the usable size in bytes of the underlying device.
+func (d *Device) Size() int64 { return d.bd.Size() }
+
+// Timeout is the default deadline of one I/O.
+func (d *Device) Timeout() time.Duration { return d.timeout }
+
+// Read reads n bytes at off into a new aligned buffer and returns it. off
+// and n must be multiples of SectorSize.
+func (d *Device) Read(ctx context.Context, off int64, n int) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("read at offset %d: length %d: %w", off, n, ErrAlignment)
+	}
+	buf := AlignedBuffer(n)
+	if err := CheckIO("read", buf, off, d.bd.SectorSize(), d.bd.Size()); err != nil {
+		return nil, err
+	}
+	if err := d.do(ctx, opRead, off, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Write writes p at off. off and len(p) must be multiples of SectorSize; p
+// need not be aligned in memory (it is copied into an aligned buffer), and
+// the caller may reuse p as soon as Write returns.
+func (d *Device) Write(ctx context.Context, off int64, p []byte) error {
+	if len(p) == 0 {
+		return fmt.Errorf("write at offset %d: empty buffer: %w", off, ErrAlignment)
+	}
+	buf := AlignedBuffer(len(p))
+	copy(buf, p)
+	if err := CheckIO("write", buf, off, d.bd.SectorSize(), d.bd.Size()); err != nil {
+		return err
+	}
+	return d.do(ctx, opWrite, off, buf)
+}
+
+func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error {
+	now := time.Now()
+	deadline := now.Add(d.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	req := &request{op: op, off: off, buf: buf, res: make(chan result, 1)}
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+	}
+	if s := d.stuck; s != nil {
+		d.stats.Busy++
+		since := now.Sub(s.started)
+		d.mu.Unlock()
+		return d.fail(fmt.Errorf("%s at offset %d: %w (a %s at offset %d has been in flight for %v)", op, off, ErrBusy, s.op, s.off, since.Round(time.Millisecond)))
+	}
+	stuckCh := d.stuckCh
+	d.mu.Unlock()
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+
+	// Hand the request to the I/O goroutine, waiting for another caller's
+	// I/O to finish if there is one.
+	select {
+	case d.reqs <- req:
+	case <-timer.C:
+		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
+	case <-ctx.Done():
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
+	case <-stuckCh:
+		d.mu.Lock()
+		d.stats.Busy++
+		d.mu.Unlock()
+		return d.fail(fmt.Errorf("%s at offset %d: %w (an earlier I/O timed out while this one waited)", op, off, ErrBusy))
+	case <-d.quit:
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+	}
+
+	var cause error
+	select {
+	case r := <-req.res:
+		return d.finish(op, off, r.err)
+	case <-timer.C:
+	case <-ctx.Done():
+		cause = ctx.Err()
+	}
+	d.mu.Lock()
+	if req.done {
+		// Completed while the timer fired: take the result.
+		d.mu.Unlock()
+		return d.finish(op, off, (<-req.res).err)
+	}
+	req.abandoned = true
+	d.stuck = req
+	d.stats.Timeouts++
+	d.stats.Stuck = true
+	close(d.stuckCh)
+	d.mu.Unlock()
+
+	d.log.Warn("quorum disk I/O missed its deadline; new I/O on this device fails with ErrBusy until it returns",
+		"op", op.String(), "offset", off, "deadline", deadline.Sub(now).Round(time.Millisecond))
+	if cause != nil && !errors.Is(cause, context.DeadlineExceeded) {
+		return d.fail(fmt.Errorf("%s at offset %d: gave up on an I/O still in flight: %w", op, off, cause))
+	}
+	return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the device did not complete it"))
+}
+
+func (d *Device) timeoutErr(op opKind, off int64, after time.Duration, why string) error {
+	return fmt.Errorf("%s at offset %d: %w after %v, %s: %w", op, off, ErrTimeout, after.Round(time.Millisecond), why, context.DeadlineExceeded)
+}
+
+// finish returns the BlockDevice's error, classified into the sentinels.
+func (d *Device) finish(op opKind, off int64, err error) error {
+	if err == nil {
+		return nil
+	}
+	return d.fail(IOError(op.String(), off, err))
+}
+
+// fail records err as the last error and returns it.
+func (d *Device) fail(err error) error {
+	d.mu.Lock()
+	d.stats.LastError = err
+	d.stats.LastErrorAt = time.Now()
+	d.mu.Unlock()
+	return err
+}
+
+// loop is the I/O goroutine: it runs one request at a time until Close,
+// then closes the BlockDevice.
+func (d *Device) loop() {
+	defer close(d.done)
+	for {
+		select {
+		case req := <-d.reqs:
+			d.run(req)
+		case <-d.quit:
+			err := d.bd.Close()
+			d.mu.Lock()
+			d.closeErr = err
+			late := d.stuck != nil
+			d.mu.Unlock()
+			if late && err != nil {
+				d.log.Warn("closing quorum disk device after its stuck I/O returned failed", "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (d *Device) run(req *request) {
+	d.mu.Lock()
+	if d.closed {
+		// Close won the race with this hand-off: do not start an I/O that
+		// Close would then have to wait for.
+		req.done = true
+		d.mu.Unlock()
+		req.res <- result{err: fmt.Errorf("%s at offset %d: %w", req.op, req.off, ErrClosed)}
+		return
+	}
+	req.started = time.Now()
+	d.running = req
+	if req.op == opRead {
+		d.stats.Reads++
+	} else {
+		d.stats.Writes++
+	}
+	d.mu.Unlock()
+
+	var (
+		n   int
+		err error
+	)
+	if req.op == opRead {
+		n, err = d.bd.ReadAt(req.buf, req.off)
+	} else {
+		n, err = d.bd.WriteAt(req.buf, req.off)
+	}
+	if err == nil && n != len(req.buf) {
+		err = shortIO(req.op.String(), req.off, n, len(req.buf))
+	}
+	lat := time.Since(req.started)
+
+	d.mu.Lock()
+	req.done = true
+	d.running = nil
+	d.lat[d.latN%latencyWindow] = lat
+	d.latN++
+	if err != nil {
+		d.stats.Errors++
+	}
+	abandoned := req.abandoned
+	if abandoned {
+		d.stats.Late++
+		if d.stuck == req {
+			d.stuck = nil
+			d.stats.Stuck = false
+			d.stuckCh = make(chan struct{})
+		}
+	}
+	d.mu.Unlock()
+
+	if abandoned {
+		d.log.Warn("quorum disk I/O that missed its deadline has returned; the device accepts I/O again",
+			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
+	}
+	req.res <- result{err: err, latency: lat}
+}
+
+// Stats returns a snapshot of the counters and recent latencies.
+func (d *Device) Stats() DeviceStats {
+	d.mu.Lock()
+	s := d.stats
+	n := min(d.latN, latencyWindow)
+	lat := slices.Clone(d.lat[:n])
+	d.mu.Unlock()
+	s.Samples = n
+	if n > 0 {
+		slices.Sort(lat)
+		s.P50 = lat[percentileIndex(n, 50)]
+		s.P99 = lat[percentileIndex(n, 99)]
+		s.Max = lat[n-1]
+	}
+	return s
+}
+
+// percentileIndex is the nearest-rank index of the p-th percentile in a
+// sorted slice of n > 0 values.
+func percentileIndex(n, p int) int {
+	i := (p*n + 99) / 100 // ceil(p*n/100)
+	return max(i-1, 0)
+}
+
+// Close stops the Device and closes the BlockDevice. It never waits for a
+// hung I/O: when an I/O is in flight, Close returns nil at once and the
+// BlockDevice is closed when that I/O returns. Otherwise it returns the
+// BlockDevice's Close error. I/O after Close fails with ErrClosed; a second
+// Close returns ErrClosed.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return fmt.Errorf("close: %w", ErrClosed)
+	}
+	d.closed = true
+	busy := d.running != nil
+	close(d.quit)
+	d.mu.Unlock()
+	if busy {
+		d.log.Info("quorum disk device closed with an I/O in flight; the device is released when it returns")
+		return nil
+	}
+	<-d.done
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closeErr
+}
