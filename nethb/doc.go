@@ -1,0 +1,68 @@
+// Package nethb sends and receives MT-Cluster's network heartbeats: one
+// authenticated UDP datagram per heartbeat interval from every node to every
+// peer over every configured heartbeat network.
+//
+// # Wire format (version 1)
+//
+// All integers are big-endian. A packet is a fixed 60-byte header, an
+// opaque payload of PayloadLen bytes, and a 32-byte HMAC-SHA256 tag computed
+// under the cluster key over every byte before it.
+//
+//	offset  size  field
+//	     0     4  magic "MTHB" (0x4d 0x54 0x48 0x42)
+//	     4     1  version (1)
+//	     5     1  network index: position of the heartbeat network in the
+//	              configuration; a packet is only accepted on that network
+//	     6     2  payload length in bytes (at most MaxPayload)
+//	     8    16  cluster UUID
+//	    24     4  sender node id
+//	    28     8  incarnation: random, chosen once per daemon start
+//	    36     8  sequence number: +1 per packet on this network, from 1
+//	    44     8  configuration generation of the sender
+//	    52     8  view: bit i set when the sender hears node id i (ids 0-63)
+//	    60     n  payload: the membership/quorum state the sender publishes
+//	              (member set, epoch, flags), opaque to this package
+//	  60+n    32  HMAC-SHA256(cluster key, bytes 0 .. 60+n-1)
+//
+// # Cluster key
+//
+// The key is a file of at least MinKeyLen random bytes, readable only by its
+// owner (root, or the user running the daemon). Create it once and copy it
+// to every node:
+//
+//	head -c 32 /dev/urandom > /etc/mtc/cluster.key
+//	chmod 600 /etc/mtc/cluster.key
+//
+// LoadKey refuses a key file that others can read or write, naming the file
+// and the chmod that fixes it.
+//
+// # Receive side
+//
+// A Receiver checks every datagram in this order and drops it, counting the
+// drop per reason and per source, when it is: malformed or truncated; from a
+// foreign cluster (another UUID); forged (bad MAC); from an unknown sender
+// id, or carrying our own id; on the wrong network; replayed or old (same
+// incarnation and a sequence number not above the highest accepted from that
+// sender on that network, or an incarnation the sender has since replaced).
+// A packet with a new incarnation is accepted and flagged so the caller can
+// log the peer's restart.
+//
+// # Guarantees and non-guarantees
+//
+//   - An accepted packet was built by a holder of the cluster key, for this
+//     cluster, and is newer than every packet accepted before from the same
+//     sender incarnation on the same network.
+//   - Packets are not encrypted: anyone on the heartbeat network can read
+//     the membership state.
+//   - The key authenticates the cluster, not the node: any node holding the
+//     key can claim any node id. The key must be as well protected as root
+//     on every node.
+//   - Replay protection across restarts is bounded: a receiver remembers the
+//     last RememberedIncarnations incarnations of each sender, and nothing
+//     from before its own start. A captured packet from an older incarnation
+//     replayed later is accepted as a restart of the sender, with the
+//     contents it had then; liveness judgement must therefore rest on the
+//     counters changing over time, which one replayed packet cannot sustain.
+//   - Delivery is best effort: UDP may lose, duplicate or reorder packets;
+//     duplicates and reordered packets are dropped as old.
+package nethb

@@ -1,0 +1,123 @@
+package nethb
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// Wire constants. See the package documentation for the byte layout.
+const (
+	// Magic opens every heartbeat packet ("MTHB").
+	Magic = "MTHB"
+	// Version is the wire format version this package writes and accepts.
+	Version = 1
+	// HeaderLen is the size of the fixed header before the payload.
+	HeaderLen = 60
+	// MACLen is the size of the HMAC-SHA256 tag that closes a packet.
+	MACLen = sha256.Size
+	// MaxPayload bounds the opaque payload so a packet stays well inside
+	// one Ethernet frame (60 + 1024 + 32 bytes plus IP/UDP headers < 1500).
+	MaxPayload = 1024
+	// MaxPacket is the largest valid packet.
+	MaxPacket = HeaderLen + MaxPayload + MACLen
+	// MaxNodeID is the largest node id a packet can carry in its view bitmask.
+	MaxNodeID = 63
+)
+
+// Decode errors. Each drop reason has its own error; Receiver counts them.
+var (
+	// ErrMalformed is a packet too short, with a bad magic, an unknown
+	// version, or a payload length that disagrees with its size.
+	ErrMalformed = errors.New("malformed heartbeat packet")
+	// ErrForeignCluster is a packet whose cluster UUID is not ours.
+	ErrForeignCluster = errors.New("heartbeat from another cluster")
+	// ErrForged is a packet whose MAC does not verify under our key.
+	ErrForged = errors.New("heartbeat MAC does not verify (forged, corrupted, or a different cluster key)")
+)
+
+// Packet is one decoded heartbeat.
+type Packet struct {
+	// Network is the index of the heartbeat network it was sent on.
+	Network uint8
+	// Cluster is the sender's cluster UUID.
+	Cluster uuid.UUID
+	// From is the sender's node id.
+	From uint32
+	// Incarnation is chosen at random once per daemon start.
+	Incarnation uint64
+	// Seq increases by one with every packet the sender sends on Network.
+	Seq uint64
+	// Generation is the sender's configuration generation.
+	Generation uint64
+	// View has bit i set when the sender currently hears node id i.
+	View uint64
+	// Payload is the membership state the sender publishes (opaque here).
+	Payload []byte
+}
+
+// AppendEncode appends the encoded, authenticated packet to dst.
+func (p *Packet) AppendEncode(dst []byte, key []byte) ([]byte, error) {
+	if len(p.Payload) > MaxPayload {
+		return dst, fmt.Errorf("heartbeat payload is %d bytes, more than the maximum %d", len(p.Payload), MaxPayload)
+	}
+	start := len(dst)
+	dst = append(dst, Magic...)
+	dst = append(dst, Version, p.Network)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(p.Payload)))
+	dst = append(dst, p.Cluster[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, p.From)
+	dst = binary.BigEndian.AppendUint64(dst, p.Incarnation)
+	dst = binary.BigEndian.AppendUint64(dst, p.Seq)
+	dst = binary.BigEndian.AppendUint64(dst, p.Generation)
+	dst = binary.BigEndian.AppendUint64(dst, p.View)
+	dst = append(dst, p.Payload...)
+	m := hmac.New(sha256.New, key)
+	m.Write(dst[start:])
+	return m.Sum(dst), nil
+}
+
+// Decode parses and authenticates b. It checks, in order, the framing
+// (ErrMalformed), the cluster UUID (ErrForeignCluster) and the MAC
+// (ErrForged). The returned Payload aliases b.
+func Decode(b []byte, cluster uuid.UUID, key []byte) (Packet, error) {
+	var p Packet
+	if len(b) < HeaderLen+MACLen {
+		return p, fmt.Errorf("%w: %d bytes, less than the minimum %d", ErrMalformed, len(b), HeaderLen+MACLen)
+	}
+	if string(b[0:4]) != Magic {
+		return p, fmt.Errorf("%w: bad magic %q", ErrMalformed, b[0:4])
+	}
+	if b[4] != Version {
+		return p, fmt.Errorf("%w: version %d, this node speaks %d", ErrMalformed, b[4], Version)
+	}
+	n := int(binary.BigEndian.Uint16(b[6:8]))
+	if n > MaxPayload {
+		return p, fmt.Errorf("%w: payload length %d above the maximum %d", ErrMalformed, n, MaxPayload)
+	}
+	if len(b) != HeaderLen+n+MACLen {
+		return p, fmt.Errorf("%w: %d bytes, header says %d", ErrMalformed, len(b), HeaderLen+n+MACLen)
+	}
+	copy(p.Cluster[:], b[8:24])
+	if p.Cluster != cluster {
+		return p, fmt.Errorf("%w: cluster %s", ErrForeignCluster, p.Cluster)
+	}
+	body := b[:HeaderLen+n]
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	if !hmac.Equal(m.Sum(nil), b[HeaderLen+n:]) {
+		return p, ErrForged
+	}
+	p.Network = b[5]
+	p.From = binary.BigEndian.Uint32(b[24:28])
+	p.Incarnation = binary.BigEndian.Uint64(b[28:36])
+	p.Seq = binary.BigEndian.Uint64(b[36:44])
+	p.Generation = binary.BigEndian.Uint64(b[44:52])
+	p.View = binary.BigEndian.Uint64(b[52:60])
+	p.Payload = b[HeaderLen : HeaderLen+n]
+	return p, nil
+}
