@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	testCluster = uuid.MustParse("3f1b6c7e-2a44-4d1e-9a53-0c2f6f0a9b01")
+	testCluster  = uuid.MustParse("3f1b6c7e-2a44-4d1e-9a53-0c2f6f0a9b01")
 	otherCluster = uuid.MustParse("9d2e1f00-5b6a-4c3d-8e7f-112233445566")
 )
 

@@ -58,7 +58,10 @@ func FuzzDecodeSlot(f *testing.F) {
 }
 
 func FuzzDecodeLock(f *testing.F) {
-	fuzzSeeds(f, func(ss int) []byte { b, _ := EncodeLock(Lock{Owner: 2, OwnerIncarnation: 9, Generation: 3}, ss, testCluster); return b })
+	fuzzSeeds(f, func(ss int) []byte {
+		b, _ := EncodeLock(Lock{Owner: 2, OwnerIncarnation: 9, Generation: 3}, ss, testCluster)
+		return b
+	})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := DecodeLock(b, testCluster, 0)
 		if err != nil {
