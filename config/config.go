@@ -1,0 +1,400 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/google/uuid"
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// Limits and defaults of the cluster configuration.
+const (
+	// MaxNodes is the largest cluster: node ids run from 1 to MaxNodes and
+	// the quorum disk has one slot per id.
+	MaxNodes = 16
+	// MaxNameLen bounds the cluster name, which is written into the quorum
+	// disk header and log lines.
+	MaxNameLen = 32
+	// MaxNodeNameLen is the longest node name: one DNS label.
+	MaxNodeNameLen = 63
+	// DefaultVotes: every node counts once towards quorum unless told not to.
+	DefaultVotes = 1
+	// DefaultWatchdogMode: production nodes are reset by the hardware (or
+	// softdog) watchdog.
+	DefaultWatchdogMode = WatchdogDevice
+	// DefaultWatchdogDevice is the kernel's first watchdog device.
+	DefaultWatchdogDevice = "/dev/watchdog"
+	// MaxFileSize bounds what Load reads: a configuration is a few
+	// kilobytes; anything this large is the wrong file.
+	MaxFileSize = 1 << 20
+)
+
+// WatchdogMode selects how a node that must stop is made to stop.
+type WatchdogMode string
+
+// Watchdog modes.
+const (
+	// WatchdogDevice feeds a kernel watchdog device; when the daemon stops
+	// feeding it (self-fence) or hangs, the machine is reset.
+	WatchdogDevice WatchdogMode = "device"
+	// WatchdogProcess kills the node's process group instead of resetting
+	// the machine. For tests and simulations on one machine only: it cannot
+	// stop a hung kernel or a hung I/O.
+	WatchdogProcess WatchdogMode = "process"
+	// WatchdogNone disables self-fencing. Takeover without fencing is then
+	// unsafe; it needs allow_none = true.
+	WatchdogNone WatchdogMode = "none"
+)
+
+// Cluster is a validated cluster configuration.
+type Cluster struct {
+	// Name is a short name for logs and the quorum disk header.
+	Name string
+	// UUID identifies the cluster on the quorum disk and in heartbeats; a
+	// node refuses a disk or a packet carrying another UUID.
+	UUID uuid.UUID
+	// KeyFile is the path of the HMAC-SHA256 key that authenticates network
+	// heartbeats; the same file must be on every node.
+	KeyFile string
+	// Timing holds the four timing bases; see Derived for the rest.
+	Timing Timing
+	// Watchdog selects how a node self-fences.
+	Watchdog Watchdog
+	// QuorumDisk is the shared quorum disk.
+	QuorumDisk QuorumDisk
+	// Networks are the heartbeat networks, in file order. The position of
+	// a network is its index in heartbeat packets.
+	Networks []Network
+	// Nodes are the members, in file order.
+	Nodes []Node
+
+	// src locates fields in the file the Cluster was parsed from; nil for
+	// a Cluster built in code.
+	src *source
+}
+
+// Watchdog is the [watchdog] table.
+type Watchdog struct {
+	Mode WatchdogMode
+	// Device is the watchdog device for WatchdogDevice.
+	Device string
+	// AllowNone must be true for Mode WatchdogNone.
+	AllowNone bool
+}
+
+// QuorumDisk is the [quorum_disk] table.
+type QuorumDisk struct {
+	// Path is the quorum disk's device path on every node that does not
+	// override it. Prefer a stable /dev/disk/by-id path.
+	Path string
+}
+
+// Network is one heartbeat network.
+type Network struct {
+	Name string
+	// Port is the UDP port heartbeats are sent to and received on.
+	Port int
+}
+
+// Node is one cluster member.
+type Node struct {
+	// Name is the node's host name (one DNS label).
+	Name string
+	// ID is the node's number, 1 to MaxNodes; it selects the node's slot on
+	// the quorum disk and never changes while the node is a member.
+	ID int
+	// QuorumDisk overrides QuorumDisk.Path on this node when not empty.
+	QuorumDisk string
+	// Votes is 1, or 0 for a node that runs packages but does not count
+	// towards quorum.
+	Votes int
+	// Addresses holds the node's address on each heartbeat network, by
+	// network name.
+	Addresses map[string]netip.Addr
+}
+
+// source is where a Cluster came from.
+type source struct {
+	file string
+	ix   *index
+}
+
+// NodeByName returns the node called name.
+func (c *Cluster) NodeByName(name string) (*Node, bool) {
+	for i := range c.Nodes {
+		if c.Nodes[i].Name == name {
+			return &c.Nodes[i], true
+		}
+	}
+	return nil, false
+}
+
+// NodeByID returns the node with the given id.
+func (c *Cluster) NodeByID(id int) (*Node, bool) {
+	for i := range c.Nodes {
+		if c.Nodes[i].ID == id {
+			return &c.Nodes[i], true
+		}
+	}
+	return nil, false
+}
+
+// NetworkByName returns the heartbeat network called name and its index.
+func (c *Cluster) NetworkByName(name string) (*Network, int, bool) {
+	for i := range c.Networks {
+		if c.Networks[i].Name == name {
+			return &c.Networks[i], i, true
+		}
+	}
+	return nil, -1, false
+}
+
+// QuorumDiskPath returns the quorum disk path on node nodeName: its own
+// override, else the cluster default. It returns "" for an unknown node.
+func (c *Cluster) QuorumDiskPath(nodeName string) string {
+	n, ok := c.NodeByName(nodeName)
+	if !ok {
+		return ""
+	}
+	if n.QuorumDisk != "" {
+		return n.QuorumDisk
+	}
+	return c.QuorumDisk.Path
+}
+
+// TotalVotes is the sum of all nodes' votes.
+func (c *Cluster) TotalVotes() int {
+	total := 0
+	for _, n := range c.Nodes {
+		total += n.Votes
+	}
+	return total
+}
+
+// Derived returns the timeouts derived from the timing bases.
+func (c *Cluster) Derived() Derived { return c.Timing.Derive() }
+
+// Load reads and parses the configuration file at path. Problems with the
+// contents are returned as *Errors naming path.
+func Load(path string) (*Cluster, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster configuration: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cluster configuration %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Errors{List: []*FieldError{{File: path, Err: ErrInvalid,
+			Msg: fmt.Sprintf("the file is larger than %d bytes; is this the cluster configuration?", MaxFileSize)}}}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration. name is the file name used
+// in error messages. On failure the error is an *Errors holding every
+// problem found, sorted by line; the Cluster is nil.
+//
+// Parse reports: TOML syntax errors, repeated keys and tables (one error:
+// decoding stops there), wrong value types (likewise), then all at once:
+// unknown keys, malformed values and everything Validate checks.
+func Parse(name string, data []byte) (*Cluster, error) {
+	src := &source{file: name, ix: buildIndex(data)}
+	var f fileConfig
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&f)
+	var list []*FieldError
+	var strict *toml.StrictMissingError
+	var derr *toml.DecodeError
+	switch {
+	case err == nil:
+	case errors.As(err, &strict):
+		for i := range strict.Errors {
+			list = append(list, src.unknownKey(&strict.Errors[i]))
+		}
+	case errors.As(err, &derr):
+		fe := src.decodeError(derr)
+		return nil, &Errors{List: []*FieldError{fe}}
+	default:
+		return nil, &Errors{List: []*FieldError{{File: name, Err: ErrSyntax, Cause: err,
+			Msg: err.Error() + "; fix the file's TOML syntax"}}}
+	}
+
+	f.applyDefaults()
+	c, convErrs := f.toCluster()
+	list = append(list, convErrs...)
+	skip := make(map[string]bool, len(convErrs))
+	for _, fe := range convErrs {
+		skip[fe.Field] = true
+	}
+	list = append(list, c.validate(skip)...)
+	src.place(list)
+	if len(list) > 0 {
+		return nil, asError(list)
+	}
+	c.src = src
+	return c, nil
+}
+
+// Validate checks the whole configuration without changing it and returns
+// an *Errors listing every problem, or nil. Parse calls it; call it
+// yourself on a Cluster built in code.
+func (c *Cluster) Validate() error {
+	list := c.validate(nil)
+	c.src.place(list)
+	return asError(list)
+}
+
+// place fills in the file, line and column of each error and composes its
+// message, citing the line of a related field.
+func (s *source) place(list []*FieldError) {
+	for _, fe := range list {
+		if s == nil {
+			fe.compose(0)
+			continue
+		}
+		fe.File = s.file
+		if fe.Line == 0 && fe.Field != "" {
+			if pos, _ := s.ix.lookup(fe.Field); pos.Line > 0 {
+				fe.Line, fe.Col = pos.Line, pos.Col
+			}
+		}
+		related := 0
+		if fe.related != "" {
+			if pos, ok := s.ix.lookup(fe.related); ok {
+				related = pos.Line
+			}
+		}
+		fe.compose(related)
+	}
+}
+
+// unknownKey turns one of go-toml's strict-mode errors into a FieldError
+// with a suggestion.
+func (s *source) unknownKey(de *toml.DecodeError) *FieldError {
+	line, col := de.Position()
+	key := de.Key()
+	field := s.ix.keyAt[position{line, col}]
+	if field == "" {
+		parts := make([]string, len(key))
+		for i, k := range key {
+			parts[i] = quoteKey(k)
+		}
+		field = joinPath(parts)
+	}
+	// The reported key may be dotted ("foo.bar = 1" in [[node]]): find the
+	// first part the schema does not know.
+	unknown, known := field, parentPath(field)
+	for i := range splitPath(field) {
+		prefix := prefixPath(field, i+1)
+		if _, ok := schemaAt(stripIndexes(prefix)); !ok {
+			unknown, known = prefix, prefixPath(field, i)
+			break
+		}
+	}
+	name := splitPath(unknown)
+	bad := name[len(name)-1]
+	t, _ := schemaAt(stripIndexes(known))
+	var keys []string
+	for _, f := range schemaFields(t) {
+		keys = append(keys, f.Key)
+	}
+	what := fmt.Sprintf("unknown key %q", bad)
+	if strings.Contains(de.Error(), "missing table") {
+		what = fmt.Sprintf("unknown table [%s]", unknown)
+	}
+	where := "at the top level"
+	if known != "" {
+		where = "in [" + stripIndexes(known) + "]"
+	}
+	hint := fmt.Sprintf("the keys %s are: %s", where, strings.Join(keys, ", "))
+	if len(keys) == 0 {
+		hint = "remove it"
+	}
+	if sug := suggest(bad, keys); sug != "" {
+		what += fmt.Sprintf(" (did you mean %q?)", sug)
+		hint = "correct the spelling or remove the key"
+	}
+	fe := &FieldError{Field: unknown, Line: line, Col: col, Err: ErrUnknownKey, Cause: de, what: what, hint: hint}
+	return fe
+}
+
+// decodeError turns a go-toml syntax or type error into a FieldError.
+func (s *source) decodeError(de *toml.DecodeError) *FieldError {
+	line, col := de.Position()
+	at := position{line, col}
+	fe := &FieldError{File: s.file, Line: line, Col: col, Err: ErrSyntax, Cause: de}
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if r, ok := s.ix.redefinitionAt(at); ok {
+		fe.Field = r.Path
+		fe.Msg = fmt.Sprintf("%s is already defined at line %d; TOML does not allow a key or table twice: remove or merge one of them", r.Path, r.First.Line)
+		return fe
+	}
+	field := s.ix.valueAt[at]
+	if field == "" {
+		field = s.ix.keyAt[at]
+	}
+	if field == "" && len(de.Key()) > 0 {
+		parts := make([]string, len(de.Key()))
+		for i, k := range de.Key() {
+			parts[i] = quoteKey(k)
+		}
+		field = joinPath(parts)
+	}
+	fe.Field = field
+	if strings.HasPrefix(msg, "cannot decode TOML ") || strings.HasPrefix(msg, "cannot store ") ||
+		strings.Contains(msg, "too large to fit") {
+		fe.Err = ErrType
+		found := ""
+		if k, ok := s.ix.keys[field]; ok {
+			found = describeKind(k.Kind)
+		}
+		if t, ok := schemaAt(stripIndexes(field)); ok && found != "" {
+			if strings.Contains(msg, "too large to fit") {
+				fe.Msg = "the number is too large; " + describeType(t) + " is expected here"
+			} else {
+				fe.Msg = fmt.Sprintf("expected %s, found %s; write it as %s", describeType(t), found, exampleFor(t, stripIndexes(field)))
+			}
+			return fe
+		}
+		fe.Msg = msg + "; fix the value's type"
+		return fe
+	}
+	fe.Msg = msg + "; fix the TOML syntax here"
+	return fe
+}
+
+// prefixPath returns the first n parts of path, keeping array indexes.
+func prefixPath(path string, n int) string {
+	p := path
+	parts := len(splitPath(path))
+	for parts > n && p != "" {
+		wasIndex := strings.HasSuffix(p, "]")
+		p = parentPath(p)
+		if !wasIndex {
+			parts--
+		}
+	}
+	return p
+}
+
+// stripIndexes removes array indexes: "node[2].id" → "node.id".
+func stripIndexes(path string) string {
+	if path == "" {
+		return ""
+	}
+	parts := splitPath(path)
+	for i := range parts {
+		parts[i] = quoteKey(parts[i])
+	}
+	return joinPath(parts)
+}

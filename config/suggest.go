@@ -1,0 +1,119 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// suggest returns the candidate closest to s when it is close enough to be
+// a likely misspelling (at most a third of the letters differ, at least
+// one allowed), else "".
+func suggest(s string, candidates []string) string {
+	best, bestDist := "", -1
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(s), c)
+		if bestDist < 0 || d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	limit := max(1, len(s)/3)
+	if bestDist < 0 || bestDist > limit {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, counting an
+// adjacent transposition as one edit (a common typing slip).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+// describeKind names a TOML value kind for an operator.
+func describeKind(k unstable.Kind) string {
+	switch k {
+	case unstable.String:
+		return "a string"
+	case unstable.Integer:
+		return "an integer"
+	case unstable.Float:
+		return "a number with a fraction"
+	case unstable.Bool:
+		return "a boolean"
+	case unstable.Array:
+		return "an array"
+	case unstable.InlineTable, unstable.Table:
+		return "a table"
+	case unstable.ArrayTable:
+		return "an array of tables"
+	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
+		return "a date or time"
+	}
+	return "a " + k.String()
+}
+
+// examples shows, for keys whose type is easily got wrong, how the value is
+// written.
+var examples = map[string]string{
+	"cluster.name":              `name = "payments"`,
+	"cluster.uuid":              `uuid = "0b6e3a52-6c1f-4d8e-9a43-2f1c5d7e8b90"`,
+	"cluster.key_file":          `key_file = "/etc/mtc/cluster.key"`,
+	"timing.heartbeat_interval": `heartbeat_interval = "200ms"`,
+	"timing.io_timeout":         `io_timeout = "400ms"`,
+	"timing.failure_timeout":    `failure_timeout = "1s"`,
+	"timing.watchdog_timeout":   `watchdog_timeout = "3s"`,
+	"watchdog.mode":             `mode = "device"`,
+	"watchdog.device":           `device = "/dev/watchdog"`,
+	"watchdog.allow_none":       `allow_none = false`,
+	"quorum_disk":               `[quorum_disk] with path = "/dev/disk/by-id/..."`,
+	"quorum_disk.path":          `path = "/dev/disk/by-id/wwn-0x600..."`,
+	"network":                   `[[network]] tables, one per heartbeat network`,
+	"network.name":              `name = "lan"`,
+	"network.port":              `port = 5405`,
+	"node":                      `[[node]] tables, one per server`,
+	"node.name":                 `name = "alpha"`,
+	"node.id":                   `id = 1`,
+	"node.quorum_disk":          `quorum_disk = "/dev/sdb"`,
+	"node.votes":                `votes = 1`,
+	"node.addresses":            `a [node.addresses] table such as lan = "10.0.0.1"`,
+	"node.addresses.*":          `lan = "10.0.0.1"`,
+	"cluster":                   `a [cluster] table`,
+	"timing":                    `a [timing] table`,
+	"watchdog":                  `a [watchdog] table`,
+}
+
+// exampleFor returns how the key at path (without indexes) is written.
+func exampleFor(t reflect.Type, path string) string {
+	if ex, ok := examples[path]; ok {
+		return ex
+	}
+	if p := parentPath(path); p != "" {
+		if ex, ok := examples[p+".*"]; ok {
+			return ex
+		}
+	}
+	return describeType(t)
+}
