@@ -38,3 +38,15 @@ var (
 	// from the local configuration; a node must not join with different timeouts.
 	ErrTimingMismatch = errors.New("quorum disk timings differ from the configuration")
 )
+
+// Errors found by reading back our own slot after writing it.
+var (
+	// ErrWriteVerify means our slot did not read back as written: the
+	// write was lost, torn or corrupted on its way to the disk although the
+	// device reported success. It counts as a failed write.
+	ErrWriteVerify = errors.New("own slot did not read back as written")
+	// ErrSlotConflict means our slot holds another incarnation's record:
+	// a second daemon is running with this node id. It counts as a failed
+	// write; an operator must stop one of them.
+	ErrSlotConflict = errors.New("own slot written by another daemon with the same node id")
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -142,6 +143,10 @@ func (h *Heartbeater) Round(ctx context.Context) Round {
 	reads, rerr := h.disk.ReadSlots(ctx)
 	now := h.clock()
 
+	if werr == nil && rerr == nil {
+		werr = verifyOwn(reads, s)
+	}
+
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := Round{Now: now, Seq: s.Seq, WriteErr: werr, Reads: reads, ReadErr: rerr}
@@ -180,6 +185,26 @@ func (h *Heartbeater) Round(ctx context.Context) Round {
 		}
 	}
 	return r
+}
+
+// verifyOwn checks that our slot reads back as we wrote it: a device can
+// report success for a write that was lost or torn on the way, and a second
+// daemon with our node id shows up here first.
+func verifyOwn(reads []SlotRead, wrote Slot) error {
+	if wrote.NodeID > len(reads) {
+		return nil
+	}
+	own := reads[wrote.NodeID-1]
+	switch {
+	case own.Err != nil:
+		return fmt.Errorf("%w: %w", ErrWriteVerify, own.Err)
+	case own.Slot.Incarnation != wrote.Incarnation && own.Slot.Flags&FlagEmpty == 0:
+		return fmt.Errorf("%w: slot %d holds incarnation %x seq %d, ours is %x", ErrSlotConflict,
+			wrote.NodeID, own.Slot.Incarnation, own.Slot.Seq, wrote.Incarnation)
+	case own.Slot.Incarnation != wrote.Incarnation || own.Slot.Seq != wrote.Seq:
+		return fmt.Errorf("%w: read back seq %d, wrote %d", ErrWriteVerify, own.Slot.Seq, wrote.Seq)
+	}
+	return nil
 }
 
 // Run performs a round every interval until ctx ends, reporting each to

@@ -74,40 +74,44 @@ func (c Change) String() string {
 type Tracker struct {
 	// SuspectAfter and DeadAfter are config.Derived's values.
 	SuspectAfter, DeadAfter time.Duration
-	// NeedCoverage makes Dead require successful observations spanning
-	// DeadAfter without a change (the disk path: if our own reads fail we
-	// know nothing and the peer stays Suspect). Without it, silence alone
+	// NeedCoverage makes Dead require successful reads spanning DeadAfter
+	// without a change (the disk path: if our own reads fail we know
+	// nothing and the peer stays Suspect; a read that returned a corrupt
+	// record does count, as our path worked). Without it, silence alone
 	// for DeadAfter means Dead (the network path, where the absence of
 	// packets is the only signal).
 	NeedCoverage bool
 
-	seen        bool
-	changed     bool // a change has been seen since first observation
-	inc, seq    uint64
-	firstSeen   time.Duration
-	lastChange  time.Duration
-	lastValid   time.Duration
-	lastInvalid time.Duration
-	invalid     bool // the most recent observation was invalid
-	wasDead     bool
+	seen       bool
+	changed    bool // a change has been seen since first observation
+	inc, seq   uint64
+	firstSeen  time.Duration
+	lastChange time.Duration
+	lastRead   time.Duration // last observation, valid or not, once seen
+	invalid    bool          // the most recent observation was invalid
+	wasDead    bool
 }
 
 // Observe records a reading taken at now and reports what it revealed.
 func (t *Tracker) Observe(now time.Duration, o Observation) Change {
 	if !o.Valid {
+		// Our read worked but the record proves nothing (torn, corrupt):
+		// it covers time without a change, never counts as one.
 		t.invalid = true
-		t.lastInvalid = now
+		if t.seen {
+			t.lastRead = now
+		}
 		return NoChange
 	}
 	t.invalid = false
 	if !t.seen {
 		t.seen = true
 		t.inc, t.seq = o.Incarnation, o.Seq
-		t.firstSeen, t.lastChange, t.lastValid = now, now, now
+		t.firstSeen, t.lastChange, t.lastRead = now, now, now
 		return FirstSeen
 	}
 	deadBefore := t.State(now) == Dead || t.wasDead
-	t.lastValid = now
+	t.lastRead = now
 	switch {
 	case o.Incarnation != t.inc:
 		t.inc, t.seq = o.Incarnation, o.Seq
@@ -144,7 +148,7 @@ func (t *Tracker) stateAt(now time.Duration) Liveness {
 	if t.NeedCoverage {
 		// Dead only if our own successful reads span DeadAfter without
 		// a change.
-		if t.lastValid-t.lastChange >= t.DeadAfter {
+		if t.lastRead-t.lastChange >= t.DeadAfter {
 			return Dead
 		}
 	} else if quiet >= t.DeadAfter {

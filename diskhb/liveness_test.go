@@ -1,6 +1,7 @@
 package diskhb
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -75,15 +76,28 @@ func TestTrackerCoverage(t *testing.T) {
 	}
 }
 
-func TestTrackerInvalidReadsProveNothing(t *testing.T) {
+// A corrupt record is never a sign of life: a peer whose slot reads back
+// corrupt goes suspect and then dead on the disk path, never live.
+func TestTrackerCorruptReadsNeverLive(t *testing.T) {
 	tr := newTracker(true)
 	tr.Observe(0, obs(1, 1))
 	tr.Observe(100*ms, obs(1, 2))
 	for now := 200 * ms; now <= 3000*ms; now += 200 * ms {
 		tr.Observe(now, Observation{}) // checksum failures
+		s := tr.State(now)
+		if s == Live && now-100*ms >= 500*ms {
+			t.Fatalf("at %v: live on corrupt reads only", now)
+		}
 	}
-	if s := tr.State(3000 * ms); s != Suspect {
-		t.Fatalf("only corrupt reads: %v, want suspect (never dead, never live)", s)
+	if s := tr.State(3000 * ms); s != Dead {
+		t.Fatalf("only corrupt reads for 2.9s: %v, want dead", s)
+	}
+	never := newTracker(true)
+	for now := time.Duration(0); now <= 3000*ms; now += 200 * ms {
+		never.Observe(now, Observation{})
+	}
+	if s := never.State(3000 * ms); s != Unknown {
+		t.Fatalf("never a valid record: %v, want unknown", s)
 	}
 	if !tr.LastReadInvalid() {
 		t.Fatal("last read not reported invalid")
@@ -131,5 +145,25 @@ func TestTrackerDeterministic(t *testing.T) {
 		if a[i] != b[i] {
 			t.Fatalf("step %d: %v vs %v", i, a[i], b[i])
 		}
+	}
+}
+
+func TestVerifyOwn(t *testing.T) {
+	wrote := Slot{NodeID: 2, Incarnation: 7, Seq: 5}
+	reads := func(r SlotRead) []SlotRead { return []SlotRead{{ID: 1}, r} }
+	if err := verifyOwn(reads(SlotRead{ID: 2, Slot: wrote}), wrote); err != nil {
+		t.Fatalf("matching read back: %v", err)
+	}
+	if err := verifyOwn(reads(SlotRead{ID: 2, Err: ErrChecksum}), wrote); !errors.Is(err, ErrWriteVerify) || !errors.Is(err, ErrChecksum) {
+		t.Fatalf("torn: %v", err)
+	}
+	if err := verifyOwn(reads(SlotRead{ID: 2, Slot: Slot{NodeID: 2, Incarnation: 7, Seq: 4}}), wrote); !errors.Is(err, ErrWriteVerify) {
+		t.Fatalf("lost write: %v", err)
+	}
+	if err := verifyOwn(reads(SlotRead{ID: 2, Slot: Slot{NodeID: 2, Incarnation: 9, Seq: 100}}), wrote); !errors.Is(err, ErrSlotConflict) {
+		t.Fatalf("second daemon with our id: %v", err)
+	}
+	if err := verifyOwn(reads(SlotRead{ID: 2, Slot: Slot{NodeID: 2, Flags: FlagEmpty}}), wrote); !errors.Is(err, ErrWriteVerify) {
+		t.Fatalf("empty slot after our write: %v", err)
 	}
 }
