@@ -237,6 +237,8 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	case <-timer.C:
 	case <-ctx.Done():
 		cause = ctx.Err()
+	case <-d.quit:
+		cause = ErrClosed
 	}
 	d.mu.Lock()
 	if req.done {
@@ -246,16 +248,24 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	}
 	req.abandoned = true
 	d.stuck = req
-	d.stats.Timeouts++
 	d.stats.Stuck = true
 	close(d.stuckCh)
+	closed := errors.Is(cause, ErrClosed)
+	if !closed {
+		d.stats.Timeouts++
+	}
 	d.mu.Unlock()
 
-	d.log.Warn("quorum disk I/O missed its deadline; new I/O on this device fails with ErrBusy until it returns",
-		"op", op.String(), "offset", off, "deadline", deadline.Sub(now).Round(time.Millisecond))
-	if cause != nil && !errors.Is(cause, context.DeadlineExceeded) {
+	switch {
+	case closed:
+		return d.fail(fmt.Errorf("%s at offset %d: device closed with the I/O in flight: %w", op, off, ErrClosed))
+	case cause != nil && !errors.Is(cause, context.DeadlineExceeded):
+		d.log.Warn("quorum disk I/O abandoned by its caller while in flight; new I/O on this device fails with ErrBusy until it returns",
+			"op", op.String(), "offset", off, "cause", cause)
 		return d.fail(fmt.Errorf("%s at offset %d: gave up on an I/O still in flight: %w", op, off, cause))
 	}
+	d.log.Warn("quorum disk I/O missed its deadline; new I/O on this device fails with ErrBusy until it returns",
+		"op", op.String(), "offset", off, "deadline", deadline.Sub(now).Round(time.Millisecond))
 	return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the device did not complete it"))
 }
 
@@ -360,6 +370,10 @@ func (d *Device) run(req *request) {
 	}
 	req.res <- result{err: err, latency: lat}
 }
+
+// Done returns a channel closed once the Device has closed its
+// BlockDevice, after Close and after any I/O in flight has returned.
+func (d *Device) Done() <-chan struct{} { return d.done }
 
 // Stats returns a snapshot of the counters and recent latencies.
 func (d *Device) Stats() DeviceStats {
