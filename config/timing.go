@@ -102,9 +102,20 @@ type Derived struct {
 	// must have been silent on the disk before another node may claim it.
 	TieClaimAfter time.Duration
 	// LockSettle: after writing a claim to the tie-break lock, how long to
-	// wait before reading it back to see who won (two I/O timeouts, so a
-	// racing claim issued before ours has landed).
+	// wait before reading it back to see who won: two I/O timeouts (a racing
+	// claimer's deciding read and its claim write, each bounded by its
+	// IOTimeout), stretched by the clock-rate drift between the two nodes,
+	// so a racing claim issued before ours has landed.
 	LockSettle time.Duration
+	// TieHold: how long after issuing its last successful renewal the
+	// holder of the tie-break lock may still count on it (F - IOTimeout).
+	// A holder renews every HeartbeatInterval; one that cannot renew for
+	// TieHold stops counting on the lock and must claim it again. The
+	// holder's partition mates believe its "holder" flag for at most
+	// DeadAfter more, so every belief in the old holder has ended
+	// (TieHold + IOTimeout + DeadAfter = 2F, plus drift) before another
+	// node, which waits TieClaimAfter = 2F + Margin of silence, can win.
+	TieHold time.Duration
 }
 
 // Derive computes the derived timeouts. It does not validate; call Validate.
@@ -117,7 +128,8 @@ func (t Timing) Derive() Derived {
 	d.Margin = 2*t.HeartbeatInterval + time.Duration(MaxClockDrift*float64(2*t.FailureTimeout+t.WatchdogTimeout))
 	d.TakeoverAfter = t.FailureTimeout + t.WatchdogTimeout + d.Margin
 	d.TieClaimAfter = 2*t.FailureTimeout + d.Margin
-	d.LockSettle = 2 * t.IOTimeout
+	d.LockSettle = time.Duration(float64(2*t.IOTimeout)*(1+MaxClockDrift)/(1-MaxClockDrift)) + time.Millisecond
+	d.TieHold = t.FailureTimeout - t.IOTimeout
 	return d
 }
 
