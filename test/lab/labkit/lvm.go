@@ -1,0 +1,71 @@
+package labkit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// LVMNode runs lvm2 commands as one simulated node: restricted to that
+// node's own device paths (--devices) and with its own system ID
+// (local/system_id), as on a separate host. All nodes share the guest's
+// device-mapper, so a volume activated by one node is visible to all; the
+// tests check ownership through LVM and the SAN, not through /dev.
+type LVMNode struct {
+	Name    string   // system ID, e.g. node1
+	Devices []string // the node's paths, e.g. /dev/sdc
+}
+
+// Run runs `lvm CMD ARGS...` as the node. extraConfig is added to the
+// node's --config string (lvm accepts --config only once per command), e.g.
+// `local/extra_system_ids=["node1"]`; empty for none.
+func (n LVMNode) Run(ctx context.Context, extraConfig string, cmd string, args ...string) (string, error) {
+	cfg := "global/system_id_source=lvmlocal local/system_id=" + n.Name
+	if extraConfig != "" {
+		cfg += " " + extraConfig
+	}
+	argv := append([]string{"lvm", cmd}, args...)
+	argv = append(argv, "--devices", strings.Join(n.Devices, ","), "--config", cfg)
+	out, err := Run(ctx, argv...)
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", n.Name, err)
+	}
+	return out, nil
+}
+
+// VG is one row of `vgs --reportformat json`.
+type VG struct {
+	Name     string `json:"vg_name"`
+	SystemID string `json:"vg_systemid"`
+	LVCount  string `json:"lv_count"`
+}
+
+// VGs lists the volume groups the node sees; foreign ones too when foreign.
+func (n LVMNode) VGs(ctx context.Context, foreign bool) ([]VG, error) {
+	args := []string{"--reportformat", "json", "-o", "vg_name,vg_systemid,lv_count"}
+	if foreign {
+		args = append(args, "--foreign")
+	}
+	out, err := n.Run(ctx, "", "vgs", args...)
+	if err != nil {
+		return nil, err
+	}
+	return decodeVGs(out)
+}
+
+func decodeVGs(out string) ([]VG, error) {
+	var rep struct {
+		Report []struct {
+			VG []VG `json:"vg"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		return nil, fmt.Errorf("vgs json report: %w", err)
+	}
+	var vgs []VG
+	for _, r := range rep.Report {
+		vgs = append(vgs, r.VG...)
+	}
+	return vgs, nil
+}

@@ -1,0 +1,219 @@
+#!/bin/bash
+# The QEMU lab: boots a Debian kernel under QEMU (software emulation, no
+# KVM needed) with an iSCSI SAN inside, runs the lab tests of
+# test/lab/guest there, and prints their `go test -v` output.
+#
+# Usage (from anywhere in the repository, as root):
+#   test/lab/run.sh            run the lab tests; exit status is theirs
+#   test/lab/run.sh shell      boot the same guest with a shell on the console
+#                              (quit QEMU with Ctrl-A x)
+# Environment:
+#   LAB_RUN=REGEX      run only the matching tests (go test -run)
+#   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 300)
+#   LAB_MEM=MIB        guest memory (default 768)
+#   LAB_SMP=N          guest CPUs (default: host cores, at most 2)
+#   LAB_KERNEL=PKG     Debian kernel package (default: what linux-image-amd64 depends on)
+#   LAB_DIR=PATH       cache and scratch folder (default: .lab at the repository root)
+#   LAB_NO_APT=1       do not install missing host packages
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+LAB_DIR=${LAB_DIR:-$REPO/.lab}
+MODE=${1:-test}
+GUARD=${LAB_GUARD:-300}
+MEM=${LAB_MEM:-768}
+SMP=${LAB_SMP:-$(( $(nproc) < 2 ? $(nproc) : 2 ))}
+GO=${GO:-go}
+export LC_ALL=C
+
+T_START=${EPOCHREALTIME/./}
+say() { printf 'lab: %s\n' "$*"; }
+die() { printf 'lab: error: %s\n' "$*" >&2; exit 2; }
+ms_since() { local now=${EPOCHREALTIME/./}; echo $(( (now - $1) / 1000 )); }
+declare -a TIMES=()
+step() { # step NAME CMD...: run a step and record its wall time
+	local name=$1 t0=${EPOCHREALTIME/./}; shift
+	"$@"
+	TIMES+=("$name=$(ms_since "$t0")ms")
+}
+
+case $MODE in test | shell) ;; *) die "unknown mode '$MODE': use 'test' or 'shell'" ;; esac
+[ "$(id -u)" = 0 ] || die "the lab needs root (apt-get, depmod into the cache, QEMU with a 9p share); run as root"
+
+# ---- host packages -----------------------------------------------------------
+# Each entry: a command the lab needs and the Debian package that provides it.
+HOST_DEPS=(
+	qemu-system-x86_64:qemu-system-x86 busybox:busybox-static sg_persist:sg3-utils
+	lvm:lvm2 dmsetup:dmsetup iscsiadm:open-iscsi modprobe:kmod depmod:kmod cpio:cpio
+	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2 gzip:gzip
+)
+host_deps() {
+	local missing=() e
+	for e in "${HOST_DEPS[@]}"; do
+		command -v "${e%%:*}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${e%%:*}" >/dev/null 2>&1 || missing+=("${e#*:}")
+	done
+	[ ${#missing[@]} = 0 ] && return 0
+	[ "${LAB_NO_APT:-}" = 1 ] && die "missing host packages: ${missing[*]} (LAB_NO_APT=1 set)"
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LAB_DIR/apt.log" 2>&1 ||
+		{ tail -20 "$LAB_DIR/apt.log" >&2; die "apt-get install ${missing[*]} failed (log: $LAB_DIR/apt.log)"; }
+}
+
+# ---- kernel ------------------------------------------------------------------
+# The kernel package is fetched once with apt-get download, extracted and
+# indexed with depmod under $LAB_DIR/kernel/PKG.
+KPKG= KVER= KROOT=
+kernel() {
+	KPKG=${LAB_KERNEL:-}
+	if [ -z "$KPKG" ]; then
+		# Reuse a cached kernel when there is one, so a run needs no package index.
+		KPKG=$(ls -1 "$LAB_DIR/kernel" 2>/dev/null | grep '^linux-image-' | sort -V | tail -1 || true)
+		if [ -z "$KPKG" ] || [ ! -e "$LAB_DIR/kernel/$KPKG/.done" ]; then
+			KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1=="Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+			if [ -z "$KPKG" ]; then
+				apt-get update -qq
+				KPKG=$(apt-cache depends linux-image-amd64 | awk '$1=="Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+			fi
+			[ -n "$KPKG" ] || die "cannot resolve the kernel package behind linux-image-amd64 (apt-cache depends linux-image-amd64)"
+		fi
+	fi
+	KVER=${KPKG#linux-image-}
+	local d=$LAB_DIR/kernel/$KPKG
+	KROOT=$d/root
+	if [ ! -e "$d/.done" ]; then
+		say "fetching kernel $KPKG"
+		rm -rf "$d"; mkdir -p "$d"
+		# apt drops privileges to _apt for downloads when it can write there.
+		id _apt >/dev/null 2>&1 && chown _apt "$d"
+		(cd "$d" && apt-get download -q "$KPKG" >/dev/null) || die "apt-get download $KPKG failed"
+		dpkg-deb -x "$d"/"$KPKG"_*.deb "$KROOT"
+		depmod -b "$KROOT" "$KVER"
+		rm -f "$d"/*.deb
+		touch "$d/.done"
+	fi
+	[ -f "$KROOT/boot/vmlinuz-$KVER" ] || die "no $KROOT/boot/vmlinuz-$KVER in $KPKG"
+}
+
+# ---- base initramfs (cached) -----------------------------------------------------
+# busybox, the SAN tools with their libraries, the kernel modules and the
+# guest scripts. Rebuilt when the kernel, a guest script or a host tool changes.
+BASE=
+base_image() {
+	local key
+	key=$( {
+		echo "$KPKG"
+		cat "$HERE"/image/*
+		for e in "${HOST_DEPS[@]}"; do PATH=$PATH:/usr/sbin:/sbin command -v "${e%%:*}" 2>/dev/null | xargs -r ls -lL; done
+	} | sha256sum | cut -c1-16)
+	BASE=$LAB_DIR/image/base-$key.cpio
+	if [ ! -e "$BASE" ]; then
+		say "building base initramfs ($KPKG)"
+		mkdir -p "$LAB_DIR/image"
+		rm -f "$LAB_DIR"/image/base-*.cpio
+		bash "$HERE/image/mkbase.sh" "$KROOT" "$KVER" "$LAB_DIR/image/rootfs" "$BASE.tmp"
+		mv "$BASE.tmp" "$BASE"
+	fi
+}
+
+# ---- our binaries ------------------------------------------------------------------
+# Statically linked, packed as a second cpio archive appended to the base:
+# the kernel unpacks concatenated archives in order.
+OVERLAY=
+binaries() {
+	local o=$LAB_DIR/build/overlay
+	rm -rf "$o"; mkdir -p "$o/lab"
+	# The lab tests do not need mtc itself: a tree where it does not build
+	# still runs them (`make build` reports that failure).
+	(cd "$REPO" && CGO_ENABLED=0 $GO build -trimpath -o "$o/lab/mtc" ./cmd/mtc) ||
+		say "warning: ./cmd/mtc does not build; the guest has no /lab/mtc"
+	(cd "$REPO" &&
+		CGO_ENABLED=0 $GO build -trimpath -o "$o/lab/labctl" ./test/lab/labctl &&
+		CGO_ENABLED=0 $GO test -c -trimpath -o "$o/lab/guest.test" ./test/lab/guest) ||
+		die "building the guest binaries failed (see above)"
+	OVERLAY=$LAB_DIR/build/overlay.cpio
+	(cd "$o" && find . | cpio -o -H newc --quiet >"$OVERLAY")
+}
+
+# ---- boot --------------------------------------------------------------------------
+RUN= QEMU_RC=0
+boot() {
+	RUN=$LAB_DIR/run
+	rm -rf "$RUN"; mkdir -p "$RUN/share/results"
+	cat "$BASE" "$OVERLAY" >"$RUN/initrd"
+	# One sparse host file per LUN; each becomes a virtio disk whose serial
+	# names the LUN, and an LIO fileio backstore in the guest.
+	local args=() lun size
+	for lun in quorum:64M data1:256M data2:64M; do
+		size=${lun#*:}; lun=${lun%%:*}
+		truncate -s "$size" "$RUN/$lun.img"
+		args+=(-drive "file=$RUN/$lun.img,if=none,id=$lun,format=raw,cache=unsafe"
+			-device "virtio-blk-pci,drive=$lun,serial=lab-$lun")
+	done
+	local cmdline="console=ttyS0 panic=-1 loglevel=4 labmode=$MODE guard=$GUARD"
+	[ -n "${LAB_RUN:-}" ] && cmdline+=" labrun=$LAB_RUN"
+	args+=(-machine pc,accel=tcg -cpu max -smp "$SMP" -m "$MEM" -nographic -no-reboot
+		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$RUN/initrd" -append "$cmdline"
+		-virtfs "local,path=$RUN/share,mount_tag=host0,security_model=none")
+	if [ "$MODE" = shell ]; then
+		say "shell mode: the lab tests are in /lab/guest.test (see test/lab/README.md); Ctrl-A x quits"
+		qemu-system-x86_64 "${args[@]}" || QEMU_RC=$?
+		return 0
+	fi
+	say "booting $KVER (TCG, $SMP cpu, ${MEM} MiB); console log: $RUN/console.log"
+	# The host timeout backs the guest's own guard timer.
+	set +e
+	timeout --kill-after=10 $((GUARD + 120)) qemu-system-x86_64 "${args[@]}" </dev/null 2>&1 |
+		tee "$RUN/console.log" | grep --line-buffered -E '^LAB:|Kernel panic|BUG:|blocked for more than'
+	QEMU_RC=${PIPESTATUS[0]}
+	set -e
+}
+
+mkdir -p "$LAB_DIR"
+step deps host_deps
+step kernel kernel
+step image base_image
+step build binaries
+step boot boot
+[ "$MODE" = shell ] && exit 0
+
+# ---- results -----------------------------------------------------------------------
+R=$RUN/share/results
+rc=
+[ -f "$R/rc" ] && rc=$(cat "$R/rc")
+PKG=github.com/mtcluster/mtc/test/lab/guest
+if [ -f "$R/go-test.log" ]; then
+	echo "================ lab tests (go test -v, in the guest) ================"
+	cat "$R/go-test.log"
+	# The closing line go test prints for a package, from the guest's status.
+	if [ "$rc" = 0 ]; then
+		printf 'ok  \t%s\t%s\n' "$PKG" "$(cat "$R/elapsed" 2>/dev/null)"
+	else
+		printf 'FAIL\t%s\t%s\n' "$PKG" "$(cat "$R/elapsed" 2>/dev/null)"
+	fi
+fi
+if [ -z "$rc" ]; then
+	echo "---- last 150 console lines ($RUN/console.log) ----"
+	tail -150 "$RUN/console.log"
+	if [ "$QEMU_RC" = 124 ] || [ "$QEMU_RC" = 137 ]; then
+		say "FAIL: QEMU killed by the host timeout ($((GUARD + 120)) s)"
+	elif grep -q '^LAB: GUARD' "$RUN/console.log"; then
+		say "FAIL: the guest guard timer fired after ${GUARD}s (blocked tasks dumped above)"
+	else
+		say "FAIL: the guest ended without a test result (qemu exit $QEMU_RC)"
+	fi
+	rc=1
+fi
+count() { grep -c -- "^--- $1" "$R/go-test.log" 2>/dev/null || true; }
+passed=$(count PASS) failed=$(count FAIL) skipped=$(count SKIP)
+passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
+say "kernel $KVER; times: ${TIMES[*]} total=$(ms_since "$T_START")ms"
+if [ "$rc" = 0 ]; then
+	say "PASS: $passed passed, $failed failed, $skipped skipped"
+else
+	[ "$rc" != 0 ] && [ -f "$R/dmesg.txt" ] && { echo "---- guest dmesg (last 60 lines) ----"; tail -60 "$R/dmesg.txt"; }
+	say "FAIL (status $rc): $passed passed, $failed failed, $skipped skipped"
+fi
+exit "$rc"
