@@ -263,16 +263,20 @@ func (s *source) place(list []*FieldError) {
 			continue
 		}
 		fe.File = s.file
-		if fe.Line == 0 && fe.Field != "" {
-			if pos, _ := s.ix.lookup(fe.Field); pos.Line > 0 {
-				fe.Line, fe.Col = pos.Line, pos.Col
-			}
-		}
+		pos, exact := s.ix.lookup(fe.Field)
 		related := 0
 		if fe.related != "" {
-			if pos, ok := s.ix.lookup(fe.related); ok {
-				related = pos.Line
+			if rpos, ok := s.ix.lookup(fe.related); ok {
+				related = rpos.Line
+				if !exact {
+					// The field is absent (a default) but the other field
+					// of the relation is written: point there.
+					pos, related = rpos, 0
+				}
 			}
+		}
+		if fe.Line == 0 && fe.Field != "" && pos.Line > 0 {
+			fe.Line, fe.Col = pos.Line, pos.Col
 		}
 		fe.compose(related)
 	}
@@ -308,9 +312,9 @@ func (s *source) unknownKey(de *toml.DecodeError) *FieldError {
 	for _, f := range schemaFields(t) {
 		keys = append(keys, f.Key)
 	}
-	what := fmt.Sprintf("unknown key %q", bad)
+	what, kind := fmt.Sprintf("unknown key %q", bad), "key"
 	if strings.Contains(de.Error(), "missing table") {
-		what = fmt.Sprintf("unknown table [%s]", unknown)
+		what, kind = fmt.Sprintf("unknown table [%s]", stripIndexes(unknown)), "table"
 	}
 	where := "at the top level"
 	if known != "" {
@@ -322,7 +326,7 @@ func (s *source) unknownKey(de *toml.DecodeError) *FieldError {
 	}
 	if sug := suggest(bad, keys); sug != "" {
 		what += fmt.Sprintf(" (did you mean %q?)", sug)
-		hint = "correct the spelling or remove the key"
+		hint = "correct the spelling or remove the " + kind
 	}
 	fe := &FieldError{Field: unknown, Line: line, Col: col, Err: ErrUnknownKey, Cause: de, what: what, hint: hint}
 	return fe

@@ -209,9 +209,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 				"write the device's full path as this node sees it")
 		}
 
-		for _, nw := range c.Networks {
-			if nw.Name == "" {
-				continue
+		for j, nw := range c.Networks {
+			if first, ok := netFirst[nw.Name]; !ok || first != j {
+				continue // unnamed, invalid or repeated: reported above
 			}
 			afield := field + ".addresses." + quoteKey(nw.Name)
 			a, ok := n.Addresses[nw.Name]
