@@ -98,24 +98,34 @@ type Derived struct {
 	// has certainly happened, so its packages may be taken over even without
 	// successful fencing: F (its own loss detection) + W + Margin.
 	TakeoverAfter time.Duration
-	// TieClaimAfter: how long the holder of the quorum-disk tie-break lock
-	// must have been silent on the disk before another node may claim it.
-	TieClaimAfter time.Duration
 	// LockSettle: after writing a claim to the tie-break lock, how long to
 	// wait before reading it back to see who won: two I/O timeouts (a racing
 	// claimer's deciding read and its claim write, each bounded by its
 	// IOTimeout), stretched by the clock-rate drift between the two nodes,
 	// so a racing claim issued before ours has landed.
 	LockSettle time.Duration
-	// TieHold: how long after issuing its last successful renewal the
-	// holder of the tie-break lock may still count on it (F - IOTimeout).
-	// A holder renews every HeartbeatInterval; one that cannot renew for
-	// TieHold stops counting on the lock and must claim it again. The
-	// holder's partition mates believe its "holder" flag for at most
-	// DeadAfter more, so every belief in the old holder has ended
-	// (TieHold + IOTimeout + DeadAfter = 2F, plus drift) before another
-	// node, which waits TieClaimAfter = 2F + Margin of silence, can win.
+	// TieHold: how long after issuing its claim, or its last successful
+	// renewal, the holder of the tie-break lock may count on it:
+	// LockSettle + 3 x IOTimeout + 2 x HeartbeatInterval, which covers the
+	// claim write, the settle wait, the slot write and read-back of the next
+	// heartbeat round and the first renewal, with one heartbeat interval to
+	// spare. A holder renews every HeartbeatInterval; one that cannot renew
+	// for TieHold stops counting on the lock and must claim it again.
 	TieHold time.Duration
+	// TieClaimAfter: how long the tie-break lock must have been seen
+	// unchanged before a node may claim it: TieHold + IOTimeout +
+	// DeadAfter + Margin. The old holder's last successful write landed
+	// before the silence began (at most IOTimeout after its issue), so its
+	// hold ended TieHold later, and its partition mates stop believing its
+	// "holder" flag at most DeadAfter after that; Margin covers clock drift.
+	TieClaimAfter time.Duration
+	// TiePending: how long a node whose partition holds exactly half of
+	// the votes, and agrees on it, keeps its packages while the tie-break
+	// lock is being decided: TieClaimAfter + LockSettle + 2 x IOTimeout +
+	// 2 x HeartbeatInterval, the longest claim (wait for silence, claim
+	// write, settle, read-back, next round). The grace ends at once when the
+	// node sees another node's claim or renewal of the lock.
+	TiePending time.Duration
 }
 
 // Derive computes the derived timeouts. It does not validate; call Validate.
@@ -127,9 +137,10 @@ func (t Timing) Derive() Derived {
 	d.WatchdogFeedInterval = t.HeartbeatInterval
 	d.Margin = 2*t.HeartbeatInterval + time.Duration(MaxClockDrift*float64(2*t.FailureTimeout+t.WatchdogTimeout))
 	d.TakeoverAfter = t.FailureTimeout + t.WatchdogTimeout + d.Margin
-	d.TieClaimAfter = 2*t.FailureTimeout + d.Margin
 	d.LockSettle = time.Duration(float64(2*t.IOTimeout)*(1+MaxClockDrift)/(1-MaxClockDrift)) + time.Millisecond
-	d.TieHold = t.FailureTimeout - t.IOTimeout
+	d.TieHold = d.LockSettle + 3*t.IOTimeout + 2*t.HeartbeatInterval
+	d.TieClaimAfter = d.TieHold + t.IOTimeout + d.DeadAfter + d.Margin
+	d.TiePending = d.TieClaimAfter + d.LockSettle + 2*t.IOTimeout + 2*t.HeartbeatInterval
 	return d
 }
 
