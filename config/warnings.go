@@ -35,3 +35,18 @@ func (c *Cluster) Warnings() []*FieldError {
 	sortFieldErrors(ws)
 	return ws
 }
+
+// Annotate returns a FieldError about field carrying msg, placed at the
+// field's line in the file the Cluster was parsed from (or its nearest
+// enclosing table). It is for problems found outside this package, such as
+// a key file or device missing on this machine. err may be nil.
+func (c *Cluster) Annotate(field, msg string, err error) *FieldError {
+	fe := &FieldError{Field: field, Msg: msg, Cause: err}
+	if c.src != nil {
+		fe.File = c.src.file
+		if pos, _ := c.src.ix.lookup(field); pos.Line > 0 {
+			fe.Line, fe.Col = pos.Line, pos.Col
+		}
+	}
+	return fe
+}

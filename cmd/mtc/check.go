@@ -1,0 +1,272 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/nethb"
+)
+
+// CheckCmd validates a cluster configuration file and explains it: the
+// nodes, networks, quorum arithmetic and the timeouts derived from the
+// timing bases. It reads nothing but the file and the key file it names,
+// so it runs on an operator's workstation as well as on a node.
+type CheckCmd struct {
+	Config string `required:"" type:"existingfile" help:"Cluster configuration file." placeholder:"FILE"`
+	JSON   bool   `name:"json" help:"Print the result as JSON."`
+}
+
+// Run checks the file. It prints a summary and any warnings, and returns
+// an error listing every problem (one per line) when the file is invalid.
+func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
+	c, err := config.Load(cmd.Config)
+	if err != nil {
+		var errs *config.Errors
+		if !errors.As(err, &errs) {
+			return err
+		}
+		log.Debug("configuration rejected", "file", cmd.Config, "problems", len(errs.List))
+		if cmd.JSON {
+			if jerr := writeJSON(out, checkReport{File: cmd.Config, Errors: problems(errs.List)}); jerr != nil {
+				return jerr
+			}
+			return &ExitError{Code: 1, Err: fmt.Errorf("%s: %s", cmd.Config, countProblems(len(errs.List)))}
+		}
+		return fmt.Errorf("%s: %s:\n%w", cmd.Config, countProblems(len(errs.List)), errs)
+	}
+	warnings := append(c.Warnings(), keyFileWarnings(c)...)
+	log.Debug("configuration valid", "file", cmd.Config, "cluster", c.Name, "nodes", len(c.Nodes), "warnings", len(warnings))
+	if cmd.JSON {
+		return writeJSON(out, newCheckReport(cmd.Config, c, warnings))
+	}
+	return printCheck(out, cmd.Config, c, warnings)
+}
+
+// keyFileWarnings checks the heartbeat key file as the daemon will, but
+// only warns: the file may legitimately be absent where the check runs.
+func keyFileWarnings(c *config.Cluster) []*config.FieldError {
+	if _, err := nethb.LoadKey(c.KeyFile); err != nil {
+		return []*config.FieldError{c.Annotate("cluster.key_file",
+			err.Error()+"; the daemon refuses to start without a usable key", err)}
+	}
+	return nil
+}
+
+func countProblems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
+}
+
+// quorumText explains the quorum arithmetic of the configured votes, in
+// the terms of the quorum package: a strict majority holds quorum, exactly
+// half needs the quorum disk's tie-break lock.
+func quorumText(total int) string {
+	need := total/2 + 1
+	s := fmt.Sprintf("%s; quorum is %s", plural(total, "vote"), plural(need, "vote"))
+	if total%2 == 0 {
+		return s + fmt.Sprintf("; an exact split (%d and %d) is decided on the quorum disk: the side holding its tie-break lock keeps quorum", total/2, total/2)
+	}
+	return s + "; an exact split cannot happen with an odd total"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// timingLines explains the derived timeouts in plain words. Values are
+// rounded to the millisecond for reading; --json gives them exactly.
+func timingLines(d config.Derived) []string {
+	r := roundMs
+	return []string{
+		fmt.Sprintf("every %v each node sends a heartbeat on every network, writes its quorum-disk slot, reads its peers' slots and feeds its watchdog", r(d.HeartbeatInterval)),
+		fmt.Sprintf("a quorum-disk read or write that has not completed within %v has failed", r(d.IOTimeout)),
+		fmt.Sprintf("a peer silent for %v is suspected (logged, nothing else)", r(d.SuspectAfter)),
+		fmt.Sprintf("a peer silent for %v on both the network and the quorum disk is declared dead", r(d.DeadAfter)),
+		fmt.Sprintf("a node that cannot write its quorum-disk slot or loses quorum for %v stops its packages and its watchdog resets it within %v", r(d.SelfFenceAfter), r(d.WatchdogTimeout)),
+		fmt.Sprintf("takeover of a dead node's packages without fencing is allowed %v after it is declared dead (failure_timeout %v + watchdog_timeout %v + %v margin for clock drift and delays); with fencing it starts as soon as fencing succeeds", r(d.TakeoverAfter), r(d.FailureTimeout), r(d.WatchdogTimeout), r(d.Margin)),
+		fmt.Sprintf("in an exact split, nodes keep their packages for up to %v while the quorum disk's tie-break lock is decided", r(d.TiePending)),
+		fmt.Sprintf("the tie-break lock may be claimed once it has been unchanged for %v; a claim is read back after %v to see who won; a holder that cannot renew it for %v stops counting on it", r(d.TieClaimAfter), r(d.LockSettle), r(d.TieHold)),
+	}
+}
+
+// roundMs rounds a duration to the millisecond for display.
+func roundMs(d time.Duration) time.Duration {
+	if d >= 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d
+}
+
+func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*config.FieldError) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: valid\n\n", file)
+	fmt.Fprintf(&b, "Cluster %s (uuid %s)\n", c.Name, c.UUID)
+	fmt.Fprintf(&b, "  heartbeat key file %s\n", c.KeyFile)
+	switch c.Watchdog.Mode {
+	case config.WatchdogDevice:
+		fmt.Fprintf(&b, "  watchdog device %s\n", c.Watchdog.Device)
+	default:
+		fmt.Fprintf(&b, "  watchdog mode %s\n", c.Watchdog.Mode)
+	}
+
+	b.WriteString("\nHeartbeat networks\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for i, nw := range c.Networks {
+		fmt.Fprintf(tw, "  %d\t%s\tUDP port %d\n", i, nw.Name, nw.Port)
+	}
+	tw.Flush()
+
+	b.WriteString("\nNodes\n")
+	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "  NAME\tID\tVOTES")
+	for _, nw := range c.Networks {
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(nw.Name))
+	}
+	fmt.Fprint(tw, "\tQUORUM DISK\n")
+	for _, n := range c.Nodes {
+		fmt.Fprintf(tw, "  %s\t%d\t%d", n.Name, n.ID, n.Votes)
+		for _, nw := range c.Networks {
+			fmt.Fprintf(tw, "\t%s", n.Addresses[nw.Name])
+		}
+		fmt.Fprintf(tw, "\t%s\n", c.QuorumDiskPath(n.Name))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(&b, "\nQuorum\n  %s\n", quorumText(c.TotalVotes()))
+
+	t := c.Timing
+	fmt.Fprintf(&b, "\nTimings (heartbeat_interval %v, io_timeout %v, failure_timeout %v, watchdog_timeout %v)\n",
+		t.HeartbeatInterval, t.IOTimeout, t.FailureTimeout, t.WatchdogTimeout)
+	for _, l := range timingLines(c.Derived()) {
+		fmt.Fprintf(&b, "  - %s\n", l)
+	}
+
+	if len(warnings) > 0 {
+		fmt.Fprintf(&b, "\nWarnings (%d)\n", len(warnings))
+		for _, w := range warnings {
+			fmt.Fprintf(&b, "  %s\n", w)
+		}
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// checkReport is the --json output.
+type checkReport struct {
+	File     string         `json:"file"`
+	Valid    bool           `json:"valid"`
+	Errors   []checkProblem `json:"errors,omitempty"`
+	Warnings []checkProblem `json:"warnings,omitempty"`
+	Cluster  *checkCluster  `json:"cluster,omitempty"`
+}
+
+type checkProblem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+type checkCluster struct {
+	Name       string            `json:"name"`
+	UUID       string            `json:"uuid"`
+	KeyFile    string            `json:"key_file"`
+	Watchdog   checkWatchdog     `json:"watchdog"`
+	Networks   []checkNetwork    `json:"networks"`
+	Nodes      []checkNode       `json:"nodes"`
+	TotalVotes int               `json:"total_votes"`
+	Quorum     int               `json:"quorum_votes"`
+	QuorumText string            `json:"quorum_text"`
+	Timing     map[string]string `json:"timing"`
+	Derived    map[string]string `json:"derived"`
+}
+
+type checkWatchdog struct {
+	Mode      string `json:"mode"`
+	Device    string `json:"device,omitempty"`
+	AllowNone bool   `json:"allow_none"`
+}
+
+type checkNetwork struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+}
+
+type checkNode struct {
+	Name       string            `json:"name"`
+	ID         int               `json:"id"`
+	Votes      int               `json:"votes"`
+	Addresses  map[string]string `json:"addresses"`
+	QuorumDisk string            `json:"quorum_disk"`
+}
+
+func problems(list []*config.FieldError) []checkProblem {
+	out := make([]checkProblem, len(list))
+	for i, fe := range list {
+		out[i] = checkProblem{File: fe.File, Line: fe.Line, Col: fe.Col, Field: fe.Field, Message: fe.Msg}
+	}
+	return out
+}
+
+func newCheckReport(file string, c *config.Cluster, warnings []*config.FieldError) checkReport {
+	d := c.Derived()
+	dur := func(v time.Duration) string { return v.String() }
+	cc := &checkCluster{
+		Name:       c.Name,
+		UUID:       c.UUID.String(),
+		KeyFile:    c.KeyFile,
+		Watchdog:   checkWatchdog{Mode: string(c.Watchdog.Mode), Device: c.Watchdog.Device, AllowNone: c.Watchdog.AllowNone},
+		TotalVotes: c.TotalVotes(),
+		Quorum:     c.TotalVotes()/2 + 1,
+		QuorumText: quorumText(c.TotalVotes()),
+		Timing: map[string]string{
+			"heartbeat_interval": dur(d.HeartbeatInterval),
+			"io_timeout":         dur(d.IOTimeout),
+			"failure_timeout":    dur(d.FailureTimeout),
+			"watchdog_timeout":   dur(d.WatchdogTimeout),
+		},
+		Derived: map[string]string{
+			"suspect_after":          dur(d.SuspectAfter),
+			"dead_after":             dur(d.DeadAfter),
+			"self_fence_after":       dur(d.SelfFenceAfter),
+			"watchdog_feed_interval": dur(d.WatchdogFeedInterval),
+			"margin":                 dur(d.Margin),
+			"takeover_after":         dur(d.TakeoverAfter),
+			"tie_claim_after":        dur(d.TieClaimAfter),
+			"lock_settle":            dur(d.LockSettle),
+			"tie_hold":               dur(d.TieHold),
+			"tie_pending":            dur(d.TiePending),
+		},
+	}
+	for _, nw := range c.Networks {
+		cc.Networks = append(cc.Networks, checkNetwork{Name: nw.Name, Port: nw.Port})
+	}
+	for _, n := range c.Nodes {
+		cn := checkNode{Name: n.Name, ID: n.ID, Votes: n.Votes, QuorumDisk: c.QuorumDiskPath(n.Name), Addresses: map[string]string{}}
+		for net, a := range n.Addresses {
+			cn.Addresses[net] = a.String()
+		}
+		cc.Nodes = append(cc.Nodes, cn)
+	}
+	return checkReport{File: file, Valid: true, Warnings: problems(warnings), Cluster: cc}
+}
+
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
