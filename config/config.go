@@ -229,6 +229,7 @@ func Parse(name string, data []byte) (*Cluster, error) {
 			Msg: err.Error() + "; fix the file's TOML syntax"}}}
 	}
 
+	list = append(list, src.ix.caseErrors()...)
 	f.applyDefaults()
 	c, convErrs := f.toCluster()
 	list = append(list, convErrs...)

@@ -106,6 +106,12 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key without suggestion", line(19, "colour = 1"), []want{
 			{17, "node[0].id", ErrMissing, `node "alpha" has no id`},
 			{19, "node[0].colour", ErrUnknownKey, "the keys in [node] are: name, id, quorum_disk, votes, addresses"}}},
+		{"key in the wrong case", line(2, "Name = \"payments\""), []want{
+			{2, "cluster.Name", ErrUnknownKey, `unknown key "Name" (did you mean "name"?); keys are case-sensitive`}}},
+		{"key in two cases", line(2, "name = \"payments\"\nNAME = \"other\""), []want{
+			{3, "cluster.NAME", ErrUnknownKey, `unknown key "NAME" (did you mean "name"?)`}}},
+		{"table in the wrong case", line(1, "[Cluster]"), []want{
+			{1, "Cluster", ErrUnknownKey, `unknown table "Cluster" (did you mean "cluster"?)`}}},
 		{"unknown dotted key", line(26, "id = 2\nfoo.bar = 1"), []want{
 			{27, "node[1].foo", ErrUnknownKey, `unknown key "foo"`}}},
 		{"unknown table", base + "[watchdgo]\nmode = \"device\"\n", []want{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // The file* types mirror the TOML file exactly. Optional keys are pointers
@@ -325,4 +326,45 @@ func describeType(t reflect.Type) string {
 		return "a table"
 	}
 	return t.String()
+}
+
+// caseErrors reports keys that match a key of the file format only when
+// case is ignored ("Name" for "name"). TOML keys are case-sensitive, but
+// go-toml matches struct fields case-insensitively, so without this check
+// "Name" would be accepted and silently override "name".
+func (ix *index) caseErrors() []*FieldError {
+	var errs []*FieldError
+	for _, path := range sortedKeys(ix.keys) {
+		parts := splitPath(path)
+		t := reflect.TypeOf(fileConfig{})
+		for i, part := range parts {
+			fields := schemaFields(t)
+			if fields == nil {
+				break // a map (addresses): any key
+			}
+			var exact, folded *schemaField
+			for j := range fields {
+				if fields[j].Key == part {
+					exact = &fields[j]
+				} else if strings.EqualFold(fields[j].Key, part) {
+					folded = &fields[j]
+				}
+			}
+			if exact != nil {
+				t = exact.Type
+				continue
+			}
+			if folded != nil && i == len(parts)-1 {
+				k := ix.keys[path]
+				what := fmt.Sprintf("unknown key %q (did you mean %q?)", part, folded.Key)
+				if k.Kind == unstable.Table || k.Kind == unstable.ArrayTable {
+					what = fmt.Sprintf("unknown table %q (did you mean %q?)", part, folded.Key)
+				}
+				errs = append(errs, &FieldError{Line: k.Key.Line, Col: k.Key.Col, Field: path, Err: ErrUnknownKey,
+					what: what, hint: "keys are case-sensitive and written in lowercase"})
+			}
+			break
+		}
+	}
+	return errs
 }
