@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/diskhb"
+)
+
+// BenchCmd groups the benchmarks. Each measures on this machine and writes
+// a section of a markdown report; nothing in them is asserted.
+type BenchCmd struct {
+	Disk BenchDiskCmd `cmd:"" help:"Measure quorum-disk I/O latency against dd, slot I/O through the on-disk format, and the I/O rate of one node's disk heartbeat."`
+}
+
+// BenchDiskCmd measures the quorum-disk I/O path.
+type BenchDiskCmd struct {
+	Out      string        `help:"Markdown file whose disk section (between <!-- bench:disk --> and <!-- /bench:disk -->) is replaced; created if missing. The section is printed either way." placeholder:"FILE"`
+	Device   string        `help:"Block device to measure instead of temporary loop devices (which need root). Its first MiBs are OVERWRITTEN; refused when it holds an MT-Cluster quorum disk unless --force." placeholder:"DEV"`
+	Force    bool          `help:"With --device: overwrite it even if it holds an MT-Cluster quorum disk."`
+	Count    int           `default:"2000" help:"One-sector I/Os per measurement and round."`
+	Rounds   int           `default:"3" help:"Alternating rounds of dd and mtc for the one-sector comparison."`
+	Duration time.Duration `default:"5s" help:"How long to run a real disk heartbeat to count its I/O rate."`
+}
+
+// benchLoopSize is the size of each temporary loop device: 64 MiB, room
+// for the default quorum-disk layout plus a separate region for the
+// one-sector comparison at 4096-byte sectors.
+const benchLoopSize = 64 << 20
+
+// Run measures every target and writes the report.
+func (c *BenchDiskCmd) Run(out io.Writer, log *slog.Logger) error {
+	if c.Count < 100 {
+		return fmt.Errorf("--count %d: at least 100 I/Os are needed for a 99th percentile", c.Count)
+	}
+	if c.Rounds < 1 {
+		return fmt.Errorf("--rounds %d: must be at least 1", c.Rounds)
+	}
+	if c.Duration < time.Second {
+		return fmt.Errorf("--duration %v: must be at least 1s to count a per-second rate", c.Duration)
+	}
+	dd, err := exec.LookPath("dd")
+	if err != nil {
+		return fmt.Errorf("bench disk compares with dd, which is not installed: %w", err)
+	}
+
+	type target struct {
+		path, what string
+	}
+	var targets []target
+	if c.Device != "" {
+		targets = append(targets, target{c.Device, "the block device " + c.Device})
+	} else {
+		if os.Geteuid() != 0 {
+			return errors.New("bench disk creates loop devices, which needs root: run it as root, or pass --device DEV to measure an existing block device")
+		}
+		dir, err := os.MkdirTemp("", "mtc-bench-disk-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		for _, ss := range []int{512, 4096} {
+			dev, err := attachLoop(filepath.Join(dir, fmt.Sprintf("disk-%d.img", ss)), ss, benchLoopSize)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := detachLoop(dev); err != nil {
+					log.Warn("detaching the benchmark's loop device failed; detach it by hand", "device", dev, "err", err)
+				}
+			}()
+			targets = append(targets, target{dev, fmt.Sprintf("a %d MiB loop device (losetup --sector-size %d --direct-io=on) on a file in %s", benchLoopSize>>20, ss, os.TempDir())})
+		}
+	}
+
+	rep := &diskReport{cmd: c.command(), when: time.Now().UTC(), machine: machineInfo()}
+	for _, t := range targets {
+		log.Info("measuring", "device", t.path)
+		r, err := c.measure(dd, t.path, log)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.path, err)
+		}
+		r.what = t.what
+		rep.results = append(rep.results, r)
+	}
+	section := rep.markdown()
+	if _, err := io.WriteString(out, section); err != nil {
+		return err
+	}
+	if c.Out != "" {
+		if err := replaceSection(c.Out, "disk", section); err != nil {
+			return err
+		}
+		log.Info("report written", "file", c.Out)
+	}
+	return nil
+}
+
+// command is the exact command line that reproduces the run.
+func (c *BenchDiskCmd) command() string {
+	args := []string{"mtc", "bench", "disk", fmt.Sprintf("--count=%d", c.Count), fmt.Sprintf("--rounds=%d", c.Rounds), fmt.Sprintf("--duration=%v", c.Duration)}
+	if c.Device != "" {
+		args = append(args, "--device="+c.Device)
+	}
+	if c.Out != "" {
+		args = append(args, "--out="+c.Out)
+	}
+	return strings.Join(args, " ")
+}
+
+// latencies summarises a set of I/O latencies.
+type latencies struct {
+	n              int
+	mean, p50, p99 time.Duration
+}
+
+func summarise(d []time.Duration) latencies {
+	if len(d) == 0 {
+		return latencies{}
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, v := range s {
+		sum += v
+	}
+	rank := func(p int) time.Duration { return s[max((p*len(s)+99)/100-1, 0)] }
+	return latencies{n: len(s), mean: sum / time.Duration(len(s)), p50: rank(50), p99: rank(99)}
+}
+
+type ddCompare struct {
+	op     string
+	ddMean time.Duration // wall time of the dd runs / I/Os
+	dev    latencies
+}
+
+type diskResult struct {
+	path, what string
+	sectorSize int
+	slots      int
+	compare    []ddCompare
+	writeSlot  latencies
+	readSlots  latencies
+	hb         hbRate
+}
+
+type hbRate struct {
+	interval             time.Duration
+	elapsed              time.Duration
+	rounds               int
+	writes, reads        uint64
+	wbytes, rbytes       uint64
+	timeouts, errs       uint64
+	roundErrs            int
+	lastErr              error
+	deviceP50, deviceP99 time.Duration
+}
+
+func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, error) {
+	bd, err := diskhb.OpenBlock(path)
+	if err != nil {
+		return nil, err
+	}
+	timing := config.DefaultTiming()
+	dev := diskhb.NewDevice(bd, timing.IOTimeout, log.With("device", path))
+	defer dev.Close()
+	ctx := context.Background()
+	ss := dev.SectorSize()
+
+	if c.Device != "" && !c.Force {
+		_, err := diskhb.ReadHeader(ctx, dev, uuid.Nil)
+		if !errors.Is(err, diskhb.ErrNotFormatted) {
+			what := "an MT-Cluster quorum disk"
+			if err != nil {
+				what = fmt.Sprintf("what may be a damaged MT-Cluster quorum disk (%v)", err)
+			}
+			return nil, fmt.Errorf("holds %s; the benchmark would overwrite it: pass --force if that is intended", what)
+		}
+	}
+
+	hdr := diskhb.Header{
+		ClusterUUID:       uuid.New(),
+		ClusterName:       "bench",
+		SectorSize:        ss,
+		Slots:             diskhb.DefaultSlots,
+		HeartbeatInterval: timing.HeartbeatInterval,
+		IOTimeout:         timing.IOTimeout,
+		FailureTimeout:    timing.FailureTimeout,
+		WatchdogTimeout:   timing.WatchdogTimeout,
+		FormattedAt:       time.Now(),
+	}
+	// The one-sector comparison uses a region after the quorum-disk
+	// layout, aligned to 1 MiB.
+	base := (hdr.Layout().MinSize() + (1<<20 - 1)) &^ (1<<20 - 1)
+	if need := base + int64(c.Count*ss); dev.Size() < need {
+		return nil, fmt.Errorf("device is %d bytes; the benchmark needs %d (lower --count or use a larger device)", dev.Size(), need)
+	}
+	res := &diskResult{path: path, sectorSize: ss, slots: hdr.Slots}
+
+	// One-sector I/O at consecutive sectors, dd and Device alternating.
+	for _, op := range []string{"write", "read"} {
+		var ddTotal time.Duration
+		var lat []time.Duration
+		for range c.Rounds {
+			t, err := runDD(dd, path, op, ss, c.Count, base/int64(ss))
+			if err != nil {
+				return nil, err
+			}
+			ddTotal += t
+			l, err := deviceRun(ctx, dev, op, base, c.Count)
+			if err != nil {
+				return nil, err
+			}
+			lat = append(lat, l...)
+		}
+		res.compare = append(res.compare, ddCompare{op: op, ddMean: ddTotal / time.Duration(c.Rounds*c.Count), dev: summarise(lat)})
+	}
+
+	// Slot I/O through the on-disk format.
+	if err := diskhb.Format(ctx, dev, hdr, true); err != nil {
+		return nil, err
+	}
+	disk, err := diskhb.Open(ctx, dev, diskhb.Expect{ClusterUUID: hdr.ClusterUUID, MaxNodeID: 1})
+	if err != nil {
+		return nil, err
+	}
+	var wl, rl []time.Duration
+	inc := diskhb.RandomIncarnation()
+	for i := range c.Count {
+		s := diskhb.Slot{NodeID: 1, NodeName: "bench", Flags: diskhb.FlagRunning, Incarnation: inc, Seq: uint64(i + 1), WrittenAt: time.Now()}
+		t0 := time.Now()
+		if err := disk.WriteSlot(ctx, s); err != nil {
+			return nil, err
+		}
+		wl = append(wl, time.Since(t0))
+	}
+	for range c.Count {
+		t0 := time.Now()
+		if _, err := disk.ReadSlots(ctx); err != nil {
+			return nil, err
+		}
+		rl = append(rl, time.Since(t0))
+	}
+	res.writeSlot, res.readSlots = summarise(wl), summarise(rl)
+
+	// A real heartbeat at the default interval; its I/O counted by the Device.
+	der := timing.Derive()
+	var rounds, roundErrs int
+	var lastErr error
+	hb := diskhb.NewHeartbeater(disk, diskhb.HeartbeatConfig{
+		NodeID: 2, NodeName: "bench", Interval: timing.HeartbeatInterval,
+		SuspectAfter: der.SuspectAfter, DeadAfter: der.DeadAfter,
+	}, log, nil, func(r diskhb.Round) {
+		rounds++
+		if err := errors.Join(r.WriteErr, r.ReadErr); err != nil {
+			roundErrs++
+			lastErr = err
+		}
+	})
+	before := dev.Stats()
+	hctx, cancel := context.WithTimeout(ctx, c.Duration)
+	t0 := time.Now()
+	_ = hb.Run(hctx) // returns the context's error at the end of the run
+	elapsed := time.Since(t0)
+	cancel()
+	after := dev.Stats()
+	res.hb = hbRate{
+		interval: timing.HeartbeatInterval, elapsed: elapsed, rounds: rounds,
+		writes: after.Writes - before.Writes, reads: after.Reads - before.Reads,
+		wbytes: after.WrittenBytes - before.WrittenBytes, rbytes: after.ReadBytes - before.ReadBytes,
+		timeouts: after.Timeouts - before.Timeouts, errs: after.Errors - before.Errors,
+		roundErrs: roundErrs, lastErr: lastErr,
+		deviceP50: after.P50, deviceP99: after.P99,
+	}
+	return res, nil
+}
+
+// runDD runs dd for count one-sector direct I/Os at consecutive sectors
+// from sector first and returns its wall time (process start included).
+func runDD(dd, dev, op string, ss, count int, first int64) (time.Duration, error) {
+	args := []string{"bs=" + fmt.Sprint(ss), "count=" + fmt.Sprint(count), "status=none"}
+	if op == "write" {
+		args = append(args, "if=/dev/zero", "of="+dev, "oflag=direct", "conv=notrunc", fmt.Sprintf("seek=%d", first))
+	} else {
+		args = append(args, "if="+dev, "of=/dev/null", "iflag=direct", fmt.Sprintf("skip=%d", first))
+	}
+	cmd := exec.Command(dd, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	err := cmd.Run()
+	t := time.Since(t0)
+	if err != nil {
+		return 0, fmt.Errorf("dd %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return t, nil
+}
+
+// deviceRun does count one-sector I/Os through dev at consecutive sectors
+// from off, as runDD does, and returns each one's latency.
+func deviceRun(ctx context.Context, dev *diskhb.Device, op string, off int64, count int) ([]time.Duration, error) {
+	ss := dev.SectorSize()
+	buf := diskhb.AlignedBuffer(ss)
+	lat := make([]time.Duration, 0, count)
+	for i := range count {
+		o := off + int64(i*ss)
+		t0 := time.Now()
+		var err error
+		if op == "write" {
+			err = dev.Write(ctx, o, buf)
+		} else {
+			_, err = dev.Read(ctx, o, ss)
+		}
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+type machine struct {
+	cpus                   int
+	cpu, kernel, goVersion string
+}
+
+func machineInfo() machine {
+	m := machine{cpus: runtime.NumCPU(), goVersion: runtime.Version(), cpu: "unknown CPU", kernel: "unknown kernel"}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.kernel = "Linux " + unix.ByteSliceToString(u.Release[:])
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}

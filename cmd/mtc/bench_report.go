@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+type diskReport struct {
+	cmd     string
+	when    time.Time
+	machine machine
+	results []*diskResult
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond)) }
+
+func (r *diskReport) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("## Quorum disk I/O\n\n")
+	p("Reproduce (as root; `make bench` runs it with the defaults):\n\n    %s\n\n", r.cmd)
+	p("Measured %s on %d CPUs (%s), %s, %s.\n\n", r.when.Format("2006-01-02 15:04 UTC"), r.machine.cpus, r.machine.cpu, r.machine.kernel, r.machine.goVersion)
+	for _, res := range r.results {
+		p("Device: %s.\n\n", res.what)
+	}
+
+	p("### One-sector I/O: diskhb.Device against dd\n\n")
+	p("Each round runs `dd bs=SECTOR count=N oflag=direct` (reads: `iflag=direct`) over N consecutive sectors, timed as a whole process, then the same N one-sector I/Os through a `diskhb.Device` (one I/O goroutine, a deadline per I/O, a copy into an aligned buffer), each timed; rounds alternate. The dd mean is wall time / I/Os, process start included. The ratio is Device mean / dd mean (the goal is under 1.5).\n\n")
+	p("| sector | op | dd mean | Device mean | Device p50 | Device p99 | ratio |\n|---|---|---|---|---|---|---|\n")
+	for _, res := range r.results {
+		for _, c := range res.compare {
+			p("| %d | %s | %s | %s | %s | %s | %.2f |\n", res.sectorSize, c.op, us(c.ddMean), us(c.dev.mean), us(c.dev.p50), us(c.dev.p99), float64(c.dev.mean)/float64(c.ddMean))
+		}
+	}
+
+	p("\n### Slot I/O through the on-disk format\n\n")
+	p("`Disk.WriteSlot` (encode with CRC32C, one-sector write of the node's own slot) and `Disk.ReadSlots` (one read of the whole slot area, decode every slot), timed by the caller, on a freshly formatted disk.\n\n")
+	p("| sector | call | I/O size | calls | mean | p50 | p99 |\n|---|---|---|---|---|---|---|\n")
+	for _, res := range r.results {
+		p("| %d | WriteSlot | %d B | %d | %s | %s | %s |\n", res.sectorSize, res.sectorSize, res.writeSlot.n, us(res.writeSlot.mean), us(res.writeSlot.p50), us(res.writeSlot.p99))
+		p("| %d | ReadSlots | %d × %d B | %d | %s | %s | %s |\n", res.sectorSize, res.slots, res.sectorSize, res.readSlots.n, us(res.readSlots.mean), us(res.readSlots.p50), us(res.readSlots.p99))
+	}
+
+	p("\n### Disk heartbeat I/O per node\n\n")
+	p("A real `diskhb.Heartbeater` at the default heartbeat interval, run for the stated time; the I/Os are counted by the Device's statistics, not computed.\n\n")
+	p("| sector | interval | run | rounds | writes/s | reads/s | written/s | read/s | timeouts | failed I/Os |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, res := range r.results {
+		h := res.hb
+		sec := h.elapsed.Seconds()
+		p("| %d | %v | %.2f s | %d | %.2f | %.2f | %.1f KiB | %.1f KiB | %d | %d |\n", res.sectorSize, h.interval, sec, h.rounds,
+			float64(h.writes)/sec, float64(h.reads)/sec, float64(h.wbytes)/sec/1024, float64(h.rbytes)/sec/1024, h.timeouts, h.errs)
+	}
+	for _, res := range r.results {
+		if res.hb.roundErrs > 0 {
+			p("\n%d of the %d-byte heartbeat rounds had an I/O error; the last: %v\n", res.hb.roundErrs, res.sectorSize, res.hb.lastErr)
+		}
+	}
+	return b.String()
+}
+
+// benchIntro starts a new benchmarks file.
+const benchIntro = `# Benchmarks
+
+Measurements of MT-Cluster on real kernels, made by ` + "`mtc bench`" + ` subcommands
+(` + "`make bench`" + `). Each section is written by one subcommand between
+` + "`<!-- bench:NAME -->`" + ` and ` + "`<!-- /bench:NAME -->`" + ` markers and replaced
+as a whole when it is run again; the rest of the file is left alone. Numbers
+are measured, never asserted: compare runs on the same machine only.
+`
+
+// replaceSection replaces the text between <!-- bench:name --> and
+// <!-- /bench:name --> in file with body, appending the section when the
+// markers are absent and creating the file (with an introduction) when it
+// does not exist. The file is replaced atomically.
+func replaceSection(file, name, body string) error {
+	openMark, closeMark := "<!-- bench:"+name+" -->", "<!-- /bench:"+name+" -->"
+	old, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		old, err = []byte(benchIntro), nil
+	}
+	if err != nil {
+		return err
+	}
+	text := string(old)
+	block := openMark + "\n" + body + closeMark + "\n"
+	i := strings.Index(text, openMark)
+	switch {
+	case i < 0:
+		text = strings.TrimRight(text, "\n") + "\n\n" + block
+	default:
+		j := strings.Index(text[i:], closeMark)
+		if j < 0 {
+			return fmt.Errorf("%s: %s has no closing %s; fix the file by hand", file, openMark, closeMark)
+		}
+		end := i + j + len(closeMark)
+		if end < len(text) && text[end] == '\n' {
+			end++
+		}
+		text = text[:i] + block + text[end:]
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(text); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
+}
