@@ -24,6 +24,7 @@ type Globals struct {
 type CLI struct {
 	Globals
 
+	Bench   BenchCmd   `cmd:"" help:"Measure this machine: quorum-disk I/O latency and rates; writes a section of docs/BENCHMARKS.md."`
 	Check   CheckCmd   `cmd:"" help:"Validate a cluster configuration file and print the timings derived from it."`
 	Disk    DiskCmd    `cmd:"" help:"Initialise and inspect the shared quorum disk."`
 	Version VersionCmd `cmd:"" help:"Print the version of mtc."`
