@@ -34,7 +34,7 @@ lab-test:
 	bash test/lab/run.sh
 
 bench:
-	$(GO) run ./cmd/mtc bench --out docs/BENCHMARKS.md
+	$(GO) run ./cmd/mtc bench disk --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(BIN)
