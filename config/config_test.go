@@ -130,6 +130,20 @@ func TestParseErrors(t *testing.T) {
 			{34, "node[2].addresses.lan", ErrType, `expected a string in quotes, found an integer`}}},
 		{"table where a key belongs", line(2, "name = { first = \"a\" }"), []want{
 			{2, "cluster.name", ErrType, "expected a string in quotes, found a table"}}},
+		{"boolean as string", base + "[watchdog]\nallow_none = \"yes\"\n", []want{
+			{38, "watchdog.allow_none", ErrType, "expected true or false, found a string; write it as allow_none = false"}}},
+		{"port with a fraction", line(11, "port = 5405.5"), []want{
+			{11, "network[0].port", ErrType, "expected an integer, found a number with a fraction; write it as port = 5405"}}},
+		{"integer too large", line(19, "id = 99999999999999999999"), []want{
+			{19, "node[0].id", ErrType, "the number is too large; an integer is expected here"}}},
+		{"array for a string", line(2, `name = ["payments"]`), []want{
+			{2, "cluster.name", ErrType, "expected a string in quotes, found an array"}}},
+		{"date for a string", line(2, `name = 2024-01-01`), []want{
+			{2, "cluster.name", ErrType, "expected a string in quotes, found a date or time"}}},
+		{"array of tables for a table", line(1, "[[cluster]]"), []want{
+			{1, "cluster[0]", ErrType, "expected a table, found an array of tables; write it as a [cluster] table"}}},
+		{"integer for the nodes", "node = 3\n" + base, []want{
+			{1, "node", ErrType, "expected an array of tables, found an integer; write it as [[node]] tables, one per server"}}},
 		{"duration as integer", base + "[timing]\nheartbeat_interval = 200\n", []want{
 			{38, "timing.heartbeat_interval", ErrType, `expected a duration string such as "200ms", found an integer`}}},
 		{"bad duration", base + "[timing]\nheartbeat_interval = \"200\"\nwatchdog_timeout = \"-3s\"\n", []want{
@@ -340,6 +354,24 @@ func TestExampleFile(t *testing.T) {
 	}
 	if c.UUID != uuid.MustParse("0b6e3a52-6c1f-4d8e-9a43-2f1c5d7e8b90") {
 		t.Errorf("UUID = %v", c.UUID)
+	}
+}
+
+func TestAnnotate(t *testing.T) {
+	c, err := Parse("c.toml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("no such file")
+	fe := c.Annotate("cluster.key_file", "missing", cause)
+	if fe.Error() != "c.toml:4:1: cluster.key_file: missing" || !errors.Is(fe, cause) {
+		t.Errorf("Annotate = %q", fe)
+	}
+	if fe := c.Annotate("watchdog.device", "missing", nil); fe.Line != 0 || fe.Error() != "c.toml: watchdog.device: missing" {
+		t.Errorf("Annotate of an absent table = %q (line %d)", fe, fe.Line)
+	}
+	if fe := (&Cluster{}).Annotate("cluster.name", "x", nil); fe.Error() != "cluster.name: x" {
+		t.Errorf("Annotate without a file = %q", fe)
 	}
 }
 
