@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,6 +54,13 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 // keyFileWarnings checks the heartbeat key file as the daemon will, but
 // only warns: the file may legitimately be absent where the check runs.
 func keyFileWarnings(c *config.Cluster) []*config.FieldError {
+	if f, err := os.Open(c.KeyFile); errors.Is(err, fs.ErrPermission) {
+		// Normal for a root-owned key when the check runs as another user.
+		return []*config.FieldError{c.Annotate("cluster.key_file",
+			fmt.Sprintf("%s not checked: this user cannot read it; run mtc check as root to check it", c.KeyFile), err)}
+	} else if err == nil {
+		f.Close()
+	}
 	if _, err := nethb.LoadKey(c.KeyFile); err != nil {
 		return []*config.FieldError{c.Annotate("cluster.key_file",
 			err.Error()+"; the daemon refuses to start without a usable key", err)}
