@@ -388,7 +388,7 @@ func (d *Device) run(req *request) {
 	if err != nil {
 		d.stats.Errors++
 	}
-	abandoned := req.abandoned
+	abandoned, closed := req.abandoned, d.closed
 	if abandoned {
 		d.stats.Late++
 		if d.stuck == req {
@@ -399,7 +399,11 @@ func (d *Device) run(req *request) {
 	}
 	d.mu.Unlock()
 
-	if abandoned {
+	switch {
+	case abandoned && closed:
+		d.log.Info("quorum disk I/O in flight at Close has returned; releasing the device",
+			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
+	case abandoned:
 		d.log.Warn("quorum disk I/O that missed its deadline has returned; the device accepts I/O again",
 			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
 	}
