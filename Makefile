@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test test-unit test-root lab-test bench vet fmt clean
+.PHONY: all build test test-unit test-root lab-test lab-shell bench vet fmt clean
 
 all: build
 
@@ -30,8 +30,14 @@ test-root:
 	@if [ "$$(id -u)" != 0 ]; then echo "test-root: needs root (loop devices, namespaces); run as root" >&2; exit 1; fi
 	$(GO) test -count=1 -run 'Root|Loop|Netns|Integration' ./...
 
+# The QEMU lab (test/lab/README.md): a Debian kernel with an iSCSI SAN,
+# device-mapper and LVM, running the tests of test/lab/guest. Needs root.
 lab-test:
 	bash test/lab/run.sh
+
+# The same guest with a shell on the console; Ctrl-A x quits.
+lab-shell:
+	bash test/lab/run.sh shell
 
 bench:
 	$(GO) run ./cmd/mtc bench disk --out docs/BENCHMARKS.md

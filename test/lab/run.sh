@@ -181,9 +181,24 @@ step boot boot
 
 # ---- results -----------------------------------------------------------------------
 R=$RUN/share/results
-rc=
-[ -f "$R/rc" ] && rc=$(cat "$R/rc")
 PKG=github.com/mtcluster/mtc/test/lab/guest
+rc= why=
+[ -f "$R/rc" ] && rc=$(cat "$R/rc")
+if [ -z "$rc" ]; then
+	if [ "$QEMU_RC" = 124 ] || [ "$QEMU_RC" = 137 ]; then
+		why="QEMU killed by the host timeout ($((GUARD + 120)) s)"
+	elif [ -f "$R/guard" ]; then
+		why="the guest guard timer fired after ${GUARD}s (blocked tasks in the console log above)"
+	else
+		why="the guest ended without a test result (qemu exit $QEMU_RC)"
+	fi
+	echo "---- last 150 console lines ($RUN/console.log) ----"
+	tail -150 "$RUN/console.log"
+	rc=1
+elif [ "$rc" != 0 ] && [ -f "$R/dmesg.txt" ]; then
+	echo "---- guest kernel log, last 60 lines ($R/dmesg.txt) ----"
+	tail -60 "$R/dmesg.txt"
+fi
 if [ -f "$R/go-test.log" ]; then
 	echo "================ lab tests (go test -v, in the guest) ================"
 	cat "$R/go-test.log"
@@ -191,29 +206,12 @@ if [ -f "$R/go-test.log" ]; then
 	if [ "$rc" = 0 ]; then
 		printf 'ok  \t%s\t%s\n' "$PKG" "$(cat "$R/elapsed" 2>/dev/null)"
 	else
-		printf 'FAIL\t%s\t%s\n' "$PKG" "$(cat "$R/elapsed" 2>/dev/null)"
+		printf 'FAIL\t%s\t%s\n' "$PKG" "$(cat "$R/elapsed" 2>/dev/null || echo "${why:-}")"
 	fi
-fi
-if [ -z "$rc" ]; then
-	echo "---- last 150 console lines ($RUN/console.log) ----"
-	tail -150 "$RUN/console.log"
-	if [ "$QEMU_RC" = 124 ] || [ "$QEMU_RC" = 137 ]; then
-		say "FAIL: QEMU killed by the host timeout ($((GUARD + 120)) s)"
-	elif grep -q '^LAB: GUARD' "$RUN/console.log"; then
-		say "FAIL: the guest guard timer fired after ${GUARD}s (blocked tasks dumped above)"
-	else
-		say "FAIL: the guest ended without a test result (qemu exit $QEMU_RC)"
-	fi
-	rc=1
 fi
 count() { grep -c -- "^--- $1" "$R/go-test.log" 2>/dev/null || true; }
 passed=$(count PASS) failed=$(count FAIL) skipped=$(count SKIP)
-passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
 say "kernel $KVER; times: ${TIMES[*]} total=$(ms_since "$T_START")ms"
-if [ "$rc" = 0 ]; then
-	say "PASS: $passed passed, $failed failed, $skipped skipped"
-else
-	[ "$rc" != 0 ] && [ -f "$R/dmesg.txt" ] && { echo "---- guest dmesg (last 60 lines) ----"; tail -60 "$R/dmesg.txt"; }
-	say "FAIL (status $rc): $passed passed, $failed failed, $skipped skipped"
-fi
+[ -n "$why" ] && say "FAIL: $why"
+say "$([ "$rc" = 0 ] && echo PASS || echo "FAIL (status $rc)"): ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 exit "$rc"
