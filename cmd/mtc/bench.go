@@ -37,6 +37,11 @@ type BenchDiskCmd struct {
 	Duration time.Duration `default:"5s" help:"How long to run a real disk heartbeat to count its I/O rate."`
 }
 
+// benchIOTimeout is the I/O deadline of the latency measurements: 10s, so
+// that on a loaded machine a slow I/O is measured rather than failed. The
+// heartbeat run uses the cluster's default io_timeout.
+const benchIOTimeout = 10 * time.Second
+
 // benchLoopSize is the size of each temporary loop device: 64 MiB, room
 // for the default quorum-disk layout plus a separate region for the
 // one-sector comparison at 4096-byte sectors.
@@ -176,7 +181,7 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 		return nil, err
 	}
 	timing := config.DefaultTiming()
-	dev := diskhb.NewDevice(bd, timing.IOTimeout, log.With("device", path))
+	dev := diskhb.NewDevice(bd, benchIOTimeout, log.With("device", path))
 	defer dev.Close()
 	ctx := context.Background()
 	ss := dev.SectorSize()
@@ -257,7 +262,18 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	}
 	res.writeSlot, res.readSlots = summarise(wl), summarise(rl)
 
-	// A real heartbeat at the default interval; its I/O counted by the Device.
+	// A real heartbeat at the default interval and I/O timeout, on a Device
+	// of its own; its I/O counted by that Device.
+	hbd, err := diskhb.OpenBlock(path)
+	if err != nil {
+		return nil, err
+	}
+	hdev := diskhb.NewDevice(hbd, timing.IOTimeout, log.With("device", path))
+	defer hdev.Close()
+	disk, err = diskhb.Open(ctx, hdev, diskhb.Expect{ClusterUUID: hdr.ClusterUUID, MaxNodeID: 2})
+	if err != nil {
+		return nil, err
+	}
 	der := timing.Derive()
 	var rounds, roundErrs int
 	var lastErr error
@@ -271,13 +287,13 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 			lastErr = err
 		}
 	})
-	before := dev.Stats()
+	before := hdev.Stats()
 	hctx, cancel := context.WithTimeout(ctx, c.Duration)
 	t0 := time.Now()
 	_ = hb.Run(hctx) // returns the context's error at the end of the run
 	elapsed := time.Since(t0)
 	cancel()
-	after := dev.Stats()
+	after := hdev.Stats()
 	res.hb = hbRate{
 		interval: timing.HeartbeatInterval, elapsed: elapsed, rounds: rounds,
 		writes: after.Writes - before.Writes, reads: after.Reads - before.Reads,

@@ -30,7 +30,7 @@ func (r *diskReport) markdown() string {
 	}
 
 	p("### One-sector I/O: diskhb.Device against dd\n\n")
-	p("Each round runs `dd bs=SECTOR count=N oflag=direct` (reads: `iflag=direct`) over N consecutive sectors, timed as a whole process, then the same N one-sector I/Os through a `diskhb.Device` (one I/O goroutine, a deadline per I/O, a copy into an aligned buffer), each timed; rounds alternate. The dd mean is wall time / I/Os, process start included. The ratio is Device mean / dd mean (the goal is under 1.5).\n\n")
+	p("Each round runs `dd bs=SECTOR count=N oflag=direct` (reads: `iflag=direct`) over N consecutive sectors, timed as a whole process, then the same N one-sector I/Os through a `diskhb.Device` (one I/O goroutine, a deadline per I/O, a copy into an aligned buffer), each timed; rounds alternate. The dd mean is wall time / I/Os, process start included. The ratio is Device mean / dd mean (the goal is under 1.5). The Device's deadline is 10 s here, so slow I/Os are measured rather than failed.\n\n")
 	p("| sector | op | dd mean | Device mean | Device p50 | Device p99 | ratio |\n|---|---|---|---|---|---|---|\n")
 	for _, res := range r.results {
 		for _, c := range res.compare {
@@ -47,7 +47,7 @@ func (r *diskReport) markdown() string {
 	}
 
 	p("\n### Disk heartbeat I/O per node\n\n")
-	p("A real `diskhb.Heartbeater` at the default heartbeat interval, run for the stated time; the I/Os are counted by the Device's statistics, not computed.\n\n")
+	p("A real `diskhb.Heartbeater` at the default heartbeat interval and I/O timeout (node 2 of the disk), run for the stated time; the I/Os are counted by the Device's statistics, not computed.\n\n")
 	p("| sector | interval | run | rounds | writes/s | reads/s | written/s | read/s | timeouts | failed I/Os |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.results {
 		h := res.hb

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/test/testutil"
+)
+
+func TestReplaceSection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+
+	// Missing file: created with the introduction and the section.
+	if err := replaceSection(file, "disk", "first\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(file)
+	if !strings.HasPrefix(string(b), "# Benchmarks") || !strings.Contains(string(b), "<!-- bench:disk -->\nfirst\n<!-- /bench:disk -->\n") {
+		t.Fatalf("new file:\n%s", b)
+	}
+
+	// Another section and hand-written text survive a rewrite.
+	other := "\nhand-written notes\n\n<!-- bench:sim -->\nsim numbers\n<!-- /bench:sim -->\n"
+	if err := os.WriteFile(file, append(b, other...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceSection(file, "disk", "second\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(file)
+	got := string(b)
+	if strings.Contains(got, "first") || !strings.Contains(got, "<!-- bench:disk -->\nsecond\n<!-- /bench:disk -->\n") {
+		t.Fatalf("disk section not replaced:\n%s", got)
+	}
+	if !strings.Contains(got, other) {
+		t.Fatalf("other content lost:\n%s", got)
+	}
+	if strings.Count(got, "<!-- bench:disk -->") != 1 {
+		t.Fatalf("disk section duplicated:\n%s", got)
+	}
+
+	// A file without the section gets it appended.
+	file2 := filepath.Join(t.TempDir(), "B.md")
+	os.WriteFile(file2, []byte("# Mine\n\ntext\n"), 0o644)
+	if err := replaceSection(file2, "disk", "x\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(file2)
+	if string(b) != "# Mine\n\ntext\n\n<!-- bench:disk -->\nx\n<!-- /bench:disk -->\n" {
+		t.Fatalf("append:\n%q", b)
+	}
+
+	// An opening marker without its closing one is an error, not a guess.
+	os.WriteFile(file2, []byte("<!-- bench:disk -->\nold\n"), 0o644)
+	if err := replaceSection(file2, "disk", "x\n"); err == nil || !strings.Contains(err.Error(), "no closing") {
+		t.Fatalf("unclosed section: %v", err)
+	}
+}
+
+func TestSummarise(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- { // 1..100 µs, unsorted
+		d = append(d, time.Duration(i)*time.Microsecond)
+	}
+	s := summarise(d)
+	if s.n != 100 || s.p50 != 50*time.Microsecond || s.p99 != 99*time.Microsecond || s.mean != 50500*time.Nanosecond {
+		t.Fatalf("summarise(1..100µs) = %+v", s)
+	}
+	if d[0] != 100*time.Microsecond {
+		t.Fatal("summarise reordered its input")
+	}
+	if s := summarise(nil); s.n != 0 {
+		t.Fatalf("summarise(nil) = %+v", s)
+	}
+}
+
+// TestLoopBenchDisk runs the disk benchmark end to end on its own loop
+// devices with small counts. It checks that every measurement is present,
+// never what the numbers are.
+func TestLoopBenchDisk(t *testing.T) {
+	testutil.RequireRoot(t, "creates loop devices")
+	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	var out strings.Builder
+	cmd := &BenchDiskCmd{Out: file, Count: 100, Rounds: 1, Duration: time.Second}
+	if err := cmd.Run(&out, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), out.String()) {
+		t.Fatal("the file does not hold the printed section")
+	}
+	for _, want := range []string{
+		"mtc bench disk --count=100 --rounds=1 --duration=1s --out=" + file,
+		"| 512 | write |", "| 512 | read |", "| 4096 | write |", "| 4096 | read |",
+		"| 512 | WriteSlot |", "| 4096 | ReadSlots |",
+		"| 512 | 200ms |", "| 4096 | 200ms |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
