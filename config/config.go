@@ -222,7 +222,7 @@ func Parse(name string, data []byte) (*Cluster, error) {
 			list = append(list, src.unknownKey(&strict.Errors[i]))
 		}
 	case errors.As(err, &derr):
-		fe := src.decodeError(derr)
+		fe := src.decodeError(derr, data)
 		return nil, &Errors{List: []*FieldError{fe}}
 	default:
 		return nil, &Errors{List: []*FieldError{{File: name, Err: ErrSyntax, Cause: err,
@@ -334,7 +334,7 @@ func (s *source) unknownKey(de *toml.DecodeError) *FieldError {
 }
 
 // decodeError turns a go-toml syntax or type error into a FieldError.
-func (s *source) decodeError(de *toml.DecodeError) *FieldError {
+func (s *source) decodeError(de *toml.DecodeError, data []byte) *FieldError {
 	line, col := de.Position()
 	at := position{line, col}
 	fe := &FieldError{File: s.file, Line: line, Col: col, Err: ErrSyntax, Cause: de}
@@ -354,6 +354,9 @@ func (s *source) decodeError(de *toml.DecodeError) *FieldError {
 			parts[i] = quoteKey(k)
 		}
 		field = joinPath(parts)
+	}
+	if field == "" {
+		field = s.ix.syntaxErrorField(data, line)
 	}
 	fe.Field = field
 	if strings.HasPrefix(msg, "cannot decode TOML ") || strings.HasPrefix(msg, "cannot store ") ||

@@ -99,7 +99,11 @@ func TestParseErrors(t *testing.T) {
 		wants []want
 	}{
 		{"syntax error", line(2, `name = "payments`), []want{
-			{2, "", ErrSyntax, "fix the TOML syntax"}}},
+			{2, "cluster.name", ErrSyntax, "fix the TOML syntax"}}},
+		{"syntax error in a node", line(33, "id = 3 3"), []want{
+			{33, "node[2].id", ErrSyntax, "fix the TOML syntax"}}},
+		{"syntax error in a header", line(31, "[[node]"), []want{
+			{31, "", ErrSyntax, "expected ']]' to close array table name"}}},
 		{"unknown key with suggestion", line(2, `nmae = "payments"`), []want{
 			{1, "cluster.name", ErrMissing, "the cluster has no name"},
 			{2, "cluster.nmae", ErrUnknownKey, `unknown key "nmae" (did you mean "name"?)`}}},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,10 @@ type index struct {
 	keyAt   map[position]string // key position → path of the key defined there
 	valueAt map[position]string // value position → path of its key
 	redefs  []redefinition
+	// errTable is the table in which the parser met a syntax error, for
+	// naming the field of that error; empty at the top level or when the
+	// document parses.
+	errTable string
 
 	lineStarts []int
 }
@@ -94,7 +99,45 @@ func buildIndex(data []byte) *index {
 			ix.keyValue(table, expr, arrays)
 		}
 	}
+	if p.Error() != nil {
+		ix.errTable = joinPath(table)
+	}
 	return ix
+}
+
+// syntaxErrorField guesses the field of a syntax error at line: the table
+// the parser was in, plus the bare key at the start of that line if there
+// is one ("name" in `name = "x`).
+func (ix *index) syntaxErrorField(data []byte, line int) string {
+	field := ix.errTable
+	if line < 1 || line > len(ix.lineStarts) {
+		return field
+	}
+	text := data[ix.lineStarts[line-1]:]
+	if i := bytes.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	if t := bytes.TrimSpace(text); len(t) > 0 && t[0] == '[' {
+		return "" // a broken table header: the message says it all
+	}
+	key, _, found := bytes.Cut(text, []byte("="))
+	key = bytes.TrimSpace(key)
+	if !found || len(key) == 0 {
+		return field
+	}
+	for _, c := range key {
+		if !isBareKeyChar(c) {
+			return field
+		}
+	}
+	if field == "" {
+		return string(key)
+	}
+	return field + "." + string(key)
+}
+
+func isBareKeyChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
 // keyValue indexes one key = value, recursing into inline tables and
@@ -265,8 +308,7 @@ func quoteKey(s string) string {
 		return `""`
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !isBareKeyChar(s[i]) {
 			return strconv.Quote(s)
 		}
 	}
