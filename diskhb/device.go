@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -15,13 +14,6 @@ import (
 // passed a timeout <= 0: the default quorum-disk I/O timeout of the
 // cluster timing (config.DefaultIOTimeout, 400ms).
 const DefaultIOTimeout = 400 * time.Millisecond
-
-// spinFor is how long a caller polls for its I/O's completion before it
-// parks: 200µs, longer than a one-sector I/O on a local or loop device
-// (20-100µs), short enough that the CPU it burns is at most 0.2% of one
-// CPU at the default heartbeat (two I/Os per 200ms interval) even when
-// every I/O is slower than that.
-const spinFor = 200 * time.Microsecond
 
 // latencyWindow is how many recent completed I/Os Stats computes its
 // latency percentiles over: 256 I/Os, about 25 s of a node's disk heartbeat
@@ -240,9 +232,6 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
 	}
 
-	if r, ok := spinWait(req.res, min(spinFor, time.Until(deadline))); ok {
-		return d.finish(op, off, r.err)
-	}
 	var cause error
 	select {
 	case r := <-req.res:
@@ -280,26 +269,6 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	d.log.Warn("quorum disk I/O missed its deadline; new I/O on this device fails with ErrBusy until it returns",
 		"op", op.String(), "offset", off, "deadline", deadline.Sub(now).Round(time.Millisecond))
 	return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the device did not complete it"))
-}
-
-// spinWait polls res for up to limit, yielding the processor between polls,
-// and reports the result if it came. A quick I/O completes while its caller
-// is still running, so it needs no wake-up of a parked goroutine: on a
-// virtual machine such a wake-up (a futex and an inter-processor interrupt)
-// costs as much as the I/O itself.
-func spinWait(res <-chan result, limit time.Duration) (result, bool) {
-	start := time.Now()
-	for {
-		select {
-		case r := <-res:
-			return r, true
-		default:
-		}
-		if time.Since(start) >= limit {
-			return result{}, false
-		}
-		runtime.Gosched()
-	}
 }
 
 func (d *Device) timeoutErr(op opKind, off int64, after time.Duration, why string) error {
