@@ -377,6 +377,10 @@ func (s *source) decodeError(de *toml.DecodeError, data []byte) *FieldError {
 		fe.Msg = msg + "; fix the value's type"
 		return fe
 	}
+	if strings.Contains(msg, "already defined") || strings.Contains(msg, "already exists") {
+		fe.Msg = msg + "; TOML does not allow a key or table twice: remove or merge one of them"
+		return fe
+	}
 	fe.Msg = msg + "; fix the TOML syntax here"
 	return fe
 }

@@ -128,6 +128,8 @@ func TestParseErrors(t *testing.T) {
 			{37, "cluster", ErrSyntax, "already defined at line 1"}}},
 		{"duplicate addresses table", line(23, "[node.addresses]\n"), []want{
 			{23, "node[0].addresses", ErrSyntax, "already defined at line 20"}}},
+		{"duplicate key in an inline table", strings.Replace(base, "[node.addresses]\nlan = \"10.0.0.3\"\nsan = \"10.1.0.3\"", `addresses = { lan = "10.0.0.3", lan = "10.1.0.3" }`, 1), []want{
+			{34, "node[2].addresses", ErrSyntax, "key lan is already defined; TOML does not allow a key or table twice"}}},
 		{"wrong type", line(19, `id = "1"`), []want{
 			{19, "node[0].id", ErrType, "expected an integer, found a string; write it as id = 1"}}},
 		{"wrong type in inline table", strings.Replace(base, "[node.addresses]\nlan = \"10.0.0.3\"\nsan = \"10.1.0.3\"", `addresses = { lan = 3, san = "10.1.0.3" }`, 1), []want{
