@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -54,7 +55,8 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 // keyFileWarnings checks the heartbeat key file as the daemon will, but
 // only warns: the file may legitimately be absent where the check runs.
 func keyFileWarnings(c *config.Cluster) []*config.FieldError {
-	if f, err := os.Open(c.KeyFile); errors.Is(err, fs.ErrPermission) {
+	// O_NONBLOCK: a key path that names a FIFO must not hang the check.
+	if f, err := os.OpenFile(c.KeyFile, os.O_RDONLY|syscall.O_NONBLOCK, 0); errors.Is(err, fs.ErrPermission) {
 		// Normal for a root-owned key when the check runs as another user.
 		return []*config.FieldError{c.Annotate("cluster.key_file",
 			fmt.Sprintf("%s not checked: this user cannot read it; run mtc check as root to check it", c.KeyFile), err)}
