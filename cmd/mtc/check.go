@@ -61,7 +61,13 @@ func keyFileWarnings(c *config.Cluster) []*config.FieldError {
 		return []*config.FieldError{c.Annotate("cluster.key_file",
 			fmt.Sprintf("%s not checked: this user cannot read it; run mtc check as root to check it", c.KeyFile), err)}
 	} else if err == nil {
+		fi, serr := f.Stat()
 		f.Close()
+		if serr == nil && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+			// nethb.LoadKey refuses it too, but would block opening a FIFO.
+			return []*config.FieldError{c.Annotate("cluster.key_file",
+				fmt.Sprintf("cluster key file %s is not a regular file (%s); the daemon refuses to start without a usable key", c.KeyFile, fi.Mode().Type()), nil)}
+		}
 	}
 	if _, err := nethb.LoadKey(c.KeyFile); err != nil {
 		return []*config.FieldError{c.Annotate("cluster.key_file",

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/alecthomas/kong"
@@ -123,6 +124,20 @@ func TestCheckKeyFileWarnings(t *testing.T) {
 				t.Errorf("want one warning %q ... %q:\n%s", want, tc.want, out)
 			}
 		})
+	}
+}
+
+func TestCheckKeyFileFIFO(t *testing.T) {
+	cfg, key := checkConfig(t)
+	if err := syscall.Mkfifo(key, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	out, err := checkCLI(t, "--config", cfg)
+	if err != nil {
+		t.Fatalf("check failed: %v", err)
+	}
+	if !strings.Contains(out, "is not a regular file (p---------)") {
+		t.Errorf("no warning about the FIFO:\n%s", out)
 	}
 }
 
