@@ -98,6 +98,13 @@ type Derived struct {
 	// has certainly happened, so its packages may be taken over even without
 	// successful fencing: F (its own loss detection) + W + Margin.
 	TakeoverAfter time.Duration
+	// EndorseGuard: after a node drops a peer from its member set, how
+	// long (from the last receipt of that peer's counter) the peer may still
+	// count on the node's earlier endorsement: the peer's lease is
+	// DeadAfter on its own clock from a send that preceded our receipt,
+	// stretched by the clock-rate drift between the two. Until it has run
+	// out, the node does not publish its smaller member set as settled.
+	EndorseGuard time.Duration
 	// LockSettle: after writing a claim to the tie-break lock, how long to
 	// wait before reading it back to see who won: two I/O timeouts (a racing
 	// claimer's deciding read and its claim write, each bounded by its
@@ -137,6 +144,7 @@ func (t Timing) Derive() Derived {
 	d.WatchdogFeedInterval = t.HeartbeatInterval
 	d.Margin = 2*t.HeartbeatInterval + time.Duration(MaxClockDrift*float64(2*t.FailureTimeout+t.WatchdogTimeout))
 	d.TakeoverAfter = t.FailureTimeout + t.WatchdogTimeout + d.Margin
+	d.EndorseGuard = d.DeadAfter + time.Duration(MaxClockDrift*float64(d.DeadAfter)) + time.Millisecond
 	d.LockSettle = time.Duration(float64(2*t.IOTimeout)*(1+MaxClockDrift)/(1-MaxClockDrift)) + time.Millisecond
 	d.TieHold = d.LockSettle + 3*t.IOTimeout + 2*t.HeartbeatInterval
 	d.TieClaimAfter = d.TieHold + t.IOTimeout + d.DeadAfter + d.Margin
