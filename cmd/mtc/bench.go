@@ -150,6 +150,7 @@ func summarise(d []time.Duration) latencies {
 type ddCompare struct {
 	op     string
 	ddMean time.Duration // wall time of the dd runs / I/Os
+	raw    latencies     // the BlockDevice alone, no Device
 	dev    latencies
 }
 
@@ -216,23 +217,34 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	}
 	res := &diskResult{path: path, sectorSize: ss, slots: hdr.Slots}
 
-	// One-sector I/O at consecutive sectors, dd and Device alternating.
+	// One-sector I/O at consecutive sectors: dd, the bare BlockDevice and
+	// the Device, alternating.
+	raw, err := diskhb.OpenBlock(path)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
 	for _, op := range []string{"write", "read"} {
 		var ddTotal time.Duration
-		var lat []time.Duration
+		var rawLat, devLat []time.Duration
 		for range c.Rounds {
 			t, err := runDD(dd, path, op, ss, c.Count, base/int64(ss))
 			if err != nil {
 				return nil, err
 			}
 			ddTotal += t
-			l, err := deviceRun(ctx, dev, op, base, c.Count)
+			l, err := rawRun(raw, op, base, c.Count)
 			if err != nil {
 				return nil, err
 			}
-			lat = append(lat, l...)
+			rawLat = append(rawLat, l...)
+			l, err = deviceRun(ctx, dev, op, base, c.Count)
+			if err != nil {
+				return nil, err
+			}
+			devLat = append(devLat, l...)
 		}
-		res.compare = append(res.compare, ddCompare{op: op, ddMean: ddTotal / time.Duration(c.Rounds*c.Count), dev: summarise(lat)})
+		res.compare = append(res.compare, ddCompare{op: op, ddMean: ddTotal / time.Duration(c.Rounds*c.Count), raw: summarise(rawLat), dev: summarise(devLat)})
 	}
 
 	// Slot I/O through the on-disk format.
@@ -341,6 +353,29 @@ func deviceRun(ctx context.Context, dev *diskhb.Device, op string, off int64, co
 			err = dev.Write(ctx, o, buf)
 		} else {
 			_, err = dev.Read(ctx, o, ss)
+		}
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+// rawRun is deviceRun on the bare BlockDevice: pread or pwrite from the
+// calling goroutine, no deadline.
+func rawRun(bd diskhb.BlockDevice, op string, off int64, count int) ([]time.Duration, error) {
+	ss := bd.SectorSize()
+	buf := diskhb.AlignedBuffer(ss)
+	lat := make([]time.Duration, 0, count)
+	for i := range count {
+		o := off + int64(i*ss)
+		t0 := time.Now()
+		var err error
+		if op == "write" {
+			_, err = bd.WriteAt(buf, o)
+		} else {
+			_, err = bd.ReadAt(buf, o)
 		}
 		if err != nil {
 			return nil, err
