@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ const (
 
 // derivedTable renders the derived timeouts for the default and the
 // aggressive timing profiles as a Markdown table.
-func derivedTable() string {
+func derivedTable(t testing.TB) string {
 	def, agg := DefaultTiming().Derive(), AggressiveTiming().Derive()
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	rows := []struct {
@@ -33,10 +34,26 @@ func derivedTable() string {
 		{"WatchdogFeedInterval", def.WatchdogFeedInterval, agg.WatchdogFeedInterval, "how often a healthy node feeds its watchdog"},
 		{"Margin", def.Margin, agg.Margin, "allowance for clock-rate drift between nodes and for delays"},
 		{"TakeoverAfter", def.TakeoverAfter, agg.TakeoverAfter, "after a peer is declared dead, its packages may be taken over without fencing"},
+		{"EndorseGuard", def.EndorseGuard, agg.EndorseGuard, "after dropping a peer, how long it may still count on this node's earlier endorsement; the smaller member set is not settled before"},
 		{"LockSettle", def.LockSettle, agg.LockSettle, "wait between writing a tie-break claim and reading it back"},
 		{"TieHold", def.TieHold, agg.TieHold, "how long the tie-break lock holder counts on its last claim or renewal"},
 		{"TieClaimAfter", def.TieClaimAfter, agg.TieClaimAfter, "the tie-break lock must be unchanged this long before it may be claimed"},
 		{"TiePending", def.TiePending, agg.TiePending, "in an exact split, how long nodes keep their packages while the lock is decided"},
+	}
+	// Every derived timeout must be in the table.
+	dt := reflect.TypeOf(Derived{})
+	for i := 0; i < dt.NumField(); i++ {
+		f := dt.Field(i)
+		if f.Anonymous {
+			continue
+		}
+		found := false
+		for _, r := range rows {
+			found = found || r.name == f.Name
+		}
+		if !found {
+			t.Fatalf("Derived.%s has no row in the docs table: add one (name, values, meaning) in config/docs_test.go, then run with -update", f.Name)
+		}
 	}
 	var b strings.Builder
 	b.WriteString("| Derived timeout | default | aggressive | meaning |\n|---|---|---|---|\n")
@@ -58,7 +75,7 @@ func TestDocsDerivedTimeouts(t *testing.T) {
 	if i < 0 || j < i {
 		t.Fatalf("%s lacks the markers %q ... %q", docsPath, derivedOpen, derivedEnd)
 	}
-	want := derivedTable()
+	want := derivedTable(t)
 	got := doc[i+len(derivedOpen)+1 : j]
 	if got == want {
 		return
