@@ -217,7 +217,7 @@ func TestDeviceErrorMapping(t *testing.T) {
 		_, p, dev, _ := newDev(t, 512, longTimeout)
 		p.SetFenced(true)
 		err := dev.Write(ctx, 0, sector(512, 1))
-		if !errors.Is(err, diskhb.ErrFenced) || !errors.Is(err, syscall.EBADE) {
+		if !errors.Is(err, diskhb.ErrFenced) || !errors.Is(err, diskhb.FencedErrno) {
 			t.Fatalf("fenced write: %v; want ErrFenced wrapping EBADE", err)
 		}
 		if errors.Is(err, diskhb.ErrIO) {

@@ -47,7 +47,7 @@ func TestFaultsArePerPath(t *testing.T) {
 	if _, err := a.ReadAt(diskhb.AlignedBuffer(512), 0); !errors.Is(err, diskhb.ErrIO) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("failed path a: %v", err)
 	}
-	if _, err := b.WriteAt(fill(512, 1), 0); !errors.Is(err, diskhb.ErrFenced) || !errors.Is(err, syscall.EBADE) || errors.Is(err, diskhb.ErrIO) {
+	if _, err := b.WriteAt(fill(512, 1), 0); !errors.Is(err, diskhb.ErrFenced) || !errors.Is(err, diskhb.FencedErrno) || errors.Is(err, diskhb.ErrIO) {
 		t.Fatalf("fenced path b write: %v", err)
 	}
 	if _, err := b.ReadAt(diskhb.AlignedBuffer(512), 0); err != nil {
