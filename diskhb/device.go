@@ -106,7 +106,8 @@ type DeviceStats struct {
 	Reads, Writes           uint64
 	ReadBytes, WrittenBytes uint64
 	// Timeouts counts I/Os whose caller got ErrTimeout (or gave up on a
-	// cancelled context) before the I/O completed.
+	// cancelled context) before the I/O completed, including callers whose
+	// deadline passed while they waited for another caller's I/O.
 	Timeouts uint64
 	// Busy counts I/Os refused with ErrBusy because an earlier I/O was stuck.
 	Busy uint64
@@ -196,6 +197,12 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
+	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return d.fail(d.timeoutErr(op, off, 0, "the context's deadline had passed"))
+		}
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, err))
+	}
 	req := &request{op: op, off: off, buf: buf, res: make(chan result, 1)}
 
 	d.mu.Lock()
@@ -220,8 +227,17 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	select {
 	case d.reqs <- req:
 	case <-timer.C:
+		d.mu.Lock()
+		d.stats.Timeouts++
+		d.mu.Unlock()
 		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			d.mu.Lock()
+			d.stats.Timeouts++
+			d.mu.Unlock()
+			return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
+		}
 		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
 	case <-stuckCh:
 		d.mu.Lock()

@@ -189,6 +189,22 @@ func TestDeviceDeadlineIsEarlierOfContextAndTimeout(t *testing.T) {
 			t.Fatalf("read with a long context deadline on a hung path: %v", err)
 		}
 	})
+	t.Run("context already over", func(t *testing.T) {
+		_, p, dev, _ := newDev(t, 512, longTimeout)
+		expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		if err := dev.Write(expired, 0, sector(512, 1)); !errors.Is(err, diskhb.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("write with a past deadline: %v; want ErrTimeout", err)
+		}
+		cancelled, cancel2 := context.WithCancel(context.Background())
+		cancel2()
+		if _, err := dev.Read(cancelled, 0, 512); !errors.Is(err, context.Canceled) {
+			t.Fatalf("read with a cancelled context: %v; want context.Canceled", err)
+		}
+		if r, w := p.Ops(); r != 0 || w != 0 {
+			t.Fatalf("%d reads, %d writes reached the device; want none", r, w)
+		}
+	})
 	t.Run("context cancelled", func(t *testing.T) {
 		_, p, dev, _ := newDev(t, 512, longTimeout)
 		applied := make(chan struct{}, 1)
