@@ -3,7 +3,6 @@ package guest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -53,12 +52,20 @@ type hbNode struct {
 // hbRound is what one round showed: our write's outcome and our judgement
 // of each peer right after it.
 type hbRound struct {
-	writeErr error
-	peers    map[int]diskhb.Liveness
+	writeErr, readErr error
+	peers             map[int]diskhb.Liveness
+}
+
+// firstErr is the first error of the round, in I/O order (write, then read).
+func (r hbRound) firstErr() error {
+	if r.writeErr != nil {
+		return r.writeErr
+	}
+	return r.readErr
 }
 
 func (n *hbNode) record(r diskhb.Round, peers []int) {
-	rec := hbRound{writeErr: r.WriteErr, peers: make(map[int]diskhb.Liveness, len(peers))}
+	rec := hbRound{writeErr: r.WriteErr, readErr: r.ReadErr, peers: make(map[int]diskhb.Liveness, len(peers))}
 	for _, p := range peers {
 		rec.peers[p] = n.hb.PeerState(p)
 	}
@@ -104,19 +111,99 @@ func lastState(rs []hbRound, peer int) diskhb.Liveness {
 	return rs[len(rs)-1].peers[peer]
 }
 
-// suspectThenDead reports whether the judgement of peer in rs went
-// through Suspect before reaching Dead, and ended Dead.
-func suspectThenDead(rs []hbRound, peer int) bool {
-	suspect := false
-	for _, r := range rs {
-		switch r.peers[peer] {
-		case diskhb.Suspect:
-			suspect = true
-		case diskhb.Dead:
-			return suspect
+// watcher polls every observer's live judgement of every peer every 10ms
+// (not only the one after each round, which a slow round could carry past
+// a whole Suspect window) and keeps, per pair, the sequence of distinct
+// judgements.
+type watcher struct {
+	nodes []*hbNode
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu   sync.Mutex
+	hist map[[2]int][]diskhb.Liveness // [observer id, peer id]
+}
+
+func startWatcher(nodes []*hbNode) *watcher {
+	w := &watcher{nodes: nodes, stop: make(chan struct{}), done: make(chan struct{}), hist: make(map[[2]int][]diskhb.Liveness)}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			w.poll()
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *watcher) poll() {
+	for _, o := range w.nodes {
+		for _, p := range w.nodes {
+			if o == p {
+				continue
+			}
+			s := o.hb.PeerState(p.id)
+			k := [2]int{o.id, p.id}
+			w.mu.Lock()
+			if h := w.hist[k]; len(h) == 0 || h[len(h)-1] != s {
+				w.hist[k] = append(h, s)
+			}
+			w.mu.Unlock()
 		}
 	}
-	return false
+}
+
+func (w *watcher) close() {
+	close(w.stop)
+	<-w.done
+}
+
+// mark returns, per observer, the length of its history of peer.
+func (w *watcher) mark(observers []*hbNode, peer *hbNode) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := make([]int, len(observers))
+	for i, o := range observers {
+		m[i] = len(w.hist[[2]int{o.id, peer.id}])
+	}
+	return m
+}
+
+// since returns the judgements of peer by o from index from on.
+func (w *watcher) since(o, peer *hbNode, from int) []diskhb.Liveness {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.hist[[2]int{o.id, peer.id}]
+	if from > len(h) {
+		from = len(h)
+	}
+	return slices.Clone(h[from:])
+}
+
+// await waits until every observer's judgement of peer, since marks, ends
+// in want; when want is Dead, each must have judged peer Suspect first.
+func (w *watcher) await(t *testing.T, phase string, observers []*hbNode, marks []int, peer *hbNode, want diskhb.Liveness) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+	defer cancel()
+	for i, o := range observers {
+		var h []diskhb.Liveness
+		if !waitFor(ctx, func() bool { h = w.since(o, peer, marks[i]); return len(h) > 0 && h[len(h)-1] == want }) {
+			t.Fatalf("%s: %s did not judge %s %v within %v (judgements since the fault: %v); its status %+v",
+				phase, o.name, peer.name, want, phaseTimeout, h, o.hb.Snapshot())
+		}
+		if want == diskhb.Dead {
+			if d := slices.Index(h, diskhb.Dead); !slices.Contains(h[:d], diskhb.Suspect) {
+				t.Errorf("%s: %s judged %s dead without judging it suspect first (judgements: %v)", phase, o.name, peer.name, h)
+			}
+		}
+	}
 }
 
 // TestDiskHeartbeatFaults runs the quorum-disk heartbeat of three nodes,
@@ -226,91 +313,78 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 		n.await(t, "seeing every peer live", 0, allLive(n))
 	}
 	t.Logf("three nodes heartbeating through %s, %s, %s", n1.path.Dev(), n2.path.Dev(), n3.path.Dev())
-	healthyFrom := []int{n1.count(), n2.count()}
 
-	// peersJudge waits until node1 and node2 both judge node3 as want,
-	// having gone through Suspect first when want is Dead.
-	peersJudge := func(phase string, marks []int, want diskhb.Liveness) {
-		t.Helper()
-		for i, n := range []*hbNode{n1, n2} {
-			rs := n.await(t, fmt.Sprintf("%s: node3 judged %v", phase, want), marks[i], func(rs []hbRound) bool {
-				return lastState(rs, n3.id) == want
-			})
-			if want == diskhb.Dead && !suspectThenDead(rs, n3.id) {
-				t.Errorf("%s: %s judged node3 dead without judging it suspect first", phase, n.name)
-			}
-		}
-	}
-	marks := func() []int { return []int{n1.count(), n2.count(), n3.count()} }
+	w := startWatcher(nodes)
+	t.Cleanup(w.close) // runs before the heartbeats stop
+	observers := []*hbNode{n1, n2}
+	healthy := []int{len(w.since(n1, n2, 0)), len(w.since(n2, n1, 0))}
 
 	// 1. node3 loses its path: every I/O fails at once.
-	m := marks()
+	m, from := w.mark(observers, n3), n3.count()
 	t0 := time.Now()
 	if err := n3.path.Fail(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rs := n3.await(t, "error table: a failed write", m[2], func(rs []hbRound) bool {
-		return slices.ContainsFunc(rs, func(r hbRound) bool { return r.writeErr != nil })
+	rs := n3.await(t, "error table: a write failed with ErrIO", from, func(rs []hbRound) bool {
+		return slices.ContainsFunc(rs, func(r hbRound) bool { return errors.Is(r.writeErr, diskhb.ErrIO) })
 	})
-	werr := rs[slices.IndexFunc(rs, func(r hbRound) bool { return r.writeErr != nil })].writeErr
-	if !errors.Is(werr, diskhb.ErrIO) || errors.Is(werr, diskhb.ErrTimeout) {
-		t.Errorf("error table: node3's write failed with %v; want ErrIO, not a timeout", werr)
-	}
+	werr := rs[slices.IndexFunc(rs, func(r hbRound) bool { return errors.Is(r.writeErr, diskhb.ErrIO) })].writeErr
 	t.Logf("error table: node3's write failed %v after the fault: %v", time.Since(t0), werr)
-	peersJudge("error table", m, diskhb.Dead)
+	w.await(t, "error table", observers, m, n3, diskhb.Dead)
 	t.Logf("error table: node1 and node2 judged node3 dead %v after the fault", time.Since(t0))
 
 	// 2. Path restored.
-	m = marks()
+	m, from = w.mark(observers, n3), n3.count()
 	if err := n3.path.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n3.await(t, "restored: a successful write", m[2], func(rs []hbRound) bool {
+	n3.await(t, "restored: a successful write", from, func(rs []hbRound) bool {
 		return slices.ContainsFunc(rs, func(r hbRound) bool { return r.writeErr == nil })
 	})
-	peersJudge("restored", m, diskhb.Live)
+	w.await(t, "restored", observers, m, n3, diskhb.Live)
 
 	// 3. node3's path hangs: I/O is queued in the kernel and never returns.
-	m = marks()
+	m, from = w.mark(observers, n3), n3.count()
 	t0 = time.Now()
 	if err := n3.path.Hang(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rs = n3.await(t, "hung path: a timed-out write and two more rounds", m[2], func(rs []hbRound) bool {
-		i := slices.IndexFunc(rs, func(r hbRound) bool { return r.writeErr != nil })
+	// The first I/O caught by the suspend, a write or a read, misses its
+	// deadline; every later one fails at once (ErrBusy) or misses its own
+	// deadline, and the rounds go on.
+	failed := func(r hbRound) bool { return r.firstErr() != nil }
+	rs = n3.await(t, "hung path: a timed-out I/O and two more rounds", from, func(rs []hbRound) bool {
+		i := slices.IndexFunc(rs, failed)
 		return i >= 0 && len(rs) >= i+3
 	})
-	first := slices.IndexFunc(rs, func(r hbRound) bool { return r.writeErr != nil })
-	if werr := rs[first].writeErr; !errors.Is(werr, diskhb.ErrTimeout) {
-		t.Errorf("hung path: node3's first failed write: %v; want ErrTimeout", werr)
+	first := slices.IndexFunc(rs, failed)
+	if err := rs[first].firstErr(); !errors.Is(err, diskhb.ErrTimeout) {
+		t.Errorf("hung path: node3's first failed I/O: %v; want ErrTimeout", err)
 	} else {
-		t.Logf("hung path: node3's write timed out %v after the suspend: %v", time.Since(t0), werr)
+		t.Logf("hung path: node3's I/O timed out %v after the suspend: %v", time.Since(t0), err)
 	}
 	for _, r := range rs[first+1:] {
 		if !errors.Is(r.writeErr, diskhb.ErrTimeout) && !errors.Is(r.writeErr, diskhb.ErrBusy) {
-			t.Errorf("hung path: a later round of node3 wrote with %v; want ErrBusy or ErrTimeout while the path hangs", r.writeErr)
+			t.Errorf("hung path: a later write of node3 ended with %v; want ErrBusy or ErrTimeout while the path hangs", r.writeErr)
 		}
 	}
-	peersJudge("hung path", m, diskhb.Dead)
+	w.await(t, "hung path", observers, m, n3, diskhb.Dead)
 	t.Logf("hung path: node1 and node2 judged node3 dead %v after the suspend", time.Since(t0))
 
 	// 4. Path resumed: the stuck I/O returns and node3 recovers.
-	m = marks()
+	m, from = w.mark(observers, n3), n3.count()
 	if err := n3.path.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n3.await(t, "resumed: a successful write", m[2], func(rs []hbRound) bool {
+	n3.await(t, "resumed: a successful write", from, func(rs []hbRound) bool {
 		return slices.ContainsFunc(rs, func(r hbRound) bool { return r.writeErr == nil })
 	})
-	peersJudge("resumed", m, diskhb.Live)
+	w.await(t, "resumed", observers, m, n3, diskhb.Live)
 
 	// node1 and node2 kept their paths: neither ever judged the other dead.
 	for i, pair := range [][2]*hbNode{{n1, n2}, {n2, n1}} {
-		for _, r := range pair[0].since(healthyFrom[i]) {
-			if r.peers[pair[1].id] == diskhb.Dead {
-				t.Errorf("%s judged %s dead while only node3's path was broken", pair[0].name, pair[1].name)
-				break
-			}
+		if h := w.since(pair[0], pair[1], healthy[i]); slices.Contains(h, diskhb.Dead) {
+			t.Errorf("%s judged %s dead while only node3's path was broken (judgements: %v)", pair[0].name, pair[1].name, h)
 		}
 	}
 }
