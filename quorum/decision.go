@@ -1,0 +1,119 @@
+package quorum
+
+import (
+	"fmt"
+	"time"
+)
+
+// DecisionKind classifies a log-worthy decision.
+type DecisionKind uint8
+
+const (
+	// MembershipChanged: the member set changed (Members, Reason).
+	MembershipChanged DecisionKind = iota + 1
+	// QuorumGained: the node now holds quorum with Members.
+	QuorumGained
+	// QuorumLost: the node no longer holds quorum (Reason).
+	QuorumLost
+	// PeerStateChanged: a peer's liveness class changed (Peer, State).
+	PeerStateChanged
+	// PeerRestarted: a peer's incarnation changed (Peer, Inc is the new one).
+	PeerRestarted
+	// TieClaimStarted: this node writes a claim of the tie-break lock.
+	TieClaimStarted
+	// TieWon: the claim read back intact; this node holds the lock.
+	TieWon
+	// TieLost: the claim was overwritten, or the lock shows another owner.
+	TieLost
+	// FenceRequested: this node asks the fencing component to fence Peer.
+	FenceRequested
+	// PeerFenced: the fencing component reported Peer fenced.
+	PeerFenced
+	// TakeoverAllowed: Peer's packages may be taken over (Reason says why).
+	TakeoverAllowed
+	// SelfFence: the node stops its packages and its watchdog (Reason).
+	SelfFence
+	// DiskWriteFailing: an own slot write failed (Reason); the node
+	// self-fences if no write succeeds within SelfFenceAfter.
+	DiskWriteFailing
+	// DiskWriteRecovered: an own slot write succeeded after failures.
+	DiskWriteRecovered
+)
+
+var decisionNames = [...]string{
+	MembershipChanged:  "members",
+	QuorumGained:       "quorum-gained",
+	QuorumLost:         "quorum-lost",
+	PeerStateChanged:   "peer",
+	PeerRestarted:      "peer-restarted",
+	TieClaimStarted:    "tie-claim",
+	TieWon:             "tie-won",
+	TieLost:            "tie-lost",
+	FenceRequested:     "fence",
+	PeerFenced:         "fenced",
+	TakeoverAllowed:    "takeover",
+	SelfFence:          "self-fence",
+	DiskWriteFailing:   "disk-write-failing",
+	DiskWriteRecovered: "disk-write-ok",
+}
+
+func (k DecisionKind) String() string {
+	if int(k) < len(decisionNames) && decisionNames[k] != "" {
+		return decisionNames[k]
+	}
+	return fmt.Sprintf("decision(%d)", k)
+}
+
+// PeerState is a peer's liveness class, combining both paths.
+type PeerState uint8
+
+const (
+	// PeerUnknown: not yet seen changing on any path.
+	PeerUnknown PeerState = iota
+	// PeerAlive: its network counter changes.
+	PeerAlive
+	// PeerSuspect: silent on the network for SuspectAfter (reported only).
+	PeerSuspect
+	// PeerPartitioned: gone on the network, its disk counter still changes.
+	PeerPartitioned
+	// PeerDead: gone on both paths.
+	PeerDead
+)
+
+func (s PeerState) String() string {
+	return [...]string{"unknown", "alive", "suspect", "partitioned", "dead"}[s]
+}
+
+// Decision is one log-worthy event with the local time it was taken.
+type Decision struct {
+	At      time.Duration
+	Kind    DecisionKind
+	Peer    NodeID
+	Inc     Incarnation
+	State   PeerState
+	Members Set
+	Reason  string
+}
+
+// String renders the decision for logs and golden files (without time).
+func (d Decision) String() string {
+	switch d.Kind {
+	case MembershipChanged:
+		return fmt.Sprintf("members %v", d.Members)
+	case QuorumGained:
+		return fmt.Sprintf("quorum-gained %v", d.Members)
+	case QuorumLost:
+		return fmt.Sprintf("quorum-lost (%s)", d.Reason)
+	case PeerStateChanged:
+		return fmt.Sprintf("peer %d %v", d.Peer, d.State)
+	case PeerRestarted:
+		return fmt.Sprintf("peer-restarted %d", d.Peer)
+	case FenceRequested, PeerFenced:
+		return fmt.Sprintf("%v %d", d.Kind, d.Peer)
+	case TakeoverAllowed:
+		return fmt.Sprintf("takeover %d (%s)", d.Peer, d.Reason)
+	case SelfFence, DiskWriteFailing:
+		return fmt.Sprintf("%v (%s)", d.Kind, d.Reason)
+	}
+	return d.Kind.String()
+}

@@ -1,0 +1,131 @@
+package quorum
+
+import (
+	"fmt"
+	"time"
+)
+
+// lockState follows the quorum disk's tie-break lock: a delta lease in
+// the style of sanlock's delta_lease.c (see the package documentation).
+type lockState struct {
+	// What our reads show: the record, and the completion time of the
+	// first read that showed it (the start of its observed silence).
+	seen  bool
+	rec   LockRecord
+	since time.Duration
+	// otherSince: completion time of the latest read that showed a write
+	// by a node outside our member set (or an unreadable record).
+	otherSince time.Duration
+
+	// Our claim: written (claimed) at claimIssue, completed at claimDone.
+	claiming   bool
+	claimed    bool
+	claimRec   LockRecord
+	claimIssue time.Duration
+	claimDone  time.Duration
+
+	// Our hold: valid for TieHold after the issue of the claim or of the
+	// last successful renewal.
+	holding   bool
+	renewing  bool
+	holdRec   LockRecord
+	holdIssue time.Duration
+}
+
+func (l *lockState) holdValid(now, hold time.Duration) bool {
+	return l.holding && now < l.holdIssue+hold
+}
+
+// memberHolds reports whether a member of our set advertises the lock.
+func (n *Node) memberHolds() bool {
+	for _, p := range n.peers {
+		if p != nil && n.members.Has(p.id) && p.haveLatest && p.latest.Flags&FlagTieHolder != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) expireLock() {
+	l := &n.lock
+	if l.holding && n.now >= l.holdIssue+n.t.TieHold {
+		l.holding = false
+		if n.tally == VotePending {
+			n.decide(Decision{Kind: TieLost, Reason: "lock renewals failed"})
+		}
+	}
+}
+
+// lockAfterRead takes the lock as read by the read issued at issued, and
+// starts the lock write this round needs, if any.
+func (n *Node) lockAfterRead(issued time.Duration, obs LockObservation) {
+	l := &n.lock
+	now := n.now
+	switch {
+	case !obs.Valid:
+		// Unknown, never free: possibly a torn claim by someone.
+		l.seen = false
+		l.otherSince = now
+	case !l.seen || obs.Record != l.rec:
+		l.seen, l.rec, l.since = true, obs.Record, now
+		if o := obs.Record.Owner; o != 0 && !n.members.Has(o) {
+			l.otherSince = now
+		}
+	}
+	mine := obs.Valid && obs.Record.Owner == n.self && obs.Record.Inc == n.inc
+	if l.holding && obs.Valid && !mine {
+		l.holding = false
+		n.decide(Decision{Kind: TieLost, Reason: fmt.Sprintf("lock taken by node %d", obs.Record.Owner)})
+	}
+	if l.claimed && issued >= l.claimDone+n.t.LockSettle {
+		l.claimed = false
+		if obs.Valid && obs.Record == l.claimRec {
+			l.holding, l.holdIssue, l.holdRec = true, l.claimIssue, l.claimRec
+			n.decide(Decision{Kind: TieWon})
+		} else {
+			reason := "claim unreadable"
+			if obs.Valid {
+				reason = fmt.Sprintf("claim overwritten by node %d", obs.Record.Owner)
+			}
+			n.decide(Decision{Kind: TieLost, Reason: reason})
+		}
+	}
+	switch {
+	case l.holdValid(now, n.t.TieHold) && n.tally == VotePending:
+		rec := LockRecord{Owner: n.self, Inc: n.inc, Gen: l.holdRec.Gen + 1}
+		l.renewing = true
+		n.issue(DiskRequest{Kind: DiskWriteLock, Lock: rec})
+	case n.shouldClaim(issued):
+		rec := LockRecord{Owner: n.self, Inc: n.inc, Gen: l.rec.Gen + 1}
+		l.claiming, l.claimRec = true, rec
+		n.issue(DiskRequest{Kind: DiskWriteLock, Lock: rec})
+		n.decide(Decision{Kind: TieClaimStarted})
+	}
+}
+
+func (n *Node) shouldClaim(issued time.Duration) bool {
+	l := &n.lock
+	return !l.holding && !l.claimed && !l.claiming &&
+		n.tally == VotePending && n.agreed &&
+		n.wroteOK && n.now < n.lastWriteOK+n.t.SelfFenceAfter &&
+		l.seen && issued >= l.since+n.t.TieClaimAfter &&
+		!n.memberHolds()
+}
+
+func (n *Node) lockWritten(issued time.Duration, res IOResult) {
+	l := &n.lock
+	switch {
+	case l.claiming:
+		l.claiming = false
+		if res == IOOK {
+			l.claimed, l.claimIssue, l.claimDone = true, issued, n.now
+		} else {
+			n.decide(Decision{Kind: TieLost, Reason: "claim write " + res.String()})
+		}
+	case l.renewing:
+		l.renewing = false
+		if res == IOOK && l.holding {
+			l.holdIssue, l.holdRec = issued, n.cur.Lock
+		}
+	}
+}

@@ -1,0 +1,289 @@
+package quorum
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+	"time"
+)
+
+// MaxNodes is the largest cluster and the largest node id.
+const MaxNodes = 16
+
+// NodeID is a configured node id, 1..MaxNodes.
+type NodeID uint8
+
+// Incarnation identifies one start of a node's daemon: a random non-zero
+// number chosen at each start, so a restarted node is told from a node
+// that froze and came back.
+type Incarnation uint64
+
+// Seq is a node's publication counter. It grows by one for every
+// heartbeat the node sends and every slot write it issues, within one
+// incarnation.
+type Seq uint64
+
+// Set is a set of node ids as a bitmask: bit i is node i.
+type Set uint32
+
+// SetOf returns the set of the given ids.
+func SetOf(ids ...NodeID) Set {
+	var s Set
+	for _, id := range ids {
+		s = s.Add(id)
+	}
+	return s
+}
+
+// Has reports whether id is in s.
+func (s Set) Has(id NodeID) bool { return s&(1<<id) != 0 }
+
+// Add returns s with id.
+func (s Set) Add(id NodeID) Set { return s | 1<<id }
+
+// Remove returns s without id.
+func (s Set) Remove(id NodeID) Set { return s &^ (1 << id) }
+
+// Len is the number of ids in s.
+func (s Set) Len() int { return bits.OnesCount32(uint32(s)) }
+
+// IDs lists the ids of s in increasing order.
+func (s Set) IDs() []NodeID {
+	out := make([]NodeID, 0, s.Len())
+	for id := NodeID(1); id <= MaxNodes; id++ {
+		if s.Has(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Lowest is the smallest id in s, or 0 for the empty set.
+func (s Set) Lowest() NodeID {
+	if s == 0 {
+		return 0
+	}
+	return NodeID(bits.TrailingZeros32(uint32(s)))
+}
+
+// String renders s as {1,2,3}.
+func (s Set) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, id := range s.IDs() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d", id)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// Flags are the state bits a node publishes with every heartbeat and slot.
+type Flags uint8
+
+const (
+	// FlagQuorate: the sender held quorum when it published.
+	FlagQuorate Flags = 1 << iota
+	// FlagSettled: no node outside the sender's member set can still
+	// count on an endorsement the sender gave it earlier (the shrink
+	// guard has run out). A member set is agreed only among settled nodes.
+	FlagSettled
+	// FlagTieHolder: the sender holds the quorum disk's tie-break lock
+	// and its hold was valid when it published.
+	FlagTieHolder
+	// FlagStopped: the sender has stopped its packages and its watchdog
+	// (it is self-fencing).
+	FlagStopped
+)
+
+// Echo is what a sender last heard from one peer: that peer's incarnation
+// and the highest publication counter received from it on any path. A
+// peer uses the echo of its own counter to time how long the sender's
+// endorsement may be counted on, on its own clock.
+type Echo struct {
+	Inc Incarnation
+	Seq Seq
+}
+
+// Heartbeat is what a node publishes, on the network every
+// HeartbeatInterval and in its quorum-disk slot on every write.
+type Heartbeat struct {
+	From  NodeID
+	Inc   Incarnation
+	Seq   Seq
+	Epoch uint64 // +1 on every change of the sender's member set
+	Flags Flags
+	// View is the set of peers the sender hears on the network.
+	View Set
+	// Members is the sender's member set.
+	Members Set
+	// Echo[i] is what the sender last heard from node i.
+	Echo [MaxNodes + 1]Echo
+}
+
+// IOResult is the outcome of one quorum-disk I/O.
+type IOResult uint8
+
+const (
+	// IOOK: the I/O completed within its deadline.
+	IOOK IOResult = iota
+	// IOFailed: the device reported an error (including a refused write
+	// of a fenced node, and a busy device whose earlier I/O is stuck).
+	IOFailed
+	// IOTimeout: the I/O did not complete within IOTimeout; a write may
+	// still land later.
+	IOTimeout
+)
+
+func (r IOResult) String() string {
+	switch r {
+	case IOOK:
+		return "ok"
+	case IOFailed:
+		return "failed"
+	case IOTimeout:
+		return "timeout"
+	}
+	return "invalid"
+}
+
+// DiskOp is the kind of a quorum-disk request.
+type DiskOp uint8
+
+const (
+	// DiskWriteSlot writes our own slot with Heartbeat.
+	DiskWriteSlot DiskOp = iota + 1
+	// DiskRead reads every slot and the tie-break lock.
+	DiskRead
+	// DiskWriteLock writes the tie-break lock with Lock.
+	DiskWriteLock
+)
+
+func (o DiskOp) String() string {
+	switch o {
+	case DiskWriteSlot:
+		return "write-slot"
+	case DiskRead:
+		return "read"
+	case DiskWriteLock:
+		return "write-lock"
+	}
+	return "invalid"
+}
+
+// LockRecord is the content of the tie-break lock sector.
+type LockRecord struct {
+	Owner NodeID // 0: free
+	Inc   Incarnation
+	Gen   uint64 // +1 on every write
+}
+
+// DiskRequest asks the driver for one quorum-disk I/O. The machine has at
+// most one request outstanding; the result comes back as a DiskDone with
+// the same Op.
+type DiskRequest struct {
+	Op        uint64
+	Kind      DiskOp
+	Heartbeat Heartbeat  // DiskWriteSlot
+	Lock      LockRecord // DiskWriteLock
+}
+
+// SlotObservation is one peer's slot as read from the disk. Valid is false
+// when the slot could not be trusted (bad checksum, torn write, never
+// written): such a reading proves nothing about the peer.
+type SlotObservation struct {
+	Node      NodeID
+	Valid     bool
+	Heartbeat Heartbeat
+}
+
+// LockObservation is the tie-break lock as read; Valid false means unknown.
+type LockObservation struct {
+	Valid  bool
+	Record LockRecord
+}
+
+// Event is an input of Step.
+type Event interface{ isEvent() }
+
+// Tick lets time pass: expire what is stale and act on deadlines.
+type Tick struct{}
+
+// NetReceived is a heartbeat received on the network.
+type NetReceived struct{ Heartbeat Heartbeat }
+
+// DiskDone is the result of a DiskRequest.
+type DiskDone struct {
+	Op     uint64
+	Kind   DiskOp
+	Result IOResult
+	// Slots and Lock are set for a successful DiskRead.
+	Slots []SlotObservation
+	Lock  LockObservation
+}
+
+// Fenced reports that the fencing component has cut node Node
+// (incarnation Inc) off the shared storage.
+type Fenced struct {
+	Node NodeID
+	Inc  Incarnation
+}
+
+func (Tick) isEvent()        {}
+func (NetReceived) isEvent() {}
+func (DiskDone) isEvent()    {}
+func (Fenced) isEvent()      {}
+
+// Target names one incarnation of a node (Inc 0: whichever incarnation
+// last ran there, when this node never heard it).
+type Target struct {
+	Node NodeID
+	Inc  Incarnation
+}
+
+// Status is the node's current decision.
+type Status struct {
+	// Quorate: this node holds quorum now. It holds until QuorateUntil
+	// on the local clock unless new information extends it.
+	Quorate      bool
+	QuorateUntil time.Duration
+	// Members is the current member set and Epoch counts its changes.
+	Members Set
+	Epoch   uint64
+	// Tie: the member set holds exactly half of the votes.
+	Tie bool
+	// Armed: the node has held quorum in this incarnation, so it runs
+	// packages and its watchdog is armed.
+	Armed bool
+	// Stopped: the node has stopped its packages and its watchdog.
+	Stopped bool
+	// StopDeadline is the local time by which an armed node without
+	// quorum or without own disk writes stops (valid while Armed and not
+	// Stopped).
+	StopDeadline time.Duration
+}
+
+// Ready is what the machine asks its driver to do, collected since the last
+// Advance.
+type Ready struct {
+	// Send is the heartbeat to broadcast on the network, if any.
+	Send []Heartbeat
+	// Disk holds at most one quorum-disk I/O to start.
+	Disk []DiskRequest
+	// Fence lists nodes to fence (this node coordinates its partition).
+	Fence []Target
+	// Takeover lists nodes whose packages may now be taken over.
+	Takeover []Target
+	// StopPackages: stop every package now and stop feeding the watchdog.
+	StopPackages bool
+	// FeedWatchdog: the node is healthy; feed the watchdog.
+	FeedWatchdog bool
+	// Decisions are the log-worthy events.
+	Decisions []Decision
+	// NextTick is the local time at which the machine wants a Tick.
+	NextTick time.Duration
+	// Status is the decision after the last Step.
+	Status Status
+}

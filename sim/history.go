@@ -1,0 +1,171 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// HistoryOptions choose how random histories are drawn.
+type HistoryOptions struct {
+	// Nodes per history; 0 draws 2..16.
+	Nodes int
+	// Timing; the zero value draws the default or the aggressive profile.
+	Timing config.Timing
+	// Unsafe disables a safety rule (checker tests only).
+	Unsafe quorum.Unsafe
+	// Trace receives the history's events and decisions when set.
+	Trace interface{ Write([]byte) (int, error) }
+}
+
+// Result is the outcome of one history.
+type Result struct {
+	Seed       int64
+	Nodes      int
+	Timing     config.Timing
+	Fencing    bool
+	Violations []Violation
+	Decisions  int
+	Simulated  time.Duration
+	// Reformed is how long after the last heal the cluster re-formed.
+	Reformed time.Duration
+}
+
+// RunHistory draws one history from seed and runs it: the cluster forms,
+// a few random faults start and heal, every fault heals at the end, and
+// the cluster must re-form. The same seed and options replay exactly.
+func RunHistory(seed int64, ho HistoryOptions) (Result, error) {
+	_, r, err := runHistory(seed, ho)
+	return r, err
+}
+
+func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
+	rng := rand.New(rand.NewSource(seed ^ 0x5eed))
+	nodes := ho.Nodes
+	if nodes == 0 {
+		nodes = 2 + rng.Intn(quorum.MaxNodes-1)
+	}
+	timing := ho.Timing
+	if timing == (config.Timing{}) {
+		timing = config.DefaultTiming()
+		if rng.Intn(2) == 0 {
+			timing = config.AggressiveTiming()
+		}
+	}
+	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, Unsafe: ho.Unsafe}
+	if ho.Trace != nil {
+		opt.Trace = ho.Trace
+	}
+	w, err := NewWorld(opt)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	t := w.t
+	res := Result{Seed: seed, Nodes: nodes, Timing: timing, Fencing: opt.Fencing}
+	w.loss = rng.Float64() * 0.05
+	w.torn = rng.Float64() * 0.01
+	w.trace("history seed=%d nodes=%d timing=%+v fencing=%v loss=%.3f torn=%.3f", seed, nodes, timing, opt.Fencing, w.loss, w.torn)
+
+	// Let the cluster form, then inject faults over a window.
+	formed := 3*(t.DeadAfter+t.Margin) + 10*t.HeartbeatInterval
+	window := 10 * t.FailureTimeout
+	end := formed + window
+	k := 1 + rng.Intn(4)
+	for i := 0; i < k; i++ {
+		start := formed + time.Duration(rng.Int63n(int64(window)))
+		dur := time.Duration(float64(t.FailureTimeout) * (0.2 + rng.Float64()*8))
+		if start+dur > end {
+			dur = end - start
+		}
+		scheduleFault(w, rng, start, dur)
+	}
+	w.RunUntil(end)
+	w.HealAll()
+	// Run until the cluster has re-formed and stayed so for a while (a
+	// node still on its way to a reset would show within
+	// SelfFenceAfter + WatchdogTimeout), or until the bound.
+	deadline := end + w.reformBound()
+	settle := t.SelfFenceAfter + t.WatchdogTimeout + t.Margin
+	var since time.Duration = -1
+	for w.now < deadline {
+		w.Run(t.HeartbeatInterval)
+		if !w.reformed() {
+			since = -1
+			continue
+		}
+		if since < 0 {
+			since = w.now
+			res.Reformed = w.now - end
+		}
+		if w.now-since >= settle {
+			break
+		}
+	}
+	w.checkReformed()
+	res.Violations = w.violations
+	res.Decisions = w.decisions
+	res.Simulated = w.now
+	return w, res, nil
+}
+
+func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
+	n := len(w.nodes) - 1
+	pick := func() quorum.NodeID { return quorum.NodeID(1 + rng.Intn(n)) }
+	end := start + dur
+	switch rng.Intn(10) {
+	case 0, 1: // symmetric partition into two random sides
+		var a, b []quorum.NodeID
+		for id := 1; id <= n; id++ {
+			if rng.Intn(2) == 0 {
+				a = append(a, quorum.NodeID(id))
+			} else {
+				b = append(b, quorum.NodeID(id))
+			}
+		}
+		w.at(start, func() { w.Partition([][]quorum.NodeID{a, b}) })
+		w.at(end, w.HealNetwork)
+	case 2: // one-way partitions
+		m := 1 + rng.Intn(3)
+		for i := 0; i < m; i++ {
+			a, b := pick(), pick()
+			if a != b {
+				w.at(start, func() { w.OneWay(a, b) })
+			}
+		}
+		w.at(end, w.HealNetwork)
+	case 3: // heavy packet loss
+		p := 0.3 + rng.Float64()*0.6
+		w.at(start, func() { w.SetLoss(p) })
+		w.at(end, w.HealNetwork)
+	case 4: // a dead disk path
+		id := pick()
+		w.at(start, func() { w.DiskFail(id) })
+		w.at(end, func() { w.DiskHeal(id) })
+	case 5: // a hung disk path, its I/O completing late at the heal
+		id := pick()
+		w.at(start, func() { w.DiskHang(id) })
+		w.at(end, func() { w.DiskHeal(id) })
+	case 6: // crash and restart
+		id := pick()
+		w.at(start, func() { w.Crash(id) })
+		w.at(end, func() { w.Restart(id) })
+	case 7: // process pause: the watchdog keeps counting
+		id := pick()
+		w.at(start, func() { w.Pause(id, dur) })
+	case 8: // VM freeze: the watchdog stands still, the clock jumps
+		id := pick()
+		w.at(start, func() { w.VMFreeze(id, dur) })
+	case 9: // slow disk and torn writes
+		id := pick()
+		w.at(start, func() { w.DiskSlow(id, 0.5); w.SetTorn(0.2) })
+		w.at(end, func() { w.DiskHeal(id); w.SetTorn(0) })
+	}
+}
+
+// Summary is one line about a result.
+func (r Result) Summary() string {
+	return fmt.Sprintf("seed=%d nodes=%d heartbeat=%v fencing=%v violations=%d", r.Seed, r.Nodes, r.Timing.HeartbeatInterval, r.Fencing, len(r.Violations))
+}

@@ -1,0 +1,407 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// simNode is one machine: its clock, daemon (machine + driver), disk path,
+// watchdog and packages.
+type simNode struct {
+	w      *World
+	id     quorum.NodeID
+	rate   float64       // local clock rate against the absolute clock
+	offset time.Duration // local clock at absolute 0
+
+	up     bool
+	inc    quorum.Incarnation
+	drv    *quorum.Driver
+	status quorum.Status
+
+	frozen   bool // paused or frozen: the daemon executes nothing
+	vmFrozen bool // the whole VM, watchdog included, is frozen
+	frozenAt time.Duration
+	queued   []quorum.Event // I/O and fencing results that arrived while frozen
+
+	wakeToken uint64
+	wakeAt    time.Duration
+	wakeSet   bool
+
+	// Watchdog (absolute times).
+	wdArmed    bool
+	wdDeadline time.Duration
+	wdToken    uint64
+	wdPending  bool
+
+	running quorum.Set // packages running here (bit p = package of node p)
+	fenced  bool       // cut off the storage (this incarnation)
+
+	// Disk path.
+	pathDown bool
+	pathHang bool
+	slow     float64
+	inflight *ioOp
+	hung     []*ioOp
+
+	bootToken uint64
+}
+
+type ioOp struct {
+	n        *simNode
+	inc      quorum.Incarnation
+	req      quorum.DiskRequest
+	done     bool
+	timedOut bool
+}
+
+// local converts absolute time to this node's monotonic clock.
+func (n *simNode) local(abs time.Duration) time.Duration {
+	return n.offset + time.Duration(float64(abs)*n.rate)
+}
+
+// abs converts a local time to the earliest absolute time it is reached.
+func (n *simNode) abs(local time.Duration) time.Duration {
+	return absCeil(float64(local-n.offset) / n.rate)
+}
+
+func (n *simNode) boot() {
+	w := n.w
+	n.up = true
+	n.inc = quorum.Incarnation(w.rng.Uint64() | 1)
+	n.frozen, n.vmFrozen, n.queued = false, false, nil
+	n.fenced = false
+	n.inflight = nil
+	n.running = 0
+	n.wdArmed = false
+	nodes := make([]quorum.Member, 0, len(w.nodes)-1)
+	for _, m := range w.nodes[1:] {
+		nodes = append(nodes, quorum.Member{ID: m.id, Votes: 1})
+	}
+	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.t, Incarnation: n.inc, Unsafe: w.opt.Unsafe}
+	n.drv = &quorum.Driver{Node: quorum.New(cfg), FX: (*effects)(n)}
+	n.status = quorum.Status{}
+	n.step(quorum.Tick{})
+}
+
+// crash stops the node at once; its in-flight I/O may still land.
+func (n *simNode) crash(why string) {
+	if !n.up {
+		return
+	}
+	n.up = false
+	n.running = 0
+	n.wdArmed = false
+	n.wakeToken++
+	n.wakeSet = false
+	n.wdToken++
+	n.wdPending = false
+	n.inflight = nil
+	n.status = quorum.Status{}
+	n.w.trace("n%d %s", n.id, why)
+}
+
+func (n *simNode) restart() {
+	if n.up {
+		return
+	}
+	n.w.trace("n%d restart", n.id)
+	n.boot()
+}
+
+// step feeds one event to the daemon at the current absolute time.
+func (n *simNode) step(ev quorum.Event) {
+	if !n.up {
+		return
+	}
+	if n.frozen {
+		if _, ok := ev.(quorum.Tick); !ok {
+			n.queued = append(n.queued, ev)
+		}
+		return
+	}
+	prev := n.status
+	rd := n.drv.Step(n.local(n.w.now), ev)
+	n.status = rd.Status
+	n.afterStep(prev)
+}
+
+// afterStep starts packages of a quorate node and checks the invariants
+// that a step can break.
+func (n *simNode) afterStep(prev quorum.Status) {
+	w := n.w
+	st := n.status
+	if st.Quorate && !st.Stopped {
+		for p := quorum.NodeID(1); int(p) < len(w.nodes); p++ {
+			if w.owner[p] == n.id && !n.running.Has(p) {
+				n.running = n.running.Add(p)
+				w.checkPackages()
+			}
+		}
+	}
+	if st.Quorate && (!prev.Quorate || prev.Members != st.Members) {
+		w.checkQuorate(n)
+	}
+	w.checkDeadlines()
+}
+
+func (n *simNode) freeze(vm bool) {
+	if !n.up || n.frozen {
+		return
+	}
+	n.frozen, n.vmFrozen, n.frozenAt = true, vm, n.w.now
+	kind := "pause"
+	if vm {
+		kind = "vm-freeze"
+	}
+	n.w.trace("n%d %s", n.id, kind)
+}
+
+func (n *simNode) resume() {
+	if !n.up || !n.frozen {
+		return
+	}
+	w := n.w
+	frozenFor := w.now - n.frozenAt
+	wasVM := n.vmFrozen
+	n.frozen, n.vmFrozen = false, false
+	w.trace("n%d resume after %v", n.id, frozenFor)
+	if wasVM && n.wdArmed {
+		// The virtual watchdog stood still with the VM.
+		n.setWatchdog(n.wdDeadline + frozenFor)
+	}
+	q := n.queued
+	n.queued = nil
+	// The first thing a resumed daemon does is look at its clock.
+	n.wakeSet = false
+	n.step(quorum.Tick{})
+	w.checkPackages()
+	for _, ev := range q {
+		n.step(ev)
+	}
+}
+
+// setWatchdog moves the watchdog's deadline. One check event is pending
+// at a time; when it fires early (the deadline moved), it re-arms itself.
+func (n *simNode) setWatchdog(deadline time.Duration) {
+	n.wdArmed = true
+	n.wdDeadline = deadline
+	if n.wdPending {
+		return
+	}
+	n.wdPending = true
+	n.wdToken++
+	tok := n.wdToken
+	var check func()
+	check = func() {
+		if tok != n.wdToken {
+			return
+		}
+		if !n.up || !n.wdArmed || n.vmFrozen {
+			n.wdPending = false // re-armed at the next feed or resume
+			return
+		}
+		if n.w.now < n.wdDeadline {
+			n.w.at(n.wdDeadline, check)
+			return
+		}
+		n.wdPending = false
+		n.crash("watchdog reset")
+		n.scheduleReboot()
+	}
+	n.w.at(deadline, check)
+}
+
+func (n *simNode) scheduleReboot() {
+	w := n.w
+	n.bootToken++
+	tok := n.bootToken
+	w.at(w.now+rebootDelay, func() {
+		if tok == n.bootToken {
+			n.restart()
+		}
+	})
+}
+
+// rebootDelay is how long a reset node takes to boot and start its daemon.
+const rebootDelay = 2 * time.Second
+
+// effects implements quorum.Effects for a simulated node.
+type effects simNode
+
+var _ quorum.Effects = (*effects)(nil)
+
+func (e *effects) Broadcast(hb quorum.Heartbeat) { n := (*simNode)(e); n.w.broadcast(n, hb) }
+
+func (e *effects) FeedWatchdog() {
+	n := (*simNode)(e)
+	n.setWatchdog(n.w.now + n.w.t.WatchdogTimeout)
+}
+
+func (e *effects) StopPackages() {
+	n := (*simNode)(e)
+	if n.running != 0 {
+		n.w.trace("n%d stops packages %v", n.id, n.running)
+	}
+	n.running = 0
+}
+
+func (e *effects) Fence(t quorum.Target) {
+	n := (*simNode)(e)
+	w := n.w
+	w.checkActor(n, "fence", t.Node)
+	if !w.fencing {
+		return
+	}
+	from := n
+	inc := from.inc
+	w.at(w.now+w.uniform(50*time.Millisecond, 300*time.Millisecond), func() {
+		x := w.node(t.Node)
+		if x != nil && x.up && (t.Inc == 0 || t.Inc == x.inc) && !x.fenced {
+			x.fenced = true
+			w.trace("n%d fenced by n%d", x.id, from.id)
+		}
+		if from.up && from.inc == inc {
+			from.step(quorum.Fenced{Node: t.Node, Inc: t.Inc})
+		}
+	})
+}
+
+func (e *effects) Takeover(t quorum.Target) {
+	n := (*simNode)(e)
+	w := n.w
+	w.checkActor(n, "takeover", t.Node)
+	x := w.node(t.Node)
+	for p := quorum.NodeID(1); int(p) < len(w.nodes); p++ {
+		if w.owner[p] != t.Node {
+			continue
+		}
+		if x != nil && x.running.Has(p) && w.live(x) {
+			w.violate(2, "n%d takes over package %d while n%d (incarnation %x) still runs it, neither fenced nor reset", n.id, p, x.id, x.inc)
+		}
+		w.owner[p] = n.id
+		w.trace("package %d moves n%d -> n%d", p, t.Node, n.id)
+	}
+}
+
+func (e *effects) Decided(d quorum.Decision) {
+	n := (*simNode)(e)
+	w := n.w
+	w.decisions++
+	if w.onDecision != nil {
+		w.onDecision(w, n, d)
+	}
+	if d.Kind == quorum.PeerStateChanged && d.State == quorum.PeerSuspect {
+		return
+	}
+	w.trace("n%d %v", n.id, d)
+}
+
+func (e *effects) WakeAt(t time.Duration) {
+	n := (*simNode)(e)
+	if t == n.wakeAt && n.wakeSet {
+		return
+	}
+	n.wakeAt, n.wakeSet = t, true
+	n.wakeToken++
+	tok := n.wakeToken
+	at := n.abs(t)
+	n.w.at(at, func() {
+		if tok == n.wakeToken {
+			n.wakeSet = false
+			n.step(quorum.Tick{})
+		}
+	})
+}
+
+func (e *effects) StartDisk(req quorum.DiskRequest) {
+	n := (*simNode)(e)
+	w := n.w
+	op := &ioOp{n: n, inc: n.inc, req: req}
+	fail := func(res quorum.IOResult, after time.Duration) {
+		w.at(w.now+after, func() { n.deliverDisk(op, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: res}) })
+	}
+	switch {
+	case n.inflight != nil:
+		fail(quorum.IOFailed, 10*time.Microsecond) // ErrBusy
+		return
+	case n.pathDown:
+		fail(quorum.IOFailed, time.Millisecond) // EIO
+		return
+	}
+	n.inflight = op
+	// The deadline is IOTimeout on the node's own clock.
+	w.at(n.abs(n.local(w.now)+w.t.IOTimeout), func() {
+		if !op.done && !op.timedOut {
+			op.timedOut = true
+			n.deliverDisk(op, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: quorum.IOTimeout})
+		}
+	})
+	if n.pathHang {
+		n.hung = append(n.hung, op)
+		return
+	}
+	lat := 2 * time.Millisecond
+	if !w.opt.Exact {
+		lat = w.uniform(200*time.Microsecond, 3*time.Millisecond)
+		if w.rng.Float64() < n.slow {
+			lat = w.uniform(w.t.IOTimeout/2, 2*w.t.IOTimeout)
+		}
+	}
+	w.at(w.now+lat, func() { n.completeIO(op) })
+}
+
+// completeIO lands a write or samples a read, then reports the result
+// unless the caller has timed out (or is gone).
+func (n *simNode) completeIO(op *ioOp) {
+	w := n.w
+	if op.done {
+		return
+	}
+	op.done = true
+	if n.inflight == op {
+		n.inflight = nil
+	}
+	res := quorum.DiskDone{Op: op.req.Op, Kind: op.req.Kind, Result: quorum.IOOK}
+	corrupt := !w.opt.Exact && w.rng.Float64() < w.torn
+	fencedNow := n.fenced && n.inc == op.inc
+	switch op.req.Kind {
+	case quorum.DiskWriteSlot:
+		if fencedNow {
+			res.Result = quorum.IOFailed
+			break
+		}
+		w.slots[n.id] = slotCell{written: true, corrupt: corrupt, hb: op.req.Heartbeat}
+	case quorum.DiskWriteLock:
+		if fencedNow {
+			res.Result = quorum.IOFailed
+			break
+		}
+		w.lock = lockCell{corrupt: corrupt, rec: op.req.Lock}
+	case quorum.DiskRead:
+		for _, m := range w.nodes[1:] {
+			c := w.slots[m.id]
+			res.Slots = append(res.Slots, quorum.SlotObservation{Node: m.id, Valid: c.written && !c.corrupt, Heartbeat: c.hb})
+		}
+		res.Lock = quorum.LockObservation{Valid: !w.lock.corrupt, Record: w.lock.rec}
+	}
+	if !op.timedOut {
+		n.deliverDisk(op, res)
+	}
+}
+
+func (n *simNode) deliverDisk(op *ioOp, res quorum.DiskDone) {
+	if !n.up || n.inc != op.inc {
+		return
+	}
+	n.step(res)
+}
+
+// releaseHung completes every hung I/O now (the path came back).
+func (n *simNode) releaseHung() {
+	hung := n.hung
+	n.hung = nil
+	for _, op := range hung {
+		op.n.completeIO(op)
+	}
+}

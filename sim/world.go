@@ -1,0 +1,279 @@
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+	"io"
+	"math"
+	"math/rand"
+	"strings"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// Options configure one simulated history.
+type Options struct {
+	// Nodes in the cluster, 2..16.
+	Nodes int
+	// Timing bases; the zero value means config.DefaultTiming().
+	Timing config.Timing
+	// Seed of every random choice.
+	Seed int64
+	// Fencing: the fencing component works (a Fence request cuts the
+	// node off the storage). Without it takeovers wait for TakeoverAfter.
+	Fencing bool
+	// Exact turns off randomness in the fakes: equal clock rates, fixed
+	// network and disk latencies, no loss. Golden scenarios use it.
+	Exact bool
+	// Unsafe disables a safety rule in every node (checker tests only).
+	Unsafe quorum.Unsafe
+	// Trace, when set, receives every decision and fault as it happens.
+	Trace io.Writer
+	// KeepLog keeps the decision log in memory (Log).
+	KeepLog bool
+}
+
+// Violation is a broken invariant, with the absolute simulation time.
+type Violation struct {
+	At   time.Duration
+	Rule int
+	Msg  string
+}
+
+func (v Violation) String() string {
+	return fmt.Sprintf("%v invariant %d: %s", fmtDur(v.At), v.Rule, v.Msg)
+}
+
+type event struct {
+	at  time.Duration
+	seq uint64
+	fn  func()
+}
+
+type eventHeap []*event
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(*event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// slotCell and lockCell are the shared quorum disk's contents.
+type slotCell struct {
+	written bool
+	corrupt bool
+	hb      quorum.Heartbeat
+}
+
+type lockCell struct {
+	corrupt bool
+	rec     quorum.LockRecord
+}
+
+// World is one simulated cluster: nodes, network, quorum disk, watchdogs,
+// fencing and a checker of the invariants, on one absolute clock.
+type World struct {
+	opt   Options
+	t     config.Derived
+	rng   *rand.Rand
+	now   time.Duration
+	q     eventHeap
+	seq   uint64
+	nodes []*simNode // index = node id; [0] unused
+
+	// Network: block[a][b] drops a's packets to b.
+	block [quorum.MaxNodes + 1][quorum.MaxNodes + 1]bool
+	loss  float64
+
+	slots [quorum.MaxNodes + 1]slotCell
+	lock  lockCell
+	torn  float64 // probability that a write lands corrupted
+
+	fencing bool
+
+	// owner[p] is the node package p (initially node p's) belongs to.
+	owner [quorum.MaxNodes + 1]quorum.NodeID
+
+	violations []Violation
+	log        []string
+	decisions  int
+	keepLog    bool
+	events     int
+	// detection measurement: see MeasureDetection.
+	onDecision func(w *World, n *simNode, d quorum.Decision)
+}
+
+// NewWorld builds a cluster of opt.Nodes nodes, all started at time 0.
+func NewWorld(opt Options) (*World, error) {
+	if opt.Nodes < 2 || opt.Nodes > quorum.MaxNodes {
+		return nil, fmt.Errorf("sim: nodes = %d; a cluster has 2 to %d nodes", opt.Nodes, quorum.MaxNodes)
+	}
+	if opt.Timing == (config.Timing{}) {
+		opt.Timing = config.DefaultTiming()
+	}
+	if errs := opt.Timing.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("sim: timing: %v", errs[0])
+	}
+	w := &World{opt: opt, t: opt.Timing.Derive(), rng: rand.New(rand.NewSource(opt.Seed)), fencing: opt.Fencing, keepLog: opt.KeepLog}
+	w.nodes = make([]*simNode, opt.Nodes+1)
+	for i := 1; i <= opt.Nodes; i++ {
+		n := &simNode{w: w, id: quorum.NodeID(i), rate: 1}
+		if !opt.Exact {
+			n.rate = 1 + (w.rng.Float64()*2-1)*0.02
+			n.offset = time.Duration(w.rng.Int63n(int64(time.Hour)))
+		}
+		w.nodes[i] = n
+		w.owner[i] = quorum.NodeID(i)
+	}
+	for _, n := range w.nodes[1:] {
+		n.boot()
+	}
+	return w, nil
+}
+
+// Now is the absolute simulation time.
+func (w *World) Now() time.Duration { return w.now }
+
+// Violations found so far.
+func (w *World) Violations() []Violation { return w.violations }
+
+// Log is the decision log (all nodes, in time order).
+func (w *World) Log() []string { return w.log }
+
+func (w *World) at(t time.Duration, fn func()) {
+	if t < w.now {
+		t = w.now
+	}
+	w.seq++
+	heap.Push(&w.q, &event{at: t, seq: w.seq, fn: fn})
+}
+
+// RunUntil processes events up to absolute time t.
+func (w *World) RunUntil(t time.Duration) {
+	for len(w.q) > 0 && w.q[0].at <= t {
+		e := heap.Pop(&w.q).(*event)
+		w.events++
+		w.now = e.at
+		e.fn()
+	}
+	if w.now < t {
+		w.now = t
+	}
+}
+
+// Run lets d pass.
+func (w *World) Run(d time.Duration) { w.RunUntil(w.now + d) }
+
+func (w *World) node(id quorum.NodeID) *simNode {
+	if int(id) < 1 || int(id) >= len(w.nodes) {
+		return nil
+	}
+	return w.nodes[id]
+}
+
+func (w *World) trace(format string, args ...any) {
+	if !w.keepLog && w.opt.Trace == nil {
+		return
+	}
+	line := fmt.Sprintf("%9s ", fmtDur(w.now)) + fmt.Sprintf(format, args...)
+	w.log = append(w.log, line)
+	if w.opt.Trace != nil {
+		fmt.Fprintln(w.opt.Trace, line)
+	}
+}
+
+func (w *World) violate(rule int, format string, args ...any) {
+	v := Violation{At: w.now, Rule: rule, Msg: fmt.Sprintf(format, args...)}
+	w.violations = append(w.violations, v)
+	w.trace("VIOLATION %s", v.String())
+}
+
+// reformed: every node is up and quorate with every node as a member.
+func (w *World) reformed() bool {
+	all := quorum.Set(0)
+	for _, n := range w.nodes[1:] {
+		all = all.Add(n.id)
+	}
+	for _, n := range w.nodes[1:] {
+		if !w.quorateNow(n) || n.status.Members != all {
+			return false
+		}
+	}
+	return true
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%d.%03ds", d/time.Second, (d%time.Second)/time.Millisecond)
+}
+
+// uniform draws a duration in [lo, hi].
+func (w *World) uniform(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(w.rng.Int63n(int64(hi-lo)+1))
+}
+
+// netDelay is one packet's delay.
+func (w *World) netDelay() time.Duration {
+	if w.opt.Exact {
+		return time.Millisecond
+	}
+	d := w.uniform(100*time.Microsecond, 2*time.Millisecond)
+	if w.rng.Float64() < 0.02 {
+		d += w.uniform(0, w.t.HeartbeatInterval) // a late, reordered packet
+	}
+	return d
+}
+
+func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
+	hb := &hbv // one copy shared by every delivery
+	for _, to := range w.nodes[1:] {
+		if to == from || w.block[from.id][to.id] {
+			continue
+		}
+		copies := 1
+		if !w.opt.Exact {
+			if w.rng.Float64() < w.loss {
+				continue
+			}
+			if w.rng.Float64() < 0.01 {
+				copies = 2
+			}
+		}
+		for i := 0; i < copies; i++ {
+			to := to
+			w.at(w.now+w.netDelay(), func() {
+				if to.up && !to.frozen {
+					to.step(quorum.NetReceived{Heartbeat: *hb})
+				}
+			})
+		}
+	}
+}
+
+// String summarises the world (for traces).
+func (w *World) String() string {
+	var b strings.Builder
+	for _, n := range w.nodes[1:] {
+		st := n.status
+		fmt.Fprintf(&b, "n%d up=%v q=%v m=%v; ", n.id, n.up, st.Quorate, st.Members)
+	}
+	return b.String()
+}
+
+func absCeil(f float64) time.Duration {
+	return time.Duration(math.Ceil(f))
+}
