@@ -93,7 +93,7 @@ type peer struct {
 	retired [4]Incarnation
 	net     diskhb.Tracker
 	disk    diskhb.Tracker
-	netMax  Seq // highest counter received on the network (current inc)
+	netMax  Seq         // highest counter received on the network (current inc)
 	candInc Incarnation // another incarnation seen once, not yet adopted
 	candSeq Seq
 
