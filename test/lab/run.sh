@@ -25,7 +25,7 @@ GUARD=${LAB_GUARD:-300}
 MEM=${LAB_MEM:-768}
 SMP=${LAB_SMP:-$(( $(nproc) < 2 ? $(nproc) : 2 ))}
 GO=${GO:-go}
-export LC_ALL=C
+export LC_ALL=C PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
 T_START=${EPOCHREALTIME/./}
 say() { printf 'lab: %s\n' "$*"; }
@@ -51,7 +51,7 @@ HOST_DEPS=(
 host_deps() {
 	local missing=() e
 	for e in "${HOST_DEPS[@]}"; do
-		command -v "${e%%:*}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${e%%:*}" >/dev/null 2>&1 || missing+=("${e#*:}")
+		command -v "${e%%:*}" >/dev/null 2>&1 || missing+=("${e#*:}")
 	done
 	[ ${#missing[@]} = 0 ] && return 0
 	[ "${LAB_NO_APT:-}" = 1 ] && die "missing host packages: ${missing[*]} (LAB_NO_APT=1 set)"
@@ -106,7 +106,7 @@ base_image() {
 	key=$( {
 		echo "$KPKG"
 		cat "$HERE"/image/*
-		for e in "${HOST_DEPS[@]}"; do PATH=$PATH:/usr/sbin:/sbin command -v "${e%%:*}" 2>/dev/null | xargs -r ls -lL; done
+		for e in "${HOST_DEPS[@]}"; do command -v "${e%%:*}" | xargs -r ls -lL; done
 	} | sha256sum | cut -c1-16)
 	BASE=$LAB_DIR/image/base-$key.cpio
 	if [ ! -e "$BASE" ]; then

@@ -60,6 +60,11 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		}
 		return nil
 	}
+	switch args[0] {
+	case "fail", "hang", "resume", "restore", "delay":
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
 	if len(args) < 2 {
 		return fmt.Errorf("%s needs a NODE\n%s", args[0], usage)
 	}
@@ -74,8 +79,6 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 		return p.Hang(ctx)
 	case "resume":
 		return p.Resume(ctx)
-	case "restore":
-		return p.Restore(ctx)
 	case "delay":
 		if len(args) != 3 {
 			return fmt.Errorf("delay needs NODE MS\n%s", usage)
@@ -85,8 +88,9 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 			return fmt.Errorf("delay: %q is not a whole number of milliseconds", args[2])
 		}
 		return p.Delay(ctx, time.Duration(ms)*time.Millisecond)
+	default: // restore, the one command left
+		return p.Restore(ctx)
 	}
-	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
 
 func quorumPath(ctx context.Context, san *labkit.SAN, node string) (*labkit.DMPath, error) {
