@@ -46,7 +46,7 @@ case $MODE in test | shell) ;; *) die "unknown mode '$MODE': use 'test' or 'shel
 HOST_DEPS=(
 	qemu-system-x86_64:qemu-system-x86 busybox:busybox-static sg_persist:sg3-utils
 	lvm:lvm2 dmsetup:dmsetup iscsiadm:open-iscsi modprobe:kmod depmod:kmod cpio:cpio
-	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2 gzip:gzip
+	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2
 )
 host_deps() {
 	local missing=() e
