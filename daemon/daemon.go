@@ -1,0 +1,605 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/nethb"
+	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/watchdog"
+)
+
+// Options configure a Daemon. Cluster, Node, Log and Watchdog are required;
+// the rest default to the real operating-system edges.
+type Options struct {
+	Cluster *config.Cluster
+	// Node is this node's name in Cluster.
+	Node string
+	Log  *slog.Logger
+	// Watchdog is fed while the node is healthy (see NewWatchdog).
+	Watchdog watchdog.Watchdog
+	// WatchdogMode is shown in the status.
+	WatchdogMode string
+	// Key is the cluster key; nil loads Cluster.KeyFile with nethb.LoadKey.
+	Key []byte
+	// Transports by network name; nil binds a UDP socket on this node's
+	// address and the network's port for every heartbeat network.
+	Transports map[string]nethb.Transport
+	// Disk is the opened quorum disk; nil opens the node's configured
+	// quorum disk path with direct I/O.
+	Disk *diskhb.Disk
+	// DiskPath is shown in the status (set automatically when Disk is nil).
+	DiskPath string
+	// Stopper stops the node's packages; nil records stop requests only.
+	Stopper PackageStopper
+	// Clock is the local monotonic clock as time since an arbitrary
+	// origin; nil uses time.Since of the daemon's start.
+	Clock func() time.Duration
+	// Realtime locks memory and runs the event loop, the disk and the
+	// receive goroutines on SCHED_RR threads (logging when not allowed).
+	Realtime bool
+}
+
+// Daemon runs one node: the membership machine and its edges.
+type Daemon struct {
+	opt     Options
+	log     *slog.Logger
+	cl      *config.Cluster
+	self    *config.Node
+	timing  config.Derived
+	clock   func() time.Duration
+	drv     *quorum.Driver
+	sender  *nethb.Sender
+	recv    *nethb.Receiver
+	links   []nethb.Link
+	disk    *diskhb.Disk
+	wd      watchdog.Watchdog
+	stopper PackageStopper
+	names   map[quorum.NodeID]string
+
+	netIn   chan netEvent
+	diskReq chan quorum.DiskRequest
+	diskOut chan diskResult
+	local   []quorum.Event // events generated inside a step
+	fatal   error          // set inside a step: the loop stops with it
+	wakeAt  time.Duration
+
+	mu sync.Mutex
+	st state
+}
+
+type netEvent struct {
+	hb      quorum.Heartbeat
+	peer    string
+	network uint8
+	newInc  bool
+}
+
+type diskResult struct {
+	done  quorum.DiskDone
+	reads []diskhb.SlotRead
+	err   error
+}
+
+// New checks the options, loads the key, binds the sockets, opens the
+// quorum disk and builds the membership machine. It does not start
+// anything: call Run.
+func New(opt Options) (*Daemon, error) {
+	if opt.Cluster == nil || opt.Log == nil || opt.Watchdog == nil {
+		return nil, errors.New("daemon: Cluster, Log and Watchdog are required")
+	}
+	cl := opt.Cluster
+	self, ok := cl.NodeByName(opt.Node)
+	if !ok {
+		return nil, fmt.Errorf("node %q is not in the configuration of cluster %q: pass --node with one of its node names", opt.Node, cl.Name)
+	}
+	if self.ID > quorum.MaxNodes || self.ID > nethb.MaxNodeID {
+		return nil, fmt.Errorf("node %q: id %d above %d", self.Name, self.ID, quorum.MaxNodes)
+	}
+	d := &Daemon{
+		opt:     opt,
+		log:     opt.Log.With("node", self.Name),
+		cl:      cl,
+		self:    self,
+		timing:  cl.Timing.Derive(),
+		wd:      opt.Watchdog,
+		names:   make(map[quorum.NodeID]string),
+		netIn:   make(chan netEvent, 256),
+		diskReq: make(chan quorum.DiskRequest, 4),
+		diskOut: make(chan diskResult, 4),
+	}
+	d.clock = opt.Clock
+	if d.clock == nil {
+		start := time.Now()
+		d.clock = func() time.Duration { return time.Since(start) }
+	}
+	d.stopper = opt.Stopper
+	if d.stopper == nil {
+		d.stopper = NewRecordingStopper(d.log, d.clock)
+	}
+	key := opt.Key
+	if key == nil {
+		k, err := nethb.LoadKey(cl.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	inc, err := nethb.NewIncarnation()
+	if err != nil {
+		return nil, err
+	}
+
+	var members []quorum.Member
+	var peers []nethb.Peer
+	for _, n := range cl.Nodes {
+		d.names[quorum.NodeID(n.ID)] = n.Name
+		members = append(members, quorum.Member{ID: quorum.NodeID(n.ID), Votes: n.Votes})
+		if n.ID == self.ID {
+			continue
+		}
+		p := nethb.Peer{ID: uint32(n.ID), Name: n.Name}
+		for _, a := range n.Addresses {
+			p.Addrs = append(p.Addrs, a)
+		}
+		peers = append(peers, p)
+	}
+	qc := quorum.Config{Self: quorum.NodeID(self.ID), Nodes: members, Timing: d.timing, Incarnation: quorum.Incarnation(inc)}
+	if err := qc.Validate(); err != nil {
+		return nil, err
+	}
+
+	d.recv, err = nethb.NewReceiver(nethb.ReceiverConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Peers: peers})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.openLinks(); err != nil {
+		return nil, err
+	}
+	d.sender, err = nethb.NewSender(nethb.SenderConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Links: d.links, Incarnation: inc})
+	if err != nil {
+		d.closeLinks()
+		return nil, err
+	}
+	d.disk = opt.Disk
+	if d.disk == nil {
+		if d.disk, err = openDisk(cl, self, d.log); err != nil {
+			d.closeLinks()
+			return nil, err
+		}
+		d.opt.DiskPath = cl.QuorumDiskPath(self.Name)
+	}
+	d.drv = &quorum.Driver{Node: quorum.New(qc), FX: (*effects)(d)}
+	d.st.init(d)
+	return d, nil
+}
+
+func (d *Daemon) openLinks() error {
+	for i, nw := range d.cl.Networks {
+		var dests []netip.AddrPort
+		for _, n := range d.cl.Nodes {
+			if n.ID != d.self.ID {
+				dests = append(dests, netip.AddrPortFrom(n.Addresses[nw.Name], uint16(nw.Port)))
+			}
+		}
+		t := d.opt.Transports[nw.Name]
+		if t == nil {
+			u, err := nethb.ListenUDP(netip.AddrPortFrom(d.self.Addresses[nw.Name], uint16(nw.Port)))
+			if err != nil {
+				d.closeLinks()
+				return fmt.Errorf("network %s: %w", nw.Name, err)
+			}
+			t = u
+		}
+		d.links = append(d.links, nethb.Link{Network: uint8(i), Name: nw.Name, Transport: t, Dests: dests})
+	}
+	return nil
+}
+
+func (d *Daemon) closeLinks() {
+	for _, l := range d.links {
+		_ = l.Transport.Close()
+	}
+}
+
+// openDisk opens the node's quorum disk with direct I/O and checks its
+// header against the configuration.
+func openDisk(cl *config.Cluster, self *config.Node, log *slog.Logger) (*diskhb.Disk, error) {
+	path := cl.QuorumDiskPath(self.Name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("quorum disk: %w", err)
+	}
+	var bd diskhb.BlockDevice
+	if fi.Mode().IsRegular() {
+		bd, err = diskhb.OpenFile(path, diskhb.DefaultFileSectorSize)
+	} else {
+		bd, err = diskhb.OpenBlock(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quorum disk %s: %w", path, err)
+	}
+	dev := diskhb.NewDevice(bd, cl.Timing.IOTimeout, log.With("component", "quorum-disk"))
+	maxID := 0
+	for _, n := range cl.Nodes {
+		maxID = max(maxID, n.ID)
+	}
+	// Opening reads the header once; allow a slow LUN more than one
+	// I/O timeout at start, but never wait for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), max(5*cl.Timing.IOTimeout, 2*time.Second))
+	defer cancel()
+	disk, err := diskhb.Open(ctx, dev, diskhb.Expect{
+		ClusterUUID: cl.UUID, MaxNodeID: maxID,
+		HeartbeatInterval: cl.Timing.HeartbeatInterval, IOTimeout: cl.Timing.IOTimeout,
+		FailureTimeout: cl.Timing.FailureTimeout, WatchdogTimeout: cl.Timing.WatchdogTimeout,
+	})
+	if err != nil {
+		_ = dev.Close()
+		return nil, fmt.Errorf("quorum disk %s: %w (initialise it with `mtc disk init`, or fix the configuration)", path, err)
+	}
+	return disk, nil
+}
+
+// Incarnation is this daemon start's incarnation number.
+func (d *Daemon) Incarnation() uint64 { return d.sender.Incarnation() }
+
+// Run runs the node until ctx ends, then shuts down in order: packages
+// stopped, watchdog disarmed, sockets and disk closed. It returns nil on
+// that orderly shutdown, or the error that stopped it.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.opt.Realtime {
+		lockMemory(d.log)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(d.links)+1)
+	for _, l := range d.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.receive(ctx, l); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); d.diskLoop(ctx) }()
+
+	d.log.Info("daemon started", "cluster", d.cl.Name, "id", d.self.ID,
+		"incarnation", fmt.Sprintf("%016x", d.Incarnation()), "networks", len(d.links),
+		"heartbeat_interval", d.timing.HeartbeatInterval, "failure_timeout", d.timing.FailureTimeout,
+		"watchdog_timeout", d.timing.WatchdogTimeout, "watchdog", d.opt.WatchdogMode)
+	err := d.loop(ctx, errc)
+	cancel()
+	d.shutdown(err)
+	wg.Wait()
+	return err
+}
+
+func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
+	if d.opt.Realtime {
+		realtimeThread(d.log, "event loop")
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	d.step(quorum.Tick{})
+	for {
+		if d.fatal != nil {
+			return d.fatal
+		}
+		d.mu.Lock()
+		wake := d.wakeAt
+		d.mu.Unlock()
+		timer.Reset(max(0, wake-d.clock()))
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			return err
+		case <-timer.C:
+			d.step(quorum.Tick{})
+		case ev := <-d.netIn:
+			d.noteNet(ev)
+			d.step(quorum.NetReceived{Heartbeat: ev.hb})
+		case r := <-d.diskOut:
+			d.noteDisk(r)
+			d.step(r.done)
+		}
+	}
+}
+
+// step feeds one event and then any events its effects generated.
+func (d *Daemon) step(ev quorum.Event) {
+	for {
+		rd := d.drv.Step(d.clock(), ev)
+		d.noteReady(rd)
+		if len(d.local) == 0 {
+			return
+		}
+		ev = d.local[0]
+		d.local = d.local[1:]
+	}
+}
+
+func (d *Daemon) shutdown(cause error) {
+	if cause != nil {
+		d.log.Error("daemon stopping on error; the watchdog stays armed", "err", cause)
+		d.stopper.StopAll("daemon stopping on error: " + cause.Error())
+		_ = d.wd.Close()
+	} else {
+		d.log.Info("daemon shutting down: stopping packages and disarming the watchdog")
+		d.stopper.StopAll("daemon shutting down")
+		if err := d.wd.Disarm(); err != nil {
+			d.log.Error("watchdog disarm failed: it stays armed and will fire", "err", err)
+		}
+	}
+	d.closeLinks()
+	_ = d.disk.Device().Close()
+}
+
+// receive serves one heartbeat network.
+func (d *Daemon) receive(ctx context.Context, l nethb.Link) error {
+	if d.opt.Realtime {
+		realtimeThread(d.log, "heartbeat receive "+l.Name)
+	}
+	logged := make(map[string]bool)
+	return d.recv.Serve(l.Network, l.Transport, func(hb nethb.Heartbeat) {
+		qhb, err := decodeNetHeartbeat(hb.From, hb.Incarnation, hb.View, hb.Payload)
+		if err != nil {
+			d.log.Warn("heartbeat with an unreadable membership payload ignored", "peer", hb.Peer, "network", l.Name, "err", err)
+			return
+		}
+		select {
+		case d.netIn <- netEvent{hb: qhb, peer: hb.Peer, network: l.Network, newInc: hb.NewIncarnation}:
+		case <-ctx.Done():
+		}
+	}, func(de *nethb.DropError) {
+		k := de.Source + "/" + de.Reason.String()
+		if !logged[k] {
+			logged[k] = true
+			d.log.Warn("heartbeat dropped (further drops from this source for this reason are counted in `mtc status`, logged at debug level)",
+				"network", l.Name, "source", de.Source, "reason", de.Reason.String(), "err", de.Err)
+			return
+		}
+		d.log.Debug("heartbeat dropped", "network", l.Name, "source", de.Source, "reason", de.Reason.String())
+	})
+}
+
+// diskLoop performs the machine's quorum-disk requests one at a time, each
+// bounded by the I/O timeout.
+func (d *Daemon) diskLoop(ctx context.Context) {
+	if d.opt.Realtime {
+		realtimeThread(d.log, "quorum disk")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-d.diskReq:
+			r := d.doDisk(ctx, req)
+			select {
+			case d.diskOut <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func ioResult(err error) quorum.IOResult {
+	switch {
+	case err == nil:
+		return quorum.IOOK
+	case errors.Is(err, diskhb.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return quorum.IOTimeout
+	default:
+		return quorum.IOFailed
+	}
+}
+
+// contentError reports whether err is about what a sector holds (it was
+// read, but cannot be trusted) rather than about the I/O.
+func contentError(err error) bool {
+	for _, e := range []error{diskhb.ErrChecksum, diskhb.ErrVersion, diskhb.ErrForeignCluster, diskhb.ErrNotFormatted, diskhb.ErrGeometry} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Daemon) doDisk(ctx context.Context, req quorum.DiskRequest) diskResult {
+	ctx, cancel := context.WithTimeout(ctx, d.timing.IOTimeout)
+	defer cancel()
+	r := diskResult{done: quorum.DiskDone{Op: req.Op, Kind: req.Kind}}
+	switch req.Kind {
+	case quorum.DiskWriteSlot:
+		s := encodeSlot(&req.Heartbeat, d.self.Name, 0)
+		s.WrittenAt = time.Now() // display only, never compared
+		r.err = d.disk.WriteSlot(ctx, s)
+	case quorum.DiskWriteLock:
+		l := lockRecord(req.Lock)
+		l.WrittenAt = time.Now()
+		r.err = d.disk.WriteLock(ctx, l)
+	case quorum.DiskRead:
+		r.reads, r.err = d.disk.ReadSlots(ctx)
+		if r.err != nil {
+			break
+		}
+		lock, lerr := d.disk.ReadLock(ctx, 0)
+		if lerr != nil && !contentError(lerr) {
+			r.err = lerr
+			break
+		}
+		r.done.Lock = lockObservation(lock, lerr)
+		for _, sr := range r.reads {
+			if sr.ID == d.self.ID {
+				continue
+			}
+			if _, configured := d.names[quorum.NodeID(sr.ID)]; !configured {
+				continue
+			}
+			r.done.Slots = append(r.done.Slots, slotObservation(sr))
+		}
+	default:
+		r.err = fmt.Errorf("unknown disk request kind %v", req.Kind)
+	}
+	r.done.Result = ioResult(r.err)
+	return r
+}
+
+// effects implements quorum.Effects. Every method runs on the event loop.
+type effects Daemon
+
+var _ quorum.Effects = (*effects)(nil)
+
+func (e *effects) Broadcast(hb quorum.Heartbeat) {
+	d := (*Daemon)(e)
+	err := d.sender.Send(uint64(hb.View), encodeNetPayload(&hb))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		msg := err.Error()
+		if msg != d.st.lastSendErr {
+			d.log.Warn("heartbeat send failed (repeats are counted in `mtc status`)", "err", err)
+		}
+		d.st.lastSendErr = msg
+		return
+	}
+	d.st.lastSendErr = ""
+}
+
+func (e *effects) StartDisk(req quorum.DiskRequest) {
+	d := (*Daemon)(e)
+	select {
+	case d.diskReq <- req:
+	default:
+		// The machine keeps at most one request outstanding, so a full
+		// queue means the disk goroutine is stuck: fail the request.
+		d.local = append(d.local, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: quorum.IOFailed})
+	}
+}
+
+func (e *effects) FeedWatchdog() {
+	d := (*Daemon)(e)
+	err := d.wd.Feed()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, errWatchdogOpen) {
+			d.fatal = fmt.Errorf("this node holds quorum but %w; it refuses to run packages without self-fencing", err)
+		} else if err.Error() != d.st.wdErr {
+			d.log.Error("watchdog feed failed: the node will be reset at the watchdog timeout", "err", err)
+		}
+		d.st.wdErr = err.Error()
+		return
+	}
+	d.st.wdErr = ""
+	d.st.feeds++
+	d.st.lastFeed = d.clock()
+}
+
+func (e *effects) StopPackages() {
+	d := (*Daemon)(e)
+	st := d.drv.Node.Status()
+	reason := "membership decided to self-fence"
+	if !st.Quorate {
+		reason = "quorum lost"
+	}
+	d.log.Error("SELF-FENCE: stopping every package and no longer feeding the watchdog; it resets this node at its timeout",
+		"reason", reason, "watchdog_timeout", d.timing.WatchdogTimeout)
+	d.stopper.StopAll(reason)
+}
+
+func (e *effects) Fence(t quorum.Target) {
+	d := (*Daemon)(e)
+	name := d.names[t.Node]
+	d.log.Warn("fencing requested, but this node has no fencing agent configured: the peer's packages wait until its watchdog has certainly fired",
+		"peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "takeover_after", d.timing.TakeoverAfter)
+	d.mu.Lock()
+	d.st.fenceRequests = appendRing(d.st.fenceRequests, fmt.Sprintf("%s (incarnation %016x) at %v", name, uint64(t.Inc), d.clock().Round(time.Millisecond)))
+	d.mu.Unlock()
+}
+
+func (e *effects) Takeover(t quorum.Target) {
+	d := (*Daemon)(e)
+	name := d.names[t.Node]
+	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "packages", "none configured")
+	d.mu.Lock()
+	d.st.takeovers = appendRing(d.st.takeovers, fmt.Sprintf("%s (incarnation %016x) at %v", name, uint64(t.Inc), d.clock().Round(time.Millisecond)))
+	d.mu.Unlock()
+}
+
+func (e *effects) Decided(dec quorum.Decision) {
+	d := (*Daemon)(e)
+	attrs := []any{"kind", dec.Kind.String()}
+	if dec.Peer != 0 {
+		attrs = append(attrs, "peer", d.names[dec.Peer])
+	}
+	switch dec.Kind {
+	case quorum.PeerStateChanged:
+		attrs = append(attrs, "state", dec.State.String())
+	case quorum.MembershipChanged, quorum.QuorumGained:
+		attrs = append(attrs, "members", d.memberNames(dec.Members))
+	case quorum.PeerRestarted:
+		attrs = append(attrs, "incarnation", fmt.Sprintf("%016x", uint64(dec.Inc)))
+	}
+	if dec.Reason != "" {
+		attrs = append(attrs, "reason", dec.Reason)
+	}
+	lvl := slog.LevelInfo
+	switch dec.Kind {
+	case quorum.QuorumLost, quorum.SelfFence, quorum.DiskWriteFailing:
+		lvl = slog.LevelError
+	case quorum.PeerStateChanged:
+		if dec.State == quorum.PeerSuspect {
+			lvl = slog.LevelDebug
+		}
+	}
+	d.log.Log(context.Background(), lvl, "decision: "+dec.String(), attrs...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dec.Kind == quorum.PeerStateChanged {
+		d.st.peerState[dec.Peer] = dec.State
+	}
+	d.st.decisions = appendRing(d.st.decisions, DecisionRecord{At: dec.At, Text: dec.String()})
+}
+
+func (e *effects) WakeAt(t time.Duration) {
+	d := (*Daemon)(e)
+	d.mu.Lock()
+	d.wakeAt = t
+	d.mu.Unlock()
+}
+
+func (d *Daemon) memberNames(s quorum.Set) []string {
+	var out []string
+	for _, id := range s.IDs() {
+		if n, ok := d.names[id]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, fmt.Sprintf("#%d", id))
+		}
+	}
+	return out
+}
+
+// ringLen bounds every list the status keeps.
+const ringLen = 64
+
+func appendRing[T any](s []T, v T) []T {
+	s = append(s, v)
+	if len(s) > ringLen {
+		s = s[len(s)-ringLen:]
+	}
+	return s
+}

@@ -1,0 +1,310 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/diskhb/fakedev"
+	"github.com/mtcluster/mtc/nethb"
+	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/watchdog"
+)
+
+const testConfig = `
+[cluster]
+name = "unit"
+uuid = "3d9a3c55-8f55-4a4e-a1f1-5c0b6f2f9e01"
+key_file = "/etc/mtc/cluster.key"
+
+[timing]
+heartbeat_interval = "50ms"
+io_timeout = "100ms"
+failure_timeout = "300ms"
+watchdog_timeout = "1s"
+
+[watchdog]
+mode = "none"
+allow_none = true
+
+[quorum_disk]
+path = "/dev/fake-quorum"
+
+[[network]]
+name = "lan"
+port = 5405
+%s`
+
+func clusterConfig(t *testing.T, n int) *config.Cluster {
+	t.Helper()
+	var nodes strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&nodes, "\n[[node]]\nname = \"n%d\"\nid = %d\n[node.addresses]\nlan = \"10.213.0.%d\"\n", i, i, i)
+	}
+	c, err := config.Parse("unit.toml", []byte(fmt.Sprintf(testConfig, nodes.String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// syncBuf is a goroutine-safe log sink.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type testNode struct {
+	d      *Daemon
+	wd     *watchdog.Fake
+	path   *fakedev.Path
+	addr   netip.Addr
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuf
+}
+
+type testCluster struct {
+	t     *testing.T
+	cl    *config.Cluster
+	net   *nethb.MemNetwork
+	disk  *fakedev.Disk
+	nodes []*testNode
+}
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, cl: clusterConfig(t, n), net: nethb.NewMemNetwork(1), disk: fakedev.NewDisk(512, 2048)}
+	// Format the shared disk through one path.
+	p := tc.disk.Path("format")
+	dev := diskhb.NewDevice(p, time.Second, nil)
+	tm := tc.cl.Timing
+	h := diskhb.Header{ClusterUUID: tc.cl.UUID, ClusterName: tc.cl.Name, Slots: 16,
+		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	dev.Close()
+	for _, cn := range tc.cl.Nodes {
+		tc.nodes = append(tc.nodes, tc.start(cn.Name))
+	}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			n.stop()
+		}
+	})
+	return tc
+}
+
+func (tc *testCluster) start(name string) *testNode {
+	t := tc.t
+	cn, _ := tc.cl.NodeByName(name)
+	n := &testNode{wd: &watchdog.Fake{}, path: tc.disk.Path(name), addr: cn.Addresses["lan"], logs: &syncBuf{}}
+	tr, err := tc.net.Listen(netip.AddrPortFrom(n.addr, 5405))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	dev := diskhb.NewDevice(n.path, tc.cl.Timing.IOTimeout, log)
+	disk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: tc.cl.UUID, MaxNodeID: len(tc.cl.Nodes)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.d, err = New(Options{Cluster: tc.cl, Node: name, Log: log, Watchdog: n.wd, WatchdogMode: "fake", Key: testKey,
+		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: "fake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.done = make(chan error, 1)
+	go func() { n.done <- n.d.Run(ctx) }()
+	return n
+}
+
+func (n *testNode) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	<-n.done
+	n.cancel = nil
+}
+
+// waitBound is how long a test waits for the cluster to reach a state: far
+// above the timings used (failure_timeout 300ms), so a loaded machine does
+// not fail the test. Tests assert what the nodes decide, never how fast.
+const waitBound = 60 * time.Second
+
+func (tc *testCluster) waitFor(what string, ok func() bool) {
+	tc.t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, n := range tc.nodes {
+		tc.t.Logf("%s: %+v\nlog:\n%s", n.d.self.Name, n.d.Status(), tailLines(n.logs.String(), 40))
+	}
+	tc.t.Fatalf("not reached within %v: %s", waitBound, what)
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func quorateWith(n *testNode, members ...string) bool {
+	s := n.d.Status()
+	return s.Quorate && !s.Stopped && slices.Equal(s.Members, members)
+}
+
+func TestThreeNodesAgreeAndDropADeadNode(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate with {n1,n2,n3}", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	if a.wd.Feeds() == 0 {
+		t.Fatal("a quorate node does not feed its watchdog")
+	}
+	// n3 dies: it stops sending and writing (an orderly stop here; the
+	// survivors cannot tell the difference).
+	c.stop()
+	if !c.wd.Disarmed() {
+		t.Fatal("orderly shutdown did not disarm the watchdog")
+	}
+	tc.waitFor("n1 and n2 quorate with {n1,n2}", func() bool {
+		return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2")
+	})
+	s := a.d.Status()
+	var p3 PeerStatus
+	for _, p := range s.Peers {
+		if p.Name == "n3" {
+			p3 = p
+		}
+	}
+	if p3.Member || p3.NetAlive || p3.State != quorum.PeerDead.String() {
+		t.Fatalf("n3 as seen by n1: %+v", p3)
+	}
+	if s.Network.Receive.Accepted["n2"] == 0 || s.Network.Send.Sent["lan"] == 0 || s.Disk.Writes == 0 || s.Disk.Reads == 0 {
+		t.Fatalf("counters not moving: %+v %+v", s.Network, s.Disk)
+	}
+}
+
+func TestPartitionOneAgainstTwo(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	tc.net.Partition([]netip.Addr{a.addr}, []netip.Addr{b.addr, c.addr})
+	tc.waitFor("n2,n3 quorate with {n2,n3} and n1 stopped", func() bool {
+		return quorateWith(b, "n2", "n3") && quorateWith(c, "n2", "n3") && a.d.Status().Stopped
+	})
+	s := a.d.Status()
+	if s.State != StateStopped || len(s.PackageStops) == 0 {
+		t.Fatalf("n1 after losing quorum: state %s, package stops %v", s.State, s.PackageStops)
+	}
+	feeds := a.wd.Feeds()
+	time.Sleep(10 * tc.cl.Timing.HeartbeatInterval)
+	if a.wd.Feeds() != feeds {
+		t.Fatal("a stopped node keeps feeding its watchdog")
+	}
+}
+
+func TestTwoNodeSplitTieBreak(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.nodes[0], tc.nodes[1]
+	tc.waitFor("both quorate", func() bool { return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2") })
+	tc.net.Partition([]netip.Addr{a.addr}, []netip.Addr{b.addr})
+	tc.waitFor("exactly one side quorate alone, the other stopped", func() bool {
+		sa, sb := a.d.Status(), b.d.Status()
+		return (quorateWith(a, "n1") && sb.Stopped) || (quorateWith(b, "n2") && sa.Stopped)
+	})
+}
+
+func TestStatusSocket(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a := tc.nodes[0]
+	path := filepath.Join(t.TempDir(), "unit.sock")
+	l, err := ListenStatus(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.d.ServeStatus(l)
+	defer l.Close()
+	if _, err := ListenStatus(path); err == nil || !strings.Contains(err.Error(), "another daemon") {
+		t.Fatalf("second listener on a live socket: %v", err)
+	}
+	tc.waitFor("n1 quorate", func() bool { return quorateWith(a, "n1", "n2") })
+	s, err := QueryStatus(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Node != "n1" || s.Cluster != "unit" || !s.Quorate || len(s.Peers) != 1 || s.Peers[0].Name != "n2" {
+		t.Fatalf("status over the socket: %+v", s)
+	}
+}
+
+func TestWireRoundTrip(t *testing.T) {
+	hb := quorum.Heartbeat{From: 3, Inc: 0xabc, Seq: 42, Epoch: 7, Flags: quorum.FlagQuorate | quorum.FlagSettled,
+		View: quorum.SetOf(1, 2), Members: quorum.SetOf(1, 2, 3)}
+	for id := quorum.NodeID(1); id <= quorum.MaxNodes; id++ {
+		if id != 3 {
+			hb.Echo[id] = quorum.Echo{Inc: quorum.Incarnation(id) << 32, Seq: quorum.Seq(id)}
+		}
+	}
+	got, err := decodeNetHeartbeat(3, 0xabc, uint64(hb.View), encodeNetPayload(&hb))
+	if err != nil || got != hb {
+		t.Fatalf("network round trip: %v\n got %+v\nwant %+v", err, got, hb)
+	}
+	slot := encodeSlot(&hb, "n3", 0)
+	if len(slot.Payload) > diskhb.MaxPayload {
+		t.Fatalf("slot payload %d bytes with 15 echoes, above %d", len(slot.Payload), diskhb.MaxPayload)
+	}
+	o := slotObservation(diskhb.SlotRead{ID: 3, Slot: slot})
+	if !o.Valid || o.Heartbeat != hb {
+		t.Fatalf("slot round trip:\n got %+v\nwant %+v", o.Heartbeat, hb)
+	}
+	if _, err := decodeNetHeartbeat(3, 1, 0, []byte{1, 2, 3}); err == nil {
+		t.Fatal("short payload accepted")
+	}
+	bad := encodeNetPayload(&hb)
+	bad[22], bad[23] = 0xff, 0xff // more echoes than bytes present
+	if _, err := decodeNetHeartbeat(3, 1, 0, bad); err == nil {
+		t.Fatal("inconsistent echo count accepted")
+	}
+	if o := slotObservation(diskhb.SlotRead{ID: 3, Slot: diskhb.Slot{NodeID: 3, Payload: []byte{9}}}); o.Valid {
+		t.Fatal("slot with an unknown payload version counted as valid")
+	}
+}
