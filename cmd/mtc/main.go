@@ -28,6 +28,11 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Validate a cluster configuration file and print the timings derived from it."`
 	Disk    DiskCmd    `cmd:"" help:"Initialise and inspect the shared quorum disk."`
 	Version VersionCmd `cmd:"" help:"Print the version of mtc."`
+
+	// The daemon, its status client and the process watchdog's supervisor.
+	Daemon            DaemonCmd            `cmd:"" help:"Run the cluster daemon of this node."`
+	Status            StatusCmd            `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness and counters."`
+	WatchdogSupervise WatchdogSuperviseCmd `cmd:"" name:"watchdog-supervise" hidden:"" help:"Process watchdog supervisor (started by the daemon)."`
 }
 
 // VersionCmd prints the build version.

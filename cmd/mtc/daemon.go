@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/watchdog"
+)
+
+// DaemonCmd runs the cluster daemon of one node.
+type DaemonCmd struct {
+	Config     string `required:"" type:"existingfile" help:"Cluster configuration file." placeholder:"FILE"`
+	Node       string `help:"This node's name in the configuration (default: the host name)." placeholder:"NAME"`
+	Socket     string `help:"Status socket path (default: /run/mtc/<cluster>.sock)." placeholder:"PATH"`
+	NoRealtime bool   `help:"Do not lock memory or raise the heartbeat threads to real-time priority."`
+}
+
+// Run runs the daemon until SIGINT or SIGTERM, then shuts down in order.
+func (c *DaemonCmd) Run(log *slog.Logger) error {
+	cl, err := config.Load(c.Config)
+	if err != nil {
+		return err
+	}
+	name := c.Node
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("host name: %w; pass --node NAME", err)
+		}
+		name = h
+	}
+	if _, ok := cl.NodeByName(name); !ok {
+		return fmt.Errorf("node %q is not in %s: pass --node with one of its node names", name, c.Config)
+	}
+	start := time.Now()
+	clock := func() time.Duration { return time.Since(start) }
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locate the mtc binary for the watchdog supervisor: %w", err)
+	}
+	if cl.Watchdog.Mode == config.WatchdogDevice {
+		// Fail now on a missing device, not at the first quorum.
+		if _, err := os.Stat(cl.Watchdog.Device); err != nil {
+			return fmt.Errorf("watchdog device: %w (load a watchdog driver, e.g. modprobe softdog, or set [watchdog] device)", err)
+		}
+	}
+	wlog := log.With("component", "watchdog", "node", name)
+	wd := daemon.Lazy(func() (watchdog.Watchdog, error) {
+		return daemon.NewWatchdog(cl, wlog, clock, []string{exe, "watchdog-supervise"}, os.Stderr)
+	})
+	d, err := daemon.New(daemon.Options{
+		Cluster: cl, Node: name, Log: log, Watchdog: wd, WatchdogMode: string(cl.Watchdog.Mode),
+		Clock: clock, Realtime: !c.NoRealtime,
+	})
+	if err != nil {
+		return err
+	}
+	sock := c.Socket
+	if sock == "" {
+		sock = daemon.DefaultSocket(cl.Name)
+	}
+	l, err := daemon.ListenStatus(sock)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(sock)
+	defer l.Close()
+	go func() {
+		if err := d.ServeStatus(l); err != nil {
+			log.Error("status socket stopped", "err", err)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("status socket listening", "path", sock)
+	err = d.Run(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

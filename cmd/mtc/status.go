@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
+)
+
+// StatusCmd asks the local daemon for its status over its socket.
+type StatusCmd struct {
+	Config string `type:"existingfile" help:"Cluster configuration file, to find the daemon's socket by cluster name." placeholder:"FILE"`
+	Socket string `help:"Status socket path (default: /run/mtc/<cluster>.sock, or the only socket in /run/mtc)." placeholder:"PATH"`
+	JSON   bool   `help:"Print the raw JSON status."`
+}
+
+// statusTimeout bounds the exchange with the daemon.
+const statusTimeout = 5 * time.Second
+
+func (c *StatusCmd) socket() (string, error) {
+	if c.Socket != "" {
+		return c.Socket, nil
+	}
+	if c.Config != "" {
+		cl, err := config.Load(c.Config)
+		if err != nil {
+			return "", err
+		}
+		return daemon.DefaultSocket(cl.Name), nil
+	}
+	socks, _ := filepath.Glob(filepath.Join(daemon.DefaultSocketDir, "*.sock"))
+	switch len(socks) {
+	case 1:
+		return socks[0], nil
+	case 0:
+		return "", fmt.Errorf("no daemon socket in %s: is the daemon running? (or pass --socket PATH)", daemon.DefaultSocketDir)
+	default:
+		return "", fmt.Errorf("several daemon sockets in %s (%s): pass --socket PATH or --config FILE", daemon.DefaultSocketDir, strings.Join(socks, ", "))
+	}
+}
+
+// Run prints the status.
+func (c *StatusCmd) Run(out io.Writer) error {
+	path, err := c.socket()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	s, err := daemon.QueryStatus(ctx, path)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	printStatus(out, s)
+	return nil
+}
+
+func ago(d time.Duration) string {
+	if d < 0 {
+		return "never"
+	}
+	return d.Round(time.Millisecond).String() + " ago"
+}
+
+func printStatus(out io.Writer, s daemon.Status) {
+	fmt.Fprintf(out, "cluster %s (%s)\nnode %s (id %d), pid %d, incarnation %s, up %v\n",
+		s.Cluster, s.ClusterUUID, s.Node, s.NodeID, s.PID, s.Incarnation, s.Uptime.Round(time.Second))
+	fmt.Fprintf(out, "state: %s   members: %s   epoch %d", s.State, strings.Join(s.Members, ", "), s.Epoch)
+	if s.Tie {
+		fmt.Fprint(out, "   (tie: decided on the quorum disk)")
+	}
+	if s.StopIn > 0 {
+		fmt.Fprintf(out, "   stops in %v unless quorum returns", s.StopIn.Round(time.Millisecond))
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "watchdog: %s, %d feeds, last %s", s.Watchdog.Mode, s.Watchdog.Feeds, ago(s.Watchdog.SinceFeed))
+	if s.Watchdog.LastError != "" {
+		fmt.Fprintf(out, ", error: %s", s.Watchdog.LastError)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "quorum disk %s: %d writes (%d failed), last %s; %d reads (%d failed)\n",
+		s.Disk.Path, s.Disk.Writes, s.Disk.WriteFailures, ago(s.Disk.SinceWrite), s.Disk.Reads, s.Disk.ReadFailures)
+	if s.Disk.LastWriteError != "" {
+		fmt.Fprintf(out, "  last write error: %s\n", s.Disk.LastWriteError)
+	}
+	if s.Disk.LastReadError != "" {
+		fmt.Fprintf(out, "  last read error: %s\n", s.Disk.LastReadError)
+	}
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tID\tSTATE\tMEMBER\tNETWORK\tHEARD\tDISK\tCHANGED\tACCEPTED\tDROPPED\tRESTARTS")
+	for _, p := range s.Peers {
+		net := "silent"
+		if p.NetAlive {
+			net = "alive"
+		}
+		var dropped uint64
+		for _, n := range s.Network.Receive.Dropped[p.Name] {
+			dropped += n
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Name, p.ID, p.State, p.Member, net, ago(p.SinceHeard),
+			p.Disk, ago(p.DiskSinceChange), s.Network.Receive.Accepted[p.Name], dropped, s.Network.Receive.Restarts[p.Name])
+	}
+	tw.Flush()
+	for src, reasons := range s.Network.Receive.Dropped {
+		for r, n := range reasons {
+			fmt.Fprintf(out, "dropped from %s: %d %s\n", src, n, r)
+		}
+	}
+	for nw, n := range s.Network.Send.Sent {
+		fmt.Fprintf(out, "network %s: %d sent, %d send errors\n", nw, n, s.Network.Send.Errors[nw])
+	}
+	if s.Network.LastSendError != "" {
+		fmt.Fprintf(out, "last send error: %s\n", s.Network.LastSendError)
+	}
+	for _, st := range s.PackageStops {
+		fmt.Fprintf(out, "packages stopped at %v: %s\n", st.At.Round(time.Millisecond), st.Reason)
+	}
+	for _, f := range s.FenceRequests {
+		fmt.Fprintf(out, "fencing requested: %s\n", f)
+	}
+	for _, t := range s.Takeovers {
+		fmt.Fprintf(out, "takeover allowed: %s\n", t)
+	}
+	if n := len(s.Decisions); n > 0 {
+		fmt.Fprintln(out, "\nrecent decisions:")
+		for _, d := range s.Decisions[max(0, n-10):] {
+			fmt.Fprintf(out, "  %10v  %s\n", d.At.Round(time.Millisecond), d.Text)
+		}
+	}
+}
