@@ -105,6 +105,15 @@ type Derived struct {
 	// stretched by the clock-rate drift between the two. Until it has run
 	// out, the node does not publish its smaller member set as settled.
 	EndorseGuard time.Duration
+	// SettleGrace: how much longer than SelfFenceAfter a node that lost
+	// quorum only because it dropped a peer that is still alive (a one-way
+	// or flapping link) keeps its packages while it waits for EndorseGuard
+	// to run out: EndorseGuard - DeadAfter + HeartbeatInterval (the drift
+	// part of the guard and one heartbeat for its partition to agree
+	// again). It is smaller than Margin less the drift over TakeoverAfter,
+	// so a partition that takes over this node's packages after
+	// TakeoverAfter still finds it reset.
+	SettleGrace time.Duration
 	// LockSettle: after writing a claim to the tie-break lock, how long to
 	// wait before reading it back to see who won: two I/O timeouts (a racing
 	// claimer's deciding read and its claim write, each bounded by its
@@ -145,6 +154,7 @@ func (t Timing) Derive() Derived {
 	d.Margin = 2*t.HeartbeatInterval + time.Duration(MaxClockDrift*float64(2*t.FailureTimeout+t.WatchdogTimeout))
 	d.TakeoverAfter = t.FailureTimeout + t.WatchdogTimeout + d.Margin
 	d.EndorseGuard = d.DeadAfter + time.Duration(MaxClockDrift*float64(d.DeadAfter)) + time.Millisecond
+	d.SettleGrace = d.EndorseGuard - d.DeadAfter + t.HeartbeatInterval
 	d.LockSettle = time.Duration(float64(2*t.IOTimeout)*(1+MaxClockDrift)/(1-MaxClockDrift)) + time.Millisecond
 	d.TieHold = d.LockSettle + 3*t.IOTimeout + 2*t.HeartbeatInterval
 	d.TieClaimAfter = d.TieHold + t.IOTimeout + d.DeadAfter + d.Margin
