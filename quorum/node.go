@@ -93,8 +93,9 @@ type peer struct {
 	retired [4]Incarnation
 	net     diskhb.Tracker
 	disk    diskhb.Tracker
-	netMax  Seq         // highest counter received on the network (current inc)
-	candInc Incarnation // another incarnation seen once, not yet adopted
+	netMax  Seq           // highest counter received on the network (current inc)
+	netAt   time.Duration // when netMax was received
+	candInc Incarnation   // another incarnation seen once, not yet adopted
 	candSeq Seq
 
 	latest     Heartbeat // highest-counter heartbeat of the current inc
@@ -158,6 +159,7 @@ type Node struct {
 	stopped      bool
 	whyNot       string
 	agreed       bool // agreement and settlement hold (tie aside)
+	settling     bool // quorum fails only on our own shrink guard
 	pendingSince time.Duration
 	pending      bool
 
@@ -316,9 +318,15 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 			copy(p.retired[1:], p.retired[:len(p.retired)-1])
 			p.retired[0] = p.inc
 			n.decide(Decision{Kind: PeerRestarted, Peer: p.id, Inc: hb.Inc})
+			if n.members.Has(p.id) {
+				// The member incarnation is gone: fencing and takeover
+				// concern it, not the new one.
+				p.gone, p.goneAt, p.goneInc = true, n.now, p.inc
+				p.fenceAsked, p.fenced, p.takenOver = false, false, false
+			}
 		}
 		p.inc = hb.Inc
-		p.netMax = 0
+		p.netMax, p.netAt = 0, 0
 		p.haveLatest = false
 		p.net = diskhb.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
 		p.disk = diskhb.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
@@ -330,6 +338,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		// Only a higher counter is news on the network: a duplicated or
 		// reordered packet proves nothing.
 		p.netMax = hb.Seq
+		p.netAt = n.now
 		p.net.Observe(n.now, obs)
 	}
 	if !p.haveLatest || hb.Seq > p.latest.Seq {
@@ -357,6 +366,9 @@ func (n *Node) classify(p *peer) PeerState {
 	case ns == diskhb.Suspect:
 		return PeerSuspect
 	case alive(ds):
+		if _, _, heard := p.net.Incarnation(); ns == diskhb.Unknown && (heard || n.now-n.start < n.t.DeadAfter) {
+			return PeerUnknown // heard once on the network: not judged yet
+		}
 		return PeerPartitioned
 	case ns == diskhb.Dead || ds == diskhb.Dead:
 		return PeerDead
@@ -381,7 +393,7 @@ func (n *Node) flags() Flags {
 	if n.quorate {
 		f |= FlagQuorate
 	}
-	if n.settled() {
+	if n.settled() && n.wroteOK && n.now < n.lastWriteOK+n.t.SelfFenceAfter {
 		f |= FlagSettled
 	}
 	if n.lock.holdValid(n.now, n.t.TieHold) {
@@ -407,15 +419,18 @@ func (n *Node) publish() Heartbeat {
 	}
 	hb := Heartbeat{From: n.self, Inc: n.inc, Seq: n.seq, Epoch: n.epoch, Members: n.members, Flags: n.flags()}
 	for _, p := range n.peers {
-		if p == nil || !p.haveLatest {
+		if p == nil || p.netMax == 0 {
 			continue
 		}
 		if n.netAlive(p) {
 			hb.View = hb.View.Add(p.id)
 		}
-		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.latest.Seq}
+		// Echo only what the network brought: membership lives on the
+		// network, so a peer cut off it must not keep its lease alive
+		// through the disk after we drop it.
+		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.netMax}
 		if n.members.Has(p.id) {
-			if until := p.heardAt + n.guard(); until > p.endorsedUntil {
+			if until := p.netAt + n.guard(); until > p.endorsedUntil {
 				p.endorsedUntil = until
 			}
 		}
@@ -502,13 +517,27 @@ func (n *Node) computeMembers() Set {
 	return out
 }
 
+// stopDeadline is when this node stops its packages and its watchdog: an
+// armed node SelfFenceAfter after it last held quorum; any node
+// SelfFenceAfter after the issue of its last successful slot write (or
+// after its start, if none succeeded), so that a node cut off the disk,
+// fenced ones included, is reset and comes back with a new incarnation.
 func (n *Node) stopDeadline() time.Duration {
-	if !n.armed || n.stopped {
+	if n.stopped {
 		return never
 	}
-	d := n.lastQuorate + n.t.SelfFenceAfter
-	if w := n.lastWriteOK + n.t.SelfFenceAfter; w < d {
-		d = w
+	d := n.start + n.t.SelfFenceAfter
+	if n.wroteOK {
+		d = n.lastWriteOK + n.t.SelfFenceAfter
+	}
+	if n.armed {
+		q := n.lastQuorate + n.t.SelfFenceAfter
+		if n.settling {
+			q += n.t.SettleGrace
+		}
+		if q < d {
+			d = q
+		}
 	}
 	return d
 }
@@ -533,8 +562,10 @@ func (n *Node) evaluate() {
 				continue
 			}
 			if n.members.Has(p.id) && !m.Has(p.id) {
-				p.gone, p.goneAt, p.goneInc = true, now, p.inc
-				p.fenceAsked, p.fenced, p.takenOver = false, false, false
+				if !p.gone {
+					p.gone, p.goneAt, p.goneInc = true, now, p.inc
+					p.fenceAsked, p.fenced, p.takenOver = false, false, false
+				}
 			} else if !n.members.Has(p.id) && m.Has(p.id) {
 				p.gone = false
 			}
@@ -578,10 +609,10 @@ func (n *Node) evaluate() {
 	}
 
 	// Self-fence.
-	if n.armed && !n.stopped && now >= n.stopDeadline() {
+	if now >= n.stopDeadline() {
 		n.stopped = true
 		reason := fmt.Sprintf("no quorum for %v", n.t.SelfFenceAfter)
-		if n.lastWriteOK+n.t.SelfFenceAfter <= now {
+		if !n.wroteOK || n.lastWriteOK+n.t.SelfFenceAfter <= now {
 			reason = fmt.Sprintf("no successful own slot write for %v", n.t.SelfFenceAfter)
 		}
 		n.out.StopPackages = true
@@ -644,11 +675,13 @@ func (n *Node) target(p *peer) Incarnation {
 	return p.inc
 }
 
-// shouldFence: a gone peer is fenced unless it is a newcomer: alive on the
-// network in an incarnation that was never in our member set (a restarted
-// node waiting to join runs no packages, and fencing it would keep it out).
+// shouldFence: a gone peer is fenced unless it is a newcomer: alive on a
+// path in an incarnation that was never in our member set. A restarted
+// node runs no packages before it joins, and fencing it would only reset
+// it once more; its takeover still waits for TakeoverAfter.
 func (n *Node) shouldFence(p *peer) bool {
-	joining := n.netAlive(p) && p.inc != 0 && p.inc != p.goneInc
+	alive := p.state == PeerAlive || p.state == PeerSuspect || p.state == PeerPartitioned
+	joining := alive && p.inc != 0 && p.inc != p.goneInc
 	return !joining
 }
 
@@ -657,6 +690,7 @@ func (n *Node) quorum() (bool, time.Duration, string) {
 	now := n.now
 	until := never
 	n.agreed = false
+	n.settling = false
 	if n.stopped {
 		return false, 0, "self-fencing"
 	}
@@ -668,6 +702,7 @@ func (n *Node) quorum() (bool, time.Duration, string) {
 		return false, 0, fmt.Sprintf("members %v hold %d of %d votes", n.members, n.votes.Of(n.members), n.votes.Total())
 	}
 	if !n.settled() {
+		n.settling = true
 		return false, 0, "waiting for dropped peers' endorsements to run out"
 	}
 	holder := n.lock.holdValid(now, n.t.TieHold)

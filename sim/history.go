@@ -11,8 +11,10 @@ import (
 
 // HistoryOptions choose how random histories are drawn.
 type HistoryOptions struct {
-	// Nodes per history; 0 draws 2..16.
-	Nodes int
+	// Nodes per history; 0 draws 2..16 (uniformly, or biased toward
+	// small clusters with SmallBias, which makes many histories cheap).
+	Nodes     int
+	SmallBias bool
 	// Timing; the zero value draws the default or the aggressive profile.
 	Timing config.Timing
 	// Unsafe disables a safety rule (checker tests only).
@@ -46,7 +48,11 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 	rng := rand.New(rand.NewSource(seed ^ 0x5eed))
 	nodes := ho.Nodes
 	if nodes == 0 {
-		nodes = 2 + rng.Intn(quorum.MaxNodes-1)
+		if ho.SmallBias {
+			nodes = 2 + rng.Intn(1+rng.Intn(quorum.MaxNodes-1))
+		} else {
+			nodes = 2 + rng.Intn(quorum.MaxNodes-1)
+		}
 	}
 	timing := ho.Timing
 	if timing == (config.Timing{}) {
@@ -163,6 +169,50 @@ func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
 		w.at(start, func() { w.DiskSlow(id, 0.5); w.SetTorn(0.2) })
 		w.at(end, func() { w.DiskHeal(id); w.SetTorn(0) })
 	}
+}
+
+// RunMany runs the histories of seeds first..first+count-1 on workers
+// goroutines and reports each result to report (called from one goroutine
+// at a time, in no particular order).
+func RunMany(first int64, count, workers int, ho HistoryOptions, report func(Result)) error {
+	if workers < 1 {
+		workers = 1
+	}
+	seeds := make(chan int64)
+	results := make(chan Result)
+	errs := make(chan error, workers)
+	for i := 0; i < workers; i++ {
+		go func() {
+			for s := range seeds {
+				r, err := RunHistory(s, ho)
+				if err != nil {
+					errs <- err
+					return
+				}
+				results <- r
+			}
+			errs <- nil
+		}()
+	}
+	go func() {
+		for s := first; s < first+int64(count); s++ {
+			seeds <- s
+		}
+		close(seeds)
+	}()
+	var firstErr error
+	for done := 0; done < workers; {
+		select {
+		case r := <-results:
+			report(r)
+		case err := <-errs:
+			done++
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return firstErr
 }
 
 // Summary is one line about a result.
