@@ -386,8 +386,8 @@ func rawRun(bd diskhb.BlockDevice, op string, off int64, count int) ([]time.Dura
 }
 
 type machine struct {
-	cpus                   int
-	cpu, kernel, goVersion string
+	cpus                            int
+	cpu, kernel, goVersion, loadavg string
 }
 
 func machineInfo() machine {
@@ -395,6 +395,11 @@ func machineInfo() machine {
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		m.kernel = "Linux " + unix.ByteSliceToString(u.Release[:])
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.loadavg = strings.Join(f[:3], " ")
+		}
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(b)) {

@@ -24,7 +24,11 @@ func (r *diskReport) markdown() string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## Quorum disk I/O\n\n")
 	p("Reproduce (as root; `make bench` runs it with the defaults):\n\n    %s\n\n", r.cmd)
-	p("Measured %s on %d CPUs (%s), %s, %s.\n\n", r.when.Format("2006-01-02 15:04 UTC"), r.machine.cpus, r.machine.cpu, r.machine.kernel, r.machine.goVersion)
+	p("Measured %s on %d CPUs (%s), %s, %s", r.when.Format("2006-01-02 15:04 UTC"), r.machine.cpus, r.machine.cpu, r.machine.kernel, r.machine.goVersion)
+	if r.machine.loadavg != "" {
+		p("; load average at the start %s (other work on the machine widens the tails)", r.machine.loadavg)
+	}
+	p(".\n\n")
 	for _, res := range r.results {
 		p("Device: %s.\n\n", res.what)
 	}
