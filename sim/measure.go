@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// Detection summarises MeasureDetection: for each history, the time from
+// a node's death (crash) to the moment every survivor has dropped it from
+// its member set (Decided), and to the moment every survivor holds quorum
+// again without it (Requorate).
+type Detection struct {
+	Histories           int
+	Decided, Requorate  Percentiles
+	Timing              config.Timing
+	Nodes               int
+	Undecided, NoQuorum int // histories where that never happened within the bound
+}
+
+// Percentiles of a sample.
+type Percentiles struct {
+	P50, P99, Max time.Duration
+}
+
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	at := func(q float64) time.Duration { return d[int(q*float64(len(d)-1))] }
+	return Percentiles{P50: at(0.5), P99: at(0.99), Max: d[len(d)-1]}
+}
+
+func (p Percentiles) String() string {
+	return fmt.Sprintf("p50=%v p99=%v max=%v", p.P50.Round(time.Millisecond), p.P99.Round(time.Millisecond), p.Max.Round(time.Millisecond))
+}
+
+// MeasureDetection runs histories seeds first..first+count-1 of a cluster
+// of nodes nodes with timing t: the cluster forms, one random node crashes
+// at a random moment, and the survivors' reaction is timed on the absolute
+// clock. Clock drift, network jitter and disk latency are drawn per seed.
+func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detection, error) {
+	res := Detection{Timing: t, Nodes: nodes}
+	var decided, requorate []time.Duration
+	for s := first; s < first+int64(count); s++ {
+		w, err := NewWorld(Options{Nodes: nodes, Timing: t, Seed: s, Fencing: true})
+		if err != nil {
+			return res, err
+		}
+		rng := rand.New(rand.NewSource(s))
+		d := w.t
+		w.Run(2*(d.EndorseGuard+d.Margin) + 10*d.HeartbeatInterval + time.Duration(rng.Int63n(int64(d.HeartbeatInterval))))
+		if !w.reformed() {
+			return res, fmt.Errorf("seed %d: the cluster did not form", s)
+		}
+		victim := quorum.NodeID(1 + rng.Intn(nodes))
+		died := w.now
+		w.Crash(victim)
+		var all quorum.Set
+		for _, n := range w.nodes[1:] {
+			if n.id != victim {
+				all = all.Add(n.id)
+			}
+		}
+		var tDecided, tQuorate time.Duration
+		end := died + 3*d.TakeoverAfter
+		for w.now < end && (tDecided == 0 || tQuorate == 0) {
+			w.Run(time.Millisecond)
+			dec, quo := true, true
+			for _, n := range w.nodes[1:] {
+				if n.id == victim {
+					continue
+				}
+				if n.status.Members.Has(victim) {
+					dec = false
+				}
+				if !w.quorateNow(n) || n.status.Members != all {
+					quo = false
+				}
+			}
+			if dec && tDecided == 0 {
+				tDecided = w.now - died
+			}
+			if quo && tQuorate == 0 {
+				tQuorate = w.now - died
+			}
+		}
+		res.Histories++
+		if tDecided == 0 {
+			res.Undecided++
+		} else {
+			decided = append(decided, tDecided)
+		}
+		if tQuorate == 0 {
+			res.NoQuorum++
+		} else {
+			requorate = append(requorate, tQuorate)
+		}
+	}
+	res.Decided, res.Requorate = percentiles(decided), percentiles(requorate)
+	return res, nil
+}
+
+func (d Detection) String() string {
+	return fmt.Sprintf("nodes=%d heartbeat=%v failure=%v histories=%d: death->decision %v; death->quorate again %v (undecided=%d, no quorum=%d)",
+		d.Nodes, d.Timing.HeartbeatInterval, d.Timing.FailureTimeout, d.Histories, d.Decided, d.Requorate, d.Undecided, d.NoQuorum)
+}
