@@ -571,7 +571,14 @@ func (e *effects) Decided(dec quorum.Decision) {
 	if dec.Kind == quorum.PeerStateChanged {
 		d.st.peerState[dec.Peer] = dec.State
 	}
-	d.st.decisions = appendRing(d.st.decisions, DecisionRecord{At: dec.At, Text: dec.String()})
+	rec := DecisionRecord{At: dec.At, Kind: dec.Kind.String(), Text: dec.String()}
+	if dec.Peer != 0 {
+		rec.Peer = d.names[dec.Peer]
+	}
+	if dec.Kind == quorum.MembershipChanged || dec.Kind == quorum.QuorumGained {
+		rec.Members = d.memberNames(dec.Members)
+	}
+	d.st.decisions = appendRing(d.st.decisions, rec)
 }
 
 func (e *effects) WakeAt(t time.Duration) {

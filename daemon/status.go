@@ -122,8 +122,15 @@ type WatchdogStatus struct {
 
 // DecisionRecord is one membership decision at local time At.
 type DecisionRecord struct {
-	At   time.Duration `json:"at_ns"`
-	Text string        `json:"text"`
+	At time.Duration `json:"at_ns"`
+	// Kind is the decision's kind as quorum.DecisionKind names it:
+	// members, quorum-gained, quorum-lost, peer, self-fence, ...
+	Kind string `json:"kind"`
+	// Peer is the peer it is about, if any.
+	Peer string `json:"peer,omitempty"`
+	// Members is the member set, for membership and quorum decisions.
+	Members []string `json:"members,omitempty"`
+	Text    string   `json:"text"`
 }
 
 // state is what the event loop records for the status, under Daemon.mu.

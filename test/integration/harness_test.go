@@ -1,0 +1,450 @@
+// Package integration runs real mtc daemons against the real kernel: one
+// network namespace per node joined by veth pairs to a bridge in a
+// namespace of the test's own, a loop device as the shared quorum disk,
+// nftables rules to cut the network, and the process watchdog to kill the
+// losing side. Every test needs root and cleans up its namespaces and loop
+// devices even when it fails.
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/test/testutil"
+)
+
+// Addresses and port used inside the namespaces the tests create.
+const (
+	subnet    = "10.213.0"
+	hbPort    = 5405
+	prefixLen = 24
+)
+
+var (
+	buildOnce sync.Once
+	mtcBinary string
+	buildErr  error
+	buildDir  string
+)
+
+// binary builds cmd/mtc once per test process.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "mtc-integration-bin-")
+		if buildErr != nil {
+			return
+		}
+		mtcBinary = filepath.Join(buildDir, "mtc")
+		root, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			buildErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", mtcBinary, "./cmd/mtc")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/mtc: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return mtcBinary
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// requireTools checks the root privilege and the commands the tests drive.
+func requireTools(t testing.TB) {
+	t.Helper()
+	testutil.RequireRoot(t, "network namespaces, veth pairs, nftables and loop devices")
+	for _, tool := range []string{"ip", "nft", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if testutil.InCI() {
+				t.Fatalf("%s not installed (CI=true): install iproute2, nftables and util-linux", tool)
+			}
+			t.Skipf("%s not installed: install iproute2, nftables and util-linux to run this test", tool)
+		}
+	}
+}
+
+// run runs an argument vector (never a shell string) and fails the test
+// with its output on error.
+func run(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Profile is a timing profile for a test cluster.
+type Profile struct {
+	Name   string
+	Timing config.Timing
+}
+
+var (
+	defaultProfile    = Profile{"default", config.DefaultTiming()}
+	aggressiveProfile = Profile{"aggressive", config.AggressiveTiming()}
+)
+
+// Cluster is a set of daemons in their own namespaces.
+type Cluster struct {
+	t        testing.TB
+	id       string // short random suffix for names
+	dir      string
+	cfgPath  string
+	loop     string
+	bridgeNS string
+	profile  Profile
+	Nodes    []*Node
+}
+
+// Node is one daemon in its namespace.
+type Node struct {
+	c       *Cluster
+	Name    string
+	ID      int
+	NS      string
+	Addr    string
+	Socket  string
+	LogPath string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+}
+
+// NewCluster creates the namespaces, the bridge, the quorum disk, the key
+// and the configuration for n nodes, formats the disk and starts every
+// daemon. Everything is removed in t.Cleanup.
+func NewCluster(t testing.TB, n int, p Profile) *Cluster {
+	t.Helper()
+	requireTools(t)
+	bin := binary(t)
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	c := &Cluster{t: t, id: hex.EncodeToString(rnd[:]), dir: t.TempDir(), profile: p}
+	c.bridgeNS = "mtc-" + c.id + "-br"
+	run(t, "ip", "netns", "add", c.bridgeNS)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", c.bridgeNS).Run() })
+	run(t, "ip", "-n", c.bridgeNS, "link", "set", "lo", "up")
+	run(t, "ip", "-n", c.bridgeNS, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", c.bridgeNS, "link", "set", "br0", "up")
+
+	// The quorum disk: a loop device over a sparse file.
+	img := filepath.Join(c.dir, "quorum.img")
+	run(t, "truncate", "-s", "8M", img)
+	c.loop = run(t, "losetup", "--find", "--show", img)
+	t.Cleanup(func() { _ = exec.Command("losetup", "-d", c.loop).Run() })
+
+	key := filepath.Join(c.dir, "cluster.key")
+	kb := make([]byte, 32)
+	_, _ = rand.Read(kb)
+	if err := os.WriteFile(key, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := 1; i <= n; i++ {
+		nd := &Node{c: c, Name: fmt.Sprintf("n%d", i), ID: i, NS: fmt.Sprintf("mtc-%s-n%d", c.id, i),
+			Addr: fmt.Sprintf("%s.%d", subnet, i), exited: make(chan struct{})}
+		nd.Socket = filepath.Join(c.dir, nd.Name+".sock")
+		nd.LogPath = filepath.Join(c.dir, nd.Name+".log")
+		c.Nodes = append(c.Nodes, nd)
+		run(t, "ip", "netns", "add", nd.NS)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", nd.NS).Run() })
+		// veth pair: eth0 in the node's namespace, vN on the bridge.
+		host := fmt.Sprintf("v%s%d", c.id, i)
+		run(t, "ip", "-n", nd.NS, "link", "add", "eth0", "type", "veth", "peer", "name", host, "netns", c.bridgeNS)
+		run(t, "ip", "-n", c.bridgeNS, "link", "set", host, "master", "br0", "up")
+		run(t, "ip", "-n", nd.NS, "link", "set", "lo", "up")
+		run(t, "ip", "-n", nd.NS, "addr", "add", fmt.Sprintf("%s/%d", nd.Addr, prefixLen), "dev", "eth0")
+		run(t, "ip", "-n", nd.NS, "link", "set", "eth0", "up")
+	}
+	c.writeConfig(key)
+	run(t, bin, "disk", "init", "--config", c.cfgPath, "--device", c.loop)
+	for _, nd := range c.Nodes {
+		nd.Start()
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+func (c *Cluster) writeConfig(key string) {
+	tm := c.profile.Timing
+	var b strings.Builder
+	fmt.Fprintf(&b, `[cluster]
+name = "it%s"
+uuid = "%s"
+key_file = %q
+
+[timing]
+heartbeat_interval = %q
+io_timeout = %q
+failure_timeout = %q
+watchdog_timeout = %q
+
+[watchdog]
+mode = "process"
+
+[quorum_disk]
+path = %q
+
+[[network]]
+name = "lan"
+port = %d
+`, c.id, newUUID(), key, tm.HeartbeatInterval, tm.IOTimeout, tm.FailureTimeout, tm.WatchdogTimeout, c.loop, hbPort)
+	for _, nd := range c.Nodes {
+		fmt.Fprintf(&b, "\n[[node]]\nname = %q\nid = %d\n[node.addresses]\nlan = %q\n", nd.Name, nd.ID, nd.Addr)
+	}
+	c.cfgPath = filepath.Join(c.dir, "cluster.toml")
+	if err := os.WriteFile(c.cfgPath, []byte(b.String()), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func newUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	h := hex.EncodeToString(u[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// Start starts the node's daemon in its namespace, in its own process
+// group (the process watchdog kills that group).
+func (nd *Node) Start() {
+	t := nd.c.t
+	logf, err := os.OpenFile(nd.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.exited = make(chan struct{})
+	cmd := exec.Command("ip", "netns", "exec", nd.NS, binary(t), "--log-level", "debug", "daemon",
+		"--config", nd.c.cfgPath, "--node", nd.Name, "--socket", nd.Socket)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	nd.cmd = cmd
+	go func() {
+		nd.waitErr = cmd.Wait()
+		logf.Close()
+		close(nd.exited)
+	}()
+}
+
+// Exited reports whether the daemon process has ended.
+func (nd *Node) Exited() bool {
+	select {
+	case <-nd.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// KilledBySIGKILL reports whether the daemon ended by SIGKILL.
+func (nd *Node) KilledBySIGKILL() bool {
+	if !nd.Exited() {
+		return false
+	}
+	var ee *exec.ExitError
+	if !errors.As(nd.waitErr, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// Kill sends SIGKILL to the daemon's process group: a crash. Its watchdog
+// supervisor, in a group of its own, finds the group gone when it fires.
+func (nd *Node) Kill() {
+	if nd.cmd == nil || nd.Exited() {
+		return
+	}
+	_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
+	<-nd.exited
+}
+
+// PID is the daemon's process id.
+func (nd *Node) PID() int { return nd.cmd.Process.Pid }
+
+// Status runs `mtc status --json` on the node's socket.
+func (nd *Node) Status() (daemon.Status, error) {
+	var s daemon.Status
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary(nd.c.t), "status", "--socket", nd.Socket, "--json").Output()
+	if err != nil {
+		return s, fmt.Errorf("mtc status %s: %w", nd.Name, err)
+	}
+	return s, json.Unmarshal(out, &s)
+}
+
+// CutNetwork drops every heartbeat packet in and out of the node's
+// namespace with nftables.
+func (nd *Node) CutNetwork() {
+	t := nd.c.t
+	rules := fmt.Sprintf(`table inet mtccut {
+	chain in { type filter hook input priority 0; policy accept; udp dport %[1]d drop; }
+	chain out { type filter hook output priority 0; policy accept; udp dport %[1]d drop; }
+}
+`, hbPort)
+	f := filepath.Join(nd.c.dir, nd.Name+"-cut.nft")
+	if err := os.WriteFile(f, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "netns", "exec", nd.NS, "nft", "-f", f)
+}
+
+// Log is the daemon's log so far.
+func (nd *Node) Log() string {
+	b, _ := os.ReadFile(nd.LogPath)
+	return string(b)
+}
+
+func (c *Cluster) stopAll() {
+	for _, nd := range c.Nodes {
+		if nd.cmd != nil && !nd.Exited() {
+			_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	for _, nd := range c.Nodes {
+		if nd.cmd == nil {
+			continue
+		}
+		select {
+		case <-nd.exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
+			<-nd.exited
+		}
+	}
+	if c.t.Failed() {
+		for _, nd := range c.Nodes {
+			c.t.Logf("---- log of %s (%s) ----\n%s", nd.Name, nd.LogPath, tail(nd.Log(), 60))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// waitBound bounds how long a test waits for the cluster to reach a state:
+// far above every timeout involved, so a loaded machine does not fail the
+// test. Tests assert what the daemons decide, never how fast.
+const waitBound = 90 * time.Second
+
+// pollInterval is how often the tests ask the daemons for their status.
+const pollInterval = 50 * time.Millisecond
+
+// WaitFor polls until ok returns true, failing the test after waitBound.
+func (c *Cluster) WaitFor(what string, ok func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+	for _, nd := range c.Nodes {
+		s, err := nd.Status()
+		c.t.Logf("%s: exited=%v status=%+v err=%v", nd.Name, nd.Exited(), s, err)
+	}
+	c.t.Fatalf("not reached within %v: %s", waitBound, what)
+}
+
+// QuorateWith reports whether the node answers that it holds quorum with
+// exactly these members.
+func (nd *Node) QuorateWith(members ...string) bool {
+	s, err := nd.Status()
+	return err == nil && s.Quorate && !s.Stopped && slices.Equal(s.Members, members)
+}
+
+func names(nodes ...*Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// WaitAllQuorate waits until every running node holds quorum with all of
+// the given nodes.
+func (c *Cluster) WaitAllQuorate(nodes ...*Node) {
+	c.t.Helper()
+	want := names(nodes...)
+	c.WaitFor(fmt.Sprintf("%v quorate with %v", want, want), func() bool {
+		for _, nd := range nodes {
+			if !nd.QuorateWith(want...) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// peer returns the named peer's entry in s.
+func peer(s daemon.Status, name string) (daemon.PeerStatus, bool) {
+	for _, p := range s.Peers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return daemon.PeerStatus{}, false
+}
+
+// waitStoppedThenKilled watches a node expected to lose: its status must
+// say it stopped its packages, and then its process watchdog must kill it.
+func (c *Cluster) waitStoppedThenKilled(nd *Node) {
+	c.t.Helper()
+	sawStopped := false
+	c.WaitFor(nd.Name+" reports stopped and is then killed by its watchdog", func() bool {
+		if s, err := nd.Status(); err == nil {
+			if s.Stopped && s.State == daemon.StateStopped && !s.Quorate && len(s.PackageStops) > 0 {
+				sawStopped = true
+			}
+		}
+		return sawStopped && nd.Exited()
+	})
+	if !nd.KilledBySIGKILL() {
+		c.t.Fatalf("%s exited with %v, want killed by SIGKILL from the process watchdog", nd.Name, nd.waitErr)
+	}
+	if !strings.Contains(nd.Log(), "watchdog fired") {
+		c.t.Fatalf("%s's log does not show the watchdog firing:\n%s", nd.Name, tail(nd.Log(), 30))
+	}
+}

@@ -1,0 +1,74 @@
+package integration
+
+import (
+	"testing"
+
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// A crashed node is dropped by the two others, who keep quorum.
+func TestNetnsKillOneOfThree(t *testing.T) {
+	c := NewCluster(t, 3, defaultProfile)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.WaitAllQuorate(n1, n2, n3)
+	n3.Kill()
+	c.WaitFor("n1 and n2 agree that n3 is gone", func() bool {
+		for _, nd := range []*Node{n1, n2} {
+			s, err := nd.Status()
+			if err != nil || !s.Quorate || s.Stopped {
+				return false
+			}
+			p, ok := peer(s, "n3")
+			if !ok || p.Member || p.State != quorum.PeerDead.String() {
+				return false
+			}
+		}
+		return n1.QuorateWith("n1", "n2") && n2.QuorateWith("n1", "n2")
+	})
+}
+
+// n1 loses the network (nftables drops the heartbeat port in its
+// namespace): n2 and n3 keep quorum; n1 stops and its watchdog kills it.
+func TestNetnsSplitOneTwo(t *testing.T) {
+	c := NewCluster(t, 3, defaultProfile)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.WaitAllQuorate(n1, n2, n3)
+	n1.CutNetwork()
+	c.WaitFor("n2 and n3 quorate with {n2,n3}", func() bool {
+		return n2.QuorateWith("n2", "n3") && n3.QuorateWith("n2", "n3")
+	})
+	c.waitStoppedThenKilled(n1)
+	// The majority side is untouched by the minority's watchdog.
+	if n2.Exited() || n3.Exited() {
+		t.Fatalf("a majority daemon exited: n2 %v, n3 %v", n2.Exited(), n3.Exited())
+	}
+	if !n2.QuorateWith("n2", "n3") || !n3.QuorateWith("n2", "n3") {
+		t.Fatal("the majority lost quorum after the minority was killed")
+	}
+}
+
+// Two nodes split 1|1: the quorum disk's tie-break lock lets exactly one
+// side keep quorum; the other stops and is killed by its watchdog.
+func TestNetnsSplitOneOneTieBreak(t *testing.T) {
+	c := NewCluster(t, 2, defaultProfile)
+	n1, n2 := c.Nodes[0], c.Nodes[1]
+	c.WaitAllQuorate(n1, n2)
+	n1.CutNetwork()
+	var winner, loser *Node
+	c.WaitFor("one side quorate alone", func() bool {
+		switch {
+		case n1.QuorateWith("n1"):
+			winner, loser = n1, n2
+		case n2.QuorateWith("n2"):
+			winner, loser = n2, n1
+		default:
+			return false
+		}
+		return true
+	})
+	c.waitStoppedThenKilled(loser)
+	if winner.Exited() || !winner.QuorateWith(winner.Name) {
+		t.Fatalf("the tie-break winner %s did not keep quorum alone", winner.Name)
+	}
+	t.Logf("tie-break winner: %s", winner.Name)
+}
