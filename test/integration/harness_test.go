@@ -106,11 +106,14 @@ func run(t testing.TB, args ...string) string {
 type Profile struct {
 	Name   string
 	Timing config.Timing
+	// NoRealtime runs the daemons with --no-realtime (no mlockall, no
+	// real-time threads).
+	NoRealtime bool
 }
 
 var (
-	defaultProfile    = Profile{"default", config.DefaultTiming()}
-	aggressiveProfile = Profile{"aggressive", config.AggressiveTiming()}
+	defaultProfile    = Profile{Name: "default", Timing: config.DefaultTiming()}
+	aggressiveProfile = Profile{Name: "aggressive", Timing: config.AggressiveTiming()}
 )
 
 // Cluster is a set of daemons in their own namespaces.
@@ -245,8 +248,12 @@ func (nd *Node) Start() {
 		t.Fatal(err)
 	}
 	nd.exited = make(chan struct{})
-	cmd := exec.Command("ip", "netns", "exec", nd.NS, binary(t), "--log-level", "debug", "daemon",
-		"--config", nd.c.cfgPath, "--node", nd.Name, "--socket", nd.Socket)
+	args := []string{"netns", "exec", nd.NS, binary(t), "--log-level", "debug", "daemon",
+		"--config", nd.c.cfgPath, "--node", nd.Name, "--socket", nd.Socket}
+	if nd.c.profile.NoRealtime {
+		args = append(args, "--no-realtime")
+	}
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
