@@ -157,7 +157,7 @@ type Node struct {
 	lastQuorate  time.Duration
 	armed        bool
 	stopped      bool
-	whyNot       string
+	whyNot       why
 	agreed       bool // agreement and settlement hold (tie aside)
 	settling     bool // quorum fails only on our own shrink guard
 	pendingSince time.Duration
@@ -475,8 +475,9 @@ func (n *Node) settledAt() time.Duration {
 // computeMembers: ourselves plus the peers we hear on the network whose
 // latest view includes us, reduced to the best clique of mutual hearing.
 func (n *Node) computeMembers() Set {
+	// The inputs, as a key: which peers qualify and what they hear.
+	var key [MaxNodes + 2]Set
 	var cand Set
-	var adj [MaxNodes + 1]Set
 	cand = cand.Add(n.self)
 	for _, p := range n.peers {
 		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 {
@@ -489,12 +490,18 @@ func (n *Node) computeMembers() Set {
 			continue
 		}
 		cand = cand.Add(p.id)
+		key[p.id] = p.latest.View
 	}
+	key[MaxNodes+1] = cand
+	if key == n.cliqueIn && n.cliqueOut != 0 {
+		return n.cliqueOut
+	}
+	var adj [MaxNodes + 1]Set
 	adj[n.self] = cand.Remove(n.self)
-	for _, p := range n.peers {
-		if p != nil && cand.Has(p.id) {
-			adj[p.id] = p.latest.View.Add(n.self) & cand
-		}
+	for s := cand.Remove(n.self); s != 0; {
+		id := s.Lowest()
+		s = s.Remove(id)
+		adj[id] = key[id].Add(n.self) & cand
 	}
 	// Mutual edges only.
 	for a := NodeID(1); a <= MaxNodes; a++ {
@@ -505,12 +512,6 @@ func (n *Node) computeMembers() Set {
 				adj[a] = adj[a].Remove(b)
 			}
 		}
-	}
-	key := [MaxNodes + 2]Set{}
-	copy(key[:], adj[:])
-	key[MaxNodes+1] = cand
-	if key == n.cliqueIn && n.cliqueOut != 0 {
-		return n.cliqueOut
 	}
 	out := bestClique(n.self, cand, &adj, &n.votes)
 	n.cliqueIn, n.cliqueOut = key, out
@@ -581,16 +582,16 @@ func (n *Node) evaluate() {
 	n.expireLock()
 
 	// Quorum.
-	q, until, why := n.quorum()
+	q, until, reason := n.quorum()
 	switch {
 	case q && !n.quorate:
 		n.quorateSince = now
 		n.armed = true
 		n.decide(Decision{Kind: QuorumGained, Members: n.members})
 	case !q && n.quorate:
-		n.decide(Decision{Kind: QuorumLost, Reason: why, Members: n.members})
+		n.decide(Decision{Kind: QuorumLost, Reason: reason.String(), Members: n.members})
 	}
-	n.quorate, n.quorateUntil, n.whyNot = q, until, why
+	n.quorate, n.quorateUntil, n.whyNot = q, until, reason
 	if q {
 		n.lastQuorate = now
 		n.pending = false
@@ -685,25 +686,67 @@ func (n *Node) shouldFence(p *peer) bool {
 	return !joining
 }
 
+// why says why a node is not quorate; formatted only when logged.
+type why struct {
+	kind         uint8
+	peer         NodeID
+	members      Set
+	votes, total int
+}
+
+const (
+	whyNone uint8 = iota
+	whyStopped
+	whyWrites
+	whyVotes
+	whySettling
+	whyAgree
+	whyInc
+	whyStale
+	whyTie
+)
+
+func (w why) String() string {
+	switch w.kind {
+	case whyStopped:
+		return "self-fencing"
+	case whyWrites:
+		return "own slot writes failing"
+	case whyVotes:
+		return fmt.Sprintf("members %v hold %d of %d votes", w.members, w.votes, w.total)
+	case whySettling:
+		return "waiting for dropped peers' endorsements to run out"
+	case whyAgree:
+		return fmt.Sprintf("node %d does not yet agree on members %v", w.peer, w.members)
+	case whyInc:
+		return fmt.Sprintf("node %d has not heard this incarnation", w.peer)
+	case whyStale:
+		return fmt.Sprintf("node %d's endorsement is stale", w.peer)
+	case whyTie:
+		return "exactly half of the votes: waiting for the tie-break lock"
+	}
+	return ""
+}
+
 // quorum decides whether we hold quorum now and until when.
-func (n *Node) quorum() (bool, time.Duration, string) {
+func (n *Node) quorum() (bool, time.Duration, why) {
 	now := n.now
 	until := never
 	n.agreed = false
 	n.settling = false
 	if n.stopped {
-		return false, 0, "self-fencing"
+		return false, 0, why{kind: whyStopped}
 	}
 	if !n.wroteOK || now >= n.lastWriteOK+n.t.SelfFenceAfter {
-		return false, 0, "own slot writes failing"
+		return false, 0, why{kind: whyWrites}
 	}
 	until = n.lastWriteOK + n.t.SelfFenceAfter
 	if n.tally == VoteLost {
-		return false, 0, fmt.Sprintf("members %v hold %d of %d votes", n.members, n.votes.Of(n.members), n.votes.Total())
+		return false, 0, why{kind: whyVotes, members: n.members, votes: n.votes.Of(n.members), total: n.votes.Total()}
 	}
 	if !n.settled() {
 		n.settling = true
-		return false, 0, "waiting for dropped peers' endorsements to run out"
+		return false, 0, why{kind: whySettling}
 	}
 	holder := n.lock.holdValid(now, n.t.TieHold)
 	if holder {
@@ -718,15 +761,15 @@ func (n *Node) quorum() (bool, time.Duration, string) {
 			}
 			l := &p.latest
 			if !p.haveLatest || l.Members != n.members || l.Flags&FlagSettled == 0 {
-				return false, 0, fmt.Sprintf("node %d does not yet agree on members %v", p.id, n.members)
+				return false, 0, why{kind: whyAgree, peer: p.id, members: n.members}
 			}
 			e := l.Echo[n.self]
 			if e.Inc != n.inc {
-				return false, 0, fmt.Sprintf("node %d has not heard this incarnation", p.id)
+				return false, 0, why{kind: whyInc, peer: p.id}
 			}
 			at, ok := n.sentAt(e.Seq)
 			if !ok || at+n.t.DeadAfter <= now {
-				return false, 0, fmt.Sprintf("node %d's endorsement is stale", p.id)
+				return false, 0, why{kind: whyStale, peer: p.id}
 			}
 			if u := at + n.t.DeadAfter; u < until {
 				until = u
@@ -738,9 +781,9 @@ func (n *Node) quorum() (bool, time.Duration, string) {
 	}
 	n.agreed = true
 	if n.tally == VotePending && !holder && !n.cfg.Unsafe.SkipTieBreak {
-		return false, 0, "exactly half of the votes: waiting for the tie-break lock"
+		return false, 0, why{kind: whyTie}
 	}
-	return true, until, ""
+	return true, until, why{}
 }
 
 // tiePending: our partition agrees on an exactly-half member set and our

@@ -219,7 +219,8 @@ type DiskDone struct {
 	Op     uint64
 	Kind   DiskOp
 	Result IOResult
-	// Slots and Lock are set for a successful DiskRead.
+	// Slots and Lock are set for a successful DiskRead. The machine
+	// copies what it keeps: the driver may reuse Slots after Step.
 	Slots []SlotObservation
 	Lock  LockObservation
 }

@@ -45,6 +45,7 @@ type simNode struct {
 	hung     []*ioOp
 
 	bootToken uint64
+	readBuf   []quorum.SlotObservation
 }
 
 type ioOp struct {
@@ -379,10 +380,13 @@ func (n *simNode) completeIO(op *ioOp) {
 		}
 		w.lock = lockCell{corrupt: corrupt, rec: op.req.Lock}
 	case quorum.DiskRead:
+		// One buffer per node: the machine copies what it keeps.
+		n.readBuf = n.readBuf[:0]
 		for _, m := range w.nodes[1:] {
-			c := w.slots[m.id]
-			res.Slots = append(res.Slots, quorum.SlotObservation{Node: m.id, Valid: c.written && !c.corrupt, Heartbeat: c.hb})
+			c := &w.slots[m.id]
+			n.readBuf = append(n.readBuf, quorum.SlotObservation{Node: m.id, Valid: c.written && !c.corrupt, Heartbeat: c.hb})
 		}
+		res.Slots = n.readBuf
 		res.Lock = quorum.LockObservation{Valid: !w.lock.corrupt, Record: w.lock.rec}
 	}
 	if !op.timedOut {

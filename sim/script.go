@@ -12,6 +12,9 @@ import (
 	"github.com/mtcluster/mtc/quorum"
 )
 
+// scriptUnsafe is the rule a test disables in scripts (planted bugs).
+var scriptUnsafe quorum.Unsafe
+
 // RunScript runs a scenario script on an exact (noise-free) cluster and
 // returns its decision log. The script language, one command per line
 // ('#' starts a comment):
@@ -40,7 +43,7 @@ import (
 // package moves, and any invariant violation.
 func RunScript(r io.Reader, name string) (string, error) {
 	var w *World
-	opt := Options{Seed: 1, Exact: true, Fencing: true, KeepLog: true, Timing: config.DefaultTiming()}
+	opt := Options{Seed: 1, Exact: true, Fencing: true, KeepLog: true, Timing: config.DefaultTiming(), Unsafe: scriptUnsafe}
 	sc := bufio.NewScanner(r)
 	line := 0
 	logged := 0
