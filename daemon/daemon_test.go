@@ -308,3 +308,56 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal("slot with an unknown payload version counted as valid")
 	}
 }
+
+func TestLazyWatchdogOpensAtFirstFeed(t *testing.T) {
+	opened := 0
+	fake := &watchdog.Fake{}
+	wd := Lazy(func() (watchdog.Watchdog, error) { opened++; return fake, nil })
+	if err := wd.Disarm(); err != nil || opened != 0 {
+		t.Fatalf("Disarm before any feed: %v, opened %d", err, opened)
+	}
+	_ = wd.Feed()
+	_ = wd.Feed()
+	if opened != 1 || fake.Feeds() != 2 {
+		t.Fatalf("opened %d times, %d feeds", opened, fake.Feeds())
+	}
+}
+
+// A node that gains quorum but cannot arm its watchdog must not run.
+func TestDaemonRefusesToRunWithoutWatchdog(t *testing.T) {
+	cl := clusterConfig(t, 1)
+	disk := fakedev.NewDisk(512, 2048)
+	dev := diskhb.NewDevice(disk.Path("n1"), time.Second, nil)
+	tm := cl.Timing
+	h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
+		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	d, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
+	logs := &syncBuf{}
+	stopper := NewRecordingStopper(slog.New(slog.NewTextHandler(logs, nil)), func() time.Duration { return 0 })
+	dmn, err := New(Options{Cluster: cl, Node: "n1", Log: slog.New(slog.NewTextHandler(logs, nil)), Key: testKey, Disk: d,
+		Transports: map[string]nethb.Transport{"lan": tr}, Stopper: stopper,
+		Watchdog: Lazy(func() (watchdog.Watchdog, error) { return nil, fmt.Errorf("open /dev/watchdog: no such device") })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- dmn.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cannot arm the watchdog") {
+			t.Fatalf("Run returned %v, want the watchdog error", err)
+		}
+	case <-time.After(waitBound):
+		t.Fatalf("daemon kept running without a watchdog; log:\n%s", logs)
+	}
+	if len(stopper.Stops()) == 0 {
+		t.Fatal("packages were not stopped when the daemon gave up")
+	}
+}

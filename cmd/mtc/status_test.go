@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/nethb"
+)
+
+func sampleStatus() daemon.Status {
+	return daemon.Status{
+		Cluster: "payments", Node: "alpha", NodeID: 1, State: daemon.StateStopped, Stopped: true, Armed: true,
+		Members: []string{"alpha"}, Epoch: 4, Uptime: 90 * time.Second,
+		Watchdog: daemon.WatchdogStatus{Mode: "process", Feeds: 12, SinceFeed: 2 * time.Second},
+		Disk:     daemon.DiskStatus{Path: "/dev/loop0", Writes: 40, SinceWrite: 100 * time.Millisecond, LastWriteError: "write slot 1: disk I/O deadline exceeded"},
+		Peers: []daemon.PeerStatus{
+			{Name: "beta", ID: 2, State: "dead", SinceHeard: 3 * time.Second, Disk: "dead", DiskSinceChange: 3 * time.Second},
+			{Name: "gamma", ID: 3, State: "alive", Member: false, NetAlive: true, SinceHeard: 50 * time.Millisecond, Disk: "live", DiskSinceChange: -1},
+		},
+		Network: daemon.NetworkStatus{
+			Send:    nethb.SendStats{Sent: map[string]uint64{"lan": 99}, Errors: map[string]uint64{}},
+			Receive: nethb.Stats{Accepted: map[string]uint64{"gamma": 7}, Dropped: map[string]map[string]uint64{"beta": {"forged": 2}}},
+		},
+		PackageStops: []daemon.StopRecord{{At: 80 * time.Second, Reason: "quorum lost"}},
+		Decisions:    []daemon.DecisionRecord{{At: 79 * time.Second, Kind: "quorum-lost", Text: "quorum-lost (no majority)"}},
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	var out bytes.Buffer
+	printStatus(&out, sampleStatus())
+	got := out.String()
+	for _, want := range []string{
+		"node alpha (id 1)", "state: stopped", "members: alpha",
+		"watchdog: process, 12 feeds, last 2s ago",
+		"last write error: write slot 1: disk I/O deadline exceeded",
+		"dropped from beta: 2 forged", "network lan: 99 sent",
+		"packages stopped at 1m20s: quorum lost", "quorum-lost (no majority)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status output lacks %q:\n%s", want, got)
+		}
+	}
+	var beta, gamma string
+	for _, l := range strings.Split(got, "\n") {
+		if strings.HasPrefix(l, "beta ") {
+			beta = l
+		}
+		if strings.HasPrefix(l, "gamma ") {
+			gamma = l
+		}
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	if want := "beta 2 dead false silent 3s ago dead 3s ago 0 2 0"; norm(beta) != want {
+		t.Errorf("beta row %q, want %q", norm(beta), want)
+	}
+	if want := "gamma 3 alive false alive 50ms ago live never 7 0 0"; norm(gamma) != want {
+		t.Errorf("gamma row %q, want %q", norm(gamma), want)
+	}
+}
+
+func TestStatusCmdReadsSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_ = json.NewEncoder(c).Encode(sampleStatus())
+		c.Close()
+	}()
+	var out bytes.Buffer
+	if err := (&StatusCmd{Socket: path, JSON: true}).Run(&out); err != nil {
+		t.Fatal(err)
+	}
+	var s daemon.Status
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Node != "alpha" || !s.Stopped {
+		t.Fatalf("JSON status: %v %+v", err, s)
+	}
+	_, err = daemon.QueryStatus(context.Background(), filepath.Join(t.TempDir(), "none.sock"))
+	if err == nil || !strings.Contains(err.Error(), "is the daemon running") {
+		t.Fatalf("missing socket: %v", err)
+	}
+}
