@@ -46,18 +46,21 @@ func RunHistory(seed int64, ho HistoryOptions) (Result, error) {
 
 func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 	rng := rand.New(rand.NewSource(seed ^ 0x5eed))
+	// Every draw is made whatever the options, so a history replays
+	// exactly when its drawn values are then given explicitly.
+	x, y := rng.Intn(quorum.MaxNodes-1), rng.Intn(quorum.MaxNodes-1)
+	aggressive := rng.Intn(2) == 0
 	nodes := ho.Nodes
 	if nodes == 0 {
+		nodes = 2 + x
 		if ho.SmallBias {
-			nodes = 2 + rng.Intn(1+rng.Intn(quorum.MaxNodes-1))
-		} else {
-			nodes = 2 + rng.Intn(quorum.MaxNodes-1)
+			nodes = 2 + y%(x+1)
 		}
 	}
 	timing := ho.Timing
 	if timing == (config.Timing{}) {
 		timing = config.DefaultTiming()
-		if rng.Intn(2) == 0 {
+		if aggressive {
 			timing = config.AggressiveTiming()
 		}
 	}
@@ -218,4 +221,9 @@ func RunMany(first int64, count, workers int, ho HistoryOptions, report func(Res
 // Summary is one line about a result.
 func (r Result) Summary() string {
 	return fmt.Sprintf("seed=%d nodes=%d heartbeat=%v fencing=%v violations=%d", r.Seed, r.Nodes, r.Timing.HeartbeatInterval, r.Fencing, len(r.Violations))
+}
+
+// Replay is the command that replays this history with its trace.
+func (r Result) Replay() string {
+	return fmt.Sprintf("mtc sim --seed %d --nodes %d --v", r.Seed, r.Nodes)
 }

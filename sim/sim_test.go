@@ -16,8 +16,7 @@ const historySeeds = 2000
 
 // TestHistories runs historySeeds seeded histories (2..16 nodes, biased
 // toward small clusters, default and aggressive timing, random faults) and
-// fails on any invariant violation, printing the seed to replay with
-// `mtc sim --seed S --v`.
+// fails on any invariant violation, printing the command that replays it.
 func TestHistories(t *testing.T) {
 	start := time.Now()
 	var bad []Result
@@ -41,7 +40,7 @@ func TestHistories(t *testing.T) {
 			t.Errorf("... and %d more", len(bad)-10)
 			break
 		}
-		t.Errorf("%s: %v (replay: mtc sim --seed %d --v)", r.Summary(), r.Violations[0], r.Seed)
+		t.Errorf("%s: %v (replay: %s)", r.Summary(), r.Violations[0], r.Replay())
 	}
 	t.Logf("%d histories (%v simulated) in %v", count, sims.Round(time.Second), time.Since(start).Round(time.Millisecond))
 }

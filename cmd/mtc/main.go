@@ -27,6 +27,7 @@ type CLI struct {
 	Bench   BenchCmd   `cmd:"" help:"Measure this machine: quorum-disk I/O latency and rates; writes a section of docs/BENCHMARKS.md."`
 	Check   CheckCmd   `cmd:"" help:"Validate a cluster configuration file and print the timings derived from it."`
 	Disk    DiskCmd    `cmd:"" help:"Initialise and inspect the shared quorum disk."`
+	Sim     SimCmd     `cmd:"" help:"Run seeded simulations of a whole cluster and check the safety invariants (membership, quorum, fencing, takeover)."`
 	Version VersionCmd `cmd:"" help:"Print the version of mtc."`
 
 	// The daemon, its status client and the process watchdog's supervisor.
