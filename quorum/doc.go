@@ -1,0 +1,197 @@
+// Package quorum decides, on every node, who is alive, which partition may
+// run packages, who must be fenced and who must fence itself.
+//
+// It is a pure deterministic state machine in the style of etcd-io/raft's
+// RawNode: the driver feeds events with Step(now, ev) — network heartbeats,
+// quorum-disk results, fencing results, Tick — where now is the node's own
+// monotonic clock, and performs the actions collected in Ready (heartbeat
+// to send, disk I/O to start, fence, takeover, stop packages, feed the
+// watchdog, decisions to log, when to Tick next), then calls Advance. The
+// machine never sleeps, reads a clock or does I/O. Every Step first expires
+// what has gone stale by now, so a node that was frozen longer than every
+// timeout acts on nothing old when it resumes. Driver is the thin loop both
+// the daemon and the simulation (package sim) use; Effects is its seam.
+//
+// # Liveness
+//
+// A peer is judged on two paths, the network and the quorum disk, each by
+// whether its (incarnation, counter) changes on our clock
+// (diskhb.Tracker): gone on a path after DeadAfter without change, dead
+// when gone on both, partitioned when gone on the network but changing on
+// the disk. A peer seen once is unknown, never alive. Incarnations are
+// random, not ordered: a new one is adopted only once it is seen changing,
+// so a stale slot or a late packet of a dead incarnation never shadows the
+// live one.
+//
+// # Membership
+//
+// A node's member set is itself plus the peers it hears on the network
+// (alive there) whose latest published view includes it, that are not
+// self-fencing, and, for peers not yet members, that publish themselves
+// settled (see below). When the views disagree (one-way or chained
+// partitions) it publishes the clique of mutual hearing with the most
+// votes, then the lowest ids (bestClique), so nodes sharing views pick the
+// same set. Membership lives on the network only; the disk carries the
+// same heartbeat for liveness, agreement and the tie-break.
+//
+// # Quorum
+//
+// A node holds quorum when all of these hold:
+//
+//   - votes: its member set holds a strict majority of the configured
+//     votes (Votes.Tally = VoteWon), or exactly half (VotePending) and a
+//     member of the set holds the tie-break lock;
+//   - agreement: every other member's latest heartbeat publishes the same
+//     member set and the Settled flag, and endorses this node: it echoes
+//     this node's own counter, sent less than DeadAfter ago on this node's
+//     clock (an endorsement lease timed by the receiver on its own clock,
+//     never across clocks);
+//   - settled: no node outside its member set can still count on an
+//     endorsement it gave earlier (the shrink guard, below);
+//   - own disk: a write of its own slot issued less than SelfFenceAfter
+//     ago has succeeded.
+//
+// Status.QuorateUntil is when the leases run out if nothing new arrives;
+// the machine asks for a Tick then.
+//
+// Shrink guard. When a node drops a peer P, P may still hold an
+// endorsement from it, valid until DeadAfter after P sent the counter it
+// echoes, which was before this node received it. So the node records, for
+// every member, when it last received the counter it echoes, and after
+// dropping P it publishes itself unsettled until EndorseGuard (DeadAfter
+// plus clock drift) after that receipt. Echoes carry only counters received
+// on the network, so a peer cut off the network cannot keep its lease alive
+// through the disk. A starting node publishes unsettled for EndorseGuard
+// too: a previous incarnation may have endorsed someone. Why two quorate
+// nodes A and B always include each other: their member sets intersect
+// (two majorities, or a majority and a half; two disjoint halves are
+// decided by the lock), say at Q. Q endorses A with one member set and B
+// with the other, so Q changed its set in between; the later of the two
+// heartbeats is settled, which means the earlier endorsement has expired by
+// then — so A and B cannot count on both at once. (If Q is A itself, A
+// dropped B, and B's endorsement from A has expired before A is settled.)
+// Removing the guard (Unsafe.SkipShrinkGuard) lets the simulation find
+// split brains in about one history in seven.
+//
+// # Tie-break
+//
+// An exact split (two-node 1|1 included) is decided by the quorum disk's
+// tie-break lock, a delta lease in the style of sanlock's delta_lease.c.
+// The lock sector holds (owner, owner incarnation, generation). A node
+// whose member set holds exactly half of the votes, agrees with its
+// members and sees no member advertising the lock may claim it once its
+// own reads have shown the sector unchanged for TieClaimAfter; a claim is:
+// write (self, incarnation, generation+1); wait LockSettle; read back; the
+// claim still there means won. The holder renews every HeartbeatInterval
+// while it needs the lock, and counts on it for TieHold after issuing the
+// claim or its last successful renewal; it drops it at once when a read
+// shows another record. It advertises the lock with FlagTieHolder, which
+// its members believe within their endorsement leases.
+//
+// Why one winner. Two racing claimers: the later write wins. A claimer
+// decides on a read that did not yet show the earlier claim, so its own
+// claim lands within two I/O timeouts of that read, before the earlier
+// claimer's read-back, which waits LockSettle (two I/O timeouts stretched
+// by drift); the earlier claimer sees the later claim and loses. An old
+// holder: a new claim needs TieClaimAfter of silence; the holder's last
+// successful write landed before the silence began, its hold ends TieHold
+// after that write's issue, and its members stop believing its flag at
+// most DeadAfter later; TieClaimAfter = TieHold + IOTimeout + DeadAfter +
+// Margin exceeds all that. A holder cannot renew after its hold ran out
+// (it must claim again), so no late renewal overwrites a new owner except
+// a write that hung past its timeout, which only makes the new owner give
+// the lock up (safe, not live).
+//
+// Pending tie. A node whose agreed member set holds exactly half keeps its
+// packages while the lock is decided, for at most TiePending, but only up
+// to the last of its reads that showed no claim or renewal by a node
+// outside its set: once the other half's claim is visible its self-fence
+// runs from that read, which is earlier than the moment the other half can
+// win (LockSettle after its claim), so the other half's takeover timing
+// still holds. A survivor whose member set becomes exactly half because
+// the lock holder died waits TieClaimAfter from the holder's last renewal;
+// if the lock was renewed less than about Margin + LockSettle before that,
+// the survivor self-fences before it can win (safe, not live).
+//
+// # Self-fence, fencing and takeover
+//
+// A node stops its packages and stops feeding its watchdog (Ready.
+// StopPackages, FeedWatchdog false, Status.Stopped; for good in this
+// incarnation) when it has not held quorum for SelfFenceAfter (plus
+// SettleGrace while it waits only for its own shrink guard after dropping a
+// live peer), or no write of its own slot issued within SelfFenceAfter has
+// succeeded (armed or not: a node cut off the disk, a fenced one included,
+// is reset and comes back with a new incarnation). A self-fencing node
+// publishes FlagStopped and its peers drop it at once, without a guard.
+//
+// The lowest-id member of a quorate partition requests fencing of every
+// node that left the member set (and of nodes never heard since this node
+// started, unless they show life in a new incarnation: a newcomer runs no
+// packages), and allows the takeover of that node's packages when the
+// fencing component reports it Fenced, or when TakeoverAfter has passed
+// since the later of its departure and the start of this node's current
+// quorate stretch. Counting from the quorate stretch matters: while this
+// node is continuously quorate without X, X cannot be quorate, so X's last
+// quorum precedes the stretch and its watchdog reset follows within
+// SelfFenceAfter + WatchdogTimeout (+ drift, in Margin).
+//
+// # Decision table
+//
+// For a cluster of n equal votes, seen from node A about peer X (the
+// outcome after DeadAfter, then the guard):
+//
+//	network to X   disk of X      A's side            outcome on A's side
+//	------------   ---------      -----------------   -----------------------------------------
+//	alive (both    any            -                   X is a member
+//	 ways)
+//	gone           changing       majority            X partitioned: dropped, fenced, taken over
+//	gone           gone           majority            X dead: dropped, fenced, taken over
+//	gone           any            less than half      A loses quorum, self-fences after F
+//	gone           any            exactly half        tie-break: claim the lock; the winner's side
+//	                                                  keeps quorum, the loser's self-fences
+//	one-way        any            -                   not a member (hearing must be mutual); the
+//	                                                  clique with most votes, lowest ids, wins
+//	alive          A's own disk   any                 A's writes fail: A loses quorum and
+//	               path lost                          self-fences after F; the others drop it
+//	                                                  when it publishes Stopped
+//	alive          X's disk       any                 X self-fences (above); A drops it once it
+//	               path lost                          publishes Stopped, then fences, takes over
+//	X restarted (new incarnation)                     old incarnation dropped; the new one joins
+//	                                                  once settled; the old one's packages wait
+//	                                                  for fencing or TakeoverAfter
+//	X froze, resumes                                  X's first Step finds every lease expired:
+//	                                                  it stops at once and acts on nothing
+//
+// Typical outcomes by partition sizes (n nodes, one vote each):
+//
+//	split           larger side           smaller side
+//	k | n-k, k<n/2  keeps quorum          loses quorum, self-fences
+//	n/2 | n/2       lock winner keeps it  lock loser self-fences
+//	1|1|...|1 (n>2) nobody has quorum     everybody self-fences
+//
+// # Guarantees
+//
+//   - Two nodes that hold quorum at the same instant (by Status.Quorate and
+//     QuorateUntil) include each other in their member sets, provided the
+//     clocks' rates differ by at most config.MaxClockDrift and disk I/O
+//     that completes within IOTimeout lands within it.
+//   - A node without quorum requests no fencing and no takeover.
+//   - A node that lost quorum, or its own disk writes, stops its packages
+//     by its StopDeadline, and its watchdog resets it WatchdogTimeout later.
+//   - A takeover without fencing is allowed only after TakeoverAfter, when
+//     the node taken over has certainly been reset.
+//
+// # Non-guarantees
+//
+//   - The quorum is not a fence. A process paused or a VM frozen past its
+//     deadline runs on until its watchdog fires or, for a frozen VM whose
+//     watchdog froze too, until its first step after resuming, which stops
+//     its packages at once; only SCSI fencing cuts off its I/O in between.
+//   - A daemon that restarts (new incarnation) without a reboot must stop
+//     every package left from its previous incarnation before it feeds the
+//     watchdog: the peers count on that incarnation's watchdog reset.
+//   - Liveness: under heavy packet loss a membership change may take longer
+//     than SelfFenceAfter to agree, and the partition self-fences (safe).
+//   - Votes and timing must be the same on every node (the quorum disk's
+//     header enforces the timing).
+package quorum
