@@ -250,9 +250,9 @@ func report(results []profileResult) string {
 		p("| %s | %v / %v / %v | %s (%s-%s) | %s |\n", r.p.Name, t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout,
 			ms(median(m)), ms(slices.Min(m)), ms(slices.Max(m)), ms(median(tk)))
 	}
-	p("\nThe `--no-realtime` row runs the daemons without mlockall and without SCHED_RR threads, to show what locking the memory costs.\n")
+	p("\nThe `--no-realtime` row runs the daemons without mlockall and without SCHED_RR threads, to show what memory locking (MCL_ONFAULT) and real-time threads cost.\n")
 	p("\nTakeover without fencing waits for the lost node's watchdog: failure_timeout + watchdog_timeout + margin after it is declared dead (see `mtc check`).\n\n")
-	p("Idle, quorate, %v sample per daemon (CPU in percent of one CPU; RSS includes the memory locked with mlockall):\n\n", idleWindow)
+	p("Idle, quorate, %v sample per daemon (CPU in percent of one CPU; the daemon's RSS is all locked in memory except in the `--no-realtime` row):\n\n", idleWindow)
 	p("| timing profile | daemon CPU | daemon RSS | supervisor CPU | supervisor RSS |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		p("| %s | %s | %s | %s | %s |\n", r.p.Name, floats(r.cpu), kibs(r.rssKiB), floats(r.supCPU), kibs(r.supRSSKiB))
