@@ -256,7 +256,11 @@ func (e *effects) Fence(t quorum.Target) {
 	}
 	from := n
 	inc := from.inc
-	w.at(w.now+w.uniform(50*time.Millisecond, 300*time.Millisecond), func() {
+	delay := 100 * time.Millisecond
+	if !w.opt.Exact {
+		delay = w.uniform(50*time.Millisecond, 300*time.Millisecond)
+	}
+	w.at(w.now+delay, func() {
 		x := w.node(t.Node)
 		if x != nil && x.up && (t.Inc == 0 || t.Inc == x.inc) && !x.fenced {
 			x.fenced = true
@@ -372,22 +376,21 @@ func (n *simNode) completeIO(op *ioOp) {
 			res.Result = quorum.IOFailed
 			break
 		}
-		w.slots[n.id] = slotCell{written: true, corrupt: corrupt, hb: op.req.Heartbeat}
+		w.writeSlot(n.id, op.req.Heartbeat, corrupt)
 	case quorum.DiskWriteLock:
 		if fencedNow {
 			res.Result = quorum.IOFailed
 			break
 		}
-		w.lock = lockCell{corrupt: corrupt, rec: op.req.Lock}
+		w.writeLock(op.req.Lock, corrupt)
 	case quorum.DiskRead:
 		// One buffer per node: the machine copies what it keeps.
 		n.readBuf = n.readBuf[:0]
 		for _, m := range w.nodes[1:] {
-			c := &w.slots[m.id]
-			n.readBuf = append(n.readBuf, quorum.SlotObservation{Node: m.id, Valid: c.written && !c.corrupt, Heartbeat: c.hb})
+			n.readBuf = append(n.readBuf, w.slots[m.id].obs)
 		}
 		res.Slots = n.readBuf
-		res.Lock = quorum.LockObservation{Valid: !w.lock.corrupt, Record: w.lock.rec}
+		res.Lock = w.lock.obs
 	}
 	if !op.timedOut {
 		n.deliverDisk(op, res)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/quorum"
 )
@@ -70,16 +71,17 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
-// slotCell and lockCell are the shared quorum disk's contents.
+// slotCell and lockCell are sectors of the shared quorum disk: their
+// bytes, encoded with diskhb's real format, and what they decode to (the
+// decoding is done once per write, since only a write changes a sector).
 type slotCell struct {
-	written bool
-	corrupt bool
-	hb      quorum.Heartbeat
+	data []byte // nil: never written by a daemon
+	obs  quorum.SlotObservation
 }
 
 type lockCell struct {
-	corrupt bool
-	rec     quorum.LockRecord
+	data []byte
+	obs  quorum.LockObservation
 }
 
 // World is one simulated cluster: nodes, network, quorum disk, watchdogs,
@@ -102,6 +104,7 @@ type World struct {
 	torn  float64 // probability that a write lands corrupted
 
 	fencing bool
+	cluster uuid.UUID
 
 	// owner[p] is the node package p (initially node p's) belongs to.
 	owner [quorum.MaxNodes + 1]quorum.NodeID
@@ -127,6 +130,8 @@ func NewWorld(opt Options) (*World, error) {
 		return nil, fmt.Errorf("sim: timing: %v", errs[0])
 	}
 	w := &World{opt: opt, t: opt.Timing.Derive(), rng: rand.New(rand.NewSource(opt.Seed)), fencing: opt.Fencing, keepLog: opt.KeepLog}
+	w.rng.Read(w.cluster[:])
+	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
 	w.nodes = make([]*simNode, opt.Nodes+1)
 	for i := 1; i <= opt.Nodes; i++ {
 		n := &simNode{w: w, id: quorum.NodeID(i), rate: 1}
