@@ -197,11 +197,16 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	if err := ctx.Err(); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return d.fail(d.timeoutErr(op, off, 0, "the context's deadline had passed"))
-		}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, err))
+	}
+	if ctx.Err() != nil || !deadline.After(now) {
+		// The context's deadline has passed (its Err may lag its
+		// deadline by a timer tick): start no I/O.
+		d.mu.Lock()
+		d.stats.Timeouts++
+		d.mu.Unlock()
+		return d.fail(d.timeoutErr(op, off, 0, "the context's deadline had already passed"))
 	}
 	req := &request{op: op, off: off, buf: buf, res: make(chan result, 1)}
 
@@ -216,6 +221,7 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 		d.mu.Unlock()
 		return d.fail(fmt.Errorf("%s at offset %d: %w (a %s at offset %d has been in flight for %v)", op, off, ErrBusy, s.op, s.off, since.Round(time.Millisecond)))
 	}
+
 	stuckCh := d.stuckCh
 	d.mu.Unlock()
 
@@ -265,15 +271,28 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 		return d.finish(op, off, (<-req.res).err)
 	}
 	req.abandoned = true
-	d.stuck = req
-	d.stats.Stuck = true
-	close(d.stuckCh)
 	closed := errors.Is(cause, ErrClosed)
 	if !closed {
 		d.stats.Timeouts++
 	}
+	started := !req.started.IsZero()
+	if started {
+		d.stuck = req
+		d.stats.Stuck = true
+		close(d.stuckCh)
+	}
 	d.mu.Unlock()
 
+	if !started {
+		// Handed off but not yet started: the I/O goroutine drops it.
+		switch {
+		case closed:
+			return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+		case cause != nil && !errors.Is(cause, context.DeadlineExceeded):
+			return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, cause))
+		}
+		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the I/O had not started"))
+	}
 	switch {
 	case closed:
 		return d.fail(fmt.Errorf("%s at offset %d: device closed with the I/O in flight: %w", op, off, ErrClosed))
@@ -338,6 +357,13 @@ func (d *Device) run(req *request) {
 		req.done = true
 		d.mu.Unlock()
 		req.res <- result{err: fmt.Errorf("%s at offset %d: %w", req.op, req.off, ErrClosed)}
+		return
+	}
+	if req.abandoned {
+		// The caller gave up between the hand-off and now and has its
+		// error already: do not start the I/O.
+		req.done = true
+		d.mu.Unlock()
 		return
 	}
 	req.started = time.Now()
