@@ -33,7 +33,7 @@ type BenchDiskCmd struct {
 	Device   string        `help:"Block device to measure instead of temporary loop devices (which need root). Its first MiBs are OVERWRITTEN; refused when it holds an MT-Cluster quorum disk unless --force." placeholder:"DEV"`
 	Force    bool          `help:"With --device: overwrite it even if it holds an MT-Cluster quorum disk."`
 	Count    int           `default:"2000" help:"One-sector I/Os per measurement and round."`
-	Rounds   int           `default:"3" help:"Alternating rounds of dd and mtc for the one-sector comparison."`
+	Rounds   int           `default:"5" help:"Alternating rounds of dd and mtc for the one-sector comparison; the means reported are the medians of the rounds' means."`
 	Duration time.Duration `default:"5s" help:"How long to run a real disk heartbeat to count its I/O rate."`
 }
 
@@ -148,10 +148,19 @@ func summarise(d []time.Duration) latencies {
 }
 
 type ddCompare struct {
-	op     string
-	ddMean time.Duration // wall time of the dd runs / I/Os
-	raw    latencies     // the BlockDevice alone, no Device
-	dev    latencies
+	op string
+	// Per-I/O means, each the median over the rounds of that round's mean:
+	// a round disturbed by other work on the machine moves them little.
+	ddMean, rawMean, devMean time.Duration
+	raw                      latencies // the BlockDevice alone, no Device
+	dev                      latencies
+}
+
+// median returns the median of d (the upper one of an even count).
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 type diskResult struct {
@@ -165,15 +174,14 @@ type diskResult struct {
 }
 
 type hbRate struct {
-	interval             time.Duration
-	elapsed              time.Duration
-	rounds               int
-	writes, reads        uint64
-	wbytes, rbytes       uint64
-	timeouts, errs       uint64
-	roundErrs            int
-	lastErr              error
-	deviceP50, deviceP99 time.Duration
+	interval       time.Duration
+	elapsed        time.Duration
+	rounds         int
+	writes, reads  uint64
+	wbytes, rbytes uint64
+	timeouts, errs uint64
+	roundErrs      int
+	lastErr        error
 }
 
 func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, error) {
@@ -225,26 +233,30 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	}
 	defer raw.Close()
 	for _, op := range []string{"write", "read"} {
-		var ddTotal time.Duration
-		var rawLat, devLat []time.Duration
+		var rawLat, devLat, ddMeans, rawMeans, devMeans []time.Duration
 		for range c.Rounds {
 			t, err := runDD(dd, path, op, ss, c.Count, base/int64(ss))
 			if err != nil {
 				return nil, err
 			}
-			ddTotal += t
+			ddMeans = append(ddMeans, t/time.Duration(c.Count))
 			l, err := rawRun(raw, op, base, c.Count)
 			if err != nil {
 				return nil, err
 			}
 			rawLat = append(rawLat, l...)
+			rawMeans = append(rawMeans, summarise(l).mean)
 			l, err = deviceRun(ctx, dev, op, base, c.Count)
 			if err != nil {
 				return nil, err
 			}
 			devLat = append(devLat, l...)
+			devMeans = append(devMeans, summarise(l).mean)
 		}
-		res.compare = append(res.compare, ddCompare{op: op, ddMean: ddTotal / time.Duration(c.Rounds*c.Count), raw: summarise(rawLat), dev: summarise(devLat)})
+		res.compare = append(res.compare, ddCompare{
+			op: op, ddMean: median(ddMeans), rawMean: median(rawMeans), devMean: median(devMeans),
+			raw: summarise(rawLat), dev: summarise(devLat),
+		})
 	}
 
 	// Slot I/O through the on-disk format.
@@ -286,33 +298,48 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	if err != nil {
 		return nil, err
 	}
+	// The rate is taken between the ends of the first and the last round
+	// that completed within --duration (Stats snapshots in the round
+	// callback), so no round is cut short by the end of the run.
 	der := timing.Derive()
-	var rounds, roundErrs int
-	var lastErr error
+	hctx, cancel := context.WithTimeout(ctx, 2*c.Duration+10*time.Second)
+	defer cancel()
+	var (
+		first, last       diskhb.DeviceStats
+		t0, t1            time.Time
+		rounds, roundErrs int
+		lastErr           error
+	)
 	hb := diskhb.NewHeartbeater(disk, diskhb.HeartbeatConfig{
 		NodeID: 2, NodeName: "bench", Interval: timing.HeartbeatInterval,
 		SuspectAfter: der.SuspectAfter, DeadAfter: der.DeadAfter,
 	}, log, nil, func(r diskhb.Round) {
+		now, st := time.Now(), hdev.Stats()
+		switch {
+		case t0.IsZero():
+			t0, first = now, st
+			return
+		case now.Sub(t0) > c.Duration:
+			cancel()
+			return
+		}
+		t1, last = now, st
 		rounds++
 		if err := errors.Join(r.WriteErr, r.ReadErr); err != nil {
 			roundErrs++
 			lastErr = err
 		}
 	})
-	before := hdev.Stats()
-	hctx, cancel := context.WithTimeout(ctx, c.Duration)
-	t0 := time.Now()
-	_ = hb.Run(hctx) // returns the context's error at the end of the run
-	elapsed := time.Since(t0)
-	cancel()
-	after := hdev.Stats()
+	_ = hb.Run(hctx) // returns the context's error once cancelled
+	if rounds == 0 {
+		return nil, fmt.Errorf("the heartbeat completed no round in %v", c.Duration)
+	}
 	res.hb = hbRate{
-		interval: timing.HeartbeatInterval, elapsed: elapsed, rounds: rounds,
-		writes: after.Writes - before.Writes, reads: after.Reads - before.Reads,
-		wbytes: after.WrittenBytes - before.WrittenBytes, rbytes: after.ReadBytes - before.ReadBytes,
-		timeouts: after.Timeouts - before.Timeouts, errs: after.Errors - before.Errors,
+		interval: timing.HeartbeatInterval, elapsed: t1.Sub(t0), rounds: rounds,
+		writes: last.Writes - first.Writes, reads: last.Reads - first.Reads,
+		wbytes: last.WrittenBytes - first.WrittenBytes, rbytes: last.ReadBytes - first.ReadBytes,
+		timeouts: last.Timeouts - first.Timeouts, errs: last.Errors - first.Errors,
 		roundErrs: roundErrs, lastErr: lastErr,
-		deviceP50: after.P50, deviceP99: after.P99,
 	}
 	return res, nil
 }

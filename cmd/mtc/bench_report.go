@@ -34,11 +34,11 @@ func (r *diskReport) markdown() string {
 	}
 
 	p("### One-sector I/O: diskhb.Device against dd\n\n")
-	p("Each round runs `dd bs=SECTOR count=N oflag=direct` (reads: `iflag=direct`) over N consecutive sectors, timed as a whole process; then the same N one-sector I/Os on the bare `BlockDevice` from `diskhb.OpenBlock` (pread/pwrite with O_DIRECT from the calling goroutine), each timed; then the same through a `diskhb.Device` (handed to the device's I/O goroutine, a deadline per I/O, a copy into an aligned buffer), each timed. Rounds alternate. The dd mean is wall time / I/Os, process start included. The ratio is Device mean / dd mean (the goal is under 1.5); Device mean minus bare mean is the cost of the deadline machinery. The Device's deadline is 10 s here, so slow I/Os are measured rather than failed.\n\n")
+	p("Each round runs `dd bs=SECTOR count=N oflag=direct` (reads: `iflag=direct`) over N consecutive sectors, timed as a whole process (start included); then the same N one-sector I/Os on the bare `BlockDevice` from `diskhb.OpenBlock` (pread/pwrite with O_DIRECT from the calling goroutine), each timed; then the same through a `diskhb.Device` (handed to the device's I/O goroutine, a deadline per I/O, a copy into an aligned buffer), each timed. Rounds alternate. Each mean is the median over the rounds of the round's mean per I/O, so one round disturbed by other work moves it little; p50 and p99 are over all I/Os of all rounds. The ratio is Device mean / dd mean (the goal is under 1.5); Device minus bare is the cost of the deadline machinery. The Device's deadline is 10 s here, so slow I/Os are measured rather than failed.\n\n")
 	p("| sector | op | dd mean | bare mean | bare p50 | Device mean | Device p50 | Device p99 | ratio |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.results {
 		for _, c := range res.compare {
-			p("| %d | %s | %s | %s | %s | %s | %s | %s | %.2f |\n", res.sectorSize, c.op, us(c.ddMean), us(c.raw.mean), us(c.raw.p50), us(c.dev.mean), us(c.dev.p50), us(c.dev.p99), float64(c.dev.mean)/float64(c.ddMean))
+			p("| %d | %s | %s | %s | %s | %s | %s | %s | %.2f |\n", res.sectorSize, c.op, us(c.ddMean), us(c.rawMean), us(c.raw.p50), us(c.devMean), us(c.dev.p50), us(c.dev.p99), float64(c.devMean)/float64(c.ddMean))
 		}
 	}
 
@@ -51,8 +51,8 @@ func (r *diskReport) markdown() string {
 	}
 
 	p("\n### Disk heartbeat I/O per node\n\n")
-	p("A real `diskhb.Heartbeater` at the default heartbeat interval and I/O timeout (node 2 of the disk), run for the stated time; the I/Os are counted by the Device's statistics, not computed.\n\n")
-	p("| sector | interval | run | rounds | writes/s | reads/s | written/s | read/s | timeouts | failed I/Os |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	p("A real `diskhb.Heartbeater` at the default heartbeat interval and I/O timeout (node 2 of the disk), run for --duration; the I/Os are counted by the Device's statistics between the ends of the first and the last round completed in that time, not computed.\n\n")
+	p("| sector | interval | measured | rounds | writes/s | reads/s | written/s | read/s | timeouts | failed I/Os |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.results {
 		h := res.hb
 		sec := h.elapsed.Seconds()
