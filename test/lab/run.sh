@@ -12,6 +12,7 @@
 #   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 300)
 #   LAB_MEM=MIB        guest memory (default 768)
 #   LAB_SMP=N          guest CPUs (default: host cores, at most 2)
+#   LAB_ACCEL=A        QEMU accelerator (default tcg; kvm where KVM works)
 #   LAB_KERNEL=PKG     Debian kernel package (default: what linux-image-amd64 depends on)
 #   LAB_DIR=PATH       cache and scratch folder (default: .lab at the repository root)
 #   LAB_NO_APT=1       do not install missing host packages
@@ -154,7 +155,10 @@ boot() {
 	done
 	local cmdline="console=ttyS0 panic=-1 loglevel=4 labmode=$MODE guard=$GUARD"
 	[ -n "${LAB_RUN:-}" ] && cmdline+=" labrun=$LAB_RUN"
-	args+=(-machine pc,accel=tcg -cpu max -smp "$SMP" -m "$MEM" -nographic -no-reboot
+	# Software emulation by default: a /dev/kvm that exists is not always
+	# usable (nested or sandboxed hosts abort QEMU at start).
+	local accel=${LAB_ACCEL:-tcg}
+	args+=(-machine "pc,accel=$accel" -cpu max -smp "$SMP" -m "$MEM" -nographic -no-reboot
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$RUN/initrd" -append "$cmdline"
 		-virtfs "local,path=$RUN/share,mount_tag=host0,security_model=none")
 	if [ "$MODE" = shell ]; then
@@ -162,7 +166,7 @@ boot() {
 		qemu-system-x86_64 "${args[@]}" || QEMU_RC=$?
 		return 0
 	fi
-	say "booting $KVER (TCG, $SMP cpu, ${MEM} MiB); console log: $RUN/console.log"
+	say "booting $KVER ($accel, $SMP cpu, ${MEM} MiB); console log: $RUN/console.log"
 	# The host timeout backs the guest's own guard timer.
 	set +e
 	timeout --kill-after=10 $((GUARD + 120)) qemu-system-x86_64 "${args[@]}" </dev/null 2>&1 |
