@@ -38,6 +38,10 @@ const (
 	DiskWriteFailing
 	// DiskWriteRecovered: an own slot write succeeded after failures.
 	DiskWriteRecovered
+	// PeerResurrected: a peer judged dead on a path counts again in the
+	// same incarnation: it froze and came back (it finds its own leases
+	// expired and stops; it is fenced or reset before anyone takes over).
+	PeerResurrected
 )
 
 var decisionNames = [...]string{
@@ -55,6 +59,7 @@ var decisionNames = [...]string{
 	SelfFence:          "self-fence",
 	DiskWriteFailing:   "disk-write-failing",
 	DiskWriteRecovered: "disk-write-ok",
+	PeerResurrected:    "peer-resurrected",
 }
 
 func (k DecisionKind) String() string {
@@ -106,8 +111,8 @@ func (d Decision) String() string {
 		return fmt.Sprintf("quorum-lost (%s)", d.Reason)
 	case PeerStateChanged:
 		return fmt.Sprintf("peer %d %v", d.Peer, d.State)
-	case PeerRestarted:
-		return fmt.Sprintf("peer-restarted %d", d.Peer)
+	case PeerRestarted, PeerResurrected:
+		return fmt.Sprintf("%v %d", d.Kind, d.Peer)
 	case FenceRequested, PeerFenced:
 		return fmt.Sprintf("%v %d", d.Kind, d.Peer)
 	case TakeoverAllowed:

@@ -332,14 +332,21 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		p.disk = diskhb.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
 	}
 	obs := diskhb.Observation{Valid: true, Incarnation: uint64(hb.Inc), Seq: uint64(hb.Seq)}
+	var change diskhb.Change
 	if fromDisk {
-		p.disk.Observe(n.now, obs)
+		change = p.disk.Observe(n.now, obs)
 	} else if hb.Seq > p.netMax || p.netMax == 0 {
 		// Only a higher counter is news on the network: a duplicated or
 		// reordered packet proves nothing.
 		p.netMax = hb.Seq
 		p.netAt = n.now
-		p.net.Observe(n.now, obs)
+		change = p.net.Observe(n.now, obs)
+	}
+	if change == diskhb.Resurrected && p.state == PeerDead {
+		p.state = PeerUnknown // reported once, whichever path shows it first
+		// Same incarnation, counting again after it was judged dead on
+		// this path: a node that froze and came back.
+		n.decide(Decision{Kind: PeerResurrected, Peer: p.id, Inc: p.inc})
 	}
 	if !p.haveLatest || hb.Seq > p.latest.Seq {
 		p.latest = hb
@@ -654,13 +661,17 @@ func (n *Node) evaluate() {
 
 	// Network heartbeat: every interval, and at once when what we publish
 	// changed, so agreement after a membership change takes one delivery.
-	if now >= n.nextSend || n.pubChanged() {
+	// A change does not move the cadence.
+	if now >= n.nextSend {
 		n.out.Send = append(n.out.Send, n.publish())
 		n.nextSend = now + n.t.HeartbeatInterval
+	} else if n.pubChanged() {
+		n.out.Send = append(n.out.Send, n.publish())
 	}
-	// Disk round.
+	// Disk round, on the heartbeat's cadence so one wake-up serves both
+	// (a round delayed by a slow I/O realigns with the next heartbeat).
 	if !n.busy && now >= n.nextCycle {
-		n.nextCycle = now + n.t.HeartbeatInterval
+		n.nextCycle = n.nextSend
 		n.issue(DiskRequest{Kind: DiskWriteSlot, Heartbeat: n.publish()})
 	}
 	n.out.NextTick = n.nextTick()

@@ -97,6 +97,7 @@ type World struct {
 
 	// Network: block[a][b] drops a's packets to b.
 	block [quorum.MaxNodes + 1][quorum.MaxNodes + 1]bool
+	link  [quorum.MaxNodes + 1][quorum.MaxNodes + 1]time.Duration
 	loss  float64
 
 	slots [quorum.MaxNodes + 1]slotCell
@@ -132,6 +133,11 @@ func NewWorld(opt Options) (*World, error) {
 	w := &World{opt: opt, t: opt.Timing.Derive(), rng: rand.New(rand.NewSource(opt.Seed)), fencing: opt.Fencing, keepLog: opt.KeepLog}
 	w.rng.Read(w.cluster[:])
 	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
+	for a := 1; a <= opt.Nodes; a++ {
+		for b := 1; b <= opt.Nodes; b++ {
+			w.link[a][b] = w.uniform(50*time.Microsecond, time.Millisecond)
+		}
+	}
 	w.nodes = make([]*simNode, opt.Nodes+1)
 	for i := 1; i <= opt.Nodes; i++ {
 		n := &simNode{w: w, id: quorum.NodeID(i), rate: 1}
@@ -231,12 +237,13 @@ func (w *World) uniform(lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(w.rng.Int63n(int64(hi-lo)+1))
 }
 
-// netDelay is one packet's delay.
-func (w *World) netDelay() time.Duration {
+// netDelay is one packet's delay on the link a->b: the link's own base
+// latency plus jitter, and now and then a late, reordered packet.
+func (w *World) netDelay(a, b quorum.NodeID) time.Duration {
 	if w.opt.Exact {
 		return time.Millisecond
 	}
-	d := w.uniform(100*time.Microsecond, 2*time.Millisecond)
+	d := w.link[a][b] + w.uniform(0, time.Millisecond)
 	if w.rng.Float64() < 0.02 {
 		d += w.uniform(0, w.t.HeartbeatInterval) // a late, reordered packet
 	}
@@ -260,7 +267,7 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 		}
 		for i := 0; i < copies; i++ {
 			to := to
-			w.at(w.now+w.netDelay(), func() {
+			w.at(w.now+w.netDelay(from.id, to.id), func() {
 				if to.up && !to.frozen {
 					to.step(quorum.NetReceived{Heartbeat: *hb})
 				}
