@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mtcluster/mtc/quorum"
@@ -25,6 +27,22 @@ func TestNetnsKillOneOfThree(t *testing.T) {
 		}
 		return n1.QuorateWith("n1", "n2") && n2.QuorateWith("n1", "n2")
 	})
+	// The operator's view of the same.
+	out := run(t, binary(t), "status", "--socket", n1.Socket)
+	for _, want := range []string{"state: quorate", "members: n1, n2", "n3 ", "dead"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("mtc status lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// neverQuorateAlone checks the decision log of a node that lost: it must
+// never have gained quorum on its own side of the split.
+func neverQuorateAlone(t *testing.T, nd *Node) {
+	t.Helper()
+	if bad := fmt.Sprintf("decision: quorum-gained {%d}", nd.ID); strings.Contains(nd.Log(), bad) {
+		t.Fatalf("%s logged %q: both sides of the split held quorum", nd.Name, bad)
+	}
 }
 
 // n1 loses the network (nftables drops the heartbeat port in its
@@ -38,6 +56,7 @@ func TestNetnsSplitOneTwo(t *testing.T) {
 		return n2.QuorateWith("n2", "n3") && n3.QuorateWith("n2", "n3")
 	})
 	c.waitStoppedThenKilled(n1)
+	neverQuorateAlone(t, n1)
 	// The majority side is untouched by the minority's watchdog.
 	if n2.Exited() || n3.Exited() {
 		t.Fatalf("a majority daemon exited: n2 %v, n3 %v", n2.Exited(), n3.Exited())
@@ -67,8 +86,20 @@ func TestNetnsSplitOneOneTieBreak(t *testing.T) {
 		return true
 	})
 	c.waitStoppedThenKilled(loser)
+	neverQuorateAlone(t, loser)
+	// The check above reads the same decision the winner logs.
+	if want := fmt.Sprintf("decision: quorum-gained {%d}", winner.ID); !strings.Contains(winner.Log(), want) {
+		t.Fatalf("the winner %s did not log %q", winner.Name, want)
+	}
 	if winner.Exited() || !winner.QuorateWith(winner.Name) {
 		t.Fatalf("the tie-break winner %s did not keep quorum alone", winner.Name)
 	}
 	t.Logf("tie-break winner: %s", winner.Name)
+	for _, nd := range c.Nodes {
+		for _, l := range strings.Split(nd.Log(), "\n") {
+			if strings.Contains(l, "decision: ") {
+				t.Logf("%s: %s", nd.Name, l)
+			}
+		}
+	}
 }
