@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"io"
 	"math/rand"
 	"time"
 
@@ -20,7 +21,7 @@ type HistoryOptions struct {
 	// Unsafe disables a safety rule (checker tests only).
 	Unsafe quorum.Unsafe
 	// Trace receives the history's events and decisions when set.
-	Trace interface{ Write([]byte) (int, error) }
+	Trace io.Writer
 }
 
 // Result is the outcome of one history.
@@ -225,5 +226,9 @@ func (r Result) Summary() string {
 
 // Replay is the command that replays this history with its trace.
 func (r Result) Replay() string {
-	return fmt.Sprintf("mtc sim --seed %d --nodes %d --v", r.Seed, r.Nodes)
+	profile := "default"
+	if r.Timing == config.AggressiveTiming() {
+		profile = "aggressive"
+	}
+	return fmt.Sprintf("mtc sim --seed %d --nodes %d --timing %s --v", r.Seed, r.Nodes, profile)
 }
