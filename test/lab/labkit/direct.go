@@ -13,14 +13,13 @@ import (
 // writing to shared storage does, until it fails or is stopped. It records
 // how many writes succeeded and the first error.
 type DirectWriter struct {
-	f      *os.File
+	dev    string
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu   sync.Mutex
-	ok   int
-	err  error
-	wrap string
+	mu  sync.Mutex
+	ok  int
+	err error
 }
 
 // StartDirectWriter opens dev with O_DIRECT and writes block number
@@ -32,7 +31,7 @@ func StartDirectWriter(ctx context.Context, dev string, block int64) (*DirectWri
 		return nil, fmt.Errorf("open %s O_DIRECT: %w", dev, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &DirectWriter{f: f, cancel: cancel, done: make(chan struct{}), wrap: dev}
+	w := &DirectWriter{dev: dev, cancel: cancel, done: make(chan struct{})}
 	buf := directio.AlignedBlock(directio.BlockSize)
 	started := make(chan struct{})
 	go func() {
@@ -81,7 +80,7 @@ func (w *DirectWriter) Stop() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return fmt.Errorf("O_DIRECT writer on %s after %d good writes: %w", w.wrap, w.ok, w.err)
+		return fmt.Errorf("O_DIRECT writer on %s after %d good writes: %w", w.dev, w.ok, w.err)
 	}
 	return nil
 }
