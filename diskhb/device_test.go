@@ -485,3 +485,90 @@ func TestDeviceConcurrentCallersDuringHang(t *testing.T) {
 		t.Fatalf("%d I/Os reached a hung device; want exactly one in flight", st.Writes+st.Reads)
 	}
 }
+
+// TestDeviceStressHangs runs concurrent callers against a path that hangs
+// on a seeded schedule and is released over and over, under the race
+// detector. Every call must return, with success, ErrTimeout or ErrBusy;
+// once released for good the device must accept I/O again and its
+// counters must add up.
+func TestDeviceStressHangs(t *testing.T) {
+	disk, p, dev, _ := newDev(t, 512, 2*time.Millisecond)
+	p.SetHook(func(op fakedev.Op) fakedev.Fault {
+		return fakedev.Fault{Hang: op.Seq%5 == 0}
+	})
+	stop := make(chan struct{})
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.Release()
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	const callers, calls = 6, 60
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	errs := make(chan error, callers*calls)
+	for c := range callers {
+		wg.Go(func() {
+			for i := range calls {
+				var err error
+				off := int64(c) * 512
+				if i%2 == 0 {
+					err = dev.Write(context.Background(), off, sector(512, byte(i)))
+				} else {
+					_, err = dev.Read(context.Background(), off, 512)
+				}
+				switch {
+				case err == nil:
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				case errors.Is(err, diskhb.ErrTimeout), errors.Is(err, diskhb.ErrBusy):
+				default:
+					errs <- err
+				}
+				_ = dev.Stats()
+			}
+		})
+	}
+	wg.Wait()
+	// Every call is counted exactly once: a success, a timeout or a refusal.
+	if st := dev.Stats(); uint64(ok)+st.Timeouts+st.Busy != callers*calls {
+		t.Fatalf("%d successes + %d timeouts + %d busy != %d calls", ok, st.Timeouts, st.Busy, callers*calls)
+	}
+	close(stop)
+	<-released
+	p.SetHook(nil)
+	p.Release()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("unexpected error under hangs: %v", err)
+	}
+	// Wait for any stuck I/O to return, then the device works again.
+	var err error
+	for range 1000 {
+		if err = dev.Write(context.Background(), 0, sector(512, 0xee)); !errors.Is(err, diskhb.ErrBusy) {
+			break
+		}
+		p.Release()
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("write after the last release: %v", err)
+	}
+	if !bytes.Equal(disk.Peek(0, 512), sector(512, 0xee)) {
+		t.Fatal("final write did not land")
+	}
+	st := dev.Stats()
+	if st.Stuck || st.Errors != 0 || uint64(ok)+1 > st.Reads+st.Writes {
+		t.Fatalf("stats %+v after %d successful calls", st, ok)
+	}
+	t.Logf("%d of %d calls succeeded; stats %+v", ok, callers*calls, st)
+}
