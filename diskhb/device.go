@@ -38,6 +38,14 @@ const latencyWindow = 256
 //     an aligned buffer of its own and Read returns a fresh buffer, so a
 //     late completion never touches memory the caller has reused.
 //   - Misaligned offsets and lengths fail with ErrAlignment before any I/O.
+//   - A cancelled context returns its caller at once with context.Canceled;
+//     an I/O it had started keeps the device busy until it returns, as a
+//     timed-out one does. A context already over starts no I/O.
+//   - All methods are safe for concurrent use.
+//
+// Cost: each I/O is handed to the I/O goroutine and its result handed
+// back, two goroutine wake-ups on top of the system call; `mtc bench disk`
+// measures it against dd (docs/BENCHMARKS.md).
 //
 // Non-guarantees:
 //   - A write that timed out may still land, entirely or (on hardware
