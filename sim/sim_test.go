@@ -11,7 +11,8 @@ import (
 	"github.com/mtcluster/mtc/quorum"
 )
 
-// historySeeds is how many random histories TestHistories runs.
+// historySeeds is how many random histories TestHistories runs (a tenth
+// with -short).
 const historySeeds = 2000
 
 // TestHistories runs historySeeds seeded histories (2..16 nodes, biased
@@ -21,8 +22,11 @@ func TestHistories(t *testing.T) {
 	start := time.Now()
 	var bad []Result
 	var sims time.Duration
-	count := 0
-	err := RunMany(1, historySeeds, runtime.GOMAXPROCS(0), HistoryOptions{SmallBias: true}, func(r Result) {
+	count, want := 0, historySeeds
+	if testing.Short() {
+		want /= 10
+	}
+	err := RunMany(1, want, runtime.GOMAXPROCS(0), HistoryOptions{SmallBias: true}, func(r Result) {
 		count++
 		sims += r.Simulated
 		if len(r.Violations) > 0 {
@@ -32,8 +36,8 @@ func TestHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if count != historySeeds {
-		t.Fatalf("ran %d histories, want %d", count, historySeeds)
+	if count != want {
+		t.Fatalf("ran %d histories, want %d", count, want)
 	}
 	for i, r := range bad {
 		if i == 10 {
