@@ -87,6 +87,7 @@ type diskResult struct {
 	done  quorum.DiskDone
 	reads []diskhb.SlotRead
 	err   error
+	seq   uint64 // the sequence number written, for DiskWriteSlot
 }
 
 // New checks the options, loads the key, binds the sockets, opens the
@@ -425,6 +426,7 @@ func (d *Daemon) doDisk(ctx context.Context, req quorum.DiskRequest) diskResult 
 	case quorum.DiskWriteSlot:
 		s := encodeSlot(&req.Heartbeat, d.self.Name, 0)
 		s.WrittenAt = time.Now() // display only, never compared
+		r.seq = s.Seq
 		r.err = d.disk.WriteSlot(ctx, s)
 	case quorum.DiskWriteLock:
 		l := lockRecord(req.Lock)

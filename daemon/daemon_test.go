@@ -361,3 +361,18 @@ func TestDaemonRefusesToRunWithoutWatchdog(t *testing.T) {
 		t.Fatal("packages were not stopped when the daemon gave up")
 	}
 }
+
+// A second daemon started with the same node id writes the same slot: the
+// first one notices its slot does not read back as written.
+func TestDuplicateNodeIDDetectedOnDisk(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a := tc.nodes[0]
+	tc.waitFor("n1 quorate", func() bool { return quorateWith(a, "n1", "n2") })
+	// The impostor lives on a network of its own, so only the disk shows it.
+	other := &testCluster{t: t, cl: tc.cl, net: nethb.NewMemNetwork(2), disk: tc.disk}
+	imp := other.start("n1")
+	defer imp.stop()
+	tc.waitFor("n1 reports another daemon in its slot", func() bool {
+		return strings.Contains(a.d.Status().Disk.OwnSlotProblem, "another daemon is running with node id 1")
+	})
+}

@@ -109,6 +109,9 @@ type DiskStatus struct {
 	Reads          uint64        `json:"reads"`
 	ReadFailures   uint64        `json:"read_failures"`
 	LastReadError  string        `json:"last_read_error,omitempty"`
+	// OwnSlotProblem says why our own slot did not read back as we last
+	// wrote it: another daemon writing with our node id, or a lost write.
+	OwnSlotProblem string `json:"own_slot_problem,omitempty"`
 }
 
 // WatchdogStatus holds the watchdog counters.
@@ -144,6 +147,8 @@ type state struct {
 	writeFails    uint64
 	lastWrite     time.Duration
 	lastWriteErr  string
+	lastSeq       uint64 // sequence number of the last successful own write
+	ownSlot       string
 	reads         uint64
 	readFails     uint64
 	lastReadErr   string
@@ -198,6 +203,7 @@ func (d *Daemon) noteDisk(r diskResult) {
 		d.st.writes++
 		d.st.lastWrite = now
 		d.st.lastWriteErr = ""
+		d.st.lastSeq = r.seq
 	case quorum.DiskRead:
 		if r.err != nil {
 			d.st.readFails++
@@ -210,11 +216,38 @@ func (d *Daemon) noteDisk(r diskResult) {
 		d.st.reads++
 		d.st.lastReadErr = ""
 		for _, sr := range r.reads {
+			if sr.ID == d.self.ID {
+				d.checkOwnSlot(sr)
+				continue
+			}
 			if t := d.st.disk[quorum.NodeID(sr.ID)]; t != nil {
 				t.Observe(now, sr.Observation())
 			}
 		}
 	}
+}
+
+// checkOwnSlot compares our slot as read with what we last wrote. Disk
+// I/O is serialised, so a read that follows a successful write sees it.
+// Called with d.mu held.
+func (d *Daemon) checkOwnSlot(sr diskhb.SlotRead) {
+	if d.st.writes == 0 {
+		return
+	}
+	problem := ""
+	inc := d.Incarnation()
+	switch {
+	case sr.Err != nil:
+		problem = fmt.Sprintf("own slot unreadable after a successful write: %v", sr.Err)
+	case sr.Slot.Incarnation != inc:
+		problem = fmt.Sprintf("own slot holds incarnation %016x (node %q), not ours (%016x): another daemon is running with node id %d; stop it", sr.Slot.Incarnation, sr.Slot.NodeName, inc, d.self.ID)
+	case sr.Slot.Seq < d.st.lastSeq:
+		problem = fmt.Sprintf("own slot holds sequence %d, older than the %d written last: the storage lost an acknowledged write", sr.Slot.Seq, d.st.lastSeq)
+	}
+	if problem != "" && problem != d.st.ownSlot {
+		d.log.Error("quorum disk: "+problem, "slot", d.self.ID)
+	}
+	d.st.ownSlot = problem
 }
 
 func (d *Daemon) noteReady(rd quorum.Ready) {
@@ -243,7 +276,7 @@ func (d *Daemon) Status() Status {
 		Network:      NetworkStatus{Send: send, Receive: recv, LastSendError: d.st.lastSendErr},
 		PackageStops: stops,
 		Disk: DiskStatus{Path: d.opt.DiskPath, Writes: d.st.writes, WriteFailures: d.st.writeFails, SinceWrite: since(now, d.st.lastWrite),
-			LastWriteError: d.st.lastWriteErr, Reads: d.st.reads, ReadFailures: d.st.readFails, LastReadError: d.st.lastReadErr},
+			LastWriteError: d.st.lastWriteErr, Reads: d.st.reads, ReadFailures: d.st.readFails, LastReadError: d.st.lastReadErr, OwnSlotProblem: d.st.ownSlot},
 		Watchdog:      WatchdogStatus{Mode: d.opt.WatchdogMode, Feeds: d.st.feeds, SinceFeed: since(now, d.st.lastFeed), LastError: d.st.wdErr},
 		FenceRequests: append([]string(nil), d.st.fenceRequests...),
 		Takeovers:     append([]string(nil), d.st.takeovers...),

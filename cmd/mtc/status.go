@@ -98,6 +98,9 @@ func printStatus(out io.Writer, s daemon.Status) {
 	if s.Disk.LastReadError != "" {
 		fmt.Fprintf(out, "  last read error: %s\n", s.Disk.LastReadError)
 	}
+	if s.Disk.OwnSlotProblem != "" {
+		fmt.Fprintf(out, "  OWN SLOT: %s\n", s.Disk.OwnSlotProblem)
+	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tID\tSTATE\tMEMBER\tNETWORK\tHEARD\tDISK\tCHANGED\tACCEPTED\tDROPPED\tRESTARTS")
