@@ -305,8 +305,13 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		}
 		if p.inc != 0 {
 			// Incarnations are random, not ordered: switch only once the
-			// new one is seen changing, so neither a stale slot of a dead
-			// incarnation nor one late packet can shadow the live one.
+			// new one is seen changing, never to one that is self-fencing,
+			// and not on the disk's word while the current one is alive
+			// on the network, so neither a stale or late-landing slot of a
+			// dead incarnation nor one late packet shadows the live one.
+			if hb.Flags&FlagStopped != 0 || (fromDisk && n.netAlive(p)) {
+				return
+			}
 			if p.candInc != hb.Inc {
 				p.candInc, p.candSeq = hb.Inc, hb.Seq
 				return
