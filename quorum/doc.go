@@ -20,8 +20,10 @@
 // when gone on both, partitioned when gone on the network but changing on
 // the disk. A peer seen once is unknown, never alive. Incarnations are
 // random, not ordered: a new one is adopted only once it is seen changing,
-// so a stale slot or a late packet of a dead incarnation never shadows the
-// live one.
+// never while it publishes FlagStopped, and never on the disk's word while
+// the current one is alive on the network, so neither a stale or
+// late-landing slot nor a late packet of a dead incarnation shadows the
+// live one; the replaced incarnation is retired (its messages ignored).
 //
 // # Membership
 //
