@@ -126,16 +126,13 @@ func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
 	pick := func() quorum.NodeID { return quorum.NodeID(1 + rng.Intn(n)) }
 	end := start + dur
 	switch rng.Intn(10) {
-	case 0, 1: // symmetric partition into two random sides
-		var a, b []quorum.NodeID
+	case 0, 1: // symmetric partition into two or three random sides
+		groups := make([][]quorum.NodeID, 2+rng.Intn(2))
 		for id := 1; id <= n; id++ {
-			if rng.Intn(2) == 0 {
-				a = append(a, quorum.NodeID(id))
-			} else {
-				b = append(b, quorum.NodeID(id))
-			}
+			g := rng.Intn(len(groups))
+			groups[g] = append(groups[g], quorum.NodeID(id))
 		}
-		w.at(start, func() { w.Partition([][]quorum.NodeID{a, b}) })
+		w.at(start, func() { w.Partition(groups) })
 		w.at(end, w.HealNetwork)
 	case 2: // one-way partitions
 		m := 1 + rng.Intn(3)
