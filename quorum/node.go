@@ -100,7 +100,6 @@ type peer struct {
 
 	latest     Heartbeat // highest-counter heartbeat of the current inc
 	haveLatest bool
-	heardAt    time.Duration // local time latest was received
 
 	// endorsedUntil: until this local time the peer may still count on an
 	// endorsement we published while it was in our member set.
@@ -356,7 +355,6 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 	if !p.haveLatest || hb.Seq > p.latest.Seq {
 		p.latest = hb
 		p.haveLatest = true
-		p.heardAt = n.now
 		if hb.Flags&FlagStopped != 0 {
 			// A self-fencing incarnation never holds quorum again, so
 			// it cannot count on our endorsements any more.
