@@ -53,9 +53,17 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 		}
 	}
 	wlog := log.With("component", "watchdog", "node", name)
-	wd := daemon.Lazy(func() (watchdog.Watchdog, error) {
+	open := func() (watchdog.Watchdog, error) {
 		return daemon.NewWatchdog(cl, wlog, clock, []string{exe, "watchdog-supervise"}, os.Stderr)
-	})
+	}
+	// A real watchdog is armed at the first feed, when the node first holds
+	// quorum; "none" has nothing to arm and warns from the start.
+	wd := daemon.Lazy(open)
+	if cl.Watchdog.Mode == config.WatchdogNone {
+		if wd, err = open(); err != nil {
+			return err
+		}
+	}
 	d, err := daemon.New(daemon.Options{
 		Cluster: cl, Node: name, Log: log, Watchdog: wd, WatchdogMode: string(cl.Watchdog.Mode),
 		Clock: clock, Realtime: !c.NoRealtime,

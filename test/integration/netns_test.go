@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mtcluster/mtc/quorum"
@@ -102,4 +103,26 @@ func TestNetnsSplitOneOneTieBreak(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A daemon frozen with SIGSTOP stops feeding its watchdog: its supervisor,
+// in a process group of its own, kills the frozen group, and the others
+// drop it.
+func TestNetnsFrozenDaemonKilledByWatchdog(t *testing.T) {
+	c := NewCluster(t, 3, defaultProfile)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.WaitAllQuorate(n1, n2, n3)
+	if err := syscall.Kill(-n3.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor("n3 killed by its watchdog while frozen", n3.Exited)
+	if !n3.KilledBySIGKILL() {
+		t.Fatalf("frozen n3 ended with %v, want SIGKILL", n3.waitErr)
+	}
+	if !strings.Contains(n3.Log(), "watchdog fired") {
+		t.Fatalf("n3's log does not show its watchdog firing:\n%s", tail(n3.Log(), 20))
+	}
+	c.WaitFor("n1 and n2 quorate without n3", func() bool {
+		return n1.QuorateWith("n1", "n2") && n2.QuorateWith("n1", "n2")
+	})
 }
