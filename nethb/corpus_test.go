@@ -8,15 +8,17 @@ import (
 	"testing"
 )
 
-// TestWriteSeedCorpus regenerates testdata/fuzz/FuzzDecode when run with
-// MTC_WRITE_CORPUS=1.
-func TestWriteSeedCorpus(t *testing.T) {
-	if os.Getenv("MTC_WRITE_CORPUS") != "1" {
-		t.Skip("set MTC_WRITE_CORPUS=1 to regenerate the fuzz seed corpus")
-	}
+// TestSeedCorpus checks that the committed seed corpus in
+// testdata/fuzz/FuzzDecode is what the current wire format produces, so a
+// format change cannot leave the fuzzer starting from stale packets. Run
+// with MTC_WRITE_CORPUS=1 to rewrite it.
+func TestSeedCorpus(t *testing.T) {
+	write := os.Getenv("MTC_WRITE_CORPUS") == "1"
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	if write {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := basePacket()
 	good, _ := p.AppendEncode(nil, testKey)
@@ -40,8 +42,16 @@ func TestWriteSeedCorpus(t *testing.T) {
 	}
 	for name, b := range seeds {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+		path := filepath.Join(dir, name)
+		if write {
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != body {
+			t.Errorf("seed %s is missing or stale (%v): run MTC_WRITE_CORPUS=1 go test ./nethb -run TestSeedCorpus", path, err)
 		}
 	}
 }
