@@ -20,6 +20,26 @@
 // daemon logs why and runs on. The diskhb.Device's own I/O goroutine is not
 // raised: its I/O is bounded by deadlines, not by scheduling.
 //
+// # Running
+//
+//	mtc daemon --config /etc/mtc/cluster.toml --node alpha
+//	mtc status                      # the only daemon's socket in /run/mtc
+//	mtc status --config FILE --json # by cluster name, raw JSON
+//
+// The daemon needs the cluster key (see package nethb), its quorum disk
+// initialised with `mtc disk init`, and a watchdog: [watchdog] mode
+// "device" opens /dev/watchdog when the node first holds quorum (a node
+// that never joins is never reset); "process" starts `mtc
+// watchdog-supervise`, which kills the daemon's process group (the daemon
+// makes itself a group leader first) and survives the daemon being frozen;
+// "none" needs allow_none and warns at start and every minute. Run it as
+// root, or with CAP_SYS_NICE, CAP_IPC_LOCK and an unlimited RLIMIT_MEMLOCK
+// (systemd: LimitMEMLOCK=infinity), so that memory locking and real-time
+// threads work. SIGTERM or SIGINT shut it down in order.
+//
+// The status socket (default /run/mtc/<cluster>.sock, --socket to change)
+// answers every connection with one JSON Status and closes it.
+//
 // # Guarantees and non-guarantees
 //
 //   - Every decision is the quorum machine's; this package adds none.
