@@ -279,7 +279,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"incarnation", fmt.Sprintf("%016x", d.Incarnation()), "networks", len(d.links),
 		"heartbeat_interval", d.timing.HeartbeatInterval, "failure_timeout", d.timing.FailureTimeout,
 		"watchdog_timeout", d.timing.WatchdogTimeout, "watchdog", d.opt.WatchdogMode)
-	err := d.loop(ctx, errc)
+	// The loop runs on a goroutine of its own: with Realtime it keeps a
+	// SCHED_RR thread, which must end with it rather than go back to the
+	// caller.
+	loopErr := make(chan error, 1)
+	go func() { loopErr <- d.loop(ctx, errc) }()
+	err := <-loopErr
 	cancel()
 	d.shutdown(err)
 	wg.Wait()
