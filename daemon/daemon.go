@@ -217,7 +217,7 @@ func openDisk(cl *config.Cluster, self *config.Node, log *slog.Logger) (*diskhb.
 	path := cl.QuorumDiskPath(self.Name)
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("quorum disk: %w", err)
+		return nil, fmt.Errorf("quorum disk of node %s: %w (check [quorum_disk] path, or the node's quorum_disk override)", self.Name, err)
 	}
 	var bd diskhb.BlockDevice
 	if fi.Mode().IsRegular() {

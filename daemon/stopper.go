@@ -47,7 +47,7 @@ func (s *RecordingStopper) StopAll(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stops = append(s.stops, StopRecord{At: s.now(), Reason: reason})
-	s.log.Error("stopping every package on this node", "reason", reason, "packages", "none configured on this node")
+	s.log.Warn("stopping every package on this node", "reason", reason, "packages", "none configured on this node")
 }
 
 // Stops returns the requests so far.
