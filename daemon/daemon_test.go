@@ -397,3 +397,49 @@ func TestOwnSlotCheck(t *testing.T) {
 		}
 	}
 }
+
+// A node whose quorum-disk path fails (EIO) or hangs cannot prove it is
+// alive to the others' disk path nor write its slot: it stops, its watchdog
+// is no longer fed, and its status shows the failed writes.
+func TestDiskPathFailureStopsTheNode(t *testing.T) {
+	for _, fault := range []string{"eio", "hang"} {
+		t.Run(fault, func(t *testing.T) {
+			tc := newTestCluster(t, 3)
+			a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+			tc.waitFor("all three quorate", func() bool {
+				return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+			})
+			switch fault {
+			case "eio":
+				a.path.SetFailIO(true)
+			case "hang":
+				a.path.Hang()
+				t.Cleanup(a.path.Release)
+			}
+			tc.waitFor("n1 stopped", func() bool { return a.d.Status().Stopped })
+			s := a.d.Status()
+			if s.Disk.WriteFailures == 0 || s.Disk.LastWriteError == "" {
+				t.Fatalf("disk status after the fault: %+v", s.Disk)
+			}
+			// EIO is reported as such; a hung path first times out, then
+			// refuses new I/O while the stuck one is in flight.
+			want := []string{"disk I/O error"}
+			if fault == "hang" {
+				want = []string{"deadline exceeded", "disk busy"}
+			}
+			errs := s.Disk.LastWriteError + " / " + s.Disk.LastReadError
+			if !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(errs, w) }) {
+				t.Fatalf("disk errors %q, want one of %q", errs, want)
+			}
+			feeds := a.wd.Feeds()
+			time.Sleep(10 * tc.cl.Timing.HeartbeatInterval)
+			if a.wd.Feeds() != feeds {
+				t.Fatal("a stopped node keeps feeding its watchdog")
+			}
+			// The others still hear n1 on the network: they keep quorum.
+			if !b.d.Status().Quorate || !c.d.Status().Quorate {
+				t.Fatal("the healthy nodes lost quorum")
+			}
+		})
+	}
+}
