@@ -126,3 +126,28 @@ func TestNetnsFrozenDaemonKilledByWatchdog(t *testing.T) {
 		return n1.QuorateWith("n1", "n2") && n2.QuorateWith("n1", "n2")
 	})
 }
+
+// A crashed node that starts again (a new incarnation) is taken back.
+func TestNetnsRestartedNodeRejoins(t *testing.T) {
+	c := NewCluster(t, 3, defaultProfile)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.WaitAllQuorate(n1, n2, n3)
+	before, err := n1.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := peer(before, "n3")
+	oldInc := old.Incarnation
+	n3.Kill()
+	c.WaitFor("n3 dropped", func() bool { return n1.QuorateWith("n1", "n2") && n2.QuorateWith("n1", "n2") })
+	n3.Start()
+	c.WaitAllQuorate(n1, n2, n3)
+	s, err := n1.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := peer(s, "n3")
+	if p.Incarnation == oldInc || s.Network.Receive.Restarts["n3"] == 0 {
+		t.Fatalf("n1 did not see n3's new incarnation: before %s, now %s, restarts %d", oldInc, p.Incarnation, s.Network.Receive.Restarts["n3"])
+	}
+}
