@@ -29,11 +29,16 @@ import (
 )
 
 // Addresses and port used inside the namespaces the tests create.
+// Heartbeat network k uses bridge brK, interface ethK in each node's
+// namespace, addresses 10.213.K.0/24 and UDP port 5405+K.
 const (
-	subnet    = "10.213.0"
+	subnetFmt = "10.213.%d.%d"
 	hbPort    = 5405
 	prefixLen = 24
 )
+
+// netName is the configured name of heartbeat network k.
+func netName(k int) string { return fmt.Sprintf("hb%d", k) }
 
 var (
 	buildOnce sync.Once
@@ -125,6 +130,7 @@ type Cluster struct {
 	loop     string
 	bridgeNS string
 	profile  Profile
+	nets     int
 	Nodes    []*Node
 }
 
@@ -147,17 +153,26 @@ type Node struct {
 // daemon. Everything is removed in t.Cleanup.
 func NewCluster(t testing.TB, n int, p Profile) *Cluster {
 	t.Helper()
+	return NewClusterNets(t, n, 1, p)
+}
+
+// NewClusterNets is NewCluster with nets heartbeat networks.
+func NewClusterNets(t testing.TB, n, nets int, p Profile) *Cluster {
+	t.Helper()
 	requireTools(t)
 	bin := binary(t)
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	c := &Cluster{t: t, id: hex.EncodeToString(rnd[:]), dir: t.TempDir(), profile: p}
+	c := &Cluster{t: t, id: hex.EncodeToString(rnd[:]), dir: t.TempDir(), profile: p, nets: nets}
 	c.bridgeNS = "mtc-" + c.id + "-br"
 	run(t, "ip", "netns", "add", c.bridgeNS)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", c.bridgeNS).Run() })
 	run(t, "ip", "-n", c.bridgeNS, "link", "set", "lo", "up")
-	run(t, "ip", "-n", c.bridgeNS, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", c.bridgeNS, "link", "set", "br0", "up")
+	for k := 0; k < nets; k++ {
+		br := fmt.Sprintf("br%d", k)
+		run(t, "ip", "-n", c.bridgeNS, "link", "add", br, "type", "bridge")
+		run(t, "ip", "-n", c.bridgeNS, "link", "set", br, "up")
+	}
 
 	// The quorum disk: a loop device over a sparse file.
 	img := filepath.Join(c.dir, "quorum.img")
@@ -174,19 +189,21 @@ func NewCluster(t testing.TB, n int, p Profile) *Cluster {
 
 	for i := 1; i <= n; i++ {
 		nd := &Node{c: c, Name: fmt.Sprintf("n%d", i), ID: i, NS: fmt.Sprintf("mtc-%s-n%d", c.id, i),
-			Addr: fmt.Sprintf("%s.%d", subnet, i), exited: make(chan struct{})}
+			Addr: fmt.Sprintf(subnetFmt, 0, i), exited: make(chan struct{})}
 		nd.Socket = filepath.Join(c.dir, nd.Name+".sock")
 		nd.LogPath = filepath.Join(c.dir, nd.Name+".log")
 		c.Nodes = append(c.Nodes, nd)
 		run(t, "ip", "netns", "add", nd.NS)
 		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", nd.NS).Run() })
-		// veth pair: eth0 in the node's namespace, vN on the bridge.
-		host := fmt.Sprintf("v%s%d", c.id, i)
-		run(t, "ip", "-n", nd.NS, "link", "add", "eth0", "type", "veth", "peer", "name", host, "netns", c.bridgeNS)
-		run(t, "ip", "-n", c.bridgeNS, "link", "set", host, "master", "br0", "up")
 		run(t, "ip", "-n", nd.NS, "link", "set", "lo", "up")
-		run(t, "ip", "-n", nd.NS, "addr", "add", fmt.Sprintf("%s/%d", nd.Addr, prefixLen), "dev", "eth0")
-		run(t, "ip", "-n", nd.NS, "link", "set", "eth0", "up")
+		for k := 0; k < nets; k++ {
+			// veth pair: ethK in the node's namespace, v<id><k><i> on brK.
+			dev, host := fmt.Sprintf("eth%d", k), fmt.Sprintf("v%s%d%d", c.id, k, i)
+			run(t, "ip", "-n", nd.NS, "link", "add", dev, "type", "veth", "peer", "name", host, "netns", c.bridgeNS)
+			run(t, "ip", "-n", c.bridgeNS, "link", "set", host, "master", fmt.Sprintf("br%d", k), "up")
+			run(t, "ip", "-n", nd.NS, "addr", "add", fmt.Sprintf(subnetFmt+"/%d", k, i, prefixLen), "dev", dev)
+			run(t, "ip", "-n", nd.NS, "link", "set", dev, "up")
+		}
 	}
 	c.writeConfig(key)
 	run(t, bin, "disk", "init", "--config", c.cfgPath, "--device", c.loop)
@@ -216,13 +233,15 @@ mode = "process"
 
 [quorum_disk]
 path = %q
-
-[[network]]
-name = "lan"
-port = %d
-`, c.id, newUUID(), key, tm.HeartbeatInterval, tm.IOTimeout, tm.FailureTimeout, tm.WatchdogTimeout, c.loop, hbPort)
+`, c.id, newUUID(), key, tm.HeartbeatInterval, tm.IOTimeout, tm.FailureTimeout, tm.WatchdogTimeout, c.loop)
+	for k := 0; k < c.nets; k++ {
+		fmt.Fprintf(&b, "\n[[network]]\nname = %q\nport = %d\n", netName(k), hbPort+k)
+	}
 	for _, nd := range c.Nodes {
-		fmt.Fprintf(&b, "\n[[node]]\nname = %q\nid = %d\n[node.addresses]\nlan = %q\n", nd.Name, nd.ID, nd.Addr)
+		fmt.Fprintf(&b, "\n[[node]]\nname = %q\nid = %d\n[node.addresses]\n", nd.Name, nd.ID)
+		for k := 0; k < c.nets; k++ {
+			fmt.Fprintf(&b, "%s = %q\n", netName(k), fmt.Sprintf(subnetFmt, k, nd.ID))
+		}
 	}
 	c.cfgPath = filepath.Join(c.dir, "cluster.toml")
 	if err := os.WriteFile(c.cfgPath, []byte(b.String()), 0o644); err != nil {
@@ -317,15 +336,23 @@ func (nd *Node) Status() (daemon.Status, error) {
 }
 
 // CutNetwork drops every heartbeat packet in and out of the node's
-// namespace with nftables.
+// namespace with nftables, on every heartbeat network.
 func (nd *Node) CutNetwork() {
+	for k := 0; k < nd.c.nets; k++ {
+		nd.CutHeartbeatNetwork(k)
+	}
+}
+
+// CutHeartbeatNetwork drops heartbeat network k's packets (its UDP port)
+// in and out of the node's namespace.
+func (nd *Node) CutHeartbeatNetwork(k int) {
 	t := nd.c.t
-	rules := fmt.Sprintf(`table inet mtccut {
+	rules := fmt.Sprintf(`table inet mtccut%[2]d {
 	chain in { type filter hook input priority 0; policy accept; udp dport %[1]d drop; }
 	chain out { type filter hook output priority 0; policy accept; udp dport %[1]d drop; }
 }
-`, hbPort)
-	f := filepath.Join(nd.c.dir, nd.Name+"-cut.nft")
+`, hbPort+k, k)
+	f := filepath.Join(nd.c.dir, fmt.Sprintf("%s-cut%d.nft", nd.Name, k))
 	if err := os.WriteFile(f, []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}

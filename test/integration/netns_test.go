@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mtcluster/mtc/quorum"
 )
@@ -149,5 +150,38 @@ func TestNetnsRestartedNodeRejoins(t *testing.T) {
 	p, _ := peer(s, "n3")
 	if p.Incarnation == oldInc || s.Network.Receive.Restarts["n3"] == 0 {
 		t.Fatalf("n1 did not see n3's new incarnation: before %s, now %s, restarts %d", oldInc, p.Incarnation, s.Network.Receive.Restarts["n3"])
+	}
+}
+
+// With two heartbeat networks, losing one of them changes nothing: the
+// other still carries every heartbeat.
+func TestNetnsOneOfTwoNetworksCut(t *testing.T) {
+	c := NewClusterNets(t, 3, 2, defaultProfile)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.WaitAllQuorate(n1, n2, n3)
+	n1.CutHeartbeatNetwork(0)
+	// nftables refuses n1's sends on hb0: proof that the cut is in place.
+	c.WaitFor("n1's sends on hb0 refused", func() bool {
+		s, err := n1.Status()
+		return err == nil && s.Network.Send.Errors["hb0"] > 0
+	})
+	// Watch for three failure timeouts, long enough for a node heard on
+	// one network only to be dropped if the other were not counted.
+	watch := time.Now().Add(3 * c.profile.Timing.FailureTimeout)
+	for time.Now().Before(watch) {
+		for _, nd := range c.Nodes {
+			if !nd.QuorateWith("n1", "n2", "n3") {
+				s, _ := nd.Status()
+				t.Fatalf("%s left the full membership with one of two networks cut: %+v", nd.Name, s)
+			}
+		}
+		time.Sleep(pollInterval)
+	}
+	s, err := n2.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := peer(s, "n1"); !p.NetAlive || p.State != quorum.PeerAlive.String() {
+		t.Fatalf("n2 sees n1 as %+v with hb1 intact", p)
 	}
 }
