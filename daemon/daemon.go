@@ -341,6 +341,11 @@ func (d *Daemon) shutdown(cause error) {
 		d.log.Error("daemon stopping on error; the watchdog stays armed", "err", cause)
 		d.stopper.StopAll("daemon stopping on error: " + cause.Error())
 		_ = d.wd.Close()
+	} else if d.drv.Node.Status().Stopped {
+		// Peers time their takeover on this node's reset: a node that is
+		// already self-fencing lets its watchdog fire.
+		d.log.Warn("daemon shutting down while self-fencing: the watchdog stays armed and resets this node")
+		_ = d.wd.Close()
 	} else {
 		d.log.Info("daemon shutting down: stopping packages and disarming the watchdog")
 		d.stopper.StopAll("daemon shutting down")

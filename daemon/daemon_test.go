@@ -443,3 +443,23 @@ func TestDiskPathFailureStopsTheNode(t *testing.T) {
 		})
 	}
 }
+
+// A node that is already self-fencing keeps its watchdog armed when it is
+// shut down: peers time their takeover on its reset.
+func TestShutdownWhileSelfFencingKeepsWatchdogArmed(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	tc.net.Partition([]netip.Addr{a.addr}, []netip.Addr{b.addr, c.addr})
+	tc.waitFor("n1 stopped", func() bool { return a.d.Status().Stopped })
+	a.stop()
+	if a.wd.Disarmed() {
+		t.Fatal("a self-fencing node disarmed its watchdog on shutdown")
+	}
+	b.stop()
+	if !b.wd.Disarmed() {
+		t.Fatal("a healthy node did not disarm its watchdog on an orderly shutdown")
+	}
+}

@@ -47,7 +47,10 @@
 //     feeding the watchdog; the watchdog then fires at watchdog_timeout
 //     whether or not the packages stopped in time.
 //   - An orderly shutdown (Run's context ends) stops packages and disarms
-//     the watchdog; an error return leaves the watchdog armed.
+//     the watchdog, except on a node already self-fencing, whose watchdog
+//     stays armed and fires; an error return leaves the watchdog armed.
+//     Disarming right after PackageStopper.StopAll relies on StopAll having
+//     stopped the packages (the recording stopper has none to stop).
 //   - Fencing and placement are separate components: a fencing request or
 //     an allowed takeover is logged and shown in the status; until a
 //     fencing agent reports success, peers' packages wait for
