@@ -18,7 +18,8 @@
 //	    24     4  sender node id
 //	    28     8  incarnation: random, chosen once per daemon start
 //	    36     8  sequence number: +1 per packet on this network, from 1
-//	    44     8  configuration generation of the sender
+//	    44     8  configuration generation of the sender (0 while the
+//	              configuration file carries no generation)
 //	    52     8  view: bit i set when the sender hears node id i (ids 0-63)
 //	    60     n  payload: the membership/quorum state the sender publishes
 //	              (member set, epoch, flags), opaque to this package
