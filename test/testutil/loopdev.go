@@ -96,3 +96,84 @@ func run(name string, args ...string) (string, error) {
 	}
 	return stdout.String(), nil
 }
+
+// FreezableLoopDevice is a loop device whose backing file lives on its own
+// small ext4 filesystem (itself on a loop device), so that the filesystem
+// can be frozen: while frozen, writes to the device block in the kernel
+// until Thaw, as on a hung LUN. Reads of data already on disk may still
+// complete.
+type FreezableLoopDevice struct {
+	LoopDevice
+	// Mount is where the ext4 filesystem holding File is mounted.
+	Mount string
+}
+
+// NewFreezableLoopDevice creates a FreezableLoopDevice of size bytes with
+// the given logical sector size. Everything is undone in t.Cleanup, the
+// filesystem thawed first so a test that fails while it is frozen cannot
+// leave the kernel blocked. It needs root and mkfs.ext4, mount and
+// fsfreeze; without them it skips (fails in CI).
+func NewFreezableLoopDevice(t testing.TB, sectorSize int, size int64) *FreezableLoopDevice {
+	t.Helper()
+	RequireRoot(t, "creates loop devices and mounts a filesystem")
+	for _, tool := range []string{"mkfs.ext4", "mount", "umount", "fsfreeze", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if InCI() {
+				t.Fatalf("needs %s (CI=true): install e2fsprogs and util-linux", tool)
+			}
+			t.Skipf("needs %s: install e2fsprogs and util-linux", tool)
+		}
+	}
+	dir := t.TempDir()
+	fsSize := size + 16<<20 // room for the ext4 metadata and journal
+	lower, err := AttachLoop(filepath.Join(dir, "fs.img"), 512, fsSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := DetachLoop(lower); err != nil {
+			t.Errorf("detach loop device: %v", err)
+		}
+	})
+	if _, err := run("mkfs.ext4", "-q", lower); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("mount", lower, mnt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := run("umount", mnt); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	file := filepath.Join(mnt, fmt.Sprintf("loop-%d.img", sectorSize))
+	dev, err := AttachLoop(file, sectorSize, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := DetachLoop(dev); err != nil {
+			t.Errorf("detach loop device: %v", err)
+		}
+	})
+	f := &FreezableLoopDevice{LoopDevice: LoopDevice{Path: dev, File: file, SectorSize: sectorSize, Size: size}, Mount: mnt}
+	t.Cleanup(func() { _ = f.Thaw() }) // runs first; an error means it was not frozen
+	return f
+}
+
+// Freeze freezes the filesystem holding the backing file (fsfreeze -f):
+// from now on writes to the device hang until Thaw.
+func (f *FreezableLoopDevice) Freeze() error {
+	_, err := run("fsfreeze", "--freeze", f.Mount)
+	return err
+}
+
+// Thaw unfreezes the filesystem (fsfreeze -u); blocked writes proceed.
+func (f *FreezableLoopDevice) Thaw() error {
+	_, err := run("fsfreeze", "--unfreeze", f.Mount)
+	return err
+}
