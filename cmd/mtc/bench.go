@@ -151,9 +151,10 @@ type ddCompare struct {
 	op string
 	// Per-I/O means, each the median over the rounds of that round's mean:
 	// a round disturbed by other work on the machine moves them little.
-	ddMean, rawMean, devMean time.Duration
-	raw                      latencies // the BlockDevice alone, no Device
-	dev                      latencies
+	ddMean, rawMean, devMean, dev1Mean time.Duration
+	raw                                latencies // the BlockDevice alone, no Device
+	dev                                latencies
+	dev1                               latencies // the Device with GOMAXPROCS=1
 }
 
 // median returns the median of d (the upper one of an even count).
@@ -233,7 +234,7 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	}
 	defer raw.Close()
 	for _, op := range []string{"write", "read"} {
-		var rawLat, devLat, ddMeans, rawMeans, devMeans []time.Duration
+		var rawLat, devLat, dev1Lat, ddMeans, rawMeans, devMeans, dev1Means []time.Duration
 		for range c.Rounds {
 			t, err := runDD(dd, path, op, ss, c.Count, base/int64(ss))
 			if err != nil {
@@ -252,10 +253,20 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 			}
 			devLat = append(devLat, l...)
 			devMeans = append(devMeans, summarise(l).mean)
+			// The same with one processor: no idle processor to wake when
+			// the I/O goroutine and its caller hand over to each other.
+			procs := runtime.GOMAXPROCS(1)
+			l, err = deviceRun(ctx, dev, op, base, c.Count)
+			runtime.GOMAXPROCS(procs)
+			if err != nil {
+				return nil, err
+			}
+			dev1Lat = append(dev1Lat, l...)
+			dev1Means = append(dev1Means, summarise(l).mean)
 		}
 		res.compare = append(res.compare, ddCompare{
-			op: op, ddMean: median(ddMeans), rawMean: median(rawMeans), devMean: median(devMeans),
-			raw: summarise(rawLat), dev: summarise(devLat),
+			op: op, ddMean: median(ddMeans), rawMean: median(rawMeans), devMean: median(devMeans), dev1Mean: median(dev1Means),
+			raw: summarise(rawLat), dev: summarise(devLat), dev1: summarise(dev1Lat),
 		})
 	}
 
