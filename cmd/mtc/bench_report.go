@@ -63,7 +63,7 @@ func (r *diskReport) markdown() string {
 	}
 	for _, res := range r.results {
 		if res.hb.roundErrs > 0 {
-			p("\n%d of the %d-byte heartbeat rounds had an I/O error; the last: %v\n", res.hb.roundErrs, res.sectorSize, res.hb.lastErr)
+			p("\n%d of the %d-byte heartbeat rounds had an I/O error; the last: %s\n", res.hb.roundErrs, res.sectorSize, strings.ReplaceAll(res.hb.lastErr.Error(), "\n", "; "))
 		}
 	}
 	return b.String()
