@@ -30,8 +30,8 @@ type BenchCmd struct {
 // BenchDiskCmd measures the quorum-disk I/O path.
 type BenchDiskCmd struct {
 	Out      string        `help:"Markdown file whose disk section (between <!-- bench:disk --> and <!-- /bench:disk -->) is replaced; created if missing. The section is printed either way." placeholder:"FILE"`
-	Device   string        `help:"Block device to measure instead of temporary loop devices (which need root). Its first MiBs are OVERWRITTEN; refused when it holds an MT-Cluster quorum disk unless --force." placeholder:"DEV"`
-	Force    bool          `help:"With --device: overwrite it even if it holds an MT-Cluster quorum disk."`
+	Device   string        `help:"Block device to measure instead of temporary loop devices (which need root). Its first MiBs are OVERWRITTEN; refused unless they are all zeros or an earlier run's, unless --force." placeholder:"DEV"`
+	Force    bool          `help:"With --device: overwrite it whatever it holds."`
 	Count    int           `default:"2000" help:"One-sector I/Os per measurement and round."`
 	Rounds   int           `default:"5" help:"Alternating rounds of dd and mtc for the one-sector comparison; the means reported are the medians of the rounds' means."`
 	Duration time.Duration `default:"5s" help:"How long to run a real disk heartbeat to count its I/O rate."`
@@ -196,20 +196,9 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	ctx := context.Background()
 	ss := dev.SectorSize()
 
-	if c.Device != "" && !c.Force {
-		_, err := diskhb.ReadHeader(ctx, dev, uuid.Nil)
-		if !errors.Is(err, diskhb.ErrNotFormatted) {
-			what := "an MT-Cluster quorum disk"
-			if err != nil {
-				what = fmt.Sprintf("what may be a damaged MT-Cluster quorum disk (%v)", err)
-			}
-			return nil, fmt.Errorf("holds %s; the benchmark would overwrite it: pass --force if that is intended", what)
-		}
-	}
-
 	hdr := diskhb.Header{
 		ClusterUUID:       uuid.New(),
-		ClusterName:       "bench",
+		ClusterName:       benchClusterName,
 		SectorSize:        ss,
 		Slots:             diskhb.DefaultSlots,
 		HeartbeatInterval: timing.HeartbeatInterval,
@@ -223,6 +212,11 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	base := (hdr.Layout().MinSize() + (1<<20 - 1)) &^ (1<<20 - 1)
 	if need := base + int64(c.Count*ss); dev.Size() < need {
 		return nil, fmt.Errorf("device is %d bytes; the benchmark needs %d (lower --count or use a larger device)", dev.Size(), need)
+	}
+	if c.Device != "" && !c.Force {
+		if err := checkOverwrite(ctx, dev, base+int64(c.Count*ss)); err != nil {
+			return nil, err
+		}
 	}
 	res := &diskResult{path: path, sectorSize: ss, slots: hdr.Slots}
 
@@ -353,6 +347,39 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 		roundErrs: roundErrs, lastErr: lastErr,
 	}
 	return res, nil
+}
+
+// benchClusterName names the cluster of the quorum disk the benchmark
+// formats, so a later run recognises the disk as its own.
+const benchClusterName = "mtc-bench"
+
+// checkOverwrite refuses a device that holds anything but zeros or an
+// earlier benchmark's quorum disk in its first end bytes, the bytes the
+// benchmark writes: a quorum disk of a real cluster or a filesystem must
+// not be destroyed by a mistyped --device.
+func checkOverwrite(ctx context.Context, dev *diskhb.Device, end int64) error {
+	h, err := diskhb.ReadHeader(ctx, dev, uuid.Nil)
+	switch {
+	case err == nil && h.ClusterName == benchClusterName:
+		return nil
+	case err == nil:
+		return fmt.Errorf("holds the quorum disk of cluster %q (%s), which the benchmark would overwrite; pass --force if that is intended", h.ClusterName, h.ClusterUUID)
+	case !errors.Is(err, diskhb.ErrNotFormatted):
+		return fmt.Errorf("holds what may be a damaged MT-Cluster quorum disk (%v), which the benchmark would overwrite; pass --force if that is intended", err)
+	}
+	const chunk = 1 << 20
+	for off := int64(0); off < end; off += chunk {
+		b, err := dev.Read(ctx, off, int(min(chunk, end-off)))
+		if err != nil {
+			return err
+		}
+		for i, v := range b {
+			if v != 0 {
+				return fmt.Errorf("holds data (a non-zero byte at offset %d) in the first %d bytes, which the benchmark overwrites; pass --force if that is intended", off+int64(i), end)
+			}
+		}
+	}
+	return nil
 }
 
 // runDD runs dd for count one-sector direct I/Os at consecutive sectors

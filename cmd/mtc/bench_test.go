@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -8,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/diskhb/fakedev"
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
@@ -104,6 +109,46 @@ func TestLoopBenchDisk(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestCheckOverwrite(t *testing.T) {
+	ctx := context.Background()
+	newDev := func() (*fakedev.Disk, *diskhb.Device) {
+		disk := fakedev.NewDisk(512, 8192)
+		dev := diskhb.NewDevice(disk.Path("bench"), time.Minute, nil)
+		t.Cleanup(func() { dev.Close() })
+		return disk, dev
+	}
+	const end = 2 << 20
+
+	_, dev := newDev()
+	if err := checkOverwrite(ctx, dev, end); err != nil {
+		t.Fatalf("zeroed device refused: %v", err)
+	}
+
+	disk, dev := newDev()
+	disk.Poke(end-512, []byte{1})
+	if err := checkOverwrite(ctx, dev, end); err == nil || !strings.Contains(err.Error(), "non-zero byte at offset 2096640") {
+		t.Fatalf("device with data: %v", err)
+	}
+	disk.Poke(end-512, []byte{0})
+	disk.Poke(end, []byte{1}) // beyond what the benchmark writes
+	if err := checkOverwrite(ctx, dev, end); err != nil {
+		t.Fatalf("data past the benchmark's region refused: %v", err)
+	}
+
+	for name, want := range map[string]bool{benchClusterName: true, "production": false} {
+		_, dev := newDev()
+		h := diskhb.Header{ClusterUUID: uuid.New(), ClusterName: name, Slots: 4,
+			HeartbeatInterval: time.Second, IOTimeout: time.Second, FailureTimeout: 3 * time.Second, WatchdogTimeout: 5 * time.Second}
+		if err := diskhb.Format(ctx, dev, h, false); err != nil {
+			t.Fatal(err)
+		}
+		err := checkOverwrite(ctx, dev, end)
+		if (err == nil) != want {
+			t.Errorf("quorum disk of cluster %q: %v; want allowed=%v", name, err, want)
 		}
 	}
 }
