@@ -63,7 +63,11 @@ func (n *simNode) local(abs time.Duration) time.Duration {
 
 // abs converts a local time to the earliest absolute time it is reached.
 func (n *simNode) abs(local time.Duration) time.Duration {
-	return absCeil(float64(local-n.offset) / n.rate)
+	a := absCeil(float64(local-n.offset) / n.rate)
+	for n.local(a) < local { // float rounding: never wake a node early
+		a++
+	}
+	return a
 }
 
 func (n *simNode) boot() {

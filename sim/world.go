@@ -113,11 +113,17 @@ type World struct {
 	violations []Violation
 	log        []string
 	decisions  int
-	keepLog    bool
-	events     int
+	// sameInstant counts events in a row at one absolute time.
+	sameInstant int
+	keepLog     bool
+	events      int
 	// detection measurement: see MeasureDetection.
 	onDecision func(w *World, n *simNode, d quorum.Decision)
 }
+
+// maxSameInstant bounds the events at one instant: far more than a burst
+// of 16 nodes' messages, far less than a livelock runs up.
+const maxSameInstant = 100000
 
 // NewWorld builds a cluster of opt.Nodes nodes, all started at time 0.
 func NewWorld(opt Options) (*World, error) {
@@ -176,7 +182,18 @@ func (w *World) RunUntil(t time.Duration) {
 	for len(w.q) > 0 && w.q[0].at <= t {
 		e := heap.Pop(&w.q).(*event)
 		w.events++
+		if e.at == w.now {
+			w.sameInstant++
+		} else {
+			w.sameInstant = 0
+		}
 		w.now = e.at
+		if w.sameInstant > maxSameInstant {
+			// Time no longer advances: report it rather than hang.
+			w.violate(0, "more than %d events at one instant: the simulation livelocks", maxSameInstant)
+			w.q = nil
+			break
+		}
 		e.fn()
 	}
 	if w.now < t {
