@@ -13,7 +13,8 @@ import (
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
-// hangTimeout is the Device deadline in the real-kernel hang tests.
+// hangTimeout is the deadline of the writes the real-kernel hang tests
+// expect to hang.
 const hangTimeout = 100 * time.Millisecond
 
 // TestLoopHungDevice hangs a real block device (a loop device whose backing
@@ -30,7 +31,15 @@ func TestLoopHungDevice(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := newLogRecorder()
-			dev := diskhb.NewDevice(bd, hangTimeout, slog.New(rec))
+			// A long Device deadline, so the I/Os expected to succeed do so
+			// on a loaded machine; those expected to hang get hangTimeout
+			// from their context.
+			dev := diskhb.NewDevice(bd, longTimeout, slog.New(rec))
+			hung := func() context.Context {
+				ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
+				t.Cleanup(cancel)
+				return ctx
+			}
 			t.Cleanup(func() {
 				_ = loop.Thaw()
 				dev.Close()
@@ -45,7 +54,7 @@ func TestLoopHungDevice(t *testing.T) {
 			if err := loop.Freeze(); err != nil {
 				t.Fatal(err)
 			}
-			err = dev.Write(ctx, off, bytes.Repeat([]byte{0xbb}, ss))
+			err = dev.Write(hung(), off, bytes.Repeat([]byte{0xbb}, ss))
 			if !errors.Is(err, diskhb.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("write to a frozen device: %v; want ErrTimeout", err)
 			}
@@ -76,7 +85,7 @@ func TestLoopHungDevice(t *testing.T) {
 			if err := loop.Freeze(); err != nil {
 				t.Fatal(err)
 			}
-			if err := dev.Write(ctx, off, bytes.Repeat([]byte{0xdd}, ss)); !errors.Is(err, diskhb.ErrTimeout) {
+			if err := dev.Write(hung(), off, bytes.Repeat([]byte{0xdd}, ss)); !errors.Is(err, diskhb.ErrTimeout) {
 				t.Fatalf("write to a frozen device: %v; want ErrTimeout", err)
 			}
 			closed := make(chan error, 1)

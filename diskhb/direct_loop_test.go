@@ -165,7 +165,7 @@ func TestFileDirectIO(t *testing.T) {
 			if bd.SectorSize() != ss || bd.Size() != int64(64*ss) {
 				t.Fatalf("geometry %d/%d; want %d/%d (size rounded down to whole sectors)", bd.SectorSize(), bd.Size(), ss, 64*ss)
 			}
-			dev := diskhb.NewDevice(bd, 0, nil)
+			dev := diskhb.NewDevice(bd, longTimeout, nil)
 			ctx := context.Background()
 			p := bytes.Repeat([]byte{0x3c}, ss)
 			if err := dev.Write(ctx, int64(ss), p); err != nil {
