@@ -23,6 +23,9 @@ type SimCmd struct {
 	Timing string `help:"Timing profile: default, aggressive, or random (drawn per history)." default:"random" enum:"default,aggressive,random"`
 	V      bool   `name:"v" help:"Print every history's trace of faults and decisions."`
 	Script string `help:"Run this scenario script instead of random histories and print its decision log." type:"existingfile"`
+	// PlantBug disables one safety rule in every simulated node, to show
+	// that the checker catches the split brain that follows.
+	PlantBug string `name:"plant-bug" hidden:"" help:"Disable a safety rule (tie-break, agreement, shrink-guard) to test the checker." enum:",tie-break,agreement,shrink-guard" default:""`
 }
 
 // Run runs the histories and ends with "histories=K violations=V".
@@ -44,6 +47,14 @@ func (c *SimCmd) Run(out io.Writer, log *slog.Logger) error {
 		return fmt.Errorf("--nodes %d: a cluster has 2 to 16 nodes (0 draws a size per history)", c.Nodes)
 	}
 	ho := sim.HistoryOptions{Nodes: c.Nodes}
+	switch c.PlantBug {
+	case "tie-break":
+		ho.Unsafe.SkipTieBreak = true
+	case "agreement":
+		ho.Unsafe.SkipAgreement = true
+	case "shrink-guard":
+		ho.Unsafe.SkipShrinkGuard = true
+	}
 	switch c.Timing {
 	case "default":
 		ho.Timing = config.DefaultTiming()
@@ -71,7 +82,11 @@ func (c *SimCmd) Run(out io.Writer, log *slog.Logger) error {
 			for _, v := range r.Violations {
 				fmt.Fprintf(out, "  %v\n", v)
 			}
-			fmt.Fprintf(out, "  replay: %s\n", r.Replay())
+			replay := r.Replay()
+			if c.PlantBug != "" {
+				replay += " --plant-bug " + c.PlantBug
+			}
+			fmt.Fprintf(out, "  replay: %s\n", replay)
 		}
 	}
 	var err error

@@ -60,3 +60,19 @@ func TestSimCmdBadNodes(t *testing.T) {
 		t.Fatalf("a usage error is not a violation exit: %v", err)
 	}
 }
+
+// With a safety rule disabled the command reports violations, prints the
+// replay line and exits non-zero.
+func TestSimCmdViolationsExitNonZero(t *testing.T) {
+	var out bytes.Buffer
+	c := &SimCmd{Nodes: 2, Seeds: 20, First: 1, Timing: "aggressive", PlantBug: "tie-break"}
+	err := c.Run(&out, simTestLog())
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code == 0 {
+		t.Fatalf("error %v, want a non-zero ExitError\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "FAIL seed=") || !strings.Contains(text, "replay: mtc sim --seed ") || strings.Contains(text, "violations=0\n") {
+		t.Fatalf("output lacks the failing seed or its replay line:\n%s", text)
+	}
+}
