@@ -63,6 +63,12 @@ func (w *World) DiskSlow(id quorum.NodeID, p float64) {
 	w.trace("fault: disk path of n%d slow (%.0f%%)", id, p*100)
 }
 
+// DiskFlaky makes a fraction p of node id's I/Os fail (a lossy path).
+func (w *World) DiskFlaky(id quorum.NodeID, p float64) {
+	w.nodes[id].flaky = p
+	w.trace("fault: disk path of n%d fails %.0f%% of I/Os", id, p*100)
+}
+
 // SetTorn sets the probability that a write lands torn or corrupted.
 func (w *World) SetTorn(p float64) {
 	w.torn = p
@@ -72,7 +78,7 @@ func (w *World) SetTorn(p float64) {
 // DiskHeal restores node id's path; hung I/Os complete now (late).
 func (w *World) DiskHeal(id quorum.NodeID) {
 	n := w.nodes[id]
-	n.pathDown, n.pathHang, n.slow = false, false, 0
+	n.pathDown, n.pathHang, n.slow, n.flaky = false, false, 0, 0
 	w.trace("heal: disk path of n%d", id)
 	n.releaseHung()
 }
@@ -123,7 +129,7 @@ func (w *World) HealAll() {
 	w.HealNetwork()
 	w.SetTorn(0)
 	for _, n := range w.nodes[1:] {
-		if n.pathDown || n.pathHang || n.slow > 0 {
+		if n.pathDown || n.pathHang || n.slow > 0 || n.flaky > 0 {
 			w.DiskHeal(n.id)
 		}
 		if n.frozen {

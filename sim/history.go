@@ -165,9 +165,9 @@ func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
 	case 8: // VM freeze: the watchdog stands still, the clock jumps
 		id := pick()
 		w.at(start, func() { w.VMFreeze(id, dur) })
-	case 9: // slow disk and torn writes
+	case 9: // slow, lossy disk path and torn writes
 		id := pick()
-		w.at(start, func() { w.DiskSlow(id, 0.5); w.SetTorn(0.2) })
+		w.at(start, func() { w.DiskSlow(id, 0.5); w.DiskFlaky(id, 0.2); w.SetTorn(0.2) })
 		w.at(end, func() { w.DiskHeal(id); w.SetTorn(0) })
 	}
 }

@@ -40,7 +40,8 @@ type simNode struct {
 	// Disk path.
 	pathDown bool
 	pathHang bool
-	slow     float64
+	slow     float64 // fraction of I/Os that take IOTimeout/2..2xIOTimeout
+	flaky    float64 // fraction of I/Os that fail
 	inflight *ioOp
 	hung     []*ioOp
 
@@ -334,7 +335,7 @@ func (e *effects) StartDisk(req quorum.DiskRequest) {
 	case n.inflight != nil:
 		fail(quorum.IOFailed, 10*time.Microsecond) // ErrBusy
 		return
-	case n.pathDown:
+	case n.pathDown, n.flaky > 0 && w.rng.Float64() < n.flaky:
 		fail(quorum.IOFailed, time.Millisecond) // EIO
 		return
 	}
