@@ -9,9 +9,10 @@
 //     loss, duplication, symmetric and one-way partitions;
 //   - quorum disk: one shared slot area and tie-break lock whose sectors are
 //     encoded with diskhb's real format (quorum.SlotOf, quorum.LockOf);
-//     per-node paths that fail (every I/O, or a fraction), hang (the I/O completes late, when the path
-//     heals, or never), run slow, or land torn or bit-flipped writes that
-//     fail the real CRC32C check and read back as unknown; one I/O in
+//     per-node paths that fail (every I/O, or a fraction), hang (the I/O
+//     completes late, when the path heals, or never), run slow, or land
+//     torn or bit-flipped writes that fail the real CRC32C check and read
+//     back as unknown; one I/O in
 //     flight per node, with the IOTimeout deadline on the node's own clock
 //     and ErrBusy-style failures while an I/O is stuck; a crashed node's
 //     in-flight write still lands;
