@@ -12,10 +12,9 @@
 //     per-node paths that fail (every I/O, or a fraction), hang (the I/O
 //     completes late, when the path heals, or never), run slow, or land
 //     torn or bit-flipped writes that fail the real CRC32C check and read
-//     back as unknown; one I/O in
-//     flight per node, with the IOTimeout deadline on the node's own clock
-//     and ErrBusy-style failures while an I/O is stuck; a crashed node's
-//     in-flight write still lands;
+//     back as unknown; one I/O in flight per node, with the IOTimeout
+//     deadline on the node's own clock and ErrBusy-style failures while an
+//     I/O is stuck; a crashed node's in-flight write still lands;
 //   - watchdog: resets the node WatchdogTimeout after its last feed on the
 //     absolute clock, unless the whole VM is frozen;
 //   - crash and restart (new incarnation; a reset node reboots after
