@@ -260,9 +260,9 @@ type Status struct {
 	Armed bool
 	// Stopped: the node has stopped its packages and its watchdog.
 	Stopped bool
-	// StopDeadline is the local time by which an armed node without
-	// quorum or without own disk writes stops (valid while Armed and not
-	// Stopped).
+	// StopDeadline is the local time at which the node stops unless it
+	// regains quorum (when Armed) and completes a slot write before it
+	// (any node); meaningless once Stopped.
 	StopDeadline time.Duration
 }
 
