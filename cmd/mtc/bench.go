@@ -35,6 +35,9 @@ type BenchDiskCmd struct {
 	Count    int           `default:"2000" help:"One-sector I/Os per measurement and round."`
 	Rounds   int           `default:"5" help:"Alternating rounds of dd and mtc for the one-sector comparison; the means reported are the medians of the rounds' means."`
 	Duration time.Duration `default:"5s" help:"How long to run a real disk heartbeat to count its I/O rate."`
+	// HangSamples is not offered with --device: it needs a device whose
+	// filesystem the benchmark can freeze.
+	HangSamples int `default:"10" name:"hang-samples" help:"Times to hang a loop device (by freezing the filesystem under it) to time the caller's ErrTimeout and ErrBusy; 0 skips. Ignored with --device."`
 }
 
 // benchIOTimeout is the I/O deadline of the latency measurements: 10s, so
@@ -54,6 +57,9 @@ func (c *BenchDiskCmd) Run(out io.Writer, log *slog.Logger) error {
 	}
 	if c.Rounds < 1 {
 		return fmt.Errorf("--rounds %d: must be at least 1", c.Rounds)
+	}
+	if c.HangSamples < 0 {
+		return fmt.Errorf("--hang-samples %d: must be 0 (skip) or more", c.HangSamples)
 	}
 	if c.Duration < time.Second {
 		return fmt.Errorf("--duration %v: must be at least 1s to count a per-second rate", c.Duration)
@@ -93,6 +99,18 @@ func (c *BenchDiskCmd) Run(out io.Writer, log *slog.Logger) error {
 	}
 
 	rep := &diskReport{cmd: c.command(), when: time.Now().UTC(), machine: machineInfo()}
+	if c.Device == "" && c.HangSamples > 0 {
+		dir, err := os.MkdirTemp("", "mtc-bench-hang-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		log.Info("measuring a hung device", "samples", c.HangSamples)
+		rep.hang, err = measureHang(dir, c.HangSamples, log)
+		if err != nil {
+			return err
+		}
+	}
 	for _, t := range targets {
 		log.Info("measuring", "device", t.path)
 		r, err := c.measure(dd, t.path, log)
@@ -120,6 +138,8 @@ func (c *BenchDiskCmd) command() string {
 	args := []string{"mtc", "bench", "disk", fmt.Sprintf("--count=%d", c.Count), fmt.Sprintf("--rounds=%d", c.Rounds), fmt.Sprintf("--duration=%v", c.Duration)}
 	if c.Device != "" {
 		args = append(args, "--device="+c.Device)
+	} else {
+		args = append(args, fmt.Sprintf("--hang-samples=%d", c.HangSamples))
 	}
 	if c.Out != "" {
 		args = append(args, "--out="+c.Out)
@@ -129,8 +149,8 @@ func (c *BenchDiskCmd) command() string {
 
 // latencies summarises a set of I/O latencies.
 type latencies struct {
-	n              int
-	mean, p50, p99 time.Duration
+	n                   int
+	mean, p50, p99, max time.Duration
 }
 
 func summarise(d []time.Duration) latencies {
@@ -144,7 +164,7 @@ func summarise(d []time.Duration) latencies {
 		sum += v
 	}
 	rank := func(p int) time.Duration { return s[max((p*len(s)+99)/100-1, 0)] }
-	return latencies{n: len(s), mean: sum / time.Duration(len(s)), p50: rank(50), p99: rank(99)}
+	return latencies{n: len(s), mean: sum / time.Duration(len(s)), p50: rank(50), p99: rank(99), max: s[len(s)-1]}
 }
 
 type ddCompare struct {

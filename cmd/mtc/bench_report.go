@@ -15,6 +15,7 @@ type diskReport struct {
 	when    time.Time
 	machine machine
 	results []*diskResult
+	hang    *hangResult
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond)) }
@@ -65,6 +66,12 @@ func (r *diskReport) markdown() string {
 		if res.hb.roundErrs > 0 {
 			p("\n%d of the %d-byte heartbeat rounds had an I/O error; the last: %s\n", res.hb.roundErrs, res.sectorSize, strings.ReplaceAll(res.hb.lastErr.Error(), "\n", "; "))
 		}
+	}
+	if h := r.hang; h != nil {
+		p("\n### A hung device\n\n")
+		p("A 512-byte loop device whose backing file sits on its own ext4 filesystem; `fsfreeze --freeze` on that filesystem makes the device's writes block in the kernel, as on a hung LUN. Each sample writes one sector through a Device with the default %v deadline and times the caller's return (ErrTimeout each time), then times a read issued while that write is stuck (ErrBusy each time), then thaws the filesystem and waits for the stuck write to return.\n\n", h.deadline)
+		p("| deadline | samples | ErrTimeout after the deadline: p50 | max | ErrBusy refusal: p50 | max |\n|---|---|---|---|---|---|\n")
+		p("| %v | %d | %s | %s | %s | %s |\n", h.deadline, h.samples, us(h.late.p50), us(h.late.max), us(h.busy.p50), us(h.busy.max))
 	}
 	return b.String()
 }

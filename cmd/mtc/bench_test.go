@@ -90,7 +90,7 @@ func TestLoopBenchDisk(t *testing.T) {
 	testutil.RequireRoot(t, "creates loop devices")
 	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
 	var out strings.Builder
-	cmd := &BenchDiskCmd{Out: file, Count: 100, Rounds: 1, Duration: time.Second}
+	cmd := &BenchDiskCmd{Out: file, Count: 100, Rounds: 1, Duration: time.Second, HangSamples: 2}
 	if err := cmd.Run(&out, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +102,11 @@ func TestLoopBenchDisk(t *testing.T) {
 		t.Fatal("the file does not hold the printed section")
 	}
 	for _, want := range []string{
-		"mtc bench disk --count=100 --rounds=1 --duration=1s --out=" + file,
+		"mtc bench disk --count=100 --rounds=1 --duration=1s --hang-samples=2 --out=" + file,
 		"| 512 | write |", "| 512 | read |", "| 4096 | write |", "| 4096 | read |",
 		"| 512 | WriteSlot |", "| 4096 | ReadSlots |",
 		"| 512 | 200ms |", "| 4096 | 200ms |",
+		"### A hung device", "| 400ms | 2 |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
