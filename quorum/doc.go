@@ -23,7 +23,9 @@
 // never while it publishes FlagStopped, and never on the disk's word while
 // the current one is alive on the network, so neither a stale or
 // late-landing slot nor a late packet of a dead incarnation shadows the
-// live one; the replaced incarnation is retired (its messages ignored).
+// live one; the replaced incarnation is retired (its messages ignored,
+// unless it keeps counting on the network while the current one is silent
+// there: then it was retired wrongly and may come back).
 //
 // # Membership
 //

@@ -299,8 +299,11 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		return
 	}
 	if hb.Inc != p.inc {
-		if p.isRetired(hb.Inc) {
-			return // a late message of an earlier incarnation
+		if p.isRetired(hb.Inc) && (fromDisk || n.netAlive(p)) {
+			// A late message of an earlier incarnation. (A retired one
+			// that keeps counting on the network while the current one is
+			// silent there was retired wrongly: it may come back.)
+			return
 		}
 		if p.inc != 0 {
 			// Incarnations are random, not ordered: switch only once the
@@ -319,6 +322,11 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 				return
 			}
 			p.candInc = 0
+			for i, r := range p.retired {
+				if r == hb.Inc {
+					p.retired[i] = 0
+				}
+			}
 			copy(p.retired[1:], p.retired[:len(p.retired)-1])
 			p.retired[0] = p.inc
 			n.decide(Decision{Kind: PeerRestarted, Peer: p.id, Inc: hb.Inc})
