@@ -110,9 +110,10 @@ type Derived struct {
 	// or flapping link) keeps its packages while it waits for EndorseGuard
 	// to run out: EndorseGuard - DeadAfter + HeartbeatInterval (the drift
 	// part of the guard and one heartbeat for its partition to agree
-	// again). It is smaller than Margin less the drift over TakeoverAfter,
-	// so a partition that takes over this node's packages after
-	// TakeoverAfter still finds it reset.
+	// again). With FailureTimeout up to 100 heartbeat intervals it fits in
+	// Margin less the clock drift over TakeoverAfter, so a partition that
+	// takes over this node's packages after TakeoverAfter still finds it
+	// reset.
 	SettleGrace time.Duration
 	// LockSettle: after writing a claim to the tie-break lock, how long to
 	// wait before reading it back to see who won: two I/O timeouts (a racing
@@ -129,11 +130,12 @@ type Derived struct {
 	// for TieHold stops counting on the lock and must claim it again.
 	TieHold time.Duration
 	// TieClaimAfter: how long the tie-break lock must have been seen
-	// unchanged before a node may claim it: TieHold + IOTimeout +
-	// DeadAfter + Margin. The old holder's last successful write landed
-	// before the silence began (at most IOTimeout after its issue), so its
-	// hold ended TieHold later, and its partition mates stop believing its
-	// "holder" flag at most DeadAfter after that; Margin covers clock drift.
+	// unchanged before a node may claim it: (TieHold + IOTimeout +
+	// DeadAfter) stretched by MaxClockDrift, plus Margin. The old holder's
+	// last successful write landed before the silence began (at most
+	// IOTimeout after its issue), so its hold ended TieHold later, and its
+	// partition mates stop believing its "holder" flag at most DeadAfter
+	// after that, each on its own clock.
 	TieClaimAfter time.Duration
 	// TiePending: how long a node whose partition holds exactly half of
 	// the votes, and agrees on it, keeps its packages while the tie-break
@@ -157,7 +159,8 @@ func (t Timing) Derive() Derived {
 	d.SettleGrace = d.EndorseGuard - d.DeadAfter + t.HeartbeatInterval
 	d.LockSettle = time.Duration(float64(2*t.IOTimeout)*(1+MaxClockDrift)/(1-MaxClockDrift)) + time.Millisecond
 	d.TieHold = d.LockSettle + 3*t.IOTimeout + 2*t.HeartbeatInterval
-	d.TieClaimAfter = d.TieHold + t.IOTimeout + d.DeadAfter + d.Margin
+	tie := d.TieHold + t.IOTimeout + d.DeadAfter
+	d.TieClaimAfter = tie + time.Duration(MaxClockDrift*float64(tie)) + d.Margin
 	d.TiePending = d.TieClaimAfter + d.LockSettle + 2*t.IOTimeout + 2*t.HeartbeatInterval
 	return d
 }
