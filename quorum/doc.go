@@ -100,8 +100,8 @@
 // holder: a new claim needs TieClaimAfter of silence; the holder's last
 // successful write landed before the silence began, its hold ends TieHold
 // after that write's issue, and its members stop believing its flag at
-// most DeadAfter later; TieClaimAfter = TieHold + IOTimeout + DeadAfter +
-// Margin exceeds all that. A holder cannot renew after its hold ran out
+// most DeadAfter later; TieClaimAfter, that sum stretched by the clock
+// drift plus Margin, exceeds all of it (TestTimingRelations). A holder cannot renew after its hold ran out
 // (it must claim again), so no late renewal overwrites a new owner except
 // a write that hung past its timeout, which only makes the new owner give
 // the lock up (safe, not live).
