@@ -101,10 +101,11 @@
 // successful write landed before the silence began, its hold ends TieHold
 // after that write's issue, and its members stop believing its flag at
 // most DeadAfter later; TieClaimAfter, that sum stretched by the clock
-// drift plus Margin, exceeds all of it (TestTimingRelations). A holder cannot renew after its hold ran out
-// (it must claim again), so no late renewal overwrites a new owner except
-// a write that hung past its timeout, which only makes the new owner give
-// the lock up (safe, not live).
+// drift plus Margin, exceeds all of it (TestTimingRelations). A holder
+// cannot renew after its hold ran out (it must claim again), so no late
+// renewal overwrites a new owner except a write that hung past its
+// timeout, which only makes the new owner give the lock up (safe, not
+// live).
 //
 // Pending tie. A node whose agreed member set holds exactly half keeps its
 // packages while the lock is decided, for at most TiePending, but only up
