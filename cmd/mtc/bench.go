@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/mtcluster/mtc/internal/benchdoc"
+
 	"context"
 	"errors"
 	"fmt"
@@ -125,7 +127,7 @@ func (c *BenchDiskCmd) Run(out io.Writer, log *slog.Logger) error {
 		return err
 	}
 	if c.Out != "" {
-		if err := replaceSection(c.Out, "disk", section); err != nil {
+		if err := benchdoc.ReplaceSection(c.Out, "disk", section); err != nil {
 			return err
 		}
 		log.Info("report written", "file", c.Out)

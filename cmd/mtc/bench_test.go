@@ -16,56 +16,6 @@ import (
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
-func TestReplaceSection(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
-
-	// Missing file: created with the introduction and the section.
-	if err := replaceSection(file, "disk", "first\n"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(file)
-	if !strings.HasPrefix(string(b), "# Benchmarks") || !strings.Contains(string(b), "<!-- bench:disk -->\nfirst\n<!-- /bench:disk -->\n") {
-		t.Fatalf("new file:\n%s", b)
-	}
-
-	// Another section and hand-written text survive a rewrite.
-	other := "\nhand-written notes\n\n<!-- bench:sim -->\nsim numbers\n<!-- /bench:sim -->\n"
-	if err := os.WriteFile(file, append(b, other...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := replaceSection(file, "disk", "second\n"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ = os.ReadFile(file)
-	got := string(b)
-	if strings.Contains(got, "first") || !strings.Contains(got, "<!-- bench:disk -->\nsecond\n<!-- /bench:disk -->\n") {
-		t.Fatalf("disk section not replaced:\n%s", got)
-	}
-	if !strings.Contains(got, other) {
-		t.Fatalf("other content lost:\n%s", got)
-	}
-	if strings.Count(got, "<!-- bench:disk -->") != 1 {
-		t.Fatalf("disk section duplicated:\n%s", got)
-	}
-
-	// A file without the section gets it appended.
-	file2 := filepath.Join(t.TempDir(), "B.md")
-	os.WriteFile(file2, []byte("# Mine\n\ntext\n"), 0o644)
-	if err := replaceSection(file2, "disk", "x\n"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ = os.ReadFile(file2)
-	if string(b) != "# Mine\n\ntext\n\n<!-- bench:disk -->\nx\n<!-- /bench:disk -->\n" {
-		t.Fatalf("append:\n%q", b)
-	}
-
-	// An opening marker without its closing one is an error, not a guess.
-	os.WriteFile(file2, []byte("<!-- bench:disk -->\nold\n"), 0o644)
-	if err := replaceSection(file2, "disk", "x\n"); err == nil || !strings.Contains(err.Error(), "no closing") {
-		t.Fatalf("unclosed section: %v", err)
-	}
-}
-
 func TestSummarise(t *testing.T) {
 	var d []time.Duration
 	for i := 100; i >= 1; i-- { // 1..100 µs, unsorted

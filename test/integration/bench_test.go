@@ -1,10 +1,10 @@
 package integration
 
 import (
+	"github.com/mtcluster/mtc/internal/benchdoc"
+
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,7 +65,7 @@ func BenchmarkNetnsDaemon(b *testing.B) {
 	body := report(results)
 	fmt.Print(body)
 	if out := os.Getenv("MTC_BENCH_OUT"); out != "" {
-		if err := replaceSection(out, "daemon", body); err != nil {
+		if err := benchdoc.ReplaceSection(out, "daemon", body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -286,46 +286,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// benchIntro starts a new benchmarks file (the same introduction as
-// `mtc bench` writes).
-const benchIntro = `# Benchmarks
-
-Measurements of MT-Cluster on real kernels, made by ` + "`mtc bench`" + ` subcommands
-(` + "`make bench`" + `). Each section is written by one subcommand between
-` + "`<!-- bench:NAME -->`" + ` and ` + "`<!-- /bench:NAME -->`" + ` markers and replaced
-as a whole when it is run again; the rest of the file is left alone. Numbers
-are measured, never asserted: compare runs on the same machine only.
-`
-
-// replaceSection replaces the text between <!-- bench:name --> and
-// <!-- /bench:name --> in file with body, appending the section when the
-// markers are absent and creating the file when it does not exist.
-func replaceSection(file, name, body string) error {
-	openMark, closeMark := "<!-- bench:"+name+" -->", "<!-- /bench:"+name+" -->"
-	old, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		old, err = []byte(benchIntro), nil
-	}
-	if err != nil {
-		return err
-	}
-	text := string(old)
-	block := openMark + "\n" + body + closeMark + "\n"
-	i := strings.Index(text, openMark)
-	if i < 0 {
-		text = strings.TrimRight(text, "\n") + "\n\n" + block
-	} else {
-		j := strings.Index(text[i:], closeMark)
-		if j < 0 {
-			return fmt.Errorf("%s: %s has no closing %s; fix the file by hand", file, openMark, closeMark)
-		}
-		end := i + j + len(closeMark)
-		if end < len(text) && text[end] == '\n' {
-			end++
-		}
-		text = text[:i] + block + text[end:]
-	}
-	return os.WriteFile(file, []byte(text), 0o644)
 }

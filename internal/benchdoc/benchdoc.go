@@ -1,0 +1,72 @@
+// Package benchdoc maintains docs/BENCHMARKS.md: each benchmark writes its
+// own section between <!-- bench:NAME --> and <!-- /bench:NAME --> markers,
+// leaving every other section and hand-written text alone.
+package benchdoc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// intro starts a new benchmarks file.
+const intro = `# Benchmarks
+
+Measurements of MT-Cluster on real kernels, made by ` + "`mtc bench`" + ` subcommands
+(` + "`make bench`" + `). Each section is written by one subcommand between
+` + "`<!-- bench:NAME -->`" + ` and ` + "`<!-- /bench:NAME -->`" + ` markers and replaced
+as a whole when it is run again; the rest of the file is left alone. Numbers
+are measured, never asserted: compare runs on the same machine only.
+`
+
+// ReplaceSection replaces the text between <!-- bench:name --> and
+// <!-- /bench:name --> in file with body, appending the section when the
+// markers are absent and creating the file (with an introduction) when it
+// does not exist. The file is replaced atomically.
+func ReplaceSection(file, name, body string) error {
+	openMark, closeMark := "<!-- bench:"+name+" -->", "<!-- /bench:"+name+" -->"
+	old, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		old, err = []byte(intro), nil
+	}
+	if err != nil {
+		return err
+	}
+	text := string(old)
+	block := openMark + "\n" + body + closeMark + "\n"
+	i := strings.Index(text, openMark)
+	switch {
+	case i < 0:
+		text = strings.TrimRight(text, "\n") + "\n\n" + block
+	default:
+		j := strings.Index(text[i:], closeMark)
+		if j < 0 {
+			return fmt.Errorf("%s: %s has no closing %s; fix the file by hand", file, openMark, closeMark)
+		}
+		end := i + j + len(closeMark)
+		if end < len(text) && text[end] == '\n' {
+			end++
+		}
+		text = text[:i] + block + text[end:]
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(text); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
+}
