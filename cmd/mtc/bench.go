@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/mtcluster/mtc/internal/benchdoc"
+	"github.com/mtcluster/mtc/internal/loopdev"
 
 	"context"
 	"errors"
@@ -87,12 +88,12 @@ func (c *BenchDiskCmd) Run(out io.Writer, log *slog.Logger) error {
 		}
 		defer os.RemoveAll(dir)
 		for _, ss := range []int{512, 4096} {
-			dev, err := attachLoop(filepath.Join(dir, fmt.Sprintf("disk-%d.img", ss)), ss, benchLoopSize)
+			dev, err := loopdev.Attach(filepath.Join(dir, fmt.Sprintf("disk-%d.img", ss)), ss, benchLoopSize)
 			if err != nil {
 				return err
 			}
 			defer func() {
-				if err := detachLoop(dev); err != nil {
+				if err := loopdev.Detach(dev); err != nil {
 					log.Warn("detaching the benchmark's loop device failed; detach it by hand", "device", dev, "err", err)
 				}
 			}()

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/internal/loopdev"
 )
 
 // hangResult is how a Device behaves on a device that hangs in the kernel.
@@ -29,11 +26,6 @@ type hangResult struct {
 // filesystem (fsfreeze) blocks the device's writes in the kernel, as a hung
 // LUN does, until it is thawed.
 func measureHang(dir string, samples int, log *slog.Logger) (_ *hangResult, err error) {
-	for _, tool := range []string{"mkfs.ext4", "mount", "umount", "fsfreeze"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("the hang measurement needs %s (install e2fsprogs and util-linux, or pass --hang-samples=0): %w", tool, err)
-		}
-	}
 	var undo []func() error
 	defer func() {
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -42,32 +34,12 @@ func measureHang(dir string, samples int, log *slog.Logger) (_ *hangResult, err 
 			}
 		}
 	}()
-	lower, err := attachLoop(filepath.Join(dir, "hang-fs.img"), 512, 64<<20)
+	fz, err := loopdev.NewFreezable(dir, 512, 8<<20)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the hang measurement (skip it with --hang-samples=0): %w", err)
 	}
-	undo = append(undo, func() error { return detachLoop(lower) })
-	if err := command("mkfs.ext4", "-q", lower); err != nil {
-		return nil, err
-	}
-	mnt := filepath.Join(dir, "hang-mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		return nil, err
-	}
-	if err := command("mount", lower, mnt); err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() error { return command("umount", mnt) })
-	dev, err := attachLoop(filepath.Join(mnt, "disk.img"), 512, 8<<20)
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() error { return detachLoop(dev) })
-	freeze := func() error { return command("fsfreeze", "--freeze", mnt) }
-	thaw := func() error { return command("fsfreeze", "--unfreeze", mnt) }
-	// Runs first: never leave the filesystem frozen (an error only means
-	// it was not frozen).
-	undo = append(undo, func() error { _ = thaw(); return nil })
+	undo = append(undo, fz.Close)
+	dev, freeze, thaw := fz.Dev, fz.Freeze, fz.Thaw
 
 	bd, err := diskhb.OpenBlock(dev)
 	if err != nil {
@@ -125,13 +97,3 @@ func waitIdle(ctx context.Context, d *diskhb.Device, buf []byte) error {
 }
 
 // command runs a tool with LC_ALL=C and returns its stderr in the error.
-func command(name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}
