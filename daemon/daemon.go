@@ -434,12 +434,13 @@ func (d *Daemon) doDisk(ctx context.Context, req quorum.DiskRequest) diskResult 
 	r := diskResult{done: quorum.DiskDone{Op: req.Op, Kind: req.Kind}}
 	switch req.Kind {
 	case quorum.DiskWriteSlot:
-		s := encodeSlot(&req.Heartbeat, d.self.Name, 0)
+		s := quorum.SlotOf(req.Heartbeat)
+		s.NodeName = d.self.Name
 		s.WrittenAt = time.Now() // display only, never compared
 		r.seq = s.Seq
 		r.err = d.disk.WriteSlot(ctx, s)
 	case quorum.DiskWriteLock:
-		l := lockRecord(req.Lock)
+		l := quorum.LockOf(req.Lock)
 		l.WrittenAt = time.Now()
 		r.err = d.disk.WriteLock(ctx, l)
 	case quorum.DiskRead:

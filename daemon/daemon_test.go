@@ -293,7 +293,7 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil || got != hb {
 		t.Fatalf("network round trip: %v\n got %+v\nwant %+v", err, got, hb)
 	}
-	slot := encodeSlot(&hb, "n3", 0)
+	slot := quorum.SlotOf(hb)
 	if len(slot.Payload) > diskhb.MaxPayload {
 		t.Fatalf("slot payload %d bytes with 15 echoes, above %d", len(slot.Payload), diskhb.MaxPayload)
 	}
@@ -309,8 +309,13 @@ func TestWireRoundTrip(t *testing.T) {
 	if _, err := decodeNetHeartbeat(3, 1, 0, bad); err == nil {
 		t.Fatal("inconsistent echo count accepted")
 	}
-	if o := slotObservation(diskhb.SlotRead{ID: 3, Slot: diskhb.Slot{NodeID: 3, Payload: []byte{9}}}); o.Valid {
-		t.Fatal("slot with an unknown payload version counted as valid")
+	if o := slotObservation(diskhb.SlotRead{ID: 3, Slot: diskhb.Slot{NodeID: 3, Payload: []byte{9, 1}}}); o.Valid {
+		t.Fatal("slot with a malformed payload counted as valid")
+	}
+	// The member set on disk follows the format's numbering: bit i-1 is
+	// node i, as `mtc disk dump` shows it.
+	if slot.Members != 0b111 {
+		t.Fatalf("members {1,2,3} written as %b", slot.Members)
 	}
 }
 

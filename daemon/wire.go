@@ -11,7 +11,8 @@ import (
 )
 
 // The membership state a node publishes (quorum.Heartbeat) travels in the
-// opaque payload of network packets and quorum-disk slots.
+// opaque payload of network packets, laid out here, and in the quorum-disk
+// slot, laid out by quorum.SlotOf.
 //
 // Network payload (big-endian), after the nethb header which already
 // carries the sender id, its incarnation and its view:
@@ -24,26 +25,16 @@ import (
 //	    18    4 member set (bit i = node i)
 //	    22    - echoes
 //
-// Disk slot payload: the slot record itself carries the incarnation, the
-// publication counter, the epoch, the view and the member set; the payload
-// holds the payload version, the flags and the echoes:
-//
-//	offset size field
-//	     0    1 payload version (1)
-//	     1    1 flags (quorum.Flags)
-//	     2    - echoes
-//
 // Echoes: a 2-byte mask (bit i-1 set: an echo of node i follows), then one
 // 16-byte entry per set bit in increasing node id order: that node's
 // incarnation (8) and the highest publication counter heard from it (8).
-// Only non-zero echoes are written; with 16 nodes a node echoes at most 15
-// peers: 2+15*16 = 242 bytes, within the slot's 256-byte payload.
+// Only non-zero echoes are written.
 const payloadVersion = 1
 
 // echoLen is the size of one echo entry.
 const echoLen = 16
 
-// errPayload is a payload that does not decode: the packet or slot is
+// errPayload is a network payload that does not decode: the packet is
 // treated as unreadable.
 var errPayload = errors.New("membership payload does not decode")
 
@@ -110,34 +101,8 @@ func decodeNetHeartbeat(from uint32, inc uint64, view uint64, payload []byte) (q
 	return hb, decodeEchoes(payload[22:], &hb)
 }
 
-// slotFlags maps the published flags to the quorum disk's display flags.
-func slotFlags(f quorum.Flags) uint32 {
-	fl := diskhb.FlagRunning
-	if f&quorum.FlagQuorate != 0 {
-		fl |= diskhb.FlagQuorate
-	}
-	if f&quorum.FlagStopped != 0 {
-		fl |= diskhb.FlagSelfFencing
-	}
-	return fl
-}
-
-// encodeSlot is the quorum-disk slot record of hb.
-func encodeSlot(hb *quorum.Heartbeat, name string, gen uint64) diskhb.Slot {
-	p := append(make([]byte, 0, diskhb.MaxPayload), payloadVersion, byte(hb.Flags))
-	return diskhb.Slot{
-		NodeID:      int(hb.From),
-		Flags:       slotFlags(hb.Flags),
-		Incarnation: uint64(hb.Inc),
-		Seq:         uint64(hb.Seq),
-		Epoch:       hb.Epoch,
-		View:        uint64(hb.View),
-		Members:     uint64(hb.Members),
-		ConfigGen:   gen,
-		NodeName:    name,
-		Payload:     appendEchoes(p, hb),
-	}
-}
+// On the quorum disk the heartbeat travels in the slot record as
+// quorum.SlotOf lays it out (the same mapping the simulation proves).
 
 // slotObservation converts a slot read into what the machine consumes. A
 // slot that failed to decode, was never written by a daemon, or whose
@@ -147,34 +112,19 @@ func slotObservation(r diskhb.SlotRead) quorum.SlotObservation {
 	if !r.Valid() {
 		return o
 	}
-	s := r.Slot
-	hb := quorum.Heartbeat{
-		From: quorum.NodeID(s.NodeID), Inc: quorum.Incarnation(s.Incarnation), Seq: quorum.Seq(s.Seq),
-		Epoch: s.Epoch, View: quorum.Set(s.View), Members: quorum.Set(s.Members),
-	}
-	if len(s.Payload) < 2 || s.Payload[0] != payloadVersion {
-		return o
-	}
-	hb.Flags = quorum.Flags(s.Payload[1])
-	if decodeEchoes(s.Payload[2:], &hb) != nil {
+	hb, err := quorum.HeartbeatOf(r.Slot)
+	if err != nil {
 		return o
 	}
 	o.Valid, o.Heartbeat = true, hb
 	return o
 }
 
-// lockObservation converts the tie-break lock as read.
+// lockObservation converts the tie-break lock as read; a lock that did not
+// decode is unknown, never free.
 func lockObservation(l diskhb.Lock, err error) quorum.LockObservation {
 	if err != nil {
 		return quorum.LockObservation{}
 	}
-	return quorum.LockObservation{Valid: true, Record: quorum.LockRecord{
-		Owner: quorum.NodeID(l.Owner), Inc: quorum.Incarnation(l.OwnerIncarnation), Gen: l.Generation,
-	}}
-}
-
-// lockRecord converts the machine's lock record for writing (index 0, the
-// tie-break lock).
-func lockRecord(r quorum.LockRecord) diskhb.Lock {
-	return diskhb.Lock{Index: 0, Owner: int(r.Owner), OwnerIncarnation: uint64(r.Inc), Generation: r.Gen}
+	return quorum.LockObservation{Valid: true, Record: quorum.LockRecordOf(l)}
 }
