@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: demo all build test test-unit test-root lab-test lab-shell bench vet fmt clean
+.PHONY: demo sim all build test test-unit test-root lab-test lab-shell bench vet fmt clean
 
 all: build
 
@@ -43,8 +43,16 @@ lab-test:
 lab-shell:
 	bash test/lab/run.sh shell
 
+# Measurements, written to docs/BENCHMARKS.md (root: loop devices and
+# namespaces). Each writes its own section.
 bench:
 	$(GO) run ./cmd/mtc bench disk --out docs/BENCHMARKS.md
+	$(GO) run ./cmd/mtc bench sim --out docs/BENCHMARKS.md
+	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md $(GO) test -run '^$$' -bench NetnsDaemon -benchtime 1x -timeout 30m ./test/integration
+
+# A larger sweep of the simulation than the test suite's 2000 seeds.
+sim:
+	$(GO) run ./cmd/mtc sim --seeds 10000
 
 clean:
 	rm -rf $(BIN)

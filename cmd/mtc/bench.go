@@ -1,9 +1,6 @@
 package main
 
 import (
-	"github.com/mtcluster/mtc/internal/benchdoc"
-	"github.com/mtcluster/mtc/internal/loopdev"
-
 	"context"
 	"errors"
 	"fmt"
@@ -22,12 +19,15 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/internal/benchdoc"
+	"github.com/mtcluster/mtc/internal/loopdev"
 )
 
 // BenchCmd groups the benchmarks. Each measures on this machine and writes
 // a section of a markdown report; nothing in them is asserted.
 type BenchCmd struct {
 	Disk BenchDiskCmd `cmd:"" help:"Measure quorum-disk I/O latency against dd, slot I/O through the on-disk format, and the I/O rate of one node's disk heartbeat."`
+	Sim  BenchSimCmd  `cmd:"" help:"Measure, in the simulation, the time from a node's death to the survivors' decision."`
 }
 
 // BenchDiskCmd measures the quorum-disk I/O path.

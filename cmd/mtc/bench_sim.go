@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/internal/benchdoc"
+	"github.com/mtcluster/mtc/sim"
+)
+
+// BenchSimCmd measures failure detection in the simulation: the decisions
+// are the real quorum state machine's, the clocks, network and disk are the
+// simulation's (with per-seed clock drift, network jitter and disk latency),
+// so the numbers show what the algorithm and the timing profile cost, free
+// of scheduling noise. `make bench` and the namespace benchmark measure the
+// real daemons.
+type BenchSimCmd struct {
+	Out       string `help:"Markdown file whose sim section (between <!-- bench:sim --> and <!-- /bench:sim -->) is replaced; created if missing. The section is printed either way." placeholder:"FILE"`
+	Histories int    `default:"200" help:"Seeded histories per cluster size and timing profile."`
+	Nodes     []int  `default:"2,3,5,16" help:"Cluster sizes to measure."`
+}
+
+// Run measures and writes the report.
+func (c *BenchSimCmd) Run(out io.Writer) error {
+	if c.Histories < 10 {
+		return fmt.Errorf("--histories %d: at least 10 are needed for percentiles", c.Histories)
+	}
+	for _, n := range c.Nodes {
+		if n < 2 || n > config.MaxNodes {
+			return fmt.Errorf("--nodes %d: cluster sizes are 2 to %d", n, config.MaxNodes)
+		}
+	}
+	profiles := []struct {
+		name string
+		t    config.Timing
+	}{{"default", config.DefaultTiming()}, {"aggressive", config.AggressiveTiming()}}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("## Failure detection in the simulation\n\n")
+	sizes := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		sizes[i] = fmt.Sprint(n)
+	}
+	p("Reproduce: `go run ./cmd/mtc bench sim --histories %d --nodes %s --out docs/BENCHMARKS.md`. Measured %s with %s on %d CPUs.\n\n",
+		c.Histories, strings.Join(sizes, ","), time.Now().UTC().Format("2006-01-02"), runtime.Version(), runtime.NumCPU())
+	p("Each history forms the cluster, crashes one random node at a random moment, and times on the simulation's absolute clock how long until every survivor has dropped it from its member set (*decision*) and until every survivor holds quorum again without it. Clock-rate drift (up to 5%%), network delay and disk latency are drawn per seed. Two nodes regain quorum through the quorum-disk tie-break, which adds the lock's claim time.\n\n")
+	p("| timing | heartbeat / failure / watchdog | nodes | histories | decision p50 | p99 | max | quorate again p50 | max | incomplete |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, pr := range profiles {
+		for _, n := range c.Nodes {
+			d, err := sim.MeasureDetection(pr.t, n, 1, c.Histories)
+			if err != nil {
+				return fmt.Errorf("%s timing, %d nodes: %w", pr.name, n, err)
+			}
+			r := func(v time.Duration) string { return v.Round(time.Millisecond).String() }
+			// incomplete: histories that never decided, or never regained
+			// quorum, within three takeover delays.
+			p("| %s | %v / %v / %v | %d | %d | %s | %s | %s | %s | %s | %d |\n", pr.name, pr.t.HeartbeatInterval, pr.t.FailureTimeout, pr.t.WatchdogTimeout,
+				n, d.Histories, r(d.Decided.P50), r(d.Decided.P99), r(d.Decided.Max), r(d.Requorate.P50), r(d.Requorate.Max), d.Undecided+d.NoQuorum)
+		}
+	}
+	section := b.String()
+	fmt.Fprint(out, section)
+	if c.Out != "" {
+		return benchdoc.ReplaceSection(c.Out, "sim", section)
+	}
+	return nil
+}

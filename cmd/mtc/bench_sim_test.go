@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBenchSim(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	out, err := runCLI(t, "bench", "sim", "--histories", "10", "--nodes", "3", "--out", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "| default |") || strings.HasPrefix(l, "| aggressive |") {
+			rows++
+			if !strings.HasSuffix(l, "| 0 |") {
+				t.Errorf("incomplete histories: %s", l)
+			}
+		}
+	}
+	if rows != 2 {
+		t.Fatalf("want one row per timing profile:\n%s", out)
+	}
+	b, _ := os.ReadFile(file)
+	if !strings.Contains(string(b), "<!-- bench:sim -->\n## Failure detection in the simulation") {
+		t.Fatalf("report section not written:\n%s", b)
+	}
+	if _, err := runCLI(t, "bench", "sim", "--nodes", "1"); err == nil || !strings.Contains(err.Error(), "2 to 16") {
+		t.Fatalf("a one-node cluster accepted: %v", err)
+	}
+}
