@@ -39,7 +39,9 @@ const createKeyHint = "create one with: head -c 32 /dev/urandom > %[1]s; chmod 6
 // regular file of mode 0600 or stricter owned by root or by the current
 // user, and a key shorter than MinKeyLen bytes.
 func LoadKey(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer for ever; on a regular file it changes nothing.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, &KeyFileError{Path: path, Problem: "is a symbolic link", Fix: "point the configuration at the real file"}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,6 +300,11 @@ func TestLoadKey(t *testing.T) {
 	if err := os.Symlink(good, link); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO with no writer: opening it must not wait for one.
+	fifo := filepath.Join(t.TempDir(), "fifo.key")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, path, want string
 	}{
@@ -308,6 +314,7 @@ func TestLoadKey(t *testing.T) {
 		{"missing", filepath.Join(t.TempDir(), "nope"), "head -c 32 /dev/urandom"},
 		{"directory", t.TempDir(), "not a regular file"},
 		{"symlink", link, "symbolic link"},
+		{"fifo", fifo, "not a regular file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
