@@ -23,8 +23,14 @@ const latencyWindow = 256
 // Device gives every I/O on a BlockDevice a deadline, so a hung LUN turns
 // into an error in bounded time instead of a blocked caller.
 //
-// One goroutine per Device issues the I/Os, one at a time. An I/O's deadline
-// is the earlier of the context's deadline and now + the Device's timeout.
+// On an O_DIRECT block device (OpenBlock) on linux/amd64 and linux/arm64,
+// the caller's goroutine submits its I/O with Linux AIO (io_submit) and
+// waits for it in io_getevents until its deadline, as sanlock does; an I/O
+// that misses its deadline is left to a reaper goroutine. On any other
+// BlockDevice, or when the kernel refuses an AIO context, one goroutine per
+// Device issues the I/Os. Either way the I/Os run one at a time. An I/O's
+// deadline is the earlier of the context's deadline and now + the Device's
+// timeout.
 //
 // Guarantees:
 //   - Read, Write and Close return by the deadline (Close at once), whatever
@@ -43,15 +49,23 @@ const latencyWindow = 256
 //     timed-out one does. A context already over starts no I/O.
 //   - All methods are safe for concurrent use.
 //
-// Cost: each I/O is handed to the I/O goroutine and its result handed
-// back, two goroutine wake-ups on top of the system call; `mtc bench disk`
-// measures it against dd (docs/BENCHMARKS.md).
+// Cost: on the AIO path, two system calls (io_submit, io_getevents)
+// where a bare pread or pwrite makes one, and a context.AfterFunc for a
+// context that can be cancelled. On the goroutine path, each I/O is handed
+// to the I/O goroutine and its result handed back, two goroutine wake-ups
+// on top of the system call. `mtc bench disk` measures the Device against
+// dd (docs/BENCHMARKS.md).
 //
 // Non-guarantees:
 //   - A write that timed out may still land, entirely or (on hardware
 //     without atomic sector writes) in part, after the caller saw ErrTimeout.
 //     Treat its outcome as unknown.
 //   - A timeout is not a fence: the stuck I/O cannot be cancelled.
+//   - On the AIO path the caller's own io_submit queues the request: the
+//     block layer returns it at once on a hung device, but makes it wait
+//     while the device's request queue is frozen (reconfigured) or has no
+//     free request left, which a hung device holding all of them can
+//     cause.
 //   - Concurrent callers are served one at a time in no particular order;
 //     time spent waiting for another caller's I/O counts against the
 //     deadline.
@@ -62,7 +76,13 @@ type Device struct {
 
 	reqs chan *request // to the I/O goroutine; unbuffered
 	quit chan struct{} // closed by Close
-	done chan struct{} // closed when the I/O goroutine has exited
+	done chan struct{} // closed when the BlockDevice is closed
+
+	// AIO path (device_aio.go), nil on the goroutine path.
+	aio *aioRing
+	// sem is held by the goroutine using aio: the caller whose I/O is in
+	// flight, or the reaper of an I/O that timed out.
+	sem chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -70,6 +90,7 @@ type Device struct {
 	stuck    *request      // I/O that timed out and has not returned
 	stuckCh  chan struct{} // closed when the device becomes stuck
 	closeErr error
+	aioDown  bool // the AIO ring is destroyed
 	stats    DeviceStats
 	lat      [latencyWindow]time.Duration
 	latN     int // completed I/Os recorded in lat (total, not capped)
@@ -135,7 +156,8 @@ type DeviceStats struct {
 	P50, P99, Max time.Duration
 }
 
-// NewDevice starts the I/O goroutine for bd. timeout is the default
+// NewDevice sets up the AIO context or starts the I/O goroutine for bd
+// (a fallback to the goroutine is logged at debug level). timeout is the default
 // deadline of each I/O (DefaultIOTimeout when <= 0); log receives the
 // device's events (a nil log discards them). The Device owns bd: Close
 // closes it.
@@ -154,6 +176,9 @@ func NewDevice(bd BlockDevice, timeout time.Duration, log *slog.Logger) *Device 
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		stuckCh: make(chan struct{}),
+	}
+	if d.setupAIO() {
+		return d
 	}
 	go d.loop()
 	return d
@@ -232,6 +257,9 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 
 	stuckCh := d.stuckCh
 	d.mu.Unlock()
+	if d.aio != nil {
+		return d.doAIO(ctx, op, off, buf, now, deadline, stuckCh)
+	}
 
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -301,8 +329,15 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 		}
 		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the I/O had not started"))
 	}
+	return d.abandoned(op, off, cause, now, deadline)
+}
+
+// abandoned returns the error of a caller that gave up on an I/O in flight
+// (cause is ErrClosed, the context's error, or nil for the deadline), and
+// logs it.
+func (d *Device) abandoned(op opKind, off int64, cause error, now, deadline time.Time) error {
 	switch {
-	case closed:
+	case errors.Is(cause, ErrClosed):
 		return d.fail(fmt.Errorf("%s at offset %d: device closed with the I/O in flight: %w", op, off, ErrClosed))
 	case cause != nil && !errors.Is(cause, context.DeadlineExceeded):
 		d.log.Warn("quorum disk I/O abandoned by its caller while in flight; new I/O on this device fails with ErrBusy until it returns",
@@ -471,10 +506,19 @@ func (d *Device) Close() error {
 	d.closed = true
 	busy := d.running != nil
 	close(d.quit)
+	if busy && d.aio != nil {
+		// Release the caller waiting for the I/O, as on the goroutine
+		// path; the I/O's reaper closes the BlockDevice.
+		d.aio.wake()
+	}
 	d.mu.Unlock()
 	if busy {
 		d.log.Info("quorum disk device closed with an I/O in flight; the device is released when it returns")
 		return nil
+	}
+	if d.aio != nil {
+		// No I/O in flight: io_destroy does not wait.
+		return d.aioTeardown()
 	}
 	<-d.done
 	d.mu.Lock()

@@ -19,6 +19,11 @@ func BenchmarkDeviceRead512(b *testing.B)   { benchDevice(b, 512, false) }
 func BenchmarkDeviceWrite4096(b *testing.B) { benchDevice(b, 4096, true) }
 func BenchmarkDeviceRead4096(b *testing.B)  { benchDevice(b, 4096, false) }
 
+// With a context that can be cancelled, as the heartbeat's: on the AIO
+// path the Device registers a context.AfterFunc for each I/O.
+func BenchmarkDeviceWrite512Cancelable(b *testing.B) { benchDeviceCtx(b, 512, true, true) }
+func BenchmarkDeviceRead512Cancelable(b *testing.B)  { benchDeviceCtx(b, 512, false, true) }
+
 func BenchmarkBlockWrite512(b *testing.B)  { benchBlock(b, 512, true) }
 func BenchmarkBlockRead512(b *testing.B)   { benchBlock(b, 512, false) }
 func BenchmarkBlockWrite4096(b *testing.B) { benchBlock(b, 4096, true) }
@@ -33,12 +38,19 @@ func openLoop(b *testing.B, ss int) diskhb.BlockDevice {
 	return bd
 }
 
-func benchDevice(b *testing.B, ss int, write bool) {
+func benchDevice(b *testing.B, ss int, write bool) { benchDeviceCtx(b, ss, write, false) }
+
+func benchDeviceCtx(b *testing.B, ss int, write, cancelable bool) {
 	// A long deadline: a benchmark on a loaded host measures the slow I/O
 	// instead of failing on it.
 	dev := diskhb.NewDevice(openLoop(b, ss), longTimeout, nil)
 	defer dev.Close()
 	ctx := context.Background()
+	if cancelable {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
 	p := make([]byte, ss)
 	off := int64(ss)
 	for b.Loop() {

@@ -126,7 +126,7 @@ func openBlockDev(path string) (*directDevice, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("open quorum disk %s: logical sector size %d is not supported (512 or 4096): %w", path, ss, ErrGeometry)
 	}
-	return &directDevice{path: path, fd: fd, sectorSize: ss, size: int64(size), direct: true}, nil
+	return &directDevice{path: path, fd: fd, sectorSize: ss, size: int64(size), direct: true, block: true}, nil
 }
 
 // directDevice is the BlockDevice of OpenBlock and OpenFile: a file
@@ -140,6 +140,7 @@ type directDevice struct {
 	sectorSize int
 	size       int64
 	direct     bool // false: the filesystem refused O_DIRECT, O_DSYNC is used
+	block      bool // a block device, not a regular file
 
 	mu       sync.Mutex
 	inflight int
@@ -242,3 +243,11 @@ func (d *directDevice) Close() error {
 	}
 	return nil
 }
+
+// aioFD lets a Device submit this device's I/O itself with Linux AIO: it
+// returns the descriptor and the path for errors, and false for a regular
+// file. On a block device opened with O_DIRECT, io_submit returns once the
+// request is queued; a filesystem may instead do the I/O inside io_submit
+// (an allocating write, a file opened with O_DSYNC), which would block the
+// caller on a hung disk.
+func (d *directDevice) aioFD() (int, string, bool) { return d.fd, d.path, d.block && d.direct }
