@@ -55,6 +55,7 @@ type Daemon struct {
 	cl      *config.Cluster
 	self    *config.Node
 	timing  config.Derived
+	gen     uint64 // configuration generation, in every packet and slot
 	clock   func() time.Duration
 	drv     *quorum.Driver
 	sender  *nethb.Sender
@@ -158,14 +159,15 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	d.recv, err = nethb.NewReceiver(nethb.ReceiverConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Peers: peers})
+	d.gen = cl.Generation()
+	d.recv, err = nethb.NewReceiver(nethb.ReceiverConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Peers: peers, Generation: d.gen})
 	if err != nil {
 		return nil, err
 	}
 	if err := d.openLinks(); err != nil {
 		return nil, err
 	}
-	d.sender, err = nethb.NewSender(nethb.SenderConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Links: d.links, Incarnation: inc})
+	d.sender, err = nethb.NewSender(nethb.SenderConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Generation: d.gen, Links: d.links, Incarnation: inc})
 	if err != nil {
 		d.closeLinks()
 		return nil, err
@@ -435,7 +437,7 @@ func (d *Daemon) doDisk(ctx context.Context, req quorum.DiskRequest) diskResult 
 	switch req.Kind {
 	case quorum.DiskWriteSlot:
 		s := quorum.SlotOf(req.Heartbeat)
-		s.NodeName = d.self.Name
+		s.NodeName, s.ConfigGen = d.self.Name, d.gen
 		s.WrittenAt = time.Now() // display only, never compared
 		r.seq = s.Seq
 		r.err = d.disk.WriteSlot(ctx, s)

@@ -120,9 +120,12 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 	return tc
 }
 
-func (tc *testCluster) start(name string) *testNode {
+func (tc *testCluster) start(name string) *testNode { return tc.startWith(name, tc.cl) }
+
+// startWith starts node name with its own copy of the configuration.
+func (tc *testCluster) startWith(name string, cl *config.Cluster) *testNode {
 	t := tc.t
-	cn, _ := tc.cl.NodeByName(name)
+	cn, _ := cl.NodeByName(name)
 	n := &testNode{wd: &watchdog.Fake{}, path: tc.disk.Path(name), addr: cn.Addresses["lan"], logs: &syncBuf{}}
 	tr, err := tc.net.Listen(netip.AddrPortFrom(n.addr, 5405))
 	if err != nil {
@@ -134,7 +137,7 @@ func (tc *testCluster) start(name string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.d, err = New(Options{Cluster: tc.cl, Node: name, Log: log, Watchdog: n.wd, WatchdogMode: "fake", Key: testKey,
+	n.d, err = New(Options{Cluster: cl, Node: name, Log: log, Watchdog: n.wd, WatchdogMode: "fake", Key: testKey,
 		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: "fake"})
 	if err != nil {
 		t.Fatal(err)
@@ -466,5 +469,43 @@ func TestShutdownWhileSelfFencingKeepsWatchdogArmed(t *testing.T) {
 	b.stop()
 	if !b.wd.Disarmed() {
 		t.Fatal("a healthy node did not disarm its watchdog on an orderly shutdown")
+	}
+}
+
+// A node started with a different cluster file (here only key_file's path
+// differs, the key itself is the same, so its packets authenticate) must
+// not join: its heartbeats are dropped as another configuration generation,
+// counted, and it never holds quorum.
+func TestOtherConfigurationDoesNotJoin(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a, b := tc.nodes[0], tc.nodes[1]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(tc.nodes[2], "n1", "n2", "n3")
+	})
+	tc.nodes[2].stop()
+	var nodes strings.Builder
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&nodes, "\n[[node]]\nname = \"n%d\"\nid = %d\n[node.addresses]\nlan = \"10.213.0.%d\"\n", i, i, i)
+	}
+	text := strings.Replace(fmt.Sprintf(testConfig, nodes.String()), "/etc/mtc/cluster.key", "/etc/mtc/other.key", 1)
+	other, err := config.Parse("other.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Generation() == tc.cl.Generation() {
+		t.Fatal("a changed key_file left the generation unchanged")
+	}
+	tc.disk.Path("n3").Reopen() // the stopped daemon closed its path
+	c := tc.startWith("n3", other)
+	tc.nodes[2] = c
+	tc.waitFor("n1 and n2 count n3's heartbeats as another configuration", func() bool {
+		st := a.d.Status().Network.Receive.Dropped["n3"]
+		return st["config-mismatch"] > 3 && quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2")
+	})
+	if s := c.d.Status(); s.Quorate {
+		t.Fatalf("the node with another configuration holds quorum: %+v", s)
+	}
+	if !strings.Contains(a.logs.String(), "install the same cluster file on every node") {
+		t.Fatalf("n1's log does not say what to do:\n%s", tailLines(a.logs.String(), 20))
 	}
 }

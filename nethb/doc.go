@@ -18,8 +18,9 @@
 //	    24     4  sender node id
 //	    28     8  incarnation: random, chosen once per daemon start
 //	    36     8  sequence number: +1 per packet on this network, from 1
-//	    44     8  configuration generation of the sender (0 while the
-//	              configuration file carries no generation)
+//	    44     8  configuration generation of the sender: a fingerprint
+//	              of its cluster file (config.Cluster.Generation); a
+//	              receiver drops packets of another generation
 //	    52     8  view: bit i set when the sender hears node id i (ids 0-63)
 //	    60     n  payload: the membership/quorum state the sender publishes
 //	              (member set, epoch, flags), opaque to this package
@@ -41,8 +42,9 @@
 //
 // A Receiver checks every datagram in this order and drops it, counting the
 // drop per reason and per source, when it is: malformed or truncated; from a
-// foreign cluster (another UUID); forged (bad MAC); from an unknown sender
-// id, or carrying our own id; on the wrong network; replayed or old (same
+// foreign cluster (another UUID); forged (bad MAC); carrying our own id;
+// of another configuration generation; from an unknown sender id; on the
+// wrong network; replayed or old (same
 // incarnation and a sequence number not above the highest accepted from that
 // sender on that network, or an incarnation the sender has since replaced).
 // A packet with a new incarnation is accepted and flagged so the caller can

@@ -38,7 +38,7 @@ func newRecv(t *testing.T, self uint32) *Receiver {
 			peers = append(peers, p)
 		}
 	}
-	r, err := NewReceiver(ReceiverConfig{Cluster: testCluster, Key: testKey, Self: self, Peers: peers})
+	r, err := NewReceiver(ReceiverConfig{Cluster: testCluster, Key: testKey, Self: self, Peers: peers, Generation: basePacket().Generation})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +126,7 @@ func TestDropReasons(t *testing.T) {
 		{"unknown sender", encode(t, mut(func(p *Packet) { p.From = 9 }), testKey), 0, netip.MustParseAddrPort("10.213.0.9:5405"), ReasonUnknownSender, "10.213.0.9"},
 		{"self", encode(t, mut(func(p *Packet) { p.From = 2 }), testKey), 0, addrB, ReasonSelf, "10.213.0.2"},
 		{"wrong network", good, 1, addrA, ReasonWrongNetwork, "a"},
+		{"other configuration", encode(t, mut(func(p *Packet) { p.Generation++ }), testKey), 0, addrA, ReasonConfigMismatch, "a"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

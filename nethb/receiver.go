@@ -31,10 +31,13 @@ const (
 	// ReasonReplayed: not newer than what the sender's incarnation already
 	// sent on this network, or from an incarnation it has since replaced.
 	ReasonReplayed
+	// ReasonConfigMismatch: a valid MAC but another configuration
+	// generation: the sender runs a different cluster file.
+	ReasonConfigMismatch
 	numReasons
 )
 
-var reasonNames = [...]string{"malformed", "foreign-cluster", "forged", "unknown-sender", "self", "wrong-network", "replayed"}
+var reasonNames = [...]string{"malformed", "foreign-cluster", "forged", "unknown-sender", "self", "wrong-network", "replayed", "config-mismatch"}
 
 func (r Reason) String() string {
 	if r >= 0 && r < numReasons {
@@ -78,6 +81,9 @@ type ReceiverConfig struct {
 	// Self is our node id: packets carrying it are dropped.
 	Self  uint32
 	Peers []Peer
+	// Generation is our configuration generation; packets carrying
+	// another are dropped (ReasonConfigMismatch). Zero accepts any.
+	Generation uint64
 }
 
 // Heartbeat is an accepted packet.
@@ -193,6 +199,11 @@ func (r *Receiver) Accept(network uint8, from netip.AddrPort, b []byte) (Heartbe
 	}
 	if p.From == r.cfg.Self {
 		return Heartbeat{}, r.drop(ReasonSelf, from, fmt.Errorf("packet carries our own node id %d", p.From))
+	}
+	if r.cfg.Generation != 0 && p.Generation != r.cfg.Generation {
+		return Heartbeat{}, r.drop(ReasonConfigMismatch, from, fmt.Errorf(
+			"node %d runs configuration generation %016x, this node %016x: install the same cluster file on every node (`mtc check` prints its generation)",
+			p.From, p.Generation, r.cfg.Generation))
 	}
 	peer, ok := r.byID[p.From]
 	if !ok {

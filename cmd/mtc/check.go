@@ -130,6 +130,7 @@ func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*confi
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: valid\n\n", file)
 	fmt.Fprintf(&b, "Cluster %s (uuid %s)\n", c.Name, c.UUID)
+	fmt.Fprintf(&b, "Configuration generation %016x: every node must show the same (nodes drop heartbeats of another generation)\n", c.Generation())
 	fmt.Fprintf(&b, "  heartbeat key file %s\n", c.KeyFile)
 	switch c.Watchdog.Mode {
 	case config.WatchdogDevice:
@@ -200,6 +201,7 @@ type checkProblem struct {
 type checkCluster struct {
 	Name       string            `json:"name"`
 	UUID       string            `json:"uuid"`
+	Generation string            `json:"generation"`
 	KeyFile    string            `json:"key_file"`
 	Watchdog   checkWatchdog     `json:"watchdog"`
 	Networks   []checkNetwork    `json:"networks"`
@@ -244,6 +246,7 @@ func newCheckReport(file string, c *config.Cluster, warnings []*config.FieldErro
 	cc := &checkCluster{
 		Name:       c.Name,
 		UUID:       c.UUID.String(),
+		Generation: fmt.Sprintf("%016x", c.Generation()),
 		KeyFile:    c.KeyFile,
 		Watchdog:   checkWatchdog{Mode: string(c.Watchdog.Mode), Device: c.Watchdog.Device, AllowNone: c.Watchdog.AllowNone},
 		TotalVotes: c.TotalVotes(),
