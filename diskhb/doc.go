@@ -63,9 +63,11 @@
 //
 // # I/O
 //
-// Device gives each I/O a deadline with one goroutine and at most one I/O in
-// flight per device: a hung LUN becomes ErrTimeout at the deadline and then
-// ErrBusy until the stuck I/O returns; callers never block. Writes are one
+// Device gives each I/O a deadline with at most one I/O in flight per
+// device: on a block device the caller submits it with Linux AIO and waits
+// in io_getevents until its deadline (as sanlock does); elsewhere one
+// goroutine per device issues the I/Os. A hung LUN becomes ErrTimeout at the
+// deadline and then ErrBusy until the stuck I/O returns; callers never block. Writes are one
 // sector each, with O_DIRECT and aligned buffers. EBADE from the kernel (a
 // SCSI reservation removed our key) is ErrFenced, distinct from ErrIO.
 //
