@@ -67,9 +67,10 @@
 // device: on a block device the caller submits it with Linux AIO and waits
 // in io_getevents until its deadline (as sanlock does); elsewhere one
 // goroutine per device issues the I/Os. A hung LUN becomes ErrTimeout at the
-// deadline and then ErrBusy until the stuck I/O returns; callers never block. Writes are one
-// sector each, with O_DIRECT and aligned buffers. EBADE from the kernel (a
-// SCSI reservation removed our key) is ErrFenced, distinct from ErrIO.
+// deadline and then ErrBusy until the stuck I/O returns; callers never
+// block past their deadline. Writes are one sector each, with O_DIRECT and
+// aligned buffers. EBADE from the kernel (a SCSI reservation removed our
+// key) is ErrFenced, distinct from ErrIO.
 //
 // Not guaranteed: a write that timed out may still land later; a timeout is
 // not a fence. The heartbeat judges liveness; it does not decide membership,
