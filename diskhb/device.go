@@ -266,28 +266,8 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 
 	// Hand the request to the I/O goroutine, waiting for another caller's
 	// I/O to finish if there is one.
-	select {
-	case d.reqs <- req:
-	case <-timer.C:
-		d.mu.Lock()
-		d.stats.Timeouts++
-		d.mu.Unlock()
-		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			d.mu.Lock()
-			d.stats.Timeouts++
-			d.mu.Unlock()
-			return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
-		}
-		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
-	case <-stuckCh:
-		d.mu.Lock()
-		d.stats.Busy++
-		d.mu.Unlock()
-		return d.fail(fmt.Errorf("%s at offset %d: %w (an earlier I/O timed out while this one waited)", op, off, ErrBusy))
-	case <-d.quit:
-		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+	if err := awaitTurn(d, ctx, timer, d.reqs, req, op, off, now, deadline, stuckCh); err != nil {
+		return err
 	}
 
 	var cause error
@@ -330,6 +310,38 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the I/O had not started"))
 	}
 	return d.abandoned(op, off, cause, now, deadline)
+}
+
+// awaitTurn sends v on ch, which is how a caller gets its turn on the
+// device (the goroutine path hands its request to the I/O goroutine, the
+// AIO path takes the ring), unless its deadline (timer), its context, an
+// earlier I/O getting stuck, or Close comes first: then it returns the
+// caller's error.
+func awaitTurn[T any](d *Device, ctx context.Context, timer *time.Timer, ch chan<- T, v T, op opKind, off int64, now, deadline time.Time, stuckCh chan struct{}) error {
+	timedOut := func() error {
+		d.mu.Lock()
+		d.stats.Timeouts++
+		d.mu.Unlock()
+		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
+	}
+	select {
+	case ch <- v:
+		return nil
+	case <-timer.C:
+		return timedOut()
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return timedOut()
+		}
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
+	case <-stuckCh:
+		d.mu.Lock()
+		d.stats.Busy++
+		d.mu.Unlock()
+		return d.fail(fmt.Errorf("%s at offset %d: %w (an earlier I/O timed out while this one waited)", op, off, ErrBusy))
+	case <-d.quit:
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+	}
 }
 
 // abandoned returns the error of a caller that gave up on an I/O in flight

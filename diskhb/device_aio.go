@@ -161,30 +161,7 @@ func (d *Device) doAIO(ctx context.Context, op opKind, off int64, buf []byte, no
 func (d *Device) waitRing(ctx context.Context, op opKind, off int64, now, deadline time.Time, stuckCh chan struct{}) error {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	select {
-	case d.sem <- struct{}{}:
-		return nil
-	case <-timer.C:
-		d.mu.Lock()
-		d.stats.Timeouts++
-		d.mu.Unlock()
-		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			d.mu.Lock()
-			d.stats.Timeouts++
-			d.mu.Unlock()
-			return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for another I/O to complete"))
-		}
-		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
-	case <-stuckCh:
-		d.mu.Lock()
-		d.stats.Busy++
-		d.mu.Unlock()
-		return d.fail(fmt.Errorf("%s at offset %d: %w (an earlier I/O timed out while this one waited)", op, off, ErrBusy))
-	case <-d.quit:
-		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
-	}
+	return awaitTurn(d, ctx, timer, d.sem, struct{}{}, op, off, now, deadline, stuckCh)
 }
 
 // aioEvents sorts reaped events: got and res for the I/O's completion,
