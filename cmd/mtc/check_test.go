@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/alecthomas/kong"
 
 	"github.com/mtcluster/mtc/config"
 )
@@ -21,20 +17,7 @@ import (
 // checkCLI runs `mtc check args...` in-process and returns its output.
 func checkCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	var cli CLI
-	var out bytes.Buffer
-	p, err := kong.New(&cli, kong.Name("mtc"), kong.Exit(func(int) {}),
-		kong.BindTo(io.Writer(&out), (*io.Writer)(nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := p.Parse(append([]string{"check"}, args...))
-	if err != nil {
-		t.Fatalf("parse %v: %v", args, err)
-	}
-	ctx.Bind(slog.New(slog.DiscardHandler), &cli.Globals)
-	err = ctx.Run()
-	return out.String(), err
+	return runCLI(t, append([]string{"check"}, args...)...)
 }
 
 // checkConfig writes the example configuration with its key file moved

@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
 )
@@ -58,25 +55,6 @@ id = 3
 [node.addresses]
 lan = "10.0.0.3"
 `
-
-// runCLI runs mtc in-process with args and returns what it printed.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var cli CLI
-	var out bytes.Buffer
-	p, err := kong.New(&cli, kong.Name("mtc"), kong.Exit(func(int) {}),
-		kong.BindTo(io.Writer(&out), (*io.Writer)(nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := p.Parse(args)
-	if err != nil {
-		return "", err
-	}
-	ctx.Bind(slog.New(slog.DiscardHandler), &cli.Globals)
-	err = ctx.Run()
-	return out.String(), err
-}
 
 // testCluster writes a configuration whose quorum disk is a fresh file of
 // size bytes, and returns the config path and the disk path.
