@@ -28,6 +28,9 @@ import (
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
+// quorumDiskSize is the size of every test cluster's quorum disk.
+const quorumDiskSize = 8 << 20
+
 // Addresses and port used inside the namespaces the tests create.
 // Heartbeat network k uses bridge brK, interface ethK in each node's
 // namespace, addresses 10.213.K.0/24 and UDP port 5405+K.
@@ -132,6 +135,24 @@ type Cluster struct {
 	profile  Profile
 	nets     int
 	Nodes    []*Node
+	// Disk is the quorum disk when the cluster was made WithFreezableDisk
+	// (its writes can be frozen); nil otherwise.
+	Disk *testutil.FreezableLoopDevice
+}
+
+// ClusterOption changes how NewCluster builds a cluster.
+type ClusterOption func(*clusterOptions)
+
+type clusterOptions struct {
+	freezableDisk bool
+}
+
+// WithFreezableDisk puts the quorum disk on a freezable loop device (512-byte
+// sectors, direct I/O to a file on its own ext4 filesystem) instead of a
+// plain one: Cluster.Disk.Freeze makes every write to it hang in the kernel
+// until Thaw, as on a hung LUN.
+func WithFreezableDisk() ClusterOption {
+	return func(o *clusterOptions) { o.freezableDisk = true }
 }
 
 // Node is one daemon in its namespace.
@@ -151,15 +172,19 @@ type Node struct {
 // NewCluster creates the namespaces, the bridge, the quorum disk, the key
 // and the configuration for n nodes, formats the disk and starts every
 // daemon. Everything is removed in t.Cleanup.
-func NewCluster(t testing.TB, n int, p Profile) *Cluster {
+func NewCluster(t testing.TB, n int, p Profile, opts ...ClusterOption) *Cluster {
 	t.Helper()
-	return NewClusterNets(t, n, 1, p)
+	return NewClusterNets(t, n, 1, p, opts...)
 }
 
 // NewClusterNets is NewCluster with nets heartbeat networks.
-func NewClusterNets(t testing.TB, n, nets int, p Profile) *Cluster {
+func NewClusterNets(t testing.TB, n, nets int, p Profile, opts ...ClusterOption) *Cluster {
 	t.Helper()
 	requireTools(t)
+	var o clusterOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin := binary(t)
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
@@ -174,11 +199,16 @@ func NewClusterNets(t testing.TB, n, nets int, p Profile) *Cluster {
 		run(t, "ip", "-n", c.bridgeNS, "link", "set", br, "up")
 	}
 
-	// The quorum disk: a loop device over a sparse file.
-	img := filepath.Join(c.dir, "quorum.img")
-	run(t, "truncate", "-s", "8M", img)
-	c.loop = run(t, "losetup", "--find", "--show", img)
-	t.Cleanup(func() { _ = exec.Command("losetup", "-d", c.loop).Run() })
+	// The quorum disk: a loop device over a sparse file, or a freezable one.
+	if o.freezableDisk {
+		c.Disk = testutil.NewFreezableLoopDevice(t, 512, quorumDiskSize)
+		c.loop = c.Disk.Path
+	} else {
+		img := filepath.Join(c.dir, "quorum.img")
+		run(t, "truncate", "-s", fmt.Sprint(quorumDiskSize), img)
+		c.loop = run(t, "losetup", "--find", "--show", img)
+		t.Cleanup(func() { _ = exec.Command("losetup", "-d", c.loop).Run() })
+	}
 
 	key := filepath.Join(c.dir, "cluster.key")
 	kb := make([]byte, 32)
@@ -211,6 +241,11 @@ func NewClusterNets(t testing.TB, n, nets int, p Profile) *Cluster {
 		nd.Start()
 	}
 	t.Cleanup(c.stopAll)
+	if c.Disk != nil {
+		// Runs before stopAll: daemons blocked in a write to a frozen
+		// disk could not exit. An error only means it was not frozen.
+		t.Cleanup(func() { _ = c.Disk.Thaw() })
+	}
 	return c
 }
 
