@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: demo sim all build test test-unit test-root lab-test lab-shell bench vet fmt clean
+.PHONY: demo sim bench-load all build test test-unit test-root lab-test lab-shell bench vet fmt clean
 
 all: build
 
@@ -49,6 +49,11 @@ bench:
 	$(GO) run ./cmd/mtc bench disk --out docs/BENCHMARKS.md
 	$(GO) run ./cmd/mtc bench sim --out docs/BENCHMARKS.md
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md $(GO) test -run '^$$' -bench NetnsDaemon -benchtime 1x -timeout 30m ./test/integration
+
+# False failure detections of three daemons with every CPU busy and the
+# quorum disk frozen in bursts: 10 minutes with real-time threads, 10 without.
+bench-load:
+	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md MTC_LOAD_DURATION=10m MTC_LOAD_NORT_DURATION=10m $(GO) test -run '^$$' -bench NetnsLoad -benchtime 1x -timeout 60m ./test/integration
 
 # A larger sweep of the simulation than the test suite's 2000 seeds.
 sim:
