@@ -107,7 +107,8 @@ wait_for() {
 	done
 	die "$what: not reached within 30s; logs: $WORK/n*.log"
 }
-quorate_with() { local n=$1 m=$2; status_json "$n" | grep -q "\"quorate\":true.*\"members\":\[$m\]"; }
+# The top-level fields only: decision records further on carry member lists too.
+quorate_with() { local n=$1 m=$2; status_json "$n" | grep -q "\"quorate\":true,\"armed\":[a-z]*,\"stopped\":false,\"tie\":[a-z]*,\"members\":\[$m\]"; }
 peer_dead() { status_json "$1" | grep -q "\"name\":\"$2\",\"id\":[0-9]*,\"state\":\"dead\""; }
 exited() { ! kill -0 "${PIDS[$1]}" 2>/dev/null; }
 
