@@ -445,7 +445,16 @@ func (d *Device) run(req *request) {
 		err = shortIO(req.op.String(), req.off, n, len(req.buf))
 	}
 	lat := time.Since(req.started)
+	// The caller sets req.abandoned under d.mu when it gives up.
+	d.complete(req, err, lat, func() bool { return req.abandoned })
+	req.res <- result{err: err, latency: lat}
+}
 
+// complete books the completion of req (err its result, lat its latency)
+// on either I/O path. late, called under d.mu, reports whether req's caller
+// had given up; a late completion clears the busy state and is logged. It
+// reports whether Close came while req was in flight.
+func (d *Device) complete(req *request, err error, lat time.Duration, late func() bool) (closed bool) {
 	d.mu.Lock()
 	req.done = true
 	d.running = nil
@@ -454,8 +463,8 @@ func (d *Device) run(req *request) {
 	if err != nil {
 		d.stats.Errors++
 	}
-	abandoned, closed := req.abandoned, d.closed
-	if abandoned {
+	wasLate := late()
+	if wasLate {
 		d.stats.Late++
 		if d.stuck == req {
 			d.stuck = nil
@@ -463,17 +472,18 @@ func (d *Device) run(req *request) {
 			d.stuckCh = make(chan struct{})
 		}
 	}
+	closed = d.closed
 	d.mu.Unlock()
 
 	switch {
-	case abandoned && closed:
+	case wasLate && closed:
 		d.log.Info("quorum disk I/O in flight at Close has returned; releasing the device",
 			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
-	case abandoned:
+	case wasLate:
 		d.log.Warn("quorum disk I/O that missed its deadline has returned; the device accepts I/O again",
 			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
 	}
-	req.res <- result{err: err, latency: lat}
+	return closed
 }
 
 // Done returns a channel closed once the Device has closed its

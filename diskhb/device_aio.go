@@ -189,34 +189,7 @@ func (d *Device) aioEvents(evs []ioEvent) (res int64, got, woken bool) {
 // the ring, or closes the device if Close came while req was in flight.
 // late is true for a completion reaped after its caller gave up.
 func (d *Device) aioDone(req *request, err error, late bool) error {
-	lat := time.Since(req.started)
-	d.mu.Lock()
-	req.done = true
-	d.running = nil
-	d.lat[d.latN%latencyWindow] = lat
-	d.latN++
-	if err != nil {
-		d.stats.Errors++
-	}
-	if late {
-		d.stats.Late++
-		if d.stuck == req {
-			d.stuck = nil
-			d.stats.Stuck = false
-			d.stuckCh = make(chan struct{})
-		}
-	}
-	closed := d.closed
-	d.mu.Unlock()
-
-	switch {
-	case late && closed:
-		d.log.Info("quorum disk I/O in flight at Close has returned; releasing the device",
-			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
-	case late:
-		d.log.Warn("quorum disk I/O that missed its deadline has returned; the device accepts I/O again",
-			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
-	}
+	closed := d.complete(req, err, time.Since(req.started), func() bool { return late })
 	if closed {
 		// Close returned without closing the BlockDevice because this
 		// I/O was in flight.
