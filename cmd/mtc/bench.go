@@ -427,22 +427,15 @@ func runDD(dd, dev, op string, ss, count int, first int64) (time.Duration, error
 	return t, nil
 }
 
-// deviceRun does count one-sector I/Os through dev at consecutive sectors
-// from off, as runDD does, and returns each one's latency.
-func deviceRun(ctx context.Context, dev *diskhb.Device, op string, off int64, count int) ([]time.Duration, error) {
-	ss := dev.SectorSize()
+// timedRun does count one-sector I/Os with io at consecutive sectors from
+// off and returns each one's latency.
+func timedRun(ss int, off int64, count int, io func(o int64, buf []byte) error) ([]time.Duration, error) {
 	buf := diskhb.AlignedBuffer(ss)
 	lat := make([]time.Duration, 0, count)
 	for i := range count {
 		o := off + int64(i*ss)
 		t0 := time.Now()
-		var err error
-		if op == "write" {
-			err = dev.Write(ctx, o, buf)
-		} else {
-			_, err = dev.Read(ctx, o, ss)
-		}
-		if err != nil {
+		if err := io(o, buf); err != nil {
 			return nil, err
 		}
 		lat = append(lat, time.Since(t0))
@@ -450,27 +443,31 @@ func deviceRun(ctx context.Context, dev *diskhb.Device, op string, off int64, co
 	return lat, nil
 }
 
+// deviceRun does count one-sector I/Os through dev at consecutive sectors
+// from off, as runDD does, and returns each one's latency.
+func deviceRun(ctx context.Context, dev *diskhb.Device, op string, off int64, count int) ([]time.Duration, error) {
+	ss := dev.SectorSize()
+	return timedRun(ss, off, count, func(o int64, buf []byte) error {
+		if op == "write" {
+			return dev.Write(ctx, o, buf)
+		}
+		_, err := dev.Read(ctx, o, ss)
+		return err
+	})
+}
+
 // rawRun is deviceRun on the bare BlockDevice: pread or pwrite from the
 // calling goroutine, no deadline.
 func rawRun(bd diskhb.BlockDevice, op string, off int64, count int) ([]time.Duration, error) {
-	ss := bd.SectorSize()
-	buf := diskhb.AlignedBuffer(ss)
-	lat := make([]time.Duration, 0, count)
-	for i := range count {
-		o := off + int64(i*ss)
-		t0 := time.Now()
+	return timedRun(bd.SectorSize(), off, count, func(o int64, buf []byte) error {
 		var err error
 		if op == "write" {
 			_, err = bd.WriteAt(buf, o)
 		} else {
 			_, err = bd.ReadAt(buf, o)
 		}
-		if err != nil {
-			return nil, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	return lat, nil
+		return err
+	})
 }
 
 type machine struct {
