@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/mtcluster/mtc/diskhb/fakedev"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/test/testutil"
 	"github.com/mtcluster/mtc/watchdog"
 )
 
@@ -58,24 +58,6 @@ func clusterConfig(t *testing.T, n int) *config.Cluster {
 	return c
 }
 
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testNode struct {
 	d      *Daemon
 	wd     *watchdog.Fake
@@ -83,7 +65,7 @@ type testNode struct {
 	addr   netip.Addr
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuf
+	logs   *testutil.SyncBuffer
 }
 
 type testCluster struct {
@@ -126,7 +108,7 @@ func (tc *testCluster) start(name string) *testNode { return tc.startWith(name, 
 func (tc *testCluster) startWith(name string, cl *config.Cluster) *testNode {
 	t := tc.t
 	cn, _ := cl.NodeByName(name)
-	n := &testNode{wd: &watchdog.Fake{}, path: tc.disk.Path(name), addr: cn.Addresses["lan"], logs: &syncBuf{}}
+	n := &testNode{wd: &watchdog.Fake{}, path: tc.disk.Path(name), addr: cn.Addresses["lan"], logs: &testutil.SyncBuffer{}}
 	tr, err := tc.net.Listen(netip.AddrPortFrom(n.addr, 5405))
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +334,7 @@ func TestDaemonRefusesToRunWithoutWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
-	logs := &syncBuf{}
+	logs := &testutil.SyncBuffer{}
 	stopper := NewRecordingStopper(slog.New(slog.NewTextHandler(logs, nil)), func() time.Duration { return 0 })
 	dmn, err := New(Options{Cluster: cl, Node: "n1", Log: slog.New(slog.NewTextHandler(logs, nil)), Key: testKey, Disk: d,
 		Transports: map[string]nethb.Transport{"lan": tr}, Stopper: stopper,

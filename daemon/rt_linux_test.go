@@ -5,13 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtcluster/mtc/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
 // realtimeThread either raises the thread to SCHED_RR or says why not;
 // it never fails silently.
 func TestRealtimeThreadRaisesOrExplains(t *testing.T) {
-	var logs syncBuf
+	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	done := make(chan int)
 	go func() {

@@ -8,10 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mtcluster/mtc/test/testutil"
 )
 
 const supervisorEnv = "MTC_WATCHDOG_TEST_SUPERVISOR"
@@ -43,24 +44,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuf is a goroutine-safe log sink for the supervisor's stderr.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // victim starts a process in its own group, standing in for the daemon.
 func victim(t *testing.T) (*exec.Cmd, <-chan error) {
 	t.Helper()
@@ -79,9 +62,9 @@ func victim(t *testing.T) (*exec.Cmd, <-chan error) {
 	return cmd, done
 }
 
-func startSupervisor(t *testing.T, pgid int, timeout time.Duration) (*Process, *syncBuf) {
+func startSupervisor(t *testing.T, pgid int, timeout time.Duration) (*Process, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuf{}
+	logs := &testutil.SyncBuffer{}
 	p, err := StartProcess(ProcessConfig{
 		Timeout: timeout,
 		PGID:    pgid,
@@ -104,7 +87,7 @@ func startSupervisor(t *testing.T, pgid int, timeout time.Duration) (*Process, *
 // test asserts what happens, never how fast.
 const killBound = 60 * time.Second
 
-func waitKilled(t *testing.T, done <-chan error, logs *syncBuf) {
+func waitKilled(t *testing.T, done <-chan error, logs *testutil.SyncBuffer) {
 	t.Helper()
 	select {
 	case err := <-done:
