@@ -17,6 +17,7 @@ import (
 	"github.com/mtcluster/mtc/diskhb/fakedev"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/quorum/liveness"
 	"github.com/mtcluster/mtc/test/testutil"
 	"github.com/mtcluster/mtc/watchdog"
 )
@@ -202,7 +203,7 @@ func TestThreeNodesAgreeAndDropADeadNode(t *testing.T) {
 		return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2") && n3().State == quorum.PeerDead.String()
 	})
 	// The status's own disk tracker may lag the machine by one read.
-	if p3 := n3(); p3.Member || p3.NetAlive || p3.Disk == diskhb.Live.String() {
+	if p3 := n3(); p3.Member || p3.NetAlive || p3.Disk == liveness.Live.String() {
 		t.Fatalf("n3 as seen by n1: %+v", p3)
 	}
 	s := a.d.Status()

@@ -15,6 +15,7 @@ import (
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/quorum/liveness"
 )
 
 // Node states shown by the status.
@@ -142,7 +143,7 @@ type state struct {
 	peerState     map[quorum.NodeID]quorum.PeerState
 	netHeard      map[quorum.NodeID]time.Duration
 	netInc        map[quorum.NodeID]quorum.Incarnation
-	disk          map[quorum.NodeID]*diskhb.Tracker
+	disk          map[quorum.NodeID]*liveness.Tracker
 	writes        uint64
 	writeFails    uint64
 	lastWrite     time.Duration
@@ -165,10 +166,10 @@ func (s *state) init(d *Daemon) {
 	s.peerState = make(map[quorum.NodeID]quorum.PeerState)
 	s.netHeard = make(map[quorum.NodeID]time.Duration)
 	s.netInc = make(map[quorum.NodeID]quorum.Incarnation)
-	s.disk = make(map[quorum.NodeID]*diskhb.Tracker)
+	s.disk = make(map[quorum.NodeID]*liveness.Tracker)
 	for id := range d.names {
 		if int(id) != d.self.ID {
-			s.disk[id] = &diskhb.Tracker{SuspectAfter: d.timing.SuspectAfter, DeadAfter: d.timing.DeadAfter, NeedCoverage: true}
+			s.disk[id] = &liveness.Tracker{SuspectAfter: d.timing.SuspectAfter, DeadAfter: d.timing.DeadAfter, NeedCoverage: true}
 		}
 	}
 	s.lastWrite, s.lastFeed = -1, -1
@@ -303,7 +304,7 @@ func (d *Daemon) Status() Status {
 		if n.ID == d.self.ID {
 			continue
 		}
-		p := PeerStatus{Name: n.Name, ID: n.ID, State: d.st.peerState[id].String(), Member: qs.Members.Has(id), SinceHeard: -1, DiskSinceChange: -1, Disk: diskhb.Unknown.String()}
+		p := PeerStatus{Name: n.Name, ID: n.ID, State: d.st.peerState[id].String(), Member: qs.Members.Has(id), SinceHeard: -1, DiskSinceChange: -1, Disk: liveness.Unknown.String()}
 		if at, ok := d.st.netHeard[id]; ok {
 			p.SinceHeard = now - at
 			p.NetAlive = p.SinceHeard < d.timing.DeadAfter

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mtcluster/mtc/quorum/liveness"
 	"strings"
 	"time"
 
@@ -110,11 +111,11 @@ type SlotRead struct {
 func (r SlotRead) Valid() bool { return r.Err == nil && r.Slot.Flags&FlagEmpty == 0 }
 
 // Observation converts the read into a liveness observation.
-func (r SlotRead) Observation() Observation {
+func (r SlotRead) Observation() liveness.Observation {
 	if !r.Valid() {
-		return Observation{}
+		return liveness.Observation{}
 	}
-	return Observation{Valid: true, Incarnation: r.Slot.Incarnation, Seq: r.Slot.Seq}
+	return liveness.Observation{Valid: true, Incarnation: r.Slot.Incarnation, Seq: r.Slot.Seq}
 }
 
 // ReadSlots reads the whole slot area in one I/O and decodes every slot.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/diskhb/fakedev"
+	"github.com/mtcluster/mtc/quorum/liveness"
 )
 
 var (
@@ -215,7 +216,7 @@ func rounds(clk *fakeClock, nodes []*node, n int, skip ...int) map[int]diskhb.Ro
 			r := nd.hb.Round(ctx())
 			for id, c := range last[i+1].Changes {
 				if r.Changes == nil {
-					r.Changes = map[int]diskhb.Change{}
+					r.Changes = map[int]liveness.Change{}
 				}
 				if _, ok := r.Changes[id]; !ok {
 					r.Changes[id] = c
@@ -254,7 +255,7 @@ func TestHeartbeatPathLoss(t *testing.T) {
 				if j == i+1 {
 					continue
 				}
-				if s := nd.hb.PeerState(j); s != diskhb.Live {
+				if s := nd.hb.PeerState(j); s != liveness.Live {
 					t.Fatalf("%d: node %d sees %d as %v", ss, i+1, j, s)
 				}
 			}
@@ -268,11 +269,11 @@ func TestHeartbeatPathLoss(t *testing.T) {
 		if !errors.Is(last[3].WriteErr, diskhb.ErrIO) {
 			t.Fatalf("node 3 write: %v", last[3].WriteErr)
 		}
-		if s := nodes[0].hb.PeerState(3); s != diskhb.Suspect {
+		if s := nodes[0].hb.PeerState(3); s != liveness.Suspect {
 			t.Fatalf("600ms unchanged: %v", s)
 		}
 		rounds(clk, nodes, 2)
-		if s := nodes[1].hb.PeerState(3); s != diskhb.Dead {
+		if s := nodes[1].hb.PeerState(3); s != liveness.Dead {
 			t.Fatalf("1s unchanged: %v", s)
 		}
 		if st := nodes[2].hb.Snapshot(); st.WriteFails != 6 || st.SinceWrite < time.Second {
@@ -280,15 +281,15 @@ func TestHeartbeatPathLoss(t *testing.T) {
 		}
 		// Node 3 lost its path, so it cannot tell about the others: they
 		// stay suspect on its disk path, never dead.
-		if s := nodes[2].hb.PeerState(1); s != diskhb.Suspect {
+		if s := nodes[2].hb.PeerState(1); s != liveness.Suspect {
 			t.Fatalf("node 3 view of node 1 without reads: %v", s)
 		}
 		fd.Path("gamma").SetFailIO(false)
 		last = rounds(clk, nodes, 2)
-		if last[1].Changes[3] != diskhb.Resurrected {
+		if last[1].Changes[3] != liveness.Resurrected {
 			t.Fatalf("node 1 did not report node 3 coming back: %+v", last[1].Changes)
 		}
-		if s := nodes[0].hb.PeerState(3); s != diskhb.Live {
+		if s := nodes[0].hb.PeerState(3); s != liveness.Live {
 			t.Fatalf("restored: %v", s)
 		}
 	}
@@ -314,7 +315,7 @@ func TestHeartbeatTornAndCorrupt(t *testing.T) {
 	if r := last[1].Reads[1]; !errors.Is(r.Err, diskhb.ErrChecksum) {
 		t.Fatalf("torn slot read as %+v", r)
 	}
-	if s := nodes[0].hb.PeerState(2); s != diskhb.Dead {
+	if s := nodes[0].hb.PeerState(2); s != liveness.Dead {
 		t.Fatalf("only torn writes for 1.2s: %v", s)
 	}
 	if p := peer(nodes[0].hb.Snapshot(), 2); !strings.Contains(p.Err, "checksum") {
@@ -327,7 +328,7 @@ func TestHeartbeatTornAndCorrupt(t *testing.T) {
 		t.Fatalf("bit-flipped slot: %+v", last[1].Reads[1])
 	}
 	rounds(clk, nodes, 1)
-	if s := nodes[0].hb.PeerState(2); s != diskhb.Live {
+	if s := nodes[0].hb.PeerState(2); s != liveness.Live {
 		t.Fatalf("after a clean write: %v", s)
 	}
 }
@@ -350,7 +351,7 @@ func TestHeartbeatHungPath(t *testing.T) {
 		t.Fatalf("read after a hung write: %v", r.ReadErr)
 	}
 	rounds(clk, nodes, 6, 1)
-	if s := nodes[1].hb.PeerState(1); s != diskhb.Dead {
+	if s := nodes[1].hb.PeerState(1); s != liveness.Dead {
 		t.Fatalf("hung node seen as %v", s)
 	}
 }
@@ -366,7 +367,7 @@ func TestHeartbeatRestartDetected(t *testing.T) {
 	nodes[2].hb = diskhb.NewHeartbeater(d, diskhb.HeartbeatConfig{NodeID: 3, Interval: 200 * time.Millisecond,
 		SuspectAfter: 500 * time.Millisecond, DeadAfter: time.Second}, nil, clk.Now, nil)
 	last := rounds(clk, nodes, 2)
-	if last[1].Changes[3] != diskhb.Restarted {
+	if last[1].Changes[3] != liveness.Restarted {
 		t.Fatalf("restart not reported: %+v", last[1].Changes)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"github.com/mtcluster/mtc/quorum/liveness"
 	"log/slog"
 	"sync"
 	"time"
@@ -45,7 +46,7 @@ type Round struct {
 	ReadErr  error
 	// Changes reports, per peer id, what its record revealed this round
 	// (restarts, resurrections, regressions); only non-trivial entries.
-	Changes map[int]Change
+	Changes map[int]liveness.Change
 }
 
 // Heartbeater writes a node's slot every interval and judges every peer's
@@ -65,7 +66,7 @@ type Heartbeater struct {
 	mu           sync.Mutex
 	pub          Published
 	seq          uint64
-	peers        map[int]*Tracker
+	peers        map[int]*liveness.Tracker
 	lastReads    map[int]SlotRead
 	everWritten  bool
 	lastWriteOK  time.Duration
@@ -92,12 +93,12 @@ func NewHeartbeater(d *Disk, cfg HeartbeatConfig, log *slog.Logger, clock func()
 	h := &Heartbeater{
 		disk: d, cfg: cfg, clock: clock, onRound: onRound,
 		log:       log.With("component", "diskhb", "node", cfg.NodeID),
-		peers:     make(map[int]*Tracker),
+		peers:     make(map[int]*liveness.Tracker),
 		lastReads: make(map[int]SlotRead),
 	}
 	for id := 1; id <= d.hdr.Slots; id++ {
 		if id != cfg.NodeID {
-			h.peers[id] = &Tracker{SuspectAfter: cfg.SuspectAfter, DeadAfter: cfg.DeadAfter, NeedCoverage: true}
+			h.peers[id] = &liveness.Tracker{SuspectAfter: cfg.SuspectAfter, DeadAfter: cfg.DeadAfter, NeedCoverage: true}
 		}
 	}
 	return h
@@ -175,9 +176,9 @@ func (h *Heartbeater) Round(ctx context.Context) Round {
 			}
 			c := t.Observe(now, sr.Observation())
 			switch c {
-			case Restarted, Resurrected, Regressed:
+			case liveness.Restarted, liveness.Resurrected, liveness.Regressed:
 				if r.Changes == nil {
-					r.Changes = make(map[int]Change)
+					r.Changes = make(map[int]liveness.Change)
 				}
 				r.Changes[sr.ID] = c
 				h.log.Warn("peer slot change", "peer", sr.ID, "change", c.String(), "incarnation", sr.Slot.Incarnation, "seq", sr.Slot.Seq)
@@ -300,12 +301,12 @@ func (h *Heartbeater) Snapshot() Status {
 }
 
 // PeerState is peer id's liveness on the disk path now.
-func (h *Heartbeater) PeerState(id int) Liveness {
+func (h *Heartbeater) PeerState(id int) liveness.Liveness {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t, ok := h.peers[id]
 	if !ok {
-		return Unknown
+		return liveness.Unknown
 	}
 	return t.State(h.clock())
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum/liveness"
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
@@ -77,7 +78,7 @@ func TestLoopHeartbeatThreeWriters(t *testing.T) {
 			waitFor(t, 10*time.Second, "every node sees both others live", func() bool {
 				for i, n := range nodes {
 					for j := 1; j <= 3; j++ {
-						if j != i+1 && n.hb.PeerState(j) != diskhb.Live {
+						if j != i+1 && n.hb.PeerState(j) != liveness.Live {
 							return false
 						}
 					}
@@ -88,7 +89,7 @@ func TestLoopHeartbeatThreeWriters(t *testing.T) {
 			nodes[1].cancel()
 			<-nodes[1].done
 			waitFor(t, 10*time.Second, "node 2 dead for nodes 1 and 3", func() bool {
-				return nodes[0].hb.PeerState(2) == diskhb.Dead && nodes[2].hb.PeerState(2) == diskhb.Dead
+				return nodes[0].hb.PeerState(2) == liveness.Dead && nodes[2].hb.PeerState(2) == liveness.Dead
 			})
 			for i, n := range nodes {
 				n.mu.Lock()

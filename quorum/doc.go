@@ -16,7 +16,7 @@
 //
 // A peer is judged on two paths, the network and the quorum disk, each by
 // whether its (incarnation, counter) changes on our clock
-// (diskhb.Tracker): gone on a path after DeadAfter without change, dead
+// (liveness.Tracker): gone on a path after DeadAfter without change, dead
 // when gone on both, partitioned when gone on the network but changing on
 // the disk. A peer seen once is unknown, never alive. Incarnations are
 // random, not ordered: a new one is adopted only once it is seen changing,

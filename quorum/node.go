@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/config"
-	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum/liveness"
 )
 
 // never is a local time later than any deadline.
@@ -91,8 +91,8 @@ type peer struct {
 	id      NodeID
 	inc     Incarnation // current incarnation, 0 while never seen
 	retired [4]Incarnation
-	net     diskhb.Tracker
-	disk    diskhb.Tracker
+	net     liveness.Tracker
+	disk    liveness.Tracker
 	netMax  Seq           // highest counter received on the network (current inc)
 	netAt   time.Duration // when netMax was received
 	candInc Incarnation   // another incarnation seen once, not yet adopted
@@ -197,8 +197,8 @@ func New(cfg Config) *Node {
 		if m.ID != cfg.Self {
 			n.peers[m.ID] = &peer{
 				id:   m.ID,
-				net:  diskhb.Tracker{SuspectAfter: cfg.Timing.SuspectAfter, DeadAfter: cfg.Timing.DeadAfter},
-				disk: diskhb.Tracker{SuspectAfter: cfg.Timing.SuspectAfter, DeadAfter: cfg.Timing.DeadAfter},
+				net:  liveness.Tracker{SuspectAfter: cfg.Timing.SuspectAfter, DeadAfter: cfg.Timing.DeadAfter},
+				disk: liveness.Tracker{SuspectAfter: cfg.Timing.SuspectAfter, DeadAfter: cfg.Timing.DeadAfter},
 			}
 		}
 	}
@@ -340,11 +340,11 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		p.inc = hb.Inc
 		p.netMax, p.netAt = 0, 0
 		p.haveLatest = false
-		p.net = diskhb.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
-		p.disk = diskhb.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
+		p.net = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
+		p.disk = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
 	}
-	obs := diskhb.Observation{Valid: true, Incarnation: uint64(hb.Inc), Seq: uint64(hb.Seq)}
-	var change diskhb.Change
+	obs := liveness.Observation{Valid: true, Incarnation: uint64(hb.Inc), Seq: uint64(hb.Seq)}
+	var change liveness.Change
 	if fromDisk {
 		change = p.disk.Observe(n.now, obs)
 	} else if hb.Seq > p.netMax || p.netMax == 0 {
@@ -354,7 +354,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		p.netAt = n.now
 		change = p.net.Observe(n.now, obs)
 	}
-	if change == diskhb.Resurrected && p.state == PeerDead {
+	if change == liveness.Resurrected && p.state == PeerDead {
 		p.state = PeerUnknown // reported once, whichever path shows it first
 		// Same incarnation, counting again after it was judged dead on
 		// this path: a node that froze and came back.
@@ -371,7 +371,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 	}
 }
 
-func alive(l diskhb.Liveness) bool { return l == diskhb.Live || l == diskhb.Suspect }
+func alive(l liveness.Liveness) bool { return l == liveness.Live || l == liveness.Suspect }
 
 // netAlive: the peer's network counter changed within DeadAfter.
 func (n *Node) netAlive(p *peer) bool { return alive(p.net.State(n.now)) }
@@ -379,16 +379,16 @@ func (n *Node) netAlive(p *peer) bool { return alive(p.net.State(n.now)) }
 func (n *Node) classify(p *peer) PeerState {
 	ns, ds := p.net.State(n.now), p.disk.State(n.now)
 	switch {
-	case ns == diskhb.Live:
+	case ns == liveness.Live:
 		return PeerAlive
-	case ns == diskhb.Suspect:
+	case ns == liveness.Suspect:
 		return PeerSuspect
 	case alive(ds):
-		if _, _, heard := p.net.Incarnation(); ns == diskhb.Unknown && (heard || n.now-n.start < n.t.DeadAfter) {
+		if _, _, heard := p.net.Incarnation(); ns == liveness.Unknown && (heard || n.now-n.start < n.t.DeadAfter) {
 			return PeerUnknown // heard once on the network: not judged yet
 		}
 		return PeerPartitioned
-	case ns == diskhb.Dead || ds == diskhb.Dead:
+	case ns == liveness.Dead || ds == liveness.Dead:
 		return PeerDead
 	}
 	return PeerUnknown
@@ -396,7 +396,7 @@ func (n *Node) classify(p *peer) PeerState {
 
 // lastChange is when the tracker last saw the counter change (ok false if
 // never seen).
-func lastChange(t *diskhb.Tracker, now time.Duration) (time.Duration, bool) {
+func lastChange(t *liveness.Tracker, now time.Duration) (time.Duration, bool) {
 	d, ok := t.SinceChange(now)
 	return now - d, ok
 }
@@ -908,7 +908,7 @@ func (n *Node) onDisk(e DiskDone) {
 				continue
 			}
 			if !s.Valid {
-				p.disk.Observe(n.now, diskhb.Observation{})
+				p.disk.Observe(n.now, liveness.Observation{})
 				continue
 			}
 			hb := s.Heartbeat

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum/liveness"
 	"github.com/mtcluster/mtc/test/lab/labkit"
 )
 
@@ -53,7 +54,7 @@ type hbNode struct {
 // of each peer right after it.
 type hbRound struct {
 	writeErr, readErr error
-	peers             map[int]diskhb.Liveness
+	peers             map[int]liveness.Liveness
 }
 
 // firstErr is the first error of the round, in I/O order (write, then read).
@@ -65,7 +66,7 @@ func (r hbRound) firstErr() error {
 }
 
 func (n *hbNode) record(r diskhb.Round, peers []int) {
-	rec := hbRound{writeErr: r.WriteErr, readErr: r.ReadErr, peers: make(map[int]diskhb.Liveness, len(peers))}
+	rec := hbRound{writeErr: r.WriteErr, readErr: r.ReadErr, peers: make(map[int]liveness.Liveness, len(peers))}
 	for _, p := range peers {
 		rec.peers[p] = n.hb.PeerState(p)
 	}
@@ -104,9 +105,9 @@ func (n *hbNode) await(t *testing.T, what string, from int, cond func([]hbRound)
 }
 
 // lastState is peer's liveness as judged in the last of rs.
-func lastState(rs []hbRound, peer int) diskhb.Liveness {
+func lastState(rs []hbRound, peer int) liveness.Liveness {
 	if len(rs) == 0 {
-		return diskhb.Unknown
+		return liveness.Unknown
 	}
 	return rs[len(rs)-1].peers[peer]
 }
@@ -121,11 +122,11 @@ type watcher struct {
 	done  chan struct{}
 
 	mu   sync.Mutex
-	hist map[[2]int][]diskhb.Liveness // [observer id, peer id]
+	hist map[[2]int][]liveness.Liveness // [observer id, peer id]
 }
 
 func startWatcher(nodes []*hbNode) *watcher {
-	w := &watcher{nodes: nodes, stop: make(chan struct{}), done: make(chan struct{}), hist: make(map[[2]int][]diskhb.Liveness)}
+	w := &watcher{nodes: nodes, stop: make(chan struct{}), done: make(chan struct{}), hist: make(map[[2]int][]liveness.Liveness)}
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(10 * time.Millisecond)
@@ -176,7 +177,7 @@ func (w *watcher) mark(observers []*hbNode, peer *hbNode) []int {
 }
 
 // since returns the judgements of peer by o from index from on.
-func (w *watcher) since(o, peer *hbNode, from int) []diskhb.Liveness {
+func (w *watcher) since(o, peer *hbNode, from int) []liveness.Liveness {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	h := w.hist[[2]int{o.id, peer.id}]
@@ -188,18 +189,18 @@ func (w *watcher) since(o, peer *hbNode, from int) []diskhb.Liveness {
 
 // await waits until every observer's judgement of peer, since marks, ends
 // in want; when want is Dead, each must have judged peer Suspect first.
-func (w *watcher) await(t *testing.T, phase string, observers []*hbNode, marks []int, peer *hbNode, want diskhb.Liveness) {
+func (w *watcher) await(t *testing.T, phase string, observers []*hbNode, marks []int, peer *hbNode, want liveness.Liveness) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
 	defer cancel()
 	for i, o := range observers {
-		var h []diskhb.Liveness
+		var h []liveness.Liveness
 		if !waitFor(ctx, func() bool { h = w.since(o, peer, marks[i]); return len(h) > 0 && h[len(h)-1] == want }) {
 			t.Fatalf("%s: %s did not judge %s %v within %v (judgements since the fault: %v); its status %+v",
 				phase, o.name, peer.name, want, phaseTimeout, h, o.hb.Snapshot())
 		}
-		if want == diskhb.Dead {
-			if d := slices.Index(h, diskhb.Dead); !slices.Contains(h[:d], diskhb.Suspect) {
+		if want == liveness.Dead {
+			if d := slices.Index(h, liveness.Dead); !slices.Contains(h[:d], liveness.Suspect) {
 				t.Errorf("%s: %s judged %s dead without judging it suspect first (judgements: %v)", phase, o.name, peer.name, h)
 			}
 		}
@@ -302,7 +303,7 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 	allLive := func(self *hbNode) func([]hbRound) bool {
 		return func(rs []hbRound) bool {
 			for _, n := range nodes {
-				if n != self && lastState(rs, n.id) != diskhb.Live {
+				if n != self && lastState(rs, n.id) != liveness.Live {
 					return false
 				}
 			}
@@ -330,7 +331,7 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 	})
 	werr := rs[slices.IndexFunc(rs, func(r hbRound) bool { return errors.Is(r.writeErr, diskhb.ErrIO) })].writeErr
 	t.Logf("error table: node3's write failed %v after the fault: %v", time.Since(t0), werr)
-	w.await(t, "error table", observers, m, n3, diskhb.Dead)
+	w.await(t, "error table", observers, m, n3, liveness.Dead)
 	t.Logf("error table: node1 and node2 judged node3 dead %v after the fault", time.Since(t0))
 
 	// 2. Path restored.
@@ -341,7 +342,7 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 	n3.await(t, "restored: a successful write", from, func(rs []hbRound) bool {
 		return slices.ContainsFunc(rs, func(r hbRound) bool { return r.writeErr == nil })
 	})
-	w.await(t, "restored", observers, m, n3, diskhb.Live)
+	w.await(t, "restored", observers, m, n3, liveness.Live)
 
 	// 3. node3's path hangs: I/O is queued in the kernel and never returns.
 	m, from = w.mark(observers, n3), n3.count()
@@ -368,7 +369,7 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 			t.Errorf("hung path: a later write of node3 ended with %v; want ErrBusy or ErrTimeout while the path hangs", r.writeErr)
 		}
 	}
-	w.await(t, "hung path", observers, m, n3, diskhb.Dead)
+	w.await(t, "hung path", observers, m, n3, liveness.Dead)
 	t.Logf("hung path: node1 and node2 judged node3 dead %v after the suspend", time.Since(t0))
 
 	// 4. Path resumed: the stuck I/O returns and node3 recovers.
@@ -379,11 +380,11 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 	n3.await(t, "resumed: a successful write", from, func(rs []hbRound) bool {
 		return slices.ContainsFunc(rs, func(r hbRound) bool { return r.writeErr == nil })
 	})
-	w.await(t, "resumed", observers, m, n3, diskhb.Live)
+	w.await(t, "resumed", observers, m, n3, liveness.Live)
 
 	// node1 and node2 kept their paths: neither ever judged the other dead.
 	for i, pair := range [][2]*hbNode{{n1, n2}, {n2, n1}} {
-		if h := w.since(pair[0], pair[1], healthy[i]); slices.Contains(h, diskhb.Dead) {
+		if h := w.since(pair[0], pair[1], healthy[i]); slices.Contains(h, liveness.Dead) {
 			t.Errorf("%s judged %s dead while only node3's path was broken (judgements: %v)", pair[0].name, pair[1].name, h)
 		}
 	}

@@ -1,4 +1,8 @@
-package diskhb
+// Package liveness judges a peer alive or dead on one path (the network or
+// the quorum disk) by whether its (incarnation, counter) pair changes, on
+// the observer's own monotonic clock. It is pure: no clock, no I/O; the
+// decision core (package quorum) and the disk tools share it.
+package liveness
 
 import "time"
 
