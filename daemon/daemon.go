@@ -545,12 +545,12 @@ func (e *effects) Fence(t quorum.Target) {
 	d.mu.Unlock()
 }
 
-func (e *effects) Takeover(t quorum.Target) {
+func (e *effects) Takeover(t quorum.Takeover) {
 	d := (*Daemon)(e)
 	name := d.names[t.Node]
-	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "packages", "none configured")
+	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "reason", t.Reason.String(), "packages", "none configured")
 	d.mu.Lock()
-	d.st.takeovers = appendRing(d.st.takeovers, fmt.Sprintf("%s (incarnation %016x) at %v", name, uint64(t.Inc), d.clock().Round(time.Millisecond)))
+	d.st.takeovers = appendRing(d.st.takeovers, fmt.Sprintf("%s (incarnation %016x, %s) at %v", name, uint64(t.Inc), t.Reason, d.clock().Round(time.Millisecond)))
 	d.mu.Unlock()
 }
 

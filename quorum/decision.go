@@ -42,6 +42,9 @@ const (
 	// same incarnation: it froze and came back (it finds its own leases
 	// expired and stops; it is fenced or reset before anyone takes over).
 	PeerResurrected
+	// FenceFailedKind: the fencing component could not fence Peer
+	// (Reason); the request is retried after a backoff.
+	FenceFailedKind
 )
 
 var decisionNames = [...]string{
@@ -60,6 +63,7 @@ var decisionNames = [...]string{
 	DiskWriteFailing:   "disk-write-failing",
 	DiskWriteRecovered: "disk-write-ok",
 	PeerResurrected:    "peer-resurrected",
+	FenceFailedKind:    "fence-failed",
 }
 
 func (k DecisionKind) String() string {
@@ -117,6 +121,8 @@ func (d Decision) String() string {
 		return fmt.Sprintf("%v %d", d.Kind, d.Peer)
 	case TakeoverAllowed:
 		return fmt.Sprintf("takeover %d (%s)", d.Peer, d.Reason)
+	case FenceFailedKind:
+		return fmt.Sprintf("fence-failed %d (%s)", d.Peer, d.Reason)
 	case SelfFence, DiskWriteFailing:
 		return fmt.Sprintf("%v (%s)", d.Kind, d.Reason)
 	}

@@ -20,7 +20,7 @@ type Effects interface {
 	// success comes back as a Fenced event.
 	Fence(t Target)
 	// Takeover hands t's packages to placement.
-	Takeover(t Target)
+	Takeover(t Takeover)
 	// Decided records a decision (logs, event ring).
 	Decided(d Decision)
 	// WakeAt asks for a Tick at local time t (replacing any earlier request).

@@ -113,6 +113,11 @@ type peer struct {
 	fenceAsked bool
 	fenced     bool
 	takenOver  bool
+	// Fencing failures: the last error, how many in a row, and when the
+	// next request may go out.
+	fenceErr     string
+	fenceFails   int
+	fenceRetryAt time.Duration
 }
 
 func (p *peer) isRetired(inc Incarnation) bool {
@@ -122,6 +127,26 @@ func (p *peer) isRetired(inc Incarnation) bool {
 		}
 	}
 	return false
+}
+
+// resetFence forgets fencing and takeover of an earlier departure.
+func (p *peer) resetFence() {
+	p.fenceAsked, p.fenced, p.takenOver = false, false, false
+	p.fenceErr, p.fenceFails, p.fenceRetryAt = "", 0, 0
+}
+
+func (p *peer) fenceState() FenceState {
+	switch {
+	case !p.gone:
+		return FenceNone
+	case p.fenced:
+		return FenceDone
+	case p.fenceErr != "":
+		return FenceFailing
+	case p.fenceAsked:
+		return FencePending
+	}
+	return FenceNone
 }
 
 type sent struct {
@@ -156,7 +181,7 @@ type Node struct {
 	lastQuorate  time.Duration
 	armed        bool
 	stopped      bool
-	whyNot       why
+	whyNot       LossReason
 	agreed       bool // agreement and settlement hold (tie aside)
 	settling     bool // quorum fails only on our own shrink guard
 	pendingSince time.Duration
@@ -237,7 +262,35 @@ func (n *Node) status() Status {
 		Armed:        n.armed,
 		Stopped:      n.stopped,
 		StopDeadline: n.stopDeadline(),
+		Reason:       n.whyNot,
+		Peers:        n.peerStatus(),
 	}
+}
+
+// peerStatus is every configured peer's judgement at n.now.
+func (n *Node) peerStatus() []PeerStatus {
+	out := make([]PeerStatus, 0, n.all.Len())
+	for _, p := range n.peers {
+		if p == nil {
+			continue
+		}
+		ps := PeerStatus{
+			Node: p.id, Inc: p.inc, State: p.state,
+			Net: p.net.State(n.now), Disk: p.disk.State(n.now),
+			NetAge: -1, DiskAge: -1,
+			Member: n.members.Has(p.id),
+			Fence:  p.fenceState(), FenceError: p.fenceErr,
+			TakenOver: p.gone && p.takenOver,
+		}
+		if d, ok := p.net.SinceChange(n.now); ok {
+			ps.NetAge = d
+		}
+		if d, ok := p.disk.SinceChange(n.now); ok {
+			ps.DiskAge = d
+		}
+		out = append(out, ps)
+	}
+	return out
 }
 
 func (n *Node) decide(d Decision) {
@@ -274,7 +327,22 @@ func (n *Node) Step(now time.Duration, ev Event) {
 	case Fenced:
 		if p := n.peer(e.Node); p != nil && p.gone && (e.Inc == 0 || e.Inc == p.goneInc || p.goneInc == 0) && !p.fenced {
 			p.fenced = true
+			p.fenceErr, p.fenceFails = "", 0
 			n.decide(Decision{Kind: PeerFenced, Peer: e.Node, Inc: e.Inc})
+		}
+	case FenceFailed:
+		if p := n.peer(e.Node); p != nil && p.gone && p.fenceAsked && !p.fenced && (e.Inc == 0 || e.Inc == p.goneInc || p.goneInc == 0) {
+			// Fail closed: no fenced takeover; ask again after a backoff
+			// that doubles from one heartbeat interval up to DeadAfter.
+			p.fenceAsked = false
+			p.fenceErr = e.Err
+			p.fenceFails++
+			backoff := n.t.HeartbeatInterval << min(p.fenceFails-1, 16)
+			if backoff > n.t.DeadAfter || backoff <= 0 {
+				backoff = n.t.DeadAfter
+			}
+			p.fenceRetryAt = n.now + backoff
+			n.decide(Decision{Kind: FenceFailedKind, Peer: e.Node, Inc: e.Inc, Reason: e.Err})
 		}
 	}
 	n.evaluate()
@@ -334,7 +402,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 				// The member incarnation is gone: fencing and takeover
 				// concern it, not the new one.
 				p.gone, p.goneAt, p.goneInc = true, n.now, p.inc
-				p.fenceAsked, p.fenced, p.takenOver = false, false, false
+				p.resetFence()
 			}
 		}
 		p.inc = hb.Inc
@@ -583,7 +651,7 @@ func (n *Node) evaluate() {
 			if n.members.Has(p.id) && !m.Has(p.id) {
 				if !p.gone {
 					p.gone, p.goneAt, p.goneInc = true, now, p.inc
-					p.fenceAsked, p.fenced, p.takenOver = false, false, false
+					p.resetFence()
 				}
 			} else if !n.members.Has(p.id) && m.Has(p.id) {
 				p.gone = false
@@ -645,7 +713,7 @@ func (n *Node) evaluate() {
 			if p == nil || !p.gone {
 				continue
 			}
-			if !p.fenceAsked && n.shouldFence(p) {
+			if !p.fenceAsked && n.shouldFence(p) && now >= p.fenceRetryAt {
 				p.fenceAsked = true
 				n.out.Fence = append(n.out.Fence, Target{Node: p.id, Inc: n.target(p)})
 				n.decide(Decision{Kind: FenceRequested, Peer: p.id, Inc: n.target(p)})
@@ -659,13 +727,9 @@ func (n *Node) evaluate() {
 			}
 			switch {
 			case p.fenced:
-				p.takenOver = true
-				n.out.Takeover = append(n.out.Takeover, Target{Node: p.id, Inc: n.target(p)})
-				n.decide(Decision{Kind: TakeoverAllowed, Peer: p.id, Inc: n.target(p), Reason: "fenced"})
+				n.allowTakeover(p, TakeoverFenced)
 			case now >= from+n.t.TakeoverAfter:
-				p.takenOver = true
-				n.out.Takeover = append(n.out.Takeover, Target{Node: p.id, Inc: n.target(p)})
-				n.decide(Decision{Kind: TakeoverAllowed, Peer: p.id, Inc: n.target(p), Reason: "self-fence deadline passed"})
+				n.allowTakeover(p, TakeoverWatchdog)
 			}
 		}
 	}
@@ -688,6 +752,14 @@ func (n *Node) evaluate() {
 	n.out.NextTick = n.nextTick()
 }
 
+// allowTakeover hands p's departed incarnation to placement.
+func (n *Node) allowTakeover(p *peer, r TakeoverReason) {
+	p.takenOver = true
+	t := Target{Node: p.id, Inc: n.target(p)}
+	n.out.Takeover = append(n.out.Takeover, Takeover{Target: t, Reason: r})
+	n.decide(Decision{Kind: TakeoverAllowed, Peer: p.id, Inc: t.Inc, Reason: r.String()})
+}
+
 // target is the incarnation of a gone peer that fencing and takeover
 // concern: the one we dropped, else the one we know, else 0 (whatever runs
 // there: we never heard it since we started).
@@ -708,67 +780,25 @@ func (n *Node) shouldFence(p *peer) bool {
 	return !joining
 }
 
-// why says why a node is not quorate; formatted only when logged.
-type why struct {
-	kind         uint8
-	peer         NodeID
-	members      Set
-	votes, total int
-}
-
-const (
-	whyNone uint8 = iota
-	whyStopped
-	whyWrites
-	whyVotes
-	whySettling
-	whyAgree
-	whyInc
-	whyStale
-	whyTie
-)
-
-func (w why) String() string {
-	switch w.kind {
-	case whyStopped:
-		return "self-fencing"
-	case whyWrites:
-		return "own slot writes failing"
-	case whyVotes:
-		return fmt.Sprintf("members %v hold %d of %d votes", w.members, w.votes, w.total)
-	case whySettling:
-		return "waiting for dropped peers' endorsements to run out"
-	case whyAgree:
-		return fmt.Sprintf("node %d does not yet agree on members %v", w.peer, w.members)
-	case whyInc:
-		return fmt.Sprintf("node %d has not heard this incarnation", w.peer)
-	case whyStale:
-		return fmt.Sprintf("node %d's endorsement is stale", w.peer)
-	case whyTie:
-		return "exactly half of the votes: waiting for the tie-break lock"
-	}
-	return ""
-}
-
 // quorum decides whether we hold quorum now and until when.
-func (n *Node) quorum() (bool, time.Duration, why) {
+func (n *Node) quorum() (bool, time.Duration, LossReason) {
 	now := n.now
 	until := never
 	n.agreed = false
 	n.settling = false
 	if n.stopped {
-		return false, 0, why{kind: whyStopped}
+		return false, 0, LossReason{Kind: LossStopped}
 	}
 	if !n.wroteOK || now >= n.lastWriteOK+n.t.SelfFenceAfter {
-		return false, 0, why{kind: whyWrites}
+		return false, 0, LossReason{Kind: LossWrites}
 	}
 	until = n.lastWriteOK + n.t.SelfFenceAfter
 	if n.tally == VoteLost {
-		return false, 0, why{kind: whyVotes, members: n.members, votes: n.votes.Of(n.members), total: n.votes.Total()}
+		return false, 0, LossReason{Kind: LossVotes, Members: n.members, Votes: n.votes.Of(n.members), Total: n.votes.Total()}
 	}
 	if !n.settled() {
 		n.settling = true
-		return false, 0, why{kind: whySettling}
+		return false, 0, LossReason{Kind: LossSettling}
 	}
 	holder := n.lock.holdValid(now, n.t.TieHold)
 	if holder {
@@ -783,15 +813,15 @@ func (n *Node) quorum() (bool, time.Duration, why) {
 			}
 			l := &p.latest
 			if !p.haveLatest || l.Members != n.members || l.Flags&FlagSettled == 0 {
-				return false, 0, why{kind: whyAgree, peer: p.id, members: n.members}
+				return false, 0, LossReason{Kind: LossAgree, Peer: p.id, Members: n.members}
 			}
 			e := l.Echo[n.self]
 			if e.Inc != n.inc {
-				return false, 0, why{kind: whyInc, peer: p.id}
+				return false, 0, LossReason{Kind: LossIncarnation, Peer: p.id}
 			}
 			at, ok := n.sentAt(e.Seq)
 			if !ok || at+n.t.DeadAfter <= now {
-				return false, 0, why{kind: whyStale, peer: p.id}
+				return false, 0, LossReason{Kind: LossStale, Peer: p.id}
 			}
 			if u := at + n.t.DeadAfter; u < until {
 				until = u
@@ -803,9 +833,9 @@ func (n *Node) quorum() (bool, time.Duration, why) {
 	}
 	n.agreed = true
 	if n.tally == VotePending && !holder && !n.cfg.Unsafe.SkipTieBreak {
-		return false, 0, why{kind: whyTie}
+		return false, 0, LossReason{Kind: LossTie}
 	}
-	return true, until, why{}
+	return true, until, LossReason{}
 }
 
 // tiePending: our partition agrees on an exactly-half member set and our
@@ -846,6 +876,9 @@ func (n *Node) nextTick() time.Duration {
 		}
 		if t, ok := lastChange(&p.disk, now); ok {
 			consider(t + n.t.DeadAfter)
+		}
+		if p.gone && !p.fenceAsked && !p.fenced {
+			consider(p.fenceRetryAt)
 		}
 		if p.gone && !p.takenOver {
 			from := p.goneAt

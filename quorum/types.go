@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"strings"
 	"time"
+
+	"github.com/mtcluster/mtc/quorum/liveness"
 )
 
 // MaxNodes is the largest cluster and the largest node id.
@@ -264,6 +266,10 @@ type Status struct {
 	// regains quorum (when Armed) and completes a slot write before it
 	// (any node); meaningless once Stopped.
 	StopDeadline time.Duration
+	// Reason says why the node is not quorate (zero while it is).
+	Reason LossReason
+	// Peers are the configured peers in increasing id order.
+	Peers []PeerStatus
 }
 
 // Ready is what the machine asks its driver to do, collected since the last
@@ -275,8 +281,8 @@ type Ready struct {
 	Disk []DiskRequest
 	// Fence lists nodes to fence (this node coordinates its partition).
 	Fence []Target
-	// Takeover lists nodes whose packages may now be taken over.
-	Takeover []Target
+	// Takeover lists nodes whose packages may now be taken over, and why.
+	Takeover []Takeover
 	// StopPackages: stop every package now and stop feeding the watchdog.
 	StopPackages bool
 	// FeedWatchdog: the node is healthy; feed the watchdog.
@@ -287,4 +293,136 @@ type Ready struct {
 	NextTick time.Duration
 	// Status is the decision after the last Step.
 	Status Status
+}
+
+// TakeoverReason says what makes a takeover safe.
+type TakeoverReason uint8
+
+const (
+	// TakeoverFenced: the fencing component verified that the node is cut
+	// off the shared storage: its storage may move at once.
+	TakeoverFenced TakeoverReason = iota + 1
+	// TakeoverWatchdog: the node's watchdog deadline has passed (it has
+	// certainly stopped its packages and been reset): everything may move.
+	TakeoverWatchdog
+)
+
+func (r TakeoverReason) String() string {
+	switch r {
+	case TakeoverFenced:
+		return "fenced"
+	case TakeoverWatchdog:
+		return "watchdog deadline passed"
+	}
+	return "invalid"
+}
+
+// Takeover allows the takeover of one incarnation's packages, for Reason.
+type Takeover struct {
+	Target
+	Reason TakeoverReason
+}
+
+// FenceFailed reports that the fencing component could not fence Node
+// (incarnation Inc); Err says why. The machine asks again after a backoff
+// and allows no fenced takeover until a Fenced arrives.
+type FenceFailed struct {
+	Node NodeID
+	Inc  Incarnation
+	Err  string
+}
+
+func (FenceFailed) isEvent() {}
+
+// FenceState is where fencing of one peer stands.
+type FenceState uint8
+
+const (
+	// FenceNone: nothing to fence.
+	FenceNone FenceState = iota
+	// FencePending: fencing was requested and has not succeeded yet.
+	FencePending
+	// FenceFailing: the last attempt failed (PeerStatus.FenceError); it is
+	// retried.
+	FenceFailing
+	// FenceDone: the fencing component verified the peer fenced.
+	FenceDone
+)
+
+func (s FenceState) String() string {
+	return [...]string{"none", "pending", "failing", "fenced"}[s]
+}
+
+// PeerStatus is one configured peer as the machine judges it now.
+type PeerStatus struct {
+	Node NodeID
+	// Inc is the incarnation the machine follows (0: never heard).
+	Inc   Incarnation
+	State PeerState
+	// Net and Disk are the per-path liveness; NetAge and DiskAge are how
+	// long ago the counter last changed on that path (-1: never seen).
+	Net, Disk       liveness.Liveness
+	NetAge, DiskAge time.Duration
+	// Member: the peer is in this node's member set.
+	Member bool
+	// Fence is where fencing of the peer's departed incarnation stands.
+	Fence      FenceState
+	FenceError string
+	// TakenOver: its packages have been handed to placement.
+	TakenOver bool
+}
+
+// LossKind classifies why a node does not hold quorum.
+type LossKind uint8
+
+const (
+	// LossNone: the node holds quorum.
+	LossNone LossKind = iota
+	// LossStopped: the node is self-fencing.
+	LossStopped
+	// LossWrites: no own slot write issued within SelfFenceAfter succeeded.
+	LossWrites
+	// LossVotes: the member set holds less than half of the votes.
+	LossVotes
+	// LossSettling: dropped peers may still count on an endorsement of
+	// ours (the shrink guard).
+	LossSettling
+	// LossAgree: a member does not yet publish the same settled member set.
+	LossAgree
+	// LossIncarnation: a member has not heard this incarnation yet.
+	LossIncarnation
+	// LossStale: a member's endorsement of this node has run out.
+	LossStale
+	// LossTie: exactly half of the votes, and no member holds the lock.
+	LossTie
+)
+
+// LossReason says why a node is not quorate; the zero value means it is.
+type LossReason struct {
+	Kind         LossKind
+	Peer         NodeID
+	Members      Set
+	Votes, Total int
+}
+
+func (w LossReason) String() string {
+	switch w.Kind {
+	case LossStopped:
+		return "self-fencing"
+	case LossWrites:
+		return "own slot writes failing"
+	case LossVotes:
+		return fmt.Sprintf("members %v hold %d of %d votes", w.Members, w.Votes, w.Total)
+	case LossSettling:
+		return "waiting for dropped peers' endorsements to run out"
+	case LossAgree:
+		return fmt.Sprintf("node %d does not yet agree on members %v", w.Peer, w.Members)
+	case LossIncarnation:
+		return fmt.Sprintf("node %d has not heard this incarnation", w.Peer)
+	case LossStale:
+		return fmt.Sprintf("node %d's endorsement is stale", w.Peer)
+	case LossTie:
+		return "exactly half of the votes: waiting for the tie-break lock"
+	}
+	return ""
 }

@@ -277,7 +277,7 @@ func (e *effects) Fence(t quorum.Target) {
 	})
 }
 
-func (e *effects) Takeover(t quorum.Target) {
+func (e *effects) Takeover(t quorum.Takeover) {
 	n := (*simNode)(e)
 	w := n.w
 	w.checkActor(n, "takeover", t.Node)
