@@ -572,13 +572,11 @@ func (e *effects) Decided(dec quorum.Decision) {
 		attrs = append(attrs, "reason", dec.Reason)
 	}
 	lvl := slog.LevelInfo
-	switch dec.Kind {
-	case quorum.QuorumLost, quorum.SelfFence, quorum.DiskWriteFailing:
+	switch dec.Severity() {
+	case quorum.SeverityWarn:
+		lvl = slog.LevelWarn
+	case quorum.SeverityError:
 		lvl = slog.LevelError
-	case quorum.PeerStateChanged:
-		if dec.State == quorum.PeerSuspect {
-			lvl = slog.LevelDebug
-		}
 	}
 	d.log.Log(context.Background(), lvl, "decision: "+dec.String(), attrs...)
 	d.mu.Lock()

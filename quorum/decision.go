@@ -128,3 +128,33 @@ func (d Decision) String() string {
 	}
 	return d.Kind.String()
 }
+
+// Severity is how much a decision matters to an operator reading the log.
+type Severity uint8
+
+const (
+	// SeverityInfo: routine (a peer seen, a membership re-agreed).
+	SeverityInfo Severity = iota
+	// SeverityWarn: worth a look (a peer suspected or gone, fencing asked).
+	SeverityWarn
+	// SeverityError: service is affected (quorum lost, a self-fence, a
+	// fence that failed).
+	SeverityError
+)
+
+// Severity classifies d for logs and notifications. The mapping lives here,
+// beside the kinds, so every driver reports the same decision alike.
+func (d Decision) Severity() Severity {
+	switch d.Kind {
+	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost:
+		return SeverityError
+	case PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered:
+		return SeverityWarn
+	case PeerStateChanged:
+		if d.State == PeerAlive || d.State == PeerUnknown {
+			return SeverityInfo
+		}
+		return SeverityWarn
+	}
+	return SeverityInfo
+}
