@@ -74,7 +74,8 @@ func (p FormatPlan) Describe() string {
 		parts = append(parts, fmt.Sprintf("the quorum disk of cluster %q (%s), formatted %s with %d slots of %d bytes",
 			h.ClusterName, h.ClusterUUID, formatted, h.Slots, h.SectorSize))
 	case errors.Is(p.ExistingErr, ErrDamagedHeader):
-		parts = append(parts, "a damaged MT-Cluster quorum disk header ("+p.ExistingErr.Error()+")")
+		why := strings.TrimPrefix(p.ExistingErr.Error(), "header: "+ErrDamagedHeader.Error()+": ")
+		parts = append(parts, "a damaged MT-Cluster quorum disk header ("+why+")")
 	case p.Records > 0:
 		parts = append(parts, fmt.Sprintf("%d MT-Cluster quorum disk records of cluster %s but no header (the header sector was erased or overwritten)", p.Records, p.RecordsCluster))
 	}
@@ -92,6 +93,9 @@ func (p FormatPlan) Describe() string {
 		}
 		what = append(what, p.ChangedAreas...)
 		parts = append(parts, fmt.Sprintf("%s changed while watched for %v: nodes are running on this disk", strings.Join(what, " and "), p.Watched.Round(time.Millisecond)))
+	}
+	if p.Watched > 0 && !p.InUse() {
+		parts = append(parts, fmt.Sprintf("nothing changed while watched for %v", p.Watched.Round(time.Millisecond)))
 	}
 	if len(parts) == 0 {
 		return "nothing (all zero)"

@@ -170,11 +170,13 @@ func headerAdvice(ctx context.Context, dev *diskhb.Device, path, configPath stri
 		switch {
 		case perr != nil:
 		case plan.Blank():
-			return fmt.Errorf("%s: %w: the device is blank; `mtc disk init --config %s` formats it", path, err, configPath)
+			return fmt.Errorf("%s: %w: the device is blank; `mtc disk init --config %s` formats it", path, diskhb.ErrNotFormatted, configPath)
 		case len(plan.Signatures) > 0:
-			return fmt.Errorf("%s: %w: the device holds %s; check the device path: `mtc disk init` would erase it", path, err, strings.Join(plan.Signatures, " and "))
+			return fmt.Errorf("%s: %w: the device holds %s; check the device path: `mtc disk init --force` would erase it", path, diskhb.ErrNotFormatted, strings.Join(plan.Signatures, " and "))
+		case plan.Records > 0:
+			return fmt.Errorf("%s: %w: the device holds %s; nodes may still be running on it: do not re-initialise it before every node is stopped", path, diskhb.ErrNotFormatted, plan.Describe())
 		}
-		return fmt.Errorf("%s: %w: the device holds data that is not a quorum disk; check the device path: `mtc disk init` would erase it", path, err)
+		return fmt.Errorf("%s: %w (%v); check the device path: `mtc disk init --force` would erase it", path, diskhb.ErrNotFormatted, err)
 	case errors.Is(err, diskhb.ErrForeignCluster):
 		return fmt.Errorf("%s: %w: check the device path and the cluster uuid in %s", path, err, configPath)
 	}

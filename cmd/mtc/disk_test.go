@@ -248,6 +248,9 @@ func TestDiskInitRefusesExt4File(t *testing.T) {
 	if after, _ := os.ReadFile(disk); !bytes.Equal(before, after) {
 		t.Fatal("refused init changed the device")
 	}
+	if _, err := runCLI(t, "disk", "dump", "--config", cfg); !errors.Is(err, diskhb.ErrNotFormatted) || !strings.Contains(err.Error(), "the device holds an ext4 filesystem") {
+		t.Fatalf("dump of ext4: %v", err)
+	}
 	out, err := runCLI(t, "disk", "init", "--config", cfg, "--force")
 	if err != nil || !strings.Contains(out, "erased an ext4 filesystem") {
 		t.Fatalf("forced init over ext4: %v\n%s", err, out)
