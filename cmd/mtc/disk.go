@@ -23,7 +23,7 @@ import (
 // to a daemon, so they work when no daemon runs (and while daemons run:
 // they never write a slot that belongs to a live node).
 type DiskCmd struct {
-	Init      DiskInitCmd      `cmd:"" help:"Initialise (format) the quorum disk for this cluster."`
+	Init      DiskInitCmd      `cmd:"" help:"Initialise (format) the quorum disk for this cluster; without --force only a device whose quorum area is all zero."`
 	Dump      DiskDumpCmd      `cmd:"" help:"Show the quorum disk: header, every slot with its age and checksum state, the tie-break lock."`
 	ClearSlot DiskClearSlotCmd `cmd:"" name:"clear-slot" help:"Erase a node's slot (after replacing a node or a stale record); refused while that node is live."`
 }
@@ -271,7 +271,7 @@ func (c *DiskInitCmd) Run(out io.Writer, log *slog.Logger) error {
 type DiskDumpCmd struct {
 	diskTarget
 	JSON   bool          `help:"Print JSON instead of a table."`
-	Sample time.Duration `help:"How long to watch the slots to tell which are changing (default: the failure timeout)." placeholder:"DURATION"`
+	Sample time.Duration `help:"How long to watch the slots to tell which are changing (default: the failure timeout stored on the disk)." placeholder:"DURATION"`
 }
 
 type dumpSlot struct {
@@ -286,7 +286,7 @@ type dumpSlot struct {
 	Epoch       uint64   `json:"epoch,omitempty"`
 	View        []int    `json:"view,omitempty"`
 	Members     []int    `json:"members,omitempty"`
-	// Changing is true when the sequence number changed while we watched.
+	// Changing is true when the slot's sector changed while we watched.
 	Changing bool `json:"changing"`
 	// ChangedAfter is how long into the watch the first change was seen.
 	ChangedAfter string `json:"changed_after,omitempty"`
@@ -439,7 +439,7 @@ func printDump(out io.Writer, cl *config.Cluster, r dumpOut) {
 		fmt.Fprintf(out, "formatted:   %s\n", h.FormattedAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(out, "tie-break:   %s\n", r.TieBreak)
-	fmt.Fprintf(out, "slots (watched for %s; live = its counter changed while watched):\n", r.Watched)
+	fmt.Fprintf(out, "slots (watched for %s; live = its sector changed while watched):\n", r.Watched)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNODE\tSTATUS\tSEQ\tINCARNATION\tEPOCH\tMEMBERS\tFLAGS\tDETAIL")
 	for _, s := range r.Slots {
