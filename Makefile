@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: demo sim bench-load all build test test-unit test-root lab-test lab-shell bench vet fmt clean
+.PHONY: demo sim fuzz bench-load all build test test-unit test-root lab-test lab-shell bench vet fmt clean
 
 all: build
 
@@ -54,6 +54,20 @@ bench:
 # quorum disk frozen in bursts: 10 minutes with real-time threads, 10 without.
 bench-load:
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md MTC_LOAD_DURATION=10m MTC_LOAD_NORT_DURATION=10m $(GO) test -run '^$$' -bench NetnsLoad -benchtime 1x -timeout 60m ./test/integration
+
+# Every fuzz target of every package, FUZZTIME each (go test fuzzes one
+# target of one package at a time). New interesting inputs land in the Go
+# cache; copy those worth keeping into the package's testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	@list=$$($(GO) test -list '^Fuzz' ./...) || { echo "$$list" >&2; echo "fuzz: listing the fuzz targets failed" >&2; exit 1; }; \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { t[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2 "," t[i]; n = 0 }'); \
+	[ -n "$$targets" ] || { echo "fuzz: no fuzz targets found" >&2; exit 1; }; \
+	for pt in $$targets; do \
+		pkg=$${pt%%,*}; target=$${pt#*,}; \
+		echo "== $$pkg $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # A larger sweep of the simulation than the test suite's 2000 seeds.
 sim:

@@ -3,8 +3,10 @@ package diskhb
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/bits"
 	"time"
 
 	"github.com/google/uuid"
@@ -106,9 +108,30 @@ func seal(b []byte) {
 	le.PutUint32(b[n:], crc32.Checksum(b[:n], castagnoli))
 }
 
+// maxMagicDistance is how many bits a magic may differ from a record's
+// magic and still be recognised as that record, damaged: one flipped bit
+// must not turn a quorum disk into "not a quorum disk" (and so into one
+// that `mtc disk init` may erase). The four record magics differ from
+// each other in at least 7 bits, and random bytes come within 4 bits of a
+// given 64-bit magic with a probability of about 4e-14.
+const maxMagicDistance = 4
+
+// magicDistance is the number of bits in which b's first 8 bytes differ
+// from magic.
+func magicDistance(b []byte, magic [8]byte) int {
+	d := 0
+	for i := range magic {
+		d += bits.OnesCount8(b[i] ^ magic[i])
+	}
+	return d
+}
+
 // checkPrelude validates a record in the order that gives the most useful
-// error: no magic at all, then checksum, then version, then cluster.
-func checkPrelude(b []byte, magic [8]byte, cluster uuid.UUID) error {
+// error: no magic at all, then checksum, then version, then cluster. A
+// magic within maxMagicDistance bits of the expected one, and a checksum
+// that does not match, are reported wrapping damaged as well (ErrChecksum
+// for most records, ErrDamagedHeader for the header).
+func checkPrelude(b []byte, magic [8]byte, cluster uuid.UUID, damaged error) error {
 	if len(b) != 512 && len(b) != 4096 {
 		return fmt.Errorf("%w: record of %d bytes, want 512 or 4096", ErrGeometry, len(b))
 	}
@@ -116,10 +139,16 @@ func checkPrelude(b []byte, magic [8]byte, cluster uuid.UUID) error {
 		if isZero(b) {
 			return fmt.Errorf("%w: sector is blank", ErrNotFormatted)
 		}
+		if d := magicDistance(b, magic); d <= maxMagicDistance {
+			return fmt.Errorf("%w: magic %q is %d bit(s) away from %q", damaged, printable(b[:8]), d, magic[:])
+		}
 		return fmt.Errorf("%w: magic %q", ErrNotFormatted, printable(b[:8]))
 	}
 	n := len(b) - 4
 	if got, want := le.Uint32(b[n:]), crc32.Checksum(b[:n], castagnoli); got != want {
+		if damaged != ErrChecksum {
+			return fmt.Errorf("%w: %w: stored %08x, computed %08x", damaged, ErrChecksum, got, want)
+		}
 		return fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, got, want)
 	}
 	if v := le.Uint32(b[offVersion:]); v != FormatVersion {
@@ -221,6 +250,9 @@ func EncodeHeader(h Header) ([]byte, error) {
 	if len(h.ClusterName) > 32 {
 		return nil, fmt.Errorf("cluster name %q is longer than 32 bytes", h.ClusterName)
 	}
+	if err := h.checkTimings(); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
 	b := make([]byte, h.SectorSize)
 	putPrelude(b, magicHeader, h.ClusterUUID)
 	le.PutUint32(b[32:], uint32(h.Slots))
@@ -243,11 +275,58 @@ func EncodeHeader(h Header) ([]byte, error) {
 	return b, nil
 }
 
+// ErrDamagedHeader means the header sector holds what was an MT-Cluster
+// header, but it cannot be trusted: its magic is a few bits away from the
+// header's, its checksum does not match, or it checksums but describes an
+// impossible disk (a slot count or timing base out of range). Unlike
+// ErrNotFormatted, it means the device very likely is a cluster's quorum
+// disk whose nodes may still be running: never re-initialise it without
+// first checking that no slot changes (`mtc disk dump`).
+var ErrDamagedHeader = errors.New("damaged MT-Cluster quorum disk header")
+
+// headerAreas are the area offsets every version-1 header stores at bytes
+// 112-135 (the message area is at LBA 128 for every slot count up to
+// MaxSlots). A sector that carries them under a wrong magic is a damaged
+// header, not a foreign one.
+var headerAreas = [6]uint32{LockLBA, LockSectors, ConfigLBA, ConfigSectors, SlotLBA, SlotLBA + MaxSlots}
+
+func hasHeaderAreas(b []byte) bool {
+	if len(b) < 136 {
+		return false
+	}
+	for i, v := range headerAreas {
+		if le.Uint32(b[112+4*i:]) != v {
+			return false
+		}
+	}
+	return true
+}
+
+// HeaderSectorSize reports the sector size that the header in b, the first
+// bytes of a device, says it was written for: when b holds a header whose
+// magic is at most a few bits damaged and whose sector-size field is 512 or
+// 4096. It lets a tool read a regular file with the sector size it was
+// formatted with.
+func HeaderSectorSize(b []byte) (int, bool) {
+	if len(b) < 136 || (magicDistance(b, magicHeader) > maxMagicDistance && !hasHeaderAreas(b)) {
+		return 0, false
+	}
+	switch ss := le.Uint32(b[offSecSize:]); ss {
+	case 512, 4096:
+		return int(ss), true
+	}
+	return 0, false
+}
+
 // DecodeHeader parses a header sector. cluster may be uuid.Nil to accept any
 // cluster (for inspection); otherwise a header of another cluster is
-// ErrForeignCluster.
+// ErrForeignCluster. A sector with no header at all is ErrNotFormatted; a
+// header that is there but damaged or impossible is ErrDamagedHeader.
 func DecodeHeader(b []byte, cluster uuid.UUID) (Header, error) {
-	if err := checkPrelude(b, magicHeader, cluster); err != nil {
+	if err := checkPrelude(b, magicHeader, cluster, ErrDamagedHeader); err != nil {
+		if errors.Is(err, ErrNotFormatted) && hasHeaderAreas(b) {
+			return Header{}, fmt.Errorf("header: %w: magic %q, but the area offsets of an MT-Cluster header", ErrDamagedHeader, printable(b[:8]))
+		}
 		return Header{}, fmt.Errorf("header: %w", err)
 	}
 	var h Header
@@ -263,15 +342,54 @@ func DecodeHeader(b []byte, cluster uuid.UUID) (Header, error) {
 	}
 	h.ClusterName = getString(b[80:112])
 	if h.Slots < 1 || h.Slots > MaxSlots {
-		return Header{}, fmt.Errorf("header: %w: slot count %d, want 1..%d", ErrGeometry, h.Slots, MaxSlots)
+		return Header{}, fmt.Errorf("header: %w: %w: slot count %d, want 1..%d", ErrDamagedHeader, ErrGeometry, h.Slots, MaxSlots)
 	}
 	l := h.Layout()
 	if le.Uint32(b[112:]) != LockLBA || le.Uint32(b[116:]) != LockSectors ||
 		le.Uint32(b[120:]) != ConfigLBA || le.Uint32(b[124:]) != ConfigSectors ||
 		le.Uint32(b[128:]) != SlotLBA || int64(le.Uint32(b[132:])) != l.MessageLBA() {
-		return Header{}, fmt.Errorf("header: %w: area offsets differ from format version %d", ErrGeometry, FormatVersion)
+		return Header{}, fmt.Errorf("header: %w: %w: area offsets differ from format version %d", ErrDamagedHeader, ErrGeometry, FormatVersion)
+	}
+	if err := h.checkTimings(); err != nil {
+		return Header{}, fmt.Errorf("header: %w: %w", ErrDamagedHeader, err)
 	}
 	return h, nil
+}
+
+// errTiming is a timing base in a header that no configuration can have.
+var errTiming = errors.New("timing base out of range")
+
+// maxTiming bounds every timing base in a header: far above any sane
+// configuration (a failure timeout of minutes would already be useless),
+// low enough that sums of the bases cannot overflow a time.Duration.
+const maxTiming = 24 * time.Hour
+
+// checkTimings rejects timing bases that are zero, negative or absurd: a
+// header holding them was not written by a valid configuration.
+func (h Header) checkTimings() error {
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"heartbeat_interval", h.HeartbeatInterval}, {"io_timeout", h.IOTimeout},
+		{"failure_timeout", h.FailureTimeout}, {"watchdog_timeout", h.WatchdogTimeout},
+	} {
+		if f.v <= 0 || f.v > maxTiming {
+			return fmt.Errorf("%w: %s is %d ns, want more than 0 and at most %v", errTiming, f.name, int64(f.v), maxTiming)
+		}
+	}
+	return nil
+}
+
+// WriterGoneAfter is how long a slot must stay unchanged before the
+// quorum-disk tools may conclude that no daemon writes it, judged by this
+// header's timing: a daemon that cannot write its slot for failure_timeout
+// stops feeding its watchdog, which resets it within watchdog_timeout; two
+// heartbeat intervals cover the sampling, and a twentieth of the rest the
+// clock-rate drift between nodes (config.MaxClockDrift is 5%).
+func (h Header) WriterGoneAfter() time.Duration {
+	base := h.FailureTimeout + h.WatchdogTimeout
+	return base + base/20 + 2*h.HeartbeatInterval
 }
 
 // Slot flags: the writer's state, for peers and for `mtc disk dump`.
@@ -290,7 +408,12 @@ const (
 	FlagLeaving
 )
 
-// FlagNames renders flags for humans.
+// FlagsDefined are the flag bits format version 1 defines; a slot with
+// any other bit set was not written by this format's encoder as intended.
+const FlagsDefined = FlagEmpty | FlagRunning | FlagQuorate | FlagSelfFencing | FlagLeaving
+
+// FlagNames renders flags for humans; bits this format does not define
+// are shown as "undefined:0x...".
 func FlagNames(f uint32) []string {
 	var out []string
 	for i, n := range []string{"empty", "running", "quorate", "self-fencing", "leaving"} {
@@ -298,8 +421,16 @@ func FlagNames(f uint32) []string {
 			out = append(out, n)
 		}
 	}
+	if u := f &^ FlagsDefined; u != 0 {
+		out = append(out, fmt.Sprintf("undefined:%#x", u))
+	}
 	return out
 }
+
+// Empty reports whether the slot is exactly an empty record, as `mtc disk
+// init` and `clear-slot` write it: the empty flag and no other. A record
+// with the empty flag and others set is contradictory, not empty.
+func (s Slot) Empty() bool { return s.Flags == FlagEmpty }
 
 // Slot is the record a node writes in its own slot sector every heartbeat
 // interval. Only the node with this id ever writes this sector.
@@ -371,7 +502,7 @@ func EncodeSlot(s Slot, sectorSize int, cluster uuid.UUID) ([]byte, error) {
 // DecodeSlot parses the slot sector expected to belong to node id want (0
 // accepts any). Any error means the slot's contents are unknown.
 func DecodeSlot(b []byte, cluster uuid.UUID, want int) (Slot, error) {
-	if err := checkPrelude(b, magicSlot, cluster); err != nil {
+	if err := checkPrelude(b, magicSlot, cluster, ErrChecksum); err != nil {
 		return Slot{}, fmt.Errorf("slot %d: %w", want, err)
 	}
 	var s Slot
@@ -451,7 +582,7 @@ func EncodeLock(l Lock, sectorSize int, cluster uuid.UUID) ([]byte, error) {
 
 // DecodeLock parses lock sector number index.
 func DecodeLock(b []byte, cluster uuid.UUID, index int) (Lock, error) {
-	if err := checkPrelude(b, magicLock, cluster); err != nil {
+	if err := checkPrelude(b, magicLock, cluster, ErrChecksum); err != nil {
 		return Lock{}, fmt.Errorf("lock %d: %w", index, err)
 	}
 	var l Lock
@@ -523,7 +654,7 @@ func EncodeMessage(m Message, sectorSize int, cluster uuid.UUID) ([]byte, error)
 
 // DecodeMessage parses the message sector from -> to.
 func DecodeMessage(b []byte, cluster uuid.UUID, to, from int) (Message, error) {
-	if err := checkPrelude(b, magicMessage, cluster); err != nil {
+	if err := checkPrelude(b, magicMessage, cluster, ErrChecksum); err != nil {
 		return Message{}, fmt.Errorf("message %d->%d: %w", from, to, err)
 	}
 	m := Message{

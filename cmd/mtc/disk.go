@@ -2,17 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
@@ -22,7 +23,7 @@ import (
 // to a daemon, so they work when no daemon runs (and while daemons run:
 // they never write a slot that belongs to a live node).
 type DiskCmd struct {
-	Init      DiskInitCmd      `cmd:"" help:"Initialise (format) the quorum disk for this cluster."`
+	Init      DiskInitCmd      `cmd:"" help:"Initialise (format) the quorum disk for this cluster; without --force only a device whose quorum area is all zero."`
 	Dump      DiskDumpCmd      `cmd:"" help:"Show the quorum disk: header, every slot with its age and checksum state, the tie-break lock."`
 	ClearSlot DiskClearSlotCmd `cmd:"" name:"clear-slot" help:"Erase a node's slot (after replacing a node or a stale record); refused while that node is live."`
 }
@@ -35,6 +36,10 @@ type diskTarget struct {
 }
 
 func (t *diskTarget) load() (*config.Cluster, string, error) {
+	// Opening a FIFO would block until something writes to it.
+	if fi, err := os.Stat(t.Config); err == nil && !fi.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("--config %s is not a regular file (%s): give the cluster configuration file", t.Config, fi.Mode().Type())
+	}
 	c, err := config.Load(t.Config)
 	if err != nil {
 		return nil, "", err
@@ -62,6 +67,23 @@ func (t *diskTarget) load() (*config.Cluster, string, error) {
 	return c, p, nil
 }
 
+// origin says where the device path came from, for error messages.
+func (t *diskTarget) origin() string {
+	if t.Device != "" {
+		return "--device"
+	}
+	return "the quorum disk path in " + t.Config + " (or pass --device PATH)"
+}
+
+// open opens the target's quorum disk (see openQuorumDevice).
+func (t *diskTarget) open(c *config.Cluster, path string, sectorSize int, log *slog.Logger) (*diskhb.Device, error) {
+	dev, err := openQuorumDevice(path, sectorSize, adminTimeout(c), log)
+	if err != nil {
+		return nil, fmt.Errorf("%w; check %s", err, t.origin())
+	}
+	return dev, nil
+}
+
 // adminTimeout bounds every I/O of the tools: longer than the daemon's
 // io_timeout (an operator's command is not latency-critical) but never
 // unbounded, so a hung LUN gives an error, not a hung shell.
@@ -69,28 +91,47 @@ func adminTimeout(c *config.Cluster) time.Duration {
 	return max(5*c.Timing.IOTimeout, 2*time.Second)
 }
 
+// minQuorumDisk is the size of the smallest quorum disk (one slot, 512-byte
+// sectors), below which a file cannot be one.
+var minQuorumDisk = diskhb.Layout{SectorSize: 512, Slots: 1}.MinSize()
+
 // openQuorumDevice opens a block device, or a regular file with the given
-// sector size (0: the size recorded in an existing header, else 512).
+// sector size (0: the size recorded in an existing header, else 512). It
+// stats the path first and opens nothing else, so a FIFO or a character
+// device is refused without blocking.
 func openQuorumDevice(path string, sectorSize int, timeout time.Duration, log *slog.Logger) (*diskhb.Device, error) {
 	fi, err := os.Stat(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("quorum disk %s does not exist: give the path of the shared block device (a SAN LUN), or of a regular file for tests (create one with `truncate -s 8M FILE`)", path)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("quorum disk %s: permission denied: run as root", path)
+	case err != nil:
 		return nil, fmt.Errorf("quorum disk: %w", err)
 	}
 	var bd diskhb.BlockDevice
-	switch {
-	case fi.Mode()&os.ModeDevice != 0:
+	switch m := fi.Mode(); {
+	case m&os.ModeCharDevice != 0:
+		return nil, fmt.Errorf("quorum disk %s is a character device, not a block device: give the path of the shared block device (a SAN LUN such as /dev/disk/by-id/...), or of a regular file for tests", path)
+	case m&os.ModeDevice != 0:
 		bd, err = diskhb.OpenBlock(path)
 		if err == nil && sectorSize != 0 && bd.SectorSize() != sectorSize {
 			bd.Close()
 			return nil, fmt.Errorf("quorum disk %s has %d-byte logical sectors; --sector-size applies to regular files only", path, bd.SectorSize())
 		}
-	case fi.Mode().IsRegular():
+	case m.IsRegular():
+		if fi.Size() < minQuorumDisk {
+			return nil, fmt.Errorf("quorum disk %s is a file of %d bytes, too small for a quorum disk (a 16-slot disk needs %d bytes): give the right path, or make the file larger with `truncate -s 8M %s`",
+				path, fi.Size(), diskhb.Layout{SectorSize: 512, Slots: diskhb.DefaultSlots}.MinSize(), path)
+		}
 		if sectorSize == 0 {
 			sectorSize = probeSectorSize(path)
 		}
 		bd, err = diskhb.OpenFile(path, sectorSize)
+	case m.IsDir():
+		return nil, fmt.Errorf("quorum disk %s is a directory: give the path of the shared block device, or of a regular file for tests", path)
 	default:
-		return nil, fmt.Errorf("quorum disk %s is neither a block device nor a regular file", path)
+		return nil, fmt.Errorf("quorum disk %s is neither a block device nor a regular file (%s): give the path of the shared block device", path, m.Type())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("quorum disk: %w", err)
@@ -98,21 +139,71 @@ func openQuorumDevice(path string, sectorSize int, timeout time.Duration, log *s
 	return diskhb.NewDevice(bd, timeout, log), nil
 }
 
-// probeSectorSize reads the sector size recorded in a file's header, if any.
+// probeSectorSize reads the sector size recorded in a file's header (or a
+// damaged header's), if any.
 func probeSectorSize(path string) int {
 	f, err := os.Open(path)
 	if err != nil {
 		return 512
 	}
 	defer f.Close()
-	b := make([]byte, 16)
-	if _, err := io.ReadFull(f, b); err != nil || string(b[:8]) != "MTCQHDR1" {
+	b := make([]byte, 512)
+	if _, err := io.ReadFull(f, b); err != nil {
 		return 512
 	}
-	if ss := binary.LittleEndian.Uint32(b[12:]); ss == 4096 {
-		return 4096
+	if ss, ok := diskhb.HeaderSectorSize(b); ok {
+		return ss
 	}
 	return 512
+}
+
+// headerAdvice explains why a device's header cannot be used and what to
+// do about it: a blank device or one holding something else is not a
+// quorum disk (yet); a damaged header very likely is one, possibly in use.
+func headerAdvice(ctx context.Context, dev *diskhb.Device, path, configPath string, err error) error {
+	switch {
+	case errors.Is(err, diskhb.ErrDamagedHeader):
+		return fmt.Errorf("%s: %w. This is very likely a quorum disk whose nodes may still be running: do not re-initialise it until every node of the cluster is stopped "+
+			"(`mtc disk init --force` refuses while any slot changes); compare with the configuration, and check the device and its path", path, err)
+	case errors.Is(err, diskhb.ErrNotFormatted):
+		plan, perr := diskhb.PlanFormat(ctx, dev, diskhb.Header{})
+		switch {
+		case perr != nil:
+		case plan.Blank():
+			return fmt.Errorf("%s: %w: the device is blank; `mtc disk init --config %s` formats it", path, diskhb.ErrNotFormatted, configPath)
+		case len(plan.Signatures) > 0:
+			return fmt.Errorf("%s: %w: the device holds %s; check the device path: `mtc disk init --force` would erase it", path, diskhb.ErrNotFormatted, strings.Join(plan.Signatures, " and "))
+		case plan.Records > 0:
+			return fmt.Errorf("%s: %w: the device holds %s; nodes may still be running on it: do not re-initialise it before every node is stopped", path, diskhb.ErrNotFormatted, plan.Describe())
+		}
+		return fmt.Errorf("%s: %w (%v); check the device path: `mtc disk init --force` would erase it", path, diskhb.ErrNotFormatted, err)
+	case errors.Is(err, diskhb.ErrForeignCluster):
+		return fmt.Errorf("%s: %w: check the device path and the cluster uuid in %s", path, err, configPath)
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// esc renders a name read from the disk or the configuration for a
+// terminal: as it is when every character is printable, else quoted with
+// its control characters escaped, so a name cannot move the cursor or
+// rewrite what the operator sees.
+func esc(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// localHeader is a header carrying the local configuration's timing, for
+// the watch arithmetic when the disk's own cannot be read.
+func localHeader(c *config.Cluster) diskhb.Header {
+	return diskhb.Header{HeartbeatInterval: c.Timing.HeartbeatInterval, IOTimeout: c.Timing.IOTimeout,
+		FailureTimeout: c.Timing.FailureTimeout, WatchdogTimeout: c.Timing.WatchdogTimeout}
 }
 
 // DiskInitCmd formats the quorum disk.
@@ -120,10 +211,12 @@ type DiskInitCmd struct {
 	diskTarget
 	Slots      int  `default:"16" help:"Number of node slots (the largest node id the disk serves), 1 to 64."`
 	SectorSize int  `help:"Logical sector size for a regular file: 512 or 4096 (block devices report their own)." placeholder:"BYTES"`
-	Force      bool `help:"Overwrite an existing quorum disk header, of this or another cluster. Stop every node first."`
+	Force      bool `help:"Erase a device that is not blank (a quorum disk of this or another cluster, a damaged one, a filesystem, data). Never erases a disk whose slots still change: stop every node first."`
 }
 
-// Run formats the disk.
+// Run formats the disk. Without --force it writes only to a device whose
+// quorum area is all zero; with --force it erases whatever is there, but
+// never a disk whose slots change while watched.
 func (c *DiskInitCmd) Run(out io.Writer, log *slog.Logger) error {
 	cl, path, err := c.load()
 	if err != nil {
@@ -139,33 +232,36 @@ func (c *DiskInitCmd) Run(out io.Writer, log *slog.Logger) error {
 	if c.Slots < maxID || c.Slots > diskhb.MaxSlots {
 		return fmt.Errorf("--slots %d: must be between the largest node id (%d) and %d", c.Slots, maxID, diskhb.MaxSlots)
 	}
-	dev, err := openQuorumDevice(path, c.SectorSize, adminTimeout(cl), log)
+	dev, err := c.open(cl, path, c.SectorSize, log)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
 	ctx := context.Background()
-	plan, err := diskhb.PlanFormat(ctx, dev)
-	if err != nil {
-		return err
-	}
 	h := diskhb.Header{
 		ClusterUUID: cl.UUID, ClusterName: cl.Name, SectorSize: dev.SectorSize(), Slots: c.Slots,
 		HeartbeatInterval: cl.Timing.HeartbeatInterval, IOTimeout: cl.Timing.IOTimeout,
 		FailureTimeout: cl.Timing.FailureTimeout, WatchdogTimeout: cl.Timing.WatchdogTimeout,
 		FormattedAt: time.Now(),
 	}
-	if err := diskhb.Format(ctx, dev, h, c.Force); err != nil {
-		if errors.Is(err, diskhb.ErrWouldErase) {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+	plan, err := diskhb.FormatWith(ctx, dev, h, diskhb.FormatOptions{
+		Force:         c.Force,
+		WatchUnforced: true,
+		OnWatch: func(p diskhb.FormatPlan, d time.Duration) {
+			fmt.Fprintf(out, "%s is not blank: it holds %s\nwatching it for %v to see whether nodes are running on it...\n", path, p.Describe(), d.Round(time.Millisecond))
+		},
+	})
+	switch {
+	case errors.Is(err, diskhb.ErrWouldErase), errors.Is(err, diskhb.ErrInUse):
+		return fmt.Errorf("%s: %w", path, err)
+	case err != nil:
 		return fmt.Errorf("initialise %s: %w", path, err)
 	}
-	if plan.Existing != nil || plan.ExistingErr != nil && !errors.Is(plan.ExistingErr, diskhb.ErrNotFormatted) {
+	if !plan.Blank() {
 		fmt.Fprintf(out, "erased %s\n", plan.Describe())
 	}
-	fmt.Fprintf(out, "initialised %s for cluster %q (%s): %d slots, %d-byte sectors, %d bytes used\n",
-		path, cl.Name, cl.UUID, c.Slots, dev.SectorSize(), h.Layout().MinSize())
+	fmt.Fprintf(out, "initialised %s for cluster %s (%s): %d slots, %d-byte sectors, %d bytes used\n",
+		path, strconv.Quote(cl.Name), cl.UUID, c.Slots, dev.SectorSize(), h.Layout().MinSize())
 	fmt.Fprintf(out, "timings stored: heartbeat_interval=%v io_timeout=%v failure_timeout=%v watchdog_timeout=%v\n",
 		h.HeartbeatInterval, h.IOTimeout, h.FailureTimeout, h.WatchdogTimeout)
 	return nil
@@ -175,7 +271,7 @@ func (c *DiskInitCmd) Run(out io.Writer, log *slog.Logger) error {
 type DiskDumpCmd struct {
 	diskTarget
 	JSON   bool          `help:"Print JSON instead of a table."`
-	Sample time.Duration `help:"How long to watch the slots to tell which are changing (default: the failure timeout)." placeholder:"DURATION"`
+	Sample time.Duration `help:"How long to watch the slots to tell which are changing (default: the failure timeout stored on the disk)." placeholder:"DURATION"`
 }
 
 type dumpSlot struct {
@@ -190,7 +286,7 @@ type dumpSlot struct {
 	Epoch       uint64   `json:"epoch,omitempty"`
 	View        []int    `json:"view,omitempty"`
 	Members     []int    `json:"members,omitempty"`
-	// Changing is true when the sequence number changed while we watched.
+	// Changing is true when the slot's sector changed while we watched.
 	Changing bool `json:"changing"`
 	// ChangedAfter is how long into the watch the first change was seen.
 	ChangedAfter string `json:"changed_after,omitempty"`
@@ -204,6 +300,8 @@ type dumpOut struct {
 	Watched  string         `json:"watched"`
 	TieBreak string         `json:"tie_break_lock"`
 	Slots    []dumpSlot     `json:"slots"`
+	// Warnings are inconsistencies between the disk and the configuration.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func bits(v uint64) []int {
@@ -222,7 +320,7 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dev, err := openQuorumDevice(path, 0, adminTimeout(cl), log)
+	dev, err := c.open(cl, path, 0, log)
 	if err != nil {
 		return err
 	}
@@ -230,7 +328,7 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 	ctx := context.Background()
 	h, err := diskhb.ReadHeader(ctx, dev, cl.UUID)
 	if err != nil {
-		return fmt.Errorf("%s: %w (is this the quorum disk of cluster %q? `mtc disk init` formats it)", path, err, cl.Name)
+		return headerAdvice(ctx, dev, path, c.Config, err)
 	}
 	d, err := diskhb.Open(ctx, dev, diskhb.Expect{ClusterUUID: cl.UUID})
 	if err != nil {
@@ -238,29 +336,11 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 	}
 	sample := c.Sample
 	if sample <= 0 {
-		sample = cl.Timing.FailureTimeout
+		sample = h.FailureTimeout
 	}
-	first, err := d.ReadSlots(ctx)
+	changed, err := d.WatchSlots(ctx, sample, max(h.HeartbeatInterval/2, time.Millisecond), nil)
 	if err != nil {
 		return err
-	}
-	start := time.Now()
-	changed := make(map[int]time.Duration)
-	for time.Since(start) < sample {
-		time.Sleep(min(cl.Timing.HeartbeatInterval, sample/2+1))
-		now, err := d.ReadSlots(ctx)
-		if err != nil {
-			return err
-		}
-		for i, r := range now {
-			if _, done := changed[r.ID]; done {
-				continue
-			}
-			a, b := first[i].Observation(), r.Observation()
-			if b.Valid && (!a.Valid || a != b) {
-				changed[r.ID] = time.Since(start)
-			}
-		}
 	}
 	last, err := d.ReadSlots(ctx)
 	if err != nil {
@@ -273,19 +353,33 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 		res.TieBreak = fmt.Sprintf("free (generation %d)", l.Generation)
 	} else {
 		res.TieBreak = fmt.Sprintf("held by node %d%s (incarnation %x, generation %d)", l.Owner, nodeLabel(cl, l.Owner), l.OwnerIncarnation, l.Generation)
+		switch _, known := cl.NodeByID(l.Owner); {
+		case l.Owner > h.Slots:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the tie-break lock names node %d as its holder, but the disk has %d slots, so no node %d can hold it: the lock record is corrupt or was written by a node of another layout", l.Owner, h.Slots, l.Owner))
+		case !known:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the tie-break lock is held by node %d, which is not in %s", l.Owner, c.Config))
+		}
 	}
 	for _, r := range last {
 		s := dumpSlot{ID: r.ID}
 		if n, ok := cl.NodeByID(r.ID); ok {
 			s.Node = n.Name
 		}
+		at, moved := changed[r.ID]
 		switch {
 		case r.Err != nil:
 			s.Status = "unknown"
 			s.Error = r.Err.Error()
-		case r.Slot.Flags&diskhb.FlagEmpty != 0:
+		case r.Slot.Flags&^diskhb.FlagsDefined != 0 || r.Slot.Flags&diskhb.FlagEmpty != 0 && !r.Slot.Empty():
+			s.Status = "invalid"
+			s.Flags = diskhb.FlagNames(r.Slot.Flags)
+			s.Error = fmt.Sprintf("flags %#x: not a record this format writes (undefined or contradictory flag bits)", r.Slot.Flags)
+		case r.Slot.Empty():
 			s.Status = "empty"
 		default:
+			s.Status = "stale"
+		}
+		if s.Status != "empty" && r.Err == nil {
 			s.NameOnDisk = r.Slot.NodeName
 			s.Flags = diskhb.FlagNames(r.Slot.Flags)
 			s.Incarnation = fmt.Sprintf("%016x", r.Slot.Incarnation)
@@ -294,16 +388,29 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 			if !r.Slot.WrittenAt.IsZero() {
 				s.WrittenAgo = time.Since(r.Slot.WrittenAt).Round(time.Millisecond).String()
 			}
-			s.Status = "stale"
 		}
-		if d, ok := changed[r.ID]; ok {
-			s.Changing, s.ChangedAfter = true, d.Round(time.Millisecond).String()
-			s.Status = "live"
+		if moved {
+			s.Changing, s.ChangedAfter = true, at.Round(time.Millisecond).String()
+			if s.Status == "stale" {
+				s.Status = "live"
+			} else {
+				// Something writes this slot, but not a record this
+				// format reads as a heartbeat.
+				s.Status = "changing"
+			}
 		}
 		if s.Node == "" && s.Status == "empty" {
 			continue
 		}
 		res.Slots = append(res.Slots, s)
+	}
+	for _, n := range cl.Nodes {
+		if n.ID > h.Slots {
+			res.Slots = append(res.Slots, dumpSlot{ID: n.ID, Node: n.Name, Status: "no slot",
+				Error: fmt.Sprintf("the disk has %d slots", h.Slots)})
+			res.Warnings = append(res.Warnings, fmt.Sprintf("node %s has id %d, but the disk has only %d slots: it cannot heartbeat on this disk; stop every node and re-initialise the disk with --slots %d or more",
+				esc(n.Name), n.ID, h.Slots, n.ID))
+		}
 	}
 	if c.JSON {
 		enc := json.NewEncoder(out)
@@ -316,15 +423,15 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 
 func nodeLabel(cl *config.Cluster, id int) string {
 	if n, ok := cl.NodeByID(id); ok {
-		return " (" + n.Name + ")"
+		return " (" + esc(n.Name) + ")"
 	}
 	return ""
 }
 
 func printDump(out io.Writer, cl *config.Cluster, r dumpOut) {
 	h := r.Header
-	fmt.Fprintf(out, "device:      %s\n", r.Device)
-	fmt.Fprintf(out, "cluster:     %s (%s), format version %d\n", h.ClusterName, h.ClusterUUID, diskhb.FormatVersion)
+	fmt.Fprintf(out, "device:      %s\n", esc(r.Device))
+	fmt.Fprintf(out, "cluster:     %s (%s), format version %d\n", esc(h.ClusterName), h.ClusterUUID, diskhb.FormatVersion)
 	fmt.Fprintf(out, "geometry:    %d slots, %d-byte sectors\n", h.Slots, h.SectorSize)
 	fmt.Fprintf(out, "timings:     heartbeat_interval=%v io_timeout=%v failure_timeout=%v watchdog_timeout=%v\n",
 		h.HeartbeatInterval, h.IOTimeout, h.FailureTimeout, h.WatchdogTimeout)
@@ -332,24 +439,27 @@ func printDump(out io.Writer, cl *config.Cluster, r dumpOut) {
 		fmt.Fprintf(out, "formatted:   %s\n", h.FormattedAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(out, "tie-break:   %s\n", r.TieBreak)
-	fmt.Fprintf(out, "slots (watched for %s; live = its counter changed while watched):\n", r.Watched)
+	fmt.Fprintf(out, "slots (watched for %s; live = its sector changed while watched):\n", r.Watched)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNODE\tSTATUS\tSEQ\tINCARNATION\tEPOCH\tMEMBERS\tFLAGS\tDETAIL")
 	for _, s := range r.Slots {
 		detail := s.Error
-		if detail == "" && s.Changing {
-			detail = "changed after " + s.ChangedAfter
+		if s.Changing {
+			detail = strings.TrimSpace(detail + " changed after " + s.ChangedAfter)
 		}
 		if detail == "" && s.WrittenAgo != "" {
 			detail = "written " + s.WrittenAgo + " ago by the writer's clock"
 		}
 		if s.NameOnDisk != "" && s.NameOnDisk != s.Node {
-			detail = strings.TrimSpace(detail + " name on disk: " + s.NameOnDisk)
+			detail = strings.TrimSpace(detail + " name on disk: " + strconv.Quote(s.NameOnDisk))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, dash(s.Node), s.Status, dashU(s.Seq), dash(s.Incarnation),
-			dashU(s.Epoch), dash(joinInts(s.Members)), dash(strings.Join(s.Flags, ",")), detail)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, dash(esc(s.Node)), s.Status, dashU(s.Seq), dash(s.Incarnation),
+			dashU(s.Epoch), dash(joinInts(s.Members)), dash(strings.Join(s.Flags, ",")), esc(detail))
 	}
 	tw.Flush()
+	for _, w := range r.Warnings {
+		fmt.Fprintf(out, "warning: %s\n", esc(w))
+	}
 }
 
 func dash(s string) string {
@@ -380,9 +490,11 @@ type DiskClearSlotCmd struct {
 	Target string `arg:"" name:"node" help:"Node name or id whose slot to clear."`
 }
 
-// Run clears the slot after making sure its node is not live: the slot is
-// watched for the failure timeout plus two heartbeat intervals, and any
-// change of its counter refuses the clear.
+// Run clears the slot after making sure its node is not running: the slot
+// is watched for the WriterGoneAfter of the disk header's timing (or of
+// the local configuration's, if that is longer): a daemon that has not
+// written its slot for that long has been reset by its watchdog. Any
+// change of the slot's sector refuses the clear.
 func (c *DiskClearSlotCmd) Run(out io.Writer, log *slog.Logger) error {
 	cl, path, err := c.load()
 	if err != nil {
@@ -392,45 +504,47 @@ func (c *DiskClearSlotCmd) Run(out io.Writer, log *slog.Logger) error {
 	if err != nil {
 		n, ok := cl.NodeByName(c.Target)
 		if !ok {
-			return fmt.Errorf("clear-slot %q: no node of that name in %s (give a node name or a slot id)", c.Target, c.Config)
+			return fmt.Errorf("clear-slot %s: no node of that name in %s (give a node name or a slot id)", strconv.Quote(c.Target), c.Config)
 		}
 		id = n.ID
 	}
-	dev, err := openQuorumDevice(path, 0, adminTimeout(cl), log)
+	dev, err := c.open(cl, path, 0, log)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
 	ctx := context.Background()
+	if _, err := diskhb.ReadHeader(ctx, dev, cl.UUID); err != nil {
+		return headerAdvice(ctx, dev, path, c.Config, err)
+	}
 	d, err := diskhb.Open(ctx, dev, diskhb.Expect{ClusterUUID: cl.UUID})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if id < 1 || id > d.Header().Slots {
-		return fmt.Errorf("clear-slot: slot %d does not exist (the disk has slots 1 to %d)", id, d.Header().Slots)
+	h := d.Header()
+	if id < 1 || id > h.Slots {
+		return fmt.Errorf("clear-slot: slot %d does not exist (the disk has slots 1 to %d)", id, h.Slots)
 	}
-	watch := cl.Timing.FailureTimeout + 2*cl.Timing.HeartbeatInterval
 	first, err := d.ReadSlots(ctx)
 	if err != nil {
 		return err
 	}
-	f := first[id-1]
-	if f.Err == nil && f.Slot.Flags&diskhb.FlagEmpty != 0 {
+	if f := first[id-1]; f.Err == nil && f.Slot.Empty() {
 		fmt.Fprintf(out, "slot %d%s is already empty\n", id, nodeLabel(cl, id))
 		return nil
 	}
-	fmt.Fprintf(out, "watching slot %d%s for %v to make sure its node is not running...\n", id, nodeLabel(cl, id), watch)
-	deadline := time.Now().Add(watch)
-	for time.Now().Before(deadline) {
-		time.Sleep(cl.Timing.HeartbeatInterval)
-		now, err := d.ReadSlots(ctx)
-		if err != nil {
-			return err
-		}
-		if a, b := f.Observation(), now[id-1].Observation(); b.Valid && a != b {
-			return fmt.Errorf("refusing to clear slot %d%s: its node is live (sequence %d -> %d while watching); stop that node's daemon first",
-				id, nodeLabel(cl, id), a.Seq, b.Seq)
-		}
+	lh := localHeader(cl)
+	watch := max(h.WriterGoneAfter(), lh.WriterGoneAfter())
+	every := max(min(h.HeartbeatInterval, lh.HeartbeatInterval)/2, time.Millisecond)
+	fmt.Fprintf(out, "watching slot %d%s for %v (the disk's failure_timeout %v and watchdog_timeout %v, with margin) to make sure its node is not running...\n",
+		id, nodeLabel(cl, id), watch.Round(time.Millisecond), h.FailureTimeout, h.WatchdogTimeout)
+	changed, err := d.WatchSlots(ctx, watch, every, func(i int) bool { return i == id })
+	if err != nil {
+		return err
+	}
+	if at, ok := changed[id]; ok {
+		return fmt.Errorf("refusing to clear slot %d%s: it changed %v into the watch, so its node is running; stop that node's daemon first",
+			id, nodeLabel(cl, id), at.Round(time.Millisecond))
 	}
 	if err := d.ClearSlot(ctx, id); err != nil {
 		return err

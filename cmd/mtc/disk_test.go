@@ -3,16 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/test/testutil"
 )
 
 const testConfig = `
@@ -150,7 +156,7 @@ func TestDiskInitDumpClear(t *testing.T) {
 			}
 
 			// Clearing a live node's slot is refused; a stale one is cleared.
-			if _, err := runCLI(t, "disk", "clear-slot", "--config", cfg, "beta"); err == nil || !strings.Contains(err.Error(), "is live") {
+			if _, err := runCLI(t, "disk", "clear-slot", "--config", cfg, "beta"); err == nil || !strings.Contains(err.Error(), "its node is running") {
 				t.Fatalf("clear live slot: %v; beta: %+v", err, hb.Snapshot())
 			}
 			if out, err := runCLI(t, "disk", "clear-slot", "--config", cfg, "alpha"); err != nil || !strings.Contains(out, "cleared slot 1") {
@@ -210,5 +216,301 @@ func corruptByte(t *testing.T, path string, off int64) {
 	b[0] ^= 0x20
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// requireTool skips (or, in CI, fails) a test that needs a system tool.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if testutil.InCI() {
+			t.Fatalf("needs %s (e2fsprogs) and CI=true", name)
+		}
+		t.Skipf("needs %s (apt-get install e2fsprogs)", name)
+	}
+	return p
+}
+
+// An ext4 filesystem made with mkfs.ext4 is refused by name, and left as
+// it was; --force erases it (the operator said so).
+func TestDiskInitRefusesExt4File(t *testing.T) {
+	mkfs := requireTool(t, "mkfs.ext4")
+	cfg, disk := testCluster(t, 8<<20)
+	if out, err := exec.Command(mkfs, "-q", "-F", disk).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v %s", err, out)
+	}
+	before, _ := os.ReadFile(disk)
+	_, err := runCLI(t, "disk", "init", "--config", cfg)
+	if !errors.Is(err, diskhb.ErrWouldErase) || !strings.Contains(err.Error(), "an ext4 filesystem") {
+		t.Fatalf("init over ext4: %v", err)
+	}
+	if after, _ := os.ReadFile(disk); !bytes.Equal(before, after) {
+		t.Fatal("refused init changed the device")
+	}
+	if _, err := runCLI(t, "disk", "dump", "--config", cfg); !errors.Is(err, diskhb.ErrNotFormatted) || !strings.Contains(err.Error(), "the device holds an ext4 filesystem") {
+		t.Fatalf("dump of ext4: %v", err)
+	}
+	out, err := runCLI(t, "disk", "init", "--config", cfg, "--force")
+	if err != nil || !strings.Contains(out, "erased an ext4 filesystem") {
+		t.Fatalf("forced init over ext4: %v\n%s", err, out)
+	}
+}
+
+// The same on a loop device, as the issue's reproduction did.
+func TestDiskInitRefusesExt4Loop(t *testing.T) {
+	mkfs := requireTool(t, "mkfs.ext4")
+	ld := testutil.NewLoopDevice(t, 512, 8<<20)
+	cfg, _ := testCluster(t, 1<<20)
+	if out, err := exec.Command(mkfs, "-q", "-F", ld.Path).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v %s", err, out)
+	}
+	_, err := runCLI(t, "disk", "init", "--config", cfg, "--device", ld.Path)
+	if !errors.Is(err, diskhb.ErrWouldErase) || !strings.Contains(err.Error(), "an ext4 filesystem") {
+		t.Fatalf("init over ext4 on %s: %v", ld.Path, err)
+	}
+	if blkid, err := exec.LookPath("blkid"); err == nil {
+		if out, err := exec.Command(blkid, "-o", "value", "-s", "TYPE", ld.Path).Output(); err != nil || strings.TrimSpace(string(out)) != "ext4" {
+			t.Fatalf("blkid after refused init: %q %v", out, err)
+		}
+	}
+}
+
+// writeSlotLoop writes node id's slot every few milliseconds until stopped
+// (the returned function), as a running daemon does.
+func writeSlotLoop(t *testing.T, cfg, disk string, id int, every time.Duration) (stop func()) {
+	t.Helper()
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := openQuorumDevice(disk, 0, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: c.UUID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(seq uint64) {
+		if err := d.WriteSlot(context.Background(), diskhb.Slot{NodeID: id, Incarnation: 5, Seq: seq, Flags: diskhb.FlagRunning}); err != nil {
+			t.Error(err)
+		}
+	}
+	write(1)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for seq := uint64(2); ; seq++ {
+			select {
+			case <-quit:
+				return
+			case <-time.After(every):
+			}
+			write(seq)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { close(quit); <-done; dev.Close() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// The issue's reproductions: a zeroed header sector over live slots, and a
+// running cluster's disk with one bit of the magic flipped. init refuses
+// without --force and names what it found, refuses with --force while a
+// slot changes, and dump calls the flipped header damaged.
+func TestDiskInitRefusesLiveDisk(t *testing.T) {
+	for _, damage := range []string{"zeroed header", "flipped magic bit"} {
+		t.Run(damage, func(t *testing.T) {
+			cfg, disk := testCluster(t, 4<<20)
+			if _, err := runCLI(t, "disk", "init", "--config", cfg); err != nil {
+				t.Fatal(err)
+			}
+			stop := writeSlotLoop(t, cfg, disk, 2, 5*time.Millisecond)
+			if damage == "zeroed header" {
+				f, _ := os.OpenFile(disk, os.O_RDWR, 0)
+				f.WriteAt(make([]byte, 512), 0)
+				f.Close()
+			} else {
+				corruptByte(t, disk, 3) // 'Q' -> 'q': one bit
+			}
+			_, err := runCLI(t, "disk", "init", "--config", cfg)
+			if !errors.Is(err, diskhb.ErrInUse) || !strings.Contains(err.Error(), "slots of node ids [2] changed") {
+				t.Fatalf("init: %v", err)
+			}
+			_, err = runCLI(t, "disk", "init", "--config", cfg, "--force")
+			if !errors.Is(err, diskhb.ErrInUse) || !strings.Contains(err.Error(), "--force does not override") {
+				t.Fatalf("forced init: %v", err)
+			}
+			if damage == "flipped magic bit" {
+				_, err := runCLI(t, "disk", "dump", "--config", cfg, "--sample", "10ms")
+				if !errors.Is(err, diskhb.ErrDamagedHeader) || errors.Is(err, diskhb.ErrNotFormatted) ||
+					strings.Contains(err.Error(), "not an MT-Cluster") || strings.Contains(err.Error(), "formats it") {
+					t.Fatalf("dump of a damaged header: %v", err)
+				}
+			}
+			// Once the node is stopped, --force may erase it.
+			stop()
+			_, err = runCLI(t, "disk", "init", "--config", cfg)
+			if !errors.Is(err, diskhb.ErrWouldErase) || !strings.Contains(err.Error(), "slots of node ids [2] hold heartbeat records") {
+				t.Fatalf("init of a stopped disk without --force: %v", err)
+			}
+			if out, err := runCLI(t, "disk", "init", "--config", cfg, "--force"); err != nil || !strings.Contains(out, "erased") {
+				t.Fatalf("forced init of a stopped disk: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// clear-slot watches by the disk header's timing, not the local file's: a
+// node that heartbeats every 1.8 s on a disk formatted for a 2 s failure
+// timeout is live, although the local file's timing (300 ms) would have
+// given up on it after 1.5 s.
+func TestDiskClearSlotWatchesByDiskTiming(t *testing.T) {
+	cfg, disk := testCluster(t, 4<<20)
+	c, _ := config.Load(cfg)
+	dev, err := openQuorumDevice(disk, 0, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := diskhb.Header{ClusterUUID: c.UUID, ClusterName: c.Name, Slots: 16,
+		HeartbeatInterval: 200 * time.Millisecond, IOTimeout: 400 * time.Millisecond, FailureTimeout: 2 * time.Second, WatchdogTimeout: time.Second}
+	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	dev.Close()
+	writeSlotLoop(t, cfg, disk, 2, 1800*time.Millisecond)
+	out, err := runCLI(t, "disk", "clear-slot", "--config", cfg, "beta")
+	if err == nil || !strings.Contains(err.Error(), "its node is running") {
+		t.Fatalf("clear-slot of a slowly heartbeating node: %v\n%s", err, out)
+	}
+	if want := h.WriterGoneAfter().Round(time.Millisecond).String(); !strings.Contains(out, "for "+want+" (the disk's failure_timeout 2s") {
+		t.Fatalf("watch not by the disk's timing (want %s): %s", want, out)
+	}
+}
+
+// reseal fixes up the CRC32C of a sector, to plant records that checksum.
+func reseal(b []byte) {
+	n := len(b) - 4
+	binary.LittleEndian.PutUint32(b[n:], crc32.Checksum(b[:n], crc32.MakeTable(crc32.Castagnoli)))
+}
+
+// The smaller findings: a slot with every flag bit set, a lock held by a
+// node the disk has no slot for, a configured node without a slot, control
+// characters in names on disk, a header with impossible timings.
+func TestDiskDumpSmallerFindings(t *testing.T) {
+	cfg, disk := testCluster(t, 4<<20)
+	c, _ := config.Load(cfg)
+	dev, err := openQuorumDevice(disk, 0, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	tm := c.Timing
+	h := diskhb.Header{ClusterUUID: c.UUID, ClusterName: "pay\x1b[2Jments", Slots: 2,
+		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+	ctx := context.Background()
+	if err := diskhb.Format(ctx, dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	d, err := diskhb.Open(ctx, dev, diskhb.Expect{ClusterUUID: c.UUID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteSlot(ctx, diskhb.Slot{NodeID: 1, Flags: ^uint32(0), Seq: 3, NodeName: "alpha"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteSlot(ctx, diskhb.Slot{NodeID: 2, Flags: diskhb.FlagRunning, Seq: 3, NodeName: "be\x1b]0;owned\x07ta"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteLock(ctx, diskhb.Lock{Index: diskhb.TieBreakLock, Owner: 40, OwnerIncarnation: 1, Generation: 2}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "disk", "dump", "--config", cfg, "--sample", "20ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"undefined:0xffffffe0", "not a record this format writes",
+		"warning: the tie-break lock names node 40 as its holder, but the disk has 2 slots",
+		"warning: node gamma has id 3, but the disk has only 2 slots",
+		`pay\x1b[2Jments`, `name on disk: "be\x1b]0;owned\ata"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dump lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("control characters reached the output:\n%q", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "1 ") && !strings.Contains(line, "invalid") {
+			t.Errorf("slot 1 with every flag set: %q", line)
+		}
+	}
+	// clear-slot does not take the all-flags slot for an empty one.
+	out, err = runCLI(t, "disk", "clear-slot", "--config", cfg, "alpha")
+	if err != nil || strings.Contains(out, "already empty") || !strings.Contains(out, "cleared slot 1") {
+		t.Fatalf("clear-slot of a slot with every flag set: %v\n%s", err, out)
+	}
+
+	// A header that checksums but holds io_timeout = -1ns is damaged.
+	b, err := dev.Read(ctx, 0, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(b[48:], ^uint64(0)) // -1 as an int64
+	reseal(b)
+	if err := dev.Write(ctx, 0, b); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "disk", "dump", "--config", cfg, "--sample", "10ms")
+	if !errors.Is(err, diskhb.ErrDamagedHeader) || !strings.Contains(err.Error(), "io_timeout is -1 ns") {
+		t.Fatalf("dump of a header with io_timeout -1ns: %v", err)
+	}
+}
+
+// Wrong device paths say what is wrong and what to do.
+func TestDiskBadPaths(t *testing.T) {
+	cfg, disk := testCluster(t, 1<<20)
+	empty := filepath.Join(t.TempDir(), "empty.img")
+	os.WriteFile(empty, nil, 0o600)
+	for _, c := range []struct {
+		device string
+		want   []string
+	}{
+		{disk + ".missing", []string{"does not exist", "truncate -s", "check --device"}},
+		{"/dev/null", []string{"is a character device, not a block device", "check --device"}},
+		{empty, []string{"file of 0 bytes, too small for a quorum disk"}},
+		{t.TempDir(), []string{"is a directory"}},
+	} {
+		_, err := runCLI(t, "disk", "dump", "--config", cfg, "--device", c.device)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("dump --device %s: %v, want %q", c.device, err, w)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "geometry mismatch") {
+			t.Errorf("dump --device %s: %v", c.device, err)
+		}
+	}
+	// The configured path, missing: the message points at the file.
+	os.Remove(disk)
+	if _, err := runCLI(t, "disk", "dump", "--config", cfg); err == nil || !strings.Contains(err.Error(), "the quorum disk path in "+cfg) {
+		t.Errorf("missing configured disk: %v", err)
+	}
+	// A blank device: dump says so and how to format it.
+	os.WriteFile(disk, make([]byte, 1<<20), 0o600)
+	if _, err := runCLI(t, "disk", "dump", "--config", cfg); !errors.Is(err, diskhb.ErrNotFormatted) || !strings.Contains(err.Error(), "the device is blank; `mtc disk init --config") {
+		t.Errorf("blank disk: %v", err)
+	}
+	// A FIFO as --config is refused at once instead of blocking.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "disk", "dump", "--config", fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("FIFO config: %v", err)
 	}
 }

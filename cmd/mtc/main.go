@@ -3,10 +3,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 )
@@ -55,18 +57,76 @@ func newLogger(g *Globals, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// description heads `mtc --help`; it documents the exit statuses.
+const description = `MT-Cluster: high-availability cluster manager for shared-storage services.
+
+Exit status: 0 success; 1 the command failed (the error printed says why,
+for mtc check an invalid configuration, for mtc sim a violated invariant);
+2 the command line is wrong (unknown command or flag, missing argument).`
+
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitRequest carries kong's request to exit (after --help) out of Parse.
+type exitRequest int
+
+// run runs mtc with args and returns its exit status.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(e)
+		}
+	}()
 	var cli CLI
-	ctx := kong.Parse(&cli,
+	parser, err := kong.New(&cli,
 		kong.Name("mtc"),
-		kong.Description("MT-Cluster: high-availability cluster manager for shared-storage services."),
-		kong.UsageOnError(),
-		kong.BindTo(io.Writer(os.Stdout), (*io.Writer)(nil)),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.BindTo(stdout, (*io.Writer)(nil)),
 	)
-	log := newLogger(&cli.Globals, os.Stderr)
+	if err != nil {
+		panic(err) // the command tree itself is malformed: a programming error
+	}
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		return usageError(stderr, err)
+	}
+	log := newLogger(&cli.Globals, stderr)
 	ctx.Bind(log, &cli.Globals)
 	if err := ctx.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "mtc: %v\n", err)
-		os.Exit(exitCode(err))
+		fmt.Fprintf(stderr, "mtc: %v\n", err)
+		return exitCode(err)
 	}
+	return exitOK
+}
+
+// usageError prints a command-line error with where to find the usage of
+// the command it concerns, instead of the whole usage: the one useful
+// line (often kong's "did you mean ...?") stays where the operator sees it.
+func usageError(w io.Writer, err error) int {
+	cmd := "mtc"
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		cmd = commandPath(pe.Context.Selected())
+	}
+	fmt.Fprintf(w, "mtc: %v\nRun '%s --help' for usage.\n", err, cmd)
+	return exitUsage
+}
+
+// commandPath is "mtc disk dump" for the command node n (or the command an
+// argument or flag node n belongs to).
+func commandPath(n *kong.Node) string {
+	var names []string
+	for ; n != nil; n = n.Parent {
+		if n.Type == kong.CommandNode {
+			names = append([]string{n.Name}, names...)
+		}
+	}
+	return strings.Join(append([]string{"mtc"}, names...), " ")
 }

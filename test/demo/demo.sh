@@ -5,46 +5,71 @@
 # network and shows that exactly the majority keeps quorum while the cut-off
 # node stops and is reset by its watchdog.
 #
-# Needs root, iproute2, nftables and util-linux (losetup). Run: make demo
+# Needs root, iproute2, nftables and util-linux (losetup), and Go.
+# Run: make demo. KEEP=1 make demo keeps the daemons' logs and the
+# configuration in the work directory it prints.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=5405
 SUBNET=10.214.0
 ID=demo$$
-WORK=$(mktemp -d /tmp/mtc-demo.XXXXXX)
-BIN=$WORK/mtc
+WORK=""
 NS_BR=mtc-$ID-br
 LOOP=""
 PIDS=()
+NETNS=()
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
+# Prerequisites first: nothing is created until they are all there.
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, loop devices, nftables); run: sudo make demo"
-for t in ip nft losetup go; do command -v $t >/dev/null || die "needs '$t' (apt-get install iproute2 nftables util-linux; Go from go.dev)"; done
+for t in ip nft losetup go; do
+	command -v $t >/dev/null || die "needs '$t' (apt-get install iproute2 nftables util-linux; Go from go.dev)"
+done
 
 cleanup() {
+	local rc=$?
 	set +e
+	trap '' INT TERM # a second Ctrl-C must not leave namespaces behind
 	for p in "${PIDS[@]}"; do kill -KILL -- -"$p" 2>/dev/null; done
-	for i in 1 2 3; do ip netns del mtc-$ID-n$i 2>/dev/null; done
-	ip netns del "$NS_BR" 2>/dev/null
+	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
-	echo; echo "demo: cleaned up (logs were in $WORK, now removed)"
-	rm -rf "$WORK"
+	if [ -n "$WORK" ]; then
+		echo
+		if [ "${KEEP:-0}" = 1 ]; then
+			rm -f "$WORK/quorum.img" "$WORK/mtc" "$WORK/cluster.key" "$WORK"/*.sock
+			echo "demo: cleaned up; logs and configuration kept in $WORK (KEEP=1)"
+		else
+			rm -rf "$WORK"
+			echo "demo: cleaned up (logs were in $WORK, now removed; KEEP=1 keeps them)"
+		fi
+	fi
+	exit "$rc"
 }
 trap cleanup EXIT
+# Explicit traps: bash otherwise waits for a foreground child that
+# handles SIGINT itself and may carry on, so a Ctrl-C could be ignored.
+trap 'echo; echo "demo: interrupted" >&2; exit 130' INT
+trap 'echo "demo: terminated" >&2; exit 143' TERM
+
+WORK=$(mktemp -d /tmp/mtc-demo.XXXXXX)
+BIN=$WORK/mtc
+echo "demo: work directory $WORK"
 
 say "building mtc"
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/mtc)
 
 say "three nodes in network namespaces on a bridge: n1=$SUBNET.1 n2=$SUBNET.2 n3=$SUBNET.3"
+NETNS+=("$NS_BR")
 ip netns add "$NS_BR"
 ip -n "$NS_BR" link set lo up
 ip -n "$NS_BR" link add br0 type bridge
 ip -n "$NS_BR" link set br0 up
 for i in 1 2 3; do
 	ns=mtc-$ID-n$i
+	NETNS+=("$ns")
 	ip netns add "$ns"
 	ip -n "$ns" link add eth0 type veth peer name "v$$-$i" netns "$NS_BR"
 	ip -n "$NS_BR" link set "v$$-$i" master br0 up
@@ -105,7 +130,8 @@ wait_for() {
 		fi
 		sleep 0.05
 	done
-	die "$what: not reached within 30s; logs: $WORK/n*.log"
+	KEEP=1
+	die "$what: not reached within 30s; logs kept: $WORK/n*.log"
 }
 # The top-level fields only: decision records further on carry member lists too.
 quorate_with() { local n=$1 m=$2; status_json "$n" | grep -q "\"quorate\":true,\"armed\":[a-z]*,\"stopped\":false,\"tie\":[a-z]*,\"members\":\[$m\]"; }
