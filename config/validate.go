@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -29,6 +31,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	case c.Name == "":
 		add(ErrMissing, "cluster.name", "", "the cluster has no name",
 			`add name = "payments" (any name of lowercase letters, digits and '-', at most 32) to [cluster]`)
+	case hasControl(c.Name):
+		add(ErrInvalid, "cluster.name", "", controlWhat("the cluster name", c.Name),
+			"use 1 to 32 lowercase letters, digits and '-'")
 	case !validName(c.Name, MaxNameLen):
 		add(ErrInvalid, "cluster.name", "", fmt.Sprintf("%q is not a valid cluster name", c.Name),
 			"use 1 to 32 lowercase letters, digits and '-'")
@@ -41,6 +46,8 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	case c.KeyFile == "":
 		add(ErrMissing, "cluster.key_file", "", "no heartbeat key file is set",
 			`add key_file = "/etc/mtc/cluster.key" to [cluster] and create the key with: head -c 32 /dev/urandom > /etc/mtc/cluster.key; chmod 600 /etc/mtc/cluster.key`)
+	case hasControl(c.KeyFile):
+		add(ErrInvalid, "cluster.key_file", "", controlWhat("the path", c.KeyFile), "write the path without control characters")
 	case !filepath.IsAbs(c.KeyFile):
 		add(ErrInvalid, "cluster.key_file", "", fmt.Sprintf("%q is not an absolute path", c.KeyFile),
 			"write the full path, such as \"/etc/mtc/cluster.key\"")
@@ -63,7 +70,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			if te.Other != "" {
 				related = "timing." + te.Other
 			}
-			fe := add(ErrTiming, "timing."+te.Field, related, te.Msg, "")
+			fe := add(ErrTiming, "timing."+te.Field, related, te.Msg, te.Hint)
 			fe.Cause = te
 		}
 	}
@@ -75,6 +82,8 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		case c.Watchdog.Device == "":
 			add(ErrMissing, "watchdog.device", "", "mode \"device\" needs a watchdog device",
 				`set device = "/dev/watchdog" in [watchdog] (load softdog if the machine has no hardware watchdog)`)
+		case hasControl(c.Watchdog.Device):
+			add(ErrInvalid, "watchdog.device", "", controlWhat("the path", c.Watchdog.Device), "write the path without control characters")
 		case !filepath.IsAbs(c.Watchdog.Device):
 			add(ErrInvalid, "watchdog.device", "", fmt.Sprintf("%q is not an absolute path", c.Watchdog.Device),
 				`write the device's full path, such as "/dev/watchdog"`)
@@ -91,7 +100,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	}
 
 	// [quorum_disk]
-	if c.QuorumDisk.Path != "" && !filepath.IsAbs(c.QuorumDisk.Path) {
+	if hasControl(c.QuorumDisk.Path) {
+		add(ErrInvalid, "quorum_disk.path", "", controlWhat("the path", c.QuorumDisk.Path), "write the path without control characters")
+	} else if c.QuorumDisk.Path != "" && !filepath.IsAbs(c.QuorumDisk.Path) {
 		add(ErrInvalid, "quorum_disk.path", "", fmt.Sprintf("%q is not an absolute path", c.QuorumDisk.Path),
 			`write the device's full path; a stable one such as "/dev/disk/by-id/wwn-0x600..." is best`)
 	}
@@ -131,6 +142,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		case nw.Name == "":
 			add(ErrMissing, field+".name", "", "the network has no name",
 				`add name = "lan"; nodes give their address on it under [node.addresses] by this name`)
+		case hasControl(nw.Name):
+			add(ErrInvalid, field+".name", "", controlWhat("the network name", nw.Name),
+				"use 1 to 32 lowercase letters, digits and '-'")
 		case !validName(nw.Name, MaxNameLen):
 			add(ErrInvalid, field+".name", "", fmt.Sprintf("%q is not a valid network name", nw.Name),
 				"use 1 to 32 lowercase letters, digits and '-'")
@@ -173,6 +187,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		switch {
 		case n.Name == "":
 			add(ErrMissing, field+".name", "", "the node has no name", `add name = "alpha" (the node's host name)`)
+		case hasControl(n.Name):
+			add(ErrInvalid, field+".name", "", controlWhat("the node name", n.Name),
+				"use the host name: 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'")
 		case !validNodeName(n.Name):
 			add(ErrInvalid, field+".name", "", fmt.Sprintf("%q is not a valid node name", n.Name),
 				"use the host name: 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'")
@@ -204,7 +221,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			add(ErrInvalid, field+".votes", "", fmt.Sprintf("%d is not a valid number of votes", n.Votes),
 				"use 1 (the default) or 0 for a node that must not count towards quorum")
 		}
-		if n.QuorumDisk != "" && !filepath.IsAbs(n.QuorumDisk) {
+		if hasControl(n.QuorumDisk) {
+			add(ErrInvalid, field+".quorum_disk", "", controlWhat("the path", n.QuorumDisk), "write the path without control characters")
+		} else if n.QuorumDisk != "" && !filepath.IsAbs(n.QuorumDisk) {
 			add(ErrInvalid, field+".quorum_disk", "", fmt.Sprintf("%q is not an absolute path", n.QuorumDisk),
 				"write the device's full path as this node sees it")
 		}
@@ -277,6 +296,23 @@ func family(a interface{ Is4() bool }) string {
 		return "IPv4"
 	}
 	return "IPv6"
+}
+
+// hasControl reports whether s holds a control or format character (an
+// escape sequence, a bidirectional override), which must never reach a
+// terminal or a log line raw.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, isControl) >= 0
+}
+
+func isControl(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
+
+// controlWhat describes the first control character in s, for an error
+// message; s itself is shown escaped.
+func controlWhat(what, s string) string {
+	i := strings.IndexFunc(s, isControl)
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return fmt.Sprintf("%s %q contains the control character %U at byte %d", what, s, r, i)
 }
 
 // validName: 1 to max of [a-z0-9-].
