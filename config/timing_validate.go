@@ -116,6 +116,9 @@ func stretch(d time.Duration) time.Duration {
 
 // timingRelation is one relation the timing must satisfy.
 type timingRelation struct {
+	// rule states the relation and why it is needed, for docs/config.md
+	// (config/docs_test.go keeps the table there equal to these).
+	rule, why string
 	// fields are the bases the relation is reported on (and fixes are
 	// searched for), the first as TimingError.Field; the second may be "".
 	fields [2]string
@@ -135,6 +138,8 @@ type timingRelation struct {
 // liveness arguments rely on (quorum/doc.go), each with where it is used.
 var timingRelations = []timingRelation{
 	{
+		rule:   "`failure_timeout` ≥ 3 × `heartbeat_interval`",
+		why:    "One lost packet or one slow write is not a failure.",
 		fields: [2]string{"failure_timeout", "heartbeat_interval"},
 		holds:  func(t Timing, _ Derived) bool { return t.FailureTimeout >= 3*t.HeartbeatInterval },
 		what: func(t Timing, _ Derived) string {
@@ -143,6 +148,8 @@ var timingRelations = []timingRelation{
 		},
 	},
 	{
+		rule:   "`failure_timeout` ≤ 100 × `heartbeat_interval`",
+		why:    "The settle grace of a node that dropped a live peer grows with the clock drift over `failure_timeout`; beyond 100 heartbeats it no longer fits in the takeover margin (`SettleGrace` below).",
 		fields: [2]string{"failure_timeout", "heartbeat_interval"},
 		holds: func(t Timing, _ Derived) bool {
 			return t.FailureTimeout <= MaxFailureHeartbeats*t.HeartbeatInterval
@@ -153,6 +160,8 @@ var timingRelations = []timingRelation{
 		},
 	},
 	{
+		rule:   "`failure_timeout` ≥ 2 × `io_timeout`",
+		why:    "A node can retry a timed-out slot write before it must self-fence.",
 		fields: [2]string{"failure_timeout", "io_timeout"},
 		holds:  func(t Timing, _ Derived) bool { return t.FailureTimeout >= 2*t.IOTimeout },
 		what: func(t Timing, _ Derived) string {
@@ -161,6 +170,8 @@ var timingRelations = []timingRelation{
 		},
 	},
 	{
+		rule:   "`io_timeout` ≥ `heartbeat_interval` / 2",
+		why:    "Slow but healthy storage does not count as failed.",
 		fields: [2]string{"io_timeout", "heartbeat_interval"},
 		holds:  func(t Timing, _ Derived) bool { return 2*t.IOTimeout >= t.HeartbeatInterval },
 		what: func(t Timing, _ Derived) string {
@@ -169,6 +180,8 @@ var timingRelations = []timingRelation{
 		},
 	},
 	{
+		rule:   "`watchdog_timeout` ≥ 4 × `heartbeat_interval`",
+		why:    "The watchdog is fed every heartbeat interval; a few late feeds must not reset a healthy node.",
 		fields: [2]string{"watchdog_timeout", "heartbeat_interval"},
 		holds:  func(t Timing, _ Derived) bool { return t.WatchdogTimeout >= 4*t.HeartbeatInterval },
 		what: func(t Timing, _ Derived) string {
@@ -181,6 +194,8 @@ var timingRelations = []timingRelation{
 	{
 		// Shrink guard: a dropped peer's endorsement lease (DeadAfter on
 		// its clock) has ended when the guard ends on ours.
+		rule:   "`EndorseGuard` ≥ `DeadAfter` × (1 + drift)",
+		why:    "Shrink guard: a dropped peer's endorsement lease, `DeadAfter` on its clock, has ended when the guard ends on ours.",
 		fields: [2]string{"failure_timeout"}, derived: true,
 		holds: func(_ Timing, d Derived) bool { return d.EndorseGuard >= stretch(d.DeadAfter) },
 		what: func(_ Timing, d Derived) string {
@@ -190,6 +205,8 @@ var timingRelations = []timingRelation{
 	},
 	{
 		// Settle grace (liveness): it covers the drift part of the guard.
+		rule:   "`SelfFenceAfter` + `SettleGrace` ≥ `EndorseGuard`",
+		why:    "A node that dropped a live peer does not self-fence before its shrink guard ends.",
 		fields: [2]string{"failure_timeout", "heartbeat_interval"}, derived: true,
 		holds: func(_ Timing, d Derived) bool { return d.SelfFenceAfter+d.SettleGrace >= d.EndorseGuard },
 		what: func(_ Timing, d Derived) string {
@@ -201,6 +218,8 @@ var timingRelations = []timingRelation{
 		// Tie-break, two racing claimers: a racing claim (deciding read
 		// plus claim write, each within IOTimeout) lands before the
 		// earlier claimer's read-back.
+		rule:   "`LockSettle` ≥ 2 × `io_timeout` × (1 + drift)",
+		why:    "Tie-break race: a racing claim (a read and a write, each within `io_timeout`) lands before the earlier claimer reads back.",
 		fields: [2]string{"io_timeout"}, derived: true,
 		holds: func(t Timing, d Derived) bool { return d.LockSettle >= stretch(2*t.IOTimeout) },
 		what: func(t Timing, d Derived) string {
@@ -212,6 +231,8 @@ var timingRelations = []timingRelation{
 		// Tie-break, the holder: it can renew (claim write, settle,
 		// read-back, the next round's slot write and read, the renewal)
 		// before its hold runs out.
+		rule:   "`TieHold` > `LockSettle` + 3 × `io_timeout` + `heartbeat_interval`",
+		why:    "The tie-break holder renews before its hold runs out.",
 		fields: [2]string{"io_timeout", "heartbeat_interval"}, derived: true,
 		holds: func(t Timing, d Derived) bool {
 			return d.TieHold > d.LockSettle+3*t.IOTimeout+t.HeartbeatInterval
@@ -225,6 +246,8 @@ var timingRelations = []timingRelation{
 		// Tie-break, an old holder: its hold (TieHold from its last write,
 		// which landed within IOTimeout) and its partition's belief in it
 		// (DeadAfter more) have ended, on every clock, before a new claim.
+		rule:   "`TieClaimAfter` ≥ (`TieHold` + `io_timeout` + `DeadAfter`) × (1 + drift)",
+		why:    "An old holder's hold, and its partition's belief in it, have ended on every clock before a new claim.",
 		fields: [2]string{"io_timeout", "failure_timeout"}, derived: true,
 		holds: func(t Timing, d Derived) bool {
 			return d.TieClaimAfter >= stretch(d.TieHold+t.IOTimeout+d.DeadAfter)
@@ -238,6 +261,8 @@ var timingRelations = []timingRelation{
 		// Pending tie (liveness): the grace covers the longest claim: the
 		// wait for silence, the claim write, the settle wait, the
 		// read-back and the next round.
+		rule:   "`TiePending` ≥ `TieClaimAfter` + `LockSettle` + 2 × `io_timeout` + `heartbeat_interval`",
+		why:    "In an exact split, nodes keep their packages until the longest claim is decided.",
 		fields: [2]string{"io_timeout", "heartbeat_interval"}, derived: true,
 		holds: func(t Timing, d Derived) bool {
 			return d.TiePending >= d.TieClaimAfter+d.LockSettle+2*t.IOTimeout+t.HeartbeatInterval
@@ -251,6 +276,8 @@ var timingRelations = []timingRelation{
 		// Takeover: a node that lost quorum, or its disk, stops within
 		// SelfFenceAfter and is reset WatchdogTimeout later, on its own
 		// clock; TakeoverAfter on ours covers both.
+		rule:   "(`SelfFenceAfter` + `watchdog_timeout`) × (1 + drift) ≤ `TakeoverAfter`",
+		why:    "A node taken over without fencing has stopped and been reset by its watchdog.",
 		fields: [2]string{"failure_timeout", "watchdog_timeout"}, derived: true,
 		holds: func(t Timing, d Derived) bool {
 			return stretch(d.SelfFenceAfter+t.WatchdogTimeout) <= d.TakeoverAfter
@@ -263,6 +290,8 @@ var timingRelations = []timingRelation{
 	{
 		// Takeover of a settling node: the settle grace, with the drift
 		// over all of it, fits in Margin.
+		rule:   "(`SelfFenceAfter` + `SettleGrace` + `watchdog_timeout`) × (1 + drift) ≤ `TakeoverAfter`",
+		why:    "The same for a node that waits out its shrink guard after dropping a live peer.",
 		fields: [2]string{"failure_timeout", "heartbeat_interval"}, derived: true,
 		holds: func(t Timing, d Derived) bool {
 			return stretch(d.SelfFenceAfter+d.SettleGrace+t.WatchdogTimeout) <= d.TakeoverAfter
