@@ -171,8 +171,9 @@ func TestTimingRelations(t *testing.T) {
 }
 
 // drawAny draws from a box around the accepted space, from 1ms to beyond
-// every bound: every base independently, or an accepted timing with one
-// or two bases redrawn from the box (most of those just outside).
+// every bound: every base independently, an accepted timing, or an
+// accepted timing with one or two bases redrawn from the box (most of
+// those just outside).
 func drawAny(t *rapid.T) Timing {
 	ms := time.Millisecond
 	box := map[string]func() time.Duration{
@@ -182,7 +183,9 @@ func drawAny(t *rapid.T) Timing {
 		"watchdog_timeout":   func() time.Duration { return edgy(t, "box-watchdog", ms, 120*time.Second) },
 	}
 	fields := []string{"heartbeat_interval", "io_timeout", "failure_timeout", "watchdog_timeout"}
-	switch rapid.IntRange(0, 2).Draw(t, "draw") {
+	switch rapid.IntRange(0, 3).Draw(t, "draw") {
+	case 3:
+		return drawAccepted(t)
 	case 0:
 		var tm Timing
 		for _, f := range fields {
