@@ -376,7 +376,7 @@ func TestTimingErrorExamples(t *testing.T) {
 		{Timing{10 * ms, 10 * ms, 10 * time.Second, time.Second}, "; set failure_timeout <= 1s or heartbeat_interval >= 100ms"},
 		{Timing{400 * ms, 400 * ms, time.Second, 3 * time.Second}, "failure_timeout = 1s is less than 3 x heartbeat_interval (400ms): one lost packet or one slow write would count as a failure; set failure_timeout >= 1.2s or heartbeat_interval <= 333ms"},
 		{Timing{200 * ms, 60 * ms, time.Second, 3 * time.Second}, "io_timeout = 60ms is less than half of heartbeat_interval (200ms): slow but healthy storage would count as failed; set io_timeout >= 100ms or heartbeat_interval <= 120ms"},
-		{Timing{200 * ms, 400 * ms, time.Second, 90 * time.Second}, "timing.watchdog_timeout: watchdog_timeout = 1m30s is more than 1m0s: a longer watchdog delays every takeover without fencing by as much; set watchdog_timeout <= 1m0s"},
+		{Timing{200 * ms, 400 * ms, time.Second, 90 * time.Second}, "timing.watchdog_timeout: watchdog_timeout = 1m30s is more than 1m: a longer watchdog delays every takeover without fencing by as much; set watchdog_timeout <= 1m"},
 		{Timing{time.Second, 400 * ms, 5 * time.Second, 3 * time.Second}, "watchdog_timeout = 3s is less than 4 x heartbeat_interval (1s), the watchdog feed interval: a few late feeds would reset a healthy node; set watchdog_timeout >= 4s or heartbeat_interval <= 750ms"},
 	} {
 		var msgs []string

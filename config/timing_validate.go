@@ -58,7 +58,17 @@ type TimingFix struct {
 	Value time.Duration
 }
 
-func (f TimingFix) String() string { return fmt.Sprintf("%s %s %v", f.Field, f.Op, f.Value) }
+func (f TimingFix) String() string { return fmt.Sprintf("%s %s %s", f.Field, f.Op, durString(f.Value)) }
+
+// durString writes d as time.Duration does, without the empty seconds of
+// a whole minute ("1m", not "1m0s").
+func durString(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	return s
+}
 
 func (e *TimingError) Error() string {
 	var b strings.Builder
@@ -320,13 +330,13 @@ func (t Timing) validate(d Derived) []error {
 		switch {
 		case v < b.min:
 			errs = append(errs, &TimingError{Field: b.field,
-				Msg:   fmt.Sprintf("%s = %v is less than %v: %s", b.field, v, b.min, b.whyMin),
-				Hint:  fmt.Sprintf("set %s >= %v", b.field, b.min),
+				Msg:   fmt.Sprintf("%s = %s is less than %s: %s", b.field, durString(v), durString(b.min), b.whyMin),
+				Hint:  fmt.Sprintf("set %s >= %s", b.field, durString(b.min)),
 				Fixes: []TimingFix{{b.field, ">=", b.min}}})
 		case b.max != 0 && v > b.max:
 			errs = append(errs, &TimingError{Field: b.field,
-				Msg:   fmt.Sprintf("%s = %v is more than %v: %s", b.field, v, b.max, b.whyMax),
-				Hint:  fmt.Sprintf("set %s <= %v", b.field, b.max),
+				Msg:   fmt.Sprintf("%s = %s is more than %s: %s", b.field, durString(v), durString(b.max), b.whyMax),
+				Hint:  fmt.Sprintf("set %s <= %s", b.field, durString(b.max)),
 				Fixes: []TimingFix{{b.field, "<=", b.max}}})
 		}
 	}
