@@ -156,6 +156,12 @@ func TestParseErrors(t *testing.T) {
 			{4, "cluster.key_file", ErrInvalid, `the path "/etc/mtc/\u202ecluster.key" contains the control character U+202E at byte 9`}}},
 		{"control character in a quorum disk path", line(7, `path = "/dev/sd\tb"`), []want{
 			{7, "quorum_disk.path", ErrInvalid, `the path "/dev/sd\tb" contains the control character U+0009 at byte 7`}}},
+		{"missing port: a free one is suggested", line(15, ""), []want{
+			{13, "network[1].port", ErrMissing, `network "san" has no port; add port = 5406 (the UDP port`}}},
+		{"missing id: a free one is suggested", line(19, ""), []want{
+			{17, "node[0].id", ErrMissing, `node "alpha" has no id; add id = 1 (ids run from 1 to 16`}}},
+		{"duplicate id: a free one is suggested", line(33, "id = 2"), []want{
+			{33, "node[2].id", ErrDuplicate, `2 is already used by node "beta" (line 26); give each node a unique id from 1 to 16, such as 3 (unused)`}}},
 		{"port as string", line(11, `port = "5406"`), []want{
 			{11, "network[0].port", ErrType, "expected an integer, found a string; write it as port = 5406"}}},
 		{"id as string", line(19, `id = "7"`), []want{

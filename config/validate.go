@@ -158,7 +158,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		}
 		if nw.Port == 0 && !skip[field+".port"] {
 			add(ErrMissing, field+".port", "", fmt.Sprintf("network %q has no port", nw.Name),
-				"add port = 5405 (the UDP port heartbeats use on this network)")
+				fmt.Sprintf("add port = %d (the UDP port heartbeats use on this network)", c.freePort()))
 		} else if nw.Port < 0 || nw.Port > 65535 {
 			add(ErrInvalid, field+".port", "", fmt.Sprintf("%d is not a UDP port", nw.Port), "use a port from 1 to 65535")
 		}
@@ -204,15 +204,18 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		switch {
 		case n.ID == 0 && !skip[field+".id"]:
 			add(ErrMissing, field+".id", "", fmt.Sprintf("node %q has no id", n.Name),
-				fmt.Sprintf("add id = N with N from 1 to %d, unique in the cluster; it selects the node's quorum-disk slot", MaxNodes))
+				fmt.Sprintf("add id = %d (ids run from 1 to %d, unique in the cluster; it selects the node's quorum-disk slot)", c.freeID(), MaxNodes))
 		case n.ID < 0 || n.ID > MaxNodes:
 			add(ErrInvalid, field+".id", "", fmt.Sprintf("%d is out of range", n.ID),
 				fmt.Sprintf("give each node a unique id from 1 to %d", MaxNodes))
 		case n.ID > 0:
 			if j, dup := idFirst[n.ID]; dup {
+				hint := fmt.Sprintf("give each node a unique id from 1 to %d", MaxNodes)
+				if id := c.freeID(); id != 0 {
+					hint += fmt.Sprintf(", such as %d (unused)", id)
+				}
 				add(ErrDuplicate, field+".id", fmt.Sprintf("node[%d].id", j),
-					fmt.Sprintf("%d is already used by node %q{line}", n.ID, c.Nodes[j].Name),
-					fmt.Sprintf("give each node a unique id from 1 to %d", MaxNodes))
+					fmt.Sprintf("%d is already used by node %q{line}", n.ID, c.Nodes[j].Name), hint)
 			} else {
 				idFirst[n.ID] = i
 			}
@@ -289,6 +292,30 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			"leave votes at its default of 1 on at least one node (normally all)")
 	}
 	return errs
+}
+
+// freeID is the lowest node id no node uses, for hints; 0 when all are
+// taken.
+func (c *Cluster) freeID() int {
+	for id := 1; id <= MaxNodes; id++ {
+		if _, used := c.NodeByID(id); !used {
+			return id
+		}
+	}
+	return 0
+}
+
+// freePort is the first port from 5405 up that no network uses, for hints.
+func (c *Cluster) freePort() int {
+	for p := 5405; ; p++ {
+		used := false
+		for _, nw := range c.Networks {
+			used = used || nw.Port == p
+		}
+		if !used {
+			return p
+		}
+	}
 }
 
 func family(a interface{ Is4() bool }) string {
