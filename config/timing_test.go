@@ -351,6 +351,11 @@ func TestTimingRelationsCatchPlantedViolations(t *testing.T) {
 				if te.Hint == "" {
 					t.Errorf("no hint: %v", err)
 				}
+				for _, f := range []string{te.Field, te.Other} {
+					if f != "" && !strings.Contains(te.Msg, f+" = ") {
+						t.Errorf("message does not give %s: %v", f, err)
+					}
+				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("planted violation reported on %v, want %v: %v", got, tc.want, errs)

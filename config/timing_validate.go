@@ -355,6 +355,16 @@ func (t Timing) validate(d Derived) []error {
 			baseOK = false
 		}
 		te := &TimingError{Field: r.fields[0], Other: r.fields[1], Msg: r.what(t, d)}
+		if r.derived {
+			// Say which bases the derived values come from.
+			var with []string
+			for _, f := range r.fields {
+				if f != "" {
+					with = append(with, fmt.Sprintf("%s = %s", f, durString(*timingField(&t, f))))
+				}
+			}
+			te.Msg = "with " + strings.Join(with, " and ") + ", " + te.Msg
+		}
 		for _, f := range r.fields {
 			if f == "" {
 				continue
@@ -398,6 +408,11 @@ func (t Timing) fixFor(r timingRelation, field string) (TimingFix, bool) {
 		return r.holds(u, u.Derive())
 	}
 	x := *timingField(&t, field)
+	if ok(x) {
+		// The violation was found on derived values Derive does not give
+		// for t (a planted Derived): no base change to propose.
+		return TimingFix{}, false
+	}
 	const limit = 24 * time.Hour
 	// Up: the first doubling that holds.
 	upFail, upOK, up := x, time.Duration(0), false
