@@ -183,7 +183,10 @@ func TestCheckJSON(t *testing.T) {
 	}
 	d := config.DefaultTiming().Derive()
 	if !r.Valid || r.Cluster == nil || len(r.Cluster.Nodes) != 3 || r.Cluster.Quorum != 2 ||
-		r.Cluster.Derived["takeover_after"] != d.TakeoverAfter.String() || r.Cluster.Nodes[2].QuorumDisk != "/dev/mapper/mtc-quorum" {
+		r.Cluster.Derived["takeover_after"] != d.TakeoverAfter.String() || r.Cluster.Nodes[2].QuorumDisk != "/dev/mapper/mtc-quorum" ||
+		r.Cluster.Derived["disk_latency_tolerance"] != d.DiskLatencyTolerance().String() ||
+		r.Cluster.Derived["disk_stall_tolerance"] != d.DiskStallTolerance().String() ||
+		!strings.HasPrefix(r.Cluster.DiskTolerance, "this timing rides out quorum-disk latency up to 200ms per I/O") || r.Probe != nil {
 		t.Errorf("unexpected report: %+v", r)
 	}
 
