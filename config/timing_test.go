@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +18,23 @@ import (
 // docs/config.md, independently of timingRelations, so that the checks in
 // Validate are tested against the statement of what the proofs need, not
 // against themselves.
+
+// minChecks is how many timings each rapid property draws unless
+// -rapid.checks says otherwise: as many as the sampled test it replaces
+// checked, at a cost of a fraction of a second.
+const minChecks = "2000"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
+	if !set {
+		if err := flag.Set("rapid.checks", minChecks); err != nil {
+			panic(err)
+		}
+	}
+	os.Exit(m.Run())
+}
 
 // stretched is d as long as it can last on another node's clock.
 func stretched(d time.Duration) time.Duration {
@@ -224,6 +243,7 @@ func TestTimingAcceptedHoldsRelations(t *testing.T) {
 	if accepted == 0 {
 		t.Errorf("no accepted timing drawn: the box misses the accepted space")
 	}
+	t.Logf("%d drawn timings were accepted (including rapid's shrinking runs)", accepted)
 }
 
 func names(rs []baseRule) []string {
@@ -238,10 +258,15 @@ func names(rs []baseRule) []string {
 // checks that each broken rule is reported once, as a *TimingError naming
 // its fields, and that every fix it proposes satisfies that rule.
 func TestTimingRejections(t *testing.T) {
+	rejected, fixes := 0, 0
+	defer func() { t.Logf("%d drawn timings rejected; %d fixes checked", rejected, fixes) }()
 	rapid.Check(t, func(t *rapid.T) {
 		tm := drawAny(t)
 		want := violated(tm)
 		errs := tm.Validate()
+		if len(errs) > 0 {
+			rejected++
+		}
 		if len(errs) != len(want) {
 			t.Fatalf("%+v: want %d errors for %v, got %d: %v", tm, len(want), names(want), len(errs), errs)
 		}
@@ -270,6 +295,7 @@ func TestTimingRejections(t *testing.T) {
 				t.Fatalf("%+v: no fix proposed: %v", tm, err)
 			}
 			for _, fix := range te.Fixes {
+				fixes++
 				if !slices.Contains(fields, fix.Field) {
 					t.Fatalf("fix %v changes a field the error does not name: %v", fix, err)
 				}
