@@ -49,6 +49,12 @@ func (cmd *CheckCmd) probe(c *config.Cluster, log *slog.Logger) (*diskProbe, err
 	defer dev.Close()
 	log.Info("probing the quorum disk (reads only)", "device", path, "for", cmd.ProbeTime)
 	samples, elapsed, err := probeReads(context.Background(), dev, cmd.ProbeTime, maxNodeID(c))
+	var re *probeReadError
+	if errors.As(err, &re) {
+		// A disk that fails a read, or does not answer within the tools'
+		// I/O timeout, holds no timing.
+		return nil, &ExitError{Code: checkDiskTooSlow, Err: fmt.Errorf("probing quorum disk %s: %w; no timing holds on a disk that fails reads", path, err)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("probing quorum disk %s: %w", path, err)
 	}
@@ -89,7 +95,7 @@ func probeReads(ctx context.Context, dev *diskhb.Device, d time.Duration, maxID 
 		for _, r := range reads {
 			t0 := time.Now()
 			if _, err := dev.Read(ctx, r.off, int(r.n)); err != nil {
-				return nil, 0, fmt.Errorf("read of %d bytes at offset %d after %v: %w", r.n, r.off, time.Since(t0).Round(time.Millisecond), err)
+				return nil, 0, &probeReadError{fmt.Errorf("read of %d bytes at offset %d failed after %v: %w", r.n, r.off, time.Since(t0).Round(time.Millisecond), err)}
 			}
 			lat = append(lat, time.Since(t0))
 		}
@@ -100,6 +106,12 @@ func probeReads(ctx context.Context, dev *diskhb.Device, d time.Duration, maxID 
 	}
 	return lat, time.Since(start), nil
 }
+
+// probeReadError is a read of the probe that failed.
+type probeReadError struct{ err error }
+
+func (e *probeReadError) Error() string { return e.err.Error() }
+func (e *probeReadError) Unwrap() error { return e.err }
 
 // judgeProbe compares measured read latencies with what the timing d
 // rides out: the 99th percentile must be below DiskLatencyTolerance (a

@@ -356,6 +356,26 @@ func TestCheckProbeFile(t *testing.T) {
 	}
 }
 
+// failingDisk fails every read.
+type failingDisk struct{ slowDisk }
+
+func (d *failingDisk) ReadAt(p []byte, off int64) (int, error) { return 0, syscall.EIO }
+
+// TestCheckProbeFailingDisk: a disk that fails reads holds no timing.
+func TestCheckProbeFailingDisk(t *testing.T) {
+	old := openProbeDevice
+	openProbeDevice = func(path string, _ int, timeout time.Duration, log *slog.Logger) (*diskhb.Device, error) {
+		return diskhb.NewDevice(&failingDisk{}, timeout, log), nil
+	}
+	t.Cleanup(func() { openProbeDevice = old })
+	cfg, key := checkConfig(t)
+	writeKey(t, key, 0o600)
+	_, err := checkCLI(t, "--config", cfg, "--probe-disk", "--device", "/dev/fake", "--probe-time", "1s")
+	if exitCode(err) != checkDiskTooSlow || !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "no timing holds on a disk that fails reads") {
+		t.Errorf("want exit status %d wrapping EIO, got %d: %v", checkDiskTooSlow, exitCode(err), err)
+	}
+}
+
 func TestCheckProbeFlags(t *testing.T) {
 	cfg, _ := checkConfig(t)
 	if _, err := checkCLI(t, "--config", cfg, "--device", "/dev/sdb"); err == nil || !strings.Contains(err.Error(), "add --probe-disk") {
