@@ -23,25 +23,21 @@ import (
 // so it runs on an operator's workstation as well as on a node.
 //
 // With --probe-disk it also measures this node's quorum disk (reads only)
-// and refuses, with exit status 2, a timing the measured latency cannot
-// hold.
+// and fails when the measured latency cannot hold the timing.
 type CheckCmd struct {
 	Config    string        `required:"" type:"existingfile" help:"Cluster configuration file." placeholder:"FILE"`
 	JSON      bool          `name:"json" help:"Print the result as JSON."`
-	ProbeDisk bool          `name:"probe-disk" help:"Also measure the quorum disk's direct-I/O read latency (reads only: safe while the cluster runs) and fail with exit status 2 when its 99th percentile is more than the timing rides out."`
+	ProbeDisk bool          `name:"probe-disk" help:"Also measure the quorum disk's direct-I/O read latency (reads only: safe while the cluster runs) and fail when its 99th percentile is more than the timing rides out."`
 	ProbeTime time.Duration `name:"probe-time" default:"5s" help:"With --probe-disk: how long to measure (at least 1s)."`
 	Node      string        `help:"With --probe-disk: measure the quorum disk path configured for this node (default: the node named like this host)." placeholder:"NAME"`
 	Device    string        `help:"With --probe-disk: the quorum disk device to measure instead of the configured path." placeholder:"PATH"`
 }
 
-// Exit statuses of mtc check.
-const (
-	// checkInvalid: the configuration has problems (listed).
-	checkInvalid = 1
-	// checkDiskTooSlow: the configuration is valid, but --probe-disk
-	// measured a quorum disk slower than its timing rides out.
-	checkDiskTooSlow = 2
-)
+// checkDiskTooSlow is the exit status when the configuration is valid but
+// --probe-disk measured a quorum disk slower than its timing rides out:
+// the command failed (exitFailed), as for an invalid configuration; the
+// error says which.
+const checkDiskTooSlow = exitFailed
 
 // Run checks the file. It prints a summary and any warnings, and returns
 // an error listing every problem (one per line) when the file is invalid.
@@ -63,9 +59,9 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 			if jerr := writeJSON(out, checkReport{File: cmd.Config, Errors: problems(errs.List)}); jerr != nil {
 				return jerr
 			}
-			return &ExitError{Code: checkInvalid, Err: fmt.Errorf("%s: %s", cmd.Config, countProblems(len(errs.List)))}
+			return &ExitError{Code: exitFailed, Err: fmt.Errorf("%s: %s", cmd.Config, countProblems(len(errs.List)))}
 		}
-		return &ExitError{Code: checkInvalid, Err: fmt.Errorf("%s: %s:\n%w", cmd.Config, countProblems(len(errs.List)), errs)}
+		return &ExitError{Code: exitFailed, Err: fmt.Errorf("%s: %s:\n%w", cmd.Config, countProblems(len(errs.List)), errs)}
 	}
 	warnings := append(c.Warnings(), keyFileWarnings(c)...)
 	log.Debug("configuration valid", "file", cmd.Config, "cluster", c.Name, "nodes", len(c.Nodes), "warnings", len(warnings))
