@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 	toml "github.com/pelletier/go-toml/v2"
@@ -185,12 +187,27 @@ func (c *Cluster) Derived() Derived { return c.Timing.Derive() }
 
 // Load reads and parses the configuration file at path. Problems with the
 // contents are returned as *Errors naming path.
+//
+// Only a regular file (or a symbolic link to one) is read. The file is
+// opened without blocking and checked before the first read, so a FIFO, a
+// device or a directory given by mistake is refused at once instead of
+// hanging the caller.
 func Load(path string) (*Cluster, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer. It changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("cluster configuration: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cluster configuration %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &Errors{List: []*FieldError{{File: path, Err: ErrNotRegular,
+			Msg: fmt.Sprintf("%s is not a regular file (%s); give the path of the cluster configuration file, such as /etc/mtc/cluster.toml", path, describeMode(fi.Mode()))}}}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cluster configuration %s: %w", path, err)
@@ -200,6 +217,23 @@ func Load(path string) (*Cluster, error) {
 			Msg: fmt.Sprintf("the file is larger than %d bytes; is this the cluster configuration?", MaxFileSize)}}}
 	}
 	return Parse(path, data)
+}
+
+// describeMode names the type of a file that is not a regular file.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "mode " + m.String()
 }
 
 // Parse decodes and validates a configuration. name is the file name used
@@ -373,7 +407,12 @@ func (s *source) decodeError(de *toml.DecodeError, data []byte) *FieldError {
 			if strings.Contains(msg, "too large to fit") {
 				fe.Msg = "the number is too large; " + describeType(t) + " is expected here"
 			} else {
-				fe.Msg = fmt.Sprintf("expected %s, found %s; write it as %s", describeType(t), found, exampleFor(t, stripIndexes(field)))
+				k := s.ix.keys[field]
+				ex, ok := ownExample(t, field, k.Kind, k.Data)
+				if !ok {
+					ex = exampleFor(t, stripIndexes(field))
+				}
+				fe.Msg = fmt.Sprintf("expected %s, found %s; write it as %s", describeType(t), found, ex)
 			}
 			return fe
 		}

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,9 +140,40 @@ func TestParseErrors(t *testing.T) {
 		{"table where a key belongs", line(2, "name = { first = \"a\" }"), []want{
 			{2, "cluster.name", ErrType, "expected a string in quotes, found a table"}}},
 		{"boolean as string", base + "[watchdog]\nallow_none = \"yes\"\n", []want{
+			{38, "watchdog.allow_none", ErrType, "expected true or false, found a string; write it as allow_none = true"}}},
+		{"boolean as a word that is not one", base + "[watchdog]\nallow_none = \"maybe\"\n", []want{
 			{38, "watchdog.allow_none", ErrType, "expected true or false, found a string; write it as allow_none = false"}}},
+		{"escape sequence in the cluster name", line(2, `name = "pay\u001b[2Jments"`), []want{
+			{2, "cluster.name", ErrInvalid, `the cluster name "pay\x1b[2Jments" contains the control character U+001B at byte 3`}}},
+		{"control character in a node name", line(25, "name = \"be\\u0007ta\""), []want{
+			{25, "node[1].name", ErrInvalid, `the node name "be\ata" contains the control character U+0007 at byte 2`}}},
+		{"control character in a network name", line(10, "name = \"l\\ran\""), []want{
+			{10, "network[0].name", ErrInvalid, `the network name "l\ran" contains the control character U+000D at byte 1`},
+			{21, "node[0].addresses.lan", ErrInvalid, `there is no heartbeat network "lan"`},
+			{28, "node[1].addresses.lan", ErrInvalid, `there is no heartbeat network "lan"`},
+			{35, "node[2].addresses.lan", ErrInvalid, `there is no heartbeat network "lan"`}}},
+		{"bidirectional override in a path", line(4, `key_file = "/etc/mtc/\u202ecluster.key"`), []want{
+			{4, "cluster.key_file", ErrInvalid, `the path "/etc/mtc/\u202ecluster.key" contains the control character U+202E at byte 9`}}},
+		{"control character in a quorum disk path", line(7, `path = "/dev/sd\tb"`), []want{
+			{7, "quorum_disk.path", ErrInvalid, `the path "/dev/sd\tb" contains the control character U+0009 at byte 7`}}},
+		{"missing port: a free one is suggested", line(15, ""), []want{
+			{13, "network[1].port", ErrMissing, `network "san" has no port; add port = 5406 (the UDP port`}}},
+		{"missing id: a free one is suggested", line(19, ""), []want{
+			{17, "node[0].id", ErrMissing, `node "alpha" has no id; add id = 1 (ids run from 1 to 16`}}},
+		{"duplicate id: a free one is suggested", line(33, "id = 2"), []want{
+			{33, "node[2].id", ErrDuplicate, `2 is already used by node "beta" (line 26); give each node a unique id from 1 to 16, such as 3 (unused)`}}},
+		{"port as string", line(11, `port = "5406"`), []want{
+			{11, "network[0].port", ErrType, "expected an integer, found a string; write it as port = 5406"}}},
+		{"id as string", line(19, `id = "7"`), []want{
+			{19, "node[0].id", ErrType, "expected an integer, found a string; write it as id = 7"}}},
+		{"votes as string", line(19, "id = 1\nvotes = \"0\""), []want{
+			{20, "node[0].votes", ErrType, "expected an integer, found a string; write it as votes = 0"}}},
+		{"name as integer", line(2, `name = 42`), []want{
+			{2, "cluster.name", ErrType, `expected a string in quotes, found an integer; write it as name = "42"`}}},
 		{"port with a fraction", line(11, "port = 5405.5"), []want{
 			{11, "network[0].port", ErrType, "expected an integer, found a number with a fraction; write it as port = 5405"}}},
+		{"other port with a fraction", line(11, "port = 5407.5"), []want{
+			{11, "network[0].port", ErrType, "expected an integer, found a number with a fraction; write it as port = 5407"}}},
 		{"integer too large", line(19, "id = 99999999999999999999"), []want{
 			{19, "node[0].id", ErrType, "the number is too large; an integer is expected here"}}},
 		{"array for a string", line(2, `name = ["payments"]`), []want{
@@ -151,14 +185,25 @@ func TestParseErrors(t *testing.T) {
 		{"integer for the nodes", "node = 3\n" + base, []want{
 			{1, "node", ErrType, "expected an array of tables, found an integer; write it as [[node]] tables, one per server"}}},
 		{"duration as integer", base + "[timing]\nheartbeat_interval = 200\n", []want{
-			{38, "timing.heartbeat_interval", ErrType, `expected a duration string such as "200ms", found an integer`}}},
+			{38, "timing.heartbeat_interval", ErrType, `expected a duration string such as "200ms", found an integer; write it as heartbeat_interval = "200ms" if 200 milliseconds are meant`}}},
+		{"duration as another integer", base + "[timing]\nfailure_timeout = 3\n", []want{
+			{38, "timing.failure_timeout", ErrType, `write it as failure_timeout = "3ms" if 3 milliseconds are meant`}}},
+		{"duration in hours", base + "[timing]\nwatchdog_timeout = \"1h\"\n", []want{
+			{38, "timing.watchdog_timeout", ErrInvalid, `"1h" uses the unit "h"; durations are written in ms, s or m: write "60m"`}}},
+		{"duration in microseconds", base + "[timing]\nio_timeout = \"200us\"\nheartbeat_interval = \"1500µs\"\n", []want{
+			{38, "timing.io_timeout", ErrInvalid, `"200us" uses the unit "us"; durations are written in ms, s or m: write "0.2ms"`},
+			{39, "timing.heartbeat_interval", ErrInvalid, `"1500µs" uses the unit "µs"; durations are written in ms, s or m: write "1.5ms"`}}},
+		{"duration in nanoseconds", base + "[timing]\nio_timeout = \"400000000ns\"\n", []want{
+			{38, "timing.io_timeout", ErrInvalid, `"400000000ns" uses the unit "ns"; durations are written in ms, s or m: write "400ms"`}}},
 		{"bad duration", base + "[timing]\nheartbeat_interval = \"200\"\nwatchdog_timeout = \"-3s\"\n", []want{
 			{38, "timing.heartbeat_interval", ErrInvalid, `"200" is not a duration`},
 			{39, "timing.watchdog_timeout", ErrInvalid, `"-3s" is not a positive duration`}}},
 		{"timing relation", base + "[timing]\nheartbeat_interval = \"400ms\"\nfailure_timeout = \"1s\"\n", []want{
-			{39, "timing.failure_timeout", ErrTiming, "3 x heartbeat_interval (400ms) so one lost packet or slow write is not a failure; raise failure_timeout or lower heartbeat_interval (timing.heartbeat_interval is at line 38)"}}},
+			{39, "timing.failure_timeout", ErrTiming, "failure_timeout = 1s is less than 3 x heartbeat_interval (400ms): one lost packet or one slow write would count as a failure (timing.heartbeat_interval is at line 38); set failure_timeout >= 1.2s or heartbeat_interval <= 333ms"}}},
+		{"failure timeout of too many heartbeats", base + "[timing]\nheartbeat_interval = \"50ms\"\nio_timeout = \"50ms\"\nfailure_timeout = \"30s\"\nwatchdog_timeout = \"1s\"\n", []want{
+			{40, "timing.failure_timeout", ErrTiming, "failure_timeout = 30s is more than 100 x heartbeat_interval (50ms): the settle grace of a node that dropped a live peer, which grows with the clock drift over failure_timeout, would no longer fit in the takeover margin, and its packages could be taken over while it still runs them (timing.heartbeat_interval is at line 38); set failure_timeout <= 5s or heartbeat_interval >= 300ms"}}},
 		{"timing relation with a default", base + "[timing]\nio_timeout = \"600ms\"\n", []want{
-			{38, "timing.failure_timeout", ErrTiming, "failure_timeout (1s) must be at least 2 x io_timeout (600ms) so a node can retry a timed-out disk write before it is declared failed; raise failure_timeout or lower io_timeout"}}},
+			{38, "timing.failure_timeout", ErrTiming, "failure_timeout = 1s is less than 2 x io_timeout (600ms): a node could not retry a timed-out write of its slot before it must self-fence; set failure_timeout >= 1.2s or io_timeout <= 500ms"}}},
 		{"bad uuid", line(3, `uuid = "0b6e3a52-zzzz"`), []want{
 			{3, "cluster.uuid", ErrInvalid, `"0b6e3a52-zzzz" is not a UUID`}}},
 		{"nil uuid", line(3, `uuid = "00000000-0000-0000-0000-000000000000"`), []want{
@@ -462,5 +507,48 @@ func TestEditDistanceAndSuggest(t *testing.T) {
 		if got := suggest(in, keys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLoadRefusesNonRegular: a FIFO (which would block a plain open until
+// a writer comes), a directory or a device given as the configuration is
+// refused at once, naming what it is.
+func TestLoadRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "cluster.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	link := filepath.Join(dir, "link.toml")
+	if err := os.Symlink(fifo, link); err != nil {
+		t.Fatal(err)
+	}
+	regular := filepath.Join(dir, "regular.toml")
+	if err := os.WriteFile(regular, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regLink := filepath.Join(dir, "reglink.toml")
+	if err := os.Symlink(regular, regLink); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, what string }{
+		{fifo, "a FIFO"}, {link, "a FIFO"}, {dir, "a directory"}, {"/dev/null", "a character device"},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := Load(tc.path); done <- err }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			// Not a timing assertion: a blocked open never returns.
+			t.Fatalf("Load(%s) blocked", tc.path)
+		}
+		want := fmt.Sprintf("%s is not a regular file (%s)", tc.path, tc.what)
+		if !errors.Is(err, ErrNotRegular) || !strings.Contains(fmt.Sprint(err), want) {
+			t.Errorf("Load(%s) = %v, want ErrNotRegular with %q", tc.path, err, want)
+		}
+	}
+	if _, err := Load(regLink); err != nil {
+		t.Errorf("Load of a symbolic link to a regular file: %v", err)
 	}
 }

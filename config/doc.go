@@ -19,7 +19,10 @@
 // Guarantees: a *Cluster returned by Load or Parse has 1 to MaxNodes nodes
 // with unique names, ids and addresses, an address on every heartbeat
 // network for every node, a quorum disk path for every node, a non-nil
-// UUID, and timing bases that satisfy Timing.Validate.
+// UUID, names and paths without control characters, and timing bases that
+// satisfy Timing.Validate: each base in its range and every relation the
+// quorum package's safety arguments rely on (timing_validate.go). Load
+// reads only a regular file and never blocks opening one that is not.
 //
 // Not guaranteed: nothing here touches the machine. Load does not check
 // that the key file, the quorum disk or the watchdog device exist, that the

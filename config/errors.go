@@ -24,6 +24,9 @@ var (
 	ErrInvalid = errors.New("invalid value")
 	// ErrDuplicate: a node name, node id, network name or address used twice.
 	ErrDuplicate = errors.New("duplicate value")
+	// ErrNotRegular: the configuration path names something other than a
+	// regular file (a FIFO, a device, a directory).
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrTiming: the timing bases violate one of their relations; the
 	// FieldError also wraps the *TimingError naming both fields.
 	ErrTiming = errors.New("timing relation violated")

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,13 +143,14 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 		if p == nil {
 			return
 		}
-		d, err := time.ParseDuration(string(*p))
-		if err != nil || d <= 0 {
-			what := fmt.Sprintf("%q is not a duration", string(*p))
-			if err == nil {
-				what = fmt.Sprintf("%q is not a positive duration", string(*p))
-			}
-			bad(field, what, "write a positive number with a unit, such as \"200ms\" or \"1.5s\" (units: ms, s, m)")
+		d, err := parseDuration(string(*p))
+		var ue *unitError
+		switch {
+		case errors.As(err, &ue):
+			bad(field, err.Error(), fmt.Sprintf("durations are written in ms, s or m: write %q", formatDuration(ue.d)))
+			return
+		case err != nil:
+			bad(field, err.Error(), "write a positive number with a unit, such as \"200ms\" or \"1.5s\" (units: ms, s, m)")
 			return
 		}
 		*dst = d
@@ -204,6 +208,62 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 		c.Nodes = append(c.Nodes, node)
 	}
 	return c, errs
+}
+
+// DurationUnits are the units a duration in the file may use. Every
+// timing base lies between 10ms and a few minutes: a finer unit (us, ns)
+// or a coarser one (h) can only be a slip.
+var DurationUnits = []string{"ms", "s", "m"}
+
+// parseDuration parses a positive duration written with DurationUnits,
+// such as "200ms", "1.5s" or "1m30s".
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration", s)
+	}
+	for _, u := range durationUnits(s) {
+		if !slices.Contains(DurationUnits, u) {
+			return 0, &unitError{s, u, d}
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration", s)
+	}
+	return d, nil
+}
+
+// unitError is a duration written with a unit outside DurationUnits.
+type unitError struct {
+	s, unit string
+	d       time.Duration
+}
+
+func (e *unitError) Error() string { return fmt.Sprintf("%q uses the unit %q", e.s, e.unit) }
+
+// formatDuration writes d in the largest of DurationUnits that shows it
+// exactly: "60m" for an hour, "0.2ms" for 200µs.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d != 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d != 0 && d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	case d%time.Millisecond == 0:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	}
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64) + "ms"
+}
+
+// durationUnits lists the units of a duration time.ParseDuration accepted:
+// the runs of characters that are not digits, '.', '+' or '-'.
+func durationUnits(s string) []string {
+	var units []string
+	isNum := func(c rune) bool { return c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-' }
+	for _, f := range strings.FieldsFunc(s, isNum) {
+		units = append(units, f)
+	}
+	return units
 }
 
 func sortedKeys[V any](m map[string]V) []string {

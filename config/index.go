@@ -28,6 +28,9 @@ type keyInfo struct {
 	// Explicit is false for tables created implicitly by a dotted key or
 	// header.
 	Explicit bool
+	// Data is a scalar value as written (a string without its quotes and
+	// escapes), for suggestions built from the user's own value.
+	Data string
 }
 
 // redefinition is a key or table defined a second time.
@@ -155,6 +158,10 @@ func (ix *index) keyValue(table []string, kv *unstable.Node, arrays map[string]i
 	info := keyInfo{Key: at, Kind: v.Kind, Explicit: true}
 	if v.Raw.Length > 0 {
 		info.Value = ix.pos(v.Raw)
+	}
+	switch v.Kind {
+	case unstable.String, unstable.Integer, unstable.Float, unstable.Bool:
+		info.Data = string(v.Data)
 	}
 	ix.define(path, info)
 	ix.value(full, v, at, arrays)

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -116,4 +119,49 @@ func exampleFor(t reflect.Type, path string) string {
 		}
 	}
 	return describeType(t)
+}
+
+// ownExample shows how the value the user wrote at field, of TOML kind
+// found, is written in the type t the key expects, when the value can be
+// read that way: port = "5406" becomes port = 5406, name = 42 becomes
+// name = "42". It reports false when the value means nothing of type t;
+// the caller then shows a fixed example.
+func ownExample(t reflect.Type, field string, found unstable.Kind, data string) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	parts := splitPath(field)
+	key := quoteKey(parts[len(parts)-1])
+	data = strings.TrimSpace(data)
+	switch {
+	case t == reflect.TypeOf(duration("")):
+		if found == unstable.Integer || found == unstable.Float {
+			return fmt.Sprintf("%s = \"%sms\" if %s milliseconds are meant: in quotes, with its unit (ms, s or m); a bare number is never read as a duration", key, data, data), true
+		}
+	case t.Kind() == reflect.String:
+		if found == unstable.Integer || found == unstable.Float || found == unstable.Bool {
+			return fmt.Sprintf("%s = %q", key, data), true
+		}
+	case t.Kind() == reflect.Int64 || t.Kind() == reflect.Int:
+		switch found {
+		case unstable.String:
+			if n, err := strconv.ParseInt(data, 10, 64); err == nil {
+				return fmt.Sprintf("%s = %d", key, n), true
+			}
+		case unstable.Float:
+			if f, err := strconv.ParseFloat(strings.ReplaceAll(data, "_", ""), 64); err == nil && math.Abs(f) < 1<<53 {
+				return fmt.Sprintf("%s = %d", key, int64(f)), true
+			}
+		}
+	case t.Kind() == reflect.Bool:
+		if found == unstable.String || found == unstable.Integer {
+			switch strings.ToLower(data) {
+			case "true", "yes", "on", "1":
+				return key + " = true", true
+			case "false", "no", "off", "0":
+				return key + " = false", true
+			}
+		}
+	}
+	return "", false
 }

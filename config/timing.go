@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -163,65 +162,4 @@ func (t Timing) Derive() Derived {
 	d.TieClaimAfter = tie + time.Duration(MaxClockDrift*float64(tie)) + d.Margin
 	d.TiePending = d.TieClaimAfter + d.LockSettle + 2*t.IOTimeout + 2*t.HeartbeatInterval
 	return d
-}
-
-// TimingError is a violated relation between timing fields. It names both
-// fields so the operator knows which pair to adjust.
-type TimingError struct {
-	Field, Other string
-	Msg          string
-}
-
-func (e *TimingError) Error() string {
-	if e.Other == "" {
-		return fmt.Sprintf("timing.%s: %s", e.Field, e.Msg)
-	}
-	return fmt.Sprintf("timing.%s and timing.%s: %s", e.Field, e.Other, e.Msg)
-}
-
-// Validate checks each base and the relations between them. It never fills
-// in defaults. The returned errors are *TimingError values.
-func (t Timing) Validate() []error {
-	var errs []error
-	add := func(field, other, format string, args ...any) {
-		errs = append(errs, &TimingError{Field: field, Other: other, Msg: fmt.Sprintf(format, args...)})
-	}
-	pos := func(field string, v, min time.Duration) bool {
-		if v < min {
-			add(field, "", "is %v; it must be at least %v", v, min)
-			return false
-		}
-		return true
-	}
-	ok := pos("heartbeat_interval", t.HeartbeatInterval, 10*time.Millisecond)
-	ok = pos("io_timeout", t.IOTimeout, 10*time.Millisecond) && ok
-	ok = pos("failure_timeout", t.FailureTimeout, 100*time.Millisecond) && ok
-	ok = pos("watchdog_timeout", t.WatchdogTimeout, time.Second) && ok
-	if !ok {
-		return errs
-	}
-	if t.FailureTimeout < 3*t.HeartbeatInterval {
-		add("failure_timeout", "heartbeat_interval",
-			"failure_timeout (%v) must be at least 3 x heartbeat_interval (%v) so one lost packet or slow write is not a failure; raise failure_timeout or lower heartbeat_interval",
-			t.FailureTimeout, t.HeartbeatInterval)
-	}
-	if t.FailureTimeout < 2*t.IOTimeout {
-		add("failure_timeout", "io_timeout",
-			"failure_timeout (%v) must be at least 2 x io_timeout (%v) so a node can retry a timed-out disk write before it is declared failed; raise failure_timeout or lower io_timeout",
-			t.FailureTimeout, t.IOTimeout)
-	}
-	if t.IOTimeout < t.HeartbeatInterval/2 {
-		add("io_timeout", "heartbeat_interval",
-			"io_timeout (%v) is less than half of heartbeat_interval (%v); slow but healthy storage would count as failed: raise io_timeout",
-			t.IOTimeout, t.HeartbeatInterval)
-	}
-	if t.WatchdogTimeout < 4*t.HeartbeatInterval {
-		add("watchdog_timeout", "heartbeat_interval",
-			"watchdog_timeout (%v) must be at least 4 x heartbeat_interval (%v), the watchdog feed interval; raise watchdog_timeout",
-			t.WatchdogTimeout, t.HeartbeatInterval)
-	}
-	if t.WatchdogTimeout > 60*time.Second {
-		add("watchdog_timeout", "", "is %v; more than 60s delays every takeover without fencing by as much: lower it", t.WatchdogTimeout)
-	}
-	return errs
 }

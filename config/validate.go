@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -29,6 +31,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	case c.Name == "":
 		add(ErrMissing, "cluster.name", "", "the cluster has no name",
 			`add name = "payments" (any name of lowercase letters, digits and '-', at most 32) to [cluster]`)
+	case hasControl(c.Name):
+		add(ErrInvalid, "cluster.name", "", controlWhat("the cluster name", c.Name),
+			"use 1 to 32 lowercase letters, digits and '-'")
 	case !validName(c.Name, MaxNameLen):
 		add(ErrInvalid, "cluster.name", "", fmt.Sprintf("%q is not a valid cluster name", c.Name),
 			"use 1 to 32 lowercase letters, digits and '-'")
@@ -41,6 +46,8 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	case c.KeyFile == "":
 		add(ErrMissing, "cluster.key_file", "", "no heartbeat key file is set",
 			`add key_file = "/etc/mtc/cluster.key" to [cluster] and create the key with: head -c 32 /dev/urandom > /etc/mtc/cluster.key; chmod 600 /etc/mtc/cluster.key`)
+	case hasControl(c.KeyFile):
+		add(ErrInvalid, "cluster.key_file", "", controlWhat("the path", c.KeyFile), "write the path without control characters")
 	case !filepath.IsAbs(c.KeyFile):
 		add(ErrInvalid, "cluster.key_file", "", fmt.Sprintf("%q is not an absolute path", c.KeyFile),
 			"write the full path, such as \"/etc/mtc/cluster.key\"")
@@ -63,7 +70,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			if te.Other != "" {
 				related = "timing." + te.Other
 			}
-			fe := add(ErrTiming, "timing."+te.Field, related, te.Msg, "")
+			fe := add(ErrTiming, "timing."+te.Field, related, te.Msg, te.Hint)
 			fe.Cause = te
 		}
 	}
@@ -75,6 +82,8 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		case c.Watchdog.Device == "":
 			add(ErrMissing, "watchdog.device", "", "mode \"device\" needs a watchdog device",
 				`set device = "/dev/watchdog" in [watchdog] (load softdog if the machine has no hardware watchdog)`)
+		case hasControl(c.Watchdog.Device):
+			add(ErrInvalid, "watchdog.device", "", controlWhat("the path", c.Watchdog.Device), "write the path without control characters")
 		case !filepath.IsAbs(c.Watchdog.Device):
 			add(ErrInvalid, "watchdog.device", "", fmt.Sprintf("%q is not an absolute path", c.Watchdog.Device),
 				`write the device's full path, such as "/dev/watchdog"`)
@@ -91,7 +100,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	}
 
 	// [quorum_disk]
-	if c.QuorumDisk.Path != "" && !filepath.IsAbs(c.QuorumDisk.Path) {
+	if hasControl(c.QuorumDisk.Path) {
+		add(ErrInvalid, "quorum_disk.path", "", controlWhat("the path", c.QuorumDisk.Path), "write the path without control characters")
+	} else if c.QuorumDisk.Path != "" && !filepath.IsAbs(c.QuorumDisk.Path) {
 		add(ErrInvalid, "quorum_disk.path", "", fmt.Sprintf("%q is not an absolute path", c.QuorumDisk.Path),
 			`write the device's full path; a stable one such as "/dev/disk/by-id/wwn-0x600..." is best`)
 	}
@@ -131,6 +142,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		case nw.Name == "":
 			add(ErrMissing, field+".name", "", "the network has no name",
 				`add name = "lan"; nodes give their address on it under [node.addresses] by this name`)
+		case hasControl(nw.Name):
+			add(ErrInvalid, field+".name", "", controlWhat("the network name", nw.Name),
+				"use 1 to 32 lowercase letters, digits and '-'")
 		case !validName(nw.Name, MaxNameLen):
 			add(ErrInvalid, field+".name", "", fmt.Sprintf("%q is not a valid network name", nw.Name),
 				"use 1 to 32 lowercase letters, digits and '-'")
@@ -144,7 +158,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		}
 		if nw.Port == 0 && !skip[field+".port"] {
 			add(ErrMissing, field+".port", "", fmt.Sprintf("network %q has no port", nw.Name),
-				"add port = 5405 (the UDP port heartbeats use on this network)")
+				fmt.Sprintf("add port = %d (the UDP port heartbeats use on this network)", c.freePort()))
 		} else if nw.Port < 0 || nw.Port > 65535 {
 			add(ErrInvalid, field+".port", "", fmt.Sprintf("%d is not a UDP port", nw.Port), "use a port from 1 to 65535")
 		}
@@ -173,6 +187,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		switch {
 		case n.Name == "":
 			add(ErrMissing, field+".name", "", "the node has no name", `add name = "alpha" (the node's host name)`)
+		case hasControl(n.Name):
+			add(ErrInvalid, field+".name", "", controlWhat("the node name", n.Name),
+				"use the host name: 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'")
 		case !validNodeName(n.Name):
 			add(ErrInvalid, field+".name", "", fmt.Sprintf("%q is not a valid node name", n.Name),
 				"use the host name: 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'")
@@ -187,15 +204,18 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		switch {
 		case n.ID == 0 && !skip[field+".id"]:
 			add(ErrMissing, field+".id", "", fmt.Sprintf("node %q has no id", n.Name),
-				fmt.Sprintf("add id = N with N from 1 to %d, unique in the cluster; it selects the node's quorum-disk slot", MaxNodes))
+				fmt.Sprintf("add id = %d (ids run from 1 to %d, unique in the cluster; it selects the node's quorum-disk slot)", c.freeID(), MaxNodes))
 		case n.ID < 0 || n.ID > MaxNodes:
 			add(ErrInvalid, field+".id", "", fmt.Sprintf("%d is out of range", n.ID),
 				fmt.Sprintf("give each node a unique id from 1 to %d", MaxNodes))
 		case n.ID > 0:
 			if j, dup := idFirst[n.ID]; dup {
+				hint := fmt.Sprintf("give each node a unique id from 1 to %d", MaxNodes)
+				if id := c.freeID(); id != 0 {
+					hint += fmt.Sprintf(", such as %d (unused)", id)
+				}
 				add(ErrDuplicate, field+".id", fmt.Sprintf("node[%d].id", j),
-					fmt.Sprintf("%d is already used by node %q{line}", n.ID, c.Nodes[j].Name),
-					fmt.Sprintf("give each node a unique id from 1 to %d", MaxNodes))
+					fmt.Sprintf("%d is already used by node %q{line}", n.ID, c.Nodes[j].Name), hint)
 			} else {
 				idFirst[n.ID] = i
 			}
@@ -204,7 +224,9 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			add(ErrInvalid, field+".votes", "", fmt.Sprintf("%d is not a valid number of votes", n.Votes),
 				"use 1 (the default) or 0 for a node that must not count towards quorum")
 		}
-		if n.QuorumDisk != "" && !filepath.IsAbs(n.QuorumDisk) {
+		if hasControl(n.QuorumDisk) {
+			add(ErrInvalid, field+".quorum_disk", "", controlWhat("the path", n.QuorumDisk), "write the path without control characters")
+		} else if n.QuorumDisk != "" && !filepath.IsAbs(n.QuorumDisk) {
 			add(ErrInvalid, field+".quorum_disk", "", fmt.Sprintf("%q is not an absolute path", n.QuorumDisk),
 				"write the device's full path as this node sees it")
 		}
@@ -272,11 +294,52 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	return errs
 }
 
+// freeID is the lowest node id no node uses, for hints; 0 when all are
+// taken.
+func (c *Cluster) freeID() int {
+	for id := 1; id <= MaxNodes; id++ {
+		if _, used := c.NodeByID(id); !used {
+			return id
+		}
+	}
+	return 0
+}
+
+// freePort is the first port from 5405 up that no network uses, for hints.
+func (c *Cluster) freePort() int {
+	for p := 5405; ; p++ {
+		used := false
+		for _, nw := range c.Networks {
+			used = used || nw.Port == p
+		}
+		if !used {
+			return p
+		}
+	}
+}
+
 func family(a interface{ Is4() bool }) string {
 	if a.Is4() {
 		return "IPv4"
 	}
 	return "IPv6"
+}
+
+// hasControl reports whether s holds a control or format character (an
+// escape sequence, a bidirectional override), which must never reach a
+// terminal or a log line raw.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, isControl) >= 0
+}
+
+func isControl(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
+
+// controlWhat describes the first control character in s, for an error
+// message; s itself is shown escaped.
+func controlWhat(what, s string) string {
+	i := strings.IndexFunc(s, isControl)
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return fmt.Sprintf("%s %q contains the control character %U at byte %d", what, s, r, i)
 }
 
 // validName: 1 to max of [a-z0-9-].

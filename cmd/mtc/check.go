@@ -21,14 +21,33 @@ import (
 // nodes, networks, quorum arithmetic and the timeouts derived from the
 // timing bases. It reads nothing but the file and the key file it names,
 // so it runs on an operator's workstation as well as on a node.
+//
+// With --probe-disk it also measures this node's quorum disk (reads only)
+// and fails when the measured latency cannot hold the timing.
 type CheckCmd struct {
-	Config string `required:"" type:"existingfile" help:"Cluster configuration file." placeholder:"FILE"`
-	JSON   bool   `name:"json" help:"Print the result as JSON."`
+	Config    string        `required:"" type:"existingfile" help:"Cluster configuration file." placeholder:"FILE"`
+	JSON      bool          `name:"json" help:"Print the result as JSON."`
+	ProbeDisk bool          `name:"probe-disk" help:"Also measure the quorum disk's direct-I/O read latency (reads only: safe while the cluster runs) and fail when its 99th percentile is more than the timing rides out."`
+	ProbeTime time.Duration `name:"probe-time" default:"5s" help:"With --probe-disk: how long to measure (at least 1s)."`
+	Node      string        `help:"With --probe-disk: measure the quorum disk path configured for this node (default: the node named like this host)." placeholder:"NAME"`
+	Device    string        `help:"With --probe-disk: the quorum disk device to measure instead of the configured path." placeholder:"PATH"`
 }
+
+// checkDiskTooSlow is the exit status when the configuration is valid but
+// --probe-disk measured a quorum disk slower than its timing rides out:
+// the command failed (exitFailed), as for an invalid configuration; the
+// error says which.
+const checkDiskTooSlow = exitFailed
 
 // Run checks the file. It prints a summary and any warnings, and returns
 // an error listing every problem (one per line) when the file is invalid.
 func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
+	if cmd.ProbeDisk && cmd.ProbeTime < time.Second {
+		return fmt.Errorf("--probe-time %v: must be at least 1s", cmd.ProbeTime)
+	}
+	if !cmd.ProbeDisk && (cmd.Node != "" || cmd.Device != "") {
+		return errors.New("--node and --device select the disk for --probe-disk: add --probe-disk")
+	}
 	c, err := config.Load(cmd.Config)
 	if err != nil {
 		var errs *config.Errors
@@ -40,16 +59,32 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 			if jerr := writeJSON(out, checkReport{File: cmd.Config, Errors: problems(errs.List)}); jerr != nil {
 				return jerr
 			}
-			return &ExitError{Code: 1, Err: fmt.Errorf("%s: %s", cmd.Config, countProblems(len(errs.List)))}
+			return &ExitError{Code: exitFailed, Err: fmt.Errorf("%s: %s", cmd.Config, countProblems(len(errs.List)))}
 		}
-		return fmt.Errorf("%s: %s:\n%w", cmd.Config, countProblems(len(errs.List)), errs)
+		return &ExitError{Code: exitFailed, Err: fmt.Errorf("%s: %s:\n%w", cmd.Config, countProblems(len(errs.List)), errs)}
 	}
 	warnings := append(c.Warnings(), keyFileWarnings(c)...)
 	log.Debug("configuration valid", "file", cmd.Config, "cluster", c.Name, "nodes", len(c.Nodes), "warnings", len(warnings))
-	if cmd.JSON {
-		return writeJSON(out, newCheckReport(cmd.Config, c, warnings))
+	var probe *diskProbe
+	if cmd.ProbeDisk {
+		probe, err = cmd.probe(c, log)
+		if err != nil {
+			return err
+		}
 	}
-	return printCheck(out, cmd.Config, c, warnings)
+	if cmd.JSON {
+		r := newCheckReport(cmd.Config, c, warnings)
+		r.Probe = probe.report()
+		if err := writeJSON(out, r); err != nil {
+			return err
+		}
+	} else if err := printCheck(out, cmd.Config, c, warnings, probe); err != nil {
+		return err
+	}
+	if probe != nil && !probe.holds {
+		return &ExitError{Code: checkDiskTooSlow, Err: errors.New(probe.verdict)}
+	}
+	return nil
 }
 
 // keyFileWarnings checks the heartbeat key file as the daemon will, but
@@ -115,18 +150,29 @@ func timingLines(d config.Derived) []string {
 		fmt.Sprintf("takeover of a dead node's packages without fencing is allowed %v after it is declared dead (failure_timeout %v + watchdog_timeout %v + %v margin for clock drift and delays); with fencing it starts as soon as fencing succeeds", r(d.TakeoverAfter), r(d.FailureTimeout), r(d.WatchdogTimeout), r(d.Margin)),
 		fmt.Sprintf("in an exact split, nodes keep their packages for up to %v while the quorum disk's tie-break lock is decided", r(d.TiePending)),
 		fmt.Sprintf("the tie-break lock may be claimed once it has been unchanged for %v; a claim is read back after %v to see who won; a holder that cannot renew it for %v stops counting on it", r(d.TieClaimAfter), r(d.LockSettle), r(d.TieHold)),
+		diskToleranceText(d),
 	}
 }
 
-// roundMs rounds a duration to the millisecond for display.
+// diskToleranceText says what quorum-disk latency the timing rides out
+// (config.Derived.DiskLatencyTolerance and DiskStallTolerance).
+func diskToleranceText(d config.Derived) string {
+	r := roundMs
+	lat := d.DiskLatencyTolerance()
+	return fmt.Sprintf("this timing rides out quorum-disk latency up to %v per I/O for as long as it lasts (a heartbeat round's %d I/Os then take up to %v, and the write of a node's own slot still succeeds within %v), and a complete stall of the quorum disk of up to %v; slower I/O or a longer stall makes a node self-fence (measure the disk with mtc check --probe-disk)",
+		r(lat), config.DiskIOsPerRound, r(config.DiskIOsPerRound*lat), r(d.SelfFenceAfter), r(d.DiskStallTolerance()))
+}
+
+// roundMs rounds a duration to the millisecond for display, or to the
+// microsecond below 10ms.
 func roundMs(d time.Duration) time.Duration {
 	if d >= 10*time.Millisecond {
 		return d.Round(time.Millisecond)
 	}
-	return d
+	return d.Round(time.Microsecond)
 }
 
-func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*config.FieldError) error {
+func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*config.FieldError, probe *diskProbe) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: valid\n\n", file)
 	fmt.Fprintf(&b, "Cluster %s (uuid %s)\n", c.Name, c.UUID)
@@ -171,6 +217,13 @@ func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*confi
 		fmt.Fprintf(&b, "  - %s\n", l)
 	}
 
+	if probe != nil {
+		fmt.Fprintf(&b, "\nQuorum disk %s (measured for %v, reads only)\n", probe.path, probe.elapsed.Round(time.Millisecond))
+		for _, l := range probe.lines() {
+			fmt.Fprintf(&b, "  - %s\n", l)
+		}
+	}
+
 	if len(warnings) > 0 {
 		fmt.Fprintf(&b, "\nWarnings (%d)\n", len(warnings))
 		for _, w := range warnings {
@@ -188,6 +241,7 @@ type checkReport struct {
 	Errors   []checkProblem `json:"errors,omitempty"`
 	Warnings []checkProblem `json:"warnings,omitempty"`
 	Cluster  *checkCluster  `json:"cluster,omitempty"`
+	Probe    *probeReport   `json:"disk_probe,omitempty"`
 }
 
 type checkProblem struct {
@@ -211,6 +265,8 @@ type checkCluster struct {
 	QuorumText string            `json:"quorum_text"`
 	Timing     map[string]string `json:"timing"`
 	Derived    map[string]string `json:"derived"`
+	// DiskTolerance says in words what disk latency the timing rides out.
+	DiskTolerance string `json:"disk_tolerance"`
 }
 
 type checkWatchdog struct {
@@ -269,7 +325,12 @@ func newCheckReport(file string, c *config.Cluster, warnings []*config.FieldErro
 			"lock_settle":            dur(d.LockSettle),
 			"tie_hold":               dur(d.TieHold),
 			"tie_pending":            dur(d.TiePending),
+			"endorse_guard":          dur(d.EndorseGuard),
+			"settle_grace":           dur(d.SettleGrace),
+			"disk_latency_tolerance": dur(d.DiskLatencyTolerance()),
+			"disk_stall_tolerance":   dur(d.DiskStallTolerance()),
 		},
+		DiskTolerance: diskToleranceText(d),
 	}
 	for _, nw := range c.Networks {
 		cc.Networks = append(cc.Networks, checkNetwork{Name: nw.Name, Port: nw.Port})

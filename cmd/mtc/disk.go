@@ -36,10 +36,8 @@ type diskTarget struct {
 }
 
 func (t *diskTarget) load() (*config.Cluster, string, error) {
-	// Opening a FIFO would block until something writes to it.
-	if fi, err := os.Stat(t.Config); err == nil && !fi.Mode().IsRegular() {
-		return nil, "", fmt.Errorf("--config %s is not a regular file (%s): give the cluster configuration file", t.Config, fi.Mode().Type())
-	}
+	// config.Load refuses a FIFO or other non-regular file without
+	// blocking (config.ErrNotRegular).
 	c, err := config.Load(t.Config)
 	if err != nil {
 		return nil, "", err
