@@ -18,7 +18,9 @@
 //     claimed it, and the address is not added.
 //   - After adding an IPv4 address, Announce sends gratuitous ARP requests
 //     (RFC 5227 announcements: sender and target are the address), Count of
-//     them Interval apart (5 x 200 ms by default, as IPaddr2's send_arp).
+//     them Interval apart (5 x 200 ms by default, as IPaddr2's send_arp);
+//     the first before Announce returns, the others in the background,
+//     stopped when the address is removed.
 //   - An IPv6 address is added with duplicate address detection: AddAddress
 //     waits until the kernel clears its tentative flag and fails, removing
 //     it, when the kernel marks it dadfailed. Announce sends unsolicited

@@ -294,7 +294,7 @@ func (o *Linux) ProbeARP(ctx context.Context, l Link, ip netip.Addr, cfg ProbeCo
 				return err
 			}
 			n, _, err := c.ReadFrom(buf)
-			if errors.Is(err, ctx.Err()) || isTimeout(err) {
+			if err != nil && isTimeout(err) {
 				break
 			}
 			if err != nil {
@@ -339,23 +339,23 @@ var allNodes = netip.MustParseAddr("ff02::1")
 // UnsolicitedNA sends a neighbour advertisement for ip, from ip, to
 // all-nodes, with the override flag and our link-layer address.
 func (o *Linux) UnsolicitedNA(l Link, ip netip.Addr) error {
-	var c *ndp.Conn
-	err := o.inNS(func() error {
-		i, err := net.InterfaceByIndex(l.Index)
-		if err != nil {
-			return err
-		}
-		c, _, err = ndp.Listen(i, ndp.Addr(ip.String()))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("NDP socket on %s: %w", l.Name, err)
-	}
-	defer c.Close()
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: l.HardwareAddr}},
 	}
-	return c.WriteTo(na, nil, allNodes)
+	// Inside the namespace throughout: the destination's zone is the
+	// interface's name, resolved in the namespace of the calling thread.
+	return o.inNS(func() error {
+		i, err := net.InterfaceByIndex(l.Index)
+		if err != nil {
+			return err
+		}
+		c, _, err := ndp.Listen(i, ndp.Addr(ip.String()))
+		if err != nil {
+			return fmt.Errorf("NDP socket on %s: %w", l.Name, err)
+		}
+		defer c.Close()
+		return c.WriteTo(na, nil, allNodes)
+	})
 }

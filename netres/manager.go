@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -77,6 +78,9 @@ type Manager struct {
 	os  OS
 	cfg Config
 	log *slog.Logger
+
+	mu         sync.Mutex
+	announcers map[netip.Addr]*announcer
 }
 
 // NewManager returns a Manager over os.
@@ -218,6 +222,7 @@ func (m *Manager) RemoveAddress(ctx context.Context, a Address) error {
 	if err != nil {
 		return err
 	}
+	m.stopAnnouncing(a.Prefix.Addr())
 	s, ok, err := m.find(l.Name, a.Prefix)
 	if err != nil || !ok {
 		return err
@@ -231,21 +236,20 @@ func (m *Manager) RemoveAddress(ctx context.Context, a Address) error {
 
 // Announce tells the segment that a is here now: Count gratuitous ARP
 // requests (IPv4) or unsolicited neighbour advertisements with the
-// override flag (IPv6), Interval apart. It returns when the last is sent.
+// override flag (IPv6), Interval apart. It returns once the first is sent,
+// which is the one that moves the traffic; the others follow in the
+// background (so that a start is not held up by Count x Interval) and stop
+// when the address is removed (RemoveAddress waits for that) or Close is
+// called. Announcing an address again restarts its series.
 func (m *Manager) Announce(ctx context.Context, a Address) error {
 	l, err := m.ResolveLink(a)
 	if err != nil {
 		return err
 	}
 	ip := a.Prefix.Addr()
-	for i := 0; i < m.cfg.Announce.Count; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("announce %s: %w", ip, ctx.Err())
-			case <-time.After(m.cfg.Announce.Interval):
-			}
-		}
+	m.stopAnnouncing(ip)
+	send := func() error {
+		var err error
 		if ip.Is4() {
 			err = m.os.GratuitousARP(l, ip)
 		} else {
@@ -254,8 +258,80 @@ func (m *Manager) Announce(ctx context.Context, a Address) error {
 		if err != nil {
 			return fmt.Errorf("announce %s on %s: %w", ip, l.Name, err)
 		}
+		return nil
 	}
+	if err := send(); err != nil {
+		return err
+	}
+	if m.cfg.Announce.Count <= 1 {
+		return nil
+	}
+	actx, cancel := context.WithCancel(context.Background())
+	an := &announcer{cancel: cancel, done: make(chan struct{})}
+	m.mu.Lock()
+	if m.announcers == nil {
+		m.announcers = map[netip.Addr]*announcer{}
+	}
+	m.announcers[ip] = an
+	m.mu.Unlock()
+	go func() {
+		defer close(an.done)
+		for i := 1; i < m.cfg.Announce.Count; i++ {
+			select {
+			case <-actx.Done():
+				return
+			case <-time.After(m.cfg.Announce.Interval):
+			}
+			if err := send(); err != nil {
+				m.log.Warn("announcement failed", "address", ip.String(), "interface", l.Name, "err", err)
+			}
+		}
+	}()
 	return nil
+}
+
+// announcer is the background series of announcements of one address.
+type announcer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stopAnnouncing stops ip's series, if any, and waits for it to end.
+func (m *Manager) stopAnnouncing(ip netip.Addr) {
+	m.mu.Lock()
+	an := m.announcers[ip]
+	delete(m.announcers, ip)
+	m.mu.Unlock()
+	if an != nil {
+		an.cancel()
+		<-an.done
+	}
+}
+
+// WaitAnnounced waits until every series of announcements has ended.
+func (m *Manager) WaitAnnounced() {
+	m.mu.Lock()
+	var ans []*announcer
+	for _, an := range m.announcers {
+		ans = append(ans, an)
+	}
+	m.mu.Unlock()
+	for _, an := range ans {
+		<-an.done
+	}
+}
+
+// Close stops every series of announcements.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	ips := make([]netip.Addr, 0, len(m.announcers))
+	for ip := range m.announcers {
+		ips = append(ips, ip)
+	}
+	m.mu.Unlock()
+	for _, ip := range ips {
+		m.stopAnnouncing(ip)
+	}
 }
 
 // findRoute returns the installed route with r's key, if any.

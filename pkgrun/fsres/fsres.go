@@ -216,6 +216,7 @@ func (m *Manager) Unmount(ctx context.Context, fs Filesystem) error {
 	deadline := start.Add(timeout)
 	sig := syscall.SIGTERM
 	var holders []Holder
+	signalled := map[int]syscall.Signal{} // the last signal sent to each holder
 	for {
 		err := m.os.Unmount(fs.MountPoint)
 		if err == nil {
@@ -241,6 +242,10 @@ func (m *Manager) Unmount(ctx context.Context, fs Filesystem) error {
 			sig = syscall.SIGKILL
 		}
 		for _, h := range holders {
+			if signalled[h.PID] == sig {
+				continue
+			}
+			signalled[h.PID] = sig
 			m.log.Warn("signalling a process that keeps a filesystem busy", "mountpoint", fs.MountPoint, "pid", h.PID, "comm", h.Comm, "how", h.How, "signal", sig.String())
 			if err := m.os.Kill(h.PID, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 				m.log.Error("kill failed", "pid", h.PID, "err", err)

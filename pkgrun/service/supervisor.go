@@ -29,7 +29,9 @@ type Spec struct {
 	// its monitor action); a non-zero exit, or no exit within
 	// HealthTimeout, is a failure. Without Health a command service is
 	// checked only by being alive.
-	Health         []string
+	Health []string
+	// HealthEnv is added to Env for the health check only.
+	HealthEnv      []string
 	HealthInterval time.Duration
 	HealthTimeout  time.Duration
 	// HaltTimeout is the time between SIGTERM and SIGKILL at halt.
@@ -197,7 +199,7 @@ func (s *Supervisor) check(ctx context.Context, u *unit) error {
 	if len(u.spec.Health) == 0 {
 		return nil
 	}
-	return run(ctx, s.procs, Cmd{Argv: u.spec.Health, Env: u.spec.Env, Dir: u.spec.Dir, User: u.spec.User, Log: u.log.With("check", "health")}, u.spec.HealthTimeout, scriptGrace)
+	return run(ctx, s.procs, Cmd{Argv: u.spec.Health, Env: append(append([]string(nil), u.spec.Env...), u.spec.HealthEnv...), Dir: u.spec.Dir, User: u.spec.User, Log: u.log.With("check", "health")}, u.spec.HealthTimeout, scriptGrace)
 }
 
 // halt stops the running instance: the agent's stop action, or SIGTERM
