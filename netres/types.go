@@ -125,12 +125,14 @@ type AnnounceConfig struct {
 // Defaults.
 const (
 	// DefaultProbeCount probes, DefaultProbeInterval apart, then
-	// DefaultProbeWait of listening: 3 x 50 ms + 150 ms = 300 ms in which a
+	// DefaultProbeWait of listening: 2 x 50 ms + 100 ms = 150 ms in which a
 	// holder of the address must answer. A Linux host answers an ARP probe
-	// in well under a millisecond on a LAN.
-	DefaultProbeCount    = 3
+	// within a millisecond on a LAN; the second probe covers one lost
+	// frame. RFC 5227's own timings (3 probes 1-2 s apart) would cost
+	// several seconds on every failover.
+	DefaultProbeCount    = 2
 	DefaultProbeInterval = 50 * time.Millisecond
-	DefaultProbeWait     = 150 * time.Millisecond
+	DefaultProbeWait     = 100 * time.Millisecond
 	// DefaultAnnounceCount announcements DefaultAnnounceInterval apart
 	// (IPaddr2's send_arp default of 5 x 200 ms): the first one moves the
 	// traffic; the others cover a lost frame or a switch that was still

@@ -69,6 +69,7 @@ func (s *Spec) applyDefaults() {
 
 // Backoff is the delay before restart n (1-based).
 func (s Spec) Backoff(n int) time.Duration {
+	s.applyDefaults()
 	d := s.RestartDelay
 	for i := 1; i < n && d < s.MaxRestartDelay; i++ {
 		d *= 2
