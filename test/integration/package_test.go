@@ -74,13 +74,13 @@ func init() {
 // segment is a bridge with hosts on it, each in its own namespace with
 // eth0 and fixed addresses 10.214.0.N/24 and fd14::N/64.
 type segment struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	bridge string // namespace of the bridge
 	hosts  map[string]int
 }
 
-func newSegment(t *testing.T, hosts ...string) *segment {
+func newSegment(t testing.TB, hosts ...string) *segment {
 	t.Helper()
 	requireTools(t)
 	s := &segment{t: t, id: newUUID()[:6], hosts: map[string]int{}}
@@ -189,11 +189,14 @@ type node struct {
 	pkg  *pkgrun.Package
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
+	if _, bench := t.(*testing.B); bench {
+		return slog.New(slog.DiscardHandler)
+	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
@@ -252,7 +255,7 @@ func (s *segment) node(host string, spec pkgrun.Spec) *node {
 }
 
 // ext4 makes an ext4 filesystem on a new loop device and a mount point.
-func ext4(t *testing.T) fsres.Filesystem {
+func ext4(t testing.TB) fsres.Filesystem {
 	t.Helper()
 	dev := testutil.NewLoopDevice(t, 512, 32<<20)
 	run(t, "mkfs.ext4", "-q", dev.Path)
@@ -264,7 +267,7 @@ func ext4(t *testing.T) fsres.Filesystem {
 	return fsres.Filesystem{Device: dev.Path, MountPoint: mp, Type: "ext4", Options: "noatime", UnmountTimeout: 4 * time.Second, KillHolders: true}
 }
 
-func vipSpec(t *testing.T, vip string, fs fsres.Filesystem, name string) pkgrun.Spec {
+func vipSpec(t testing.TB, vip string, fs fsres.Filesystem, name string) pkgrun.Spec {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
