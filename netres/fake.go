@@ -28,6 +28,7 @@ type Fake struct {
 	others map[netip.Addr]net.HardwareAddr
 	// Announced counts the announcements sent per address.
 	announced map[netip.Addr]int
+	watchers  []*fakeWatcher
 	// Fail, when set, is called before every change with the `ip` command
 	// it would run; a non-nil result is returned instead of doing it.
 	Fail func(op string) error
@@ -60,11 +61,55 @@ func (f *Fake) AddLink(name, mac string, addrs ...string) {
 	f.links[name] = l
 }
 
-// SetLinkUp sets a link's carrier.
+// SetLinkUp sets a link's carrier, and tells the watchers when it changes.
 func (f *Fake) SetLinkUp(name string, up bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.links[name].Up == up {
+		return
+	}
 	f.links[name].Up = up
+	f.notifyLocked(LinkEvent{Interface: name, Up: up})
+}
+
+// RemoveLink removes a link with its addresses, as when a device goes away.
+func (f *Fake) RemoveLink(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.links, name)
+	f.notifyLocked(LinkEvent{Interface: name, Removed: true})
+}
+
+type fakeWatcher struct {
+	ctx   context.Context
+	names []string
+	ch    chan LinkEvent
+}
+
+func (f *Fake) notifyLocked(ev LinkEvent) {
+	for _, w := range f.watchers {
+		if w.ctx.Err() == nil && slices.Contains(w.names, ev.Interface) {
+			select {
+			case w.ch <- ev:
+			default: // a watcher that does not read loses events, as with netlink's ENOBUFS
+			}
+		}
+	}
+}
+
+// WatchLinks implements LinkWatcher: the current state of each named link
+// first, then every change.
+func (f *Fake) WatchLinks(ctx context.Context, names []string) (<-chan LinkEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := &fakeWatcher{ctx: ctx, names: names, ch: make(chan LinkEvent, 64)}
+	for _, n := range names {
+		if l, ok := f.links[n]; ok {
+			w.ch <- LinkEvent{Interface: n, Up: l.Up}
+		}
+	}
+	f.watchers = append(f.watchers, w)
+	return w.ch, nil
 }
 
 // SetOther makes another host on the segment hold ip (mac "" removes it).

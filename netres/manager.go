@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -114,6 +115,22 @@ func (m *Manager) ResolveLink(a Address) (Link, error) {
 		}
 	}
 	return Link{}, fmt.Errorf("address %s: %w %s: give the interface, or put a fixed address of that subnet on one", a.Prefix, ErrNoSubnetLink, a.Subnet)
+}
+
+// LinksOf returns the names of the links the addresses are on (each once),
+// for a LinkWatcher.
+func (m *Manager) LinksOf(addrs []Address) ([]string, error) {
+	var names []string
+	for _, a := range addrs {
+		l, err := m.ResolveLink(a)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(names, l.Name) {
+			names = append(names, l.Name)
+		}
+	}
+	return names, nil
 }
 
 // find reports the state of prefix's address on link, if present.

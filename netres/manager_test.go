@@ -167,3 +167,34 @@ func TestAnnounceSeries(t *testing.T) {
 		t.Errorf("%d announcements, want 5 (4 + the first of the stopped series)", n)
 	}
 }
+
+func TestFakeLinkWatcher(t *testing.T) {
+	f := newFake()
+	m := NewManager(f, Config{})
+	names, err := m.LinksOf([]Address{addr("10.0.0.50/24", "eth0"), {Prefix: netip.MustParsePrefix("fd00::50/64"), Subnet: netip.MustParsePrefix("fd00::/64")}})
+	if err != nil || len(names) != 1 || names[0] != "eth0" {
+		t.Fatalf("LinksOf: %q %v", names, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs, err := f.WatchLinks(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetLinkUp("eth1", false) // not watched
+	f.SetLinkUp("eth0", false)
+	f.SetLinkUp("eth0", false) // no change, no event
+	f.RemoveLink("eth0")
+	var got []string
+	for i := 0; i < 3; i++ {
+		got = append(got, (<-evs).String())
+	}
+	if strings.Join(got, ", ") != "eth0 up, eth0 down, eth0 removed" {
+		t.Errorf("events %q", got)
+	}
+	select {
+	case ev := <-evs:
+		t.Errorf("extra event %s", ev)
+	default:
+	}
+}

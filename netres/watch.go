@@ -29,6 +29,17 @@ func (e LinkEvent) String() string {
 	}
 }
 
+// LinkWatcher reports changes of links: Linux from a netlink
+// subscription, Fake from SetLinkUp and RemoveLink.
+type LinkWatcher interface {
+	WatchLinks(ctx context.Context, names []string) (<-chan LinkEvent, error)
+}
+
+var (
+	_ LinkWatcher = (*Linux)(nil)
+	_ LinkWatcher = (*Fake)(nil)
+)
+
 // WatchLinks reports changes of the named links until ctx ends: one event
 // per change of their up state (the first event of a link is its state when
 // the watch starts). The channel is closed when the watch ends; err is

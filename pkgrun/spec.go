@@ -40,3 +40,36 @@ type Spec struct {
 type Scripts struct {
 	PreStart, PostStart, PreStop, PostStop *service.Script
 }
+
+// MinHaltTimeout is the shortest halt_timeout that lets every part of the
+// halt use its own bound: the pre_stop and post_stop scripts' timeouts,
+// every service's halt timeout plus the time SIGKILL is given to take
+// effect, and every filesystem's unmount timeout. The configuration layer
+// refuses a package whose HaltTimeout is shorter, naming both.
+func MinHaltTimeout(s Spec) time.Duration {
+	var d time.Duration
+	for _, sc := range []*service.Script{s.Scripts.PreStop, s.Scripts.PostStop} {
+		if sc != nil {
+			d += sc.Timeout
+		}
+	}
+	for _, svc := range s.Services {
+		if svc.Agent != nil {
+			t := svc.Agent.StopTimeout
+			if t == 0 {
+				t = service.DefaultAgentTimeout
+			}
+			d += t
+			continue
+		}
+		t := svc.HaltTimeout
+		if t == 0 {
+			t = service.DefaultHaltTimeout
+		}
+		d += t + service.KillGrace
+	}
+	for _, fs := range s.Filesystems {
+		d += fs.UnmountTimeout
+	}
+	return d
+}

@@ -42,15 +42,15 @@ var ErrTimeout = errors.New("timed out")
 // kernel, and the node must be reset to be rid of it.
 var ErrUnkillable = errors.New("process survived SIGKILL: halt failed: node must be reset")
 
-// killGrace is how long a process has to die after SIGKILL before it is
+// KillGrace is how long a process has to die after SIGKILL before it is
 // declared unkillable.
-const killGrace = 2 * time.Second
+const KillGrace = 2 * time.Second
 
 // pollInterval is how often a signalled session is checked for survivors.
 const pollInterval = 10 * time.Millisecond
 
 // terminate sends SIGTERM to p's session, SIGKILL after grace, and waits
-// killGrace more; it fails with ErrUnkillable if a process survives.
+// KillGrace more; it fails with ErrUnkillable if a process survives.
 func terminate(p Process, grace time.Duration) error {
 	if !p.Alive() {
 		return nil
@@ -60,7 +60,7 @@ func terminate(p Process, grace time.Duration) error {
 		return nil
 	}
 	p.Signal(syscall.SIGKILL)
-	if waitGone(p, killGrace) {
+	if waitGone(p, KillGrace) {
 		return nil
 	}
 	return fmt.Errorf("pid %d: %w", p.PID(), ErrUnkillable)

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,9 +184,8 @@ func (s *segment) neighbour(host string, ip netip.Addr) string {
 // node is the runner of one host.
 type node struct {
 	name string
-	os   *netres.Linux
+	os   *netres.Linux // for the test's own queries
 	net  *netres.Manager
-	sup  *service.Supervisor
 	pkg  *pkgrun.Package
 }
 
@@ -203,20 +203,9 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-var linuxProcs = sync1(func() (*service.Linux, error) { return service.NewLinux() })
-
-func sync1[T any](f func() (T, error)) func() (T, error) {
-	var once bool
-	var v T
-	var err error
-	return func() (T, error) {
-		if !once {
-			once = true
-			v, err = f()
-		}
-		return v, err
-	}
-}
+// linuxProcs is the process supervisor edge, made once (it makes the test
+// process a child subreaper).
+var linuxProcs = sync.OnceValues(service.NewLinux)
 
 func (s *segment) node(host string, spec pkgrun.Spec) *node {
 	t := s.t
@@ -226,13 +215,12 @@ func (s *segment) node(host string, spec pkgrun.Spec) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	procs, err := linuxProcs()
+	log := testLogger(t).With("node", host)
+	n, err := pkgrun.NewNode(context.Background(), pkgrun.NodeConfig{Node: host, NetNS: s.nsPath(host), SystemID: host, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := testLogger(t).With("node", host)
-	nd := &node{name: host, os: o, net: netres.NewManager(o, netres.Config{Logger: log})}
-	nd.sup = service.NewSupervisor(procs, spec.Name, log)
+	t.Cleanup(func() { n.Close() })
 	// Every service runs in the node's namespace.
 	for i := range spec.Services {
 		if spec.Services[i].Agent == nil {
@@ -242,16 +230,7 @@ func (s *segment) node(host string, spec pkgrun.Spec) *node {
 			}
 		}
 	}
-	nd.pkg = pkgrun.New(spec, pkgrun.Edges{
-		Filesystems: fsres.NewManager(fsres.Linux{}, log),
-		Network:     nd.net,
-		Services:    nd.sup,
-		Scripts: func(ctx context.Context, sc service.Script) error {
-			return service.RunScript(ctx, procs, log, sc)
-		},
-	}, pkgrun.Options{Logger: log})
-	nd.sup.OnFailed = nd.pkg.ServiceFailed
-	return nd
+	return &node{name: host, os: o, net: n.Net, pkg: n.Package(spec)}
 }
 
 // ext4 makes an ext4 filesystem on a new loop device and a mount point.
