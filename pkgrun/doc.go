@@ -18,7 +18,10 @@
 // anything, so starting a package that is partly or wholly up (after a crash
 // of the daemon, or twice) completes it without disturbing what runs.
 // Scripts are run again on a repeated start and must be idempotent, as OCF
-// agents must be.
+// agents must be. A command service is recognised as running only by the
+// supervisor that started it: a runner restarted after a crash does not
+// adopt the processes of its predecessor (an OCF agent's own start and
+// monitor do find them).
 //
 // Halting runs pre_stop, then the undo of every start step in reverse
 // order (services stopped, routes and addresses removed, filesystems

@@ -419,3 +419,45 @@ func TestServiceRestartLimit(t *testing.T) {
 	}
 	diff(t, "after halt", w.render(), initialState)
 }
+
+// TestHaltFailureAtEveryChange fails the j-th change of a halt, for every
+// j: a failed script is logged and the halt goes on; any other failure
+// makes the package HaltFailed with ErrNodeMustReset, and every other undo
+// step still ran.
+func TestHaltFailureAtEveryChange(t *testing.T) {
+	probe := newWorld(t, testSpec())
+	if err := probe.pkg.Start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	n0 := probe.nops()
+	if err := probe.pkg.Halt(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	total := probe.nops() - n0
+	for j := 1; j <= total; j++ {
+		w := newWorld(t, testSpec())
+		if err := w.pkg.Start(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		w.failAt = w.nops() + j
+		err := w.pkg.Halt(context.Background())
+		op := w.opsSince(w.failAt - 1)[0]
+		tl := w.pkg.LastHalt()
+		if got := names(tl, "halt"); !slices.Equal(got, haltSteps) {
+			t.Errorf("j=%d (%s): halt ran %q, want every step", j, op, got)
+		}
+		if strings.HasPrefix(op, "exec /etc/mtc/") {
+			if err != nil {
+				t.Errorf("j=%d: a failed halt script failed the halt: %v", j, err)
+			}
+			diff(t, "j="+itoa(j), w.render(), initialState)
+			continue
+		}
+		if !errors.Is(err, ErrNodeMustReset) || !errors.Is(err, errInjected) {
+			t.Errorf("j=%d (%s): halt error %v, want ErrNodeMustReset", j, op, err)
+		}
+		if st, _ := w.pkg.State(); st != HaltFailed {
+			t.Errorf("j=%d (%s): state %s", j, op, st)
+		}
+	}
+}

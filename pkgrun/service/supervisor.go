@@ -342,7 +342,10 @@ func (s *Supervisor) supervise(u *unit) {
 // service is failed or stopping.
 func (s *Supervisor) recover(ctx context.Context, u *unit, failure error) bool {
 	u.log.Warn("service failure", "err", failure)
-	if err := s.halt(ctx, u); err != nil {
+	// The remains are stopped even if a Stop arrives meanwhile: Stop
+	// waits for this goroutine, then halts again.
+	hctx := context.WithoutCancel(ctx)
+	if err := s.halt(hctx, u); err != nil {
 		s.fail(u, fmt.Errorf("%v; and its remains could not be stopped: %w", failure, err))
 		return false
 	}
@@ -375,7 +378,7 @@ func (s *Supervisor) recover(ctx context.Context, u *unit, failure error) bool {
 			return false
 		}
 		failure = err
-		if herr := s.halt(ctx, u); herr != nil {
+		if herr := s.halt(hctx, u); herr != nil {
 			s.fail(u, fmt.Errorf("%v; and its remains could not be stopped: %w", failure, herr))
 			return false
 		}
@@ -384,6 +387,11 @@ func (s *Supervisor) recover(ctx context.Context, u *unit, failure error) bool {
 
 func (s *Supervisor) fail(u *unit, err error) {
 	u.set(func() { u.state, u.lastFail = Failed, err.Error() })
+	select {
+	case <-u.stop:
+		return // being stopped: not a failure of the package
+	default:
+	}
 	u.log.Error("service failed: the package fails on this node", "err", err, "restarts", u.restarts)
 	if s.OnFailed != nil {
 		s.OnFailed(u.spec.Name, fmt.Errorf("service %s: %w after %d restarts: %v", u.spec.Name, ErrFailed, u.restarts, err))
