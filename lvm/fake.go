@@ -155,6 +155,13 @@ func (f *Fake) report(argv []string) ([]byte, error) {
 	_, foreign := opts["--foreign"]
 	type row = map[string]string
 	var rows []row
+	if len(pos) == 0 {
+		for _, name := range sortedKeys(f.vgs) {
+			if foreign || f.accessible(f.vgs[name], nil) {
+				pos = append(pos, name)
+			}
+		}
+	}
 	for _, name := range pos {
 		vg, ok := f.vgs[name]
 		if !ok || (!foreign && !f.accessible(vg, nil)) {

@@ -176,13 +176,12 @@ type lvReport struct {
 	} `json:"report"`
 }
 
-// Report reads one VG, including a foreign one (--foreign).
+// Report reads one VG, including a foreign one (--foreign): its owner, tags,
+// autoactivation and how many of its LVs are active.
 func (m *Manager) Report(ctx context.Context, name string) (VG, error) {
-	out, err := m.run.Run(ctx, []string{"vgs", "--reportformat", "json", "--foreign", "--options", "vg_name,vg_systemid,vg_tags,vg_autoactivation", name})
-	var ee *ExitError
-	if errors.As(err, &ee) && strings.Contains(ee.Stderr, "not found") {
-		return VG{}, fmt.Errorf("volume group %s: %w", name, ErrNoSuchVG)
-	}
+	// Every VG is listed and this one picked from the report, so that a
+	// missing VG is told by its absence, not by lvm2's error text.
+	out, err := m.run.Run(ctx, []string{"vgs", "--reportformat", "json", "--foreign", "--options", "vg_name,vg_systemid,vg_tags,vg_autoactivation"})
 	if err != nil {
 		return VG{}, err
 	}

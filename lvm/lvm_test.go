@@ -211,3 +211,58 @@ func TestActivateCommandFailure(t *testing.T) {
 		t.Errorf("Activate: %v", err)
 	}
 }
+
+// scripted answers canned lvm2 output, as lvm2 2.03 prints it (indented
+// JSON, a log section), to check the report parsing independently of the
+// fake's own encoder.
+type scripted map[string]string
+
+func (s scripted) Run(_ context.Context, argv []string) ([]byte, error) {
+	out, ok := s[argv[0]]
+	if !ok {
+		return nil, &ExitError{Argv: argv, Code: 3}
+	}
+	return []byte(out), nil
+}
+
+func TestReportParsesLVM2Output(t *testing.T) {
+	r := scripted{
+		"vgs": `  {
+      "report": [
+          {
+              "vg": [
+                  {"vg_name":"vg00", "vg_systemid":"", "vg_tags":"", "vg_autoactivation":"enabled"},
+                  {"vg_name":"vgorders", "vg_systemid":"beta", "vg_tags":"db,prod", "vg_autoactivation":""}
+              ]
+          }
+      ]
+      ,
+      "log": [
+          {"log_seq_num":"1", "log_type":"status", "log_context":"processing", "log_object_type":"cmd", "log_object_name":"", "log_object_id":"", "log_object_group":"", "log_object_group_id":"", "log_message":"success", "log_errno":"0", "log_ret_code":"1"}
+      ]
+  }
+`,
+		"lvs": `  {
+      "report": [
+          {
+              "lv": [
+                  {"vg_name":"vgorders", "lv_name":"data", "lv_active":"active"},
+                  {"vg_name":"vgorders", "lv_name":"log", "lv_active":""}
+              ]
+          }
+      ]
+  }
+`,
+	}
+	m := NewManager(r, "alpha", "alpha", cluster, nil)
+	vg, err := m.Report(context.Background(), "vgorders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vg.SystemID != "beta" || !slices.Equal(vg.Tags, []string{"db", "prod"}) || vg.AutoActivation || vg.LVs != 2 || vg.ActiveLVs != 1 {
+		t.Errorf("parsed %+v", vg)
+	}
+	if _, err := m.Report(context.Background(), "vgmissing"); !errors.Is(err, ErrNoSuchVG) {
+		t.Errorf("missing VG: %v", err)
+	}
+}
