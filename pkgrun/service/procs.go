@@ -139,7 +139,7 @@ func (l *Linux) Start(c Cmd) (Process, error) {
 		Dir:   c.Dir,
 		Env:   env,
 		Files: []*os.File{devnull, outW, errW},
-		Sys:   &syscall.SysProcAttr{Setsid: true, Credential: cred, Pdeathsig: 0},
+		Sys:   &syscall.SysProcAttr{Setsid: true, Credential: cred},
 	})
 	outW.Close()
 	errW.Close()

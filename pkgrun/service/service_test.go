@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtcluster/mtc/test/testutil"
 )
 
 var (
@@ -281,5 +283,31 @@ exit 3
 	var oe *OCFError
 	if err := sup.Start(ctx, Spec{Name: "a", Agent: &bad}); !errors.As(err, &oe) || oe.Code != OCFErrConfigured {
 		t.Errorf("start of a misconfigured agent: %v", err)
+	}
+}
+
+// A service with User runs as that account.
+func TestServiceUser(t *testing.T) {
+	testutil.RequireRoot(t, "starts a process as another user")
+	sup := NewSupervisor(procs(t), "pkg", nil)
+	if err := sup.Start(context.Background(), Spec{Name: "u", Argv: []string{"sleep", "600"}, User: "nobody", HaltTimeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(context.Background(), "u")
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(sup.Status("u").PID) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := credential("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && f[1] != strconv.Itoa(int(want.Uid)) {
+			t.Errorf("runs as uid %s, want %d", f[1], want.Uid)
+		}
+	}
+	if _, err := credential("no-such-user-here"); err == nil {
+		t.Error("an unknown user accepted")
 	}
 }

@@ -628,3 +628,70 @@ func TestLinkWatcher(t *testing.T) {
 		t.Fatalf("event %s, want eth0 up again", ev)
 	}
 }
+
+// TestNetresKernelTransitions applies addresses and routes (another table,
+// a metric, IPv6) to a real namespace, each twice, and reads them back
+// through the same netlink handle.
+func TestNetresKernelTransitions(t *testing.T) {
+	seg := newSegment(t, "alpha")
+	o, err := netres.NewLinux(seg.nsPath("alpha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	m := netres.NewManager(o, netres.Config{Announce: netres.AnnounceConfig{Count: 1}})
+	ctx := context.Background()
+	v4 := netres.Address{Prefix: netip.MustParsePrefix("10.214.0.77/24"), Interface: "eth0"}
+	routes := []netres.Route{
+		{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.214.0.254"), Table: 100, Metric: 7},
+		{Dst: netip.MustParsePrefix("172.16.0.0/12"), Interface: "eth0", Metric: 30},
+		{Dst: netip.MustParsePrefix("fd99::/64"), Gateway: netip.MustParseAddr("fd14::fe"), Table: 100, Metric: 9},
+	}
+	list := func() string {
+		var out []string
+		for _, table := range []int{netres.MainTable, 100} {
+			rs, err := o.Routes(table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				for _, want := range routes {
+					if r.Dst == want.Dst {
+						out = append(out, r.String())
+					}
+				}
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	for i := 0; i < 2; i++ {
+		if err := m.AddAddress(ctx, v4); err != nil {
+			t.Fatalf("AddAddress #%d: %v", i+1, err)
+		}
+		for _, r := range routes {
+			if err := m.AddRoute(ctx, r); err != nil {
+				t.Fatalf("AddRoute %s #%d: %v", r, i+1, err)
+			}
+		}
+	}
+	want := "172.16.0.0/12 dev eth0 metric 30\n0.0.0.0/0 via 10.214.0.254 dev eth0 table 100 metric 7\nfd99::/64 via fd14::fe dev eth0 table 100 metric 9"
+	if got := list(); got != want {
+		t.Errorf("routes:\n%s\nwant\n%s", got, want)
+	}
+	for i := 0; i < 2; i++ {
+		for _, r := range routes {
+			if err := m.RemoveRoute(ctx, r); err != nil {
+				t.Fatalf("RemoveRoute %s #%d: %v", r, i+1, err)
+			}
+		}
+		if err := m.RemoveAddress(ctx, v4); err != nil {
+			t.Fatalf("RemoveAddress #%d: %v", i+1, err)
+		}
+	}
+	if got := list(); got != "" {
+		t.Errorf("routes left:\n%s", got)
+	}
+	if hasAddr(t, &node{net: m}, "10.214.0.77/24") {
+		t.Error("address left")
+	}
+}
