@@ -126,6 +126,8 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 	return nil
 }
 
+func (p *fakeProc) Reap() {}
+
 func (p *fakeProc) Alive() bool {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()

@@ -44,6 +44,9 @@ type Process interface {
 	Signal(sig syscall.Signal) error
 	// Alive reports whether any process of the session still runs.
 	Alive() bool
+	// Reap collects the exit status of the session's processes that were
+	// reparented to the runner and have exited, so that no zombie is left.
+	Reap()
 }
 
 // Procs starts processes: Linux for real ones, Fake in tests.
@@ -55,9 +58,11 @@ type Procs interface {
 // a new process group). NewLinux makes the runner a child subreaper
 // (PR_SET_CHILD_SUBREAPER): a process a service forks and orphans is
 // reparented to the runner instead of init, so it is still found by its
-// session, signalled at halt and reaped. A process that calls setsid(2)
-// itself leaves the session and is not tracked (cgroups would be needed);
-// daemons that double-fork should run in the foreground under mtc.
+// session, signalled at halt and reaped (at every health-check interval
+// and at halt). A process that calls setsid(2) itself leaves the session
+// and is not tracked (cgroups would be needed), and becomes a zombie of the
+// runner when it exits; daemons that double-fork should run in the
+// foreground under mtc.
 type Linux struct {
 	mu sync.Mutex
 }
@@ -270,6 +275,8 @@ func (p *linuxProc) Signal(sig syscall.Signal) error {
 	}
 	return errors.Join(errs...)
 }
+
+func (p *linuxProc) Reap() { p.members() }
 
 func (p *linuxProc) Alive() bool {
 	select {

@@ -311,3 +311,27 @@ func TestServiceUser(t *testing.T) {
 		t.Error("an unknown user accepted")
 	}
 }
+
+// Orphans of a running service that exit are reaped while it runs, not
+// left as zombies until the halt.
+func TestOrphansReapedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "orphan.pid")
+	sup := NewSupervisor(procs(t), "pkg", nil)
+	spec := Spec{Name: "forker", Argv: []string{"sh", "-c", "sh -c 'sleep 0.2 & echo $! > " + pidfile + "'; exec sleep 600"},
+		HealthInterval: 20 * time.Millisecond, HaltTimeout: time.Second}
+	if err := sup.Start(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(context.Background(), "forker")
+	var orphan int
+	waitFor(t, "the orphan's pid", func() bool {
+		b, err := os.ReadFile(pidfile)
+		orphan, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && orphan > 0
+	})
+	waitFor(t, "the orphan to exit and be reaped", func() bool {
+		_, ok := readStat(orphan)
+		return !ok
+	})
+}

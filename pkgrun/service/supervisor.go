@@ -323,6 +323,9 @@ func (s *Supervisor) supervise(u *unit) {
 		case <-exited:
 			failure = fmt.Errorf("exited with status %d", u.proc.ExitCode())
 		case <-tick.C:
+			if u.proc != nil {
+				u.proc.Reap()
+			}
 			failure = s.check(ctx, u)
 		}
 		if failure == nil {
