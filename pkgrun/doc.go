@@ -10,6 +10,7 @@
 //	address A        RFC 5227 probe (IPv4) or DAD (IPv6), add
 //	route R          add (after the addresses: a gateway is reached through them)
 //	announce A       gratuitous ARP / unsolicited neighbour advertisements
+//	                 (the first before the step ends, the rest in the background)
 //	pre_start        the script
 //	service S        start under supervision
 //	post_start       the script
@@ -31,6 +32,12 @@
 // package is HaltFailed: its resources cannot be proven released, the error
 // wraps ErrNodeMustReset, and the package must not start on another node
 // until this one is reset (or fenced).
+//
+// Start never takes a VG over from another node without a TakeoverProof
+// for that node, and only the fencing layer produces one: a start run by
+// hand outside the cluster (as crm_resource --force-start) passes none, so
+// it can start a package whose VGs are unowned or already this node's, and
+// is refused for any other.
 //
 // Each step is logged when it starts and ends, with its outcome and
 // duration; the package keeps the timelines of its last start and last halt
