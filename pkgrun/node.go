@@ -70,13 +70,17 @@ func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}, nil
 }
 
-// Links is the link watcher of the node's namespace.
-func (n *Node) Links() netres.LinkWatcher { return n.netOS }
+// Links is the link source of the node's namespace, for
+// Package.WatchLinks.
+func (n *Node) Links() LinkSource { return n.netOS }
 
 // Package returns a runner for spec over the node's edges, with its own
 // service supervisor, whose failures mark the package failed.
-func (n *Node) Package(spec Spec) *Package {
+func (n *Node) Package(spec Spec, opts Options) *Package {
 	log := n.log.With("component", "pkgrun")
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
 	sup := service.NewSupervisor(n.Procs, spec.Name, log)
 	p := New(spec, Edges{
 		Volumes:     n.LVM,
@@ -86,7 +90,7 @@ func (n *Node) Package(spec Spec) *Package {
 		Scripts: func(ctx context.Context, s service.Script) error {
 			return service.RunScript(ctx, n.Procs, log.With("package", spec.Name), s)
 		},
-	}, Options{Logger: log})
+	}, opts)
 	sup.OnFailed = p.ServiceFailed
 	return p
 }

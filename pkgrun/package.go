@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/lvm"
+	"github.com/mtcluster/mtc/netres"
 )
 
 // State of a package on this node.
@@ -76,14 +77,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timelines; nil is time.Now.
 	Now func() time.Time
+	// OnFailed, when set, is called when the running package fails on
+	// this node (a service failed, a link was lost): the layer above
+	// decides whether to halt it and fail it over.
+	OnFailed func(pkg string, reason error)
 }
 
 // Package runs one package's plans on this node.
 type Package struct {
-	spec  Spec
-	edges Edges
-	log   *slog.Logger
-	now   func() time.Time
+	spec   Spec
+	edges  Edges
+	log    *slog.Logger
+	now    func() time.Time
+	onFail func(string, error)
 
 	run sync.Mutex // one plan at a time
 
@@ -102,7 +108,7 @@ func New(spec Spec, edges Edges, opts Options) *Package {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Package{spec: spec, edges: edges, log: opts.Logger.With("package", spec.Name), now: opts.Now}
+	return &Package{spec: spec, edges: edges, log: opts.Logger.With("package", spec.Name), now: opts.Now, onFail: opts.OnFailed}
 }
 
 // Spec returns the package's spec.
@@ -144,12 +150,56 @@ func (p *Package) setState(s State, why string) {
 // supervisor's OnFailed). The next layer decides whether to halt it and
 // fail it over.
 func (p *Package) ServiceFailed(service string, err error) {
+	p.failed(fmt.Errorf("service %s: %w", service, err))
+}
+
+// failed marks a running package failed and tells OnFailed, once.
+func (p *Package) failed(reason error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state == Running {
-		p.state, p.failure = Failed, err.Error()
+	if p.state != Running {
+		p.mu.Unlock()
+		return
 	}
-	p.log.Error("package failed on this node", "service", service, "err", err)
+	p.state, p.failure = Failed, reason.Error()
+	p.mu.Unlock()
+	p.log.Error("package failed on this node", "reason", reason)
+	if p.onFail != nil {
+		p.onFail(p.spec.Name, reason)
+	}
+}
+
+// ErrLinkLost is the failure of a package whose interface lost its link.
+var ErrLinkLost = errors.New("network link lost")
+
+// LinkSource is a namespace's links: their changes, and their state now
+// (netres.Linux, netres.Fake).
+type LinkSource interface {
+	netres.LinkWatcher
+	Link(name string) (netres.Link, error)
+}
+
+// WatchLinks marks the running package failed when one of links goes down
+// or disappears, until ctx ends. links are the interfaces of its addresses
+// (netres.Manager.LinksOf). A down event is checked against the link's
+// state when it is handled, so that one queued before the package started
+// (and followed by the link's recovery) does not fail it.
+func (p *Package) WatchLinks(ctx context.Context, src LinkSource, links []string) error {
+	evs, err := src.WatchLinks(ctx, links)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for ev := range evs {
+			if ev.Up {
+				continue
+			}
+			if l, err := src.Link(ev.Interface); err == nil && l.Up {
+				continue // stale: it is back up
+			}
+			p.failed(fmt.Errorf("%w: %s", ErrLinkLost, ev))
+		}
+	}()
+	return nil
 }
 
 // withTimeout bounds ctx by d when d > 0.

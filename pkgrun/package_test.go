@@ -461,3 +461,45 @@ func TestHaltFailureAtEveryChange(t *testing.T) {
 		}
 	}
 }
+
+// A lost link on a package interface fails the running package, once, and
+// tells the layer above; a link lost while halted does nothing.
+func TestLinkLossFailsPackage(t *testing.T) {
+	spec := testSpec()
+	w := newWorld(t, spec)
+	reasons := make(chan error, 4)
+	w.pkg.onFail = func(_ string, err error) { reasons <- err }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := w.pkg.WatchLinks(ctx, w.net, []string{"eth0"}); err != nil {
+		t.Fatal(err)
+	}
+	w.net.SetLinkUp("eth0", false) // halted: nothing to fail
+	w.net.SetLinkUp("eth0", true)
+	if err := w.pkg.Start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the watcher handle the old events
+	if st, why := w.pkg.State(); st != Running {
+		t.Fatalf("a link lost and recovered before the start failed the package: %s (%s)", st, why)
+	}
+	w.net.SetLinkUp("eth0", false)
+	select {
+	case err := <-reasons:
+		if !errors.Is(err, ErrLinkLost) || !strings.Contains(err.Error(), "eth0 down") {
+			t.Errorf("reason %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the package was not failed")
+	}
+	if st, why := w.pkg.State(); st != Failed || !strings.Contains(why, "eth0 down") {
+		t.Errorf("state %s (%s)", st, why)
+	}
+	w.net.RemoveLink("eth0")
+	time.Sleep(10 * time.Millisecond)
+	select {
+	case err := <-reasons:
+		t.Errorf("failed twice: %v", err)
+	default:
+	}
+}

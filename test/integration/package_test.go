@@ -230,7 +230,7 @@ func (s *segment) node(host string, spec pkgrun.Spec) *node {
 			}
 		}
 	}
-	return &node{name: host, os: o, net: n.Net, pkg: n.Package(spec)}
+	return &node{name: host, os: o, net: n.Net, pkg: n.Package(spec, pkgrun.Options{Logger: log})}
 }
 
 // ext4 makes an ext4 filesystem on a new loop device and a mount point.
