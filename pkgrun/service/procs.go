@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -80,30 +81,37 @@ func NewLinux() (*Linux, error) {
 // basePath is the PATH of every child.
 const basePath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-func credential(user string) (*syscall.Credential, error) {
-	if user == "" {
+// credential resolves an account name or number, with its primary and
+// supplementary groups.
+func credential(name string) (*syscall.Credential, error) {
+	if name == "" {
 		return nil, nil
 	}
-	uid, err := strconv.Atoi(user)
-	if err == nil {
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}, nil
-	}
-	data, err := os.ReadFile("/etc/passwd")
+	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) >= 4 && f[0] == user {
-			u, err1 := strconv.Atoi(f[2])
-			g, err2 := strconv.Atoi(f[3])
-			if err1 != nil || err2 != nil {
-				break
-			}
-			return &syscall.Credential{Uid: uint32(u), Gid: uint32(g)}, nil
+		if _, nerr := strconv.Atoi(name); nerr == nil {
+			u, err = user.LookupId(name)
 		}
 	}
-	return nil, fmt.Errorf("user %q: not in /etc/passwd", user)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", name, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("user %q: non-numeric uid %q or gid %q", name, u.Uid, u.Gid)
+	}
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("groups of user %q: %w", name, err)
+	}
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			c.Groups = append(c.Groups, uint32(n))
+		}
+	}
+	return c, nil
 }
 
 // Start implements Procs.
