@@ -2,7 +2,7 @@ package pkgrun
 
 import (
 	"context"
-	"fmt"
+	"strings"
 
 	"github.com/mtcluster/mtc/lvm"
 	"github.com/mtcluster/mtc/netres"
@@ -149,9 +149,9 @@ func HaltPlan(spec Spec, e Edges) []Step {
 // undoName names the reverse of a start step.
 func undoName(name string) string {
 	for _, p := range [][2]string{{"activate ", "deactivate "}, {"mount ", "unmount "}, {"address ", "remove address "}, {"route ", "remove route "}, {"service ", "stop service "}} {
-		if len(name) > len(p[0]) && name[:len(p[0])] == p[0] {
-			return p[1] + name[len(p[0]):]
+		if rest, ok := strings.CutPrefix(name, p[0]); ok {
+			return p[1] + rest
 		}
 	}
-	return fmt.Sprintf("undo %s", name)
+	return "undo " + name
 }

@@ -2,7 +2,9 @@
 // one node.
 //
 // A script is an argument vector with an environment and a timeout; at the
-// timeout its whole session gets SIGTERM, then SIGKILL.
+// timeout its whole session gets SIGTERM, then SIGKILL. Processes a script
+// leaves running in its session when it exits are terminated too: what
+// must keep running belongs in a service, where it is supervised.
 //
 // A service is a supervised child: the leader of its own session and
 // process group, its output logged line by line with the package and
