@@ -695,3 +695,43 @@ func TestNetresKernelTransitions(t *testing.T) {
 		t.Error("address left")
 	}
 }
+
+// TestFsckPolicyOnRealExt4: a filesystem marked with errors is repaired
+// by the start's fsck and mounted; one that fsck -p cannot repair (its root
+// inode cleared) is refused, and nothing is mounted.
+func TestFsckPolicyOnRealExt4(t *testing.T) {
+	testutil.RequireRoot(t, "makes and mounts ext4 on loop devices")
+	if _, err := exec.LookPath("debugfs"); err != nil {
+		t.Skip("needs debugfs (e2fsprogs)")
+	}
+	ctx := context.Background()
+	m := fsres.NewManager(fsres.Linux{}, testLogger(t))
+
+	fs := ext4(t)
+	run(t, "debugfs", "-w", "-R", "ssv state 2", fs.Device) // "not clean with errors"
+	if err := m.Mount(ctx, fs); err != nil {
+		t.Fatalf("mount of a repairable filesystem: %v", err)
+	}
+	if err := m.Unmount(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+
+	bad := ext4(t)
+	run(t, "debugfs", "-w", "-R", "clri <2>", bad.Device)
+	// Marked as having errors, as the kernel does when it meets one, so
+	// that fsck -p checks it rather than trusting the clean flag.
+	run(t, "debugfs", "-w", "-R", "ssv state 2", bad.Device)
+	err := m.Mount(ctx, bad)
+	if !errors.Is(err, fsres.ErrFsck) {
+		t.Fatalf("mount of a filesystem without a root inode: %v, want ErrFsck", err)
+	}
+	if _, mounted, _ := (fsres.Linux{}).MountedAt(bad.MountPoint); mounted {
+		t.Error("mounted anyway")
+	}
+	// With fsck = never no check runs: the kernel's mount is what fails.
+	bad.Fsck = fsres.FsckNever
+	if err := m.Mount(ctx, bad); err == nil || errors.Is(err, fsres.ErrFsck) {
+		t.Errorf("mount with fsck = never: %v, want the kernel's refusal", err)
+	}
+	m.Unmount(ctx, bad)
+}
