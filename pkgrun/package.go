@@ -77,9 +77,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timelines; nil is time.Now.
 	Now func() time.Time
-	// OnFailed, when set, is called when the running package fails on
-	// this node (a service failed, a link was lost): the layer above
-	// decides whether to halt it and fail it over.
+	// OnFailed, when set, is called (in a goroutine of its own) when the
+	// running package fails on this node (a service failed, a link was
+	// lost): the layer above decides whether to halt it and fail it over.
 	OnFailed func(pkg string, reason error)
 }
 
@@ -164,7 +164,10 @@ func (p *Package) failed(reason error) {
 	p.mu.Unlock()
 	p.log.Error("package failed on this node", "reason", reason)
 	if p.onFail != nil {
-		p.onFail(p.spec.Name, reason)
+		// In a goroutine of its own: the caller is the supervisor or the
+		// link watcher, and OnFailed may well halt the package, which
+		// waits for them.
+		go p.onFail(p.spec.Name, reason)
 	}
 }
 

@@ -389,33 +389,51 @@ func TestAddressConflict(t *testing.T) {
 }
 
 // A service that keeps crashing is restarted up to its limit, then the
-// package is failed on this node.
+// package is failed on this node; OnFailed can halt it right away.
 func TestServiceRestartLimit(t *testing.T) {
 	w := newWorld(t, testSpec())
+	type result struct {
+		reason  error
+		state   State
+		svc     service.Status
+		haltErr error
+	}
+	done := make(chan result, 1)
+	w.pkg.onFail = func(_ string, reason error) {
+		st, _ := w.pkg.State()
+		r := result{reason: reason, state: st, svc: w.sup.Status("db")}
+		r.haltErr = w.pkg.Halt(context.Background())
+		done <- r
+	}
 	if err := w.pkg.Start(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	crashes := 0
-	for time.Now().Before(deadline) {
-		if st, _ := w.pkg.State(); st == Failed {
-			break
+	var r result
+wait:
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case r = <-done:
+			break wait
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not failed after %d crashes", crashes)
 		}
 		crashes += w.procs.Crash("ordersd", 1)
 		time.Sleep(time.Millisecond)
 	}
-	st, why := w.pkg.State()
-	if st != Failed || !strings.Contains(why, "service failed after 2 restarts") {
-		t.Fatalf("state %s (%s) after %d crashes, want failed after 2 restarts", st, why, crashes)
+	if r.state != Failed || !strings.Contains(r.reason.Error(), "service failed after 2 restarts") {
+		t.Errorf("state %s, reason %v; want failed after 2 restarts", r.state, r.reason)
 	}
 	if crashes != 3 {
 		t.Errorf("%d crashes before failure, want 3 (the start and 2 restarts)", crashes)
 	}
-	if s := w.sup.Status("db"); s.State != service.Failed || s.Restarts != 2 {
-		t.Errorf("service status %+v", s)
+	if r.svc.State != service.Failed || r.svc.Restarts != 2 {
+		t.Errorf("service status %+v", r.svc)
 	}
-	if err := w.pkg.Halt(context.Background()); err != nil {
-		t.Fatal(err)
+	if r.haltErr != nil {
+		t.Fatal(r.haltErr)
 	}
 	diff(t, "after halt", w.render(), initialState)
 }
