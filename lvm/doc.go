@@ -25,7 +25,8 @@
 //   - owned by another cluster node that is live: refused
 //     (ErrOwnedByLiveMember), whatever the caller holds;
 //   - owned by another cluster node that is not live: taken over only with a
-//     TakeoverProof naming that node (ErrNoProof otherwise);
+//     TakeoverProof for that node's last incarnation this node saw
+//     (ErrNoProof otherwise, and always when it saw none);
 //   - owned by a system ID no cluster node has: refused (ErrForeignOwner),
 //     because nothing this cluster knows can prove that host is stopped.
 //

@@ -90,11 +90,19 @@ type VG struct {
 // its own watchdog deadline has certainly passed). The fencing layer
 // produces it; nothing else should. Activate accepts the takeover of a VG
 // owned by node N only with a proof whose FencedNode is N.
+//
+// A proof is about one incarnation of the node (one run of its daemon,
+// quorum.Incarnation): it shows that this run stopped writing, not that
+// the node stays stopped. Activate accepts it only for the incarnation
+// Members reports as the owner's last, so a proof kept from an earlier
+// failure cannot serve for a node that has since come back and gone again.
 type TakeoverProof interface {
 	// FencedNode is the cluster node name the proof is about.
 	FencedNode() string
+	// Incarnation is the incarnation of FencedNode that was fenced.
+	Incarnation() uint64
 	// Describe says how the node was fenced, for the log (e.g. "power
-	// off by ipmi at incarnation 7").
+	// off by ipmi").
 	Describe() string
 }
 
@@ -106,6 +114,9 @@ type Members interface {
 	IsNode(name string) bool
 	// Live reports whether node is a live member now.
 	Live(node string) bool
+	// LastIncarnation is the last incarnation of node this node has seen,
+	// 0 if it has seen none (then no proof can be checked against it).
+	LastIncarnation(node string) uint64
 }
 
 // Errors of Activate.
@@ -128,7 +139,7 @@ func (e *OwnerError) Error() string {
 	case ErrOwnedByLiveMember:
 		return fmt.Sprintf("volume group %s: owned by %s, which is a live member: halt the package there first", e.VG, e.Owner)
 	case ErrNoProof:
-		return fmt.Sprintf("volume group %s: owned by %s, which is not live but not proven fenced: it is taken over only after %s is fenced", e.VG, e.Owner, e.Owner)
+		return fmt.Sprintf("volume group %s: owned by %s, which is not live but not proven fenced: it is taken over only after %s is fenced (a proof counts only for the last incarnation of %s this node saw)", e.VG, e.Owner, e.Owner, e.Owner)
 	case ErrForeignOwner:
 		return fmt.Sprintf("volume group %s: system ID %q belongs to no cluster node: if that host is stopped for good, take the VG over by hand (vgchange --config 'local/extra_system_ids=[\"%s\"]' --systemid <this node's ID> %s)", e.VG, e.Owner, e.Owner, e.VG)
 	}
@@ -273,32 +284,37 @@ func (m *Manager) Decide(spec VGSpec, vg VG, proofs []TakeoverProof) (Decision, 
 	case m.members.Live(owner):
 		return 0, owner, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrOwnedByLiveMember}
 	}
-	for _, p := range proofs {
-		if p != nil && p.FencedNode() == owner {
-			return Takeover, owner, nil
-		}
+	if m.proofFor(owner, proofs) != nil {
+		return Takeover, owner, nil
 	}
 	return 0, owner, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrNoProof}
 }
 
-// NeedsProof reports whether activating spec needs a TakeoverProof, and
-// for which node; it fails when the VG cannot be activated at all (a live
-// or foreign owner).
-func (m *Manager) NeedsProof(ctx context.Context, spec VGSpec) (string, error) {
+// proofFor returns the proof that owner's last incarnation is fenced, or
+// nil.
+func (m *Manager) proofFor(owner string, proofs []TakeoverProof) TakeoverProof {
+	last := m.members.LastIncarnation(owner)
+	if last == 0 {
+		return nil
+	}
+	for _, p := range proofs {
+		if p != nil && p.FencedNode() == owner && p.Incarnation() == last {
+			return p
+		}
+	}
+	return nil
+}
+
+// CheckTakeover reads spec's VG and applies Decide without changing
+// anything: nil when the VG is ours or unowned, or owned by a fenced node
+// for which proofs hold a proof; the *OwnerError otherwise.
+func (m *Manager) CheckTakeover(ctx context.Context, spec VGSpec, proofs []TakeoverProof) error {
 	vg, err := m.Report(ctx, spec.Name)
 	if err != nil {
-		return "", err
+		return err
 	}
-	owner, isNode := m.owner(spec, vg)
-	switch {
-	case owner == "" || owner == m.node:
-		return "", nil
-	case !isNode:
-		return "", &OwnerError{VG: vg.Name, Owner: owner, Err: ErrForeignOwner}
-	case m.members.Live(owner):
-		return "", &OwnerError{VG: vg.Name, Owner: owner, Err: ErrOwnedByLiveMember}
-	}
-	return owner, nil
+	_, _, err = m.Decide(spec, vg, proofs)
+	return err
 }
 
 // Activate makes spec's VG ours (see the package doc) and activates its
@@ -319,12 +335,8 @@ func (m *Manager) Activate(ctx context.Context, spec VGSpec, proofs []TakeoverPr
 		}
 		m.log.Info("volume group claimed", "vg", spec.Name, "activation", spec.Activation.String())
 	case Takeover:
-		for _, p := range proofs {
-			if p != nil && p.FencedNode() == owner {
-				m.log.Warn("volume group taken over from a fenced node", "vg", spec.Name, "from", owner, "proof", p.Describe())
-				break
-			}
-		}
+		p := m.proofFor(owner, proofs)
+		m.log.Warn("volume group taken over from a fenced node", "vg", spec.Name, "from", owner, "incarnation", p.Incarnation(), "proof", p.Describe())
 		if err := m.setOwner(ctx, spec, vg, owner); err != nil {
 			return err
 		}

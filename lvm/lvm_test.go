@@ -14,10 +14,26 @@ func (m members) NodeOfSystemID(id string) (string, bool) { _, ok := m[id]; retu
 func (m members) IsNode(n string) bool                    { _, ok := m[n]; return ok }
 func (m members) Live(n string) bool                      { return m[n] }
 
+// LastIncarnation: beta was last seen as incarnation 7, gamma as 9.
+func (m members) LastIncarnation(n string) uint64 {
+	return map[string]uint64{"alpha": 3, "beta": 7, "gamma": 9}[n]
+}
+
+// proof is a proof that the last incarnation of a node is fenced.
 type proof string
 
 func (p proof) FencedNode() string { return string(p) }
-func (p proof) Describe() string   { return "fenced " + string(p) }
+func (p proof) Incarnation() uint64 {
+	return members{}.LastIncarnation(string(p))
+}
+func (p proof) Describe() string { return "fenced " + string(p) }
+
+// staleProof is about an earlier incarnation.
+type staleProof string
+
+func (p staleProof) FencedNode() string  { return string(p) }
+func (p staleProof) Incarnation() uint64 { return 5 }
+func (p staleProof) Describe() string    { return "fenced long ago " + string(p) }
 
 var cluster = members{"alpha": true, "beta": false, "gamma": true}
 
@@ -56,6 +72,8 @@ func TestActivateTransitions(t *testing.T) {
 			cmds:  []string{`vgchange --yes --config local/extra_system_ids=["beta"] --systemid alpha vg0`, "vgchange --setautoactivation n vg0", "vgchange --activate y vg0"},
 			state: "vg vg0 systemid=alpha tags= autoactivation=n lv0=active lv1=active"},
 		{name: "fenced without proof", owner: "beta", mode: SystemID, proofs: []TakeoverProof{proof("gamma")}, err: ErrNoProof,
+			state: "vg vg0 systemid=beta tags= autoactivation=y lv0=inactive lv1=inactive"},
+		{name: "fenced with a proof of an earlier incarnation", owner: "beta", mode: SystemID, proofs: []TakeoverProof{staleProof("beta")}, err: ErrNoProof,
 			state: "vg vg0 systemid=beta tags= autoactivation=y lv0=inactive lv1=inactive"},
 		{name: "live owner", owner: "gamma", mode: SystemID, proofs: []TakeoverProof{proof("gamma")}, err: ErrOwnedByLiveMember,
 			state: "vg vg0 systemid=gamma tags= autoactivation=y lv0=inactive lv1=inactive"},

@@ -12,7 +12,7 @@ import (
 
 // Volumes is the LVM edge (lvm.Manager).
 type Volumes interface {
-	NeedsProof(ctx context.Context, vg lvm.VGSpec) (string, error)
+	CheckTakeover(ctx context.Context, vg lvm.VGSpec, proofs []lvm.TakeoverProof) error
 	Activate(ctx context.Context, vg lvm.VGSpec, proofs []lvm.TakeoverProof) error
 	Deactivate(ctx context.Context, vg lvm.VGSpec) error
 }
@@ -77,16 +77,7 @@ func Plan(spec Spec, e Edges, proofs []lvm.TakeoverProof) []Step {
 	var steps []Step
 	for _, vg := range spec.VolumeGroups {
 		steps = append(steps, Step{Name: "proof " + vg.Name, Do: func(ctx context.Context) error {
-			owner, err := e.Volumes.NeedsProof(ctx, vg)
-			if err != nil || owner == "" {
-				return err
-			}
-			for _, p := range proofs {
-				if p != nil && p.FencedNode() == owner {
-					return nil
-				}
-			}
-			return &lvm.OwnerError{VG: vg.Name, Owner: owner, Err: lvm.ErrNoProof}
+			return e.Volumes.CheckTakeover(ctx, vg, proofs)
 		}})
 	}
 	for _, vg := range spec.VolumeGroups {

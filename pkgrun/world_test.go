@@ -50,11 +50,16 @@ func (members) NodeOfSystemID(id string) (string, bool) {
 }
 func (members) IsNode(n string) bool { _, ok := members{}.NodeOfSystemID(n); return ok }
 func (members) Live(n string) bool   { return n == "alpha" || n == "gamma" }
+func (members) LastIncarnation(n string) uint64 {
+	return map[string]uint64{"alpha": 1, "beta": 2, "gamma": 3}[n]
+}
 
+// proof proves the last incarnation of a node fenced.
 type proof string
 
-func (p proof) FencedNode() string { return string(p) }
-func (p proof) Describe() string   { return "test proof for " + string(p) }
+func (p proof) FencedNode() string  { return string(p) }
+func (p proof) Incarnation() uint64 { return members{}.LastIncarnation(string(p)) }
+func (p proof) Describe() string    { return "test proof for " + string(p) }
 
 func (w *world) hit(op string) error {
 	w.mu.Lock()
