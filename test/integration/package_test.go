@@ -735,3 +735,49 @@ func TestFsckPolicyOnRealExt4(t *testing.T) {
 	}
 	m.Unmount(ctx, bad)
 }
+
+// TestSimultaneousProbes: of two hosts probing for the same free address
+// at the same time, at most one goes ahead (RFC 5227 section 2.1.1: a probe
+// from another host for the address is a conflict); the one that sees the
+// other's probe names its MAC.
+func TestSimultaneousProbes(t *testing.T) {
+	seg := newSegment(t, "alpha", "beta")
+	ip := netip.MustParseAddr("10.214.0.150")
+	cfg := netres.ProbeConfig{Count: 4, Interval: 50 * time.Millisecond, Wait: 100 * time.Millisecond}
+	type result struct {
+		host string
+		err  error
+	}
+	results := make(chan result, 2)
+	for _, h := range []string{"alpha", "beta"} {
+		o, err := netres.NewLinux(seg.nsPath(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		l, err := o.Link("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { results <- result{h, o.ProbeARP(context.Background(), l, ip, cfg)} }()
+	}
+	other := map[string]string{"alpha": "beta", "beta": "alpha"}
+	conflicts := 0
+	for range 2 {
+		r := <-results
+		if r.err == nil {
+			continue
+		}
+		var ce *netres.ConflictError
+		if !errors.As(r.err, &ce) {
+			t.Fatalf("%s: %v", r.host, r.err)
+		}
+		conflicts++
+		if ce.HardwareAddr.String() != seg.mac(other[r.host]) {
+			t.Errorf("%s's conflict names %s, want %s's %s", r.host, ce.HardwareAddr, other[r.host], seg.mac(other[r.host]))
+		}
+	}
+	if conflicts == 0 {
+		t.Error("both probers would take the address")
+	}
+}
