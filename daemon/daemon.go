@@ -124,6 +124,9 @@ func New(opt Options) (*Daemon, error) {
 		start := d.started
 		d.clock = func() time.Duration { return time.Since(start) }
 	}
+	// Every log line carries the local monotonic time beside the
+	// handler's wall-clock time.
+	d.log = slog.New(monoHandler{h: opt.Log.Handler(), clock: d.clock}).With("node", self.Name)
 	d.stopper = opt.Stopper
 	if d.stopper == nil {
 		d.stopper = NewRecordingStopper(d.log, d.clock)
@@ -537,7 +540,7 @@ func (e *effects) StopPackages() {
 		reason = d.drv.Node.Status().Reason.String()
 	}
 	d.log.Error("SELF-FENCE: stopping every package and no longer feeding the watchdog; it resets this node at its timeout",
-		"reason", reason, "watchdog_timeout", d.timing.WatchdogTimeout, "mono", d.clock())
+		"reason", reason, "watchdog_timeout", d.timing.WatchdogTimeout)
 	d.stopper.StopAll(reason)
 }
 
@@ -546,7 +549,7 @@ func (e *effects) Fence(t quorum.Target) {
 	name := d.names[t.Node]
 	now := d.clock()
 	d.log.Warn("fencing requested, but this node has no fencing agent configured: the peer's packages wait until its watchdog has certainly fired",
-		"peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "takeover_after", d.timing.TakeoverAfter, "mono", now)
+		"peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "takeover_after", d.timing.TakeoverAfter)
 	d.mu.Lock()
 	d.st.fenceRequests = appendRing(d.st.fenceRequests, EventRecord{At: now, Time: d.wall(now), Peer: name, Incarnation: fmt.Sprintf("%016x", uint64(t.Inc))})
 	d.mu.Unlock()
@@ -556,7 +559,7 @@ func (e *effects) Takeover(t quorum.Takeover) {
 	d := (*Daemon)(e)
 	name := d.names[t.Node]
 	now := d.clock()
-	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "reason", t.Reason.String(), "packages", "none configured", "mono", now)
+	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "reason", t.Reason.String(), "packages", "none configured")
 	d.mu.Lock()
 	d.st.takeovers = appendRing(d.st.takeovers, EventRecord{At: now, Time: d.wall(now), Peer: name, Incarnation: fmt.Sprintf("%016x", uint64(t.Inc)), Reason: t.Reason.String()})
 	d.mu.Unlock()
@@ -564,7 +567,7 @@ func (e *effects) Takeover(t quorum.Takeover) {
 
 func (e *effects) Decided(dec quorum.Decision) {
 	d := (*Daemon)(e)
-	attrs := []any{"kind", dec.Kind.String(), "mono", dec.At}
+	attrs := []any{"kind", dec.Kind.String(), "decided_at", dec.At}
 	if dec.Peer != 0 {
 		attrs = append(attrs, "peer", d.names[dec.Peer])
 	}
@@ -599,6 +602,29 @@ func (e *effects) Decided(dec quorum.Decision) {
 		rec.Members = d.memberNames(dec.Members)
 	}
 	d.st.decisions = appendRing(d.st.decisions, rec)
+}
+
+// monoHandler adds the local monotonic time ("mono", since the daemon
+// started) to every record: the handler writes the wall-clock time, and
+// the two together let the logs of several nodes be merged.
+type monoHandler struct {
+	h     slog.Handler
+	clock func() time.Duration
+}
+
+func (m monoHandler) Enabled(ctx context.Context, l slog.Level) bool { return m.h.Enabled(ctx, l) }
+
+func (m monoHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(slog.Duration("mono", m.clock()))
+	return m.h.Handle(ctx, r)
+}
+
+func (m monoHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return monoHandler{h: m.h.WithAttrs(as), clock: m.clock}
+}
+
+func (m monoHandler) WithGroup(name string) slog.Handler {
+	return monoHandler{h: m.h.WithGroup(name), clock: m.clock}
 }
 
 // wall is the wall-clock time of local monotonic time at (display and

@@ -244,6 +244,12 @@ func TestPartitionOneAgainstTwo(t *testing.T) {
 	if fence.Time.IsZero() || fence.At == 0 {
 		t.Fatalf("decision without wall-clock or monotonic time: %+v", fence)
 	}
+	// Every line of the daemon's own logger (the test's device logs too).
+	for _, l := range strings.Split(a.logs.String(), "\n") {
+		if strings.Contains(l, " node=n1") && (!strings.HasPrefix(l, "time=") || !strings.Contains(l, " mono=")) {
+			t.Fatalf("log line without wall-clock or monotonic time: %s", l)
+		}
+	}
 	feeds := a.wd.Feeds()
 	time.Sleep(10 * tc.cl.Timing.HeartbeatInterval)
 	if a.wd.Feeds() != feeds {

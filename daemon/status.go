@@ -230,12 +230,12 @@ func (d *Daemon) noteDisk(r diskhb.RoundResult) {
 		if r.Err == nil {
 			d.st.lastWrite = now
 		} else if errText != d.st.lastWriteErr {
-			d.log.Warn("own quorum-disk slot write failed (repeats are counted in `mtc status`)", "err", r.Err, "seq", r.Seq, "mono", now)
+			d.log.Warn("own quorum-disk slot write failed (repeats are counted in `mtc status`)", "err", r.Err, "seq", r.Seq)
 		}
 		d.st.lastWriteErr = errText
 	case quorum.DiskRead:
 		if r.Err != nil && errText != d.st.lastReadErr {
-			d.log.Warn("quorum-disk read failed (repeats are counted in `mtc status`)", "err", r.Err, "mono", now)
+			d.log.Warn("quorum-disk read failed (repeats are counted in `mtc status`)", "err", r.Err)
 		}
 		d.st.lastReadErr = errText
 		if r.LockErr != nil {
