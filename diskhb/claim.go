@@ -11,7 +11,7 @@ import (
 // ErrNodeIDInUse means a node's slot is being written by a running
 // daemon: another node runs with the same node id (often a copied
 // configuration naming the wrong node). A newcomer refuses to join.
-var ErrNodeIDInUse = errors.New("node id in use: its quorum-disk slot is being written by another running daemon")
+var ErrNodeIDInUse = errors.New("node id in use by another running daemon")
 
 // SlotWatch is how long and how often WatchSlot watches a slot.
 type SlotWatch struct {
@@ -84,6 +84,6 @@ func (d *Disk) inUse(id int, before, after []byte, within time.Duration) error {
 		}
 		return fmt.Sprintf("node %q incarnation %016x sequence %d", s.NodeName, s.Incarnation, s.Seq)
 	}
-	return fmt.Errorf("%w: node id %d: its slot changed from %s to %s within %v; two daemons must never run with one node id: stop the other daemon, or give this node its own id in the cluster file",
+	return fmt.Errorf("%w: node id %d: its quorum-disk slot changed from %s to %s within %v; two daemons must never run with one node id: stop the other daemon, or give this node its own id in the cluster file",
 		ErrNodeIDInUse, id, desc(before), desc(after), within.Round(time.Millisecond))
 }
