@@ -75,9 +75,10 @@ type Daemon struct {
 	local     []quorum.Event // events generated inside a step
 	fatal     error          // set inside a step: the loop stops with it
 	wakeAt    time.Duration
-	started   time.Time // wall clock at New
-	fenceWhy  string    // the machine's reason for its last self-fence
-	looping   bool      // the event loop runs (under mu)
+	started   time.Time     // wall clock at New
+	fenceWhy  string        // the machine's reason for its last self-fence
+	looping   bool          // the event loop has started (under mu)
+	loopDone  chan struct{} // closed when the event loop has ended
 
 	mu sync.Mutex
 	st state
@@ -117,6 +118,7 @@ func New(opt Options) (*Daemon, error) {
 		diskReq:   make(chan quorum.DiskRequest, 4),
 		diskOut:   make(chan diskhb.RoundResult, 4),
 		statusReq: make(chan chan Status),
+		loopDone:  make(chan struct{}),
 	}
 	d.clock = opt.Clock
 	d.started = time.Now()
@@ -314,9 +316,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- d.loop(ctx, errc) }()
 	err := <-loopErr
-	d.mu.Lock()
-	d.looping = false
-	d.mu.Unlock()
 	stopEdges()
 	d.closeLinks()
 	wg.Wait()
@@ -331,6 +330,7 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 	d.mu.Lock()
 	d.looping = true
 	d.mu.Unlock()
+	defer close(d.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	d.step(quorum.Tick{})

@@ -251,8 +251,9 @@ func (d *Daemon) noteReady(rd quorum.Ready) {
 }
 
 // Status returns the node's status at this moment. While the event loop
-// runs, the loop steps the machine to now and answers; otherwise it is
-// the machine's status after its last step.
+// runs, the loop steps the machine to now and answers; before it starts
+// and after it ends (or if it does not answer within statusIOTimeout) it
+// is the machine's status after its last step.
 func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	looping := d.looping
@@ -264,6 +265,7 @@ func (d *Daemon) Status() Status {
 		select {
 		case d.statusReq <- reply:
 			return <-reply
+		case <-d.loopDone:
 		case <-t.C:
 		}
 	}

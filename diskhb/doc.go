@@ -69,9 +69,11 @@
 //	                             quarter heartbeat, at most
 //	                             once per heartbeat
 //
-// Each I/O has a deadline of its own, so a round takes at most 3 x
-// io_timeout (4 with a lock write); the read-back adds an I/O only to a
-// round that follows a fast one, so it never lengthens a slow round. The
+// Each I/O has a deadline of its own (time spent waiting for a stuck
+// earlier I/O counts against it), so a round takes at most 3 x io_timeout,
+// one more with a lock write and one more with the read-back; the
+// read-back is only done after a round shorter than a quarter heartbeat,
+// so it never lengthens a round on a disk that is already slow. The
 // machine issues the next write at the first heartbeat after the round
 // ends and times its own liveness (SelfFenceAfter) from the issue of its
 // last successful write: with every I/O taking L, writes are issued about
@@ -80,7 +82,9 @@
 // A lock read that fails leaves the lock unknown; the slots read just
 // before still count.
 //
-// Our own slot is read back every round: a write the device acknowledged
+// Our own slot is checked in every slot-area read and by the read-back
+// before a write, which sees whatever was written over it during the
+// whole interval since our last write: a write the device acknowledged
 // but that did not land (ErrWriteVerify) makes the next write count as
 // failed; a record of another incarnation (ErrSlotConflict: a second
 // daemon with this node id) is logged at error level and counted, and for
