@@ -68,6 +68,7 @@ type Daemon struct {
 	stopper PackageStopper
 	names   map[quorum.NodeID]string
 
+	drops     *dropLog
 	netIn     chan netEvent
 	diskReq   chan quorum.DiskRequest
 	diskOut   chan diskhb.RoundResult
@@ -129,6 +130,7 @@ func New(opt Options) (*Daemon, error) {
 	// Every log line carries the local monotonic time beside the
 	// handler's wall-clock time.
 	d.log = slog.New(monoHandler{h: opt.Log.Handler(), clock: d.clock}).With("node", self.Name)
+	d.drops = newDropLog(d.log)
 	d.stopper = opt.Stopper
 	if d.stopper == nil {
 		d.stopper = NewRecordingStopper(d.log, d.clock)
@@ -357,6 +359,7 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			return err
 		case <-timer.C:
 			d.step(quorum.Tick{})
+			d.drops.flush(time.Now())
 		case ev := <-d.netIn:
 			d.noteNet(ev)
 			d.step(quorum.NetReceived{Heartbeat: ev.hb})
@@ -436,26 +439,25 @@ func (d *Daemon) receive(ctx context.Context, l nethb.Link) error {
 	if d.opt.Realtime {
 		realtimeThread(d.log, "heartbeat receive "+l.Name)
 	}
-	logged := make(map[string]bool)
+	unreadable := make(map[string]string) // by configured peer name
 	return d.recv.Serve(l.Network, l.Transport, func(hb nethb.Heartbeat) {
 		qhb, err := hbwire.DecodeNet(hb.From, hb.Incarnation, hb.View, hb.Payload)
 		if err != nil {
-			d.log.Warn("heartbeat with an unreadable membership payload ignored", "peer", hb.Peer, "network", l.Name, "err", err)
+			// Authenticated, so from a configured peer: logged when its
+			// error changes (a peer of another release would repeat it).
+			if e := err.Error(); unreadable[hb.Peer] != e {
+				unreadable[hb.Peer] = e
+				d.log.Warn("heartbeat with an unreadable membership payload ignored (repeats are not logged)", "peer", hb.Peer, "network", l.Name, "err", err)
+			}
 			return
 		}
+		delete(unreadable, hb.Peer)
 		select {
 		case d.netIn <- netEvent{hb: qhb, peer: hb.Peer, network: l.Network, newInc: hb.NewIncarnation}:
 		case <-ctx.Done():
 		}
 	}, func(de *nethb.DropError) {
-		k := de.Source + "/" + de.Reason.String()
-		if !logged[k] {
-			logged[k] = true
-			d.log.Warn("heartbeat dropped (further drops from this source for this reason are counted in `mtc status`, logged at debug level)",
-				"network", l.Name, "source", de.Source, "reason", de.Reason.String(), "err", de.Err)
-			return
-		}
-		d.log.Debug("heartbeat dropped", "network", l.Name, "source", de.Source, "reason", de.Reason.String())
+		d.drops.note(time.Now(), l.Name, de)
 	})
 }
 
