@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/hbwire"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/watchdog"
@@ -62,16 +63,23 @@ type Daemon struct {
 	recv    *nethb.Receiver
 	links   []nethb.Link
 	disk    *diskhb.Disk
+	rounds  *diskhb.Rounds
 	wd      watchdog.Watchdog
 	stopper PackageStopper
 	names   map[quorum.NodeID]string
 
-	netIn   chan netEvent
-	diskReq chan quorum.DiskRequest
-	diskOut chan diskResult
-	local   []quorum.Event // events generated inside a step
-	fatal   error          // set inside a step: the loop stops with it
-	wakeAt  time.Duration
+	drops     *dropLog
+	netIn     chan netEvent
+	diskReq   chan quorum.DiskRequest
+	diskOut   chan diskhb.RoundResult
+	statusReq chan chan Status
+	local     []quorum.Event // events generated inside a step
+	fatal     error          // set inside a step: the loop stops with it
+	wakeAt    time.Duration
+	started   time.Time     // wall clock at New
+	fenceWhy  string        // the machine's reason for its last self-fence
+	looping   bool          // the event loop has started (under mu)
+	loopDone  chan struct{} // closed when the event loop has ended
 
 	mu sync.Mutex
 	st state
@@ -82,13 +90,6 @@ type netEvent struct {
 	peer    string
 	network uint8
 	newInc  bool
-}
-
-type diskResult struct {
-	done  quorum.DiskDone
-	reads []diskhb.SlotRead
-	err   error
-	seq   uint64 // the sequence number written, for DiskWriteSlot
 }
 
 // New checks the options, loads the key, binds the sockets, opens the
@@ -107,22 +108,29 @@ func New(opt Options) (*Daemon, error) {
 		return nil, fmt.Errorf("node %q: id %d above %d", self.Name, self.ID, quorum.MaxNodes)
 	}
 	d := &Daemon{
-		opt:     opt,
-		log:     opt.Log.With("node", self.Name),
-		cl:      cl,
-		self:    self,
-		timing:  cl.Timing.Derive(),
-		wd:      opt.Watchdog,
-		names:   make(map[quorum.NodeID]string),
-		netIn:   make(chan netEvent, 256),
-		diskReq: make(chan quorum.DiskRequest, 4),
-		diskOut: make(chan diskResult, 4),
+		opt:       opt,
+		log:       opt.Log.With("node", self.Name),
+		cl:        cl,
+		self:      self,
+		timing:    cl.Timing.Derive(),
+		wd:        opt.Watchdog,
+		names:     make(map[quorum.NodeID]string),
+		netIn:     make(chan netEvent, 256),
+		diskReq:   make(chan quorum.DiskRequest, 4),
+		diskOut:   make(chan diskhb.RoundResult, 4),
+		statusReq: make(chan chan Status),
+		loopDone:  make(chan struct{}),
 	}
 	d.clock = opt.Clock
+	d.started = time.Now()
 	if d.clock == nil {
-		start := time.Now()
+		start := d.started
 		d.clock = func() time.Duration { return time.Since(start) }
 	}
+	// Every log line carries the local monotonic time beside the
+	// handler's wall-clock time.
+	d.log = slog.New(monoHandler{h: opt.Log.Handler(), clock: d.clock}).With("node", self.Name)
+	d.drops = newDropLog(d.log)
 	d.stopper = opt.Stopper
 	if d.stopper == nil {
 		d.stopper = NewRecordingStopper(d.log, d.clock)
@@ -180,6 +188,15 @@ func New(opt Options) (*Daemon, error) {
 		}
 		d.opt.DiskPath = cl.QuorumDiskPath(self.Name)
 	}
+	var ids []int
+	for _, n := range cl.Nodes {
+		ids = append(ids, n.ID)
+	}
+	d.rounds = diskhb.NewRounds(d.disk, diskhb.RoundsConfig{
+		NodeID: self.ID, NodeName: self.Name, Incarnation: inc, Generation: d.gen, Peers: ids,
+		HeartbeatInterval: d.timing.HeartbeatInterval, FailureTimeout: d.timing.FailureTimeout,
+		Clock: d.clock, Log: d.log.With("component", "quorum-disk"),
+	})
 	d.drv = &quorum.Driver{Node: quorum.New(qc), FX: (*effects)(d)}
 	d.st.init(d)
 	return d, nil
@@ -261,21 +278,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opt.Realtime {
 		lockMemory(d.log)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Two daemons must never run with one node id: before its first
+	// write, watch our slot for as long as the disk's own timing says a
+	// live writer needs to show itself.
+	w := d.disk.DefaultSlotWatch()
+	d.log.Info("watching this node's quorum-disk slot before joining", "slot", d.self.ID, "for", w.For)
+	if err := d.disk.WatchSlot(ctx, d.self.ID, w); err != nil {
+		d.closeLinks()
+		_ = d.disk.Device().Close()
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		d.log.Error("refusing to join the cluster", "err", err)
+		return fmt.Errorf("node %s (id %d) refuses to join: %w", d.self.Name, d.self.ID, err)
+	}
+	edges, stopEdges := context.WithCancel(context.Background())
+	defer stopEdges()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(d.links)+1)
 	for _, l := range d.links {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := d.receive(ctx, l); err != nil {
+			if err := d.receive(edges, l); err != nil {
 				errc <- err
 			}
 		}()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); d.diskLoop(ctx) }()
+	go func() { defer wg.Done(); d.diskLoop(edges) }()
 
 	d.log.Info("daemon started", "cluster", d.cl.Name, "id", d.self.ID,
 		"incarnation", fmt.Sprintf("%016x", d.Incarnation()), "networks", len(d.links),
@@ -287,9 +318,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- d.loop(ctx, errc) }()
 	err := <-loopErr
-	cancel()
-	d.shutdown(err)
+	stopEdges()
+	d.closeLinks()
 	wg.Wait()
+	_ = d.disk.Device().Close()
 	return err
 }
 
@@ -297,11 +329,18 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 	if d.opt.Realtime {
 		realtimeThread(d.log, "event loop")
 	}
+	d.mu.Lock()
+	d.looping = true
+	d.mu.Unlock()
+	defer close(d.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	d.step(quorum.Tick{})
+	var stopping <-chan error // set once an orderly shutdown has asked the packages to stop
+	shutdown := ctx.Done()
 	for {
 		if d.fatal != nil {
+			d.stopOnError(d.fatal)
 			return d.fatal
 		}
 		d.mu.Lock()
@@ -309,18 +348,30 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		d.mu.Unlock()
 		timer.Reset(max(0, wake-d.clock()))
 		select {
-		case <-ctx.Done():
+		case <-shutdown:
+			shutdown = nil
+			stopping = d.beginShutdown()
+		case err := <-stopping:
+			d.finishShutdown(err)
 			return nil
 		case err := <-errc:
+			d.stopOnError(err)
 			return err
 		case <-timer.C:
 			d.step(quorum.Tick{})
+			d.drops.flush(time.Now())
 		case ev := <-d.netIn:
 			d.noteNet(ev)
 			d.step(quorum.NetReceived{Heartbeat: ev.hb})
 		case r := <-d.diskOut:
 			d.noteDisk(r)
-			d.step(r.done)
+			d.step(r.Done)
+		case reply := <-d.statusReq:
+			// A status must be true when it is given: let the machine
+			// judge at this moment first (after a freeze its quorum may
+			// have expired).
+			d.step(quorum.Tick{})
+			reply <- d.status()
 		}
 	}
 }
@@ -338,25 +389,49 @@ func (d *Daemon) step(ev quorum.Event) {
 	}
 }
 
-func (d *Daemon) shutdown(cause error) {
-	if cause != nil {
-		d.log.Error("daemon stopping on error; the watchdog stays armed", "err", cause)
-		d.stopper.StopAll("daemon stopping on error: " + cause.Error())
-		_ = d.wd.Close()
-	} else if d.drv.Node.Status().Stopped {
-		// Peers time their takeover on this node's reset: a node that is
-		// already self-fencing lets its watchdog fire.
+// stopOnError stops the packages and leaves the watchdog armed: it fires.
+func (d *Daemon) stopOnError(cause error) {
+	d.log.Error("daemon stopping on error; the watchdog stays armed", "err", cause)
+	d.stopper.StopAll("daemon stopping on error: " + cause.Error())
+	_ = d.wd.Close()
+}
+
+// beginShutdown starts an orderly shutdown: the packages are asked to
+// stop while the node keeps running (heartbeats, watchdog) until they
+// are confirmed stopped. A node already self-fencing lets its watchdog
+// fire: peers time their takeover on its reset.
+func (d *Daemon) beginShutdown() <-chan error {
+	if d.drv.Node.Status().Stopped {
 		d.log.Warn("daemon shutting down while self-fencing: the watchdog stays armed and resets this node")
+		done := make(chan error, 1)
+		done <- errSelfFencing
+		return done
+	}
+	d.log.Info("daemon shutting down: stopping packages; the watchdog is disarmed once every package is confirmed stopped")
+	return d.stopper.StopAll("daemon shutting down")
+}
+
+// errSelfFencing ends the shutdown of a node that is self-fencing.
+var errSelfFencing = errors.New("self-fencing")
+
+// finishShutdown disarms the watchdog when every package is confirmed
+// stopped and the node is not self-fencing; otherwise it stays armed.
+func (d *Daemon) finishShutdown(stopErr error) {
+	switch {
+	case errors.Is(stopErr, errSelfFencing):
 		_ = d.wd.Close()
-	} else {
-		d.log.Info("daemon shutting down: stopping packages and disarming the watchdog")
-		d.stopper.StopAll("daemon shutting down")
+	case stopErr != nil:
+		d.log.Error("packages could not be confirmed stopped: the watchdog stays armed and resets this node", "err", stopErr)
+		_ = d.wd.Close()
+	case d.drv.Node.Status().Stopped:
+		d.log.Warn("the node self-fenced while its packages stopped: the watchdog stays armed and resets this node")
+		_ = d.wd.Close()
+	default:
+		d.log.Info("every package stopped: disarming the watchdog")
 		if err := d.wd.Disarm(); err != nil {
 			d.log.Error("watchdog disarm failed: it stays armed and will fire", "err", err)
 		}
 	}
-	d.closeLinks()
-	_ = d.disk.Device().Close()
 }
 
 // receive serves one heartbeat network.
@@ -364,31 +439,30 @@ func (d *Daemon) receive(ctx context.Context, l nethb.Link) error {
 	if d.opt.Realtime {
 		realtimeThread(d.log, "heartbeat receive "+l.Name)
 	}
-	logged := make(map[string]bool)
+	unreadable := make(map[string]string) // by configured peer name
 	return d.recv.Serve(l.Network, l.Transport, func(hb nethb.Heartbeat) {
-		qhb, err := decodeNetHeartbeat(hb.From, hb.Incarnation, hb.View, hb.Payload)
+		qhb, err := hbwire.DecodeNet(hb.From, hb.Incarnation, hb.View, hb.Payload)
 		if err != nil {
-			d.log.Warn("heartbeat with an unreadable membership payload ignored", "peer", hb.Peer, "network", l.Name, "err", err)
+			// Authenticated, so from a configured peer: logged when its
+			// error changes (a peer of another release would repeat it).
+			if e := err.Error(); unreadable[hb.Peer] != e {
+				unreadable[hb.Peer] = e
+				d.log.Warn("heartbeat with an unreadable membership payload ignored (repeats are not logged)", "peer", hb.Peer, "network", l.Name, "err", err)
+			}
 			return
 		}
+		delete(unreadable, hb.Peer)
 		select {
 		case d.netIn <- netEvent{hb: qhb, peer: hb.Peer, network: l.Network, newInc: hb.NewIncarnation}:
 		case <-ctx.Done():
 		}
 	}, func(de *nethb.DropError) {
-		k := de.Source + "/" + de.Reason.String()
-		if !logged[k] {
-			logged[k] = true
-			d.log.Warn("heartbeat dropped (further drops from this source for this reason are counted in `mtc status`, logged at debug level)",
-				"network", l.Name, "source", de.Source, "reason", de.Reason.String(), "err", de.Err)
-			return
-		}
-		d.log.Debug("heartbeat dropped", "network", l.Name, "source", de.Source, "reason", de.Reason.String())
+		d.drops.note(time.Now(), l.Name, de)
 	})
 }
 
-// diskLoop performs the machine's quorum-disk requests one at a time, each
-// bounded by the I/O timeout.
+// diskLoop performs the machine's quorum-disk requests one at a time with
+// diskhb.Rounds, each I/O bounded by its own I/O timeout.
 func (d *Daemon) diskLoop(ctx context.Context) {
 	if d.opt.Realtime {
 		realtimeThread(d.log, "quorum disk")
@@ -398,7 +472,7 @@ func (d *Daemon) diskLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case req := <-d.diskReq:
-			r := d.doDisk(ctx, req)
+			r := d.rounds.Do(ctx, req)
 			select {
 			case d.diskOut <- r:
 			case <-ctx.Done():
@@ -408,70 +482,6 @@ func (d *Daemon) diskLoop(ctx context.Context) {
 	}
 }
 
-func ioResult(err error) quorum.IOResult {
-	switch {
-	case err == nil:
-		return quorum.IOOK
-	case errors.Is(err, diskhb.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return quorum.IOTimeout
-	default:
-		return quorum.IOFailed
-	}
-}
-
-// contentError reports whether err is about what a sector holds (it was
-// read, but cannot be trusted) rather than about the I/O.
-func contentError(err error) bool {
-	for _, e := range []error{diskhb.ErrChecksum, diskhb.ErrVersion, diskhb.ErrForeignCluster, diskhb.ErrNotFormatted, diskhb.ErrGeometry} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *Daemon) doDisk(ctx context.Context, req quorum.DiskRequest) diskResult {
-	ctx, cancel := context.WithTimeout(ctx, d.timing.IOTimeout)
-	defer cancel()
-	r := diskResult{done: quorum.DiskDone{Op: req.Op, Kind: req.Kind}}
-	switch req.Kind {
-	case quorum.DiskWriteSlot:
-		s := quorum.SlotOf(req.Heartbeat)
-		s.NodeName, s.ConfigGen = d.self.Name, d.gen
-		s.WrittenAt = time.Now() // display only, never compared
-		r.seq = s.Seq
-		r.err = d.disk.WriteSlot(ctx, s)
-	case quorum.DiskWriteLock:
-		l := quorum.LockOf(req.Lock)
-		l.WrittenAt = time.Now()
-		r.err = d.disk.WriteLock(ctx, l)
-	case quorum.DiskRead:
-		r.reads, r.err = d.disk.ReadSlots(ctx)
-		if r.err != nil {
-			break
-		}
-		lock, lerr := d.disk.ReadLock(ctx, 0)
-		if lerr != nil && !contentError(lerr) {
-			r.err = lerr
-			break
-		}
-		r.done.Lock = lockObservation(lock, lerr)
-		for _, sr := range r.reads {
-			if sr.ID == d.self.ID {
-				continue
-			}
-			if _, configured := d.names[quorum.NodeID(sr.ID)]; !configured {
-				continue
-			}
-			r.done.Slots = append(r.done.Slots, slotObservation(sr))
-		}
-	default:
-		r.err = fmt.Errorf("unknown disk request kind %v", req.Kind)
-	}
-	r.done.Result = ioResult(r.err)
-	return r
-}
-
 // effects implements quorum.Effects. Every method runs on the event loop.
 type effects Daemon
 
@@ -479,7 +489,7 @@ var _ quorum.Effects = (*effects)(nil)
 
 func (e *effects) Broadcast(hb quorum.Heartbeat) {
 	d := (*Daemon)(e)
-	err := d.sender.Send(uint64(hb.View), encodeNetPayload(&hb))
+	err := d.sender.Send(uint64(hb.View), hbwire.AppendNet(nil, &hb))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -525,10 +535,11 @@ func (e *effects) FeedWatchdog() {
 
 func (e *effects) StopPackages() {
 	d := (*Daemon)(e)
-	st := d.drv.Node.Status()
-	reason := "membership decided to self-fence"
-	if !st.Quorate {
-		reason = "quorum lost"
+	// The machine records why in its SelfFence decision, which the driver
+	// reports before it asks for the stop.
+	reason := d.fenceWhy
+	if reason == "" {
+		reason = d.drv.Node.Status().Reason.String()
 	}
 	d.log.Error("SELF-FENCE: stopping every package and no longer feeding the watchdog; it resets this node at its timeout",
 		"reason", reason, "watchdog_timeout", d.timing.WatchdogTimeout)
@@ -538,25 +549,27 @@ func (e *effects) StopPackages() {
 func (e *effects) Fence(t quorum.Target) {
 	d := (*Daemon)(e)
 	name := d.names[t.Node]
+	now := d.clock()
 	d.log.Warn("fencing requested, but this node has no fencing agent configured: the peer's packages wait until its watchdog has certainly fired",
 		"peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "takeover_after", d.timing.TakeoverAfter)
 	d.mu.Lock()
-	d.st.fenceRequests = appendRing(d.st.fenceRequests, fmt.Sprintf("%s (incarnation %016x) at %v", name, uint64(t.Inc), d.clock().Round(time.Millisecond)))
+	d.st.fenceRequests = appendRing(d.st.fenceRequests, EventRecord{At: now, Time: d.wall(now), Peer: name, Incarnation: fmt.Sprintf("%016x", uint64(t.Inc))})
 	d.mu.Unlock()
 }
 
 func (e *effects) Takeover(t quorum.Takeover) {
 	d := (*Daemon)(e)
 	name := d.names[t.Node]
+	now := d.clock()
 	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "reason", t.Reason.String(), "packages", "none configured")
 	d.mu.Lock()
-	d.st.takeovers = appendRing(d.st.takeovers, fmt.Sprintf("%s (incarnation %016x, %s) at %v", name, uint64(t.Inc), t.Reason, d.clock().Round(time.Millisecond)))
+	d.st.takeovers = appendRing(d.st.takeovers, EventRecord{At: now, Time: d.wall(now), Peer: name, Incarnation: fmt.Sprintf("%016x", uint64(t.Inc)), Reason: t.Reason.String()})
 	d.mu.Unlock()
 }
 
 func (e *effects) Decided(dec quorum.Decision) {
 	d := (*Daemon)(e)
-	attrs := []any{"kind", dec.Kind.String()}
+	attrs := []any{"kind", dec.Kind.String(), "decided_at", dec.At}
 	if dec.Peer != 0 {
 		attrs = append(attrs, "peer", d.names[dec.Peer])
 	}
@@ -567,6 +580,8 @@ func (e *effects) Decided(dec quorum.Decision) {
 		attrs = append(attrs, "members", d.memberNames(dec.Members))
 	case quorum.PeerRestarted:
 		attrs = append(attrs, "incarnation", fmt.Sprintf("%016x", uint64(dec.Inc)))
+	case quorum.SelfFence:
+		d.fenceWhy = dec.Reason
 	}
 	if dec.Reason != "" {
 		attrs = append(attrs, "reason", dec.Reason)
@@ -581,10 +596,7 @@ func (e *effects) Decided(dec quorum.Decision) {
 	d.log.Log(context.Background(), lvl, "decision: "+dec.String(), attrs...)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if dec.Kind == quorum.PeerStateChanged {
-		d.st.peerState[dec.Peer] = dec.State
-	}
-	rec := DecisionRecord{At: dec.At, Kind: dec.Kind.String(), Text: dec.String()}
+	rec := DecisionRecord{At: dec.At, Time: d.wall(dec.At), Kind: dec.Kind.String(), Text: dec.String(), Reason: dec.Reason}
 	if dec.Peer != 0 {
 		rec.Peer = d.names[dec.Peer]
 	}
@@ -592,6 +604,35 @@ func (e *effects) Decided(dec quorum.Decision) {
 		rec.Members = d.memberNames(dec.Members)
 	}
 	d.st.decisions = appendRing(d.st.decisions, rec)
+}
+
+// monoHandler adds the local monotonic time ("mono", since the daemon
+// started) to every record: the handler writes the wall-clock time, and
+// the two together let the logs of several nodes be merged.
+type monoHandler struct {
+	h     slog.Handler
+	clock func() time.Duration
+}
+
+func (m monoHandler) Enabled(ctx context.Context, l slog.Level) bool { return m.h.Enabled(ctx, l) }
+
+func (m monoHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(slog.Duration("mono", m.clock()))
+	return m.h.Handle(ctx, r)
+}
+
+func (m monoHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return monoHandler{h: m.h.WithAttrs(as), clock: m.clock}
+}
+
+func (m monoHandler) WithGroup(name string) slog.Handler {
+	return monoHandler{h: m.h.WithGroup(name), clock: m.clock}
+}
+
+// wall is the wall-clock time of local monotonic time at (display and
+// merging of histories only; never compared across nodes for decisions).
+func (d *Daemon) wall(at time.Duration) time.Time {
+	return time.Now().Add(at - d.clock()).Round(time.Microsecond)
 }
 
 func (e *effects) WakeAt(t time.Duration) {

@@ -3,12 +3,17 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,8 +207,8 @@ func TestThreeNodesAgreeAndDropADeadNode(t *testing.T) {
 	tc.waitFor("n1 and n2 quorate with {n1,n2}, n3 dead", func() bool {
 		return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2") && n3().State == quorum.PeerDead.String()
 	})
-	// The status's own disk tracker may lag the machine by one read.
-	if p3 := n3(); p3.Member || p3.NetAlive || p3.Disk == liveness.Live.String() {
+	// The status is the machine's judgement: dead means gone on both paths.
+	if p3 := n3(); p3.Member || p3.NetAlive || p3.Disk != liveness.Dead.String() || p3.Net != liveness.Dead.String() {
 		t.Fatalf("n3 as seen by n1: %+v", p3)
 	}
 	s := a.d.Status()
@@ -225,6 +230,25 @@ func TestPartitionOneAgainstTwo(t *testing.T) {
 	s := a.d.Status()
 	if s.State != StateStopped || len(s.PackageStops) == 0 {
 		t.Fatalf("n1 after losing quorum: state %s, package stops %v", s.State, s.PackageStops)
+	}
+	// The stop gives the machine's own reason for its self-fence.
+	var fence DecisionRecord
+	for _, d := range s.Decisions {
+		if d.Kind == quorum.SelfFence.String() {
+			fence = d
+		}
+	}
+	if fence.Reason == "" || s.PackageStops[len(s.PackageStops)-1].Reason != fence.Reason {
+		t.Fatalf("package stop reason %q, the machine's self-fence reason %q", s.PackageStops[len(s.PackageStops)-1].Reason, fence.Reason)
+	}
+	if fence.Time.IsZero() || fence.At == 0 {
+		t.Fatalf("decision without wall-clock or monotonic time: %+v", fence)
+	}
+	// Every line of the daemon's own logger (the test's device logs too).
+	for _, l := range strings.Split(a.logs.String(), "\n") {
+		if strings.Contains(l, " node=n1") && (!strings.HasPrefix(l, "time=") || !strings.Contains(l, " mono=")) {
+			t.Fatalf("log line without wall-clock or monotonic time: %s", l)
+		}
 	}
 	feeds := a.wd.Feeds()
 	time.Sleep(10 * tc.cl.Timing.HeartbeatInterval)
@@ -264,44 +288,6 @@ func TestStatusSocket(t *testing.T) {
 	}
 	if s.Node != "n1" || s.Cluster != "unit" || !s.Quorate || len(s.Peers) != 1 || s.Peers[0].Name != "n2" {
 		t.Fatalf("status over the socket: %+v", s)
-	}
-}
-
-func TestWireRoundTrip(t *testing.T) {
-	hb := quorum.Heartbeat{From: 3, Inc: 0xabc, Seq: 42, Epoch: 7, Flags: quorum.FlagQuorate | quorum.FlagSettled,
-		View: quorum.SetOf(1, 2), Members: quorum.SetOf(1, 2, 3)}
-	for id := quorum.NodeID(1); id <= quorum.MaxNodes; id++ {
-		if id != 3 {
-			hb.Echo[id] = quorum.Echo{Inc: quorum.Incarnation(id) << 32, Seq: quorum.Seq(id)}
-		}
-	}
-	got, err := decodeNetHeartbeat(3, 0xabc, uint64(hb.View), encodeNetPayload(&hb))
-	if err != nil || got != hb {
-		t.Fatalf("network round trip: %v\n got %+v\nwant %+v", err, got, hb)
-	}
-	slot := quorum.SlotOf(hb)
-	if len(slot.Payload) > diskhb.MaxPayload {
-		t.Fatalf("slot payload %d bytes with 15 echoes, above %d", len(slot.Payload), diskhb.MaxPayload)
-	}
-	o := slotObservation(diskhb.SlotRead{ID: 3, Slot: slot})
-	if !o.Valid || o.Heartbeat != hb {
-		t.Fatalf("slot round trip:\n got %+v\nwant %+v", o.Heartbeat, hb)
-	}
-	if _, err := decodeNetHeartbeat(3, 1, 0, []byte{1, 2, 3}); err == nil {
-		t.Fatal("short payload accepted")
-	}
-	bad := encodeNetPayload(&hb)
-	bad[22], bad[23] = 0xff, 0xff // more echoes than bytes present
-	if _, err := decodeNetHeartbeat(3, 1, 0, bad); err == nil {
-		t.Fatal("inconsistent echo count accepted")
-	}
-	if o := slotObservation(diskhb.SlotRead{ID: 3, Slot: diskhb.Slot{NodeID: 3, Payload: []byte{9, 1}}}); o.Valid {
-		t.Fatal("slot with a malformed payload counted as valid")
-	}
-	// The member set on disk follows the format's numbering: bit i-1 is
-	// node i, as `mtc disk dump` shows it.
-	if slot.Members != 0b111 {
-		t.Fatalf("members {1,2,3} written as %b", slot.Members)
 	}
 }
 
@@ -355,37 +341,6 @@ func TestDaemonRefusesToRunWithoutWatchdog(t *testing.T) {
 	}
 	if len(stopper.Stops()) == 0 {
 		t.Fatal("packages were not stopped when the daemon gave up")
-	}
-}
-
-// Our slot must read back as we last wrote it: another incarnation in it
-// is a second daemon with our node id, an older sequence a lost write.
-func TestOwnSlotCheck(t *testing.T) {
-	tc := newTestCluster(t, 2)
-	a := tc.nodes[0]
-	tc.waitFor("n1 quorate", func() bool { return quorateWith(a, "n1", "n2") })
-	a.stop() // the checks below use the daemon's state without its loop
-	d := a.d
-	inc := d.Incarnation()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.st.lastSeq = 100
-	cases := []struct {
-		name string
-		read diskhb.SlotRead
-		want string
-	}{
-		{"as written", diskhb.SlotRead{ID: 1, Slot: diskhb.Slot{NodeID: 1, Incarnation: inc, Seq: 100}}, ""},
-		{"newer", diskhb.SlotRead{ID: 1, Slot: diskhb.Slot{NodeID: 1, Incarnation: inc, Seq: 101}}, ""},
-		{"impostor", diskhb.SlotRead{ID: 1, Slot: diskhb.Slot{NodeID: 1, Incarnation: inc + 1, Seq: 5, NodeName: "n1"}}, "another daemon is running with node id 1"},
-		{"lost write", diskhb.SlotRead{ID: 1, Slot: diskhb.Slot{NodeID: 1, Incarnation: inc, Seq: 99}}, "lost an acknowledged write"},
-		{"torn", diskhb.SlotRead{ID: 1, Err: diskhb.ErrChecksum}, "unreadable"},
-	}
-	for _, c := range cases {
-		d.checkOwnSlot(c.read)
-		if got := d.st.ownSlot; (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
-			t.Errorf("%s: problem %q, want %q", c.name, got, c.want)
-		}
 	}
 }
 
@@ -488,7 +443,310 @@ func TestOtherConfigurationDoesNotJoin(t *testing.T) {
 	if s := c.d.Status(); s.Quorate {
 		t.Fatalf("the node with another configuration holds quorum: %+v", s)
 	}
+	// Its slot, of another generation, counts as unknown on n1's disk path
+	// and is counted and shown, as the network path does.
+	tc.waitFor("n1 shows n3's slot of another generation", func() bool {
+		s := a.d.Status()
+		for _, p := range s.Peers {
+			if p.Name == "n3" {
+				return p.OtherGeneration != "" && p.Disk != liveness.Live.String() && s.Disk.OtherGeneration > 0
+			}
+		}
+		return false
+	})
 	if !strings.Contains(a.logs.String(), "install the same cluster file on every node") {
 		t.Fatalf("n1's log does not say what to do:\n%s", tailLines(a.logs.String(), 20))
+	}
+}
+
+// A second daemon started with a node id that a running daemon uses (a
+// copied configuration) refuses to join before it writes anything, and
+// says which node id collides.
+func TestSameNodeIDRefused(t *testing.T) {
+	tc := newTestCluster(t, 2)
+	a, b := tc.nodes[0], tc.nodes[1]
+	tc.waitFor("both quorate", func() bool { return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2") })
+	p := tc.disk.Path("n2-copy")
+	_, writesBefore := p.Ops()
+	log := &testutil.SyncBuffer{}
+	dev := diskhb.NewDevice(p, tc.cl.Timing.IOTimeout, nil)
+	disk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: tc.cl.UUID, MaxNodeID: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.2:5405"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd := &watchdog.Fake{}
+	d, err := New(Options{Cluster: tc.cl, Node: "n2", Log: slog.New(slog.NewTextHandler(log, nil)), Watchdog: wd, Key: testKey,
+		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Run(context.Background())
+	if !errors.Is(err, diskhb.ErrNodeIDInUse) || !strings.Contains(err.Error(), "node id 2") {
+		t.Fatalf("second daemon with node id 2: %v", err)
+	}
+	if _, writes := p.Ops(); writes != writesBefore || wd.Feeds() != 0 {
+		t.Fatalf("the refused daemon wrote %d sectors and fed its watchdog %d times", writes-writesBefore, wd.Feeds())
+	}
+	if !quorateWith(a, "n1", "n2") || b.d.Status().Disk.Conflicts != 0 {
+		t.Fatal("the running cluster was disturbed by the refused newcomer")
+	}
+}
+
+// A running node that finds another writer over its own slot treats it
+// as a conflict: logged at error level, counted and shown, and its own
+// writes no longer count, so it self-fences rather than share the slot.
+func TestForeignWriterOverOwnSlot(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	a := tc.nodes[0]
+	tc.waitFor("all three quorate", func() bool { return quorateWith(a, "n1", "n2", "n3") })
+	dev := diskhb.NewDevice(tc.disk.Path("impostor"), time.Second, nil)
+	disk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: tc.cl.UUID, MaxNodeID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp := diskhb.NewRounds(disk, diskhb.RoundsConfig{NodeID: 1, NodeName: "n1", Incarnation: 0xbadbad, Generation: tc.cl.Generation()})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hb := quorum.Heartbeat{From: 1, Inc: 0xbadbad}
+		for {
+			hb.Seq++
+			imp.Do(context.Background(), quorum.DiskRequest{Kind: quorum.DiskWriteSlot, Heartbeat: hb})
+			select {
+			case <-stop:
+				return
+			case <-time.After(tc.cl.Timing.HeartbeatInterval / 3):
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	tc.waitFor("n1 sees the conflict and stops", func() bool {
+		s := a.d.Status()
+		return s.Disk.Conflicts > 0 && s.Disk.OwnSlotProblem != "" && s.Stopped
+	})
+	s := a.d.Status()
+	if !strings.Contains(s.Disk.OwnSlotProblem, "node id 1") || s.Disk.WriteFailures == 0 {
+		t.Fatalf("disk status: %+v", s.Disk)
+	}
+	if !strings.Contains(a.logs.String(), "level=ERROR msg=\"quorum disk: CONFLICT") {
+		t.Fatalf("the conflict is not logged at error level:\n%s", tailLines(a.logs.String(), 30))
+	}
+}
+
+// shiftClock is a monotonic clock that a test can move forward at once,
+// as a frozen and resumed process sees it.
+type shiftClock struct {
+	start time.Time
+	mu    sync.Mutex
+	shift time.Duration
+}
+
+func (c *shiftClock) now() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.start) + c.shift
+}
+
+func (c *shiftClock) jump(d time.Duration) {
+	c.mu.Lock()
+	c.shift += d
+	c.mu.Unlock()
+}
+
+// A node frozen longer than every timeout must not answer the status
+// requests queued meanwhile with its old state: the answer is judged at
+// the moment it is given.
+func TestStatusTrueAfterFreeze(t *testing.T) {
+	cl := clusterConfig(t, 2)
+	disk := fakedev.NewDisk(512, 2048)
+	dev := diskhb.NewDevice(disk.Path("format"), time.Second, nil)
+	tm := cl.Timing
+	h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
+		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	network := nethb.NewMemNetwork(1)
+	clocks := []*shiftClock{{start: time.Now()}, {start: time.Now()}}
+	var ds []*Daemon
+	var logs []*testutil.SyncBuffer
+	for i, name := range []string{"n1", "n2"} {
+		cn, _ := cl.NodeByName(name)
+		tr, err := network.Listen(netip.AddrPortFrom(cn.Addresses["lan"], 5405))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dk, err := diskhb.Open(context.Background(), diskhb.NewDevice(disk.Path(name), tm.IOTimeout, nil), diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb := &testutil.SyncBuffer{}
+		d, err := New(Options{Cluster: cl, Node: name, Log: slog.New(slog.NewTextHandler(lb, nil)), Watchdog: &watchdog.Fake{}, Key: testKey,
+			Transports: map[string]nethb.Transport{"lan": tr}, Disk: dk, Clock: clocks[i].now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		ds, logs = append(ds, d), append(logs, lb)
+	}
+	deadline := time.Now().Add(waitBound)
+	for !(ds[0].Status().Quorate && ds[1].Status().Quorate) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not quorate: %+v\n%s", ds[0].Status(), logs[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// n1's clock jumps past every timeout before its loop runs again.
+	clocks[0].jump(10 * tm.FailureTimeout)
+	s := ds[0].Status()
+	if s.Quorate || s.State == StateQuorate {
+		t.Fatalf("a status given after a freeze longer than every timeout says quorate: %+v", s)
+	}
+}
+
+// gatedStopper confirms the packages stopped only when the test says so.
+type gatedStopper struct {
+	mu    sync.Mutex
+	calls []string
+	gate  chan error
+}
+
+func (g *gatedStopper) StopAll(reason string) <-chan error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls = append(g.calls, reason)
+	return g.gate
+}
+
+// An orderly shutdown disarms the watchdog only once every package is
+// confirmed stopped, and keeps feeding it meanwhile; a stop that fails
+// leaves it armed.
+func TestWatchdogDisarmedOnlyAfterPackagesStopped(t *testing.T) {
+	for _, stopErr := range []error{nil, errors.New("package db: stop script failed")} {
+		cl := clusterConfig(t, 1)
+		disk := fakedev.NewDisk(512, 2048)
+		dev := diskhb.NewDevice(disk.Path("n1"), time.Second, nil)
+		tm := cl.Timing
+		h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
+			HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+		if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+			t.Fatal(err)
+		}
+		dk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
+		wd := &watchdog.Fake{}
+		st := &gatedStopper{gate: make(chan error, 1)}
+		logs := &testutil.SyncBuffer{}
+		d, err := New(Options{Cluster: cl, Node: "n1", Log: slog.New(slog.NewTextHandler(logs, nil)), Watchdog: wd, Key: testKey,
+			Transports: map[string]nethb.Transport{"lan": tr}, Disk: dk, Stopper: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		deadline := time.Now().Add(waitBound)
+		for !d.Status().Quorate {
+			if time.Now().After(deadline) {
+				t.Fatalf("not quorate:\n%s", logs)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		for {
+			st.mu.Lock()
+			n := len(st.calls)
+			st.mu.Unlock()
+			if n > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		feeds := wd.Feeds()
+		time.Sleep(5 * tm.HeartbeatInterval)
+		if wd.Disarmed() {
+			t.Fatal("the watchdog was disarmed before the packages were confirmed stopped")
+		}
+		if wd.Feeds() == feeds {
+			t.Fatal("the watchdog is not fed while the packages stop")
+		}
+		st.gate <- stopErr
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if wd.Disarmed() != (stopErr == nil) {
+			t.Fatalf("stop result %v: watchdog disarmed %v", stopErr, wd.Disarmed())
+		}
+	}
+}
+
+// However many sources the network layer counts drops for, the status
+// answer holds a bounded number, and the rest summed.
+func TestStatusBoundsDropTable(t *testing.T) {
+	st := nethb.Stats{Dropped: map[string]map[string]uint64{}}
+	var total uint64
+	for i := range 100000 {
+		st.Dropped[fmt.Sprintf("10.0.%d.%d", i/256, i%256)] = map[string]uint64{"bad-mac": uint64(1 + i%3)}
+		total += uint64(1 + i%3)
+	}
+	b := boundStats(st)
+	if len(b.Dropped) > maxDropSources {
+		t.Fatalf("%d sources in the status", len(b.Dropped))
+	}
+	var got uint64
+	for _, r := range b.Dropped {
+		got += r["bad-mac"]
+	}
+	if got != total || b.Dropped[otherSources]["bad-mac"] == 0 {
+		t.Fatalf("drops %d in the bounded table, %d counted", got, total)
+	}
+}
+
+// A user who may not open the status socket is told to run as root, not
+// asked whether the daemon is running.
+func TestStatusPermissionDenied(t *testing.T) {
+	err := dialError("/run/mtc/unit.sock", &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)})
+	if !strings.Contains(err.Error(), "permission denied: run as root") || strings.Contains(err.Error(), "is the daemon running") {
+		t.Fatalf("EACCES: %v", err)
+	}
+	err = dialError("/run/mtc/unit.sock", &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ENOENT)})
+	if !strings.Contains(err.Error(), "is the daemon running") {
+		t.Fatalf("ENOENT: %v", err)
+	}
+}
+
+// A flood of dropped heartbeats from ever new sources costs a bounded log
+// and bounded memory: the first drop is logged with its cause, the rest
+// of each window as one summary line.
+func TestDropLogIsBounded(t *testing.T) {
+	logs := &testutil.SyncBuffer{}
+	l := newDropLog(slog.New(slog.NewTextHandler(logs, nil)))
+	t0 := time.Unix(1000, 0)
+	for i := range 100000 {
+		l.note(t0.Add(time.Duration(i)*time.Microsecond), "lan", &nethb.DropError{Reason: nethb.Reason(1 + i%2), Source: fmt.Sprintf("10.9.%d.%d", i/256%256, i%256), Err: errors.New("bad")})
+	}
+	if n := len(l.sources); n > dropLogSources {
+		t.Fatalf("%d sources kept", n)
+	}
+	l.flush(t0.Add(dropLogWindow))
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "99999 heartbeats dropped") || !strings.Contains(lines[1], "more than 64 sources") {
+		t.Fatalf("log after 100000 drops:\n%s", logs)
+	}
+	// Quiet afterwards: the next drop is logged at once again.
+	l.note(t0.Add(3*dropLogWindow), "lan", &nethb.DropError{Reason: 1, Source: "10.1.1.1", Err: errors.New("bad")})
+	if n := strings.Count(logs.String(), "\n"); n != 3 {
+		t.Fatalf("%d lines:\n%s", n, logs)
 	}
 }

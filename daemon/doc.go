@@ -8,11 +8,35 @@
 //
 // One event loop owns the machine. Events reach it on channels: accepted
 // network heartbeats (one receive goroutine per heartbeat network),
-// completed quorum-disk I/O (one disk goroutine, at most one I/O in flight,
-// each bounded by io_timeout) and timer ticks at the time the machine asked
-// for. The loop steps the machine with the local monotonic time and
-// performs its actions at once: send heartbeats, start the next disk I/O,
-// feed the watchdog, stop packages, log decisions.
+// completed quorum-disk requests (one disk goroutine running diskhb.Rounds,
+// the disk heartbeat that `mtc bench disk` and the lab also run: at most
+// one I/O in flight, each with its own io_timeout deadline), status
+// requests, and timer ticks at the time the machine asked for. The loop
+// steps the machine with the local monotonic time and performs its
+// actions at once: send heartbeats, start the next disk request, feed the
+// watchdog, stop packages, log decisions.
+//
+// A status request is answered by the loop after it has stepped the
+// machine to that moment, so an answer is true when it is given (a node
+// resumed after a freeze longer than its timeouts does not report its old
+// quorum). Per-peer liveness, the reason for not holding quorum and the
+// reason for a self-fence are the machine's (quorum.Status), never
+// recomputed here. Every decision, stop, fencing request and takeover in
+// the log and the status carries the local monotonic time since the
+// daemon started ("mono" in the log, at_ns in the status) and the
+// wall-clock time (the log line's time, "time" in the status), so the
+// histories of several nodes can be merged by wall clock while each
+// node's decisions stay ordered by its own monotonic clock. The status
+// answer is bounded: every list is a ring of at most 64 entries and the
+// network's per-source drop counters show the 31 busiest sources and the
+// rest summed.
+//
+// Before its first slot write the daemon watches its slot for the disk
+// header's failure_timeout plus a heartbeat interval and refuses to start
+// (diskhb.ErrNodeIDInUse, naming the node id) when another daemon writes
+// it; while running, a foreign write found over its slot is a conflict:
+// logged at error level, counted and shown in the status, and its own
+// writes stop counting, so it self-fences (see package diskhb).
 //
 // With Options.Realtime the process locks its memory (mlockall) and the
 // loop, disk and receive goroutines run on their own OS threads with
@@ -27,9 +51,13 @@
 //	mtc status --config FILE --json # by cluster name, raw JSON
 //
 // The daemon needs the cluster key (see package nethb), its quorum disk
-// initialised with `mtc disk init`, and a watchdog: [watchdog] mode
-// "device" opens /dev/watchdog when the node first holds quorum (a node
-// that never joins is never reset); "process" starts `mtc
+// initialised with `mtc disk init`, and a watchdog, armed from the
+// machine's first step (its first FeedWatchdog, right after the slot
+// watch), not at first quorum: a node that cannot write its slot for
+// failure_timeout stops feeding it and is reset even before it first
+// holds quorum, so a node cut off its disk comes back with a new
+// incarnation. [watchdog] mode "device" opens /dev/watchdog at that first
+// feed; "process" starts `mtc
 // watchdog-supervise`, which kills the daemon's process group (the daemon
 // makes itself a group leader first) and survives the daemon being frozen;
 // "none" needs allow_none and warns at start and every minute. Run it as
@@ -46,11 +74,12 @@
 //   - A node that must self-fence stops its packages first and then stops
 //     feeding the watchdog; the watchdog then fires at watchdog_timeout
 //     whether or not the packages stopped in time.
-//   - An orderly shutdown (Run's context ends) stops packages and disarms
-//     the watchdog, except on a node already self-fencing, whose watchdog
-//     stays armed and fires; an error return leaves the watchdog armed.
-//     Disarming right after PackageStopper.StopAll relies on StopAll having
-//     stopped the packages (the recording stopper has none to stop).
+//   - An orderly shutdown (Run's context ends) asks the packages to stop
+//     and keeps the node running — heartbeats, disk rounds, watchdog feeds
+//     — until PackageStopper confirms every package stopped; only then is
+//     the watchdog disarmed. A stop that fails, a self-fence meanwhile, or
+//     a node already self-fencing leaves the watchdog armed, and it fires;
+//     so does an error return.
 //   - Fencing and placement are separate components: a fencing request or
 //     an allowed takeover is logged and shown in the status; until a
 //     fencing agent reports success, peers' packages wait for

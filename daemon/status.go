@@ -32,7 +32,9 @@ const (
 	StateStopped = "stopped"
 )
 
-// Status is what the daemon reports on its status socket.
+// Status is what the daemon reports on its status socket. It is the
+// membership machine's judgement at the moment of the answer (the machine
+// is stepped to that moment first) and the edges' counters.
 type Status struct {
 	Cluster     string `json:"cluster"`
 	ClusterUUID string `json:"cluster_uuid"`
@@ -40,7 +42,10 @@ type Status struct {
 	NodeID      int    `json:"node_id"`
 	Incarnation string `json:"incarnation"`
 	PID         int    `json:"pid"`
-	// Uptime is the local monotonic time since the daemon started.
+	// Time is the wall-clock time of the answer and Uptime the local
+	// monotonic time (since the daemon started) it was judged at; every
+	// record below carries both.
+	Time   time.Time     `json:"time"`
 	Uptime time.Duration `json:"uptime_ns"`
 
 	// State is one of StateStarting, StateQuorate, StateInquorate,
@@ -52,6 +57,8 @@ type Status struct {
 	Tie     bool     `json:"tie"`
 	Members []string `json:"members"`
 	Epoch   uint64   `json:"epoch"`
+	// Reason is why the node does not hold quorum (the machine's words).
+	Reason string `json:"reason,omitempty"`
 	// StopIn is the time left before an armed node without quorum or
 	// without own disk writes stops (only while Armed and not Stopped).
 	StopIn time.Duration `json:"stop_in_ns,omitempty"`
@@ -64,13 +71,13 @@ type Status struct {
 	// PackageStops are the requests to stop every package.
 	PackageStops []StopRecord `json:"package_stops,omitempty"`
 	// FenceRequests and Takeovers are the fencing and takeover decisions.
-	FenceRequests []string `json:"fence_requests,omitempty"`
-	Takeovers     []string `json:"takeovers,omitempty"`
+	FenceRequests []EventRecord `json:"fence_requests,omitempty"`
+	Takeovers     []EventRecord `json:"takeovers,omitempty"`
 	// Decisions are the most recent membership decisions, oldest first.
 	Decisions []DecisionRecord `json:"decisions"`
 }
 
-// PeerStatus is one peer as this node sees it.
+// PeerStatus is one peer as the membership machine judges it now.
 type PeerStatus struct {
 	Name string `json:"name"`
 	ID   int    `json:"id"`
@@ -78,9 +85,12 @@ type PeerStatus struct {
 	// partitioned, dead.
 	State  string `json:"state"`
 	Member bool   `json:"member"`
-	// NetAlive: a heartbeat was accepted within the failure timeout.
-	NetAlive bool `json:"net_alive"`
-	// SinceHeard is the time since the last accepted heartbeat; -1 never.
+	// Net is the liveness of the peer's counter on the network: unknown,
+	// live, suspect, dead; NetAlive is live or suspect.
+	Net      string `json:"net"`
+	NetAlive bool   `json:"net_alive"`
+	// SinceHeard is the time since its counter last changed on the
+	// network; -1 never.
 	SinceHeard  time.Duration `json:"since_heard_ns"`
 	Incarnation string        `json:"incarnation,omitempty"`
 	// Disk is the liveness of the peer's slot counter: unknown, live,
@@ -89,6 +99,14 @@ type PeerStatus struct {
 	// DiskSinceChange is the time since its slot counter last changed;
 	// -1 never seen.
 	DiskSinceChange time.Duration `json:"disk_since_change_ns"`
+	// OtherGeneration is set when the peer's slot carries another
+	// configuration generation (it then counts as unknown on the disk).
+	OtherGeneration string `json:"other_generation,omitempty"`
+	// Fence is where fencing of its departed incarnation stands: none,
+	// pending, failing, fenced; TakenOver: its packages were handed over.
+	Fence      string `json:"fence,omitempty"`
+	FenceError string `json:"fence_error,omitempty"`
+	TakenOver  bool   `json:"taken_over,omitempty"`
 }
 
 // NetworkStatus holds the heartbeat counters.
@@ -101,7 +119,9 @@ type NetworkStatus struct {
 
 // DiskStatus holds the quorum-disk counters.
 type DiskStatus struct {
-	Path          string `json:"path,omitempty"`
+	Path string `json:"path,omitempty"`
+	// Writes and WriteFailures count own-slot writes as the machine was
+	// told of them: a write over a slot conflict counts as failed.
 	Writes        uint64 `json:"writes"`
 	WriteFailures uint64 `json:"write_failures"`
 	// SinceWrite is the time since the last successful own-slot write; -1 none.
@@ -110,9 +130,23 @@ type DiskStatus struct {
 	Reads          uint64        `json:"reads"`
 	ReadFailures   uint64        `json:"read_failures"`
 	LastReadError  string        `json:"last_read_error,omitempty"`
+	// LockReadFailures count tie-break lock reads that failed (the lock
+	// then counts as unknown).
+	LockReadFailures uint64 `json:"lock_read_failures"`
+	LastLockError    string `json:"last_lock_error,omitempty"`
+	// Conflicts counts reads that found our slot written by another
+	// daemon with our node id; Conflict is set while our writes count as
+	// failed because of it. VerifyFailures counts read-backs that found
+	// our last write lost, torn or cleared.
+	Conflicts      uint64 `json:"conflicts"`
+	Conflict       bool   `json:"conflict"`
+	VerifyFailures uint64 `json:"verify_failures"`
 	// OwnSlotProblem says why our own slot did not read back as we last
 	// wrote it: another daemon writing with our node id, or a lost write.
 	OwnSlotProblem string `json:"own_slot_problem,omitempty"`
+	// OtherGeneration counts peer slot reads of another configuration
+	// generation.
+	OtherGeneration uint64 `json:"other_generation"`
 }
 
 // WatchdogStatus holds the watchdog counters.
@@ -124,9 +158,11 @@ type WatchdogStatus struct {
 	LastError string        `json:"last_error,omitempty"`
 }
 
-// DecisionRecord is one membership decision at local time At.
+// DecisionRecord is one membership decision at local monotonic time At
+// (since the daemon started) and wall-clock time Time.
 type DecisionRecord struct {
-	At time.Duration `json:"at_ns"`
+	At   time.Duration `json:"at_ns"`
+	Time time.Time     `json:"time"`
 	// Kind is the decision's kind as quorum.DecisionKind names it:
 	// members, quorum-gained, quorum-lost, peer, self-fence, ...
 	Kind string `json:"kind"`
@@ -134,52 +170,43 @@ type DecisionRecord struct {
 	Peer string `json:"peer,omitempty"`
 	// Members is the member set, for membership and quorum decisions.
 	Members []string `json:"members,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
 	Text    string   `json:"text"`
+}
+
+// EventRecord is one fencing request or allowed takeover.
+type EventRecord struct {
+	At          time.Duration `json:"at_ns"`
+	Time        time.Time     `json:"time"`
+	Peer        string        `json:"peer"`
+	Incarnation string        `json:"incarnation"`
+	Reason      string        `json:"reason,omitempty"`
 }
 
 // state is what the event loop records for the status, under Daemon.mu.
 type state struct {
 	qs            quorum.Status
-	peerState     map[quorum.NodeID]quorum.PeerState
-	netHeard      map[quorum.NodeID]time.Duration
 	netInc        map[quorum.NodeID]quorum.Incarnation
-	disk          map[quorum.NodeID]*liveness.Tracker
-	writes        uint64
-	writeFails    uint64
 	lastWrite     time.Duration
 	lastWriteErr  string
-	lastSeq       uint64 // sequence number of the last successful own write
-	ownSlot       string
-	reads         uint64
-	readFails     uint64
 	lastReadErr   string
 	lastSendErr   string
 	feeds         uint64
 	lastFeed      time.Duration
 	wdErr         string
-	fenceRequests []string
-	takeovers     []string
+	fenceRequests []EventRecord
+	takeovers     []EventRecord
 	decisions     []DecisionRecord
 }
 
 func (s *state) init(d *Daemon) {
-	s.peerState = make(map[quorum.NodeID]quorum.PeerState)
-	s.netHeard = make(map[quorum.NodeID]time.Duration)
 	s.netInc = make(map[quorum.NodeID]quorum.Incarnation)
-	s.disk = make(map[quorum.NodeID]*liveness.Tracker)
-	for id := range d.names {
-		if int(id) != d.self.ID {
-			s.disk[id] = &liveness.Tracker{SuspectAfter: d.timing.SuspectAfter, DeadAfter: d.timing.DeadAfter, NeedCoverage: true}
-		}
-	}
 	s.lastWrite, s.lastFeed = -1, -1
 }
 
 func (d *Daemon) noteNet(ev netEvent) {
-	now := d.clock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.st.netHeard[ev.hb.From] = now
 	if prev, ok := d.st.netInc[ev.hb.From]; ev.newInc && ok && prev != ev.hb.Inc {
 		d.log.Info("peer restarted (new incarnation on the network)", "peer", ev.peer,
 			"incarnation", fmt.Sprintf("%016x", uint64(ev.hb.Inc)), "previous", fmt.Sprintf("%016x", uint64(prev)))
@@ -187,68 +214,34 @@ func (d *Daemon) noteNet(ev netEvent) {
 	d.st.netInc[ev.hb.From] = ev.hb.Inc
 }
 
-func (d *Daemon) noteDisk(r diskResult) {
+// noteDisk logs a disk result whose error differs from the last one of
+// its kind (the counters are the Rounds'), and notes the time of the last
+// successful own write.
+func (d *Daemon) noteDisk(r diskhb.RoundResult) {
 	now := d.clock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	switch r.done.Kind {
+	errText := ""
+	if r.Err != nil {
+		errText = r.Err.Error()
+	}
+	switch r.Done.Kind {
 	case quorum.DiskWriteSlot:
-		if r.err != nil {
-			d.st.writeFails++
-			if d.st.lastWriteErr != r.err.Error() {
-				d.log.Warn("own quorum-disk slot write failed", "err", r.err)
-			}
-			d.st.lastWriteErr = r.err.Error()
-			return
+		if r.Err == nil {
+			d.st.lastWrite = now
+		} else if errText != d.st.lastWriteErr {
+			d.log.Warn("own quorum-disk slot write failed (repeats are counted in `mtc status`)", "err", r.Err, "seq", r.Seq)
 		}
-		d.st.writes++
-		d.st.lastWrite = now
-		d.st.lastWriteErr = ""
-		d.st.lastSeq = r.seq
+		d.st.lastWriteErr = errText
 	case quorum.DiskRead:
-		if r.err != nil {
-			d.st.readFails++
-			if d.st.lastReadErr != r.err.Error() {
-				d.log.Warn("quorum-disk read failed", "err", r.err)
-			}
-			d.st.lastReadErr = r.err.Error()
-			return
+		if r.Err != nil && errText != d.st.lastReadErr {
+			d.log.Warn("quorum-disk read failed (repeats are counted in `mtc status`)", "err", r.Err)
 		}
-		d.st.reads++
-		d.st.lastReadErr = ""
-		for _, sr := range r.reads {
-			if sr.ID == d.self.ID {
-				d.checkOwnSlot(sr)
-				continue
-			}
-			if t := d.st.disk[quorum.NodeID(sr.ID)]; t != nil {
-				t.Observe(now, sr.Observation())
-			}
+		d.st.lastReadErr = errText
+		if r.LockErr != nil {
+			d.log.Debug("tie-break lock read failed; the lock counts as unknown", "err", r.LockErr)
 		}
 	}
-}
-
-// checkOwnSlot compares our slot as read with what we last wrote. Disk
-// I/O is serialised, so a read that follows a successful write sees it.
-// Called with d.mu held.
-func (d *Daemon) checkOwnSlot(sr diskhb.SlotRead) {
-	if d.st.writes == 0 {
-		return
-	}
-	problem := ""
-	inc := d.Incarnation()
-	switch {
-	case sr.Err != nil:
-		problem = fmt.Sprintf("own slot unreadable after a successful write: %v", sr.Err)
-	case sr.Slot.Incarnation != inc:
-		problem = fmt.Sprintf("own slot holds incarnation %016x (node %q), not ours (%016x): another daemon is running with node id %d; stop it", sr.Slot.Incarnation, sr.Slot.NodeName, inc, d.self.ID)
-	case sr.Slot.Seq < d.st.lastSeq:
-		problem = fmt.Sprintf("own slot holds sequence %d, older than the %d written last: the storage lost an acknowledged write", sr.Slot.Seq, d.st.lastSeq)
-	}
-	if problem != "" && problem != d.st.ownSlot {
-		d.log.Error("quorum disk: "+problem, "slot", d.self.ID)
-	}
-	d.st.ownSlot = problem
 }
 
 func (d *Daemon) noteReady(rd quorum.Ready) {
@@ -257,11 +250,34 @@ func (d *Daemon) noteReady(rd quorum.Ready) {
 	d.mu.Unlock()
 }
 
-// Status returns the node's current status.
+// Status returns the node's status at this moment. While the event loop
+// runs, the loop steps the machine to now and answers; before it starts
+// and after it ends (or if it does not answer within statusIOTimeout) it
+// is the machine's status after its last step.
 func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	looping := d.looping
+	d.mu.Unlock()
+	if looping {
+		reply := make(chan Status, 1)
+		t := time.NewTimer(statusIOTimeout)
+		defer t.Stop()
+		select {
+		case d.statusReq <- reply:
+			return <-reply
+		case <-d.loopDone:
+		case <-t.C:
+		}
+	}
+	return d.status()
+}
+
+// status builds the status from the machine's last step.
+func (d *Daemon) status() Status {
 	now := d.clock()
-	recv := d.recv.Stats()
+	recv := boundStats(d.recv.Stats())
 	send := d.sender.Stats()
+	ds := d.rounds.Stats()
 	var stops []StopRecord
 	if r, ok := d.stopper.(*RecordingStopper); ok {
 		stops = r.Stops()
@@ -271,16 +287,19 @@ func (d *Daemon) Status() Status {
 	qs := d.st.qs
 	s := Status{
 		Cluster: d.cl.Name, ClusterUUID: d.cl.UUID.String(), Node: d.self.Name, NodeID: d.self.ID,
-		Incarnation: fmt.Sprintf("%016x", d.Incarnation()), PID: os.Getpid(), Uptime: now,
+		Incarnation: fmt.Sprintf("%016x", d.Incarnation()), PID: os.Getpid(), Time: time.Now().Round(time.Microsecond), Uptime: now,
 		Quorate: qs.Quorate, Armed: qs.Armed, Stopped: qs.Stopped, Tie: qs.Tie,
-		Members: d.memberNames(qs.Members), Epoch: qs.Epoch,
+		Members: d.memberNames(qs.Members), Epoch: qs.Epoch, Reason: qs.Reason.String(),
 		Network:      NetworkStatus{Send: send, Receive: recv, LastSendError: d.st.lastSendErr},
 		PackageStops: stops,
-		Disk: DiskStatus{Path: d.opt.DiskPath, Writes: d.st.writes, WriteFailures: d.st.writeFails, SinceWrite: since(now, d.st.lastWrite),
-			LastWriteError: d.st.lastWriteErr, Reads: d.st.reads, ReadFailures: d.st.readFails, LastReadError: d.st.lastReadErr, OwnSlotProblem: d.st.ownSlot},
+		Disk: DiskStatus{Path: d.opt.DiskPath, Writes: ds.Writes, WriteFailures: ds.WriteFailures, SinceWrite: since(now, d.st.lastWrite),
+			LastWriteError: ds.LastWriteErr, Reads: ds.Reads, ReadFailures: ds.ReadFailures, LastReadError: ds.LastReadErr,
+			LockReadFailures: ds.LockReadFailures, LastLockError: ds.LastLockErr,
+			Conflicts: ds.Conflicts, Conflict: ds.Conflict, VerifyFailures: ds.VerifyFailures, OwnSlotProblem: ds.OwnSlotProblem,
+			OtherGeneration: ds.OtherGeneration},
 		Watchdog:      WatchdogStatus{Mode: d.opt.WatchdogMode, Feeds: d.st.feeds, SinceFeed: since(now, d.st.lastFeed), LastError: d.st.wdErr},
-		FenceRequests: append([]string(nil), d.st.fenceRequests...),
-		Takeovers:     append([]string(nil), d.st.takeovers...),
+		FenceRequests: append([]EventRecord(nil), d.st.fenceRequests...),
+		Takeovers:     append([]EventRecord(nil), d.st.takeovers...),
 		Decisions:     append([]DecisionRecord(nil), d.st.decisions...),
 	}
 	switch {
@@ -293,33 +312,76 @@ func (d *Daemon) Status() Status {
 	default:
 		s.State = StateStarting
 	}
-	if qs.Armed && !qs.Stopped {
+	if qs.Armed && !qs.Stopped && !qs.Quorate {
 		s.StopIn = max(0, qs.StopDeadline-now)
-		if qs.Quorate {
-			s.StopIn = 0
-		}
 	}
-	for _, n := range d.cl.Nodes {
-		id := quorum.NodeID(n.ID)
-		if n.ID == d.self.ID {
-			continue
+	for _, p := range qs.Peers {
+		ps := PeerStatus{
+			Name: d.names[p.Node], ID: int(p.Node), State: p.State.String(), Member: p.Member,
+			Net: p.Net.String(), NetAlive: p.Net == liveness.Live || p.Net == liveness.Suspect,
+			SinceHeard: p.NetAge, Disk: p.Disk.String(), DiskSinceChange: p.DiskAge,
+			TakenOver: p.TakenOver, FenceError: p.FenceError,
 		}
-		p := PeerStatus{Name: n.Name, ID: n.ID, State: d.st.peerState[id].String(), Member: qs.Members.Has(id), SinceHeard: -1, DiskSinceChange: -1, Disk: liveness.Unknown.String()}
-		if at, ok := d.st.netHeard[id]; ok {
-			p.SinceHeard = now - at
-			p.NetAlive = p.SinceHeard < d.timing.DeadAfter
-			p.Incarnation = fmt.Sprintf("%016x", uint64(d.st.netInc[id]))
+		if p.Fence != quorum.FenceNone {
+			ps.Fence = p.Fence.String()
 		}
-		if t := d.st.disk[id]; t != nil {
-			p.Disk = t.State(now).String()
-			if sc, ok := t.SinceChange(now); ok {
-				p.DiskSinceChange = sc
-			}
+		if p.Inc != 0 {
+			ps.Incarnation = fmt.Sprintf("%016x", uint64(p.Inc))
 		}
-		s.Peers = append(s.Peers, p)
+		if g, ok := ds.OtherGenerationPeers[int(p.Node)]; ok {
+			ps.OtherGeneration = fmt.Sprintf("%016x", g)
+		}
+		s.Peers = append(s.Peers, ps)
 	}
 	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
 	return s
+}
+
+// maxDropSources bounds the per-source drop counters in a status answer:
+// the busiest sources are shown, the rest summed under one entry, so a
+// flood from many spoofed addresses cannot make the answer large.
+const maxDropSources = 32
+
+// otherSources is the key under which the sources beyond maxDropSources
+// are summed.
+const otherSources = "(other sources)"
+
+func boundStats(st nethb.Stats) nethb.Stats {
+	if len(st.Dropped) <= maxDropSources {
+		return st
+	}
+	type src struct {
+		name string
+		n    uint64
+	}
+	var all []src
+	for name, byReason := range st.Dropped {
+		var n uint64
+		for _, c := range byReason {
+			n += c
+		}
+		all = append(all, src{name, n})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].n != all[j].n {
+			return all[i].n > all[j].n
+		}
+		return all[i].name < all[j].name
+	})
+	out := make(map[string]map[string]uint64, maxDropSources+1)
+	other := make(map[string]uint64)
+	for i, sc := range all {
+		if i < maxDropSources-1 {
+			out[sc.name] = st.Dropped[sc.name]
+			continue
+		}
+		for reason, c := range st.Dropped[sc.name] {
+			other[reason] += c
+		}
+	}
+	out[otherSources] = other
+	st.Dropped = out
+	return st
 }
 
 func since(now, at time.Duration) time.Duration {
@@ -390,13 +452,22 @@ func (d *Daemon) ServeStatus(l net.Listener) error {
 	}
 }
 
+// dialError says what a failure to reach the status socket means: a user
+// who may not open it is told so, not asked whether the daemon runs.
+func dialError(path string, err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("status socket %s: permission denied: run as root (the socket is open to root and its group only): %w", path, err)
+	}
+	return fmt.Errorf("status socket %s: %w (is the daemon running? start it with `mtc daemon`)", path, err)
+}
+
 // QueryStatus reads the status of the daemon listening on path.
 func QueryStatus(ctx context.Context, path string) (Status, error) {
 	var s Status
 	var dl net.Dialer
 	c, err := dl.DialContext(ctx, "unix", path)
 	if err != nil {
-		return s, fmt.Errorf("status socket %s: %w (is the daemon running? start it with `mtc daemon`)", path, err)
+		return s, dialError(path, err)
 	}
 	defer c.Close()
 	deadline := time.Now().Add(statusIOTimeout)

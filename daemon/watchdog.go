@@ -52,9 +52,10 @@ func NewWatchdog(c *config.Cluster, log *slog.Logger, now func() time.Duration, 
 var errWatchdogOpen = errors.New("cannot arm the watchdog")
 
 // Lazy returns a watchdog that is opened (and so armed) by the first Feed,
-// not before: a node arms its watchdog when it first holds quorum, so a
-// node that never joins is not reset for it. Disarm and Close before the
-// first Feed do nothing.
+// not before: the daemon feeds from the machine's first step, after its
+// slot watch, so a daemon that fails to start (bad configuration, node id
+// in use) never arms it. Disarm and Close before the first Feed do
+// nothing.
 func Lazy(open func() (watchdog.Watchdog, error)) watchdog.Watchdog {
 	return &lazy{open: open}
 }

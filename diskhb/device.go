@@ -37,9 +37,12 @@ const latencyWindow = 256
 //     the device does. A caller whose I/O is not complete at its deadline
 //     gets an error wrapping ErrTimeout and context.DeadlineExceeded.
 //   - At most one I/O is in flight on the BlockDevice. While an I/O that
-//     timed out is still in the kernel, every new I/O fails at once with
-//     ErrBusy; the Device logs once when the stuck I/O finally returns, and
-//     I/O resumes.
+//     timed out is still in the kernel, a new I/O waits for it to return,
+//     within the new I/O's own deadline, and then runs in what is left of
+//     it; if the stuck I/O has not returned by then, the new I/O fails
+//     with ErrBusy without being started. So a stall a little longer than
+//     one deadline fails one I/O, not the ones after it. The Device logs
+//     once when the stuck I/O finally returns.
 //   - Callers' buffers are never handed to the kernel: Write copies p into
 //     an aligned buffer of its own and Read returns a fresh buffer, so a
 //     late completion never touches memory the caller has reused.
@@ -84,16 +87,18 @@ type Device struct {
 	// flight, or the reaper of an I/O that timed out.
 	sem chan struct{}
 
-	mu       sync.Mutex
-	closed   bool
-	running  *request      // I/O being executed by the goroutine, if any
-	stuck    *request      // I/O that timed out and has not returned
-	stuckCh  chan struct{} // closed when the device becomes stuck
-	closeErr error
-	aioDown  bool // the AIO ring is destroyed
-	stats    DeviceStats
-	lat      [latencyWindow]time.Duration
-	latN     int // completed I/Os recorded in lat (total, not capped)
+	mu      sync.Mutex
+	closed  bool
+	running *request      // I/O being executed by the goroutine, if any
+	stuck   *request      // I/O that timed out and has not returned
+	stuckCh chan struct{} // closed when the device becomes stuck
+	// unstuckCh is closed when the stuck I/O returns (made by markStuck).
+	unstuckCh chan struct{}
+	closeErr  error
+	aioDown   bool // the AIO ring is destroyed
+	stats     DeviceStats
+	lat       [latencyWindow]time.Duration
+	latN      int // completed I/Os recorded in lat (total, not capped)
 }
 
 type opKind int
@@ -241,22 +246,83 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 		d.mu.Unlock()
 		return d.fail(d.timeoutErr(op, off, 0, "the context's deadline had already passed"))
 	}
+	for {
+		err := d.try(ctx, op, off, buf, now, deadline)
+		if !errors.Is(err, errStuckWait) {
+			return err
+		}
+		// An earlier I/O timed out while this one waited for its turn:
+		// wait for it to return, within this I/O's own deadline.
+	}
+}
+
+// errStuckWait sends a caller back to waiting for a stuck I/O to return;
+// it never reaches a caller of Read or Write.
+var errStuckWait = errors.New("an earlier I/O got stuck")
+
+// waitUnstuck waits, until the caller's deadline, for the stuck I/O s to
+// return (unstuck is closed then). A stall shorter than this I/O's own
+// deadline thus delays it rather than failing it; only when the stuck I/O
+// is still in flight at the deadline does it fail with ErrBusy, never
+// started.
+func (d *Device) waitUnstuck(ctx context.Context, op opKind, off int64, now, deadline time.Time, s *request, unstuck <-chan struct{}) error {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	busy := func() error {
+		d.mu.Lock()
+		d.stats.Busy++
+		since := time.Since(s.started)
+		d.mu.Unlock()
+		return d.fail(fmt.Errorf("%s at offset %d: %w (a %s at offset %d has been in flight for %v; waited %v for it)",
+			op, off, ErrBusy, s.op, s.off, since.Round(time.Millisecond), time.Since(now).Round(time.Millisecond)))
+	}
+	select {
+	case <-unstuck:
+		return nil
+	case <-timer.C:
+		return busy()
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return busy()
+		}
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
+	case <-d.quit:
+		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+	}
+}
+
+// try performs one attempt of an I/O: it waits for a stuck I/O to return,
+// then for its turn, then for its completion, all within deadline. It
+// returns errStuckWait when an earlier I/O got stuck while it waited for
+// its turn.
+func (d *Device) try(ctx context.Context, op opKind, off int64, buf []byte, now, deadline time.Time) error {
 	req := &request{op: op, off: off, buf: buf, res: make(chan result, 1)}
 
 	d.mu.Lock()
-	if d.closed {
+	for {
+		if d.closed {
+			d.mu.Unlock()
+			return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+		}
+		s := d.stuck
+		if s == nil {
+			break
+		}
+		unstuck := d.unstuckCh
 		d.mu.Unlock()
-		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
+		if err := d.waitUnstuck(ctx, op, off, now, deadline, s, unstuck); err != nil {
+			return err
+		}
+		d.mu.Lock()
 	}
-	if s := d.stuck; s != nil {
-		d.stats.Busy++
-		since := now.Sub(s.started)
-		d.mu.Unlock()
-		return d.fail(fmt.Errorf("%s at offset %d: %w (a %s at offset %d has been in flight for %v)", op, off, ErrBusy, s.op, s.off, since.Round(time.Millisecond)))
-	}
-
 	stuckCh := d.stuckCh
 	d.mu.Unlock()
+	if !time.Now().Before(deadline) {
+		d.mu.Lock()
+		d.stats.Timeouts++
+		d.mu.Unlock()
+		return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "waiting for a stuck I/O to return"))
+	}
 	if d.aio != nil {
 		return d.doAIO(ctx, op, off, buf, now, deadline, stuckCh)
 	}
@@ -293,9 +359,7 @@ func (d *Device) do(ctx context.Context, op opKind, off int64, buf []byte) error
 	}
 	started := !req.started.IsZero()
 	if started {
-		d.stuck = req
-		d.stats.Stuck = true
-		close(d.stuckCh)
+		d.markStuck(req)
 	}
 	d.mu.Unlock()
 
@@ -335,10 +399,7 @@ func awaitTurn[T any](d *Device, ctx context.Context, timer *time.Timer, ch chan
 		}
 		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ctx.Err()))
 	case <-stuckCh:
-		d.mu.Lock()
-		d.stats.Busy++
-		d.mu.Unlock()
-		return d.fail(fmt.Errorf("%s at offset %d: %w (an earlier I/O timed out while this one waited)", op, off, ErrBusy))
+		return errStuckWait
 	case <-d.quit:
 		return d.fail(fmt.Errorf("%s at offset %d: %w", op, off, ErrClosed))
 	}
@@ -352,11 +413,11 @@ func (d *Device) abandoned(op opKind, off int64, cause error, now, deadline time
 	case errors.Is(cause, ErrClosed):
 		return d.fail(fmt.Errorf("%s at offset %d: device closed with the I/O in flight: %w", op, off, ErrClosed))
 	case cause != nil && !errors.Is(cause, context.DeadlineExceeded):
-		d.log.Warn("quorum disk I/O abandoned by its caller while in flight; new I/O on this device fails with ErrBusy until it returns",
+		d.log.Warn("quorum disk I/O abandoned by its caller while in flight; new I/O on this device waits for it until its own deadline, then fails with ErrBusy",
 			"op", op.String(), "offset", off, "cause", cause)
 		return d.fail(fmt.Errorf("%s at offset %d: gave up on an I/O still in flight: %w", op, off, cause))
 	}
-	d.log.Warn("quorum disk I/O missed its deadline; new I/O on this device fails with ErrBusy until it returns",
+	d.log.Warn("quorum disk I/O missed its deadline; new I/O on this device waits for it until its own deadline, then fails with ErrBusy",
 		"op", op.String(), "offset", off, "deadline", deadline.Sub(now).Round(time.Millisecond))
 	return d.fail(d.timeoutErr(op, off, deadline.Sub(now), "the device did not complete it"))
 }
@@ -470,6 +531,7 @@ func (d *Device) complete(req *request, err error, lat time.Duration, late func(
 			d.stuck = nil
 			d.stats.Stuck = false
 			d.stuckCh = make(chan struct{})
+			close(d.unstuckCh)
 		}
 	}
 	closed = d.closed
@@ -484,6 +546,15 @@ func (d *Device) complete(req *request, err error, lat time.Duration, late func(
 			"op", req.op.String(), "offset", req.off, "after", lat.Round(time.Millisecond), "err", err)
 	}
 	return closed
+}
+
+// markStuck records that req timed out while in flight: new I/O waits
+// for it (within its own deadline) until it returns. Called with d.mu held.
+func (d *Device) markStuck(req *request) {
+	d.stuck = req
+	d.stats.Stuck = true
+	close(d.stuckCh)
+	d.unstuckCh = make(chan struct{})
 }
 
 // Done returns a channel closed once the Device has closed its

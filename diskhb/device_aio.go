@@ -143,13 +143,11 @@ func (d *Device) doAIO(ctx context.Context, op opKind, off int64, buf []byte, no
 	if !errors.Is(cause, ErrClosed) {
 		d.stats.Timeouts++
 	}
-	d.stuck = req
-	d.stats.Stuck = true
-	close(d.stuckCh)
+	d.markStuck(req)
 	d.mu.Unlock()
 	go d.aioReap(req)
 	if errors.Is(cause, ErrIO) {
-		d.log.Error("waiting for a quorum disk I/O failed; new I/O on this device fails with ErrBusy until it returns",
+		d.log.Error("waiting for a quorum disk I/O failed; new I/O on this device waits for it until its own deadline, then fails with ErrBusy",
 			"op", op.String(), "offset", off, "err", cause)
 		return d.fail(cause)
 	}
@@ -201,7 +199,8 @@ func (d *Device) aioDone(req *request, err error, late bool) error {
 }
 
 // aioReap waits for the completion of an I/O whose caller gave up, holding
-// the ring meanwhile, so that new I/O fails with ErrBusy until it returns.
+// the ring meanwhile, so that new I/O waits for it (or fails with ErrBusy
+// at its own deadline) until it returns.
 // req.buf stays referenced until then: the kernel may still write to it.
 func (d *Device) aioReap(req *request) {
 	for {

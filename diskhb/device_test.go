@@ -140,12 +140,13 @@ func TestDeviceHangTimesOutThenBusyThenRecovers(t *testing.T) {
 	if errors.Is(err, diskhb.ErrIO) || errors.Is(err, diskhb.ErrBusy) {
 		t.Fatalf("timeout also matches another sentinel: %v", err)
 	}
-	// While the write is stuck, new I/O fails at once with ErrBusy, even
-	// with a context that allows far more time.
-	long, cancel := context.WithTimeout(ctx, longTimeout)
-	defer cancel()
+	// While the write is stuck, a new I/O waits for it until its own
+	// deadline, then fails with ErrBusy without being started.
 	for range 3 {
-		if _, err := dev.Read(long, 0, 512); !errors.Is(err, diskhb.ErrBusy) {
+		short, cancel := context.WithTimeout(ctx, testTimeout)
+		_, err := dev.Read(short, 0, 512)
+		cancel()
+		if !errors.Is(err, diskhb.ErrBusy) {
 			t.Fatalf("read while an I/O is stuck: %v; want ErrBusy", err)
 		}
 	}
@@ -227,10 +228,43 @@ func TestDeviceDeadlineIsEarlierOfContextAndTimeout(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || errors.Is(err, diskhb.ErrTimeout) {
 			t.Fatalf("read cancelled in flight: %v; want context.Canceled", err)
 		}
-		if _, err := dev.Read(context.Background(), 0, 512); !errors.Is(err, diskhb.ErrBusy) {
+		short, cancelShort := context.WithTimeout(context.Background(), testTimeout)
+		defer cancelShort()
+		if _, err := dev.Read(short, 0, 512); !errors.Is(err, diskhb.ErrBusy) {
 			t.Fatalf("read after a cancelled in-flight read: %v; want ErrBusy", err)
 		}
 	})
+}
+
+// A stall a little longer than one I/O's deadline fails that I/O only:
+// the next one waits for the late completion within its own deadline and
+// then succeeds, instead of being refused as busy.
+func TestDeviceLateCompletionDoesNotFailTheNext(t *testing.T) {
+	_, p, dev, _ := newDev(t, 512, longTimeout)
+	ctx := context.Background()
+	p.Hang()
+	short, cancelShort := context.WithTimeout(ctx, testTimeout)
+	defer cancelShort()
+	if err := dev.Write(short, 512, sector(512, 1)); !errors.Is(err, diskhb.ErrTimeout) {
+		t.Fatalf("write on a hung path: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := dev.Read(ctx, 0, 512) // waits: the Device's deadline is long
+		done <- err
+	}()
+	// The read is waiting for the stuck write; releasing it lets the read run.
+	for dev.Stats().Reads != 0 {
+		t.Fatal("a read started while a write was stuck")
+	}
+	time.Sleep(testTimeout)
+	p.Release()
+	if err := <-done; err != nil {
+		t.Fatalf("read issued while the write was stuck, which returned within the read's deadline: %v", err)
+	}
+	if st := dev.Stats(); st.Busy != 0 || st.Late != 1 || st.Reads != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
 }
 
 func TestDeviceErrorMapping(t *testing.T) {

@@ -134,6 +134,29 @@ func (d *Disk) ReadSlots(ctx context.Context) ([]SlotRead, error) {
 	return out, nil
 }
 
+// ReadSlot reads node id's slot sector alone, in one I/O. The error is
+// the I/O error; a decoding problem is in the SlotRead.
+func (d *Disk) ReadSlot(ctx context.Context, id int) (SlotRead, error) {
+	b, err := d.readSlotSector(ctx, id)
+	if err != nil {
+		return SlotRead{}, err
+	}
+	s, err := DecodeSlot(b, d.hdr.ClusterUUID, id)
+	return SlotRead{ID: id, Slot: s, Err: err}, nil
+}
+
+func (d *Disk) readSlotSector(ctx context.Context, id int) ([]byte, error) {
+	if id < 1 || id > d.hdr.Slots {
+		return nil, fmt.Errorf("read slot: node id %d, disk has %d slots: %w", id, d.hdr.Slots, ErrGeometry)
+	}
+	ss := d.hdr.SectorSize
+	b, err := d.dev.Read(ctx, d.hdr.Layout().SlotSectorLBA(id)*int64(ss), ss)
+	if err != nil {
+		return nil, fmt.Errorf("read slot %d: %w", id, err)
+	}
+	return b, nil
+}
+
 // ClearSlot overwrites node id's slot with an empty record. Only for a
 // node that is certainly not running: see `mtc disk clear-slot`.
 func (d *Disk) ClearSlot(ctx context.Context, id int) error {

@@ -1,6 +1,7 @@
 // Package diskhb is MT-Cluster's quorum disk: the on-disk format of the
 // shared LUN, deadline-bounded direct I/O to it, and the disk heartbeat
-// with which every node proves it is alive independently of the network.
+// rounds with which every node proves it is alive independently of the
+// network.
 //
 // # Layout
 //
@@ -45,21 +46,60 @@
 // corrupted write), another format version, another cluster, a record of
 // another node in this node's slot — decodes as an error that says which.
 // Its contents are unknown: never a free lock, never an empty slot, never a
-// sign of life. Each writer reads its own slot back every round, so a write
-// that the device acknowledged but that was lost or torn counts as failed
-// (ErrWriteVerify), and a second daemon writing with the same node id is
-// detected (ErrSlotConflict).
+// sign of life. A peer's slot written under another configuration
+// generation (config.Cluster.Generation), or whose heartbeat payload
+// (package hbwire) does not decode, is unknown too; the reader counts it
+// and logs it, as the network path drops packets of another generation.
+//
+// # The disk heartbeat
+//
+// Rounds performs the membership machine's disk requests (package quorum
+// decides; this package does the I/O): the daemon, `mtc bench disk` and
+// the lab run this one implementation (Member drives the machine with it
+// when there is no network). A round is:
+//
+//	I/O                          when                       deadline
+//	write own slot               every heartbeat interval   io_timeout
+//	read every slot (one I/O)    right after the write      io_timeout
+//	read the tie-break lock      right after                io_timeout
+//	write the tie-break lock     only while claiming or     io_timeout
+//	                             renewing it
+//	read own slot back           before a write, only after io_timeout
+//	                             a round shorter than a
+//	                             quarter heartbeat, at most
+//	                             once per heartbeat
+//
+// Each I/O has a deadline of its own (time spent waiting for a stuck
+// earlier I/O counts against it), so a round takes at most 3 x io_timeout,
+// one more with a lock write and one more with the read-back; the
+// read-back is only done after a round shorter than a quarter heartbeat,
+// so it never lengthens a round on a disk that is already slow. The
+// machine issues the next write at the first heartbeat after the round
+// ends and times its own liveness (SelfFenceAfter) from the issue of its
+// last successful write: with every I/O taking L, writes are issued about
+// max(heartbeat_interval, 3L rounded up to a heartbeat) apart, and the
+// next one must complete within failure_timeout of the last one's issue.
+// A lock read that fails leaves the lock unknown; the slots read just
+// before still count.
+//
+// Our own slot is checked in every slot-area read and by the read-back
+// before a write, which sees whatever was written over it during the
+// whole interval since our last write: a write the device acknowledged
+// but that did not land (ErrWriteVerify) makes the next write count as
+// failed; a record of another incarnation (ErrSlotConflict: a second
+// daemon with this node id) is logged at error level and counted, and for
+// failure_timeout after the last one seen our writes count as failed, so
+// both writers self-fence rather than share a slot. Before its first
+// write a daemon watches its slot for the header's failure_timeout plus a
+// heartbeat interval (WatchSlot) and refuses to join, with ErrNodeIDInUse,
+// when it changes.
 //
 // # Liveness
 //
 // A peer is alive on the disk path only while its (incarnation, sequence)
-// pair changes, judged on the reader's own monotonic clock (Tracker); the
-// writer's wall-clock timestamp is for display only and is never compared.
-// States go unknown -> live -> suspect (SuspectAfter) -> dead (DeadAfter
-// without a change, covered by the reader's own successful reads: a reader
-// whose I/O fails learns nothing and judges nobody dead). A new incarnation
-// (the daemon restarted) and a change after death (a node that froze and
-// came back) are reported.
+// pair changes, judged on the reader's own monotonic clock (package
+// quorum/liveness, run by the membership machine); the writer's
+// wall-clock timestamp is for display only and is never compared.
 //
 // # I/O
 //
@@ -67,12 +107,14 @@
 // device: on a block device the caller submits it with Linux AIO and waits
 // in io_getevents until its deadline (as sanlock does); elsewhere one
 // goroutine per device issues the I/Os. A hung LUN becomes ErrTimeout at the
-// deadline and then ErrBusy until the stuck I/O returns; callers never
-// block past their deadline. Writes are one sector each, with O_DIRECT and
-// aligned buffers. EBADE from the kernel (a SCSI reservation removed our
-// key) is ErrFenced, distinct from ErrIO.
+// deadline; the next I/O waits for the stuck one within its own deadline
+// and fails with ErrBusy if it has not returned by then, so a stall a
+// little longer than io_timeout fails one I/O, not the round after it;
+// callers never block past their deadline. Writes are one sector each,
+// with O_DIRECT and aligned buffers. EBADE from the kernel (a SCSI
+// reservation removed our key) is ErrFenced, distinct from ErrIO.
 //
 // Not guaranteed: a write that timed out may still land later; a timeout is
-// not a fence. The heartbeat judges liveness; it does not decide membership,
-// quorum or fencing (package quorum does).
+// not a fence. This package decides nothing: membership, quorum,
+// liveness and fencing are package quorum's.
 package diskhb

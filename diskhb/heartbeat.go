@@ -2,311 +2,403 @@ package diskhb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"github.com/mtcluster/mtc/quorum/liveness"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/mtcluster/mtc/hbwire"
+	"github.com/mtcluster/mtc/quorum"
 )
 
-// HeartbeatConfig configures a node's disk heartbeat.
-type HeartbeatConfig struct {
+// SlotOfHeartbeat is the slot record that carries hb, written by the node
+// named name under configuration generation gen. Its payload is laid out
+// by package hbwire, the heartbeat's one encoding.
+func SlotOfHeartbeat(hb *quorum.Heartbeat, name string, gen uint64) Slot {
+	w := hbwire.ToSlot(hb)
+	flags := FlagRunning
+	if hb.Flags&quorum.FlagQuorate != 0 {
+		flags |= FlagQuorate
+	}
+	if hb.Flags&quorum.FlagStopped != 0 {
+		flags |= FlagSelfFencing
+	}
+	return Slot{
+		NodeID: w.NodeID, Flags: flags, Incarnation: w.Incarnation, Seq: w.Seq, Epoch: w.Epoch,
+		View: w.View, Members: w.Members, ConfigGen: gen, NodeName: name, Payload: w.Payload,
+	}
+}
+
+// HeartbeatOfSlot reads the heartbeat a slot record carries (an error
+// wrapping hbwire.ErrPayload or hbwire.ErrVersion when it carries none).
+func HeartbeatOfSlot(s Slot) (quorum.Heartbeat, error) {
+	return hbwire.FromSlot(hbwire.Slot{NodeID: s.NodeID, Incarnation: s.Incarnation, Seq: s.Seq, Epoch: s.Epoch,
+		View: s.View, Members: s.Members, Payload: s.Payload})
+}
+
+// LockOfRecord is the tie-break lock sector's record for r.
+func LockOfRecord(r quorum.LockRecord) Lock {
+	return Lock{Index: TieBreakLock, Owner: int(r.Owner), OwnerIncarnation: uint64(r.Inc), Generation: r.Gen}
+}
+
+// RecordOfLock reads a tie-break lock sector's record.
+func RecordOfLock(l Lock) quorum.LockRecord {
+	return quorum.LockRecord{Owner: quorum.NodeID(l.Owner), Inc: quorum.Incarnation(l.OwnerIncarnation), Gen: l.Generation}
+}
+
+// RoundsConfig configures the quorum-disk rounds of one node.
+type RoundsConfig struct {
 	NodeID   int
 	NodeName string
-	// Incarnation identifies this daemon start; 0 picks a random one.
+	// Incarnation is this daemon start's (the machine's) incarnation.
 	Incarnation uint64
-	// Interval between rounds (config heartbeat_interval).
-	Interval time.Duration
-	// SuspectAfter and DeadAfter judge peers (config.Derived).
-	SuspectAfter, DeadAfter time.Duration
+	// Generation is the configuration generation written into every slot
+	// (config.Cluster.Generation); a peer's slot of another generation
+	// counts as unknown.
+	Generation uint64
+	// Peers are the configured peers' node ids: only their slots are
+	// reported to the machine.
+	Peers []int
+	// HeartbeatInterval bounds the rate of own-slot read-backs before a
+	// write (at most one per interval, only after a round shorter than a
+	// quarter of it); FailureTimeout is how long a
+	// foreign write over our slot keeps our own writes counted as failed.
+	HeartbeatInterval, FailureTimeout time.Duration
+	// Clock is the local monotonic clock; nil uses the process's.
+	Clock func() time.Duration
+	// Log receives conflicts, verification failures and generation
+	// mismatches (nil discards them).
+	Log *slog.Logger
 }
 
-// Published is what the node writes in its slot besides its counters; the
-// membership layer sets it with Publish.
-type Published struct {
-	Flags     uint32
-	Epoch     uint64
-	View      uint64
-	Members   uint64
-	ConfigGen uint64
-	Payload   []byte
-}
-
-// Round is the outcome of one heartbeat round: one write of our own slot
-// and one read of the whole slot area.
-type Round struct {
-	// Now is the local monotonic time at the end of the round.
-	Now time.Duration
-	// Seq is the sequence number of the write attempted this round.
-	Seq      uint64
-	WriteErr error
-	Reads    []SlotRead
-	ReadErr  error
-	// Changes reports, per peer id, what its record revealed this round
-	// (restarts, resurrections, regressions); only non-trivial entries.
-	Changes map[int]liveness.Change
-}
-
-// Heartbeater writes a node's slot every interval and judges every peer's
-// liveness on the disk path by whether its counters change, on the local
-// monotonic clock.
+// Rounds performs the membership machine's quorum-disk requests
+// (quorum.DiskRequest) on a Disk: the one implementation of the disk
+// heartbeat, run by the daemon, `mtc bench disk` and the lab (through
+// Member when there is no network).
 //
-// It does not decide membership or quorum: it reports each Round to the
-// OnRound callback (the daemon feeds the membership state machine) and
-// keeps a Snapshot for status displays and tests.
-type Heartbeater struct {
-	disk    *Disk
-	cfg     HeartbeatConfig
-	log     *slog.Logger
-	clock   func() time.Duration
-	onRound func(Round)
+// Each I/O has its own deadline (the Device's I/O timeout): a request of
+// several I/Os does not share one. A DiskWriteSlot first reads our own
+// slot back (at most once per heartbeat interval, and only after a fast
+// round) to see whether another writer has overwritten it since our last
+// write, then writes; a DiskRead reads the whole slot area in one I/O,
+// which shows our own slot again, then the tie-break lock. See the
+// package documentation for the budget of a round.
+//
+// Rounds is safe for use by one goroutine performing requests while
+// others read its Stats.
+type Rounds struct {
+	disk *Disk
+	cfg  RoundsConfig
+	log  *slog.Logger
 
-	mu           sync.Mutex
-	pub          Published
-	seq          uint64
-	peers        map[int]*liveness.Tracker
-	lastReads    map[int]SlotRead
-	everWritten  bool
-	lastWriteOK  time.Duration
-	lastWriteErr error
-	writeFails   int
-	lastReadOK   time.Duration
-	everRead     bool
-	lastReadErr  error
+	peers map[int]bool
+
+	mu            sync.Mutex
+	wrote         bool   // a write succeeded in this incarnation
+	lastOKSeq     uint64 // sequence number of the last successful write
+	lastSeq       uint64 // sequence number of the last attempted write
+	lastOK        bool   // the last attempted write succeeded
+	lastVerify    time.Duration
+	verified      bool
+	roundStart    time.Duration // start of the current round's write
+	lastRound     time.Duration // how long the last write-and-read round took
+	failNext      bool          // an own-slot problem fails the next write
+	conflictUntil time.Duration // writes count as failed until then
+	conflicting   bool
+	otherGen      map[int]uint64 // peers whose slot holds another generation, and which
+	stats         RoundStats
 }
 
-// NewHeartbeater prepares a heartbeat on d. clock returns the local
-// monotonic time; nil uses the process's monotonic clock. onRound may be nil.
-func NewHeartbeater(d *Disk, cfg HeartbeatConfig, log *slog.Logger, clock func() time.Duration, onRound func(Round)) *Heartbeater {
-	if cfg.Incarnation == 0 {
-		cfg.Incarnation = RandomIncarnation()
-	}
-	if clock == nil {
+// RoundStats are the counters of a node's quorum-disk rounds.
+type RoundStats struct {
+	// Writes and WriteFailures count own-slot writes as reported to the
+	// machine (a write over a conflict counts as failed).
+	Writes, WriteFailures uint64
+	// Reads and ReadFailures count slot-area reads; LockReadFailures the
+	// tie-break lock reads that failed (the lock then counts as unknown).
+	Reads, ReadFailures, LockReadFailures uint64
+	// Verifies counts own-slot read-backs before a write.
+	Verifies uint64
+	// Conflicts counts reads that found our slot written by another
+	// daemon (another incarnation) since our last write.
+	Conflicts uint64
+	// VerifyFailures counts reads that found our slot not as we last
+	// wrote it for another reason: unreadable, cleared, or older than an
+	// acknowledged write.
+	VerifyFailures uint64
+	// OtherGeneration counts peer slot reads that carried another
+	// configuration generation (counted as unknown).
+	OtherGeneration uint64
+	// OtherGenerationPeers are the peers whose last read slot carries
+	// another generation, with that generation.
+	OtherGenerationPeers map[int]uint64 `json:",omitempty"`
+	// Conflict is set while our writes count as failed because another
+	// daemon writes our slot; OwnSlotProblem is the last problem found
+	// with our slot (kept until a clean read-back).
+	Conflict       bool
+	OwnSlotProblem string
+	// LastWriteErr, LastReadErr and LastLockErr are the last errors of
+	// each kind, cleared by a success.
+	LastWriteErr, LastReadErr, LastLockErr string
+}
+
+// RoundResult is the outcome of one request.
+type RoundResult struct {
+	// Done is what the machine is told (quorum.DiskDone).
+	Done quorum.DiskDone
+	// Err is the failure of the request: an I/O error, or for a write
+	// counted as failed although it landed, the own-slot problem.
+	Err error
+	// Seq is the sequence number written (DiskWriteSlot).
+	Seq uint64
+	// Reads are every slot as read (DiskRead).
+	Reads []SlotRead
+	// LockErr is why the tie-break lock counts as unknown (DiskRead);
+	// the slots were read nevertheless.
+	LockErr error
+	// OwnSlot is the problem found with our own slot, if any.
+	OwnSlot error
+}
+
+// NewRounds prepares the rounds of node cfg.NodeID on d.
+func NewRounds(d *Disk, cfg RoundsConfig) *Rounds {
+	if cfg.Clock == nil {
 		start := time.Now()
-		clock = func() time.Duration { return time.Since(start) }
+		cfg.Clock = func() time.Duration { return time.Since(start) }
 	}
+	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Heartbeater{
-		disk: d, cfg: cfg, clock: clock, onRound: onRound,
-		log:       log.With("component", "diskhb", "node", cfg.NodeID),
-		peers:     make(map[int]*liveness.Tracker),
-		lastReads: make(map[int]SlotRead),
-	}
-	for id := 1; id <= d.hdr.Slots; id++ {
+	r := &Rounds{disk: d, cfg: cfg, log: log, peers: make(map[int]bool), otherGen: make(map[int]uint64)}
+	for _, id := range cfg.Peers {
 		if id != cfg.NodeID {
-			h.peers[id] = &liveness.Tracker{SuspectAfter: cfg.SuspectAfter, DeadAfter: cfg.DeadAfter, NeedCoverage: true}
-		}
-	}
-	return h
-}
-
-// RandomIncarnation returns a random non-zero incarnation number.
-func RandomIncarnation() uint64 {
-	var b [8]byte
-	for {
-		_, _ = rand.Read(b[:])
-		if v := binary.LittleEndian.Uint64(b[:]); v != 0 {
-			return v
-		}
-	}
-}
-
-// Incarnation of this heartbeat.
-func (h *Heartbeater) Incarnation() uint64 { return h.cfg.Incarnation }
-
-// Publish sets what the next writes carry.
-func (h *Heartbeater) Publish(p Published) {
-	h.mu.Lock()
-	h.pub = p
-	h.pub.Payload = append([]byte(nil), p.Payload...)
-	h.mu.Unlock()
-}
-
-// Round performs one heartbeat round now: write our slot, read all slots.
-// Each I/O is bounded by the device's deadline.
-func (h *Heartbeater) Round(ctx context.Context) Round {
-	h.mu.Lock()
-	h.seq++
-	s := Slot{
-		NodeID: h.cfg.NodeID, NodeName: h.cfg.NodeName,
-		Flags: h.pub.Flags | FlagRunning, Incarnation: h.cfg.Incarnation, Seq: h.seq,
-		Epoch: h.pub.Epoch, View: h.pub.View, Members: h.pub.Members,
-		ConfigGen: h.pub.ConfigGen, Payload: h.pub.Payload, WrittenAt: time.Now(),
-	}
-	h.mu.Unlock()
-
-	werr := h.disk.WriteSlot(ctx, s)
-	tw := h.clock()
-	reads, rerr := h.disk.ReadSlots(ctx)
-	now := h.clock()
-
-	if werr == nil && rerr == nil {
-		werr = verifyOwn(reads, s)
-	}
-
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := Round{Now: now, Seq: s.Seq, WriteErr: werr, Reads: reads, ReadErr: rerr}
-	if werr == nil {
-		if h.writeFails > 0 {
-			h.log.Info("quorum disk write recovered", "failed_writes", h.writeFails)
-		}
-		h.everWritten, h.lastWriteOK, h.writeFails = true, tw, 0
-	} else {
-		h.writeFails++
-		if h.writeFails == 1 {
-			h.log.Warn("quorum disk write failed; the node fences itself if this lasts for the failure timeout", "err", werr, "seq", s.Seq)
-		}
-		h.lastWriteErr = werr
-	}
-	if rerr != nil {
-		h.lastReadErr = rerr
-		h.log.Debug("quorum disk read failed", "err", rerr)
-	} else {
-		h.everRead, h.lastReadOK = true, now
-		for _, sr := range reads {
-			h.lastReads[sr.ID] = sr
-			t, ok := h.peers[sr.ID]
-			if !ok {
-				continue
-			}
-			c := t.Observe(now, sr.Observation())
-			switch c {
-			case liveness.Restarted, liveness.Resurrected, liveness.Regressed:
-				if r.Changes == nil {
-					r.Changes = make(map[int]liveness.Change)
-				}
-				r.Changes[sr.ID] = c
-				h.log.Warn("peer slot change", "peer", sr.ID, "change", c.String(), "incarnation", sr.Slot.Incarnation, "seq", sr.Slot.Seq)
-			}
+			r.peers[id] = true
 		}
 	}
 	return r
 }
 
-// verifyOwn checks that our slot reads back as we wrote it: a device can
-// report success for a write that was lost or torn on the way, and a second
-// daemon with our node id shows up here first.
-func verifyOwn(reads []SlotRead, wrote Slot) error {
-	if wrote.NodeID > len(reads) {
-		return nil
+// Stats returns a snapshot of the counters.
+func (r *Rounds) Stats() RoundStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Conflict = r.conflicting
+	if len(r.otherGen) > 0 {
+		s.OtherGenerationPeers = make(map[int]uint64, len(r.otherGen))
+		for id, g := range r.otherGen {
+			s.OtherGenerationPeers[id] = g
+		}
 	}
-	own := reads[wrote.NodeID-1]
+	return s
+}
+
+// Do performs req; every I/O has its own deadline. It never blocks past
+// the sum of its I/Os' deadlines.
+func (r *Rounds) Do(ctx context.Context, req quorum.DiskRequest) RoundResult {
+	res := RoundResult{Done: quorum.DiskDone{Op: req.Op, Kind: req.Kind}}
+	switch req.Kind {
+	case quorum.DiskWriteSlot:
+		r.writeSlot(ctx, &req.Heartbeat, &res)
+	case quorum.DiskRead:
+		r.read(ctx, &res)
+	case quorum.DiskWriteLock:
+		l := LockOfRecord(req.Lock)
+		l.WrittenAt = time.Now() // display only, never compared
+		res.Err = r.disk.WriteLock(ctx, l)
+	default:
+		res.Err = fmt.Errorf("unknown quorum-disk request kind %v", req.Kind)
+	}
+	res.Done.Result = IOResult(res.Err)
+	return res
+}
+
+// IOResult classifies an I/O error for the machine.
+func IOResult(err error) quorum.IOResult {
 	switch {
-	case own.Err != nil:
-		return fmt.Errorf("%w: %w", ErrWriteVerify, own.Err)
-	case own.Slot.Incarnation != wrote.Incarnation && own.Slot.Flags&FlagEmpty == 0:
-		return fmt.Errorf("%w: slot %d holds incarnation %x seq %d, ours is %x", ErrSlotConflict,
-			wrote.NodeID, own.Slot.Incarnation, own.Slot.Seq, wrote.Incarnation)
-	case own.Slot.Incarnation != wrote.Incarnation || own.Slot.Seq != wrote.Seq:
-		return fmt.Errorf("%w: read back seq %d, wrote %d", ErrWriteVerify, own.Slot.Seq, wrote.Seq)
-	}
-	return nil
-}
-
-// Run performs a round every interval until ctx ends, reporting each to
-// onRound. It returns ctx's error.
-func (h *Heartbeater) Run(ctx context.Context) error {
-	t := time.NewTicker(h.cfg.Interval)
-	defer t.Stop()
-	for {
-		r := h.Round(ctx)
-		if h.onRound != nil {
-			h.onRound(r)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	case err == nil:
+		return quorum.IOOK
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return quorum.IOTimeout
+	default:
+		return quorum.IOFailed
 	}
 }
 
-// PeerStatus is one peer as seen on the disk path.
-type PeerStatus struct {
-	ID          int           `json:"id"`
-	Name        string        `json:"name,omitempty"`
-	State       string        `json:"state"`
-	Incarnation uint64        `json:"incarnation,omitempty"`
-	Seq         uint64        `json:"seq,omitempty"`
-	SinceChange time.Duration `json:"since_change_ns,omitempty"`
-	Flags       []string      `json:"flags,omitempty"`
-	Err         string        `json:"error,omitempty"`
-}
+func (r *Rounds) writeSlot(ctx context.Context, hb *quorum.Heartbeat, res *RoundResult) {
+	now := r.cfg.Clock()
+	r.mu.Lock()
+	// The read-back costs one I/O in the round: only when the last round
+	// was fast (a quarter of a heartbeat interval), so it never lengthens
+	// a slow round, and at most once per heartbeat interval.
+	verify := r.wrote && r.lastRound < r.cfg.HeartbeatInterval/4 &&
+		(!r.verified || now-r.lastVerify >= r.cfg.HeartbeatInterval)
+	r.roundStart = now
+	r.mu.Unlock()
+	var verr error
+	if verify {
+		// A failed read-back proves nothing either way: the write goes on.
+		var sr SlotRead
+		if sr, verr = r.disk.ReadSlot(ctx, r.cfg.NodeID); verr == nil {
+			r.mu.Lock()
+			r.verified, r.lastVerify = true, now
+			r.stats.Verifies++
+			res.OwnSlot = r.checkOwn(sr, now)
+			r.mu.Unlock()
+		}
+	}
 
-// Status is a snapshot of the disk heartbeat.
-type Status struct {
-	NodeID      int    `json:"node_id"`
-	Incarnation uint64 `json:"incarnation"`
-	Seq         uint64 `json:"seq"`
-	// SinceWrite is the time since our last successful slot write; -1 if
-	// none succeeded yet.
-	SinceWrite   time.Duration `json:"since_write_ns"`
-	WriteFails   int           `json:"consecutive_write_failures"`
-	LastWriteErr string        `json:"last_write_error,omitempty"`
-	SinceRead    time.Duration `json:"since_read_ns"`
-	LastReadErr  string        `json:"last_read_error,omitempty"`
-	Peers        []PeerStatus  `json:"peers"`
-}
+	s := SlotOfHeartbeat(hb, r.cfg.NodeName, r.cfg.Generation)
+	s.WrittenAt = time.Now() // display only, never compared
+	res.Seq = s.Seq
+	err := r.disk.WriteSlot(ctx, s)
+	if err != nil && verr != nil {
+		// Name the first I/O that failed: a hang that caught the
+		// read-back shows as its timeout, not only as the write's busy.
+		err = fmt.Errorf("%w (after the read-back of our slot before it failed: %w)", err, verr)
+	}
 
-// Snapshot returns the current status; peers whose slots were never
-// written by a daemon and that were never seen are left out.
-func (h *Heartbeater) Snapshot() Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.clock()
-	st := Status{NodeID: h.cfg.NodeID, Incarnation: h.cfg.Incarnation, Seq: h.seq, WriteFails: h.writeFails,
-		SinceWrite: -1, SinceRead: -1}
-	if h.everWritten {
-		st.SinceWrite = now - h.lastWriteOK
-	}
-	if h.everRead {
-		st.SinceRead = now - h.lastReadOK
-	}
-	if h.lastWriteErr != nil {
-		st.LastWriteErr = h.lastWriteErr.Error()
-	}
-	if h.lastReadErr != nil {
-		st.LastReadErr = h.lastReadErr.Error()
-	}
-	for id := 1; id <= h.disk.hdr.Slots; id++ {
-		t, ok := h.peers[id]
-		if !ok {
-			continue
-		}
-		sr, read := h.lastReads[id]
-		inc, seq, seen := t.Incarnation()
-		if !seen && (!read || (sr.Err == nil && sr.Slot.Flags&FlagEmpty != 0)) {
-			continue
-		}
-		ps := PeerStatus{ID: id, State: t.State(now).String(), Incarnation: inc, Seq: seq}
-		if d, ok := t.SinceChange(now); ok {
-			ps.SinceChange = d
-		}
-		if read {
-			if sr.Err != nil {
-				ps.Err = sr.Err.Error()
-			} else {
-				ps.Name = sr.Slot.NodeName
-				ps.Flags = FlagNames(sr.Slot.Flags)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now = r.cfg.Clock()
+	r.lastSeq, r.lastOK = s.Seq, err == nil
+	if err == nil {
+		r.wrote, r.lastOKSeq = true, s.Seq
+		switch {
+		case now < r.conflictUntil:
+			err = fmt.Errorf("own slot write landed but is not counted: %w (%s)", ErrSlotConflict, r.stats.OwnSlotProblem)
+		case r.failNext:
+			err = fmt.Errorf("own slot write landed but is not counted: %w (%s)", ErrWriteVerify, r.stats.OwnSlotProblem)
+		default:
+			if r.conflicting {
+				r.conflicting = false
+				r.log.Warn("quorum disk: no foreign write seen over our slot for the failure timeout; our writes count again", "slot", r.cfg.NodeID)
 			}
 		}
-		st.Peers = append(st.Peers, ps)
+		r.failNext = false
 	}
-	return st
+	res.Err = err
+	if err != nil {
+		r.stats.WriteFailures++
+		r.stats.LastWriteErr = err.Error()
+		return
+	}
+	r.stats.Writes++
+	r.stats.LastWriteErr = ""
 }
 
-// PeerState is peer id's liveness on the disk path now.
-func (h *Heartbeater) PeerState(id int) liveness.Liveness {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t, ok := h.peers[id]
-	if !ok {
-		return liveness.Unknown
+// checkOwn compares our slot as read with what we wrote and records a
+// problem. Called with r.mu held; only after a successful write.
+func (r *Rounds) checkOwn(sr SlotRead, now time.Duration) error {
+	var err error
+	switch {
+	case sr.Err != nil:
+		if !r.lastOK {
+			return nil // our last write failed or timed out: it may be torn
+		}
+		err = fmt.Errorf("%w: slot %d unreadable after a successful write: %w", ErrWriteVerify, r.cfg.NodeID, sr.Err)
+	case sr.Slot.Flags&FlagEmpty != 0:
+		err = fmt.Errorf("%w: slot %d was cleared (mtc disk init or clear-slot) while this daemon runs", ErrWriteVerify, r.cfg.NodeID)
+	case sr.Slot.Incarnation != r.cfg.Incarnation || sr.Slot.Seq > r.lastSeq:
+		err = fmt.Errorf("%w: slot %d holds incarnation %016x sequence %d written by node %q, ours is %016x at sequence %d: another daemon runs with node id %d; stop one of them",
+			ErrSlotConflict, r.cfg.NodeID, sr.Slot.Incarnation, sr.Slot.Seq, sr.Slot.NodeName, r.cfg.Incarnation, r.lastSeq, r.cfg.NodeID)
+	case sr.Slot.Seq < r.lastOKSeq:
+		err = fmt.Errorf("%w: slot %d holds sequence %d, older than the %d written last: the storage lost an acknowledged write", ErrWriteVerify, r.cfg.NodeID, sr.Slot.Seq, r.lastOKSeq)
 	}
-	return t.State(h.clock())
+	if err == nil {
+		if r.stats.OwnSlotProblem != "" && now >= r.conflictUntil {
+			r.stats.OwnSlotProblem = ""
+		}
+		return nil
+	}
+	if errors.Is(err, ErrSlotConflict) {
+		r.stats.Conflicts++
+		if !r.conflicting {
+			r.log.Error("quorum disk: CONFLICT: another daemon writes this node's slot; this node's writes no longer count and it will self-fence unless the other stops",
+				"slot", r.cfg.NodeID, "err", err, "hold", r.cfg.FailureTimeout)
+		}
+		r.conflicting = true
+		r.conflictUntil = now + r.cfg.FailureTimeout
+	} else {
+		r.stats.VerifyFailures++
+		r.failNext = true
+		if err.Error() != r.stats.OwnSlotProblem {
+			r.log.Error("quorum disk: own slot did not read back as written; the next write counts as failed", "slot", r.cfg.NodeID, "err", err)
+		}
+	}
+	r.stats.OwnSlotProblem = err.Error()
+	return err
+}
+
+func (r *Rounds) read(ctx context.Context, res *RoundResult) {
+	reads, err := r.disk.ReadSlots(ctx)
+	if err != nil {
+		res.Err = err
+		r.mu.Lock()
+		r.lastRound = r.cfg.Clock() - r.roundStart
+		r.stats.ReadFailures++
+		r.stats.LastReadErr = err.Error()
+		r.mu.Unlock()
+		return
+	}
+	res.Reads = reads
+	// The lock read has a deadline of its own; when it fails the slots
+	// still count and the lock is unknown (never free).
+	lock, lerr := r.disk.ReadLock(ctx, TieBreakLock)
+	if lerr == nil {
+		res.Done.Lock = quorum.LockObservation{Valid: true, Record: RecordOfLock(lock)}
+	}
+	res.LockErr = lerr
+	now := r.cfg.Clock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastRound = now - r.roundStart
+	r.stats.Reads++
+	r.stats.LastReadErr = ""
+	r.stats.LastLockErr = ""
+	if lerr != nil {
+		r.stats.LockReadFailures++
+		r.stats.LastLockErr = lerr.Error()
+	}
+	for _, sr := range reads {
+		if sr.ID == r.cfg.NodeID {
+			if r.wrote {
+				res.OwnSlot = r.checkOwn(sr, now)
+			}
+			continue
+		}
+		if r.peers[sr.ID] {
+			res.Done.Slots = append(res.Done.Slots, r.observe(sr))
+		}
+	}
+}
+
+// observe converts a peer's slot into what the machine consumes. A slot
+// that failed to decode, was never written by a daemon, was written under
+// another configuration generation, or whose payload does not decode
+// proves nothing (Valid false). Called with r.mu held.
+func (r *Rounds) observe(sr SlotRead) quorum.SlotObservation {
+	o := quorum.SlotObservation{Node: quorum.NodeID(sr.ID)}
+	if !sr.Valid() {
+		return o
+	}
+	if g := sr.Slot.ConfigGen; g != r.cfg.Generation {
+		r.stats.OtherGeneration++
+		if r.otherGen[sr.ID] != g {
+			r.log.Warn("quorum disk: a peer's slot carries another configuration generation; it counts as unknown: install the same cluster file on every node",
+				"peer", sr.ID, "name", sr.Slot.NodeName, "generation", fmt.Sprintf("%016x", g), "ours", fmt.Sprintf("%016x", r.cfg.Generation))
+		}
+		r.otherGen[sr.ID] = g
+		return o
+	}
+	delete(r.otherGen, sr.ID)
+	hb, err := HeartbeatOfSlot(sr.Slot)
+	if err != nil {
+		return o
+	}
+	o.Valid, o.Heartbeat = true, hb
+	return o
 }

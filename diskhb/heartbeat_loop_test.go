@@ -2,20 +2,30 @@ package diskhb_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/quorum/liveness"
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
-// Three nodes heartbeat at once on one loop device, each through its own
-// O_DIRECT file descriptor as separate hosts would on a LUN: every write is
-// read back intact by its writer, every node sees the two others live, and
-// when one stops, the others see it go dead.
-func TestLoopHeartbeatThreeWriters(t *testing.T) {
+// loopTiming is the timing of the loop-device tests: the aggressive
+// profile's heartbeat, with room for a busy host.
+var loopTiming = config.Timing{HeartbeatInterval: 50 * time.Millisecond, IOTimeout: 200 * time.Millisecond,
+	FailureTimeout: 600 * time.Millisecond, WatchdogTimeout: time.Second}
+
+// Three nodes run the daemon's disk rounds at once on one loop device
+// (their membership machines driven by diskhb.Member), each through its
+// own O_DIRECT descriptor as separate hosts would on a LUN: no write
+// fails, none is found overwritten, every machine sees the two others
+// live on the disk, and when one stops, the others see it go dead. A
+// fourth daemon started with node 2's id meanwhile refuses to join.
+func TestLoopRoundsThreeWriters(t *testing.T) {
 	testutil.RequireRoot(t, "creates loop devices")
 	for _, ss := range []int{512, 4096} {
 		t.Run(map[int]string{512: "512", 4096: "4096"}[ss], func(t *testing.T) {
@@ -28,17 +38,18 @@ func TestLoopHeartbeatThreeWriters(t *testing.T) {
 				if bd.SectorSize() != ss {
 					t.Fatalf("BLKSSZGET says %d, loop device made with %d", bd.SectorSize(), ss)
 				}
-				d := diskhb.NewDevice(bd, 2*time.Second, nil)
+				d := diskhb.NewDevice(bd, loopTiming.IOTimeout, nil)
 				t.Cleanup(func() { d.Close() })
 				return d
 			}
 			h := header(ss)
+			h.HeartbeatInterval, h.IOTimeout, h.FailureTimeout, h.WatchdogTimeout = loopTiming.HeartbeatInterval, loopTiming.IOTimeout, loopTiming.FailureTimeout, loopTiming.WatchdogTimeout
 			if err := diskhb.Format(context.Background(), open(), h, false); err != nil {
 				t.Fatal(err)
 			}
-			const interval = 20 * time.Millisecond
+			want := diskhb.Expect{ClusterUUID: cluster, MaxNodeID: 3}
 			type nodeRun struct {
-				hb     *diskhb.Heartbeater
+				m      *diskhb.Member
 				cancel context.CancelFunc
 				done   chan struct{}
 				mu     sync.Mutex
@@ -47,26 +58,31 @@ func TestLoopHeartbeatThreeWriters(t *testing.T) {
 			}
 			var nodes []*nodeRun
 			for id := 1; id <= 3; id++ {
-				d, err := diskhb.Open(context.Background(), open(), expect())
+				d, err := diskhb.Open(context.Background(), open(), want)
 				if err != nil {
 					t.Fatal(err)
 				}
-				n := &nodeRun{done: make(chan struct{})}
-				n.hb = diskhb.NewHeartbeater(d, diskhb.HeartbeatConfig{NodeID: id, Interval: interval,
-					SuspectAfter: 10 * interval, DeadAfter: 20 * interval}, nil, nil, func(r diskhb.Round) {
+				if err := d.WatchSlot(context.Background(), id, d.DefaultSlotWatch()); err != nil {
+					t.Fatalf("node %d: %v", id, err)
+				}
+				m, err := diskhb.NewMember(d, id, "", []int{1, 2, 3}, loopTiming.Derive(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := &nodeRun{m: m, done: make(chan struct{})}
+				m.OnRound = func(r diskhb.MemberRound) {
 					n.mu.Lock()
 					defer n.mu.Unlock()
 					n.rounds++
-					if r.WriteErr != nil {
-						n.fails = append(n.fails, r.WriteErr)
+					for _, err := range []error{r.Write.Err, r.Read.Err, r.Read.LockErr, r.Read.OwnSlot, r.Write.OwnSlot} {
+						if err != nil {
+							n.fails = append(n.fails, err)
+						}
 					}
-					if r.ReadErr != nil {
-						n.fails = append(n.fails, r.ReadErr)
-					}
-				})
+				}
 				ctx, cancel := context.WithCancel(context.Background())
 				n.cancel = cancel
-				go func() { defer close(n.done); n.hb.Run(ctx) }()
+				go func() { defer close(n.done); m.Run(ctx) }()
 				nodes = append(nodes, n)
 			}
 			defer func() {
@@ -75,21 +91,39 @@ func TestLoopHeartbeatThreeWriters(t *testing.T) {
 					<-n.done
 				}
 			}()
+			disk := func(n *nodeRun, peer int) liveness.Liveness {
+				for _, p := range n.m.Status().Peers {
+					if p.Node == quorum.NodeID(peer) {
+						return p.Disk
+					}
+				}
+				return liveness.Unknown
+			}
 			waitFor(t, 10*time.Second, "every node sees both others live", func() bool {
 				for i, n := range nodes {
 					for j := 1; j <= 3; j++ {
-						if j != i+1 && n.hb.PeerState(j) != liveness.Live {
+						if j != i+1 && disk(n, j) != liveness.Live {
 							return false
 						}
 					}
 				}
 				return true
 			})
-			// Stop node 2: the others see it suspect, then dead.
+			// A copy of node 2 refuses to join while node 2 runs.
+			d, err := diskhb.Open(context.Background(), open(), want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.WatchSlot(context.Background(), 2, d.DefaultSlotWatch()); !errors.Is(err, diskhb.ErrNodeIDInUse) {
+				t.Fatalf("a second daemon with node id 2 was not refused: %v", err)
+			} else {
+				t.Logf("refused: %v", err)
+			}
+			// Stop node 2: the others see it dead.
 			nodes[1].cancel()
 			<-nodes[1].done
 			waitFor(t, 10*time.Second, "node 2 dead for nodes 1 and 3", func() bool {
-				return nodes[0].hb.PeerState(2) == liveness.Dead && nodes[2].hb.PeerState(2) == liveness.Dead
+				return disk(nodes[0], 2) == liveness.Dead && disk(nodes[2], 2) == liveness.Dead
 			})
 			for i, n := range nodes {
 				n.mu.Lock()

@@ -29,7 +29,7 @@ func (w *World) damage(old, b []byte) []byte {
 }
 
 func (w *World) writeSlot(id quorum.NodeID, hb quorum.Heartbeat, corrupt bool) {
-	b, err := diskhb.EncodeSlot(quorum.SlotOf(hb), sectorSize, w.cluster)
+	b, err := diskhb.EncodeSlot(diskhb.SlotOfHeartbeat(&hb, "", 0), sectorSize, w.cluster)
 	if err != nil {
 		panic(fmt.Sprintf("sim: encoding the slot of node %d: %v", id, err))
 	}
@@ -43,13 +43,13 @@ func (w *World) writeSlot(id quorum.NodeID, hb quorum.Heartbeat, corrupt bool) {
 	if err != nil {
 		return
 	}
-	if c.obs.Heartbeat, err = quorum.HeartbeatOf(s); err == nil {
+	if c.obs.Heartbeat, err = diskhb.HeartbeatOfSlot(s); err == nil {
 		c.obs.Valid = true
 	}
 }
 
 func (w *World) writeLock(r quorum.LockRecord, corrupt bool) {
-	b, err := diskhb.EncodeLock(quorum.LockOf(r), sectorSize, w.cluster)
+	b, err := diskhb.EncodeLock(diskhb.LockOfRecord(r), sectorSize, w.cluster)
 	if err != nil {
 		panic(fmt.Sprintf("sim: encoding the lock: %v", err))
 	}
@@ -59,6 +59,6 @@ func (w *World) writeLock(r quorum.LockRecord, corrupt bool) {
 	w.lock.data = b
 	w.lock.obs = quorum.LockObservation{}
 	if l, err := diskhb.DecodeLock(b, w.cluster, diskhb.TieBreakLock); err == nil {
-		w.lock.obs = quorum.LockObservation{Valid: true, Record: quorum.LockRecordOf(l)}
+		w.lock.obs = quorum.LockObservation{Valid: true, Record: diskhb.RecordOfLock(l)}
 	}
 }

@@ -8,7 +8,8 @@
 //   - network: per-packet delay (occasionally a late, reordered packet),
 //     loss, duplication, symmetric and one-way partitions;
 //   - quorum disk: one shared slot area and tie-break lock whose sectors are
-//     encoded with diskhb's real format (quorum.SlotOf, quorum.LockOf);
+//     encoded with diskhb's real format and the daemon's own mapping
+//     (diskhb.SlotOfHeartbeat with hbwire's payload, diskhb.LockOfRecord);
 //     per-node paths that fail (every I/O, or a fraction), hang (the I/O
 //     completes late, when the path heals, or never), run slow, or land
 //     torn or bit-flipped writes that fail the real CRC32C check and read

@@ -314,22 +314,23 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 	}
 	res.writeSlot, res.readSlots = summarise(wl), summarise(rl)
 
-	// A real heartbeat at the default interval and I/O timeout, on a Device
-	// of its own; its I/O counted by that Device.
+	// The daemon's own disk rounds at the default timing, on a Device of
+	// their own: a membership machine (node 2 of a 3-node cluster, with
+	// no network) asks for them and diskhb.Rounds performs them, as in
+	// the daemon; their I/O is counted by that Device.
 	hbd, err := diskhb.OpenBlock(path)
 	if err != nil {
 		return nil, err
 	}
 	hdev := diskhb.NewDevice(hbd, timing.IOTimeout, log.With("device", path))
 	defer hdev.Close()
-	disk, err = diskhb.Open(ctx, hdev, diskhb.Expect{ClusterUUID: hdr.ClusterUUID, MaxNodeID: 2})
+	disk, err = diskhb.Open(ctx, hdev, diskhb.Expect{ClusterUUID: hdr.ClusterUUID, MaxNodeID: 3})
 	if err != nil {
 		return nil, err
 	}
 	// The rate is taken between the ends of the first and the last round
 	// that completed within --duration (Stats snapshots in the round
 	// callback), so no round is cut short by the end of the run.
-	der := timing.Derive()
 	hctx, cancel := context.WithTimeout(ctx, 2*c.Duration+10*time.Second)
 	defer cancel()
 	var (
@@ -338,10 +339,11 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 		rounds, roundErrs int
 		lastErr           error
 	)
-	hb := diskhb.NewHeartbeater(disk, diskhb.HeartbeatConfig{
-		NodeID: 2, NodeName: "bench", Interval: timing.HeartbeatInterval,
-		SuspectAfter: der.SuspectAfter, DeadAfter: der.DeadAfter,
-	}, log, nil, func(r diskhb.Round) {
+	m, err := diskhb.NewMember(disk, 2, "bench", []int{1, 2, 3}, timing.Derive(), log)
+	if err != nil {
+		return nil, err
+	}
+	m.OnRound = func(r diskhb.MemberRound) {
 		now, st := time.Now(), hdev.Stats()
 		switch {
 		case t0.IsZero():
@@ -353,14 +355,14 @@ func (c *BenchDiskCmd) measure(dd, path string, log *slog.Logger) (*diskResult, 
 		}
 		t1, last = now, st
 		rounds++
-		if err := errors.Join(r.WriteErr, r.ReadErr); err != nil {
+		if err := errors.Join(r.Write.Err, r.Read.Err, r.Read.LockErr); err != nil {
 			roundErrs++
 			lastErr = err
 		}
-	})
-	_ = hb.Run(hctx) // returns the context's error once cancelled
+	}
+	_ = m.Run(hctx) // returns the context's error once cancelled
 	if rounds == 0 {
-		return nil, fmt.Errorf("the heartbeat completed no round in %v", c.Duration)
+		return nil, fmt.Errorf("the disk rounds completed none in %v", c.Duration)
 	}
 	res.hb = hbRate{
 		interval: timing.HeartbeatInterval, elapsed: t1.Sub(t0), rounds: rounds,

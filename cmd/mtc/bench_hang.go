@@ -17,7 +17,7 @@ type hangResult struct {
 	deadline time.Duration
 	samples  int
 	late     latencies // when the caller got ErrTimeout, minus the deadline
-	busy     latencies // how long the ErrBusy refusal that followed took
+	busy     latencies // when the read that followed got ErrBusy, minus its deadline
 }
 
 // measureHang hangs a real block device samples times and times what the
@@ -71,8 +71,9 @@ func measureHang(dir string, samples int, log *slog.Logger) (_ *hangResult, err 
 		}
 		late = append(late, took-deadline)
 		t1 := time.Now()
+		// The read waits for the stuck write until its own deadline.
 		_, err = d.Read(ctx, 0, 512)
-		busy = append(busy, time.Since(t1))
+		busy = append(busy, time.Since(t1)-deadline)
 		if !errors.Is(err, diskhb.ErrBusy) {
 			_ = thaw()
 			return nil, fmt.Errorf("a read while a write was stuck returned %v, not ErrBusy", err)

@@ -50,7 +50,7 @@ func (r *diskReport) markdown() string {
 	}
 
 	p("\n### Disk heartbeat I/O per node\n\n")
-	p("A real `diskhb.Heartbeater` at the default heartbeat interval and I/O timeout (node 2 of the disk), run for --duration; the I/Os are counted by the Device's statistics between the ends of the first and the last round completed in that time, not computed.\n\n")
+	p("The daemon's own disk rounds (`diskhb.Rounds`, asked for by a real membership machine through `diskhb.Member`: node 2 of a three-node cluster, no network) at the default timing, run for --duration: per round the own-slot read-back when the last round was fast, the slot write, the slot-area read and the tie-break lock read. The I/Os are counted by the Device's statistics between the ends of the first and the last round completed in that time, not computed.\n\n")
 	p("| sector | interval | measured | rounds | writes/s | reads/s | written/s | read/s | timeouts | failed I/Os |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.results {
 		h := res.hb
@@ -65,8 +65,8 @@ func (r *diskReport) markdown() string {
 	}
 	if h := r.hang; h != nil {
 		p("\n### A hung device\n\n")
-		p("A 512-byte loop device whose backing file sits on its own ext4 filesystem; `fsfreeze --freeze` on that filesystem makes the device's writes block in the kernel, as on a hung LUN. Each sample writes one sector through a Device with the default %v deadline and times the caller's return (ErrTimeout each time), then times a read issued while that write is stuck (ErrBusy each time), then thaws the filesystem and waits for the stuck write to return.\n\n", h.deadline)
-		p("| deadline | samples | ErrTimeout after the deadline: p50 | max | ErrBusy refusal: p50 | max |\n|---|---|---|---|---|---|\n")
+		p("A 512-byte loop device whose backing file sits on its own ext4 filesystem; `fsfreeze --freeze` on that filesystem makes the device's writes block in the kernel, as on a hung LUN. Each sample writes one sector through a Device with the default %v deadline and times the caller's return (ErrTimeout each time), then times a read issued while that write is stuck, which waits for it until its own deadline and then fails with ErrBusy (each time), then thaws the filesystem and waits for the stuck write to return.\n\n", h.deadline)
+		p("| deadline | samples | ErrTimeout after the deadline: p50 | max | ErrBusy after the read's deadline: p50 | max |\n|---|---|---|---|---|---|\n")
 		p("| %v | %d | %s | %s | %s | %s |\n", h.deadline, h.samples, us(h.late.p50), us(h.late.max), us(h.busy.p50), us(h.busy.max))
 	}
 	return b.String()

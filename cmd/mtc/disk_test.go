@@ -18,6 +18,7 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
@@ -117,16 +118,20 @@ func TestDiskInitDumpClear(t *testing.T) {
 				t.Fatal(err)
 			}
 			corruptByte(t, disk, int64(diskhb.SlotLBA+2)*int64(dev.SectorSize())+50)
-			hb := diskhb.NewHeartbeater(d, diskhb.HeartbeatConfig{NodeID: 2, NodeName: "beta", Interval: 50 * time.Millisecond,
-				SuspectAfter: 150 * time.Millisecond, DeadAfter: 300 * time.Millisecond}, nil, nil, nil)
+			// Beta writes its slot with the daemon's rounds.
+			hb := diskhb.NewRounds(d, diskhb.RoundsConfig{NodeID: 2, NodeName: "beta", Incarnation: 7, Generation: c.Generation(),
+				Peers: []int{1, 2, 3}, HeartbeatInterval: 50 * time.Millisecond, FailureTimeout: 300 * time.Millisecond})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			// Beta writes far more often than its interval, so that a
 			// loaded machine cannot make it look stale to the tools.
 			go func() {
 				defer close(done)
+				beat := quorum.Heartbeat{From: 2, Inc: 7}
 				for ctx.Err() == nil {
-					hb.Round(ctx)
+					beat.Seq++
+					hb.Do(ctx, quorum.DiskRequest{Kind: quorum.DiskWriteSlot, Heartbeat: beat})
+					hb.Do(ctx, quorum.DiskRequest{Kind: quorum.DiskRead})
 					time.Sleep(5 * time.Millisecond)
 				}
 			}()
@@ -157,7 +162,7 @@ func TestDiskInitDumpClear(t *testing.T) {
 
 			// Clearing a live node's slot is refused; a stale one is cleared.
 			if _, err := runCLI(t, "disk", "clear-slot", "--config", cfg, "beta"); err == nil || !strings.Contains(err.Error(), "its node is running") {
-				t.Fatalf("clear live slot: %v; beta: %+v", err, hb.Snapshot())
+				t.Fatalf("clear live slot: %v; beta: %+v", err, hb.Stats())
 			}
 			if out, err := runCLI(t, "disk", "clear-slot", "--config", cfg, "alpha"); err != nil || !strings.Contains(out, "cleared slot 1") {
 				t.Fatalf("clear stale slot: %v %s", err, out)

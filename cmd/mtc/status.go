@@ -77,7 +77,13 @@ func ago(d time.Duration) string {
 func printStatus(out io.Writer, s daemon.Status) {
 	fmt.Fprintf(out, "cluster %s (%s)\nnode %s (id %d), pid %d, incarnation %s, up %v\n",
 		s.Cluster, s.ClusterUUID, s.Node, s.NodeID, s.PID, s.Incarnation, s.Uptime.Round(time.Second))
+	if !s.Time.IsZero() {
+		fmt.Fprintf(out, "as of %s (monotonic %v)\n", s.Time.Format(time.RFC3339Nano), s.Uptime.Round(time.Millisecond))
+	}
 	fmt.Fprintf(out, "state: %s   members: %s   epoch %d", s.State, strings.Join(s.Members, ", "), s.Epoch)
+	if s.Reason != "" {
+		fmt.Fprintf(out, "   (%s)", s.Reason)
+	}
 	if s.Tie {
 		fmt.Fprint(out, "   (tie: decided on the quorum disk)")
 	}
@@ -98,23 +104,39 @@ func printStatus(out io.Writer, s daemon.Status) {
 	if s.Disk.LastReadError != "" {
 		fmt.Fprintf(out, "  last read error: %s\n", s.Disk.LastReadError)
 	}
+	if s.Disk.LastLockError != "" {
+		fmt.Fprintf(out, "  last tie-break lock read error (%d failed): %s\n", s.Disk.LockReadFailures, s.Disk.LastLockError)
+	}
+	if s.Disk.Conflict {
+		fmt.Fprintf(out, "  CONFLICT: another daemon writes this node's slot (%d times seen); this node's writes do not count and it will self-fence\n", s.Disk.Conflicts)
+	}
 	if s.Disk.OwnSlotProblem != "" {
 		fmt.Fprintf(out, "  OWN SLOT: %s\n", s.Disk.OwnSlotProblem)
+	}
+	if s.Disk.OtherGeneration > 0 {
+		fmt.Fprintf(out, "  %d peer slot reads of another configuration generation (counted as unknown)\n", s.Disk.OtherGeneration)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tID\tSTATE\tMEMBER\tNETWORK\tHEARD\tDISK\tCHANGED\tACCEPTED\tDROPPED\tRESTARTS")
 	for _, p := range s.Peers {
-		net := "silent"
-		if p.NetAlive {
-			net = "alive"
+		net := p.Net
+		if net == "" {
+			net = "silent"
+			if p.NetAlive {
+				net = "alive"
+			}
+		}
+		disk := p.Disk
+		if p.OtherGeneration != "" {
+			disk += " (other generation " + p.OtherGeneration + ")"
 		}
 		var dropped uint64
 		for _, n := range s.Network.Receive.Dropped[p.Name] {
 			dropped += n
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Name, p.ID, p.State, p.Member, net, ago(p.SinceHeard),
-			p.Disk, ago(p.DiskSinceChange), s.Network.Receive.Accepted[p.Name], dropped, s.Network.Receive.Restarts[p.Name])
+			disk, ago(p.DiskSinceChange), s.Network.Receive.Accepted[p.Name], dropped, s.Network.Receive.Restarts[p.Name])
 	}
 	tw.Flush()
 	for src, reasons := range s.Network.Receive.Dropped {
@@ -129,18 +151,26 @@ func printStatus(out io.Writer, s daemon.Status) {
 		fmt.Fprintf(out, "last send error: %s\n", s.Network.LastSendError)
 	}
 	for _, st := range s.PackageStops {
-		fmt.Fprintf(out, "packages stopped at %v: %s\n", st.At.Round(time.Millisecond), st.Reason)
+		fmt.Fprintf(out, "packages stopped at %s (%v): %s\n", wall(st.Time), st.At.Round(time.Millisecond), st.Reason)
 	}
 	for _, f := range s.FenceRequests {
-		fmt.Fprintf(out, "fencing requested: %s\n", f)
+		fmt.Fprintf(out, "fencing requested at %s (%v): %s (incarnation %s)\n", wall(f.Time), f.At.Round(time.Millisecond), f.Peer, f.Incarnation)
 	}
 	for _, t := range s.Takeovers {
-		fmt.Fprintf(out, "takeover allowed: %s\n", t)
+		fmt.Fprintf(out, "takeover allowed at %s (%v): %s (incarnation %s, %s)\n", wall(t.Time), t.At.Round(time.Millisecond), t.Peer, t.Incarnation, t.Reason)
 	}
 	if n := len(s.Decisions); n > 0 {
-		fmt.Fprintln(out, "\nrecent decisions:")
+		fmt.Fprintln(out, "\nrecent decisions (wall clock, monotonic since start):")
 		for _, d := range s.Decisions[max(0, n-10):] {
-			fmt.Fprintf(out, "  %10v  %s\n", d.At.Round(time.Millisecond), d.Text)
+			fmt.Fprintf(out, "  %s %10v  %s\n", wall(d.Time), d.At.Round(time.Millisecond), d.Text)
 		}
 	}
+}
+
+// wall renders a record's wall-clock time, or "-" when it has none.
+func wall(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("15:04:05.000")
 }

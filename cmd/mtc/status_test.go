@@ -42,7 +42,7 @@ func TestPrintStatus(t *testing.T) {
 		"watchdog: process, 12 feeds, last 2s ago",
 		"last write error: write slot 1: disk I/O deadline exceeded",
 		"dropped from beta: 2 forged", "network lan: 99 sent",
-		"packages stopped at 1m20s: quorum lost", "quorum-lost (no majority)",
+		"(1m20s): quorum lost", "quorum-lost (no majority)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status output lacks %q:\n%s", want, got)

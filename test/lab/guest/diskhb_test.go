@@ -3,6 +3,7 @@ package guest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/quorum/liveness"
 	"github.com/mtcluster/mtc/test/lab/labkit"
 )
@@ -37,13 +39,14 @@ var labTiming = config.Timing{
 const phaseTimeout = 30 * time.Second
 
 // hbNode is one node's disk heartbeat over its own dm path to the quorum
-// LUN, with a record of every round it made.
+// LUN — the daemon's own disk rounds, asked for by its membership machine
+// with no network (diskhb.Member) — with a record of every round it made.
 type hbNode struct {
 	id   int
 	name string
 	path *labkit.DMPath
 	dev  *diskhb.Device
-	hb   *diskhb.Heartbeater
+	hb   *diskhb.Member
 	done chan struct{}
 
 	mu     sync.Mutex
@@ -65,14 +68,32 @@ func (r hbRound) firstErr() error {
 	return r.readErr
 }
 
-func (n *hbNode) record(r diskhb.Round, peers []int) {
-	rec := hbRound{writeErr: r.WriteErr, readErr: r.ReadErr, peers: make(map[int]liveness.Liveness, len(peers))}
+func (n *hbNode) record(r diskhb.MemberRound, peers []int) {
+	rec := hbRound{writeErr: r.Write.Err, readErr: r.Read.Err, peers: make(map[int]liveness.Liveness, len(peers))}
 	for _, p := range peers {
-		rec.peers[p] = n.hb.PeerState(p)
+		rec.peers[p] = diskState(r.Status, p)
 	}
 	n.mu.Lock()
 	n.rounds = append(n.rounds, rec)
 	n.mu.Unlock()
+}
+
+// diskState is peer's liveness on the disk path as the machine judged it.
+func diskState(st quorum.Status, peer int) liveness.Liveness {
+	for _, p := range st.Peers {
+		if int(p.Node) == peer {
+			return p.Disk
+		}
+	}
+	return liveness.Unknown
+}
+
+// PeerState is peer's liveness on the disk path as n's machine judges it now.
+func (n *hbNode) PeerState(peer int) liveness.Liveness { return diskState(n.hb.Status(), peer) }
+
+// snapshot is n's disk counters and machine status, for failure messages.
+func (n *hbNode) snapshot() string {
+	return fmt.Sprintf("disk %+v; machine %+v", n.hb.Rounds.Stats(), n.hb.Status())
 }
 
 // since returns a copy of the rounds from index from on, and the count.
@@ -99,7 +120,7 @@ func (n *hbNode) await(t *testing.T, what string, from int, cond func([]hbRound)
 	defer cancel()
 	var rs []hbRound
 	if !waitFor(ctx, func() bool { rs = n.since(from); return cond(rs) }) {
-		t.Fatalf("%s: %s did not happen within %v over %d rounds; status %+v", n.name, what, phaseTimeout, len(rs), n.hb.Snapshot())
+		t.Fatalf("%s: %s did not happen within %v over %d rounds; status %s", n.name, what, phaseTimeout, len(rs), n.snapshot())
 	}
 	return rs
 }
@@ -149,7 +170,7 @@ func (w *watcher) poll() {
 			if o == p {
 				continue
 			}
-			s := o.hb.PeerState(p.id)
+			s := o.PeerState(p.id)
 			k := [2]int{o.id, p.id}
 			w.mu.Lock()
 			if h := w.hist[k]; len(h) == 0 || h[len(h)-1] != s {
@@ -197,7 +218,7 @@ func (w *watcher) await(t *testing.T, phase string, observers []*hbNode, marks [
 		var h []liveness.Liveness
 		if !waitFor(ctx, func() bool { h = w.since(o, peer, marks[i]); return len(h) > 0 && h[len(h)-1] == want }) {
 			t.Fatalf("%s: %s did not judge %s %v within %v (judgements since the fault: %v); its status %+v",
-				phase, o.name, peer.name, want, phaseTimeout, h, o.hb.Snapshot())
+				phase, o.name, peer.name, want, phaseTimeout, h, o.snapshot())
 		}
 		if want == liveness.Dead {
 			if d := slices.Index(h, liveness.Dead); !slices.Contains(h[:d], liveness.Suspect) {
@@ -288,10 +309,11 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 			}
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("lab_node", n.name)
-		n.hb = diskhb.NewHeartbeater(disk, diskhb.HeartbeatConfig{
-			NodeID: n.id, NodeName: n.name, Interval: labTiming.HeartbeatInterval,
-			SuspectAfter: derived.SuspectAfter, DeadAfter: derived.DeadAfter,
-		}, log, nil, func(r diskhb.Round) { n.record(r, peers) })
+		all := append([]int{n.id}, peers...)
+		if n.hb, err = diskhb.NewMember(disk, n.id, n.name, all, derived, log); err != nil {
+			t.Fatal(err)
+		}
+		n.hb.OnRound = func(r diskhb.MemberRound) { n.record(r, peers) }
 	}
 	for _, n := range nodes {
 		go func() {
@@ -351,8 +373,8 @@ func TestDiskHeartbeatFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first I/O caught by the suspend, a write or a read, misses its
-	// deadline; every later one fails at once (ErrBusy) or misses its own
-	// deadline, and the rounds go on.
+	// deadline; every later one waits for it until its own deadline and
+	// fails (ErrBusy), or misses its own deadline, and the rounds go on.
 	failed := func(r hbRound) bool { return r.firstErr() != nil }
 	rs = n3.await(t, "hung path: a timed-out I/O and two more rounds", from, func(rs []hbRound) bool {
 		i := slices.IndexFunc(rs, failed)

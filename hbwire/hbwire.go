@@ -1,0 +1,235 @@
+// Package hbwire is the one encoding of a membership heartbeat
+// (quorum.Heartbeat): the network heartbeat (package nethb) and the quorum
+// disk slot (package diskhb) both carry it as an opaque payload laid out
+// here. It is pure: it depends on the quorum types and encoding/binary only.
+//
+// # Payload
+//
+// Big-endian, the same layout on both carriers:
+//
+//	off  size  field
+//	0    1     layout version (Version)
+//	1    1     flags (quorum.Flags)
+//	2    1     parts: bit 0 set when the counters follow
+//	3    2     echo mask: bit i-1 set when an echo of node i follows
+//	5    20    counters, only when parts bit 0 is set: publication
+//	           counter (8), membership epoch (8), member set (4, bit i =
+//	           node i)
+//	.    16n   echoes, one per set mask bit in increasing node id order:
+//	           the node's incarnation (8) and the highest publication
+//	           counter heard from it (8)
+//
+// What the carrier's own header already holds is not repeated: a network
+// packet carries the sender id, its incarnation and its view in the nethb
+// header, so its payload has the counters (AppendNet, DecodeNet); a slot
+// carries the sender id, incarnation, counter, epoch, view and member set
+// in its own record fields, so its payload has none (ToSlot, FromSlot). A
+// node never echoes itself, so a 16-node cluster has at most 15 echoes: a
+// slot payload is at most 5 + 15 x 16 = 245 bytes (diskhb.MaxPayload is
+// 256), a network payload 265.
+//
+// # Versions
+//
+// Version starts at 16 so that a version byte is never a flags byte of the
+// unversioned slot payload earlier releases wrote (flags 0-15 first, then
+// 17-byte echoes): such a payload, and any other version, is refused with
+// ErrVersion and the slot or packet counts as unreadable, never as a sign
+// of life. Every node of a cluster must run a release with the same
+// Version.
+package hbwire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// Version is the payload layout version this package writes and reads.
+const Version = 16
+
+// Sizes of the payload's parts.
+const (
+	headerLen   = 5
+	countersLen = 20
+	echoLen     = 16
+	// MaxEchoes is the largest number of echoes: every node but the sender.
+	MaxEchoes = quorum.MaxNodes - 1
+	// MaxSlotPayload and MaxNetPayload are the largest payloads.
+	MaxSlotPayload = headerLen + MaxEchoes*echoLen
+	MaxNetPayload  = headerLen + countersLen + MaxEchoes*echoLen
+)
+
+// partCounters is parts bit 0: the counters follow the header.
+const partCounters = 1
+
+// Errors. Both mean the payload proves nothing about its sender.
+var (
+	// ErrPayload: the payload does not decode (length, bounds, ids).
+	ErrPayload = errors.New("heartbeat payload does not decode")
+	// ErrVersion: the payload is of another layout version, or of the
+	// unversioned slot layout of earlier releases.
+	ErrVersion = errors.New("heartbeat payload of another layout version: every node must run the same MT-Cluster release")
+)
+
+// validNodes are the bits of a Set that can name a node.
+const validNodes = quorum.Set(1<<(quorum.MaxNodes+1) - 2)
+
+func appendPayload(b []byte, hb *quorum.Heartbeat, counters bool) []byte {
+	var mask uint16
+	for id := quorum.NodeID(1); id <= quorum.MaxNodes; id++ {
+		if id != hb.From && hb.Echo[id] != (quorum.Echo{}) {
+			mask |= 1 << (id - 1)
+		}
+	}
+	var parts byte
+	if counters {
+		parts |= partCounters
+	}
+	b = append(b, Version, byte(hb.Flags), parts)
+	b = binary.BigEndian.AppendUint16(b, mask)
+	if counters {
+		b = binary.BigEndian.AppendUint64(b, uint64(hb.Seq))
+		b = binary.BigEndian.AppendUint64(b, hb.Epoch)
+		b = binary.BigEndian.AppendUint32(b, uint32(hb.Members))
+	}
+	for id := quorum.NodeID(1); id <= quorum.MaxNodes; id++ {
+		if mask&(1<<(id-1)) != 0 {
+			e := hb.Echo[id]
+			b = binary.BigEndian.AppendUint64(b, uint64(e.Inc))
+			b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+		}
+	}
+	return b
+}
+
+// decodePayload fills hb (whose From is set) from p; counters says whether
+// the carrier expects them in the payload.
+func decodePayload(p []byte, hb *quorum.Heartbeat, counters bool) error {
+	if len(p) < 1 {
+		return fmt.Errorf("%w: empty", ErrPayload)
+	}
+	if p[0] != Version {
+		if p[0] < Version {
+			return fmt.Errorf("%w: first byte %d: the unversioned layout of an earlier release, or version %d; this node reads version %d", ErrVersion, p[0], p[0], Version)
+		}
+		return fmt.Errorf("%w: version %d, this node reads version %d", ErrVersion, p[0], Version)
+	}
+	if len(p) < headerLen {
+		return fmt.Errorf("%w: %d bytes, the header needs %d", ErrPayload, len(p), headerLen)
+	}
+	hb.Flags = quorum.Flags(p[1])
+	parts := p[2]
+	mask := binary.BigEndian.Uint16(p[3:5])
+	switch {
+	case parts&^partCounters != 0:
+		return fmt.Errorf("%w: unknown parts %08b", ErrPayload, parts)
+	case counters != (parts&partCounters != 0):
+		return fmt.Errorf("%w: counters present=%v where the carrier expects %v", ErrPayload, parts&partCounters != 0, counters)
+	}
+	p = p[headerLen:]
+	if counters {
+		if len(p) < countersLen {
+			return fmt.Errorf("%w: counters truncated", ErrPayload)
+		}
+		hb.Seq = quorum.Seq(binary.BigEndian.Uint64(p[0:8]))
+		hb.Epoch = binary.BigEndian.Uint64(p[8:16])
+		m, err := set(uint64(binary.BigEndian.Uint32(p[16:20])), "member set")
+		if err != nil {
+			return err
+		}
+		hb.Members = m
+		p = p[countersLen:]
+	}
+	if hb.From >= 1 && mask&(1<<(hb.From-1)) != 0 {
+		return fmt.Errorf("%w: node %d echoes itself", ErrPayload, hb.From)
+	}
+	if n := bits.OnesCount16(mask); len(p) != n*echoLen {
+		return fmt.Errorf("%w: %d echoes need %d bytes, have %d", ErrPayload, n, n*echoLen, len(p))
+	}
+	for id := quorum.NodeID(1); id <= quorum.MaxNodes; id++ {
+		if mask&(1<<(id-1)) == 0 {
+			continue
+		}
+		hb.Echo[id] = quorum.Echo{Inc: quorum.Incarnation(binary.BigEndian.Uint64(p[0:8])), Seq: quorum.Seq(binary.BigEndian.Uint64(p[8:16]))}
+		p = p[echoLen:]
+	}
+	return nil
+}
+
+// set checks that v (bit i = node i) names configured node ids only.
+func set(v uint64, what string) (quorum.Set, error) {
+	if v&^uint64(validNodes) != 0 {
+		return 0, fmt.Errorf("%w: %s %#x names ids outside 1..%d", ErrPayload, what, v, quorum.MaxNodes)
+	}
+	return quorum.Set(v), nil
+}
+
+func checkFrom(from uint64) (quorum.NodeID, error) {
+	if from < 1 || from > quorum.MaxNodes {
+		return 0, fmt.Errorf("%w: sender id %d outside 1..%d", ErrPayload, from, quorum.MaxNodes)
+	}
+	return quorum.NodeID(from), nil
+}
+
+// AppendNet appends the network payload of hb to b. The sender id, its
+// incarnation and hb.View travel in the nethb header.
+func AppendNet(b []byte, hb *quorum.Heartbeat) []byte { return appendPayload(b, hb, true) }
+
+// DecodeNet rebuilds the heartbeat of an accepted packet from the nethb
+// header's sender id, incarnation and view and its payload.
+func DecodeNet(from uint32, inc, view uint64, payload []byte) (quorum.Heartbeat, error) {
+	id, err := checkFrom(uint64(from))
+	if err != nil {
+		return quorum.Heartbeat{}, err
+	}
+	hb := quorum.Heartbeat{From: id, Inc: quorum.Incarnation(inc)}
+	if hb.View, err = set(view, "view"); err != nil {
+		return quorum.Heartbeat{}, err
+	}
+	if err := decodePayload(payload, &hb, true); err != nil {
+		return quorum.Heartbeat{}, err
+	}
+	return hb, nil
+}
+
+// Slot is the part of a quorum-disk slot record (diskhb.Slot) that carries
+// a heartbeat: its record fields and its payload. View and Members follow
+// the disk format's numbering, bit i-1 = node i (as `mtc disk dump` shows
+// them).
+type Slot struct {
+	NodeID                  int
+	Incarnation, Seq, Epoch uint64
+	View, Members           uint64
+	Payload                 []byte
+}
+
+func toDisk(s quorum.Set) uint64 { return uint64(s&validNodes) >> 1 }
+
+// ToSlot is the slot record that carries hb.
+func ToSlot(hb *quorum.Heartbeat) Slot {
+	return Slot{
+		NodeID: int(hb.From), Incarnation: uint64(hb.Inc), Seq: uint64(hb.Seq), Epoch: hb.Epoch,
+		View: toDisk(hb.View), Members: toDisk(hb.Members),
+		Payload: appendPayload(make([]byte, 0, MaxSlotPayload), hb, false),
+	}
+}
+
+// FromSlot reads the heartbeat a slot record carries.
+func FromSlot(s Slot) (quorum.Heartbeat, error) {
+	id, err := checkFrom(uint64(s.NodeID))
+	if err != nil {
+		return quorum.Heartbeat{}, err
+	}
+	hb := quorum.Heartbeat{From: id, Inc: quorum.Incarnation(s.Incarnation), Seq: quorum.Seq(s.Seq), Epoch: s.Epoch}
+	if s.View>>quorum.MaxNodes != 0 || s.Members>>quorum.MaxNodes != 0 {
+		return quorum.Heartbeat{}, fmt.Errorf("%w: view %#x or members %#x name ids above %d", ErrPayload, s.View, s.Members, quorum.MaxNodes)
+	}
+	hb.View, hb.Members = quorum.Set(s.View<<1), quorum.Set(s.Members<<1)
+	if err := decodePayload(s.Payload, &hb, false); err != nil {
+		return quorum.Heartbeat{}, err
+	}
+	return hb, nil
+}
