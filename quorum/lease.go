@@ -57,15 +57,25 @@ func (n *Node) publish() Heartbeat {
 		if p == nil || p.netMax == 0 {
 			continue
 		}
-		if n.netAlive(p) {
+		if n.hearing(p) {
 			hb.View = hb.View.Add(p.id)
 		}
 		// Echo only what the network brought: membership lives on the
 		// network, so a peer cut off it must not keep its lease alive
-		// through the disk after we drop it.
-		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.netMax}
+		// through the disk after we drop it. A member's counter is
+		// echoed only while the member shows it hears us: a member that
+		// still sends but no longer receives (deaf, or a one-way link)
+		// gets no fresher endorsement, so the shrink guard after it is
+		// dropped runs from the last counter echoed while it heard us,
+		// not from its last packet. A non-member cannot count on our
+		// heartbeats (they do not publish its member set), so its newest
+		// counter is echoed: that is how it proves it hears us.
+		if !n.members.Has(p.id) || n.hearsUs(p) || p.echoSeq == 0 {
+			p.echoSeq, p.echoAt = p.netMax, p.netAt
+		}
+		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.echoSeq}
 		if n.members.Has(p.id) {
-			if until := p.netAt + n.guard(); until > p.endorsedUntil {
+			if until := p.echoAt + n.guard(); until > p.endorsedUntil {
 				p.endorsedUntil = until
 			}
 		}
@@ -73,6 +83,54 @@ func (n *Node) publish() Heartbeat {
 	n.lastPub = hb
 	return hb
 }
+
+// echoOfUs is when we sent the counter of ours that p's latest heartbeat
+// echoes; ok is false when it echoes another incarnation of ours or a
+// counter sent DeadAfter ago or earlier.
+func (n *Node) echoOfUs(p *peer) (at time.Duration, ok bool) {
+	if !p.haveLatest {
+		return 0, false
+	}
+	e := p.latest.Echo[n.self]
+	if e.Inc != n.inc {
+		return 0, false
+	}
+	at, ok = n.sentAt(e.Seq)
+	if !ok || at+n.t.DeadAfter <= n.now {
+		return 0, false
+	}
+	return at, true
+}
+
+// endorses: p's latest heartbeat endorses us: it echoes a counter of this
+// incarnation sent less than DeadAfter ago (the lease we count on).
+func (n *Node) endorses(p *peer) bool {
+	_, ok := n.echoOfUs(p)
+	return ok
+}
+
+// hearsWithin is how much older than a peer's packet the counter of ours
+// it echoes may be for the peer to count as hearing us: SuspectAfter, the
+// silence after which a path is suspected, plus one heartbeat interval for
+// the peer's own cadence. (See the package documentation, "Transitions".)
+func (n *Node) hearsWithin() time.Duration { return n.t.SuspectAfter + n.t.HeartbeatInterval }
+
+// hearsUs: p endorses us, and its latest network packet arrived less than
+// hearsWithin after we sent the counter of ours that it (or its newer
+// slot) echoes. A peer that keeps sending while it echoes an ever older
+// counter of ours does not hear us (it is deaf, or our packets to it are
+// lost); a peer that went silent (crashed, paused, cut off) still counts
+// as hearing us until its endorsement runs out, so a crash costs no more
+// than the lease.
+func (n *Node) hearsUs(p *peer) bool {
+	at, ok := n.echoOfUs(p)
+	return ok && p.netAt < at+n.hearsWithin()
+}
+
+// hearing: we hear p on the network and it hears us, as far as we can
+// tell; the set of such peers is the View we publish, so every node sees
+// a link that works one way only as broken, whichever end notices.
+func (n *Node) hearing(p *peer) bool { return n.netAlive(p) && n.hearsUs(p) }
 
 // sentAt is the local time we published seq, if its lease can still run.
 func (n *Node) sentAt(seq Seq) (time.Duration, bool) {

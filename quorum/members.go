@@ -3,7 +3,9 @@
 package quorum
 
 // computeMembers: ourselves plus the peers we hear on the network whose
-// latest view includes us, reduced to the best clique of mutual hearing.
+// latest view includes us and whose latest heartbeat endorses us, reduced
+// to the best clique of mutual hearing. It reads the machine's state and
+// changes nothing but a memo of its last answer (cliqueIn, cliqueOut).
 func (n *Node) computeMembers() Set {
 	// The inputs, as a key: which peers qualify and what they hear.
 	var key [MaxNodes + 2]Set
@@ -11,6 +13,13 @@ func (n *Node) computeMembers() Set {
 	cand = cand.Add(n.self)
 	for _, p := range n.peers {
 		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 {
+			continue
+		}
+		// Membership is mutual: a peer whose endorsement of us has run
+		// out (it no longer hears us, or not this incarnation) is no
+		// member, rather than a member that costs us quorum until its
+		// view changes.
+		if !n.endorses(p) {
 			continue
 		}
 		// A newcomer joins only once it is settled (its startup guard or
@@ -21,13 +30,18 @@ func (n *Node) computeMembers() Set {
 		}
 		cand = cand.Add(p.id)
 		key[p.id] = p.latest.View
+		if n.hearing(p) {
+			key[n.self] = key[n.self].Add(p.id)
+		}
 	}
 	key[MaxNodes+1] = cand
 	if key == n.cliqueIn && n.cliqueOut != 0 {
 		return n.cliqueOut
 	}
 	var adj [MaxNodes + 1]Set
-	adj[n.self] = cand.Remove(n.self)
+	// Our own row is our view, as the peers see it in our heartbeats, so
+	// every node computes the clique from the same edges.
+	adj[n.self] = cand.Remove(n.self) & key[n.self]
 	for s := cand.Remove(n.self); s != 0; {
 		id := s.Lowest()
 		s = s.Remove(id)
@@ -46,4 +60,19 @@ func (n *Node) computeMembers() Set {
 	out := bestClique(n.self, cand, &adj, &n.votes)
 	n.cliqueIn, n.cliqueOut = key, out
 	return out
+}
+
+// hearsMajority: this node and the peers it hears both ways (alive on the
+// network, hearing us, endorsing us, not self-fencing, whatever their
+// member sets) hold a strict majority of the votes. A node in a connected
+// majority keeps this through a membership change, even while a peer it
+// dropped for a moment (a newcomer again) waits out its own guard.
+func (n *Node) hearsMajority() bool {
+	s := SetOf(n.self)
+	for _, p := range n.peers {
+		if p != nil && p.haveLatest && n.hearing(p) && n.endorses(p) && p.latest.View.Has(n.self) && p.latest.Flags&FlagStopped == 0 {
+			s = s.Add(p.id)
+		}
+	}
+	return n.votes.Tally(s) == VoteWon
 }

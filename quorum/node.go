@@ -42,7 +42,13 @@ type Config struct {
 	Timing config.Derived
 	// Incarnation of this daemon start; must not be 0.
 	Incarnation Incarnation
-	Unsafe      Unsafe
+	// LeftoversRunning: packages started by an earlier incarnation of the
+	// daemon on this machine may still run. The machine then does not feed
+	// the watchdog until the driver reports LeftoversStopped: the peers
+	// count on that incarnation's watchdog reset, so its packages must be
+	// gone before a new incarnation keeps the machine alive.
+	LeftoversRunning bool
+	Unsafe           Unsafe
 }
 
 // ErrConfig is wrapped by every Config validation error.
@@ -110,14 +116,21 @@ type Node struct {
 	quorate      bool
 	quorateUntil time.Duration
 	quorateSince time.Duration
+	// lastQuorate: while quorate, now; after a loss, the instant quorum
+	// ran out (the self-fence clock starts there).
 	lastQuorate  time.Duration
+	lastMembers  Set // the member set of the last quorate stretch
 	armed        bool
 	stopped      bool
 	whyNot       LossReason
 	agreed       bool // agreement and settlement hold (tie aside)
-	settling     bool // quorum fails only on our own shrink guard
+	transition   bool // see verdict.transition
+	lossLogged   bool // the current loss was reported as QuorumLost
 	pendingSince time.Duration
 	pending      bool
+	// leftovers: packages of an earlier incarnation may still run on this
+	// machine; the watchdog is not fed until LeftoversStopped.
+	leftovers bool
 
 	nextSend time.Duration
 	lastPub  Heartbeat
@@ -160,6 +173,7 @@ func New(cfg Config) *Node {
 		}
 	}
 	n.members = SetOf(cfg.Self)
+	n.leftovers = cfg.LeftoversRunning
 	return n
 }
 
@@ -193,6 +207,7 @@ func (n *Node) status() Status {
 		Tie:          n.tally == VotePending,
 		Armed:        n.armed,
 		Stopped:      n.stopped,
+		Leftovers:    n.leftovers,
 		StopDeadline: n.stopDeadline(),
 		Reason:       n.whyNot,
 		Peers:        n.peerStatus(),
@@ -234,6 +249,11 @@ func (n *Node) Step(now time.Duration, ev Event) {
 		n.onFenced(e)
 	case FenceFailed:
 		n.onFenceFailed(e)
+	case LeftoversStopped:
+		if n.leftovers {
+			n.leftovers = false
+			n.decide(Decision{Kind: LeftoversStoppedKind})
+		}
 	}
 	n.evaluate()
 }
@@ -277,18 +297,37 @@ func (n *Node) evaluate() {
 	n.expireLock()
 
 	// Quorum.
-	q, until, reason := n.quorum()
+	v := n.quorum()
+	// Quorum held up to its expiry at most: a step that comes later (a
+	// late tick, a pause) finds it lost at quorateUntil, and the self-fence
+	// clock runs from there.
+	wasQuorate := n.quorate && now <= n.quorateUntil
+	if n.quorate && !wasQuorate {
+		n.lastQuorate = n.quorateUntil
+	}
 	switch {
-	case q && !n.quorate:
+	case v.quorate && !wasQuorate:
 		n.quorateSince = now
 		n.armed = true
 		n.decide(Decision{Kind: QuorumGained, Members: n.members})
-	case !q && n.quorate:
-		n.decide(Decision{Kind: QuorumLost, Reason: reason.String(), Members: n.members})
+	case !v.quorate && n.quorate:
+		if wasQuorate {
+			n.lastQuorate = now
+		}
+		n.lossLogged = !v.transition
+		n.decide(n.lossDecision(v))
 	}
-	n.quorate, n.quorateUntil, n.whyNot = q, until, reason
-	if q {
+	n.quorate, n.quorateUntil, n.whyNot = v.quorate, v.until, v.reason
+	n.agreed, n.transition = v.agreed, v.transition
+	if !v.quorate && n.armed && !n.lossLogged && (!v.transition || now >= n.lastQuorate+n.t.SelfFenceAfter) {
+		// A membership change that did not complete in time, or that
+		// ended in a lost majority, is a loss after all.
+		n.lossLogged = true
+		n.decide(Decision{Kind: QuorumLost, Reason: v.reason.String(), Members: n.members})
+	}
+	if v.quorate {
 		n.lastQuorate = now
+		n.lastMembers = n.members
 		n.pending = false
 	} else if n.tiePending() {
 		// The partition agrees and only the tie-break is missing: keep
@@ -314,7 +353,10 @@ func (n *Node) evaluate() {
 		n.out.StopPackages = true
 		n.decide(Decision{Kind: SelfFence, Reason: reason})
 	}
-	n.out.FeedWatchdog = !n.stopped
+	// Packages an earlier incarnation left on this machine must be
+	// stopped before the watchdog is fed: the peers count on that
+	// incarnation's watchdog reset.
+	n.out.FeedWatchdog = !n.stopped && !n.leftovers
 
 	n.fenceAndTakeover()
 
@@ -351,6 +393,9 @@ func (n *Node) nextTick() time.Duration {
 		consider(n.quorateUntil)
 	}
 	consider(n.stopDeadline())
+	if !n.quorate && n.armed && !n.lossLogged {
+		consider(n.lastQuorate + n.t.SelfFenceAfter)
+	}
 	consider(n.settledAt())
 	if n.lock.holding {
 		consider(n.lock.holdIssue + n.t.TieHold)
@@ -365,6 +410,9 @@ func (n *Node) nextTick() time.Duration {
 		if t, ok := lastChange(&p.net, now); ok {
 			consider(t + n.t.SuspectAfter)
 			consider(t + n.t.DeadAfter)
+		}
+		if at, ok := n.echoOfUs(p); ok && n.members.Has(p.id) {
+			consider(at + n.t.DeadAfter) // its endorsement runs out
 		}
 		if t, ok := lastChange(&p.disk, now); ok {
 			consider(t + n.t.DeadAfter)

@@ -23,6 +23,17 @@ type peer struct {
 	latest     Heartbeat // highest-counter heartbeat of the current inc
 	haveLatest bool
 
+	// heardUs: the current incarnation has proved on the network that it
+	// hears this incarnation of ours (see hearsProof). Until then it does
+	// not count as alive on the network, so no recording of its packets
+	// made before we started can pass for it.
+	heardUs bool
+	// echoSeq is the counter of the peer we echo, received at echoAt: the
+	// newest one while the peer is not a member or shows that it hears us,
+	// frozen while a member does not (see publish).
+	echoSeq Seq
+	echoAt  time.Duration
+
 	// endorsedUntil: until this local time the peer may still count on an
 	// endorsement we published while it was in our member set.
 	endorsedUntil time.Duration
@@ -80,7 +91,7 @@ func (n *Node) peerStatus() []PeerStatus {
 		}
 		ps := PeerStatus{
 			Node: p.id, Inc: p.inc, State: p.state,
-			Net: p.net.State(n.now), Disk: p.disk.State(n.now),
+			Net: n.netState(p), Disk: p.disk.State(n.now),
 			NetAge: -1, DiskAge: -1,
 			Member: n.members.Has(p.id),
 			Fence:  p.fenceState(), FenceError: p.fenceErr,
@@ -152,6 +163,8 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		}
 		p.inc = hb.Inc
 		p.netMax, p.netAt = 0, 0
+		p.echoSeq, p.echoAt = 0, 0
+		p.heardUs = false
 		p.haveLatest = false
 		p.net = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
 		p.disk = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
@@ -166,6 +179,9 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		p.netMax = hb.Seq
 		p.netAt = n.now
 		change = p.net.Observe(n.now, obs)
+		if !p.heardUs && n.hearsProof(hb) {
+			p.heardUs = true
+		}
 	}
 	if change == liveness.Resurrected && p.state == PeerDead {
 		p.state = PeerUnknown // reported once, whichever path shows it first
@@ -186,11 +202,34 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 
 func alive(l liveness.Liveness) bool { return l == liveness.Live || l == liveness.Suspect }
 
-// netAlive: the peer's network counter changed within DeadAfter.
-func (n *Node) netAlive(p *peer) bool { return alive(p.net.State(n.now)) }
+// hearsProof: hb, received on the network, echoes this incarnation of ours
+// and a counter we sent less than DeadAfter ago, so its sender heard us
+// after we started. A recording of the sender's packets made before that
+// cannot echo an incarnation drawn at our start.
+func (n *Node) hearsProof(hb Heartbeat) bool {
+	e := hb.Echo[n.self]
+	if e.Inc != n.inc {
+		return false
+	}
+	at, ok := n.sentAt(e.Seq)
+	return ok && n.now < at+n.t.DeadAfter
+}
+
+// netState is the peer's liveness on the network: its tracker's, once it
+// has proved that it hears this incarnation (Unknown before).
+func (n *Node) netState(p *peer) liveness.Liveness {
+	if !p.heardUs {
+		return liveness.Unknown
+	}
+	return p.net.State(n.now)
+}
+
+// netAlive: the peer has proved it hears us and its network counter
+// changed within DeadAfter.
+func (n *Node) netAlive(p *peer) bool { return alive(n.netState(p)) }
 
 func (n *Node) classify(p *peer) PeerState {
-	ns, ds := p.net.State(n.now), p.disk.State(n.now)
+	ns, ds := n.netState(p), p.disk.State(n.now)
 	switch {
 	case ns == liveness.Live:
 		return PeerAlive
