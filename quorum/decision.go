@@ -52,7 +52,8 @@ const (
 	// QuorumSettling: quorum paused because a member left: the remaining
 	// Members hold a majority and wait for the dropped peer's endorsements
 	// to run out and for each other to agree (Reason). It is reported as
-	// QuorumLost if it does not end within SelfFenceAfter.
+	// QuorumLost if it does not end within EndorseGuard + 1.5 heartbeat
+	// intervals, or the majority is lost.
 	QuorumSettling
 	// LeftoversStoppedKind: the packages an earlier incarnation left
 	// running on this machine are stopped; the watchdog is fed from now.

@@ -62,20 +62,15 @@ func (n *Node) publish() Heartbeat {
 		}
 		// Echo only what the network brought: membership lives on the
 		// network, so a peer cut off it must not keep its lease alive
-		// through the disk after we drop it. A member's counter is
-		// echoed only while the member shows it hears us: a member that
-		// still sends but no longer receives (deaf, or a one-way link)
-		// gets no fresher endorsement, so the shrink guard after it is
-		// dropped runs from the last counter echoed while it heard us,
-		// not from its last packet. A non-member cannot count on our
-		// heartbeats (they do not publish its member set), so its newest
-		// counter is echoed: that is how it proves it hears us.
-		if !n.members.Has(p.id) || n.hearsUs(p) || p.echoSeq == 0 {
-			p.echoSeq, p.echoAt = p.netMax, p.netAt
-		}
-		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.echoSeq}
+		// through the disk after we drop it. (A member that stops hearing
+		// us leaves our view, and so our member set, in the same step, so
+		// the guard after it runs from the last counter we echoed while it
+		// heard us; a peer outside our member set can count on none of
+		// our heartbeats, which do not publish its member set, and its
+		// echo is how it proves it hears us.)
+		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.netMax}
 		if n.members.Has(p.id) {
-			if until := p.echoAt + n.guard(); until > p.endorsedUntil {
+			if until := p.netAt + n.guard(); until > p.endorsedUntil {
 				p.endorsedUntil = until
 			}
 		}
@@ -102,20 +97,15 @@ func (n *Node) echoOfUs(p *peer) (at time.Duration, ok bool) {
 	return at, true
 }
 
-// endorses: p's latest heartbeat endorses us: it echoes a counter of this
-// incarnation sent less than DeadAfter ago (the lease we count on).
-func (n *Node) endorses(p *peer) bool {
-	_, ok := n.echoOfUs(p)
-	return ok
-}
-
 // hearsWithin is how much older than a peer's packet the counter of ours
 // it echoes may be for the peer to count as hearing us: SuspectAfter, the
 // silence after which a path is suspected, plus one heartbeat interval for
 // the peer's own cadence. (See the package documentation, "Transitions".)
 func (n *Node) hearsWithin() time.Duration { return n.t.SuspectAfter + n.t.HeartbeatInterval }
 
-// hearsUs: p endorses us, and its latest network packet arrived less than
+// hearsUs: p endorses us (its latest heartbeat echoes a counter of this
+// incarnation sent less than DeadAfter ago: the lease we count on), and
+// its latest network packet arrived less than
 // hearsWithin after we sent the counter of ours that it (or its newer
 // slot) echoes. A peer that keeps sending while it echoes an ever older
 // counter of ours does not hear us (it is deaf, or our packets to it are

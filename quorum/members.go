@@ -3,8 +3,8 @@
 package quorum
 
 // computeMembers: ourselves plus the peers we hear on the network whose
-// latest view includes us and whose latest heartbeat endorses us, reduced
-// to the best clique of mutual hearing. It reads the machine's state and
+// latest view includes us and that hear us (hearing), reduced to the best
+// clique of mutual hearing. It reads the machine's state and
 // changes nothing but a memo of its last answer (cliqueIn, cliqueOut).
 func (n *Node) computeMembers() Set {
 	// The inputs, as a key: which peers qualify and what they hear.
@@ -15,13 +15,6 @@ func (n *Node) computeMembers() Set {
 		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 {
 			continue
 		}
-		// Membership is mutual: a peer whose endorsement of us has run
-		// out (it no longer hears us, or not this incarnation) is no
-		// member, rather than a member that costs us quorum until its
-		// view changes.
-		if !n.endorses(p) {
-			continue
-		}
 		// A newcomer joins only once it is settled (its startup guard or
 		// its own shrink guard has run out), so existing members never
 		// wait on it.
@@ -30,6 +23,11 @@ func (n *Node) computeMembers() Set {
 		}
 		cand = cand.Add(p.id)
 		key[p.id] = p.latest.View
+		// Membership is mutual: only a peer that hears us (its
+		// endorsement of us runs, and it does not echo an ever older
+		// counter of ours) is in our own row. A member whose endorsement
+		// ran out is dropped at once rather than costing us quorum until
+		// its view changes.
 		if n.hearing(p) {
 			key[n.self] = key[n.self].Add(p.id)
 		}
@@ -63,14 +61,14 @@ func (n *Node) computeMembers() Set {
 }
 
 // hearsMajority: this node and the peers it hears both ways (alive on the
-// network, hearing us, endorsing us, not self-fencing, whatever their
+// network, hearing and endorsing us, not self-fencing, whatever their
 // member sets) hold a strict majority of the votes. A node in a connected
 // majority keeps this through a membership change, even while a peer it
 // dropped for a moment (a newcomer again) waits out its own guard.
 func (n *Node) hearsMajority() bool {
 	s := SetOf(n.self)
 	for _, p := range n.peers {
-		if p != nil && p.haveLatest && n.hearing(p) && n.endorses(p) && p.latest.View.Has(n.self) && p.latest.Flags&FlagStopped == 0 {
+		if p != nil && p.haveLatest && n.hearing(p) && p.latest.View.Has(n.self) && p.latest.Flags&FlagStopped == 0 {
 			s = s.Add(p.id)
 		}
 	}

@@ -319,7 +319,7 @@ func (n *Node) evaluate() {
 	}
 	n.quorate, n.quorateUntil, n.whyNot = v.quorate, v.until, v.reason
 	n.agreed, n.transition = v.agreed, v.transition
-	if !v.quorate && n.armed && !n.lossLogged && (!v.transition || now >= n.lastQuorate+n.t.SelfFenceAfter) {
+	if !v.quorate && n.armed && !n.lossLogged && (!v.transition || now >= n.lastQuorate+n.transitionReport()) {
 		// A membership change that did not complete in time, or that
 		// ended in a lost majority, is a loss after all.
 		n.lossLogged = true
@@ -394,7 +394,7 @@ func (n *Node) nextTick() time.Duration {
 	}
 	consider(n.stopDeadline())
 	if !n.quorate && n.armed && !n.lossLogged {
-		consider(n.lastQuorate + n.t.SelfFenceAfter)
+		consider(n.lastQuorate + n.transitionReport())
 	}
 	consider(n.settledAt())
 	if n.lock.holding {

@@ -28,11 +28,6 @@ type peer struct {
 	// not count as alive on the network, so no recording of its packets
 	// made before we started can pass for it.
 	heardUs bool
-	// echoSeq is the counter of the peer we echo, received at echoAt: the
-	// newest one while the peer is not a member or shows that it hears us,
-	// frozen while a member does not (see publish).
-	echoSeq Seq
-	echoAt  time.Duration
 
 	// endorsedUntil: until this local time the peer may still count on an
 	// endorsement we published while it was in our member set.
@@ -163,7 +158,6 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		}
 		p.inc = hb.Inc
 		p.netMax, p.netAt = 0, 0
-		p.echoSeq, p.echoAt = 0, 0
 		p.heardUs = false
 		p.haveLatest = false
 		p.net = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}

@@ -111,6 +111,14 @@ func (n *Node) stopDeadline() time.Duration {
 	return d
 }
 
+// transitionReport is how long a transition may last before it is
+// reported as a loss of quorum: EndorseGuard + 1.5 heartbeat intervals,
+// the longest ordinary transition (EndorseGuard + HeartbeatInterval and a
+// few network delays, package doc "Transitions") with room to spare.
+func (n *Node) transitionReport() time.Duration {
+	return n.t.EndorseGuard + n.t.HeartbeatInterval + n.t.HeartbeatInterval/2
+}
+
 // lossDecision reports the end of a quorate stretch: a membership change
 // in progress (v.transition) is a regrouping, not yet a loss: joining when
 // the member set grew (a node is forming with us: routine), settling when
