@@ -88,16 +88,16 @@
 // dropping P it publishes itself unsettled until EndorseGuard (DeadAfter
 // plus clock drift) after that receipt. Echoes carry only counters received
 // on the network, so a peer cut off the network cannot keep its lease alive
-// through the disk. A member's newest counter is echoed only while the
-// member hears us (as for the view, above); otherwise the echo stays at
-// the last counter echoed while it did, so a member that still sends but
-// no longer receives gets no fresher endorsement and the guard after it is
-// dropped runs from when it last heard us, not from its last packet. A
-// peer outside the member set gets its newest counter echoed: a heartbeat
-// whose member set lacks P is no endorsement P can count on (agreement
-// needs P's own set, which holds P), and the echo is how P proves that it
-// hears us. A starting node publishes unsettled for EndorseGuard
-// too: a previous incarnation may have endorsed someone. Why two quorate
+// through the disk. A member that stops hearing us (above) leaves our view
+// and so our member set in the step we notice, before our next heartbeat:
+// a member that still sends but no longer receives gets no endorsement
+// newer than the last one it could have heard, and the guard after it
+// runs from there, not from its last packet. A peer outside the member set
+// still gets its newest counter echoed: a heartbeat whose member set lacks
+// P is no endorsement P can count on (agreement needs P's own set, which
+// holds P), and the echo is how P proves that it hears us. A starting node
+// publishes unsettled for EndorseGuard too: a previous incarnation may
+// have endorsed someone. Why two quorate
 // nodes A and B always include each other: their member sets intersect
 // (two majorities, or a majority and a half; two disjoint halves are
 // decided by the lock), say at Q. Q endorses A with one member set and B
@@ -128,10 +128,10 @@
 //     at the aggressive one.
 //   - A member X that still sends to some A in C but does not hear A
 //     (deaf, or a one-way link): A notices when a packet of X arrives T
-//     after the counter of A's that X echoes, by t0 + T + H + d; from then
-//     A's view and member set exclude X and A's echo of X stays where it
-//     was (so A's guard ends EG later), and every node of C sees A's view
-//     within d and drops X too. A node may pick another clique for a
+//     after the counter of A's that X echoes, by t0 + T + H + d; in that
+//     step A's view and member set exclude X (A's guard ends EG after the
+//     receipt of the last counter of X it echoed as a member, before
+//     then), and every node of C sees A's view within d and drops X too. A node may pick another clique for a
 //     moment, until it notices itself (within H); its guard for a node it
 //     so dropped ends within EG + d of the first drop. So every node of C
 //     is without quorum for at most G = EG + H + 2d, and quorate again by
