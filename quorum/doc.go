@@ -27,17 +27,16 @@
 // (liveness.Tracker): gone on a path after DeadAfter without change, dead
 // when gone on both, partitioned when gone on the network but changing on
 // the disk. A peer seen once is unknown, never alive. On the network a peer
-// counts only once it has proved that it hears this incarnation: one of
-// its packets echoes our current incarnation with a counter we sent less
-// than DeadAfter ago. Incarnations are random, drawn at each start, so no
-// recording of a peer's packets made before we started can pass for it
-// (and one made since carries counters we have already seen, which are no
-// news). Incarnations are
-// random, not ordered: a new one is adopted only once it is seen changing,
-// never while it publishes FlagStopped, and never on the disk's word while
-// the current one is alive on the network, so neither a stale or
-// late-landing slot nor a late packet of a dead incarnation shadows the
-// live one; the replaced incarnation is retired (its messages ignored,
+// counts only once it has proved that it hears this incarnation: one of its
+// packets echoes our current incarnation with a counter we sent less than
+// DeadAfter ago. Incarnations are random, drawn at each start, so no
+// recording of a peer's packets made before we started can pass for it (and
+// one made since carries counters we have already seen, which are no news).
+// Incarnations are random, not ordered: a new one is adopted only once it is
+// seen changing, never while it publishes FlagStopped, and never on the
+// disk's word while the current one is alive on the network, so neither a
+// stale or late-landing slot nor a late packet of a dead incarnation shadows
+// the live one; the replaced incarnation is retired (its messages ignored,
 // unless it keeps counting on the network while the current one is silent
 // there: then it was retired wrongly and may come back).
 //
@@ -81,32 +80,36 @@
 // Status.QuorateUntil is when the leases run out if nothing new arrives;
 // the machine asks for a Tick then.
 //
-// Shrink guard. When a node drops a peer P, P may still hold an
-// endorsement from it, valid until DeadAfter after P sent the counter it
-// echoes, which was before this node received it. So the node records, for
-// every member, when it received the counter it echoes, and after
-// dropping P it publishes itself unsettled until EndorseGuard (DeadAfter
-// plus clock drift) after that receipt. Echoes carry only counters received
-// on the network, so a peer cut off the network cannot keep its lease alive
-// through the disk. A member that stops hearing us (above) leaves our view
-// and so our member set in the step we notice, before our next heartbeat:
-// a member that still sends but no longer receives gets no endorsement
-// newer than the last one it could have heard, and the guard after it
-// runs from there, not from its last packet. A peer outside the member set
-// still gets its newest counter echoed: a heartbeat whose member set lacks
-// P is no endorsement P can count on (agreement needs P's own set, which
-// holds P), and the echo is how P proves that it hears us. A starting node
-// publishes unsettled for EndorseGuard too: a previous incarnation may
-// have endorsed someone. Why two quorate
-// nodes A and B always include each other: their member sets intersect
-// (two majorities, or a majority and a half; two disjoint halves are
-// decided by the lock), say at Q. Q endorses A with one member set and B
-// with the other, so Q changed its set in between; the later of the two
-// heartbeats is settled, which means the earlier endorsement has expired by
-// then — so A and B cannot count on both at once. (If Q is A itself, A
-// dropped B, and B's endorsement from A has expired before A is settled.)
-// Removing the guard (Unsafe.SkipShrinkGuard) lets the simulation find
-// split brains in about one random history in five (sim.TestPlantedBugs).
+// Shrink guard. When a node drops a peer P, P may still hold an endorsement
+// from it, valid until DeadAfter after P sent the counter it echoes, which
+// was before this node received it. So the node records, for every member,
+// when it received the counter it echoes, and after dropping P it publishes
+// itself unsettled until EndorseGuard (DeadAfter plus clock drift) after
+// that receipt. Echoes carry only counters received on the network, so a
+// peer cut off the network cannot keep its lease alive through the disk. A
+// member that stops hearing us (above) leaves our view and so our member set
+// in the step we notice, before our next heartbeat: a member that still
+// sends but no longer receives gets no endorsement newer than the last one
+// it could have heard, and the guard after it runs from there, not from its
+// last packet. A peer outside the member set still gets its newest counter
+// echoed: a heartbeat whose member set lacks P is no endorsement P can count
+// on (agreement needs P's own set, which holds P), and the echo is how P
+// proves that it hears us. A starting node publishes unsettled for
+// EndorseGuard too: a previous incarnation may have endorsed someone. Why
+// two quorate nodes A and B always include each other: their member sets MA
+// and MB intersect (two majorities, or a majority and a half; two disjoint
+// halves are decided by the lock), say at Q, whose heartbeats endorse A with
+// MA and B with MB. If MA = MB, done. Otherwise Q changed its set between
+// the two heartbeats, and the later one is settled, so no node outside the
+// later set can still count on the earlier one: the node counting on the
+// earlier endorsement, say A, is in the later set MB. B then counts on an
+// endorsement by A that publishes MB, older than A's current set MA (a node
+// publishes its current set); were B outside MA, A would have dropped B
+// since, and B's lease on A's endorsement would have run out before A was
+// settled, as A is while quorate. So B is in MA and A in MB. (Q may be A
+// itself: the second half of the argument alone applies.) Removing the guard
+// (Unsafe.SkipShrinkGuard) lets the simulation find split brains in about
+// one random history in five (sim.TestPlantedBugs).
 //
 // # Transitions
 //
@@ -126,18 +129,18 @@
 //     quorum from sA + D to that receipt + EG + d: at most H + (EG - D) +
 //     3d. Measured in the simulation: 253 ms at the default timing, 68 ms
 //     at the aggressive one.
-//   - A member X that still sends to some A in C but does not hear A
-//     (deaf, or a one-way link): A notices when a packet of X arrives T
-//     after the counter of A's that X echoes, by t0 + T + H + d; in that
-//     step A's view and member set exclude X (A's guard ends EG after the
-//     receipt of the last counter of X it echoed as a member, before
-//     then), and every node of C sees A's view within d and drops X too. A node may pick another clique for a
-//     moment, until it notices itself (within H); its guard for a node it
-//     so dropped ends within EG + d of the first drop. So every node of C
-//     is without quorum for at most G = EG + H + 2d, and quorate again by
-//     t0 + EG + SuspectAfter + 3H + 3d. Measured in the simulation (a deaf
-//     node, 3 and 5 nodes): 852 ms at the default timing, 267 ms at the
-//     aggressive one.
+//   - A member X that still sends to some A in C but does not hear A (deaf,
+//     or a one-way link): A notices when a packet of X arrives T after the
+//     counter of A's that X echoes, by t0 + T + H + d; in that step A's view
+//     and member set exclude X (A's guard ends EG after the receipt of the
+//     last counter of X it echoed as a member, before then), and every node
+//     of C sees A's view within d and drops X too. A node may pick another
+//     clique for a moment, until it notices itself (within H); its guard for
+//     a node it so dropped ends within EG + d of the first drop. So every
+//     node of C is without quorum for at most G = EG + H + 2d, and quorate
+//     again by t0 + EG + SuspectAfter + 3H + 3d. Measured in the simulation
+//     (a deaf node, 3 and 5 nodes): 852 ms at the default timing, 267 ms at
+//     the aggressive one.
 //
 // Both stay below the survivor-liveness bound R = EndorseGuard +
 // SuspectAfter + 3H + 2 IOTimeout that the simulation checks: G <= R as
@@ -154,22 +157,21 @@
 // its own guard, and its members' settled flags after that. A node that
 // hears no majority (the faulty one) stops after F.
 //
-// Why a gap at all. Take two members A and B that both keep running,
-// neither able to tell whether the other crashed or is cut off. A may
-// count on B's endorsement until LA (D after it sent the counter B
-// echoes), B on A's until LB. A's guard for B, which must cover LB, ends
-// at EA >= LB; B's at EB >= LA. For A to drop B without a moment out of
-// quorum, EA < LA; for B, EB < LB. Then LB <= EA < LA <= EB < LB: a
-// contradiction. So one of two members that part goes without quorum,
-// and since neither knows which one the majority will keep, both may. The
-// gap is the lease asymmetry of one exchange of counters (up to a
-// heartbeat interval and a round trip) plus the drift allowance of the
-// guard. It is logged as quorum-settling (a warning), not quorum-lost, and
-// becomes quorum-lost (an error) only when the change has not completed
-// within EndorseGuard + 1.5 H (G with room for delays) or the majority is
-// gone. Forming (a node joins a
-// quorate partition) pauses quorum for one delivery and is logged as
-// quorum-joining, at info level.
+// Why a gap at all. Take two members A and B that both keep running, neither
+// able to tell whether the other crashed or is cut off. A may count on B's
+// endorsement until LA (D after it sent the counter B echoes), B on A's
+// until LB. A's guard for B, which must cover LB, ends at EA >= LB; B's at
+// EB >= LA. For A to drop B without a moment out of quorum, EA < LA; for B,
+// EB < LB. Then LB <= EA < LA <= EB < LB: a contradiction. So one of two
+// members that part goes without quorum, and since neither knows which one
+// the majority will keep, both may. The gap is the lease asymmetry of one
+// exchange of counters (up to a heartbeat interval and a round trip) plus
+// the drift allowance of the guard. It is logged as quorum-settling (a
+// warning), not quorum-lost, and becomes quorum-lost (an error) only when
+// the change has not completed within EndorseGuard + 1.5 H (G with room for
+// delays) or the majority is gone. Forming (a node joins a quorate
+// partition) pauses quorum for one delivery and is logged as quorum-joining,
+// at info level.
 //
 // # Tie-break
 //
