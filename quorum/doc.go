@@ -32,7 +32,7 @@
 // DeadAfter ago. Incarnations are random, drawn at each start, so no
 // recording of a peer's packets made before we started can pass for it (and
 // one made since carries counters we have already seen, which are no news).
-// Incarnations are random, not ordered: a new one is adopted only once it is
+// They are not ordered: a new one is adopted only once it is
 // seen changing, never while it publishes FlagStopped, and never on the
 // disk's word while the current one is alive on the network, so neither a
 // stale or late-landing slot nor a late packet of a dead incarnation shadows
