@@ -143,19 +143,19 @@
 //     the aggressive one.
 //
 // Both stay below the survivor-liveness bound R = EndorseGuard +
-// SuspectAfter + 3H + 2 IOTimeout that the simulation checks: G <= R as
-// long as 2d <= SuspectAfter + 2H + 2 IOTimeout, and C is quorate again by
-// t0 + R as long as 3d <= 2 IOTimeout. Both stay below SelfFenceAfter +
+// SuspectAfter + 3H + 2 IOTimeout that the simulation checks: G <= R as long
+// as 2d <= SuspectAfter + 2H + 2 IOTimeout, and C is quorate again by t0 + R
+// as long as 3d <= 2 IOTimeout. Both stay below SelfFenceAfter +
 // SettleGrace, so no node of C self-fences: SettleGrace is all the room
 // TakeoverAfter leaves, (2H + 0.05 F)/1.05 - 1ms with F = FailureTimeout
-// (config.Derived), so F + SettleGrace - G = (0.95 H - 0.0025 F)/1.05 -
-// 2ms - 2d, positive for F up to 100 H while d stays below about a third
-// of H (TestTimingRelations checks it without d). A node in such a
-// transition — its member set, or the set of peers it hears both ways,
-// holds a strict majority, and only agreement, settling or the tie-break
-// is missing — keeps SettleGrace on its stop deadline for the whole wait:
-// its own guard, and its members' settled flags after that. A node that
-// hears no majority (the faulty one) stops after F.
+// (config.Derived), so F + SettleGrace - G = (0.95 H - 0.0025 F)/1.05 - 2ms
+// - 2d, positive for F up to 100 H while d stays below about a third of H
+// (TestTransitionFitsTheGraceForAcceptedTimings checks it without d). A node
+// in such a transition — its member set, or the set of peers it hears both
+// ways, holds a strict majority, and only agreement, settling or the
+// tie-break is missing — keeps SettleGrace on its stop deadline for the
+// whole wait: its own guard, and its members' settled flags after that. A
+// node that hears no majority (the faulty one) stops after F.
 //
 // Why a gap at all. Take two members A and B that both keep running, neither
 // able to tell whether the other crashed or is cut off. A may count on B's
