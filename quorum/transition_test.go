@@ -226,6 +226,14 @@ func TestCrashGapIsBounded(t *testing.T) {
 				if k := n.count(QuorumLost); k != 0 {
 					t.Errorf("node %d reported %d quorum losses for a crash it rode through\n%s", id, k, n.log())
 				}
+				for _, d := range n.decisions {
+					if d.Kind == QuorumSettling && d.Severity() != SeverityWarn {
+						t.Errorf("settling is logged at %v, want a warning", d.Severity())
+					}
+				}
+				if n.count(QuorumSettling) == 0 {
+					t.Errorf("node %d did not report the pause as settling\n%s", id, n.log())
+				}
 				t.Logf("node %d: longest stretch without quorum %v", id, n.gap(c.now))
 			}
 			survivorsKeepQuorum(t, c, SetOf(1, 2), fault)
