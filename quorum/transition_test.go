@@ -469,3 +469,28 @@ func TestTransitionFitsTheGraceForAcceptedTimings(t *testing.T) {
 		t.Fatal("no accepted timing drawn")
 	}
 }
+
+// A node that restarts in a loop, each time with a new incarnation, costs
+// the others no self-fence: each restart is one membership change.
+func TestRestartLoop(t *testing.T) {
+	for name, tm := range profiles {
+		t.Run(name, func(t *testing.T) {
+			c := newCluster(t, 3, tm)
+			c.formed()
+			every := 2 * c.d.EndorseGuard
+			var last time.Duration // each restart is a fault window of its own
+			for i := 0; i < 6; i++ {
+				last = c.now
+				c.restart(1, Incarnation(5000+i), false)
+				c.run(c.now + every)
+			}
+			c.run(c.now + 3*c.d.EndorseGuard)
+			survivorsKeepQuorum(t, c, SetOf(1, 2, 3), last)
+			for _, id := range []NodeID{2, 3} {
+				if k := c.nodes[id].count(PeerRestarted); k != 6 {
+					t.Errorf("node %d saw %d restarts, want 6", id, k)
+				}
+			}
+		})
+	}
+}
