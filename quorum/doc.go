@@ -129,6 +129,7 @@
 //     quorum from sA + D to that receipt + EG + d: at most H + (EG - D) +
 //     3d. Measured in the simulation: 253 ms at the default timing, 68 ms
 //     at the aggressive one.
+//
 //   - A member X that still sends to some A in C but does not hear A (deaf,
 //     or a one-way link): A notices when a packet of X arrives T after the
 //     counter of A's that X echoes, by t0 + T + H + d; in that step A's view
@@ -142,14 +143,24 @@
 //     (a deaf node, 3 and 5 nodes): 852 ms at the default timing, 267 ms at
 //     the aggressive one.
 //
-// Both stay below the survivor-liveness bound R = EndorseGuard +
+//   - A link that fails both ways between two members X and Y that both
+//     still hear the rest of C: nothing arrives to tell it from a slow link
+//     until the endorsement of one end by the other runs out, by t0 + D; in
+//     that step that end's view drops the other, and C is quorate again by
+//     t0 + D + EG + H + 3d, within G of that step.
+//
+// The first two stay below the survivor-liveness bound R = EndorseGuard +
 // SuspectAfter + 3H + 2 IOTimeout that the simulation checks: G <= R as long
 // as 2d <= SuspectAfter + 2H + 2 IOTimeout, and C is quorate again by t0 + R
-// as long as 3d <= 2 IOTimeout. Both stay below SelfFenceAfter +
-// SettleGrace, so no node of C self-fences: SettleGrace is all the room
-// TakeoverAfter leaves, (2H + 0.05 F)/1.05 - 1ms with F = FailureTimeout
-// (config.Derived), so F + SettleGrace - G = (0.95 H - 0.0025 F)/1.05 - 2ms
-// - 2d, positive for F up to 100 H while d stays below about a third of H
+// as long as 3d <= 2 IOTimeout. The link that fails both ways meets R only
+// while D/2 <= 2H + 2 IOTimeout - 3d: at the default and aggressive
+// profiles, not at failure timeouts of many heartbeats. Dropping a member on
+// silence alone any earlier would turn every suspected path (SuspectAfter)
+// into a membership change. Both stay below SelfFenceAfter + SettleGrace, so
+// no node of C self-fences: SettleGrace is all the room TakeoverAfter
+// leaves, (2H + 0.05 F)/1.05 - 1ms with F = FailureTimeout (config.Derived),
+// so F + SettleGrace - G = (0.95 H - 0.0025 F)/1.05 - 2ms - 2d, positive for
+// F up to 100 H while d stays below about a third of H
 // (TestTransitionFitsTheGraceForAcceptedTimings checks it without d). A node
 // in such a transition — its member set, or the set of peers it hears both
 // ways, holds a strict majority, and only agreement, settling or the
