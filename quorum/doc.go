@@ -157,10 +157,10 @@
 // profiles, not at failure timeouts of many heartbeats. Dropping a member on
 // silence alone any earlier would turn every suspected path (SuspectAfter)
 // into a membership change. All three stay below SelfFenceAfter +
-// SettleGrace, so no node of C self-fences: SettleGrace is all the room TakeoverAfter
-// leaves, (2H + 0.05 F)/1.05 - 1ms with F = FailureTimeout (config.Derived),
-// so F + SettleGrace - G = (0.95 H - 0.0025 F)/1.05 - 2ms - 2d, positive for
-// F up to 100 H while d stays below about a third of H
+// SettleGrace, so no node of C self-fences: SettleGrace is all the room
+// TakeoverAfter leaves, (2H + 0.05 F)/1.05 - 1ms with F = FailureTimeout
+// (config.Derived), so F + SettleGrace - G = (0.95 H - 0.0025 F)/1.05 - 2ms
+// - 2d, positive for F up to 100 H while d stays below about a third of H
 // (TestTransitionFitsTheGraceForAcceptedTimings checks it without d). A node
 // in such a transition — its member set, or the set of peers it hears both
 // ways, holds a strict majority, and only agreement, settling or the
