@@ -35,7 +35,7 @@ func derivedTable(t testing.TB) string {
 		{"Margin", def.Margin, agg.Margin, "allowance for clock-rate drift between nodes and for delays"},
 		{"TakeoverAfter", def.TakeoverAfter, agg.TakeoverAfter, "after a peer is declared dead, its packages may be taken over without fencing"},
 		{"EndorseGuard", def.EndorseGuard, agg.EndorseGuard, "after dropping a peer, how long it may still count on this node's earlier endorsement; the smaller member set is not settled before"},
-		{"SettleGrace", def.SettleGrace, agg.SettleGrace, "extra time past SelfFenceAfter a node keeps its packages while it waits only for EndorseGuard after dropping a live peer"},
+		{"SettleGrace", def.SettleGrace, agg.SettleGrace, "extra time past SelfFenceAfter a node whose member set still holds a majority keeps its packages while a membership change completes"},
 		{"LockSettle", def.LockSettle, agg.LockSettle, "wait between writing a tie-break claim and reading it back"},
 		{"TieHold", def.TieHold, agg.TieHold, "how long the tie-break lock holder counts on its last claim or renewal"},
 		{"TieClaimAfter", def.TieClaimAfter, agg.TieClaimAfter, "the tie-break lock must be unchanged this long before it may be claimed"},

@@ -104,15 +104,18 @@ type Derived struct {
 	// stretched by the clock-rate drift between the two. Until it has run
 	// out, the node does not publish its smaller member set as settled.
 	EndorseGuard time.Duration
-	// SettleGrace: how much longer than SelfFenceAfter a node that lost
-	// quorum only because it dropped a peer that is still alive (a one-way
-	// or flapping link) keeps its packages while it waits for EndorseGuard
-	// to run out: EndorseGuard - DeadAfter + HeartbeatInterval (the drift
-	// part of the guard and one heartbeat for its partition to agree
-	// again). With FailureTimeout up to 100 heartbeat intervals it fits in
-	// Margin less the clock drift over TakeoverAfter, so a partition that
-	// takes over this node's packages after TakeoverAfter still finds it
-	// reset.
+	// SettleGrace: how much longer than SelfFenceAfter a node whose member
+	// set still holds a majority keeps its packages while the membership
+	// change in progress completes (its own shrink guard, EndorseGuard
+	// after the last endorsement it gave a dropped peer, and its members'
+	// agreement; package quorum, "Transitions", bounds that gap by
+	// EndorseGuard + HeartbeatInterval and a few network delays). It is
+	// all the room TakeoverAfter leaves: TakeoverAfter shrunk by the clock
+	// drift, less SelfFenceAfter and WatchdogTimeout, less 1ms, so a
+	// partition that takes over this node's packages after TakeoverAfter
+	// on its own clock still finds it reset (SelfFenceAfter + SettleGrace
+	// + WatchdogTimeout, stretched by the drift, <= TakeoverAfter, by
+	// construction). About 0.05 x FailureTimeout + 1.9 x HeartbeatInterval.
 	SettleGrace time.Duration
 	// LockSettle: after writing a claim to the tie-break lock, how long to
 	// wait before reading it back to see who won: two I/O timeouts (a racing
@@ -155,7 +158,7 @@ func (t Timing) Derive() Derived {
 	d.Margin = 2*t.HeartbeatInterval + time.Duration(MaxClockDrift*float64(2*t.FailureTimeout+t.WatchdogTimeout))
 	d.TakeoverAfter = t.FailureTimeout + t.WatchdogTimeout + d.Margin
 	d.EndorseGuard = d.DeadAfter + time.Duration(MaxClockDrift*float64(d.DeadAfter)) + time.Millisecond
-	d.SettleGrace = d.EndorseGuard - d.DeadAfter + t.HeartbeatInterval
+	d.SettleGrace = time.Duration(float64(d.TakeoverAfter)/(1+MaxClockDrift)) - d.SelfFenceAfter - t.WatchdogTimeout - time.Millisecond
 	d.LockSettle = time.Duration(float64(2*t.IOTimeout)*(1+MaxClockDrift)/(1-MaxClockDrift)) + time.Millisecond
 	d.TieHold = d.LockSettle + 3*t.IOTimeout + 2*t.HeartbeatInterval
 	tie := d.TieHold + t.IOTimeout + d.DeadAfter

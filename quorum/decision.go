@@ -45,25 +45,41 @@ const (
 	// FenceFailedKind: the fencing component could not fence Peer
 	// (Reason); the request is retried after a backoff.
 	FenceFailedKind
+	// QuorumJoining: quorum paused because the member set grew to Members
+	// (a node joins) and the new members do not agree yet (Reason). The
+	// majority is intact; routine at every cluster formation.
+	QuorumJoining
+	// QuorumSettling: quorum paused because a member left: the remaining
+	// Members hold a majority and wait for the dropped peer's endorsements
+	// to run out and for each other to agree (Reason). It is reported as
+	// QuorumLost if it does not end within EndorseGuard + 1.5 heartbeat
+	// intervals, or the majority is lost.
+	QuorumSettling
+	// LeftoversStoppedKind: the packages an earlier incarnation left
+	// running on this machine are stopped; the watchdog is fed from now.
+	LeftoversStoppedKind
 )
 
 var decisionNames = [...]string{
-	MembershipChanged:  "members",
-	QuorumGained:       "quorum-gained",
-	QuorumLost:         "quorum-lost",
-	PeerStateChanged:   "peer",
-	PeerRestarted:      "peer-restarted",
-	TieClaimStarted:    "tie-claim",
-	TieWon:             "tie-won",
-	TieLost:            "tie-lost",
-	FenceRequested:     "fence",
-	PeerFenced:         "fenced",
-	TakeoverAllowed:    "takeover",
-	SelfFence:          "self-fence",
-	DiskWriteFailing:   "disk-write-failing",
-	DiskWriteRecovered: "disk-write-ok",
-	PeerResurrected:    "peer-resurrected",
-	FenceFailedKind:    "fence-failed",
+	MembershipChanged:    "members",
+	QuorumGained:         "quorum-gained",
+	QuorumLost:           "quorum-lost",
+	PeerStateChanged:     "peer",
+	PeerRestarted:        "peer-restarted",
+	TieClaimStarted:      "tie-claim",
+	TieWon:               "tie-won",
+	TieLost:              "tie-lost",
+	FenceRequested:       "fence",
+	PeerFenced:           "fenced",
+	TakeoverAllowed:      "takeover",
+	SelfFence:            "self-fence",
+	DiskWriteFailing:     "disk-write-failing",
+	DiskWriteRecovered:   "disk-write-ok",
+	PeerResurrected:      "peer-resurrected",
+	FenceFailedKind:      "fence-failed",
+	QuorumJoining:        "quorum-joining",
+	QuorumSettling:       "quorum-settling",
+	LeftoversStoppedKind: "leftovers-stopped",
 }
 
 func (k DecisionKind) String() string {
@@ -111,8 +127,8 @@ func (d Decision) String() string {
 		return fmt.Sprintf("members %v", d.Members)
 	case QuorumGained:
 		return fmt.Sprintf("quorum-gained %v", d.Members)
-	case QuorumLost:
-		return fmt.Sprintf("quorum-lost (%s)", d.Reason)
+	case QuorumLost, QuorumJoining, QuorumSettling:
+		return fmt.Sprintf("%v (%s)", d.Kind, d.Reason)
 	case PeerStateChanged:
 		return fmt.Sprintf("peer %d %v", d.Peer, d.State)
 	case PeerRestarted, PeerResurrected:
@@ -148,7 +164,7 @@ func (d Decision) Severity() Severity {
 	switch d.Kind {
 	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost:
 		return SeverityError
-	case PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered:
+	case PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
 		return SeverityWarn
 	case PeerStateChanged:
 		if d.State == PeerAlive || d.State == PeerUnknown {

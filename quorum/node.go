@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/mtcluster/mtc/config"
@@ -43,7 +42,13 @@ type Config struct {
 	Timing config.Derived
 	// Incarnation of this daemon start; must not be 0.
 	Incarnation Incarnation
-	Unsafe      Unsafe
+	// LeftoversRunning: packages started by an earlier incarnation of the
+	// daemon on this machine may still run. The machine then does not feed
+	// the watchdog until the driver reports LeftoversStopped: the peers
+	// count on that incarnation's watchdog reset, so its packages must be
+	// gone before a new incarnation keeps the machine alive.
+	LeftoversRunning bool
+	Unsafe           Unsafe
 }
 
 // ErrConfig is wrapped by every Config validation error.
@@ -87,73 +92,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-type peer struct {
-	id      NodeID
-	inc     Incarnation // current incarnation, 0 while never seen
-	retired [4]Incarnation
-	net     liveness.Tracker
-	disk    liveness.Tracker
-	netMax  Seq           // highest counter received on the network (current inc)
-	netAt   time.Duration // when netMax was received
-	candInc Incarnation   // another incarnation seen once, not yet adopted
-	candSeq Seq
-
-	latest     Heartbeat // highest-counter heartbeat of the current inc
-	haveLatest bool
-
-	// endorsedUntil: until this local time the peer may still count on an
-	// endorsement we published while it was in our member set.
-	endorsedUntil time.Duration
-	state         PeerState
-
-	// Bookkeeping for a peer out of our member set.
-	gone       bool
-	goneAt     time.Duration
-	goneInc    Incarnation
-	fenceAsked bool
-	fenced     bool
-	takenOver  bool
-	// Fencing failures: the last error, how many in a row, and when the
-	// next request may go out.
-	fenceErr     string
-	fenceFails   int
-	fenceRetryAt time.Duration
-}
-
-func (p *peer) isRetired(inc Incarnation) bool {
-	for _, r := range p.retired {
-		if r == inc {
-			return true
-		}
-	}
-	return false
-}
-
-// resetFence forgets fencing and takeover of an earlier departure.
-func (p *peer) resetFence() {
-	p.fenceAsked, p.fenced, p.takenOver = false, false, false
-	p.fenceErr, p.fenceFails, p.fenceRetryAt = "", 0, 0
-}
-
-func (p *peer) fenceState() FenceState {
-	switch {
-	case !p.gone:
-		return FenceNone
-	case p.fenced:
-		return FenceDone
-	case p.fenceErr != "":
-		return FenceFailing
-	case p.fenceAsked:
-		return FencePending
-	}
-	return FenceNone
-}
-
-type sent struct {
-	seq Seq
-	at  time.Duration
-}
-
 // Node is the membership and quorum state machine of one node. It is not
 // safe for concurrent use; the driver serialises Step, Ready and Advance.
 type Node struct {
@@ -178,14 +116,21 @@ type Node struct {
 	quorate      bool
 	quorateUntil time.Duration
 	quorateSince time.Duration
+	// lastQuorate: while quorate, now; after a loss, the instant quorum
+	// ran out (the self-fence clock starts there).
 	lastQuorate  time.Duration
+	lastMembers  Set // the member set of the last quorate stretch
 	armed        bool
 	stopped      bool
 	whyNot       LossReason
 	agreed       bool // agreement and settlement hold (tie aside)
-	settling     bool // quorum fails only on our own shrink guard
+	transition   bool // see verdict.transition
+	lossLogged   bool // the current loss was reported as QuorumLost
 	pendingSince time.Duration
 	pending      bool
+	// leftovers: packages of an earlier incarnation may still run on this
+	// machine; the watchdog is not fed until LeftoversStopped.
+	leftovers bool
 
 	nextSend time.Duration
 	lastPub  Heartbeat
@@ -228,6 +173,7 @@ func New(cfg Config) *Node {
 		}
 	}
 	n.members = SetOf(cfg.Self)
+	n.leftovers = cfg.LeftoversRunning
 	return n
 }
 
@@ -261,36 +207,11 @@ func (n *Node) status() Status {
 		Tie:          n.tally == VotePending,
 		Armed:        n.armed,
 		Stopped:      n.stopped,
+		Leftovers:    n.leftovers,
 		StopDeadline: n.stopDeadline(),
 		Reason:       n.whyNot,
 		Peers:        n.peerStatus(),
 	}
-}
-
-// peerStatus is every configured peer's judgement at n.now.
-func (n *Node) peerStatus() []PeerStatus {
-	out := make([]PeerStatus, 0, n.all.Len())
-	for _, p := range n.peers {
-		if p == nil {
-			continue
-		}
-		ps := PeerStatus{
-			Node: p.id, Inc: p.inc, State: p.state,
-			Net: p.net.State(n.now), Disk: p.disk.State(n.now),
-			NetAge: -1, DiskAge: -1,
-			Member: n.members.Has(p.id),
-			Fence:  p.fenceState(), FenceError: p.fenceErr,
-			TakenOver: p.gone && p.takenOver,
-		}
-		if d, ok := p.net.SinceChange(n.now); ok {
-			ps.NetAge = d
-		}
-		if d, ok := p.disk.SinceChange(n.now); ok {
-			ps.DiskAge = d
-		}
-		out = append(out, ps)
-	}
-	return out
 }
 
 func (n *Node) decide(d Decision) {
@@ -325,308 +246,16 @@ func (n *Node) Step(now time.Duration, ev Event) {
 	case DiskDone:
 		n.onDisk(e)
 	case Fenced:
-		if p := n.peer(e.Node); p != nil && p.gone && (e.Inc == 0 || e.Inc == p.goneInc || p.goneInc == 0) && !p.fenced {
-			p.fenced = true
-			p.fenceErr, p.fenceFails = "", 0
-			n.decide(Decision{Kind: PeerFenced, Peer: e.Node, Inc: e.Inc})
-		}
+		n.onFenced(e)
 	case FenceFailed:
-		if p := n.peer(e.Node); p != nil && p.gone && p.fenceAsked && !p.fenced && (e.Inc == 0 || e.Inc == p.goneInc || p.goneInc == 0) {
-			// Fail closed: no fenced takeover; ask again after a backoff
-			// that doubles from one heartbeat interval up to DeadAfter.
-			p.fenceAsked = false
-			p.fenceErr = e.Err
-			p.fenceFails++
-			backoff := n.t.HeartbeatInterval << min(p.fenceFails-1, 16)
-			if backoff > n.t.DeadAfter || backoff <= 0 {
-				backoff = n.t.DeadAfter
-			}
-			p.fenceRetryAt = n.now + backoff
-			n.decide(Decision{Kind: FenceFailedKind, Peer: e.Node, Inc: e.Inc, Reason: e.Err})
+		n.onFenceFailed(e)
+	case LeftoversStopped:
+		if n.leftovers {
+			n.leftovers = false
+			n.decide(Decision{Kind: LeftoversStoppedKind})
 		}
 	}
 	n.evaluate()
-}
-
-func (n *Node) peer(id NodeID) *peer {
-	if id < 1 || id > MaxNodes {
-		return nil
-	}
-	return n.peers[id]
-}
-
-// guard is how long after we last received a peer's counter that peer may
-// still count on an endorsement echoing it (config.Derived.EndorseGuard).
-func (n *Node) guard() time.Duration { return n.t.EndorseGuard }
-
-// onHeartbeat takes a heartbeat received on the network or read from the
-// peer's slot.
-func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
-	p := n.peer(hb.From)
-	if p == nil || hb.Inc == 0 {
-		return
-	}
-	if hb.Inc != p.inc {
-		if p.isRetired(hb.Inc) && (fromDisk || n.netAlive(p)) {
-			// A late message of an earlier incarnation. (A retired one
-			// that keeps counting on the network while the current one is
-			// silent there was retired wrongly: it may come back.)
-			return
-		}
-		if p.inc != 0 {
-			// Incarnations are random, not ordered: switch only once the
-			// new one is seen changing, never to one that is self-fencing,
-			// and not on the disk's word while the current one is alive
-			// on the network, so neither a stale or late-landing slot of a
-			// dead incarnation nor one late packet shadows the live one.
-			if hb.Flags&FlagStopped != 0 || (fromDisk && n.netAlive(p)) {
-				return
-			}
-			if p.candInc != hb.Inc {
-				p.candInc, p.candSeq = hb.Inc, hb.Seq
-				return
-			}
-			if p.candSeq == hb.Seq {
-				return
-			}
-			p.candInc = 0
-			for i, r := range p.retired {
-				if r == hb.Inc {
-					p.retired[i] = 0
-				}
-			}
-			copy(p.retired[1:], p.retired[:len(p.retired)-1])
-			p.retired[0] = p.inc
-			n.decide(Decision{Kind: PeerRestarted, Peer: p.id, Inc: hb.Inc})
-			if n.members.Has(p.id) {
-				// The member incarnation is gone: fencing and takeover
-				// concern it, not the new one.
-				p.gone, p.goneAt, p.goneInc = true, n.now, p.inc
-				p.resetFence()
-			}
-		}
-		p.inc = hb.Inc
-		p.netMax, p.netAt = 0, 0
-		p.haveLatest = false
-		p.net = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
-		p.disk = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
-	}
-	obs := liveness.Observation{Valid: true, Incarnation: uint64(hb.Inc), Seq: uint64(hb.Seq)}
-	var change liveness.Change
-	if fromDisk {
-		change = p.disk.Observe(n.now, obs)
-	} else if hb.Seq > p.netMax || p.netMax == 0 {
-		// Only a higher counter is news on the network: a duplicated or
-		// reordered packet proves nothing.
-		p.netMax = hb.Seq
-		p.netAt = n.now
-		change = p.net.Observe(n.now, obs)
-	}
-	if change == liveness.Resurrected && p.state == PeerDead {
-		p.state = PeerUnknown // reported once, whichever path shows it first
-		// Same incarnation, counting again after it was judged dead on
-		// this path: a node that froze and came back.
-		n.decide(Decision{Kind: PeerResurrected, Peer: p.id, Inc: p.inc})
-	}
-	if !p.haveLatest || hb.Seq > p.latest.Seq {
-		p.latest = hb
-		p.haveLatest = true
-		if hb.Flags&FlagStopped != 0 {
-			// A self-fencing incarnation never holds quorum again, so
-			// it cannot count on our endorsements any more.
-			p.endorsedUntil = 0
-		}
-	}
-}
-
-func alive(l liveness.Liveness) bool { return l == liveness.Live || l == liveness.Suspect }
-
-// netAlive: the peer's network counter changed within DeadAfter.
-func (n *Node) netAlive(p *peer) bool { return alive(p.net.State(n.now)) }
-
-func (n *Node) classify(p *peer) PeerState {
-	ns, ds := p.net.State(n.now), p.disk.State(n.now)
-	switch {
-	case ns == liveness.Live:
-		return PeerAlive
-	case ns == liveness.Suspect:
-		return PeerSuspect
-	case alive(ds):
-		if _, _, heard := p.net.Incarnation(); ns == liveness.Unknown && (heard || n.now-n.start < n.t.DeadAfter) {
-			return PeerUnknown // heard once on the network: not judged yet
-		}
-		return PeerPartitioned
-	case ns == liveness.Dead || ds == liveness.Dead:
-		return PeerDead
-	}
-	return PeerUnknown
-}
-
-// lastChange is when the tracker last saw the counter change (ok false if
-// never seen).
-func lastChange(t *liveness.Tracker, now time.Duration) (time.Duration, bool) {
-	d, ok := t.SinceChange(now)
-	return now - d, ok
-}
-
-// pubChanged: our member set or flags differ from the last publication.
-func (n *Node) pubChanged() bool {
-	return n.members != n.lastPub.Members || n.flags() != n.lastPub.Flags
-}
-
-func (n *Node) flags() Flags {
-	var f Flags
-	if n.quorate {
-		f |= FlagQuorate
-	}
-	if n.settled() && n.wroteOK && n.now < n.lastWriteOK+n.t.SelfFenceAfter {
-		f |= FlagSettled
-	}
-	if n.lock.holdValid(n.now, n.t.TieHold) {
-		f |= FlagTieHolder
-	}
-	if n.stopped {
-		f |= FlagStopped
-	}
-	return f
-}
-
-// publish builds our next heartbeat and records its send time.
-func (n *Node) publish() Heartbeat {
-	n.seq++
-	n.sent = append(n.sent, sent{seq: n.seq, at: n.now})
-	// Drop publication times whose leases have run out.
-	cut := 0
-	for cut < len(n.sent) && n.sent[cut].at+n.t.DeadAfter <= n.now {
-		cut++
-	}
-	if cut > 0 {
-		n.sent = append(n.sent[:0], n.sent[cut:]...)
-	}
-	hb := Heartbeat{From: n.self, Inc: n.inc, Seq: n.seq, Epoch: n.epoch, Members: n.members, Flags: n.flags()}
-	for _, p := range n.peers {
-		if p == nil || p.netMax == 0 {
-			continue
-		}
-		if n.netAlive(p) {
-			hb.View = hb.View.Add(p.id)
-		}
-		// Echo only what the network brought: membership lives on the
-		// network, so a peer cut off it must not keep its lease alive
-		// through the disk after we drop it.
-		hb.Echo[p.id] = Echo{Inc: p.inc, Seq: p.netMax}
-		if n.members.Has(p.id) {
-			if until := p.netAt + n.guard(); until > p.endorsedUntil {
-				p.endorsedUntil = until
-			}
-		}
-	}
-	n.lastPub = hb
-	return hb
-}
-
-// sentAt is the local time we published seq, if its lease can still run.
-func (n *Node) sentAt(seq Seq) (time.Duration, bool) {
-	i := sort.Search(len(n.sent), func(i int) bool { return n.sent[i].seq >= seq })
-	if i < len(n.sent) && n.sent[i].seq == seq {
-		return n.sent[i].at, true
-	}
-	return 0, false
-}
-
-// settled: no node outside our member set can still count on an earlier
-// endorsement of ours.
-func (n *Node) settled() bool {
-	if n.cfg.Unsafe.SkipShrinkGuard {
-		return true
-	}
-	for _, p := range n.peers {
-		if p != nil && !n.members.Has(p.id) && n.now < p.endorsedUntil {
-			return false
-		}
-	}
-	return true
-}
-
-func (n *Node) settledAt() time.Duration {
-	t := time.Duration(0)
-	for _, p := range n.peers {
-		if p != nil && !n.members.Has(p.id) && p.endorsedUntil > t {
-			t = p.endorsedUntil
-		}
-	}
-	return t
-}
-
-// computeMembers: ourselves plus the peers we hear on the network whose
-// latest view includes us, reduced to the best clique of mutual hearing.
-func (n *Node) computeMembers() Set {
-	// The inputs, as a key: which peers qualify and what they hear.
-	var key [MaxNodes + 2]Set
-	var cand Set
-	cand = cand.Add(n.self)
-	for _, p := range n.peers {
-		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 {
-			continue
-		}
-		// A newcomer joins only once it is settled (its startup guard or
-		// its own shrink guard has run out), so existing members never
-		// wait on it.
-		if !n.members.Has(p.id) && p.latest.Flags&FlagSettled == 0 {
-			continue
-		}
-		cand = cand.Add(p.id)
-		key[p.id] = p.latest.View
-	}
-	key[MaxNodes+1] = cand
-	if key == n.cliqueIn && n.cliqueOut != 0 {
-		return n.cliqueOut
-	}
-	var adj [MaxNodes + 1]Set
-	adj[n.self] = cand.Remove(n.self)
-	for s := cand.Remove(n.self); s != 0; {
-		id := s.Lowest()
-		s = s.Remove(id)
-		adj[id] = key[id].Add(n.self) & cand
-	}
-	// Mutual edges only.
-	for a := NodeID(1); a <= MaxNodes; a++ {
-		for s := adj[a]; s != 0; {
-			b := s.Lowest()
-			s = s.Remove(b)
-			if !adj[b].Has(a) {
-				adj[a] = adj[a].Remove(b)
-			}
-		}
-	}
-	out := bestClique(n.self, cand, &adj, &n.votes)
-	n.cliqueIn, n.cliqueOut = key, out
-	return out
-}
-
-// stopDeadline is when this node stops its packages and its watchdog: an
-// armed node SelfFenceAfter after it last held quorum; any node
-// SelfFenceAfter after the issue of its last successful slot write (or
-// after its start, if none succeeded), so that a node cut off the disk,
-// fenced ones included, is reset and comes back with a new incarnation.
-func (n *Node) stopDeadline() time.Duration {
-	if n.stopped {
-		return never
-	}
-	d := n.start + n.t.SelfFenceAfter
-	if n.wroteOK {
-		d = n.lastWriteOK + n.t.SelfFenceAfter
-	}
-	if n.armed {
-		q := n.lastQuorate + n.t.SelfFenceAfter
-		if n.settling {
-			q += n.t.SettleGrace
-		}
-		if q < d {
-			d = q
-		}
-	}
-	return d
 }
 
 // evaluate expires stale state and takes every decision at n.now.
@@ -668,18 +297,37 @@ func (n *Node) evaluate() {
 	n.expireLock()
 
 	// Quorum.
-	q, until, reason := n.quorum()
+	v := n.quorum()
+	// Quorum held up to its expiry at most: a step that comes later (a
+	// late tick, a pause) finds it lost at quorateUntil, and the self-fence
+	// clock runs from there.
+	wasQuorate := n.quorate && now <= n.quorateUntil
+	if n.quorate && !wasQuorate {
+		n.lastQuorate = n.quorateUntil
+	}
 	switch {
-	case q && !n.quorate:
+	case v.quorate && !wasQuorate:
 		n.quorateSince = now
 		n.armed = true
 		n.decide(Decision{Kind: QuorumGained, Members: n.members})
-	case !q && n.quorate:
-		n.decide(Decision{Kind: QuorumLost, Reason: reason.String(), Members: n.members})
+	case !v.quorate && n.quorate:
+		if wasQuorate {
+			n.lastQuorate = now
+		}
+		n.lossLogged = !v.transition
+		n.decide(n.lossDecision(v))
 	}
-	n.quorate, n.quorateUntil, n.whyNot = q, until, reason
-	if q {
+	n.quorate, n.quorateUntil, n.whyNot = v.quorate, v.until, v.reason
+	n.agreed, n.transition = v.agreed, v.transition
+	if !v.quorate && n.armed && !n.lossLogged && (!v.transition || now >= n.lastQuorate+n.transitionReport()) {
+		// A membership change that did not complete in time, or that
+		// ended in a lost majority, is a loss after all.
+		n.lossLogged = true
+		n.decide(Decision{Kind: QuorumLost, Reason: v.reason.String(), Members: n.members})
+	}
+	if v.quorate {
 		n.lastQuorate = now
+		n.lastMembers = n.members
 		n.pending = false
 	} else if n.tiePending() {
 		// The partition agrees and only the tie-break is missing: keep
@@ -705,34 +353,12 @@ func (n *Node) evaluate() {
 		n.out.StopPackages = true
 		n.decide(Decision{Kind: SelfFence, Reason: reason})
 	}
-	n.out.FeedWatchdog = !n.stopped
+	// Packages an earlier incarnation left on this machine must be
+	// stopped before the watchdog is fed: the peers count on that
+	// incarnation's watchdog reset.
+	n.out.FeedWatchdog = !n.stopped && !n.leftovers
 
-	// Fencing and takeover, by the lowest-id member of a quorate partition.
-	if n.quorate && n.members.Lowest() == n.self {
-		for _, p := range n.peers {
-			if p == nil || !p.gone {
-				continue
-			}
-			if !p.fenceAsked && n.shouldFence(p) && now >= p.fenceRetryAt {
-				p.fenceAsked = true
-				n.out.Fence = append(n.out.Fence, Target{Node: p.id, Inc: n.target(p)})
-				n.decide(Decision{Kind: FenceRequested, Peer: p.id, Inc: n.target(p)})
-			}
-			if p.takenOver {
-				continue
-			}
-			from := p.goneAt
-			if n.quorateSince > from {
-				from = n.quorateSince
-			}
-			switch {
-			case p.fenced:
-				n.allowTakeover(p, TakeoverFenced)
-			case now >= from+n.t.TakeoverAfter:
-				n.allowTakeover(p, TakeoverWatchdog)
-			}
-		}
-	}
+	n.fenceAndTakeover()
 
 	// Network heartbeat: every interval, and at once when what we publish
 	// changed, so agreement after a membership change takes one delivery.
@@ -752,98 +378,6 @@ func (n *Node) evaluate() {
 	n.out.NextTick = n.nextTick()
 }
 
-// allowTakeover hands p's departed incarnation to placement.
-func (n *Node) allowTakeover(p *peer, r TakeoverReason) {
-	p.takenOver = true
-	t := Target{Node: p.id, Inc: n.target(p)}
-	n.out.Takeover = append(n.out.Takeover, Takeover{Target: t, Reason: r})
-	n.decide(Decision{Kind: TakeoverAllowed, Peer: p.id, Inc: t.Inc, Reason: r.String()})
-}
-
-// target is the incarnation of a gone peer that fencing and takeover
-// concern: the one we dropped, else the one we know, else 0 (whatever runs
-// there: we never heard it since we started).
-func (n *Node) target(p *peer) Incarnation {
-	if p.goneInc != 0 {
-		return p.goneInc
-	}
-	return p.inc
-}
-
-// shouldFence: a gone peer is fenced unless it is a newcomer: alive on a
-// path in an incarnation that was never in our member set. A restarted
-// node runs no packages before it joins, and fencing it would only reset
-// it once more; its takeover still waits for TakeoverAfter.
-func (n *Node) shouldFence(p *peer) bool {
-	alive := p.state == PeerAlive || p.state == PeerSuspect || p.state == PeerPartitioned
-	joining := alive && p.inc != 0 && p.inc != p.goneInc
-	return !joining
-}
-
-// quorum decides whether we hold quorum now and until when.
-func (n *Node) quorum() (bool, time.Duration, LossReason) {
-	now := n.now
-	until := never
-	n.agreed = false
-	n.settling = false
-	if n.stopped {
-		return false, 0, LossReason{Kind: LossStopped}
-	}
-	if !n.wroteOK || now >= n.lastWriteOK+n.t.SelfFenceAfter {
-		return false, 0, LossReason{Kind: LossWrites}
-	}
-	until = n.lastWriteOK + n.t.SelfFenceAfter
-	if n.tally == VoteLost {
-		return false, 0, LossReason{Kind: LossVotes, Members: n.members, Votes: n.votes.Of(n.members), Total: n.votes.Total()}
-	}
-	if !n.settled() {
-		n.settling = true
-		return false, 0, LossReason{Kind: LossSettling}
-	}
-	holder := n.lock.holdValid(now, n.t.TieHold)
-	if holder {
-		if u := n.lock.holdIssue + n.t.TieHold; u < until && n.tally == VotePending {
-			until = u
-		}
-	}
-	if !n.cfg.Unsafe.SkipAgreement {
-		for _, p := range n.peers {
-			if p == nil || !n.members.Has(p.id) {
-				continue
-			}
-			l := &p.latest
-			if !p.haveLatest || l.Members != n.members || l.Flags&FlagSettled == 0 {
-				return false, 0, LossReason{Kind: LossAgree, Peer: p.id, Members: n.members}
-			}
-			e := l.Echo[n.self]
-			if e.Inc != n.inc {
-				return false, 0, LossReason{Kind: LossIncarnation, Peer: p.id}
-			}
-			at, ok := n.sentAt(e.Seq)
-			if !ok || at+n.t.DeadAfter <= now {
-				return false, 0, LossReason{Kind: LossStale, Peer: p.id}
-			}
-			if u := at + n.t.DeadAfter; u < until {
-				until = u
-			}
-			if l.Flags&FlagTieHolder != 0 {
-				holder = true
-			}
-		}
-	}
-	n.agreed = true
-	if n.tally == VotePending && !holder && !n.cfg.Unsafe.SkipTieBreak {
-		return false, 0, LossReason{Kind: LossTie}
-	}
-	return true, until, LossReason{}
-}
-
-// tiePending: our partition agrees on an exactly-half member set and our
-// own disk works; only the tie-break is missing.
-func (n *Node) tiePending() bool {
-	return n.armed && n.agreed && n.tally == VotePending && n.readOK
-}
-
 func (n *Node) nextTick() time.Duration {
 	now := n.now
 	next := n.nextSend
@@ -859,6 +393,9 @@ func (n *Node) nextTick() time.Duration {
 		consider(n.quorateUntil)
 	}
 	consider(n.stopDeadline())
+	if !n.quorate && n.armed && !n.lossLogged {
+		consider(n.lastQuorate + n.transitionReport())
+	}
 	consider(n.settledAt())
 	if n.lock.holding {
 		consider(n.lock.holdIssue + n.t.TieHold)
@@ -874,6 +411,9 @@ func (n *Node) nextTick() time.Duration {
 			consider(t + n.t.SuspectAfter)
 			consider(t + n.t.DeadAfter)
 		}
+		if at, ok := n.echoOfUs(p); ok && n.members.Has(p.id) {
+			consider(at + n.t.DeadAfter) // its endorsement runs out
+		}
 		if t, ok := lastChange(&p.disk, now); ok {
 			consider(t + n.t.DeadAfter)
 		}
@@ -881,77 +421,13 @@ func (n *Node) nextTick() time.Duration {
 			consider(p.fenceRetryAt)
 		}
 		if p.gone && !p.takenOver {
-			from := p.goneAt
-			if n.quorateSince > from {
-				from = n.quorateSince
-			}
-			consider(from + n.t.TakeoverAfter)
+			consider(n.takeoverAt(p))
 		}
 	}
 	if next <= now {
 		next = now + n.t.HeartbeatInterval
 	}
 	return next
-}
-
-func (n *Node) issue(r DiskRequest) {
-	n.opSeq++
-	r.Op = n.opSeq
-	n.busy = true
-	n.cur = r
-	n.curIssue = n.now
-	n.out.Disk = append(n.out.Disk, r)
-}
-
-func (n *Node) onDisk(e DiskDone) {
-	if !n.busy || e.Op != n.cur.Op {
-		return // a result we no longer wait for
-	}
-	n.busy = false
-	issued := n.curIssue
-	switch n.cur.Kind {
-	case DiskWriteSlot:
-		if e.Result == IOOK {
-			if !n.wroteOK || issued > n.lastWriteOK {
-				n.lastWriteOK = issued
-			}
-			n.wroteOK = true
-			if n.writeFailing {
-				n.writeFailing = false
-				n.decide(Decision{Kind: DiskWriteRecovered})
-			}
-		} else if !n.writeFailing {
-			n.writeFailing = true
-			n.decide(Decision{Kind: DiskWriteFailing, Reason: e.Result.String()})
-		}
-		// The read of this round follows at once.
-		n.issue(DiskRequest{Kind: DiskRead})
-	case DiskRead:
-		if e.Result != IOOK {
-			return
-		}
-		n.readOK = true
-		n.lastReadOK = issued
-		for _, s := range e.Slots {
-			if s.Node == n.self {
-				continue
-			}
-			p := n.peer(s.Node)
-			if p == nil {
-				continue
-			}
-			if !s.Valid {
-				p.disk.Observe(n.now, liveness.Observation{})
-				continue
-			}
-			hb := s.Heartbeat
-			hb.From = s.Node
-			n.onHeartbeat(hb, true)
-		}
-		n.lockAfterRead(issued, e.Lock)
-	case DiskWriteLock:
-		n.lockWritten(issued, e.Result)
-	}
 }
 
 // Describe renders the machine's state for traces and debugging.

@@ -234,6 +234,12 @@ type Fenced struct {
 	Inc  Incarnation
 }
 
+// LeftoversStopped reports that every package an earlier incarnation left
+// running on this machine has stopped (see Config.LeftoversRunning).
+type LeftoversStopped struct{}
+
+func (LeftoversStopped) isEvent() {}
+
 func (Tick) isEvent()        {}
 func (NetReceived) isEvent() {}
 func (DiskDone) isEvent()    {}
@@ -262,6 +268,9 @@ type Status struct {
 	Armed bool
 	// Stopped: the node has stopped its packages and its watchdog.
 	Stopped bool
+	// Leftovers: packages of an earlier incarnation may still run here;
+	// the watchdog is not fed until they are stopped.
+	Leftovers bool
 	// StopDeadline is the local time at which the node stops unless it
 	// regains quorum (when Armed) and completes a slot write before it
 	// (any node); meaningless once Stopped.

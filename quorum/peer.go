@@ -1,0 +1,248 @@
+// Peers: what this node knows of each configured peer, its incarnations
+// (adoption and retirement) and its liveness class on both paths.
+
+package quorum
+
+import (
+	"time"
+
+	"github.com/mtcluster/mtc/quorum/liveness"
+)
+
+type peer struct {
+	id      NodeID
+	inc     Incarnation // current incarnation, 0 while never seen
+	retired [4]Incarnation
+	net     liveness.Tracker
+	disk    liveness.Tracker
+	netMax  Seq           // highest counter received on the network (current inc)
+	netAt   time.Duration // when netMax was received
+	candInc Incarnation   // another incarnation seen once, not yet adopted
+	candSeq Seq
+
+	latest     Heartbeat // highest-counter heartbeat of the current inc
+	haveLatest bool
+
+	// heardUs: the current incarnation has proved on the network that it
+	// hears this incarnation of ours (see hearsProof). Until then it does
+	// not count as alive on the network, so no recording of its packets
+	// made before we started can pass for it.
+	heardUs bool
+
+	// endorsedUntil: until this local time the peer may still count on an
+	// endorsement we published while it was in our member set.
+	endorsedUntil time.Duration
+	state         PeerState
+
+	// Bookkeeping for a peer out of our member set.
+	gone       bool
+	goneAt     time.Duration
+	goneInc    Incarnation
+	fenceAsked bool
+	fenced     bool
+	takenOver  bool
+	// Fencing failures: the last error, how many in a row, and when the
+	// next request may go out.
+	fenceErr     string
+	fenceFails   int
+	fenceRetryAt time.Duration
+}
+
+func (p *peer) isRetired(inc Incarnation) bool {
+	for _, r := range p.retired {
+		if r == inc {
+			return true
+		}
+	}
+	return false
+}
+
+// resetFence forgets fencing and takeover of an earlier departure.
+func (p *peer) resetFence() {
+	p.fenceAsked, p.fenced, p.takenOver = false, false, false
+	p.fenceErr, p.fenceFails, p.fenceRetryAt = "", 0, 0
+}
+
+func (p *peer) fenceState() FenceState {
+	switch {
+	case !p.gone:
+		return FenceNone
+	case p.fenced:
+		return FenceDone
+	case p.fenceErr != "":
+		return FenceFailing
+	case p.fenceAsked:
+		return FencePending
+	}
+	return FenceNone
+}
+
+// peerStatus is every configured peer's judgement at n.now.
+func (n *Node) peerStatus() []PeerStatus {
+	out := make([]PeerStatus, 0, n.all.Len())
+	for _, p := range n.peers {
+		if p == nil {
+			continue
+		}
+		ps := PeerStatus{
+			Node: p.id, Inc: p.inc, State: p.state,
+			Net: n.netState(p), Disk: p.disk.State(n.now),
+			NetAge: -1, DiskAge: -1,
+			Member: n.members.Has(p.id),
+			Fence:  p.fenceState(), FenceError: p.fenceErr,
+			TakenOver: p.gone && p.takenOver,
+		}
+		if d, ok := p.net.SinceChange(n.now); ok {
+			ps.NetAge = d
+		}
+		if d, ok := p.disk.SinceChange(n.now); ok {
+			ps.DiskAge = d
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func (n *Node) peer(id NodeID) *peer {
+	if id < 1 || id > MaxNodes {
+		return nil
+	}
+	return n.peers[id]
+}
+
+// onHeartbeat takes a heartbeat received on the network or read from the
+// peer's slot.
+func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
+	p := n.peer(hb.From)
+	if p == nil || hb.Inc == 0 {
+		return
+	}
+	if hb.Inc != p.inc {
+		if p.isRetired(hb.Inc) && (fromDisk || n.netAlive(p)) {
+			// A late message of an earlier incarnation. (A retired one
+			// that keeps counting on the network while the current one is
+			// silent there was retired wrongly: it may come back.)
+			return
+		}
+		if p.inc != 0 {
+			// Incarnations are random, not ordered: switch only once the
+			// new one is seen changing, never to one that is self-fencing,
+			// and not on the disk's word while the current one is alive
+			// on the network, so neither a stale or late-landing slot of a
+			// dead incarnation nor one late packet shadows the live one.
+			if hb.Flags&FlagStopped != 0 || (fromDisk && n.netAlive(p)) {
+				return
+			}
+			if p.candInc != hb.Inc {
+				p.candInc, p.candSeq = hb.Inc, hb.Seq
+				return
+			}
+			if p.candSeq == hb.Seq {
+				return
+			}
+			p.candInc = 0
+			for i, r := range p.retired {
+				if r == hb.Inc {
+					p.retired[i] = 0
+				}
+			}
+			copy(p.retired[1:], p.retired[:len(p.retired)-1])
+			p.retired[0] = p.inc
+			n.decide(Decision{Kind: PeerRestarted, Peer: p.id, Inc: hb.Inc})
+			if n.members.Has(p.id) {
+				// The member incarnation is gone: fencing and takeover
+				// concern it, not the new one.
+				p.gone, p.goneAt, p.goneInc = true, n.now, p.inc
+				p.resetFence()
+			}
+		}
+		p.inc = hb.Inc
+		p.netMax, p.netAt = 0, 0
+		p.heardUs = false
+		p.haveLatest = false
+		p.net = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
+		p.disk = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
+	}
+	obs := liveness.Observation{Valid: true, Incarnation: uint64(hb.Inc), Seq: uint64(hb.Seq)}
+	var change liveness.Change
+	if fromDisk {
+		change = p.disk.Observe(n.now, obs)
+	} else if hb.Seq > p.netMax || p.netMax == 0 {
+		// Only a higher counter is news on the network: a duplicated or
+		// reordered packet proves nothing.
+		p.netMax = hb.Seq
+		p.netAt = n.now
+		change = p.net.Observe(n.now, obs)
+		if !p.heardUs && n.hearsProof(hb) {
+			p.heardUs = true
+		}
+	}
+	if change == liveness.Resurrected && p.state == PeerDead {
+		p.state = PeerUnknown // reported once, whichever path shows it first
+		// Same incarnation, counting again after it was judged dead on
+		// this path: a node that froze and came back.
+		n.decide(Decision{Kind: PeerResurrected, Peer: p.id, Inc: p.inc})
+	}
+	if !p.haveLatest || hb.Seq > p.latest.Seq {
+		p.latest = hb
+		p.haveLatest = true
+		if hb.Flags&FlagStopped != 0 {
+			// A self-fencing incarnation never holds quorum again, so
+			// it cannot count on our endorsements any more.
+			p.endorsedUntil = 0
+		}
+	}
+}
+
+func alive(l liveness.Liveness) bool { return l == liveness.Live || l == liveness.Suspect }
+
+// hearsProof: hb, received on the network, echoes this incarnation of ours
+// and a counter we sent less than DeadAfter ago, so its sender heard us
+// after we started. A recording of the sender's packets made before that
+// cannot echo an incarnation drawn at our start.
+func (n *Node) hearsProof(hb Heartbeat) bool {
+	e := hb.Echo[n.self]
+	if e.Inc != n.inc {
+		return false
+	}
+	at, ok := n.sentAt(e.Seq)
+	return ok && n.now < at+n.t.DeadAfter
+}
+
+// netState is the peer's liveness on the network: its tracker's, once it
+// has proved that it hears this incarnation (Unknown before).
+func (n *Node) netState(p *peer) liveness.Liveness {
+	if !p.heardUs {
+		return liveness.Unknown
+	}
+	return p.net.State(n.now)
+}
+
+// netAlive: the peer has proved it hears us and its network counter
+// changed within DeadAfter.
+func (n *Node) netAlive(p *peer) bool { return alive(n.netState(p)) }
+
+func (n *Node) classify(p *peer) PeerState {
+	ns, ds := n.netState(p), p.disk.State(n.now)
+	switch {
+	case ns == liveness.Live:
+		return PeerAlive
+	case ns == liveness.Suspect:
+		return PeerSuspect
+	case alive(ds):
+		if _, _, heard := p.net.Incarnation(); ns == liveness.Unknown && (heard || n.now-n.start < n.t.DeadAfter) {
+			return PeerUnknown // heard once on the network: not judged yet
+		}
+		return PeerPartitioned
+	case ns == liveness.Dead || ds == liveness.Dead:
+		return PeerDead
+	}
+	return PeerUnknown
+}
+
+// lastChange is when the tracker last saw the counter change (ok false if
+// never seen).
+func lastChange(t *liveness.Tracker, now time.Duration) (time.Duration, bool) {
+	d, ok := t.SinceChange(now)
+	return now - d, ok
+}

@@ -1,0 +1,136 @@
+// The quorum test and the self-fence deadline. Both are queries: they
+// read the machine's state and return a value; evaluate (node.go) is the
+// one place that stores what they decide.
+
+package quorum
+
+import "time"
+
+// verdict is the outcome of the quorum test at one instant.
+type verdict struct {
+	quorate bool
+	// until is when quorum runs out if nothing new arrives (quorate only).
+	until  time.Duration
+	reason LossReason
+	// agreed: agreement and settlement hold (only the tie-break may be
+	// missing).
+	agreed bool
+	// transition: the member set, or the set of peers this node hears
+	// both ways, holds a strict majority, and quorum waits only for the
+	// members (this node included) to agree and settle: a membership
+	// change in progress, not a lost majority. Such a node keeps its
+	// packages SettleGrace longer (see stopDeadline).
+	transition bool
+}
+
+// quorum decides whether we hold quorum now and until when.
+func (n *Node) quorum() verdict {
+	now := n.now
+	if n.stopped {
+		return verdict{reason: LossReason{Kind: LossStopped}}
+	}
+	if !n.wroteOK || now >= n.lastWriteOK+n.t.SelfFenceAfter {
+		return verdict{reason: LossReason{Kind: LossWrites}}
+	}
+	until := n.lastWriteOK + n.t.SelfFenceAfter
+	majority := n.tally == VoteWon || n.hearsMajority()
+	if n.tally == VoteLost {
+		return verdict{reason: LossReason{Kind: LossVotes, Members: n.members, Votes: n.votes.Of(n.members), Total: n.votes.Total()}, transition: majority}
+	}
+	if !n.settled() {
+		return verdict{reason: LossReason{Kind: LossSettling}, transition: majority}
+	}
+	holder := n.lock.holdValid(now, n.t.TieHold)
+	if holder {
+		if u := n.lock.holdIssue + n.t.TieHold; u < until && n.tally == VotePending {
+			until = u
+		}
+	}
+	if !n.cfg.Unsafe.SkipAgreement {
+		for _, p := range n.peers {
+			if p == nil || !n.members.Has(p.id) {
+				continue
+			}
+			l := &p.latest
+			if !p.haveLatest || l.Members != n.members || l.Flags&FlagSettled == 0 {
+				return verdict{reason: LossReason{Kind: LossAgree, Peer: p.id, Members: n.members}, transition: majority}
+			}
+			e := l.Echo[n.self]
+			if e.Inc != n.inc {
+				return verdict{reason: LossReason{Kind: LossIncarnation, Peer: p.id}, transition: majority}
+			}
+			at, ok := n.sentAt(e.Seq)
+			if !ok || at+n.t.DeadAfter <= now {
+				return verdict{reason: LossReason{Kind: LossStale, Peer: p.id}, transition: majority}
+			}
+			if u := at + n.t.DeadAfter; u < until {
+				until = u
+			}
+			if l.Flags&FlagTieHolder != 0 {
+				holder = true
+			}
+		}
+	}
+	if n.tally == VotePending && !holder && !n.cfg.Unsafe.SkipTieBreak {
+		return verdict{reason: LossReason{Kind: LossTie}, agreed: true, transition: majority}
+	}
+	return verdict{quorate: true, until: until, agreed: true}
+}
+
+// tiePending: our partition agrees on an exactly-half member set and our
+// own disk works; only the tie-break is missing.
+func (n *Node) tiePending() bool {
+	return n.armed && n.agreed && n.tally == VotePending && n.readOK
+}
+
+// stopDeadline is when this node stops its packages and its watchdog: an
+// armed node SelfFenceAfter after it last held quorum (lastQuorate: the
+// instant its quorum really ran out, not the last step that found it
+// quorate), SettleGrace later while the loss is a transition (see
+// verdict.transition); any node SelfFenceAfter after the issue of its last
+// successful slot write (or after its start, if none succeeded), so that a
+// node cut off the disk, fenced ones included, is reset and comes back
+// with a new incarnation.
+func (n *Node) stopDeadline() time.Duration {
+	if n.stopped {
+		return never
+	}
+	d := n.start + n.t.SelfFenceAfter
+	if n.wroteOK {
+		d = n.lastWriteOK + n.t.SelfFenceAfter
+	}
+	if n.armed {
+		q := n.lastQuorate + n.t.SelfFenceAfter
+		if n.transition {
+			q += n.t.SettleGrace
+		}
+		if q < d {
+			d = q
+		}
+	}
+	return d
+}
+
+// transitionReport is how long a transition may last before it is
+// reported as a loss of quorum: EndorseGuard + 1.5 heartbeat intervals,
+// the longest ordinary transition (EndorseGuard + HeartbeatInterval and a
+// few network delays, package doc "Transitions") with room to spare.
+func (n *Node) transitionReport() time.Duration {
+	return n.t.EndorseGuard + n.t.HeartbeatInterval + n.t.HeartbeatInterval/2
+}
+
+// lossDecision reports the end of a quorate stretch: a membership change
+// in progress (v.transition) is a regrouping, not yet a loss: joining when
+// the member set grew (a node is forming with us: routine), settling when
+// a member left or a member's set changed (worth a look). It becomes a QuorumLost if it does not
+// complete within SelfFenceAfter or the majority is lost (evaluate).
+func (n *Node) lossDecision(v verdict) Decision {
+	d := Decision{Kind: QuorumLost, Reason: v.reason.String(), Members: n.members}
+	if v.transition {
+		d.Kind = QuorumSettling
+		if n.members != n.lastMembers && n.members&n.lastMembers == n.lastMembers {
+			d.Kind = QuorumJoining
+		}
+	}
+	return d
+}
