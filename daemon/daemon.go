@@ -263,12 +263,28 @@ func openDisk(cl *config.Cluster, self *config.Node, log *slog.Logger) (*diskhb.
 	})
 	if err != nil {
 		_ = dev.Close()
-		return nil, fmt.Errorf("quorum disk %s: %w (initialise it with `mtc disk init`, or fix the configuration)", path, err)
+		return nil, fmt.Errorf("quorum disk %s: %w (%s)", path, err, openAdvice(err))
 	}
 	return disk, nil
 }
 
 // Incarnation is this daemon start's incarnation number.
+// openAdvice says what to do about a quorum disk that does not open. Only a
+// disk with no header at all is one to initialise: a damaged header may
+// belong to a running cluster, and re-initialising it would wipe the live
+// slots of every node.
+func openAdvice(err error) string {
+	switch {
+	case errors.Is(err, diskhb.ErrDamagedHeader):
+		return "the header is damaged: do not re-initialise it while any node may run; inspect it with `mtc disk dump`"
+	case errors.Is(err, diskhb.ErrNotFormatted):
+		return "initialise it with `mtc disk init`, or fix the configuration if this is not the quorum disk"
+	case errors.Is(err, diskhb.ErrForeignCluster):
+		return "this disk belongs to another cluster: check quorum_disk in the configuration"
+	}
+	return "check the device and the configuration; `mtc disk dump` shows what the disk holds"
+}
+
 func (d *Daemon) Incarnation() uint64 { return d.sender.Incarnation() }
 
 // Run runs the node until ctx ends, then shuts down in order: packages
