@@ -13,11 +13,12 @@ import (
 // only checks, so a change to a formula there is caught here without a
 // change here.
 
-// MaxFailureHeartbeats bounds failure_timeout in heartbeat intervals. The
-// settle grace of a node that dropped a live peer grows with the clock
-// drift over failure_timeout, and has to fit, with that drift, in the
-// two heartbeat intervals of Margin: beyond about 100 intervals it no
-// longer does (see SettleGrace).
+// MaxFailureHeartbeats bounds failure_timeout in heartbeat intervals.
+// SettleGrace is the room TakeoverAfter leaves beyond SelfFenceAfter and
+// the watchdog, which grows with the heartbeat (Margin); a survivor's
+// transition needs the drift part of EndorseGuard, which grows with
+// failure_timeout. Far beyond 100 intervals the first no longer covers the
+// second (see SettleGrace); 100 keeps a wide safety factor.
 const MaxFailureHeartbeats = 100
 
 // Limits of the individual timing bases.
@@ -159,7 +160,7 @@ var timingRelations = []timingRelation{
 	},
 	{
 		rule:   "`failure_timeout` ≤ 100 × `heartbeat_interval`",
-		why:    "The settle grace of a node that dropped a live peer grows with the clock drift over `failure_timeout`; beyond 100 heartbeats it no longer fits in the takeover margin (`SettleGrace` below).",
+		why:    "A survivor's transition grows with the clock drift over `failure_timeout`, the settle grace that covers it with the heartbeat; 100 heartbeats keep the grace well ahead (`SettleGrace` below).",
 		fields: [2]string{"failure_timeout", "heartbeat_interval"},
 		holds: func(t Timing, _ Derived) bool {
 			return t.FailureTimeout <= MaxFailureHeartbeats*t.HeartbeatInterval
@@ -214,14 +215,19 @@ var timingRelations = []timingRelation{
 		},
 	},
 	{
-		// Settle grace (liveness): it covers the drift part of the guard.
-		rule:   "`SelfFenceAfter` + `SettleGrace` ≥ `EndorseGuard`",
-		why:    "A node that dropped a live peer does not self-fence before its shrink guard ends.",
+		// Settle grace (liveness): a survivor's longest membership
+		// transition (a deaf or one-way member: its own shrink guard, one
+		// heartbeat for the members' settled flags) ends before its stop
+		// deadline (quorum/doc.go, "Transitions").
+		rule:   "`SelfFenceAfter` + `SettleGrace` > `EndorseGuard` + `heartbeat_interval`",
+		why:    "A survivor that drops a faulty peer (deaf, one-way, crashed) waits out its shrink guard and one heartbeat for its members to agree again before its stop deadline, so one node's fault never self-fences the majority.",
 		fields: [2]string{"failure_timeout", "heartbeat_interval"}, derived: true,
-		holds: func(_ Timing, d Derived) bool { return d.SelfFenceAfter+d.SettleGrace >= d.EndorseGuard },
-		what: func(_ Timing, d Derived) string {
-			return fmt.Sprintf("SelfFenceAfter + SettleGrace (%v) is less than EndorseGuard (%v): a node that dropped a live peer would self-fence before its shrink guard ends",
-				d.SelfFenceAfter+d.SettleGrace, d.EndorseGuard)
+		holds: func(t Timing, d Derived) bool {
+			return d.SelfFenceAfter+d.SettleGrace > d.EndorseGuard+t.HeartbeatInterval
+		},
+		what: func(t Timing, d Derived) string {
+			return fmt.Sprintf("SelfFenceAfter + SettleGrace (%v) is not more than EndorseGuard + heartbeat_interval (%v): a survivor that dropped a faulty peer would self-fence before its members agree again",
+				d.SelfFenceAfter+d.SettleGrace, d.EndorseGuard+t.HeartbeatInterval)
 		},
 	},
 	{
