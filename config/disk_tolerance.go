@@ -53,10 +53,11 @@ func (d Derived) DiskLatencyTolerance() time.Duration {
 // of the stall's start. A stall shorter than IOTimeout only delays that
 // write, which then succeeds (IOTimeout <= SelfFenceAfter / 2, which is
 // less than SelfFenceAfter - HeartbeatInterval). A longer stall fails it;
-// while the failed I/O is still in the kernel the quorum disk refuses
-// every I/O (diskhb.ErrBusy), and the round after the stall starts at the
-// next heartbeat tick, up to one HeartbeatInterval after the stall's end:
-// so the stall may last SelfFenceAfter - 2 x HeartbeatInterval.
+// while the failed I/O is still in the kernel a new I/O waits for it
+// within its own deadline and fails (diskhb.ErrBusy) if it is still stuck
+// then, and the round after the stall starts at the next heartbeat tick,
+// up to one HeartbeatInterval after the stall's end: so the stall may last
+// SelfFenceAfter - 2 x HeartbeatInterval.
 //
 // Defaults: 600ms. Aggressive: 200ms.
 func (d Derived) DiskStallTolerance() time.Duration {
