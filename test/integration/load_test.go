@@ -147,11 +147,12 @@ type loadResult struct {
 }
 
 // falseDetection reports whether a decision taken while no node failed is
-// a false failure detection: a membership change, a loss of quorum, a peer
-// suspected, partitioned or dead, or a self-fence.
+// a false failure detection: a membership change, a loss of quorum (or a
+// pause of it while a member leaves), a peer suspected, partitioned or
+// dead, or a self-fence.
 func falseDetection(d daemon.DecisionRecord) bool {
 	switch d.Kind {
-	case quorum.MembershipChanged.String(), quorum.QuorumLost.String(), quorum.SelfFence.String():
+	case quorum.MembershipChanged.String(), quorum.QuorumLost.String(), quorum.QuorumSettling.String(), quorum.SelfFence.String():
 		return true
 	case quorum.PeerStateChanged.String():
 		return !strings.HasSuffix(d.Text, " "+quorum.PeerAlive.String())
