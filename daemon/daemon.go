@@ -162,7 +162,11 @@ func New(opt Options) (*Daemon, error) {
 		}
 		peers = append(peers, p)
 	}
-	qc := quorum.Config{Self: quorum.NodeID(self.ID), Nodes: members, Timing: d.timing, Incarnation: quorum.Incarnation(inc)}
+	// LeftoversRunning: until the stopper confirms that nothing an earlier
+	// incarnation of this node started still runs, the machine does not
+	// feed the watchdog (peers time their takeover on that incarnation's
+	// reset).
+	qc := quorum.Config{Self: quorum.NodeID(self.ID), Nodes: members, Timing: d.timing, Incarnation: quorum.Incarnation(inc), LeftoversRunning: true}
 	if err := qc.Validate(); err != nil {
 		return nil, err
 	}
@@ -351,6 +355,9 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 	defer close(d.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// Whatever an earlier incarnation of this daemon left running on this
+	// machine is stopped before the watchdog is first fed.
+	leftovers := d.stopper.StopAll("starting: stop what an earlier incarnation of this node left running")
 	d.step(quorum.Tick{})
 	var stopping <-chan error // set once an orderly shutdown has asked the packages to stop
 	shutdown := ctx.Done()
@@ -370,6 +377,14 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		case err := <-stopping:
 			d.finishShutdown(err)
 			return nil
+		case err := <-leftovers:
+			leftovers = nil
+			if err != nil {
+				err = fmt.Errorf("packages left running by an earlier incarnation did not stop (the node must be reset before it joins): %w", err)
+				d.stopOnError(err)
+				return err
+			}
+			d.step(quorum.LeftoversStopped{})
 		case err := <-errc:
 			d.stopOnError(err)
 			return err

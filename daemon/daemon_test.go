@@ -619,10 +619,17 @@ type gatedStopper struct {
 	gate  chan error
 }
 
+// StopAll holds every request on the gate but the first, the start-up
+// stop of an earlier incarnation's leftovers, which finds nothing running.
 func (g *gatedStopper) StopAll(reason string) <-chan error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls = append(g.calls, reason)
+	if len(g.calls) == 1 {
+		done := make(chan error, 1)
+		done <- nil
+		return done
+	}
 	return g.gate
 }
 
@@ -668,7 +675,7 @@ func TestWatchdogDisarmedOnlyAfterPackagesStopped(t *testing.T) {
 			st.mu.Lock()
 			n := len(st.calls)
 			st.mu.Unlock()
-			if n > 0 {
+			if n > 1 {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -689,6 +696,78 @@ func TestWatchdogDisarmedOnlyAfterPackagesStopped(t *testing.T) {
 			t.Fatalf("stop result %v: watchdog disarmed %v", stopErr, wd.Disarmed())
 		}
 	}
+}
+
+// Nothing an earlier incarnation left running may outlive this one's first
+// watchdog feed: the watchdog is not fed until the start-up stop is
+// confirmed.
+func TestWatchdogWaitsForLeftoversToStop(t *testing.T) {
+	cl := clusterConfig(t, 1)
+	disk := fakedev.NewDisk(512, 2048)
+	dev := diskhb.NewDevice(disk.Path("n1"), time.Second, nil)
+	tm := cl.Timing
+	h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
+		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	dk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
+	wd := &watchdog.Fake{}
+	gate := make(chan error, 1)
+	st := &heldStopper{gate: gate}
+	logs := &testutil.SyncBuffer{}
+	d, err := New(Options{Cluster: cl, Node: "n1", Log: slog.New(slog.NewTextHandler(logs, nil)), Watchdog: wd, Key: testKey,
+		Transports: map[string]nethb.Transport{"lan": tr}, Disk: dk, Stopper: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	deadline := time.Now().Add(waitBound)
+	for !d.Status().Quorate {
+		if time.Now().After(deadline) {
+			t.Fatalf("not quorate:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(5 * tm.HeartbeatInterval)
+	if n := wd.Feeds(); n != 0 {
+		t.Fatalf("the watchdog was fed %d times while an earlier incarnation's packages were still stopping", n)
+	}
+	gate <- nil
+	for wd.Feeds() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the watchdog is not fed after the leftovers stopped:\n%s", logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+// heldStopper holds the start-up stop on its gate and confirms the rest.
+type heldStopper struct {
+	mu    sync.Mutex
+	calls int
+	gate  chan error
+}
+
+func (h *heldStopper) StopAll(string) <-chan error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls++
+	if h.calls == 1 {
+		return h.gate
+	}
+	done := make(chan error, 1)
+	done <- nil
+	return done
 }
 
 // However many sources the network layer counts drops for, the status
