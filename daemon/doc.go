@@ -51,9 +51,10 @@
 //	mtc status --config FILE --json # by cluster name, raw JSON
 //
 // The daemon needs the cluster key (see package nethb), its quorum disk
-// initialised with `mtc disk init`, and a watchdog, armed from the
-// machine's first step (its first FeedWatchdog, right after the slot
-// watch), not at first quorum: a node that cannot write its slot for
+// initialised with `mtc disk init`, and a watchdog, armed at the machine's
+// first FeedWatchdog: right after the slot watch and the confirmation that
+// nothing an earlier incarnation of this node started still runs (the
+// start-up StopAll), not at first quorum: a node that cannot write its slot for
 // failure_timeout stops feeding it and is reset even before it first
 // holds quorum, so a node cut off its disk comes back with a new
 // incarnation. [watchdog] mode "device" opens /dev/watchdog at that first
