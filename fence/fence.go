@@ -65,6 +65,16 @@ type LUN struct {
 	Paths []Path // at least one
 }
 
+// Close closes every path.
+func (l *LUN) Close() error {
+	var errs []error
+	for _, p := range l.Paths {
+		errs = append(errs, p.Close())
+	}
+	l.Paths = nil
+	return errors.Join(errs...)
+}
+
 // Fencer runs unfencing and fencing for this node.
 type Fencer struct {
 	Cluster uuid.UUID

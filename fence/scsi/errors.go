@@ -55,7 +55,7 @@ func (e *SenseError) kind() error {
 	switch {
 	case e.Sense.Key == KeyUnitAttention:
 		return ErrUnitAttention
-	case e.Sense.Key == KeyIllegalRequest && (e.Sense.ASC == 0x20 || e.Sense.ASC == 0x24 || e.Sense.ASC == 0x26):
+	case e.Sense.Key == KeyIllegalRequest && e.Sense.ASCQ == 0 && (e.Sense.ASC == 0x20 || e.Sense.ASC == 0x24 || e.Sense.ASC == 0x26):
 		// 20/00 invalid command operation code, 24/00 invalid field in
 		// CDB, 26/00 invalid field in parameter list.
 		return ErrNotSupported

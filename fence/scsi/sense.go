@@ -192,6 +192,8 @@ func ascName(asc, ascq byte) string {
 		return "logical unit not supported"
 	case 0x2600:
 		return "invalid field in parameter list"
+	case 0x2604:
+		return "invalid release of persistent reservation"
 	case 0x2700:
 		return "write protected"
 	case 0x2900:

@@ -80,6 +80,7 @@ func TestSenseErrorKinds(t *testing.T) {
 		{Sense{Key: KeyIllegalRequest, ASC: 0x24}, ErrNotSupported},
 		{Sense{Key: KeyIllegalRequest, ASC: 0x26}, ErrNotSupported},
 		{Sense{Key: KeyIllegalRequest, ASC: 0x25}, ErrCheckCondition},
+		{Sense{Key: KeyIllegalRequest, ASC: 0x26, ASCQ: 0x04}, ErrCheckCondition},
 		{Sense{Key: KeyNotReady, ASC: 0x04, ASCQ: 0x0a}, ErrPath},
 		{Sense{Key: KeyNotReady, ASC: 0x04, ASCQ: 0x01}, ErrCheckCondition},
 		{Sense{Key: KeyMediumError, ASC: 0x11}, ErrCheckCondition},
