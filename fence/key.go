@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -71,4 +73,18 @@ func (k Key) Owner(cluster uuid.UUID) string {
 		return fmt.Sprintf("node %d", n)
 	}
 	return "foreign (not a key of cluster " + cluster.String() + ")"
+}
+
+// MarshalText prints the key as String does (JSON shows "0x...").
+func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a key in hex, with or without 0x.
+func (k *Key) UnmarshalText(b []byte) error {
+	s := strings.TrimPrefix(strings.ToLower(string(b)), "0x")
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return fmt.Errorf("reservation key %q: %w", b, err)
+	}
+	*k = Key(v)
+	return nil
 }

@@ -72,3 +72,18 @@ func TestNodeKeyPanicsOnBadID(t *testing.T) {
 		}()
 	}
 }
+
+func TestKeyText(t *testing.T) {
+	k := NodeKey(testCluster, 2)
+	b, err := k.MarshalText()
+	if err != nil || string(b) != "0xfaad61dda9c20102" {
+		t.Fatalf("MarshalText = %s, %v", b, err)
+	}
+	var back Key
+	if err := back.UnmarshalText(b); err != nil || back != k {
+		t.Errorf("UnmarshalText(%s) = %v, %v", b, back, err)
+	}
+	if err := back.UnmarshalText([]byte("zz")); err == nil {
+		t.Error("UnmarshalText accepted zz")
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoPaths: a device-mapper device has no underlying devices.
@@ -24,7 +26,7 @@ var ErrNoPaths = errors.New("device has no underlying path devices")
 // devDir is where device nodes live ("/dev"); dev is a path under it, or a
 // symlink to one (/dev/mapper/NAME, /dev/disk/by-id/...).
 func PathDevices(sysfs, devDir, dev string) ([]string, error) {
-	name, err := blockName(devDir, dev)
+	name, err := blockName(sysfs, devDir, dev)
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +68,30 @@ func PathDevices(sysfs, devDir, dev string) ([]string, error) {
 	return out, nil
 }
 
-// blockName is the kernel name (sdc, dm-3, nvme0n1) of dev.
-func blockName(devDir, dev string) (string, error) {
+// blockName is the kernel name (sdc, dm-3, nvme0n1) of dev: for a block
+// device node, the name sysfs gives its device number
+// (/sys/dev/block/MAJ:MIN, so /dev/mapper/NAME made by dmsetup without
+// udev works too); otherwise the name of the node dev resolves to in
+// devDir.
+func blockName(sysfs, devDir, dev string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return "", fmt.Errorf("device %s: %w", dev, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		link := filepath.Join(sysfs, "dev", "block", fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+		target, err := os.Readlink(link)
+		if err != nil {
+			return "", fmt.Errorf("device %s: %w", dev, err)
+		}
+		return filepath.Base(target), nil
+	}
 	real, err := filepath.EvalSymlinks(dev)
 	if err != nil {
 		return "", fmt.Errorf("device %s: %w", dev, err)
 	}
 	if filepath.Dir(real) != filepath.Clean(devDir) {
-		return "", fmt.Errorf("device %s resolves to %s, not a device node in %s", dev, real, devDir)
+		return "", fmt.Errorf("device %s resolves to %s, not a block device or a device node in %s", dev, real, devDir)
 	}
 	return filepath.Base(real), nil
 }

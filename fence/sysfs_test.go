@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/mtcluster/mtc/fence/scsi"
+	"github.com/mtcluster/mtc/test/testutil"
 )
 
 // fakeSysfs builds /sys/block/NAME/slaves/SLAVE entries and /dev nodes
@@ -81,5 +84,34 @@ func TestPathDevices(t *testing.T) {
 	}
 	if _, err := PathDevices(sysfs, dev, filepath.Join(dev, "sdz")); err == nil {
 		t.Error("a missing device resolved")
+	}
+}
+
+// TestPathDevicesLoop: a real block device node resolves through its
+// device number, and a loop device is not something PR commands reach.
+func TestPathDevicesLoop(t *testing.T) {
+	testutil.RequireRoot(t, "attaches a loop device")
+	l := testutil.NewLoopDevice(t, 512, 1<<20)
+	got, err := PathDevices("/sys", "/dev", l.Path)
+	if err != nil || !slices.Equal(got, []string{l.Path}) {
+		t.Fatalf("PathDevices(%s) = %v, %v", l.Path, got, err)
+	}
+	if _, err := OpenPath(l.Path, BackendSGIO); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("SG_IO on a loop device: %v, want ErrNotSupported", err)
+	}
+	p, err := OpenPath(l.Path, "")
+	if err != nil {
+		t.Fatalf("OpenPath(%s) chose no backend: %v", l.Path, err)
+	}
+	defer p.Close()
+	if p.Backend() != BackendBlockPR {
+		t.Errorf("loop device backend %s, want %s", p.Backend(), BackendBlockPR)
+	}
+	ctx := ctxT(t)
+	if err := p.Out(ctx, scsi.RegisterAndIgnoreExisting, 0, scsi.OutParams{ServiceKey: 1}); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("block PR REGISTER on a loop device (no pr_ops): %v, want ErrNotSupported", err)
+	}
+	if ProbeReads(ctx, p) {
+		t.Error("a loop device claims to read PR state")
 	}
 }

@@ -54,12 +54,16 @@ type SG struct {
 	f *os.File
 }
 
-// OpenSG opens dev (read-only with O_NONBLOCK: PR commands need neither
-// write access nor a ready medium) and checks that it answers SG_IO.
-// A device that does not (no SCSI behind it: NVMe, a dm device with more
-// than one target) fails with ErrNotSupported.
+// OpenSG opens dev as sg_persist does (read-write with O_NONBLOCK, so a
+// device without a ready medium opens; read-only when write access is
+// refused, which root's SG_IO does not need) and checks that it answers
+// SG_IO. A device that does not (no SCSI behind it: NVMe, a dm device
+// with more than one target) fails with ErrNotSupported.
 func OpenSG(dev string) (*SG, error) {
-	f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		f, err = os.OpenFile(dev, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w: %w", dev, ErrPath, err)
 	}
