@@ -145,13 +145,18 @@ func (f *Fencer) check(op string, luns []*LUN) error {
 // It fails closed: any error means this node must not start packages.
 // Registrations already made are left in place (undoing them could cut
 // off I/O this node already does); the caller retries.
+//
+// Unfence registers unconditionally, so it also undoes a fence of this
+// node: call it only when this node is entitled to the storage (it has
+// joined with quorum and nothing of it runs that a survivor took over),
+// never as a reflex to RESERVATION CONFLICT or EBADE, which mean: stop.
 func (f *Fencer) Unfence(ctx context.Context, luns []*LUN) error {
 	if err := f.check("unfence", luns); err != nil {
 		return err
 	}
 	var errs []error
 	for _, l := range luns {
-		if err := f.unfenceLUN(ctx, l); err != nil {
+		if err := f.unfenceLUN(ctx, l, false); err != nil {
 			f.log().Error("unfence failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
 			errs = append(errs, err)
 			continue
@@ -161,8 +166,65 @@ func (f *Fencer) Unfence(ctx context.Context, luns []*LUN) error {
 	return errors.Join(errs...)
 }
 
-func (f *Fencer) unfenceLUN(ctx context.Context, l *LUN) error {
-	const op = "unfence"
+// Rejoin is Unfence for a node that is joining: no package of it runs
+// and it does no I/O to the LUNs yet. Before registering everywhere it
+// removes registrations of our key left by earlier sessions (an I_T
+// nexus that no longer exists: an old iSCSI session, a replaced HBA) with
+// a PREEMPT of our own key from our first path, and it then verifies our
+// key is registered exactly once per path. The PREEMPT also drops our
+// other live paths' registrations until they register again a moment
+// later, which is why only a joining node may do it: I/O on those paths
+// in between would fail with RESERVATION CONFLICT.
+func (f *Fencer) Rejoin(ctx context.Context, luns []*LUN) error {
+	if err := f.check("rejoin", luns); err != nil {
+		return err
+	}
+	var errs []error
+	for _, l := range luns {
+		if err := f.unfenceLUN(ctx, l, true); err != nil {
+			f.log().Error("rejoin failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		f.log().Info("rejoined", "lun", l.Name, "key", NodeKey(f.Cluster, f.Self), "paths", len(l.Paths))
+	}
+	return errors.Join(errs...)
+}
+
+// dropStale registers our first path and preempts every other
+// registration of our key (see Rejoin).
+func (f *Fencer) dropStale(ctx context.Context, op string, l *LUN, own Key) error {
+	st, err := readState(ctx, l)
+	if err != nil {
+		return &Error{Op: op, LUN: l.Name, Step: "read keys", Err: err}
+	}
+	if st.count(own) == 0 {
+		return nil
+	}
+	p0 := l.Paths[0]
+	if err := p0.Out(ctx, scsi.RegisterAndIgnoreExisting, 0, scsi.OutParams{ServiceKey: uint64(own), APTPL: f.APTPL}); err != nil {
+		return &Error{Op: op, LUN: l.Name, Path: p0.Name(), Step: "register and ignore existing key", Err: err}
+	}
+	if st, err = readState(ctx, l); err != nil {
+		return &Error{Op: op, LUN: l.Name, Step: "read keys", Err: err}
+	}
+	if st.count(own) <= 1 {
+		return nil
+	}
+	err = p0.Out(ctx, scsi.Preempt, f.typ(), scsi.OutParams{Key: uint64(own), ServiceKey: uint64(own)})
+	if err == nil || errors.Is(err, ErrReservationConflict) {
+		// A conflict: nothing else matched; the read-back judges.
+		f.log().Info("removed stale registrations of our key", "lun", l.Name, "count", st.count(own)-1)
+		return nil
+	}
+	return &Error{Op: op, LUN: l.Name, Path: p0.Name(), Step: "preempt stale registrations of our key", Err: err}
+}
+
+func (f *Fencer) unfenceLUN(ctx context.Context, l *LUN, rejoin bool) error {
+	op := "unfence"
+	if rejoin {
+		op = "rejoin"
+	}
 	own := NodeKey(f.Cluster, f.Self)
 	fail := func(p Path, step string, err error) error {
 		e := &Error{Op: op, LUN: l.Name, Step: step, Err: err}
@@ -174,6 +236,11 @@ func (f *Fencer) unfenceLUN(ctx context.Context, l *LUN) error {
 	for _, p := range l.Paths {
 		if err := p.TestUnitReady(ctx); err != nil {
 			return fail(p, "test unit ready", err)
+		}
+	}
+	if rejoin {
+		if err := f.dropStale(ctx, op, l, own); err != nil {
+			return err
 		}
 	}
 	for _, p := range l.Paths {
@@ -194,8 +261,8 @@ func (f *Fencer) unfenceLUN(ctx context.Context, l *LUN) error {
 	if err != nil {
 		return fail(nil, "read back", err)
 	}
-	if n := st.count(own); n < len(l.Paths) {
-		return fail(nil, "verify", fmt.Errorf("%w: our key %v registered %d times, want at least once per path (%d)", ErrVerify, own, n, len(l.Paths)))
+	if n := st.count(own); n < len(l.Paths) || (rejoin && n != len(l.Paths)) {
+		return fail(nil, "verify", fmt.Errorf("%w: our key %v registered %d times, want once per path (%d)", ErrVerify, own, n, len(l.Paths)))
 	}
 	return f.verifyReservation(st, op, l)
 }

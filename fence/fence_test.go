@@ -374,3 +374,38 @@ func TestUnfenceAfterTargetRestart(t *testing.T) {
 		t.Errorf("after restart with APTPL: %+v", st)
 	}
 }
+
+// TestRejoinDropsStaleRegistrations: registrations of our key from a
+// nexus that is no longer ours (an old session) are removed by Rejoin,
+// kept by Unfence; a stale nexus holding the reservation hands it over.
+func TestRejoinDropsStaleRegistrations(t *testing.T) {
+	ctx := ctxT(t)
+	c := newCluster(2, "data1")
+	stale := NewSCSIPath("old-session", BackendFake, c.t.Port("data1", "node1-old-session"), nil)
+	if err := stale.Out(ctx, scsi.RegisterAndIgnoreExisting, 0, scsi.OutParams{ServiceKey: key(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.Out(ctx, scsi.Reserve, DefaultType, scsi.OutParams{Key: key(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fencer(1).Unfence(ctx, c.lunsOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.t.State("data1"); st.Nexus["node1-old-session"] != key(1) {
+		t.Fatalf("Unfence removed the stale registration: %+v", st)
+	}
+	if err := c.fencer(1).Rejoin(ctx, c.lunsOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	st := c.t.State("data1")
+	if _, ok := st.Nexus["node1-old-session"]; ok || st.Nexus["node1-port0"] != key(1) || st.Nexus["node1-port1"] != key(1) {
+		t.Errorf("after rejoin: %+v; want node1's two live paths only", st.Nexus)
+	}
+	if !st.Held || st.Holder == "node1-old-session" || st.Key != key(1) {
+		t.Errorf("reservation after rejoin: %+v", st)
+	}
+	// Node 2 rejoining with nothing stale: a plain unfence.
+	if err := c.fencer(2).Rejoin(ctx, c.lunsOf(2)); err != nil {
+		t.Fatal(err)
+	}
+}
