@@ -384,7 +384,7 @@ func (t *Target) prIn(lu *LU, r *scsi.Request) scsi.Result {
 		if lu.aptpl {
 			ptpla = 1
 		}
-		out = []byte{0, 8, 0x1d, 0x80 | ptpla, t.Caps[0], t.Caps[1], 0, 0}
+		out = []byte{0, 8, 0x1d, 0x90 | ptpla, t.Caps[0], t.Caps[1], 0, 0} // as LIO: ALLOW COMMANDS 1
 	default:
 		return sense(r, scsi.KeyIllegalRequest, 0x24, 0)
 	}

@@ -64,12 +64,13 @@ func TestParseReadReservation(t *testing.T) {
 }
 
 func TestParseCapabilities(t *testing.T) {
-	// LIO reports: CRH, SIP_C, ATP_C, PTPL_C; TMV; types 1, 3, 5, 6, 7, 8.
-	c, err := ParseCapabilities(unhex(t, "00 08 1d 80 ea 01 00 00"))
+	// What LIO (Linux 6.1) reports, seen in the lab: CRH, SIP_C, ATP_C,
+	// PTPL_C; TMV, ALLOW COMMANDS 1; types 1, 3, 5, 6, 7, 8.
+	c, err := ParseCapabilities(unhex(t, "00 08 1d 90 ea 01 00 00"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.CRH || !c.SIPC || !c.ATPC || !c.PTPLC || c.RLRC || !c.TMV || c.PTPLA || c.Allow != 0 {
+	if !c.CRH || !c.SIPC || !c.ATPC || !c.PTPLC || c.RLRC || !c.TMV || c.PTPLA || c.Allow != 1 {
 		t.Errorf("flags %+v", c)
 	}
 	if want := Types; !slices.Equal(c.Types, want) {

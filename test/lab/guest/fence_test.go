@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -133,7 +135,9 @@ func TestFenceUnfenceThreeNodes(t *testing.T) {
 		}
 		return out
 	}
-	fencer := func(n quorum.NodeID) *fence.Fencer { return &fence.Fencer{Cluster: labCluster, Self: n} }
+	fencer := func(n quorum.NodeID) *fence.Fencer {
+		return &fence.Fencer{Cluster: labCluster, Self: n, Log: testLogger(t).With("node", n)}
+	}
 	check := func(step string) map[string][]uint64 {
 		keys := map[string][]uint64{}
 		for _, l := range fenceLUNs {
@@ -227,6 +231,20 @@ func TestFenceUnfenceThreeNodes(t *testing.T) {
 	if err := writeBlock(dm["data2"].Dev(), 17); err != nil {
 		t.Errorf("node1's write after unfencing again: %v", err)
 	}
+}
+
+// testLogger sends a component's records to t.Log (per-LUN fence timings
+// among them).
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }
 
 func pathNames(l *fence.LUN) []string {
