@@ -147,8 +147,8 @@ type FenceStatusCmd struct {
 	JSON bool `help:"Print JSON."`
 }
 
-// Run prints each LUN's report; the exit status is 2 when a LUN has an
-// error-level finding (fencing it would not work).
+// Run prints each LUN's report; it fails (exit status 1) when a LUN has
+// an error-level finding: fencing it would not work.
 func (c *FenceStatusCmd) Run(out io.Writer) error {
 	want := scsi.Type(c.Type)
 	if !want.Valid() {
@@ -180,7 +180,7 @@ func (c *FenceStatusCmd) Run(out io.Writer) error {
 		}
 	}
 	if len(bad) > 0 {
-		return &ExitError{Code: 2, Err: fmt.Errorf("%w: %s", fence.ErrUnhealthy, strings.Join(bad, ", "))}
+		return fmt.Errorf("%w: %s", fence.ErrUnhealthy, strings.Join(bad, ", "))
 	}
 	return nil
 }
