@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -20,12 +19,7 @@ import (
 func TestFenceBlockPRBackend(t *testing.T) {
 	san, ctx := lab(t)
 	devs := []string{dev(t, san, "node1", "data2"), dev(t, san, "node2", "data2"), dev(t, san, "node3", "data2")}
-	clearUA(t, ctx, devs...)
-	freshPR(t, ctx, labkit.PR{Dev: devs[0]})
-	t.Cleanup(func() {
-		clearUA(t, context.Background(), devs[0])
-		freshPR(t, context.Background(), labkit.PR{Dev: devs[0]})
-	})
+	cleanLUNs(t, ctx, san, "data2")
 	var paths []fence.Path
 	for _, d := range devs {
 		p, err := fence.OpenPath(d, fence.BackendBlockPR)

@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -25,12 +24,7 @@ func TestFenceStatusCommand(t *testing.T) {
 		t.Skipf("%s is not in the guest (run.sh reports why ./cmd/mtc did not build): %v", mtcBinary, err)
 	}
 	d := dev(t, san, "node3", "data2")
-	clearUA(t, ctx, d)
-	freshPR(t, ctx, labkit.PR{Dev: d})
-	t.Cleanup(func() {
-		clearUA(t, context.Background(), d)
-		freshPR(t, context.Background(), labkit.PR{Dev: d})
-	})
+	cleanLUNs(t, ctx, san, "data2")
 	status := func() ([]map[string]any, error) {
 		out, err := labkit.Run(ctx, mtcBinary, "fence", "status", "--device", d, "--cluster-uuid", labCluster.String(), "--json")
 		var v []map[string]any

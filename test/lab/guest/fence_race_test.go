@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/mtcluster/mtc/fence"
 	"github.com/mtcluster/mtc/quorum"
-	"github.com/mtcluster/mtc/test/lab/labkit"
 )
 
 // TestFenceRace: two survivors of a split fence each other at the same
@@ -21,10 +19,7 @@ func TestFenceRace(t *testing.T) {
 	san, ctx := lab(t)
 	const lun = "data1"
 	d1, d2 := dev(t, san, "node1", lun), dev(t, san, "node2", lun)
-	t.Cleanup(func() {
-		clearUA(t, context.Background(), d1)
-		freshPR(t, context.Background(), labkit.PR{Dev: d1})
-	})
+	cleanLUNs(t, ctx, san, lun)
 	open := func(d string) []*fence.LUN {
 		l, err := fence.OpenLUN(d, fence.BackendSGIO)
 		if err != nil {
@@ -37,8 +32,7 @@ func TestFenceRace(t *testing.T) {
 	f1, f2 := &fence.Fencer{Cluster: labCluster, Self: 1}, &fence.Fencer{Cluster: labCluster, Self: 2}
 	wins := map[quorum.NodeID]int{}
 	for trial := range 20 {
-		clearUA(t, ctx, d1, d2)
-		freshPR(t, ctx, labkit.PR{Dev: d1})
+		cleanLUN(t, ctx, san, lun)
 		if err := f1.Unfence(ctx, l1); err != nil {
 			t.Fatalf("trial %d: node1 unfence: %v", trial, err)
 		}

@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"syscall"
@@ -21,12 +20,7 @@ import (
 func TestFenceRejoinDropsStaleRegistration(t *testing.T) {
 	san, ctx := lab(t)
 	d1, stale := dev(t, san, "node1", "data1"), dev(t, san, "node3", "data1")
-	clearUA(t, ctx, d1, stale)
-	freshPR(t, ctx, labkit.PR{Dev: d1})
-	t.Cleanup(func() {
-		clearUA(t, context.Background(), d1, stale)
-		freshPR(t, context.Background(), labkit.PR{Dev: d1})
-	})
+	cleanLUNs(t, ctx, san, "data1")
 	old := labkit.PR{Dev: stale}
 	if err := old.Register(ctx, labKey(1)); err != nil {
 		t.Fatal(err)

@@ -80,6 +80,33 @@ func clearUA(t *testing.T, ctx context.Context, devs ...string) {
 	}
 }
 
+// cleanLUN leaves lun with no registration, no reservation and no unit
+// attention pending on any node's path (a CLEAR gives the other
+// registrants one, which the sg_persist of a later test would trip on).
+func cleanLUN(t *testing.T, ctx context.Context, san *labkit.SAN, lun string) {
+	t.Helper()
+	var devs []string
+	for _, n := range san.Nodes() {
+		devs = append(devs, dev(t, san, n, lun))
+	}
+	clearUA(t, ctx, devs...)
+	freshPR(t, ctx, labkit.PR{Dev: devs[0]})
+	clearUA(t, ctx, devs...)
+}
+
+// cleanLUNs cleans the LUNs now and when t ends.
+func cleanLUNs(t *testing.T, ctx context.Context, san *labkit.SAN, luns ...string) {
+	t.Helper()
+	for _, l := range luns {
+		cleanLUN(t, ctx, san, l)
+	}
+	t.Cleanup(func() {
+		for _, l := range luns {
+			cleanLUN(t, context.Background(), san, l)
+		}
+	})
+}
+
 func labKey(n quorum.NodeID) uint64 { return uint64(fence.NodeKey(labCluster, n)) }
 
 // TestFenceUnfenceThreeNodes: three nodes unfence on data1 and data2
@@ -92,16 +119,7 @@ func labKey(n quorum.NodeID) uint64 { return uint64(fence.NodeKey(labCluster, n)
 // KEYS and READ RESERVATION agree with sg_persist's.
 func TestFenceUnfenceThreeNodes(t *testing.T) {
 	san, ctx := lab(t)
-	for _, l := range fenceLUNs {
-		clearUA(t, ctx, dev(t, san, "node3", l))
-		freshPR(t, ctx, labkit.PR{Dev: dev(t, san, "node3", l)})
-	}
-	t.Cleanup(func() {
-		for _, l := range fenceLUNs {
-			clearUA(t, context.Background(), dev(t, san, "node3", l))
-			freshPR(t, context.Background(), labkit.PR{Dev: dev(t, san, "node3", l)})
-		}
-	})
+	cleanLUNs(t, ctx, san, fenceLUNs...)
 	dm := map[string]*labkit.DMPath{}
 	for _, l := range fenceLUNs {
 		p, err := labkit.OpenDMPath(ctx, labkit.DMName("node1", l), dev(t, san, "node1", l))
