@@ -100,7 +100,7 @@ func Inspect(ctx context.Context, cluster uuid.UUID, want scsi.Type, l *LUN) Rep
 		r.Paths = append(r.Paths, pr)
 	}
 	for _, pr := range r.Paths {
-		if pr.Error != "" && pr.Reads == false && keys != nil {
+		if pr.Error != "" && !pr.Reads && keys != nil {
 			r.add("warning", fmt.Sprintf("path %s does not answer PR IN: %s", pr.Device, pr.Error),
 				"check the path (multipath -ll, iscsiadm -m session); registration must reach every path")
 		}

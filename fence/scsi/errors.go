@@ -80,7 +80,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	if e.Status == StatusReservationConflict {
+	if e.Status == StatusReservationConflict && e.Host == 0 {
 		return fmt.Sprintf("%s: %v (status 0x18)", e.Op, ErrReservationConflict)
 	}
 	return fmt.Sprintf("%s: %v: status 0x%02x (%s), host status 0x%02x (%s), driver status 0x%02x",

@@ -2,7 +2,6 @@ package scsi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -202,6 +201,3 @@ func deadline(ctx context.Context, r *Request) (time.Duration, error) {
 	}
 	return d, nil
 }
-
-// IsPath reports whether err means the path (not the target) failed.
-func IsPath(err error) bool { return errors.Is(err, ErrPath) }
