@@ -19,7 +19,7 @@ import (
 func TestFenceBlockPRBackend(t *testing.T) {
 	san, ctx := lab(t)
 	devs := []string{dev(t, san, "node1", "data2"), dev(t, san, "node2", "data2"), dev(t, san, "node3", "data2")}
-	cleanLUNs(t, ctx, san, "data2")
+	cleanLUNs(t, ctx, "data2")
 	var paths []fence.Path
 	for _, d := range devs {
 		p, err := fence.OpenPath(d, fence.BackendBlockPR)

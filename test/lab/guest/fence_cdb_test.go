@@ -19,7 +19,7 @@ import (
 func TestFenceCDBsMatchSgPersist(t *testing.T) {
 	san, ctx := lab(t)
 	pr1, pr2 := labkit.PR{Dev: dev(t, san, "node1", "data2")}, labkit.PR{Dev: dev(t, san, "node2", "data2")}
-	cleanLUNs(t, ctx, san, "data2")
+	cleanLUNs(t, ctx, "data2")
 	const k1, k1b, k2 uint64 = 0x4d5443a1b2c30101, 0x4d5443a1b2c30111, 0x4d5443a1b2c30102
 	hex := func(k uint64) string { return "0x" + strconv.FormatUint(k, 16) }
 	wero := scsi.WriteExclusiveRegistrantsOnly

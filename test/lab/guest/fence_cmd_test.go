@@ -24,7 +24,7 @@ func TestFenceStatusCommand(t *testing.T) {
 		t.Skipf("%s is not in the guest (run.sh reports why ./cmd/mtc did not build): %v", mtcBinary, err)
 	}
 	d := dev(t, san, "node3", "data2")
-	cleanLUNs(t, ctx, san, "data2")
+	cleanLUNs(t, ctx, "data2")
 	status := func() ([]map[string]any, error) {
 		out, err := labkit.Run(ctx, mtcBinary, "fence", "status", "--device", d, "--cluster-uuid", labCluster.String(), "--json")
 		var v []map[string]any

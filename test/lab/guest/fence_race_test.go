@@ -19,7 +19,7 @@ func TestFenceRace(t *testing.T) {
 	san, ctx := lab(t)
 	const lun = "data1"
 	d1, d2 := dev(t, san, "node1", lun), dev(t, san, "node2", lun)
-	cleanLUNs(t, ctx, san, lun)
+	cleanLUNs(t, ctx, lun)
 	open := func(d string) []*fence.LUN {
 		l, err := fence.OpenLUN(d, fence.BackendSGIO)
 		if err != nil {
@@ -32,7 +32,7 @@ func TestFenceRace(t *testing.T) {
 	f1, f2 := &fence.Fencer{Cluster: labCluster, Self: 1}, &fence.Fencer{Cluster: labCluster, Self: 2}
 	wins := map[quorum.NodeID]int{}
 	for trial := range 20 {
-		cleanLUN(t, ctx, san, lun)
+		cleanLUN(t, ctx, lun)
 		if err := f1.Unfence(ctx, l1); err != nil {
 			t.Fatalf("trial %d: node1 unfence: %v", trial, err)
 		}

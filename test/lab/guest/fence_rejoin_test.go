@@ -20,7 +20,7 @@ import (
 func TestFenceRejoinDropsStaleRegistration(t *testing.T) {
 	san, ctx := lab(t)
 	d1, stale := dev(t, san, "node1", "data1"), dev(t, san, "node3", "data1")
-	cleanLUNs(t, ctx, san, "data1")
+	cleanLUNs(t, ctx, "data1")
 	old := labkit.PR{Dev: stale}
 	if err := old.Register(ctx, labKey(1)); err != nil {
 		t.Fatal(err)

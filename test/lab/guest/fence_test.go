@@ -83,8 +83,13 @@ func clearUA(t *testing.T, ctx context.Context, devs ...string) {
 // cleanLUN leaves lun with no registration, no reservation and no unit
 // attention pending on any node's path (a CLEAR gives the other
 // registrants one, which the sg_persist of a later test would trip on).
-func cleanLUN(t *testing.T, ctx context.Context, san *labkit.SAN, lun string) {
+// It finds the paths afresh: a test may have replaced a node's session.
+func cleanLUN(t *testing.T, ctx context.Context, lun string) {
 	t.Helper()
+	san, err := labkit.Discover("/sys")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var devs []string
 	for _, n := range san.Nodes() {
 		devs = append(devs, dev(t, san, n, lun))
@@ -95,14 +100,14 @@ func cleanLUN(t *testing.T, ctx context.Context, san *labkit.SAN, lun string) {
 }
 
 // cleanLUNs cleans the LUNs now and when t ends.
-func cleanLUNs(t *testing.T, ctx context.Context, san *labkit.SAN, luns ...string) {
+func cleanLUNs(t *testing.T, ctx context.Context, luns ...string) {
 	t.Helper()
 	for _, l := range luns {
-		cleanLUN(t, ctx, san, l)
+		cleanLUN(t, ctx, l)
 	}
 	t.Cleanup(func() {
 		for _, l := range luns {
-			cleanLUN(t, context.Background(), san, l)
+			cleanLUN(t, context.Background(), l)
 		}
 	})
 }
@@ -119,7 +124,7 @@ func labKey(n quorum.NodeID) uint64 { return uint64(fence.NodeKey(labCluster, n)
 // KEYS and READ RESERVATION agree with sg_persist's.
 func TestFenceUnfenceThreeNodes(t *testing.T) {
 	san, ctx := lab(t)
-	cleanLUNs(t, ctx, san, fenceLUNs...)
+	cleanLUNs(t, ctx, fenceLUNs...)
 	dm := map[string]*labkit.DMPath{}
 	for _, l := range fenceLUNs {
 		p, err := labkit.OpenDMPath(ctx, labkit.DMName("node1", l), dev(t, san, "node1", l))
