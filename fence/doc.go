@@ -25,6 +25,10 @@
 // session): TEST UNIT READY and REGISTER AND IGNORE EXISTING KEY on every
 // path, RESERVE if nothing is held, read back and verify.
 //
+// Fencer.Rejoin is Unfence for a node that is joining and does no I/O yet:
+// it first removes registrations of its key left by earlier sessions (a
+// PREEMPT of its own key) and then requires the key exactly once per path.
+//
 // Fencer.Fence(victim): our key must still be registered (if not, this
 // node was fenced itself: ErrSelfFenced, and it must stop, never
 // re-register), PREEMPT AND ABORT the victim's key on a path device, RESERVE
