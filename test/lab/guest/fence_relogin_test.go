@@ -2,7 +2,6 @@ package guest
 
 import (
 	"context"
-	"slices"
 	"testing"
 
 	"github.com/mtcluster/mtc/fence"
@@ -11,11 +10,13 @@ import (
 
 // TestFenceReregisterAfterRelogin: node3 unfences on data1 and data2,
 // logs out of the target and in again (new SCSI devices, a new session).
-// Whether the target kept the registration of the nexus is logged (LIO
-// keys it on initiator name and ISID, which open-iscsi keeps per iface);
-// either way Unfence on the new paths leaves node3's key registered exactly
-// once per LUN, node3 writes again, and our reads agree with sg_persist.
-// node3's dm path to the quorum LUN is pointed at its new device after.
+// LIO keeps the old nexus's registration, and the new session is a new
+// I_T nexus (open-iscsi gives it a new ISID): what a write on it does
+// before unfencing is logged. Unfence on the new session must make node3
+// write again (its key then registered twice: the old nexus's stale
+// registration stays); Rejoin must leave its key exactly once per LUN.
+// Our reads agree with sg_persist throughout. node3's dm path to the
+// quorum LUN is pointed at its new device after.
 func TestFenceReregisterAfterRelogin(t *testing.T) {
 	san, ctx := lab(t)
 	cleanLUNs(t, ctx, fenceLUNs...)
@@ -77,7 +78,7 @@ func TestFenceReregisterAfterRelogin(t *testing.T) {
 	san = san2
 	for _, l := range fenceLUNs {
 		k, _ := agree(t, ctx, "after node3's new session", dev(t, san, "node2", l))
-		t.Logf("%s: node3's registration survived logout and login: %v (keys %#x)", l, slices.Contains(k.Keys, labKey(3)), k.Keys)
+		t.Logf("%s: node3's key registered %d times after logout and login (keys %#x)", l, countKey(k.Keys, labKey(3)), k.Keys)
 	}
 	luns = open(san)
 	defer func() {
@@ -86,19 +87,32 @@ func TestFenceReregisterAfterRelogin(t *testing.T) {
 		}
 	}()
 	clearUA(t, ctx, dev(t, san, "node3", "data1"), dev(t, san, "node3", "data2"))
+	for _, l := range fenceLUNs {
+		t.Logf("%s: a write on node3's new session before unfencing: %v", l, writeBlock(dev(t, san, "node3", l), 21))
+	}
 	if err := f.Unfence(ctx, luns); err != nil {
 		t.Fatalf("unfence on node3's new session: %v", err)
 	}
 	for _, l := range fenceLUNs {
 		k, r := agree(t, ctx, "after unfencing the new session", dev(t, san, "node2", l))
-		if n := countKey(k.Keys, labKey(3)); n != 1 {
-			t.Errorf("%s: node3's key registered %d times after the new session, want once", l, n)
-		}
-		if !r.Held {
-			t.Errorf("%s: no reservation after unfencing node3's new session", l)
+		t.Logf("%s: after unfencing the new session node3's key is registered %d times", l, countKey(k.Keys, labKey(3)))
+		if countKey(k.Keys, labKey(3)) < 1 || !r.Held {
+			t.Errorf("%s: after unfencing node3's new session: keys %#x, reservation %+v", l, k.Keys, r)
 		}
 		if err := writeBlock(dev(t, san, "node3", l), 21); err != nil {
-			t.Errorf("%s: node3's write on its new session: %v", l, err)
+			t.Errorf("%s: node3's write on its new session after unfencing: %v", l, err)
+		}
+	}
+	if err := f.Rejoin(ctx, luns); err != nil {
+		t.Fatalf("rejoin on node3's new session: %v", err)
+	}
+	for _, l := range fenceLUNs {
+		k, r := agree(t, ctx, "after rejoin on the new session", dev(t, san, "node2", l))
+		if n := countKey(k.Keys, labKey(3)); n != 1 || !r.Held || r.Key != labKey(3) {
+			t.Errorf("%s: after rejoin: node3's key registered %d times, reservation %+v; want once, holding", l, n, r)
+		}
+		if err := writeBlock(dev(t, san, "node3", l), 21); err != nil {
+			t.Errorf("%s: node3's write after rejoin: %v", l, err)
 		}
 	}
 }
