@@ -10,13 +10,13 @@ import (
 
 // TestFenceReregisterAfterRelogin: node3 unfences on data1 and data2,
 // logs out of the target and in again (new SCSI devices, a new session).
-// LIO keeps the old nexus's registration, and the new session is a new
-// I_T nexus (open-iscsi gives it a new ISID): what a write on it does
-// before unfencing is logged. Unfence on the new session must make node3
-// write again (its key then registered twice: the old nexus's stale
-// registration stays); Rejoin must leave its key exactly once per LUN.
-// Our reads agree with sg_persist throughout. node3's dm path to the
-// quorum LUN is pointed at its new device after.
+// What the target kept is logged: in the lab, LIO keeps the old session's
+// registration, registering the new session adds a second one of the same
+// key, and a write on the new session before unfencing succeeds (the old
+// registration holds the reservation). Unfence on the new session must
+// leave node3 writing; Rejoin must leave its key exactly once per LUN,
+// holding the reservation. Our reads agree with sg_persist throughout.
+// node3's dm path to the quorum LUN is pointed at its new device after.
 func TestFenceReregisterAfterRelogin(t *testing.T) {
 	san, ctx := lab(t)
 	cleanLUNs(t, ctx, fenceLUNs...)
