@@ -113,7 +113,7 @@ func Inspect(ctx context.Context, cluster uuid.UUID, want scsi.Type, l *LUN) Rep
 		do := "check the paths to the LUN; until PR state can be read, fencing this LUN cannot be verified and takeover waits for the watchdog deadline"
 		for _, pr := range r.Paths {
 			if pr.Backend == BackendBlockPR {
-				do = "this kernel has no IOC_PR_READ_KEYS: use a device SG_IO reaches, or rely on the watchdog deadline for this LUN"
+				do = "the block layer cannot read PR state here (no IOC_PR_READ_KEYS in this kernel, or no PR support in the device's driver): use a device SG_IO reaches, or rely on the watchdog deadline for this LUN"
 			}
 		}
 		r.add("error", what, do)
