@@ -29,6 +29,7 @@ type CLI struct {
 	Bench   BenchCmd   `cmd:"" help:"Measure this machine: quorum-disk I/O latency and rates; writes a section of docs/BENCHMARKS.md."`
 	Check   CheckCmd   `cmd:"" help:"Validate a cluster configuration file and print the timings derived from it."`
 	Disk    DiskCmd    `cmd:"" help:"Initialise and inspect the shared quorum disk."`
+	Fence   FenceCmd   `cmd:"" help:"Inspect SCSI-3 persistent reservations on shared LUNs: keys and whose, reservation, capabilities, findings."`
 	Sim     SimCmd     `cmd:"" help:"Run seeded simulations of a whole cluster and check the safety invariants (membership, quorum, fencing, takeover)."`
 	Version VersionCmd `cmd:"" help:"Print the version of mtc."`
 

@@ -199,3 +199,36 @@ func TestRunReportsExitAndStderr(t *testing.T) {
 		t.Fatalf("environment of the child: %v\n%s\nwant LC_ALL=C in it", err, out)
 	}
 }
+
+// sg_persist -vvv's standard error on a PREEMPT AND ABORT, as sg3_utils
+// 1.46 prints it (the ioctl failing, as on a loop device).
+const preemptAbortVerbose = `open /dev/loop2 with flags=0x802
+    Persistent reservation out cdb: [5f 05 05 00 00 00 00 00 18 00]
+    Persistent reservation out parameters:
+ 00     00 00 00 00 00 00 22 bb  00 00 00 00 00 00 11 aa    ......".........
+ 10     00 00 00 00 00 00 00 00                             ........
+ioctl(SG_IO v3) failed: Invalid argument (errno=22)
+Persistent reservation out: pass-through os error: Invalid argument
+`
+
+func TestParseVerbose(t *testing.T) {
+	cdb, params, err := parseVerbose(preemptAbortVerbose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0x5f, 5, 5, 0, 0, 0, 0, 0, 0x18, 0}; !slices.Equal(cdb, want) {
+		t.Errorf("cdb % x, want % x", cdb, want)
+	}
+	want := make([]byte, 24)
+	want[6], want[7], want[14], want[15] = 0x22, 0xbb, 0x11, 0xaa
+	if !slices.Equal(params, want) {
+		t.Errorf("params % x, want % x", params, want)
+	}
+	cdb, params, err = parseVerbose("    Persistent reservation in cdb: [5e 00 00 00 00 00 00 20 00 00]\n")
+	if err != nil || len(cdb) != 10 || cdb[7] != 0x20 || params != nil {
+		t.Errorf("PR IN: % x % x %v", cdb, params, err)
+	}
+	if _, _, err := parseVerbose("no such thing"); err == nil {
+		t.Error("output without a cdb line decoded")
+	}
+}
