@@ -1,0 +1,330 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/internal/benchdoc"
+	"github.com/mtcluster/mtc/nethb"
+)
+
+// floodPacketSize is the size of every spoofed datagram: random bytes.
+const floodPacketSize = 100
+
+// floodLimit bounds how long one flood may send.
+const floodLimit = 2 * time.Minute
+
+// floodBaseline is how long the cluster is watched idle before the flood,
+// for the memory, log and heartbeat-gap baselines.
+const floodBaseline = 5 * time.Second
+
+// floodSettle is how long it is watched after the flood: past one drop
+// log interval, so the flood's last summary line is counted.
+var floodSettle = nethb.DefaultDropLogInterval + 2*time.Second
+
+// floodHost is the host number of the flooding namespace on network 0.
+const floodHost = 200
+
+// floodMeasure is what a flood cost the cluster.
+type floodMeasure struct {
+	packets     int
+	flood       floodResult
+	counted     uint64 // drops the target counted
+	idleRSS     int    // KiB, before the flood
+	maxRSS      int    // KiB, sampled during and after
+	idleThreads int
+	maxThreads  int
+	cpu         time.Duration
+	window      time.Duration // flood + settle
+	logGrowth   int64         // bytes written to the target's log in window
+	idleLog     int64         // bytes written in the baseline, scaled to window
+	dropLines   int           // drop-log lines in window
+	idleGap     time.Duration // largest sampled time since a peer was heard, idle
+	maxGap      time.Duration // the same during the flood and after
+	maxStatus   int           // largest status answer (JSON bytes) of the target
+	lost        []string      // quorum or membership lost, by whom and when
+	statusFails int           // status queries of the target that failed
+}
+
+// clusterWatch polls every node's status and keeps what the flood
+// measurements need.
+type clusterWatch struct {
+	c          *Cluster
+	target     *Node
+	all        []string
+	maxGap     time.Duration
+	maxStatus  int
+	maxRSS     int
+	maxThreads int
+	lost       []string
+	fails      int
+}
+
+func (w *clusterWatch) sample() {
+	for _, nd := range w.c.Nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := daemon.QueryStatus(ctx, nd.Socket)
+		cancel()
+		if err != nil {
+			if nd == w.target {
+				w.fails++
+			}
+			if nd.Exited() {
+				w.lost = append(w.lost, fmt.Sprintf("%s exited at %s", nd.Name, time.Now().Format(time.TimeOnly)))
+			}
+			continue
+		}
+		if !s.Quorate || s.Stopped || !slices.Equal(s.Members, w.all) {
+			w.lost = append(w.lost, fmt.Sprintf("%s: quorate=%v stopped=%v members=%v at %s", nd.Name, s.Quorate, s.Stopped, s.Members, time.Now().Format(time.TimeOnly)))
+		}
+		for _, p := range s.Peers {
+			w.maxGap = max(w.maxGap, p.SinceHeard)
+		}
+		if nd == w.target {
+			b, _ := json.Marshal(s)
+			w.maxStatus = max(w.maxStatus, len(b))
+			w.maxRSS = max(w.maxRSS, rssKiB(nd.PID()))
+			w.maxThreads = max(w.maxThreads, threadCount(nd.PID()))
+		}
+	}
+}
+
+// watch samples until the deadline.
+func (w *clusterWatch) watch(until time.Time) {
+	for time.Now().Before(until) {
+		w.sample()
+		time.Sleep(pollInterval)
+	}
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// countDropLines counts the receiver's drop-log lines in log.
+func countDropLines(log string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "heartbeat packets dropped in the last") || strings.Contains(l, "heartbeat packet dropped in the last") ||
+			(strings.Contains(l, "heartbeat from ") && strings.Contains(l, "further drops are summarised")) {
+			n++
+		}
+	}
+	return n
+}
+
+// measureFlood starts three daemons, watches them idle, then floods n1's
+// heartbeat port with packets spoofed datagrams from a namespace on the
+// heartbeat network, and watches them through the flood and after.
+func measureFlood(tb testing.TB, packets int) (*Cluster, floodMeasure) {
+	c := NewCluster(tb, 3, defaultProfile)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	c.WaitAllQuorate(n1, n2, n3)
+	attacker := c.AddHost(0, floodHost)
+	m := floodMeasure{packets: packets}
+
+	w := &clusterWatch{c: c, target: n1, all: names(n1, n2, n3)}
+	log0 := fileSize(n1.LogPath)
+	t0 := time.Now()
+	w.watch(t0.Add(floodBaseline))
+	m.idleLog = fileSize(n1.LogPath) - log0
+	baseline := time.Since(t0)
+	m.idleGap, m.idleRSS, m.idleThreads, w.maxGap, w.maxRSS, w.maxThreads = w.maxGap, w.maxRSS, w.maxThreads, 0, 0, 0
+	if len(w.lost) > 0 {
+		tb.Fatalf("the cluster was not stable before the flood: %v", w.lost)
+	}
+
+	logStart, logText0 := fileSize(n1.LogPath), len(n1.Log())
+	cpu0 := cpuTime(n1.PID())
+	start := time.Now()
+	done := make(chan error, 1)
+	dst := netip.AddrPortFrom(netip.MustParseAddr(n1.Addr), hbPort)
+	go func() {
+		var err error
+		m.flood, err = spoofFlood(attacker, dst, packets, floodPacketSize, floodLimit)
+		done <- err
+	}()
+	for flooding := true; flooding; {
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Fatal(err)
+			}
+			flooding = false
+		default:
+			w.sample()
+			time.Sleep(pollInterval)
+		}
+	}
+	w.watch(time.Now().Add(floodSettle))
+	m.window = time.Since(start)
+	m.cpu = cpuTime(n1.PID()) - cpu0
+	m.logGrowth = fileSize(n1.LogPath) - logStart
+	m.idleLog = m.idleLog * int64(m.window) / int64(baseline)
+	m.dropLines = countDropLines(n1.Log()[logText0:])
+	m.maxGap, m.maxStatus, m.maxRSS, m.maxThreads, m.lost, m.statusFails = w.maxGap, w.maxStatus, w.maxRSS, w.maxThreads, w.lost, w.fails
+	if s, err := n1.Status(); err == nil {
+		for _, n := range s.Network.Receive.DroppedByReason {
+			m.counted += n
+		}
+	}
+	return c, m
+}
+
+// Bounds the flood test asserts: none is a timing.
+const (
+	// floodMaxRSSGrowth: the target's resident memory may grow by this
+	// much over its idle value. A flood keeps the receive thread in
+	// recvfrom back to back, and the Go runtime starts a dozen more
+	// threads to keep its scheduler slots busy (about 3-4 MiB with memory
+	// locked, the same for 50,000 packets as for a million); the drop path
+	// itself allocates nothing. Before the bounds, 50,000 sources cost
+	// some 20 MB.
+	floodMaxRSSGrowth = 8 << 10 // KiB
+	// floodMaxLogGrowth: what the flood may add to the target's log beyond
+	// what it writes idle over the same time.
+	floodMaxLogGrowth = 8 << 10 // bytes
+	// floodMaxStatus bounds the target's status answer.
+	floodMaxStatus = 64 << 10 // bytes
+)
+
+// A flood of spoofed datagrams, each from its own source address, costs
+// the flooded node no memory and no log beyond a few summary lines, and
+// the cluster keeps quorum with every member. (The 1,000,000-packet run
+// with its timings is BenchmarkNetnsFlood.)
+func TestNetnsSpoofedFlood(t *testing.T) {
+	c, m := measureFlood(t, 50_000)
+	t.Logf("%+v", m)
+	t.Logf("threads: %d idle, %d at most during and after the flood", m.idleThreads, m.maxThreads)
+	if m.flood.sent != m.packets {
+		t.Fatalf("sent %d of %d spoofed packets within %v", m.flood.sent, m.packets, floodLimit)
+	}
+	if m.counted == 0 || m.counted > uint64(m.flood.sent) {
+		t.Fatalf("the target counted %d drops for %d spoofed packets sent", m.counted, m.flood.sent)
+	}
+	if m.maxRSS-m.idleRSS > floodMaxRSSGrowth {
+		t.Errorf("resident memory grew from %d KiB to %d KiB, want at most %d KiB more", m.idleRSS, m.maxRSS, floodMaxRSSGrowth)
+	}
+	if m.logGrowth > m.idleLog+floodMaxLogGrowth {
+		t.Errorf("the log grew %d bytes during the flood (idle: %d), want at most %d more:\n%s", m.logGrowth, m.idleLog, floodMaxLogGrowth, tail(c.Nodes[0].Log(), 20))
+	}
+	if m.dropLines == 0 || m.dropLines > 2*int(nethb.ReasonConfigMismatch+1)+int(m.window/nethb.DefaultDropLogInterval)+1 {
+		t.Errorf("%d drop-log lines over %v", m.dropLines, m.window)
+	}
+	if m.maxStatus > floodMaxStatus {
+		t.Errorf("status answer of %d bytes, want at most %d", m.maxStatus, floodMaxStatus)
+	}
+	if len(m.lost) > 0 {
+		t.Errorf("quorum or membership lost during the flood: %v", m.lost)
+	}
+}
+
+// BenchmarkNetnsFlood floods one of three daemons (default profile) with
+// MTC_FLOOD_PACKETS (default 1,000,000) spoofed datagrams of 100 random
+// bytes, each from its own source address, and measures the target's CPU,
+// resident memory and log growth, the largest heartbeat gap any node saw,
+// and whether the cluster kept quorum. Nothing is asserted. With
+// MTC_BENCH_OUT=FILE it replaces the flood section of that file:
+//
+//	MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFlood -benchtime 1x ./test/integration
+func BenchmarkNetnsFlood(b *testing.B) {
+	requireTools(b)
+	packets := 1_000_000
+	if v := os.Getenv("MTC_FLOOD_PACKETS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 4<<20 {
+			b.Fatalf("MTC_FLOOD_PACKETS=%q: want a count from 1 to %d", v, 4<<20)
+		}
+		packets = n
+	}
+	var m floodMeasure
+	for range b.N {
+		var c *Cluster
+		c, m = measureFlood(b, packets)
+		c.stopAll()
+	}
+	b.ReportMetric(float64(m.maxGap.Milliseconds()), "max-gap-ms")
+	b.ReportMetric(float64(m.maxRSS-m.idleRSS), "rss-growth-KiB")
+	body := floodReport(m)
+	fmt.Print(body)
+	if out := os.Getenv("MTC_BENCH_OUT"); out != "" {
+		if err := benchdoc.ReplaceSection(out, "flood", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func floodReport(m floodMeasure) string {
+	var b strings.Builder
+	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	tm := defaultProfile.Timing
+	p("## Spoofed UDP flood\n\n")
+	p("Three `mtc daemon` processes (default profile: heartbeat %v, failure %v; real-time threads, memory locked), one network namespace each on a bridge. "+
+		"From a fourth namespace on the heartbeat network, a raw socket sends %s datagrams of %d random bytes to n1's heartbeat port as fast as the kernel takes them, "+
+		"each from its own spoofed source address (consecutive addresses in 100.64.0.0/10; reverse-path filtering is off, the kernel's default in a new namespace, so every packet reaches the daemon's socket). "+
+		"Every daemon's status is polled every %v from %v before the flood to %v after it; the gap is the largest sampled time since any node last heard a peer (so up to one poll below the true value). "+
+		"Measured %s on %s (%d CPUs, %s, Linux %s) with:\n\n",
+		tm.HeartbeatInterval, tm.FailureTimeout, thousandsInt(m.packets), floodPacketSize, pollInterval, floodBaseline, floodSettle,
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), kernelRelease())
+	p("    MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFlood -benchtime 1x ./test/integration\n\n")
+	p("(`make bench-flood`; `MTC_FLOOD_PACKETS=N` changes the count.)\n\n")
+	p("| measure | value |\n|---|---|\n")
+	p("| packets sent | %s in %v (%s per second; %d sends retried for want of kernel buffer) |\n", thousandsInt(m.flood.sent), m.flood.elapsed.Round(time.Millisecond),
+		thousandsInt(int(float64(m.flood.sent)/m.flood.elapsed.Seconds())), m.flood.retries)
+	p("| packets the target counted as dropped | %s (the rest were lost before its socket: full receive buffer or backlog) |\n", thousandsInt(int(m.counted)))
+	p("| target CPU | %.1f%% of one CPU over %v (flood and settle) |\n", 100*float64(m.cpu)/float64(m.window), m.window.Round(time.Second))
+	p("| target resident memory | %s KiB idle, %s KiB at most during and after (%+d KiB; threads %d idle, %d at most) |\n", thousandsInt(m.idleRSS), thousandsInt(m.maxRSS), m.maxRSS-m.idleRSS, m.idleThreads, m.maxThreads)
+	p("| target log growth | %s bytes, %d drop-log lines (idle rate over the same time: %s bytes, debug level) |\n", thousandsInt(int(m.logGrowth)), m.dropLines, thousandsInt(int(m.idleLog)))
+	p("| largest status answer of the target | %s bytes |\n", thousandsInt(m.maxStatus))
+	p("| largest heartbeat gap | %v (idle: %v) |\n", m.maxGap.Round(time.Millisecond), m.idleGap.Round(time.Millisecond))
+	kept := "yes, every node quorate with all three members at every sample"
+	if len(m.lost) > 0 {
+		kept = fmt.Sprintf("no: %s", strings.Join(m.lost[:min(3, len(m.lost))], "; "))
+	}
+	p("| quorum kept | %s |\n", kept)
+	return b.String()
+}
+
+func thousandsInt(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func kernelRelease() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
+
+// threadCount is the number of threads of pid.
+func threadCount(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	wire "encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// inNetns runs f on an OS thread moved into the named network namespace.
+// Sockets f opens belong to that namespace for their whole life, whichever
+// goroutine uses them later. The thread is never moved back: it ends with
+// the goroutine (a locked thread that exits is discarded by the runtime).
+func inNetns(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open namespace %s: %w", ns, err)
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// appendSpoofedUDP appends an IPv4 datagram carrying payload from src to
+// dst, for a raw IPPROTO_RAW socket: the kernel fills in the header
+// checksum and the packet id; the UDP checksum is left out (zero), which
+// IPv4 allows.
+func appendSpoofedUDP(b []byte, src, dst netip.AddrPort, payload []byte) []byte {
+	total := 20 + 8 + len(payload)
+	b = append(b, 0x45, 0)
+	b = wire.BigEndian.AppendUint16(b, uint16(total))
+	b = append(b, 0, 0, 0x40, 0, 64, unix.IPPROTO_UDP, 0, 0) // id, DF, ttl, proto, checksum
+	s, d := src.Addr().As4(), dst.Addr().As4()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
+	b = wire.BigEndian.AppendUint16(b, src.Port())
+	b = wire.BigEndian.AppendUint16(b, dst.Port())
+	b = wire.BigEndian.AppendUint16(b, uint16(8+len(payload)))
+	b = append(b, 0, 0)
+	return append(b, payload...)
+}
+
+// floodSource is the i-th spoofed source: consecutive addresses in
+// 100.64.0.0/10 (4,194,304 of them, none on the heartbeat networks), so
+// every packet of a flood of up to that many has its own address.
+func floodSource(i int, rnd *rand.Rand) netip.AddrPort {
+	v := (uint32(100)<<24 | 64<<16) + uint32(i)
+	var a [4]byte
+	wire.BigEndian.PutUint32(a[:], v)
+	return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(1024+rnd.IntN(64000)))
+}
+
+// floodResult is what a spoofed flood sent.
+type floodResult struct {
+	sent    int
+	retries int // sends the kernel refused for want of buffer, retried
+	elapsed time.Duration
+}
+
+// spoofFlood sends count datagrams of size random bytes to dst from the
+// namespace ns, as fast as the kernel takes them, each from its own
+// spoofed source address (floodSource). It stops early after limit.
+func spoofFlood(ns string, dst netip.AddrPort, count, size int, limit time.Duration) (floodResult, error) {
+	var r floodResult
+	err := inNetns(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("raw socket: %w", err)
+		}
+		defer unix.Close(fd)
+		to := &unix.SockaddrInet4{Addr: dst.Addr().As4()}
+		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+		payload := make([]byte, size) // the tail past a multiple of 8 keeps its first random bytes
+		for j := range payload {
+			payload[j] = byte(rnd.Uint32())
+		}
+		pkt := make([]byte, 0, 28+size)
+		start := time.Now()
+		for i := 0; i < count; i++ {
+			if i%1024 == 0 && time.Since(start) > limit {
+				break
+			}
+			for j := 0; j+8 <= len(payload); j += 8 {
+				wire.LittleEndian.PutUint64(payload[j:j+8], rnd.Uint64())
+			}
+			pkt = appendSpoofedUDP(pkt[:0], floodSource(i, rnd), dst, payload)
+			for {
+				err := unix.Sendto(fd, pkt, 0, to)
+				if err == nil {
+					break
+				}
+				if err != unix.ENOBUFS && err != unix.EAGAIN {
+					return fmt.Errorf("send spoofed packet %d: %w", i, err)
+				}
+				r.retries++
+				time.Sleep(50 * time.Microsecond)
+			}
+			r.sent++
+		}
+		r.elapsed = time.Since(start)
+		return nil
+	})
+	return r, err
+}
