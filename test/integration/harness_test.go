@@ -535,3 +535,18 @@ func (c *Cluster) AddHost(k, host int) string {
 	run(t, "ip", "-n", ns, "link", "set", dev, "up")
 	return ns
 }
+
+// Stop stops the daemon as an operator does (SIGTERM to its process
+// group) and waits for it to exit.
+func (nd *Node) Stop() {
+	if nd.cmd == nil || nd.Exited() {
+		return
+	}
+	_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-nd.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
+		<-nd.exited
+	}
+}

@@ -116,3 +116,82 @@ func spoofFlood(ns string, dst netip.AddrPort, count, size int, limit time.Durat
 	})
 	return r, err
 }
+
+// datagram is one captured UDP payload and when it arrived, from the start
+// of the capture.
+type datagram struct {
+	at      time.Duration
+	payload []byte
+}
+
+// captureUDP records, for dur, the payload of every UDP datagram from src
+// to port dport that arrives in namespace ns, as the node there receives
+// it: a raw IPPROTO_UDP socket gets a copy of each, IP header included,
+// beside the socket it is addressed to.
+func captureUDP(ns string, src netip.Addr, dport uint16, dur time.Duration) ([]datagram, error) {
+	var out []datagram
+	err := inNetns(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+		if err != nil {
+			return fmt.Errorf("raw capture socket: %w", err)
+		}
+		defer unix.Close(fd)
+		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		buf := make([]byte, 65536)
+		want := src.As4()
+		start := time.Now()
+		for time.Since(start) < dur {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("capture: %w", err)
+			}
+			at := time.Since(start)
+			if n < 20 {
+				continue
+			}
+			ihl := int(buf[0]&0x0f) * 4
+			if n < ihl+8 || [4]byte(buf[12:16]) != want || wire.BigEndian.Uint16(buf[ihl+2:]) != dport {
+				continue
+			}
+			out = append(out, datagram{at: at, payload: append([]byte(nil), buf[ihl+8:n]...)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// replayUDP sends the captured datagrams from the address from (bound in
+// namespace ns) to to, each at its original offset from the first.
+func replayUDP(ns string, from, to netip.AddrPort, pkts []datagram) (int, error) {
+	sent := 0
+	err := inNetns(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: from.Addr().As4(), Port: int(from.Port())}); err != nil {
+			return fmt.Errorf("bind %s: %w", from, err)
+		}
+		dst := &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())}
+		start := time.Now()
+		for _, p := range pkts {
+			time.Sleep(time.Until(start.Add(p.at - pkts[0].at)))
+			if err := unix.Sendto(fd, p.payload, 0, dst); err != nil {
+				return fmt.Errorf("replay datagram %d: %w", sent, err)
+			}
+			sent++
+		}
+		return nil
+	})
+	return sent, err
+}
