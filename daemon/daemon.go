@@ -219,7 +219,7 @@ func (d *Daemon) openLinks() error {
 		}
 		t := d.opt.Transports[nw.Name]
 		if t == nil {
-			u, err := nethb.ListenUDP(netip.AddrPortFrom(d.self.Addresses[nw.Name], uint16(nw.Port)))
+			u, err := nethb.ListenUDP(netip.AddrPortFrom(d.self.Addresses[nw.Name], uint16(nw.Port)), dests...)
 			if err != nil {
 				d.closeLinks()
 				return fmt.Errorf("network %s: %w", nw.Name, err)
