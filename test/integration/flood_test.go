@@ -38,9 +38,10 @@ const floodHost = 200
 // floodMeasure is what a flood cost the cluster.
 type floodMeasure struct {
 	packets     int
+	senders     int
 	flood       floodResult
 	counted     uint64 // drops the target counted
-	idleRSS     int    // KiB, before the flood
+	idleRSS     int    // KiB, at the end of the baseline
 	maxRSS      int    // KiB, sampled during and after
 	idleThreads int
 	maxThreads  int
@@ -130,12 +131,12 @@ func countDropLines(log string) int {
 // measureFlood starts three daemons, watches them idle, then floods n1's
 // heartbeat port with packets spoofed datagrams from a namespace on the
 // heartbeat network, and watches them through the flood and after.
-func measureFlood(tb testing.TB, packets int) (*Cluster, floodMeasure) {
+func measureFlood(tb testing.TB, packets, senders int) (*Cluster, floodMeasure) {
 	c := NewCluster(tb, 3, defaultProfile)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	c.WaitAllQuorate(n1, n2, n3)
 	attacker := c.AddHost(0, floodHost)
-	m := floodMeasure{packets: packets}
+	m := floodMeasure{packets: packets, senders: senders}
 
 	w := &clusterWatch{c: c, target: n1, all: names(n1, n2, n3)}
 	log0 := fileSize(n1.LogPath)
@@ -143,7 +144,8 @@ func measureFlood(tb testing.TB, packets int) (*Cluster, floodMeasure) {
 	w.watch(t0.Add(floodBaseline))
 	m.idleLog = fileSize(n1.LogPath) - log0
 	baseline := time.Since(t0)
-	m.idleGap, m.idleRSS, m.idleThreads, w.maxGap, w.maxRSS, w.maxThreads = w.maxGap, w.maxRSS, w.maxThreads, 0, 0, 0
+	m.idleGap, m.idleRSS, m.idleThreads = w.maxGap, rssKiB(n1.PID()), threadCount(n1.PID())
+	w.maxGap, w.maxRSS, w.maxThreads = 0, 0, 0
 	if len(w.lost) > 0 {
 		tb.Fatalf("the cluster was not stable before the flood: %v", w.lost)
 	}
@@ -155,7 +157,7 @@ func measureFlood(tb testing.TB, packets int) (*Cluster, floodMeasure) {
 	dst := netip.AddrPortFrom(netip.MustParseAddr(n1.Addr), hbPort)
 	go func() {
 		var err error
-		m.flood, err = spoofFlood(attacker, dst, packets, floodPacketSize, floodLimit)
+		m.flood, err = spoofFlood(attacker, dst, packets, floodPacketSize, senders, floodLimit)
 		done <- err
 	}()
 	for flooding := true; flooding; {
@@ -207,7 +209,7 @@ const (
 // the cluster keeps quorum with every member. (The 1,000,000-packet run
 // with its timings is BenchmarkNetnsFlood.)
 func TestNetnsSpoofedFlood(t *testing.T) {
-	c, m := measureFlood(t, 50_000)
+	c, m := measureFlood(t, 50_000, 1)
 	t.Logf("%+v", m)
 	t.Logf("threads: %d idle, %d at most during and after the flood", m.idleThreads, m.maxThreads)
 	if m.flood.sent != m.packets {
@@ -235,31 +237,29 @@ func TestNetnsSpoofedFlood(t *testing.T) {
 
 // BenchmarkNetnsFlood floods one of three daemons (default profile) with
 // MTC_FLOOD_PACKETS (default 1,000,000) spoofed datagrams of 100 random
-// bytes, each from its own source address, and measures the target's CPU,
-// resident memory and log growth, the largest heartbeat gap any node saw,
-// and whether the cluster kept quorum. Nothing is asserted. With
-// MTC_BENCH_OUT=FILE it replaces the flood section of that file:
+// bytes, each from its own source address, sent by MTC_FLOOD_SENDERS
+// threads (default 2) at once, and measures the target's CPU, resident
+// memory and log growth, the largest heartbeat gap any node saw, and
+// whether the cluster kept quorum; a control run sends one datagram. Nothing
+// is asserted. With MTC_BENCH_OUT=FILE it replaces the flood section of
+// that file:
 //
 //	MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFlood -benchtime 1x ./test/integration
 func BenchmarkNetnsFlood(b *testing.B) {
 	requireTools(b)
-	packets := 1_000_000
-	if v := os.Getenv("MTC_FLOOD_PACKETS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 4<<20 {
-			b.Fatalf("MTC_FLOOD_PACKETS=%q: want a count from 1 to %d", v, 4<<20)
-		}
-		packets = n
-	}
-	var m floodMeasure
+	packets := envCount(b, "MTC_FLOOD_PACKETS", 1_000_000, 4<<20)
+	senders := envCount(b, "MTC_FLOOD_SENDERS", 2, 16)
+	var control, m floodMeasure
 	for range b.N {
 		var c *Cluster
-		c, m = measureFlood(b, packets)
+		c, control = measureFlood(b, 1, 1)
+		c.stopAll()
+		c, m = measureFlood(b, packets, senders)
 		c.stopAll()
 	}
 	b.ReportMetric(float64(m.maxGap.Milliseconds()), "max-gap-ms")
 	b.ReportMetric(float64(m.maxRSS-m.idleRSS), "rss-growth-KiB")
-	body := floodReport(m)
+	body := floodReport(control, m)
 	fmt.Print(body)
 	if out := os.Getenv("MTC_BENCH_OUT"); out != "" {
 		if err := benchdoc.ReplaceSection(out, "flood", body); err != nil {
@@ -268,34 +268,62 @@ func BenchmarkNetnsFlood(b *testing.B) {
 	}
 }
 
-func floodReport(m floodMeasure) string {
+// envCount reads a positive count from the environment.
+func envCount(b *testing.B, name string, def, maxN int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > maxN {
+		b.Fatalf("%s=%q: want a count from 1 to %d", name, v, maxN)
+	}
+	return n
+}
+
+func floodReport(control, m floodMeasure) string {
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	tm := defaultProfile.Timing
 	p("## Spoofed UDP flood\n\n")
 	p("Three `mtc daemon` processes (default profile: heartbeat %v, failure %v; real-time threads, memory locked), one network namespace each on a bridge. "+
-		"From a fourth namespace on the heartbeat network, a raw socket sends %s datagrams of %d random bytes to n1's heartbeat port as fast as the kernel takes them, "+
-		"each from its own spoofed source address (consecutive addresses in 100.64.0.0/10; reverse-path filtering is off, the kernel's default in a new namespace, so every packet reaches the daemon's socket). "+
-		"Every daemon's status is polled every %v from %v before the flood to %v after it; the gap is the largest sampled time since any node last heard a peer (so up to one poll below the true value). "+
+		"From a fourth namespace on the heartbeat network, %d threads with a raw socket each send %s datagrams of %d random bytes to n1's heartbeat port as fast as the kernel takes them, "+
+		"each from its own spoofed source address (consecutive addresses in 100.64.0.0/10; reverse-path filtering is off, the kernel's default in a new namespace, so every packet reaches n1's sockets). "+
+		"The control is the same cluster sent one datagram. "+
+		"Every daemon's status is polled every %v from %v before the flood to %v after it; the gap is the largest sampled time since any node last heard a peer (so up to one poll below the true value); "+
+		"memory growth is the largest sampled resident size against the one at the end of the idle %v. "+
 		"Measured %s on %s (%d CPUs, %s, Linux %s) with:\n\n",
-		tm.HeartbeatInterval, tm.FailureTimeout, thousandsInt(m.packets), floodPacketSize, pollInterval, floodBaseline, floodSettle,
+		tm.HeartbeatInterval, tm.FailureTimeout, m.senders, thousandsInt(m.packets), floodPacketSize, pollInterval, floodBaseline, floodSettle, floodBaseline,
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), kernelRelease())
 	p("    MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFlood -benchtime 1x ./test/integration\n\n")
-	p("(`make bench-flood`; `MTC_FLOOD_PACKETS=N` changes the count.)\n\n")
-	p("| measure | value |\n|---|---|\n")
-	p("| packets sent | %s in %v (%s per second; %d sends retried for want of kernel buffer) |\n", thousandsInt(m.flood.sent), m.flood.elapsed.Round(time.Millisecond),
-		thousandsInt(int(float64(m.flood.sent)/m.flood.elapsed.Seconds())), m.flood.retries)
-	p("| packets the target counted as dropped | %s (the rest were lost before its socket: full receive buffer or backlog) |\n", thousandsInt(int(m.counted)))
-	p("| target CPU | %.1f%% of one CPU over %v (flood and settle) |\n", 100*float64(m.cpu)/float64(m.window), m.window.Round(time.Second))
-	p("| target resident memory | %s KiB idle, %s KiB at most during and after (%+d KiB; threads %d idle, %d at most) |\n", thousandsInt(m.idleRSS), thousandsInt(m.maxRSS), m.maxRSS-m.idleRSS, m.idleThreads, m.maxThreads)
-	p("| target log growth | %s bytes, %d drop-log lines (idle rate over the same time: %s bytes, debug level) |\n", thousandsInt(int(m.logGrowth)), m.dropLines, thousandsInt(int(m.idleLog)))
-	p("| largest status answer of the target | %s bytes |\n", thousandsInt(m.maxStatus))
-	p("| largest heartbeat gap | %v (idle: %v) |\n", m.maxGap.Round(time.Millisecond), m.idleGap.Round(time.Millisecond))
-	kept := "yes, every node quorate with all three members at every sample"
-	if len(m.lost) > 0 {
-		kept = fmt.Sprintf("no: %s", strings.Join(m.lost[:min(3, len(m.lost))], "; "))
-	}
-	p("| quorum kept | %s |\n", kept)
+	p("(`make bench-flood`; `MTC_FLOOD_PACKETS=N` and `MTC_FLOOD_SENDERS=N` change the count and the sending threads.)\n\n")
+	p("| measure | control | flood |\n|---|---|---|\n")
+	row := func(name string, f func(m floodMeasure) string) { p("| %s | %s | %s |\n", name, f(control), f(m)) }
+	row("datagrams sent", func(m floodMeasure) string {
+		return fmt.Sprintf("%s in %v (%s per second)", thousandsInt(m.flood.sent), m.flood.elapsed.Round(time.Millisecond),
+			thousandsInt(int(float64(m.flood.sent)/max(m.flood.elapsed.Seconds(), 1e-9))))
+	})
+	row("counted as dropped by n1", func(m floodMeasure) string { return thousandsInt(int(m.counted)) })
+	row("n1 CPU over flood and settle", func(m floodMeasure) string {
+		return fmt.Sprintf("%.1f%% of one CPU over %v", 100*float64(m.cpu)/float64(m.window), m.window.Round(time.Second))
+	})
+	row("n1 resident memory", func(m floodMeasure) string {
+		return fmt.Sprintf("%s KiB idle, at most %s KiB (%+d KiB)", thousandsInt(m.idleRSS), thousandsInt(m.maxRSS), m.maxRSS-m.idleRSS)
+	})
+	row("n1 threads", func(m floodMeasure) string { return fmt.Sprintf("%d idle, at most %d", m.idleThreads, m.maxThreads) })
+	row("n1 log growth (debug level)", func(m floodMeasure) string {
+		return fmt.Sprintf("%s bytes, %d drop-log lines", thousandsInt(int(m.logGrowth)), m.dropLines)
+	})
+	row("n1 largest status answer", func(m floodMeasure) string { return thousandsInt(m.maxStatus) + " bytes" })
+	row("largest heartbeat gap", func(m floodMeasure) string {
+		return fmt.Sprintf("%v (idle before: %v)", m.maxGap.Round(time.Millisecond), m.idleGap.Round(time.Millisecond))
+	})
+	row("quorum kept", func(m floodMeasure) string {
+		if len(m.lost) > 0 {
+			return fmt.Sprintf("no: %s", strings.Join(m.lost[:min(3, len(m.lost))], "; "))
+		}
+		return "yes, every node quorate with all three at every sample"
+	})
 	return b.String()
 }
 

@@ -72,49 +72,71 @@ type floodResult struct {
 }
 
 // spoofFlood sends count datagrams of size random bytes to dst from the
-// namespace ns, as fast as the kernel takes them, each from its own
-// spoofed source address (floodSource). It stops early after limit.
-func spoofFlood(ns string, dst netip.AddrPort, count, size int, limit time.Duration) (floodResult, error) {
+// namespace ns, as fast as the kernel takes them, from senders threads at
+// once, each datagram from its own spoofed source address (floodSource).
+// It stops early after limit.
+func spoofFlood(ns string, dst netip.AddrPort, count, size, senders int, limit time.Duration) (floodResult, error) {
+	results := make([]floodResult, senders)
+	errs := make(chan error, senders)
+	start := time.Now()
+	for k := range senders {
+		go func() {
+			errs <- inNetns(ns, func() error {
+				return floodFrom(&results[k], dst, k, senders, count, size, start.Add(limit))
+			})
+		}()
+	}
 	var r floodResult
-	err := inNetns(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-		if err != nil {
-			return fmt.Errorf("raw socket: %w", err)
+	var err error
+	for range senders {
+		if e := <-errs; e != nil && err == nil {
+			err = e
 		}
-		defer unix.Close(fd)
-		to := &unix.SockaddrInet4{Addr: dst.Addr().As4()}
-		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-		payload := make([]byte, size) // the tail past a multiple of 8 keeps its first random bytes
-		for j := range payload {
-			payload[j] = byte(rnd.Uint32())
+	}
+	r.elapsed = time.Since(start)
+	for _, x := range results {
+		r.sent += x.sent
+		r.retries += x.retries
+	}
+	return r, err
+}
+
+// floodFrom sends datagrams k, k+step, k+2*step, ... below count.
+func floodFrom(r *floodResult, dst netip.AddrPort, k, step, count, size int, deadline time.Time) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	to := &unix.SockaddrInet4{Addr: dst.Addr().As4()}
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(k)))
+	payload := make([]byte, size) // the tail past a multiple of 8 keeps its first random bytes
+	for j := range payload {
+		payload[j] = byte(rnd.Uint32())
+	}
+	pkt := make([]byte, 0, 28+size)
+	for i := k; i < count; i += step {
+		if (i/step)%1024 == 0 && time.Now().After(deadline) {
+			break
 		}
-		pkt := make([]byte, 0, 28+size)
-		start := time.Now()
-		for i := 0; i < count; i++ {
-			if i%1024 == 0 && time.Since(start) > limit {
+		for j := 0; j+8 <= len(payload); j += 8 {
+			wire.LittleEndian.PutUint64(payload[j:j+8], rnd.Uint64())
+		}
+		pkt = appendSpoofedUDP(pkt[:0], floodSource(i, rnd), dst, payload)
+		for {
+			err := unix.Sendto(fd, pkt, 0, to)
+			if err == nil {
 				break
 			}
-			for j := 0; j+8 <= len(payload); j += 8 {
-				wire.LittleEndian.PutUint64(payload[j:j+8], rnd.Uint64())
+			if err != unix.ENOBUFS && err != unix.EAGAIN {
+				return fmt.Errorf("send spoofed packet %d: %w", i, err)
 			}
-			pkt = appendSpoofedUDP(pkt[:0], floodSource(i, rnd), dst, payload)
-			for {
-				err := unix.Sendto(fd, pkt, 0, to)
-				if err == nil {
-					break
-				}
-				if err != unix.ENOBUFS && err != unix.EAGAIN {
-					return fmt.Errorf("send spoofed packet %d: %w", i, err)
-				}
-				r.retries++
-				time.Sleep(50 * time.Microsecond)
-			}
-			r.sent++
+			r.retries++
+			time.Sleep(50 * time.Microsecond)
 		}
-		r.elapsed = time.Since(start)
-		return nil
-	})
-	return r, err
+		r.sent++
+	}
+	return nil
 }
 
 // datagram is one captured UDP payload and when it arrived, from the start
