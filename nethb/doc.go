@@ -55,8 +55,18 @@
 //
 // # Floods
 //
-// Whatever arrives, the receiver's memory and log stay bounded:
+// Whatever arrives, the receiver's memory and log stay bounded, and the
+// peers' heartbeats keep their way in:
 //
+//   - ListenUDP binds, beside the socket that sends and receives from any
+//     source, one socket per peer connected to that peer's address. The
+//     kernel queues each peer's datagrams on its own socket, so a flood
+//     from other addresses overflows only the shared queue. Recv serves
+//     the peers first and takes at most 32 datagrams from the shared
+//     socket between two looks at them, on the receiving thread itself
+//     (poll and recvfrom, no allocation). A flood that spoofs a peer's
+//     own address and port shares that peer's queue: only the MAC tells
+//     them apart.
 //   - Drops are counted per reason in fixed arrays, per configured peer,
 //     and for at most MaxDropSources other source addresses (those with the
 //     most drops); the rest are aggregated in Stats.OtherSources with an
