@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/internal/benchdoc"
 	"github.com/mtcluster/mtc/nethb"
@@ -40,6 +41,7 @@ const floodHost = 200
 type floodMeasure struct {
 	packets     int
 	senders     int
+	kind        floodKind
 	flood       floodResult
 	counted     uint64 // drops the target counted
 	idleRSS     int    // KiB, at the end of the baseline
@@ -134,12 +136,46 @@ func countDropLines(log string) int {
 // measureFlood starts three daemons, watches them idle, then floods n1's
 // heartbeat port with packets spoofed datagrams from a namespace on the
 // heartbeat network, and watches them through the flood and after.
-func measureFlood(tb testing.TB, packets, senders int) (*Cluster, floodMeasure) {
+// floodKind is what the spoofed datagrams hold.
+type floodKind int
+
+const (
+	// floodRandom: 100 random bytes, refused at the magic number.
+	floodRandom floodKind = iota
+	// floodForged: a 100-byte heartbeat of this cluster (its UUID is on
+	// the wire for anyone to read) with a random MAC, refused only after
+	// the MAC is computed: the dearest datagram to refuse.
+	floodForged
+)
+
+func (k floodKind) String() string { return [...]string{"random bytes", "forged MAC"}[k] }
+
+// floodTemplate is the datagram a flood of kind k repeats (its MAC
+// randomized per datagram), or nil for random bytes.
+func floodTemplate(tb testing.TB, c *Cluster, k floodKind) []byte {
+	if k == floodRandom {
+		return nil
+	}
+	cl, err := config.Load(c.cfgPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := nethb.Packet{Cluster: cl.UUID, From: 2, Incarnation: 1, Seq: 1, Generation: cl.Generation(),
+		Payload: make([]byte, floodPacketSize-nethb.HeaderLen-nethb.MACLen)}
+	b, err := p.AppendEncode(nil, make([]byte, nethb.MinKeyLen)) // the wrong key
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func measureFlood(tb testing.TB, packets, senders int, kind floodKind) (*Cluster, floodMeasure) {
 	c := NewCluster(tb, 3, defaultProfile)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	c.WaitAllQuorate(n1, n2, n3)
 	attacker := c.AddHost(0, floodHost)
-	m := floodMeasure{packets: packets, senders: senders}
+	m := floodMeasure{packets: packets, senders: senders, kind: kind}
+	template := floodTemplate(tb, c, kind)
 
 	w := &clusterWatch{c: c, target: n1, all: names(n1, n2, n3)}
 	log0 := fileSize(n1.LogPath)
@@ -160,7 +196,7 @@ func measureFlood(tb testing.TB, packets, senders int) (*Cluster, floodMeasure) 
 	dst := netip.AddrPortFrom(netip.MustParseAddr(n1.Addr), hbPort)
 	go func() {
 		var err error
-		m.flood, err = spoofFlood(attacker, dst, packets, floodPacketSize, senders, floodLimit)
+		m.flood, err = spoofFlood(attacker, dst, packets, floodPacketSize, template, senders, floodLimit)
 		done <- err
 	}()
 	for flooding := true; flooding; {
@@ -195,12 +231,12 @@ func measureFlood(tb testing.TB, packets, senders int) (*Cluster, floodMeasure) 
 // Bounds the flood test asserts: none is a timing.
 const (
 	// floodMaxRSSGrowth: the target's resident memory may grow by this
-	// much over its idle value. A flood keeps the receive thread in
-	// recvfrom back to back, and the Go runtime starts a dozen more
-	// threads to keep its scheduler slots busy (about 3-4 MiB with memory
-	// locked, the same for 50,000 packets as for a million); the drop path
-	// itself allocates nothing. Before the bounds, 50,000 sources cost
-	// some 20 MB.
+	// much over its idle value. The daemon grows by some 2 MiB over the
+	// window without any flood (status polls, heap warm-up, memory
+	// locked: see the control of BenchmarkNetnsFlood), and about 1 MiB
+	// more with one, the same for 50,000 datagrams as for a million; the
+	// drop path itself allocates nothing. Before the bounds, 50,000
+	// sources cost some 20 MB.
 	floodMaxRSSGrowth = 8 << 10 // KiB
 	// floodMaxLogGrowth: what the flood may add to the target's log beyond
 	// what it writes idle over the same time.
@@ -214,9 +250,21 @@ const (
 // the cluster keeps quorum with every member. (The 1,000,000-packet run
 // with its timings is BenchmarkNetnsFlood.)
 func TestNetnsSpoofedFlood(t *testing.T) {
-	c, m := measureFlood(t, 50_000, 1)
+	for _, kind := range []floodKind{floodRandom, floodForged} {
+		t.Run(strings.ReplaceAll(kind.String(), " ", "-"), func(t *testing.T) { testSpoofedFlood(t, kind) })
+	}
+}
+
+func testSpoofedFlood(t *testing.T, kind floodKind) {
+	c, m := measureFlood(t, 50_000, 1, kind)
 	t.Logf("%+v", m)
 	t.Logf("threads: %d idle, %d at most during and after the flood", m.idleThreads, m.maxThreads)
+	if s, err := c.Nodes[0].Status(); err == nil {
+		want := map[floodKind]string{floodRandom: "malformed", floodForged: "forged"}[kind]
+		if s.Network.Receive.DroppedByReason[want] != m.counted {
+			t.Errorf("drops by reason %v, want all %d %s", s.Network.Receive.DroppedByReason, m.counted, want)
+		}
+	}
 	if m.flood.sent != m.packets {
 		t.Fatalf("sent %d of %d spoofed packets within %v", m.flood.sent, m.packets, floodLimit)
 	}
@@ -254,17 +302,24 @@ func BenchmarkNetnsFlood(b *testing.B) {
 	requireTools(b)
 	packets := envCount(b, "MTC_FLOOD_PACKETS", 1_000_000, 4<<20)
 	senders := envCount(b, "MTC_FLOOD_SENDERS", 2, 16)
-	var control, m floodMeasure
+	var runs []floodMeasure
 	for range b.N {
-		var c *Cluster
-		c, control = measureFlood(b, 1, 1)
-		c.stopAll()
-		c, m = measureFlood(b, packets, senders)
-		c.stopAll()
+		runs = runs[:0]
+		for _, r := range []struct {
+			packets, senders int
+			kind             floodKind
+		}{{1, 1, floodRandom}, {packets, senders, floodRandom}, {packets, senders, floodForged}} {
+			c, m := measureFlood(b, r.packets, r.senders, r.kind)
+			c.stopAll()
+			runs = append(runs, m)
+		}
 	}
-	b.ReportMetric(float64(m.maxGap.Milliseconds()), "max-gap-ms")
-	b.ReportMetric(float64(m.maxRSS-m.idleRSS), "rss-growth-KiB")
-	body := floodReport(control, m)
+	for _, m := range runs[1:] {
+		name := strings.ReplaceAll(m.kind.String(), " ", "-")
+		b.ReportMetric(float64(m.maxGap.Milliseconds()), name+"-max-gap-ms")
+		b.ReportMetric(float64(m.maxRSS-m.idleRSS), name+"-rss-growth-KiB")
+	}
+	body := floodReport(runs)
 	fmt.Print(body)
 	if out := os.Getenv("MTC_BENCH_OUT"); out != "" {
 		if err := benchdoc.ReplaceSection(out, "flood", body); err != nil {
@@ -286,15 +341,19 @@ func envCount(b *testing.B, name string, def, maxN int) int {
 	return n
 }
 
-func floodReport(control, m floodMeasure) string {
+// floodReport renders the control run and the floods as a table, one
+// column each.
+func floodReport(runs []floodMeasure) string {
+	m := runs[len(runs)-1]
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	tm := defaultProfile.Timing
 	p("## Spoofed UDP flood\n\n")
 	p("Three `mtc daemon` processes (default profile: heartbeat %v, failure %v; real-time threads, memory locked), one network namespace each on a bridge. "+
-		"From a fourth namespace on the heartbeat network, %d threads with a raw socket each send, between them, %s datagrams of %d random bytes to n1's heartbeat port as fast as the kernel takes them, "+
+		"From a fourth namespace on the heartbeat network, %d threads with a raw socket each send, between them, %s datagrams of %d bytes to n1's heartbeat port as fast as the kernel takes them, "+
 		"each from its own spoofed source address (consecutive addresses in 100.64.0.0/10; reverse-path filtering is off, the kernel's default in a new namespace, so every packet reaches n1's sockets). "+
-		"The control is the same cluster sent one datagram. "+
+		"The datagrams are random bytes (refused at the magic number) or, in the forged-MAC flood, a heartbeat of this cluster with a random MAC (its UUID is on the wire for anyone to read; refused only once the MAC is computed, the dearest refusal). "+
+		"The control is the same cluster sent one datagram of random bytes. "+
 		"Every daemon's status is polled every %v from %v before the flood to %v after it; the gap is the largest sampled time since any node last heard a peer (so up to one poll below the true value); "+
 		"memory growth is the largest sampled resident size against the one at the end of the idle %v. "+
 		"Measured %s on %s (%d CPUs, %s, Linux %s)%s with:\n\n",
@@ -302,8 +361,22 @@ func floodReport(control, m floodMeasure) string {
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), kernelRelease(), niceNote())
 	p("    MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFlood -benchtime 1x ./test/integration\n\n")
 	p("(`make bench-flood`; `MTC_FLOOD_PACKETS=N` and `MTC_FLOOD_SENDERS=N` change the count and the sending threads.)\n\n")
-	p("| measure | control | flood |\n|---|---|---|\n")
-	row := func(name string, f func(m floodMeasure) string) { p("| %s | %s | %s |\n", name, f(control), f(m)) }
+	p("| measure |")
+	for i, r := range runs {
+		if i == 0 {
+			p(" control |")
+		} else {
+			p(" flood: %s |", r.kind)
+		}
+	}
+	p("\n|---|%s\n", strings.Repeat("---|", len(runs)))
+	row := func(name string, f func(m floodMeasure) string) {
+		p("| %s |", name)
+		for _, r := range runs {
+			p(" %s |", f(r))
+		}
+		p("\n")
+	}
 	row("datagrams sent", func(m floodMeasure) string {
 		if m.flood.sent < 1000 {
 			return thousandsInt(m.flood.sent)

@@ -71,18 +71,19 @@ type floodResult struct {
 	elapsed time.Duration
 }
 
-// spoofFlood sends count datagrams of size random bytes to dst from the
-// namespace ns, as fast as the kernel takes them, from senders threads at
-// once, each datagram from its own spoofed source address (floodSource).
-// It stops early after limit.
-func spoofFlood(ns string, dst netip.AddrPort, count, size, senders int, limit time.Duration) (floodResult, error) {
+// spoofFlood sends count datagrams to dst from the namespace ns, as fast
+// as the kernel takes them, from senders threads at once, each datagram
+// from its own spoofed source address (floodSource). Each datagram is
+// size random bytes or, when template is set, the template with its last
+// 32 bytes (a heartbeat's MAC) random. It stops early after limit.
+func spoofFlood(ns string, dst netip.AddrPort, count, size int, template []byte, senders int, limit time.Duration) (floodResult, error) {
 	results := make([]floodResult, senders)
 	errs := make(chan error, senders)
 	start := time.Now()
 	for k := range senders {
 		go func() {
 			errs <- inNetns(ns, func() error {
-				return floodFrom(&results[k], dst, k, senders, count, size, start.Add(limit))
+				return floodFrom(&results[k], dst, k, senders, count, size, template, start.Add(limit))
 			})
 		}()
 	}
@@ -102,7 +103,7 @@ func spoofFlood(ns string, dst netip.AddrPort, count, size, senders int, limit t
 }
 
 // floodFrom sends datagrams k, k+step, k+2*step, ... below count.
-func floodFrom(r *floodResult, dst netip.AddrPort, k, step, count, size int, deadline time.Time) error {
+func floodFrom(r *floodResult, dst netip.AddrPort, k, step, count, size int, template []byte, deadline time.Time) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
 		return fmt.Errorf("raw socket: %w", err)
@@ -114,13 +115,18 @@ func floodFrom(r *floodResult, dst netip.AddrPort, k, step, count, size int, dea
 	for j := range payload {
 		payload[j] = byte(rnd.Uint32())
 	}
-	pkt := make([]byte, 0, 28+size)
+	random := payload
+	if template != nil {
+		payload = append([]byte(nil), template...)
+		random = payload[max(0, len(payload)-32):]
+	}
+	pkt := make([]byte, 0, 28+len(payload))
 	for i := k; i < count; i += step {
 		if (i/step)%1024 == 0 && time.Now().After(deadline) {
 			break
 		}
-		for j := 0; j+8 <= len(payload); j += 8 {
-			wire.LittleEndian.PutUint64(payload[j:j+8], rnd.Uint64())
+		for j := 0; j+8 <= len(random); j += 8 {
+			wire.LittleEndian.PutUint64(random[j:j+8], rnd.Uint64())
 		}
 		pkt = appendSpoofedUDP(pkt[:0], floodSource(i, rnd), dst, payload)
 		for {
