@@ -64,9 +64,12 @@
 //     from other addresses overflows only the shared queue. Recv serves
 //     the peers first and takes at most 32 datagrams from the shared
 //     socket between two looks at them, on the receiving thread itself
-//     (poll and recvfrom, no allocation). A flood that spoofs a peer's
-//     own address and port shares that peer's queue: only the MAC tells
-//     them apart.
+//     (poll and recvfrom, no allocation), and at most 20,000 a second
+//     from it: no peer's heartbeat arrives there, so a flood costs the
+//     receiving thread a bounded share of a CPU whatever its rate, and the
+//     kernel drops the rest (Stats.QueueDrops, and in the drop log). A
+//     flood that spoofs a peer's own address and port shares that peer's
+//     queue: only the MAC tells them apart.
 //   - Drops are counted per reason in fixed arrays, per configured peer,
 //     and for at most MaxDropSources other source addresses (those with the
 //     most drops); the rest are aggregated in Stats.OtherSources with an

@@ -200,6 +200,9 @@ type DropSummary struct {
 	Packets  uint64
 	// Reasons has one entry per reason with drops, in reason order.
 	Reasons []ReasonSummary
+	// QueueDrops is how many more the kernel dropped in the interval
+	// because a heartbeat socket's receive queue was full.
+	QueueDrops uint64
 }
 
 // ReasonSummary is the drops of one reason in a log interval.
@@ -246,6 +249,9 @@ func (s DropSummary) String() string {
 			fmt.Fprintf(&b, ": %v", r.Err)
 		}
 		b.WriteByte(')')
+	}
+	if s.QueueDrops > 0 {
+		fmt.Fprintf(&b, "; %s more lost in the kernel's receive queue%s", thousands(s.QueueDrops), map[bool]string{true: "", false: "s"}[s.QueueDrops == 1])
 	}
 	return b.String()
 }

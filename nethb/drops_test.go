@@ -358,3 +358,28 @@ func TestThousands(t *testing.T) {
 }
 
 func newFloodSeed() maphash.Seed { return maphash.MakeSeed() }
+
+type fakeQueue struct{ n uint64 }
+
+func (q *fakeQueue) QueueDrops() uint64 { return q.n }
+
+// The summary adds what the kernel dropped in the interval before the
+// receiver saw it.
+func TestDropLogCountsKernelQueueDrops(t *testing.T) {
+	var rec logRecorder
+	r, ft := newFloodRecv(t, rec.logger())
+	q := &fakeQueue{n: 40}
+	r.queues, r.queued = []queueDropper{q}, q.n // as Serve registers it
+	v := newVerifier(testKey)
+	r.accept(v, 0, spoofedAddr(1), []byte("x"))
+	q.n = 100
+	r.accept(v, 0, spoofedAddr(2), []byte("x"))
+	ft.advance(DefaultDropLogInterval)
+	l := rec.lines()
+	if len(l) != 2 || !strings.Contains(l[1], "; 60 more lost in the kernel's receive queues") {
+		t.Fatalf("summary without the queue drops of the interval:\n%s", rec.buf.String())
+	}
+	if s := r.Stats(); s.QueueDrops != 100 {
+		t.Fatalf("Stats.QueueDrops = %d, want 100", s.QueueDrops)
+	}
+}

@@ -138,7 +138,15 @@ type Stats struct {
 	OtherSources OtherSources `json:"other_sources"`
 	// Restarts counts new incarnations seen per peer name, after the first.
 	Restarts map[string]uint64 `json:"restarts"`
+	// QueueDrops counts the datagrams the kernel dropped, before the
+	// receiver saw them, because a heartbeat socket's receive queue was
+	// full (see UDP.QueueDrops).
+	QueueDrops uint64 `json:"queue_drops"`
 }
+
+// queueDropper is a transport that knows how many datagrams the kernel
+// dropped for it.
+type queueDropper interface{ QueueDrops() uint64 }
 
 // OtherSources aggregates the drops from the unconfigured addresses that
 // Stats.Dropped does not itemise.
@@ -170,6 +178,21 @@ type Receiver struct {
 	restarts []uint64
 	drops    dropTable
 	win      dropWindow
+	queues   []queueDropper // the served transports that count kernel drops
+	queued   uint64         // their total at the last drop log summary
+}
+
+// queueDrops sums the kernel drops of the served transports; r.mu is not
+// held.
+func (r *Receiver) queueDrops() uint64 {
+	r.mu.Lock()
+	qs := r.queues
+	r.mu.Unlock()
+	var n uint64
+	for _, q := range qs {
+		n += q.QueueDrops()
+	}
+	return n
 }
 
 // NewReceiver validates cfg and returns a Receiver.
@@ -263,8 +286,10 @@ func (r *Receiver) networkName(i uint8) string {
 // flushDropLog ends a drop log interval: it logs its summary and schedules
 // the next one while drops keep arriving.
 func (r *Receiver) flushDropLog() {
+	queued := r.queueDrops()
 	r.mu.Lock()
 	s, ok, again := r.win.flush(r.now())
+	s.QueueDrops, r.queued = queued-min(r.queued, queued), queued
 	r.mu.Unlock()
 	if again {
 		r.schedule(r.interval, r.flushDropLog)
@@ -272,7 +297,7 @@ func (r *Receiver) flushDropLog() {
 	if !ok {
 		return
 	}
-	attrs := []any{"dropped", s.Packets, "interval", s.Interval.Round(time.Millisecond)}
+	attrs := []any{"dropped", s.Packets, "interval", s.Interval.Round(time.Millisecond), "queue_drops", s.QueueDrops}
 	for _, rs := range s.Reasons {
 		attrs = append(attrs, rs.Reason.String(), rs.Packets, rs.Reason.String()+"_sources", rs.Sources)
 	}
@@ -367,6 +392,7 @@ func (r *Receiver) check(network uint8, p Packet) (Heartbeat, fault) {
 
 // Stats returns a copy of the counters, bounded in size (see Stats).
 func (r *Receiver) Stats() Stats {
+	queued := r.queueDrops()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := Stats{
@@ -374,6 +400,7 @@ func (r *Receiver) Stats() Stats {
 		Dropped:         make(map[string]map[string]uint64),
 		DroppedByReason: r.drops.byReason.named(),
 		Restarts:        make(map[string]uint64),
+		QueueDrops:      queued,
 		OtherSources: OtherSources{Packets: r.drops.other.total(), ByReason: r.drops.other.named(),
 			Addresses: r.drops.otherSrc.estimate()},
 	}
@@ -403,6 +430,13 @@ func (r *Receiver) Stats() Stats {
 // ReceiverConfig.Log); refusing one allocates nothing. It returns nil when
 // t is closed, or the transport's error.
 func (r *Receiver) Serve(network uint8, t Transport, deliver func(Heartbeat)) error {
+	if q, ok := t.(queueDropper); ok {
+		n := q.QueueDrops() // the summaries count from here
+		r.mu.Lock()
+		r.queues = append(r.queues, q)
+		r.queued += n
+		r.mu.Unlock()
+	}
 	buf := make([]byte, MaxPacket+1)
 	v := newVerifier(r.cfg.Key)
 	for {

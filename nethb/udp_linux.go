@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,16 @@ import (
 // between two looks at the peers' sockets: under a flood, a peer's
 // heartbeat waits behind at most this many refused datagrams.
 const udpBatch = 32
+
+// Recv takes at most udpSlicePackets datagrams from the shared socket per
+// udpSlice (20,000 a second): nothing on it is a peer's heartbeat, so a
+// flood costs the receiving thread a bounded share of a CPU (a few
+// percent, refusals at a MAC check of about 2 us each) whatever its rate;
+// the kernel drops the rest, counted in QueueDrops.
+const (
+	udpSlice        = 10 * time.Millisecond
+	udpSlicePackets = 200
+)
 
 // UDP is a Transport over UDP sockets bound to one local address: one
 // socket that sends and receives from any source, and one connected socket
@@ -48,6 +59,11 @@ type UDP struct {
 	peerReady []bool
 	wildReady bool
 	budget    int
+	// The shared socket's rate bound: datagrams taken in the slice that
+	// began at sliceStart. now is the clock, replaced by tests.
+	now        func() time.Time
+	sliceStart time.Time
+	sliceTaken int
 }
 
 var _ Transport = (*UDP)(nil)
@@ -61,7 +77,7 @@ var _ Transport = (*UDP)(nil)
 // `socat UDP-CONNECT:PEER:5405,bind=10.0.0.1:5405,reuseport` per peer.
 func ListenUDP(addr netip.AddrPort, peers ...netip.AddrPort) (*UDP, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	u := &UDP{wild: -1, wake: -1}
+	u := &UDP{wild: -1, wake: -1, now: time.Now}
 	fail := func(err error) (*UDP, error) {
 		u.release()
 		return nil, err
@@ -187,11 +203,12 @@ func (u *UDP) Recv(buf []byte) (int, netip.AddrPort, error) {
 				}
 			}
 		}
-		if u.wildReady && u.budget > 0 {
+		if u.wildReady && u.budget > 0 && u.sharedAllowed() {
 			n, from, err := recvFrom(u.wild, buf)
 			switch {
 			case err == nil:
 				u.budget--
+				u.sliceTaken++
 				return n, from, nil
 			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 				u.wildReady = false
@@ -205,13 +222,32 @@ func (u *UDP) Recv(buf []byte) (int, netip.AddrPort, error) {
 	}
 }
 
+// sharedAllowed reports whether the shared socket's rate bound lets Recv
+// take another datagram from it now.
+func (u *UDP) sharedAllowed() bool {
+	if now := u.now(); now.Sub(u.sliceStart) >= udpSlice || now.Before(u.sliceStart) {
+		u.sliceStart, u.sliceTaken = now, 0
+	}
+	return u.sliceTaken < udpSlicePackets
+}
+
 // poll waits until a socket is readable (or Close) and records which.
+// While the shared socket's rate bound is reached it waits on the peers'
+// sockets only, until the slice ends.
 func (u *UDP) poll() error {
+	np := len(u.peers)
+	var timeout *unix.Timespec
+	u.pfds[np].Events = unix.POLLIN
+	if !u.sharedAllowed() {
+		u.pfds[np].Events = 0
+		ts := unix.NsecToTimespec(int64(max(u.sliceStart.Add(udpSlice).Sub(u.now()), 0)))
+		timeout = &ts
+	}
 	for {
 		for i := range u.pfds {
 			u.pfds[i].Revents = 0
 		}
-		_, err := unix.Poll(u.pfds, -1)
+		_, err := unix.Ppoll(u.pfds, timeout, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -220,13 +256,35 @@ func (u *UDP) poll() error {
 		}
 		break
 	}
-	np := len(u.peers)
 	for i := range u.peers {
 		u.peerReady[i] = u.pfds[i].Revents != 0
 	}
-	u.wildReady = u.pfds[np].Revents != 0
+	u.wildReady = u.pfds[np].Revents != 0 || u.pfds[np].Events == 0
 	u.budget = udpBatch
 	return nil
+}
+
+// QueueDrops is how many datagrams the kernel dropped because one of the
+// heartbeat sockets' receive queues was full, since ListenUDP: a flood
+// beyond the rate Recv takes from the shared socket, or a receiving
+// thread that does not keep up.
+func (u *UDP) QueueDrops() uint64 {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if u.closed.Load() {
+		return 0
+	}
+	var total uint64
+	for _, fd := range append([]int{u.wild}, u.peers...) {
+		var mi [unix.SK_MEMINFO_VARS]uint32
+		l := uint32(unsafe.Sizeof(mi))
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mi)), uintptr(unsafe.Pointer(&l)), 0)
+		if errno == 0 {
+			total += uint64(mi[unix.SK_MEMINFO_DROPS])
+		}
+	}
+	return total
 }
 
 // recvFrom reads one datagram from a non-blocking socket without

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 )
@@ -60,6 +61,9 @@ func TestUDPPeerQueueAheadOfFlood(t *testing.T) {
 	}
 	if err := peer.Send(u.LocalAddr(), []byte("heartbeat")); err != nil {
 		t.Fatal(err)
+	}
+	if u.QueueDrops() == 0 {
+		t.Error("5,000 datagrams overflowed the shared queue, but QueueDrops counts none")
 	}
 	b, from := recvWithin(t, u)
 	if string(b) != "heartbeat" || from != peer.LocalAddr() {
@@ -161,5 +165,62 @@ func TestUDPPortInUse(t *testing.T) {
 	if v, err := ListenUDP(u.LocalAddr()); err == nil {
 		v.Close()
 		t.Fatal("a second ListenUDP on the same address and port succeeded")
+	}
+}
+
+// The shared socket gives Recv at most udpSlicePackets datagrams per
+// udpSlice, while the peers' sockets are served all the time.
+func TestUDPSharedSocketRateBound(t *testing.T) {
+	peer, err := ListenUDP(netip.MustParseAddrPort("127.0.0.2:0"))
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2: %v", err)
+	}
+	defer peer.Close()
+	u, err := ListenUDP(netip.MustParseAddrPort("127.0.0.1:0"), peer.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	clock := time.Unix(1000, 0)
+	var mu sync.Mutex
+	u.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	flood, _ := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.3:0")))
+	defer flood.Close()
+	for range 2 * udpSlicePackets {
+		flood.WriteToUDPAddrPort([]byte("junk"), u.LocalAddr())
+	}
+	time.Sleep(20 * time.Millisecond) // let loopback deliver them all
+	for i := range udpSlicePackets {
+		if b, _ := recvWithin(t, u); string(b) != "junk" {
+			t.Fatalf("datagram %d: %q", i, b)
+		}
+	}
+	// The slice's budget is spent and the clock stands still: the shared
+	// queue (still full) waits, a peer's datagram does not.
+	peer.Send(u.LocalAddr(), []byte("heartbeat"))
+	if b, _ := recvWithin(t, u); string(b) != "heartbeat" {
+		t.Fatalf("got %q, want the peer's heartbeat while the shared socket is held back", b)
+	}
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _, _ := u.Recv(buf)
+		got <- string(buf[:n])
+	}()
+	select {
+	case b := <-got:
+		t.Fatalf("Recv returned %q beyond the slice's budget", b)
+	case <-time.After(100 * time.Millisecond):
+	}
+	mu.Lock()
+	clock = clock.Add(udpSlice)
+	mu.Unlock()
+	select {
+	case b := <-got:
+		if b != "junk" {
+			t.Fatalf("next slice: got %q", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the shared socket stayed held back in the next slice")
 	}
 }
