@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -382,4 +383,51 @@ func TestDropLogCountsKernelQueueDrops(t *testing.T) {
 	if s := r.Stats(); s.QueueDrops != 100 {
 		t.Fatalf("Stats.QueueDrops = %d, want 100", s.QueueDrops)
 	}
+}
+
+// Whatever mix of reasons arrives, the drop log writes at most one line
+// per reason at once and one summary per interval.
+func TestDropLogLinesBoundedWhateverTheMix(t *testing.T) {
+	var rec logRecorder
+	r, ft := newFloodRecv(t, rec.logger())
+	kinds := []faultKind{faultMagic, faultForeign, faultForged, faultSelf, faultConfigMismatch,
+		faultUnknownSender, faultWrongNetwork, faultOldSeq, faultOldIncarnation, faultShort}
+	const (
+		drops = 600_000
+		gap   = 100 * time.Microsecond // 60 s
+	)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range drops {
+		ft.advance(time.Duration(i) * gap)
+		// Reasons come and go: each is quiet for whole intervals now and then.
+		k := kinds[rnd.IntN(len(kinds))]
+		if i >= 150_000 && i < 400_000 && k == faultForged { // quiet for 25 s
+			continue
+		}
+		r.mu.Lock()
+		ex, logNow, opened := r.dropped(spoofedAddr(i), fault{kind: k})
+		r.mu.Unlock()
+		r.afterDrop(0, ex, logNow, opened)
+	}
+	ft.advance(drops*gap + 3*DefaultDropLogInterval)
+	intervals := int(drops*gap/DefaultDropLogInterval) + 2
+	if n, max := len(rec.lines()), intervals*(int(numReasons)+1); n > max {
+		t.Fatalf("%d drop-log lines over %d intervals, want at most %d:\n%s", n, intervals, max, rec.buf.String())
+	}
+	var total uint64
+	for _, l := range rec.lines() {
+		if i := strings.Index(l, " heartbeat packets dropped in the last"); i >= 0 {
+			n, _ := strconv.ParseUint(strings.ReplaceAll(l[strings.Index(l, "msg=\"")+5:i], ",", ""), 10, 64)
+			total += n
+		}
+	}
+	s := r.Stats()
+	var counted uint64
+	for _, n := range s.DroppedByReason {
+		counted += n
+	}
+	if total != counted {
+		t.Fatalf("the summaries add up to %d drops, the counters to %d", total, counted)
+	}
+	t.Logf("%d lines for %d drops over %d intervals", len(rec.lines()), counted, intervals)
 }
