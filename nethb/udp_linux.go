@@ -72,9 +72,8 @@ var _ Transport = (*UDP)(nil)
 // 10.0.0.1:5405): the shared socket, and one connected to each of peers
 // (their addresses and ports on this network). Binding the node's own
 // address on each heartbeat network makes the source address of its
-// packets that of the network they travel on. The equivalent by hand is
-// one `socat UDP-RECV:5405,bind=10.0.0.1,reuseport` plus one
-// `socat UDP-CONNECT:PEER:5405,bind=10.0.0.1:5405,reuseport` per peer.
+// packets that of the network they travel on. `ss -uanp 'sport = :5405'`
+// lists the sockets: the shared one UNCONN, one ESTAB per peer address.
 func ListenUDP(addr netip.AddrPort, peers ...netip.AddrPort) (*UDP, error) {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	u := &UDP{wild: -1, wake: -1, now: time.Now}
