@@ -224,3 +224,29 @@ func TestUDPSharedSocketRateBound(t *testing.T) {
 		t.Fatal("the shared socket stayed held back in the next slice")
 	}
 }
+
+// IPv6 heartbeat networks work the same way, sources included.
+func TestUDPIPv6(t *testing.T) {
+	peer, err := ListenUDP(netip.MustParseAddrPort("[::1]:0"))
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer peer.Close()
+	u, err := ListenUDP(netip.MustParseAddrPort("[::1]:0"), peer.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if err := peer.Send(u.LocalAddr(), []byte("v6")); err != nil {
+		t.Fatal(err)
+	}
+	if b, from := recvWithin(t, u); string(b) != "v6" || from != peer.LocalAddr() {
+		t.Fatalf("got %q from %v, want \"v6\" from %v", b, from, peer.LocalAddr())
+	}
+	if err := u.Send(peer.LocalAddr(), []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if b, from := recvWithin(t, peer); string(b) != "back" || from != u.LocalAddr() {
+		t.Fatalf("got %q from %v", b, from)
+	}
+}
