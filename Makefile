@@ -50,6 +50,12 @@ bench:
 	$(GO) run ./cmd/mtc bench sim --out docs/BENCHMARKS.md
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md $(GO) test -run '^$$' -bench NetnsDaemon -benchtime 1x -timeout 30m ./test/integration
 
+# A million spoofed heartbeat datagrams, each from its own source address,
+# against one of three daemons: its CPU, memory, log and the heartbeat gaps.
+.PHONY: bench-flood
+bench-flood:
+	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md $(GO) test -run '^$$' -bench NetnsFlood -benchtime 1x -timeout 10m ./test/integration
+
 # False failure detections of three daemons with every CPU busy and the
 # quorum disk frozen in bursts: 10 minutes with real-time threads, 10 without.
 bench-load:

@@ -68,7 +68,6 @@ type Daemon struct {
 	stopper PackageStopper
 	names   map[quorum.NodeID]string
 
-	drops     *dropLog
 	netIn     chan netEvent
 	diskReq   chan quorum.DiskRequest
 	diskOut   chan diskhb.RoundResult
@@ -130,7 +129,6 @@ func New(opt Options) (*Daemon, error) {
 	// Every log line carries the local monotonic time beside the
 	// handler's wall-clock time.
 	d.log = slog.New(monoHandler{h: opt.Log.Handler(), clock: d.clock}).With("node", self.Name)
-	d.drops = newDropLog(d.log)
 	d.stopper = opt.Stopper
 	if d.stopper == nil {
 		d.stopper = NewRecordingStopper(d.log, d.clock)
@@ -172,7 +170,12 @@ func New(opt Options) (*Daemon, error) {
 	}
 
 	d.gen = cl.Generation()
-	d.recv, err = nethb.NewReceiver(nethb.ReceiverConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Peers: peers, Generation: d.gen})
+	var netNames []string
+	for _, nw := range cl.Networks {
+		netNames = append(netNames, nw.Name)
+	}
+	d.recv, err = nethb.NewReceiver(nethb.ReceiverConfig{Cluster: cl.UUID, Key: key, Self: uint32(self.ID), Peers: peers, Generation: d.gen,
+		Networks: netNames, Log: d.log.With("component", "heartbeat-receive")})
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +219,7 @@ func (d *Daemon) openLinks() error {
 		}
 		t := d.opt.Transports[nw.Name]
 		if t == nil {
-			u, err := nethb.ListenUDP(netip.AddrPortFrom(d.self.Addresses[nw.Name], uint16(nw.Port)))
+			u, err := nethb.ListenUDP(netip.AddrPortFrom(d.self.Addresses[nw.Name], uint16(nw.Port)), dests...)
 			if err != nil {
 				d.closeLinks()
 				return fmt.Errorf("network %s: %w", nw.Name, err)
@@ -390,7 +393,6 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			return err
 		case <-timer.C:
 			d.step(quorum.Tick{})
-			d.drops.flush(time.Now())
 		case ev := <-d.netIn:
 			d.noteNet(ev)
 			d.step(quorum.NetReceived{Heartbeat: ev.hb})
@@ -487,8 +489,6 @@ func (d *Daemon) receive(ctx context.Context, l nethb.Link) error {
 		case d.netIn <- netEvent{hb: qhb, peer: hb.Peer, network: l.Network, newInc: hb.NewIncarnation}:
 		case <-ctx.Done():
 		}
-	}, func(de *nethb.DropError) {
-		d.drops.note(time.Now(), l.Name, de)
 	})
 }
 

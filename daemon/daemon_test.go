@@ -804,28 +804,3 @@ func TestStatusPermissionDenied(t *testing.T) {
 		t.Fatalf("ENOENT: %v", err)
 	}
 }
-
-// A flood of dropped heartbeats from ever new sources costs a bounded log
-// and bounded memory: the first drop is logged with its cause, the rest
-// of each window as one summary line.
-func TestDropLogIsBounded(t *testing.T) {
-	logs := &testutil.SyncBuffer{}
-	l := newDropLog(slog.New(slog.NewTextHandler(logs, nil)))
-	t0 := time.Unix(1000, 0)
-	for i := range 100000 {
-		l.note(t0.Add(time.Duration(i)*time.Microsecond), "lan", &nethb.DropError{Reason: nethb.Reason(1 + i%2), Source: fmt.Sprintf("10.9.%d.%d", i/256%256, i%256), Err: errors.New("bad")})
-	}
-	if n := len(l.sources); n > dropLogSources {
-		t.Fatalf("%d sources kept", n)
-	}
-	l.flush(t0.Add(dropLogWindow))
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[1], "99999 heartbeats dropped") || !strings.Contains(lines[1], "more than 64 sources") {
-		t.Fatalf("log after 100000 drops:\n%s", logs)
-	}
-	// Quiet afterwards: the next drop is logged at once again.
-	l.note(t0.Add(3*dropLogWindow), "lan", &nethb.DropError{Reason: 1, Source: "10.1.1.1", Err: errors.New("bad")})
-	if n := strings.Count(logs.String(), "\n"); n != 3 {
-		t.Fatalf("%d lines:\n%s", n, logs)
-	}
-}

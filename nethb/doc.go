@@ -40,15 +40,50 @@
 //
 // # Receive side
 //
-// A Receiver checks every datagram in this order and drops it, counting the
-// drop per reason and per source, when it is: malformed or truncated; from a
-// foreign cluster (another UUID); forged (bad MAC); carrying our own id;
-// of another configuration generation; from an unknown sender id; on the
-// wrong network; replayed or old (same
+// A Receiver checks every datagram in this order and drops it when it is:
+// malformed or truncated; from a foreign cluster (another UUID); forged
+// (bad MAC); carrying our own id; of another configuration generation;
+// from an unknown sender id; on the wrong network; replayed or old (same
 // incarnation and a sequence number not above the highest accepted from that
 // sender on that network, or an incarnation the sender has since replaced).
 // A packet with a new incarnation is accepted and flagged so the caller can
 // log the peer's restart.
+//
+// The checks run from the cheapest to the dearest: length, magic, version
+// and cluster UUID are compared before the MAC is computed, and the MAC
+// state is reused, so refusing a datagram allocates nothing.
+//
+// # Floods
+//
+// Whatever arrives, the receiver's memory and log stay bounded, and the
+// peers' heartbeats keep their way in:
+//
+//   - ListenUDP binds, beside the socket that sends and receives from any
+//     source, one socket per peer connected to that peer's address. The
+//     kernel queues each peer's datagrams on its own socket, so a flood
+//     from other addresses overflows only the shared queue. Recv serves
+//     the peers first and takes at most 32 datagrams from the shared
+//     socket between two looks at them, on the receiving thread itself
+//     (poll and recvfrom, no allocation), and at most 20,000 a second
+//     from it: no peer's heartbeat arrives there, so a flood costs the
+//     receiving thread a bounded share of a CPU whatever its rate, and the
+//     kernel drops the rest (Stats.QueueDrops, and in the drop log). A
+//     flood that spoofs a peer's own address and port shares that peer's
+//     queue: only the MAC tells them apart.
+//   - Drops are counted per reason in fixed arrays, per configured peer,
+//     and for at most MaxDropSources other source addresses (those with the
+//     most drops); the rest are aggregated in Stats.OtherSources with an
+//     estimate (a 4 KiB HyperLogLog sketch, within a few percent) of how many
+//     distinct addresses they came from. Stats is therefore bounded by the
+//     configuration: at most about 4 KiB of JSON plus a few hundred bytes
+//     per peer.
+//   - The drop log (ReceiverConfig.Log) writes the first drop of a reason
+//     at once, with its cause, when that reason had no drops in the
+//     previous interval, and otherwise one summary per interval
+//     (DefaultDropLogInterval) such as "12,304 heartbeat packets dropped in
+//     the last 10s: 12,300 with a bad MAC from about 9,811 sources (first
+//     from 10.0.0.7), ...": at most one line per reason and one summary per
+//     interval, whatever the rate.
 //
 // # Guarantees and non-guarantees
 //
@@ -60,12 +95,18 @@
 //   - The key authenticates the cluster, not the node: any node holding the
 //     key can claim any node id. The key must be as well protected as root
 //     on every node.
-//   - Replay protection across restarts is bounded: a receiver remembers the
-//     last RememberedIncarnations incarnations of each sender, and nothing
-//     from before its own start. A captured packet from an older incarnation
-//     replayed later is accepted as a restart of the sender, with the
-//     contents it had then; liveness judgement must therefore rest on the
-//     counters changing over time, which one replayed packet cannot sustain.
+//   - Replay protection here is per receiver lifetime: a receiver refuses
+//     what it has already seen (an old sequence number, or one of the last
+//     RememberedIncarnations incarnations a sender replaced), and it knows
+//     nothing from before its own start. A stream recorded earlier and
+//     replayed to a receiver that started since, at its original pace,
+//     passes every check of this package: it is authentic, its sequence
+//     numbers rise, its incarnation is new to the receiver. Counters that
+//     change over time do not tell it from the live sender. What stops such
+//     a replay is the quorum core: a peer counts as alive on the network
+//     only once its heartbeats echo this node's current incarnation and a
+//     recent counter of ours, which no recording made before this
+//     incarnation started can contain (see package quorum).
 //   - Delivery is best effort: UDP may lose, duplicate or reorder packets;
 //     duplicates and reordered packets are dropped as old.
 package nethb

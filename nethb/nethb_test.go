@@ -259,7 +259,7 @@ func TestUDPLoopback(t *testing.T) {
 		Peers: []Peer{{ID: 1, Name: "a", Addrs: []netip.Addr{ua.LocalAddr().Addr()}}}})
 	got := make(chan Heartbeat, 1)
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(0, ub, func(hb Heartbeat) { got <- hb }, nil) }()
+	go func() { done <- r.Serve(0, ub, func(hb Heartbeat) { got <- hb }) }()
 	if err := s.Send(0, []byte("x")); err != nil {
 		t.Fatal(err)
 	}

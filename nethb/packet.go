@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/google/uuid"
 )
@@ -86,38 +87,65 @@ func (p *Packet) AppendEncode(dst []byte, key []byte) ([]byte, error) {
 // (ErrForged). The returned Payload aliases b.
 func Decode(b []byte, cluster uuid.UUID, key []byte) (Packet, error) {
 	var p Packet
+	if f := decode(b, cluster, newVerifier(key), &p); f.kind != faultNone {
+		return Packet{}, f.err()
+	}
+	return p, nil
+}
+
+// verifier computes packet MACs under one key. It keeps its HMAC state and
+// output buffer, so checking a packet allocates nothing; one verifier
+// serves one goroutine.
+type verifier struct {
+	mac hash.Hash
+	sum [MACLen]byte
+}
+
+func newVerifier(key []byte) *verifier { return &verifier{mac: hmac.New(sha256.New, key)} }
+
+// verify reports whether tag is the MAC of body.
+func (v *verifier) verify(body, tag []byte) bool {
+	v.mac.Reset()
+	v.mac.Write(body)
+	return hmac.Equal(v.mac.Sum(v.sum[:0]), tag)
+}
+
+// decode is the one decoder: it checks b from the cheapest test to the
+// dearest (length, magic, version, payload length, cluster UUID, and only
+// then the MAC), so most garbage costs a few comparisons. It fills p and
+// returns a fault of kind faultNone, or the fault that stopped it; a fault
+// is a small value that builds its error only when asked, so dropping a
+// datagram allocates nothing.
+func decode(b []byte, cluster uuid.UUID, v *verifier, p *Packet) fault {
 	if len(b) < HeaderLen+MACLen {
-		return p, fmt.Errorf("%w: %d bytes, less than the minimum %d", ErrMalformed, len(b), HeaderLen+MACLen)
+		return fault{kind: faultShort, a: uint64(len(b))}
 	}
 	if string(b[0:4]) != Magic {
-		return p, fmt.Errorf("%w: bad magic %q", ErrMalformed, b[0:4])
+		return fault{kind: faultMagic, a: uint64(binary.BigEndian.Uint32(b[0:4]))}
 	}
 	if b[4] != Version {
-		return p, fmt.Errorf("%w: version %d, this node speaks %d", ErrMalformed, b[4], Version)
+		return fault{kind: faultVersion, a: uint64(b[4])}
 	}
 	n := int(binary.BigEndian.Uint16(b[6:8]))
 	if n > MaxPayload {
-		return p, fmt.Errorf("%w: payload length %d above the maximum %d", ErrMalformed, n, MaxPayload)
+		return fault{kind: faultPayloadLen, a: uint64(n)}
 	}
 	if len(b) != HeaderLen+n+MACLen {
-		return p, fmt.Errorf("%w: %d bytes, header says %d", ErrMalformed, len(b), HeaderLen+n+MACLen)
+		return fault{kind: faultSize, a: uint64(len(b)), b: uint64(HeaderLen + n + MACLen)}
 	}
-	copy(p.Cluster[:], b[8:24])
-	if p.Cluster != cluster {
-		return p, fmt.Errorf("%w: cluster %s", ErrForeignCluster, p.Cluster)
+	if [16]byte(b[8:24]) != cluster {
+		return fault{kind: faultForeign, a: binary.BigEndian.Uint64(b[8:16]), b: binary.BigEndian.Uint64(b[16:24])}
 	}
-	body := b[:HeaderLen+n]
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	if !hmac.Equal(m.Sum(nil), b[HeaderLen+n:]) {
-		return p, ErrForged
+	if !v.verify(b[:HeaderLen+n], b[HeaderLen+n:]) {
+		return fault{kind: faultForged}
 	}
 	p.Network = b[5]
+	p.Cluster = cluster
 	p.From = binary.BigEndian.Uint32(b[24:28])
 	p.Incarnation = binary.BigEndian.Uint64(b[28:36])
 	p.Seq = binary.BigEndian.Uint64(b[36:44])
 	p.Generation = binary.BigEndian.Uint64(b[44:52])
 	p.View = binary.BigEndian.Uint64(b[52:60])
 	p.Payload = b[HeaderLen : HeaderLen+n]
-	return p, nil
+	return fault{}
 }

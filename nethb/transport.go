@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -34,47 +33,6 @@ var (
 	_ Transport = (*UDP)(nil)
 	_ Transport = (*MemTransport)(nil)
 )
-
-// UDP is a Transport over a UDP socket bound to one local address.
-type UDP struct {
-	conn  *net.UDPConn
-	local netip.AddrPort
-}
-
-// ListenUDP binds a UDP socket to addr (for example 10.0.0.1:5405).
-// Binding the node's own address on each heartbeat network makes the
-// source address of its packets that of the network they travel on.
-func ListenUDP(addr netip.AddrPort) (*UDP, error) {
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		return nil, fmt.Errorf("bind heartbeat socket %s: %w (is the address configured on this node, and the port free?)", addr, err)
-	}
-	return &UDP{conn: conn, local: conn.LocalAddr().(*net.UDPAddr).AddrPort()}, nil
-}
-
-// Send implements Transport.
-func (u *UDP) Send(to netip.AddrPort, b []byte) error {
-	_, err := u.conn.WriteToUDPAddrPort(b, to)
-	if errors.Is(err, net.ErrClosed) {
-		return ErrClosed
-	}
-	return err
-}
-
-// Recv implements Transport.
-func (u *UDP) Recv(buf []byte) (int, netip.AddrPort, error) {
-	n, from, err := u.conn.ReadFromUDPAddrPort(buf)
-	if errors.Is(err, net.ErrClosed) {
-		return 0, from, ErrClosed
-	}
-	return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
-}
-
-// LocalAddr implements Transport.
-func (u *UDP) LocalAddr() netip.AddrPort { return u.local }
-
-// Close implements Transport.
-func (u *UDP) Close() error { return u.conn.Close() }
 
 // LinkFault describes what the in-memory network does to datagrams on one
 // direction of a link.

@@ -144,6 +144,9 @@ func printStatus(out io.Writer, s daemon.Status) {
 			fmt.Fprintf(out, "dropped from %s: %d %s\n", src, n, r)
 		}
 	}
+	if o := s.Network.Receive.OtherSources; o.Packets > 0 {
+		fmt.Fprintf(out, "dropped from about %d other addresses: %d packets\n", o.Addresses, o.Packets)
+	}
 	for nw, n := range s.Network.Send.Sent {
 		fmt.Fprintf(out, "network %s: %d sent, %d send errors\n", nw, n, s.Network.Send.Errors[nw])
 	}

@@ -25,8 +25,9 @@ func sampleStatus() daemon.Status {
 			{Name: "gamma", ID: 3, State: "alive", Member: false, NetAlive: true, SinceHeard: 50 * time.Millisecond, Disk: "live", DiskSinceChange: -1},
 		},
 		Network: daemon.NetworkStatus{
-			Send:    nethb.SendStats{Sent: map[string]uint64{"lan": 99}, Errors: map[string]uint64{}},
-			Receive: nethb.Stats{Accepted: map[string]uint64{"gamma": 7}, Dropped: map[string]map[string]uint64{"beta": {"forged": 2}}},
+			Send: nethb.SendStats{Sent: map[string]uint64{"lan": 99}, Errors: map[string]uint64{}},
+			Receive: nethb.Stats{Accepted: map[string]uint64{"gamma": 7}, Dropped: map[string]map[string]uint64{"beta": {"forged": 2}},
+				OtherSources: nethb.OtherSources{Packets: 12300, Addresses: 9811}},
 		},
 		PackageStops: []daemon.StopRecord{{At: 80 * time.Second, Reason: "quorum lost"}},
 		Decisions:    []daemon.DecisionRecord{{At: 79 * time.Second, Kind: "quorum-lost", Text: "quorum-lost (no majority)"}},
@@ -38,6 +39,7 @@ func TestPrintStatus(t *testing.T) {
 	printStatus(&out, sampleStatus())
 	got := out.String()
 	for _, want := range []string{
+		"dropped from about 9811 other addresses: 12300 packets",
 		"node alpha (id 1)", "state: stopped", "members: alpha",
 		"watchdog: process, 12 feeds, last 2s ago",
 		"last write error: write slot 1: disk I/O deadline exceeded",

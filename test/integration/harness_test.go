@@ -517,3 +517,36 @@ func (c *Cluster) waitStoppedThenKilled(nd *Node) {
 		c.t.Fatalf("%s's log does not show the watchdog firing:\n%s", nd.Name, tail(nd.Log(), 30))
 	}
 }
+
+// AddHost adds a namespace that is not a cluster node to heartbeat network
+// k: interface ethK with address 10.213.K.host/24 on bridge brK. Tests use
+// it to send traffic of their own (floods, replays) onto the heartbeat
+// network. It is removed in t.Cleanup; the name is returned.
+func (c *Cluster) AddHost(k, host int) string {
+	t := c.t
+	ns := fmt.Sprintf("mtc-%s-h%d", c.id, host)
+	run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	dev, hostEnd := fmt.Sprintf("eth%d", k), fmt.Sprintf("h%s%d%d", c.id, k, host)
+	run(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", hostEnd, "netns", c.bridgeNS)
+	run(t, "ip", "-n", c.bridgeNS, "link", "set", hostEnd, "master", fmt.Sprintf("br%d", k), "up")
+	run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf(subnetFmt+"/%d", k, host, prefixLen), "dev", dev)
+	run(t, "ip", "-n", ns, "link", "set", dev, "up")
+	return ns
+}
+
+// Stop stops the daemon as an operator does (SIGTERM to its process
+// group) and waits for it to exit.
+func (nd *Node) Stop() {
+	if nd.cmd == nil || nd.Exited() {
+		return
+	}
+	_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-nd.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
+		<-nd.exited
+	}
+}
