@@ -283,9 +283,11 @@ type schemaField struct {
 }
 
 // schemaAt returns the type reached by following path (a FieldError path:
-// array indexes are skipped) from the file root, and whether it exists.
-func schemaAt(path string) (reflect.Type, bool) {
-	t := reflect.TypeOf(fileConfig{})
+// array indexes are skipped) from the file root (the type the file decodes
+// into: fileConfig for the cluster file, filePackage for a package file),
+// and whether it exists.
+func schemaAt(root reflect.Type, path string) (reflect.Type, bool) {
+	t := root
 	if path == "" {
 		return t, true
 	}
@@ -392,11 +394,11 @@ func describeType(t reflect.Type) string {
 // case is ignored ("Name" for "name"). TOML keys are case-sensitive, but
 // go-toml matches struct fields case-insensitively, so without this check
 // "Name" would be accepted and silently override "name".
-func (ix *index) caseErrors() []*FieldError {
+func (ix *index) caseErrors(root reflect.Type) []*FieldError {
 	var errs []*FieldError
 	for _, path := range sortedKeys(ix.keys) {
 		parts := splitPath(path)
-		t := reflect.TypeOf(fileConfig{})
+		t := root
 		for i, part := range parts {
 			fields := schemaFields(t)
 			if fields == nil {
