@@ -374,6 +374,8 @@ func describeType(t reflect.Type) string {
 	switch {
 	case isSlice && t.Kind() == reflect.Struct:
 		return "an array of tables"
+	case isSlice && t.Kind() == reflect.String:
+		return "an array of strings"
 	case t == reflect.TypeOf(duration("")):
 		return `a duration string such as "200ms"`
 	case t.Kind() == reflect.String:

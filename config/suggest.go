@@ -138,6 +138,14 @@ func ownExample(t reflect.Type, field string, found unstable.Kind, data string) 
 		if found == unstable.Integer || found == unstable.Float {
 			return fmt.Sprintf("%s = \"%sms\" if %s milliseconds are meant: in quotes, with its unit (ms, s or m); a bare number is never read as a duration", key, data, data), true
 		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		if found == unstable.String {
+			words := strings.Fields(data)
+			for i, w := range words {
+				words[i] = strconv.Quote(w)
+			}
+			return fmt.Sprintf("an array with one string per argument: %s = [%s] (commands are never run through a shell)", key, strings.Join(words, ", ")), true
+		}
 	case t.Kind() == reflect.String:
 		if found == unstable.Integer || found == unstable.Float || found == unstable.Bool {
 			return fmt.Sprintf("%s = %q", key, data), true
