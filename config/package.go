@@ -246,11 +246,26 @@ func PackagesDir(clusterFile string) string {
 // other packages). On failure the error is an *Errors holding every
 // problem, sorted by line.
 func ParsePackage(name string, data []byte) (*Package, error) {
+	p, list, err := parsePackage(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) > 0 {
+		return nil, asError(list)
+	}
+	return p, nil
+}
+
+// parsePackage decodes and validates one package file. It returns the
+// package even when it has problems (with zero values where a value was
+// malformed), so that the checks across packages and on the machine still
+// see it; err is a syntax or type error that stopped decoding.
+func parsePackage(name string, data []byte) (*Package, []*FieldError, error) {
 	var f filePackage
 	src := &source{file: name, ix: buildIndex(data), root: packageSchema}
 	list, err := src.decode(data, &f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f.applyDefaults()
 	p, convErrs := f.toPackage()
@@ -267,11 +282,9 @@ func ParsePackage(name string, data []byte) (*Package, error) {
 			fe.Line, fe.Col = 1, 1
 		}
 	}
-	if len(list) > 0 {
-		return nil, asError(list)
-	}
 	p.File, p.src = name, src
-	return p, nil
+	sortFieldErrors(list)
+	return p, list, nil
 }
 
 // LoadPackage reads and parses one package file.
@@ -284,11 +297,14 @@ func LoadPackage(path string) (*Package, error) {
 }
 
 // LoadPackages reads every *.toml file of dir (in name order), parses each
-// and validates them together with the cluster c (ValidatePackages). A
-// directory that does not exist holds no packages. The error is an *Errors
-// with every problem of every file, sorted by file and line; the packages
-// that parsed are returned even then, for a summary.
-func LoadPackages(c *Cluster, dir string) ([]*Package, error) {
+// and validates them together with the cluster c (ValidatePackages; c may
+// be nil when the cluster file is itself invalid: the checks involving
+// its nodes are then skipped). With stat (os.Stat) it also looks on this
+// machine for the packages' programs (CheckPackageFiles). A directory that
+// does not exist holds no packages. The error is an *Errors with every
+// problem of every file, sorted by file and line; the packages without
+// problems are returned even then, for a summary.
+func LoadPackages(c *Cluster, dir string, stat func(string) (fs.FileInfo, error)) ([]*Package, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
 	if err != nil {
 		return nil, fmt.Errorf("packages directory %s: %w", dir, err)
@@ -299,10 +315,15 @@ func LoadPackages(c *Cluster, dir string) ([]*Package, error) {
 		}
 	}
 	sort.Strings(files)
-	var pkgs []*Package
+	var all, valid []*Package
 	var list []*FieldError
 	for _, file := range files {
-		p, err := LoadPackage(file)
+		data, err := readFile(file, "package", "/etc/mtc/packages/orders-db.toml")
+		var p *Package
+		var plist []*FieldError
+		if err == nil {
+			p, plist, err = parsePackage(file, data)
+		}
 		var errs *Errors
 		switch {
 		case errors.As(err, &errs):
@@ -310,16 +331,29 @@ func LoadPackages(c *Cluster, dir string) ([]*Package, error) {
 		case err != nil:
 			list = append(list, &FieldError{File: file, Err: ErrInvalid, Cause: err, Msg: err.Error()})
 		default:
-			pkgs = append(pkgs, p)
+			all = append(all, p)
+			list = append(list, plist...)
 		}
 	}
-	if err := ValidatePackages(c, pkgs); err != nil {
+	if err := ValidatePackages(c, all); err != nil {
 		var errs *Errors
 		if errors.As(err, &errs) {
 			list = append(list, errs.List...)
 		}
 	}
-	return pkgs, asFileErrors(list)
+	if stat != nil {
+		list = append(list, CheckPackageFiles(all, stat)...)
+	}
+	bad := map[string]bool{}
+	for _, fe := range list {
+		bad[fe.File] = true
+	}
+	for _, p := range all {
+		if !bad[p.File] {
+			valid = append(valid, p)
+		}
+	}
+	return valid, asFileErrors(list)
 }
 
 // asFileErrors is asError for problems of several files: sorted by file,

@@ -140,7 +140,7 @@ func TestPackageSetErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, err := LoadPackages(c, dir)
+		_, err := LoadPackages(c, dir, nil)
 		var errs *Errors
 		if !errors.As(err, &errs) {
 			t.Errorf("%s: accepted (err %v)", tc.name, err)
@@ -168,7 +168,7 @@ func TestLoadPackagesEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgs, err := LoadPackages(c, filepath.Join(t.TempDir(), "none"))
+	pkgs, err := LoadPackages(c, filepath.Join(t.TempDir(), "none"), nil)
 	if err != nil || len(pkgs) != 0 {
 		t.Fatalf("got %v, %v", pkgs, err)
 	}

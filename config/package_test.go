@@ -16,7 +16,7 @@ func TestExamplePackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgs, err := LoadPackages(c, PackagesDir("../examples/cluster.toml"))
+	pkgs, err := LoadPackages(c, PackagesDir("../examples/cluster.toml"), nil)
 	if err != nil {
 		t.Fatalf("examples/packages rejected:\n%v", err)
 	}
