@@ -411,10 +411,19 @@ func (f *filePackage) applyDefaults() {
 			fs.ForceUnmount = &t
 		}
 	}
+	root := func(p **string) {
+		if *p == nil {
+			s := "/"
+			*p = &s
+		}
+	}
 	for _, sc := range f.Scripts.all() {
 		if sc.s != nil && sc.s.Timeout == nil {
 			d := duration(formatDuration(DefaultScriptTimeout))
 			sc.s.Timeout = &d
+		}
+		if sc.s != nil {
+			root(&sc.s.Directory)
 		}
 	}
 	setDur := func(p **duration, d time.Duration) {
@@ -431,6 +440,9 @@ func (f *filePackage) applyDefaults() {
 			setDur(&s.MonitorTimeout, service.DefaultAgentTimeout)
 			setDur(&s.HealthInterval, service.DefaultHealthInterval)
 			continue
+		}
+		if s.Command != nil {
+			root(&s.Directory)
 		}
 		setDur(&s.RestartDelay, service.DefaultRestartDelay)
 		setDur(&s.MaxRestartDelay, service.DefaultMaxRestartDelay)

@@ -57,6 +57,10 @@ var packageErrorCases = []struct{ name, file string }{
 	{"service fail_fast with restarts", pkgBase + "[[service]]\nname = \"s\"\ncommand = [\"/bin/sleep\", \"1\"]\nfail_fast = true\nrestarts = 3\n"},
 	{"agent", pkgBase + "[[service]]\nname = \"s\"\nagent = \"heartbeat:Dummy\"\n"},
 	{"agent options", pkgBase + "[[service]]\nname = \"s\"\nagent = \"ocf:heartbeat:Dummy\"\nhalt_timeout = \"5s\"\nhealth_command = [\"/bin/true\"]\nparameters = { \"bad-name\" = \"x\" }\n"},
+	{"interface names", pkgBase + "[[ip]]\naddress = \"10.0.0.50/24\"\ninterface = \"a-very-long-interface-name\"\n[[route]]\ndestination = \"10.2.0.0/16\"\ninterface = \"eth 0\"\n"},
+	{"mapper device on another vg, root mount point", pkgBase + "[[volume_group]]\nname = \"vg1\"\n[[filesystem]]\ndevice = \"/dev/mapper/vg--2-data\"\nmount_point = \"/\"\ntype = \"ext4\"\n"},
+	{"user, environment, directory", pkgBase + "[scripts.pre_start]\ncommand = [\"/bin/true\"]\nuser = \"a:b\"\ndirectory = \"srv\"\nenvironment = { \"A=B\" = \"x\" }\n"},
+	{"description with control character", pkgBase + "description = \"a\\u0007b\"\n"},
 	{"halt_timeout too short", pkgBase + "halt_timeout = \"10s\"\n[[service]]\nname = \"s\"\ncommand = [\"/bin/sleep\", \"1\"]\nhalt_timeout = \"30s\"\n[[filesystem]]\ndevice = \"/dev/vg/data\"\nmount_point = \"/srv/x\"\ntype = \"ext4\"\n"},
 	{"run_timeout too short", pkgBase + "run_timeout = \"10s\"\n[scripts.pre_start]\ncommand = [\"/bin/true\"]\n[[service]]\nname = \"a\"\nagent = \"ocf:heartbeat:Dummy\"\nstart_timeout = \"30s\"\n"},
 }

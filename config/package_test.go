@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +101,23 @@ agent = "ocf:nosuchprovider:Nope"
 			t.Errorf("problem %d: %v, want line %d field %s", i, got[i], w.line, w.field)
 		}
 	}
+}
+
+// Every key of the package file is documented in docs/packages.md.
+func TestPackageDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/packages.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(prefix string, fields []schemaField)
+	walk = func(prefix string, fields []schemaField) {
+		for _, f := range fields {
+			if !strings.Contains(string(doc), "`"+f.Key+"`") && !strings.Contains(string(doc), "["+prefix+f.Key+"]") &&
+				!strings.Contains(string(doc), "[["+f.Key+"]]") {
+				t.Errorf("docs/packages.md does not document %s%s", prefix, f.Key)
+			}
+			walk(prefix+f.Key+".", schemaFields(f.Type))
+		}
+	}
+	walk("", schemaFields(packageSchema))
 }

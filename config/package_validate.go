@@ -297,6 +297,11 @@ func (p *Package) validateProcesses(f *filePackage, skip map[string]bool) []*Fie
 			}
 		}
 	}
+	checkDir := func(field string, d *string) {
+		if d != nil && (!filepath.IsAbs(*d) || hasControl(*d)) {
+			add(ErrInvalid, field, "", fmt.Sprintf("%q is not an absolute directory path", *d), `write the full path, such as "/srv/orders", or leave directory out for "/"`)
+		}
+	}
 	checkUser := func(field string, u *string) {
 		if u != nil && (*u == "" || strings.ContainsAny(*u, ": /") || hasControl(*u)) {
 			add(ErrInvalid, field, "", fmt.Sprintf("%q is not a user name", *u), "give a user name from /etc/passwd, or leave user out to run as root")
@@ -310,6 +315,7 @@ func (p *Package) validateProcesses(f *filePackage, skip map[string]bool) []*Fie
 		checkArgv(field+".command", sc.s.Command, "the "+sc.field+" script")
 		checkEnv(field+".environment", sc.s.Environment)
 		checkUser(field+".user", sc.s.User)
+		checkDir(field+".directory", sc.s.Directory)
 	}
 	for i, s := range p.spec.Services {
 		field := fmt.Sprintf("service[%d]", i)
@@ -368,6 +374,9 @@ func (p *Package) validateProcesses(f *filePackage, skip map[string]bool) []*Fie
 		}
 		checkEnv(field+".environment", fs.Environment)
 		checkUser(field+".user", fs.User)
+		if fs.Agent == nil {
+			checkDir(field+".directory", fs.Directory)
+		}
 		if s.Agent == nil && s.MaxRestartDelay < s.RestartDelay && !skip[field+".restart_delay"] && !skip[field+".max_restart_delay"] {
 			add(ErrInvalid, field+".max_restart_delay", field+".restart_delay", fmt.Sprintf("max_restart_delay %v is shorter than restart_delay %v{line}", s.MaxRestartDelay, s.RestartDelay),
 				"the delay doubles from restart_delay up to max_restart_delay: make max_restart_delay at least restart_delay")
