@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/lvm"
+	"github.com/mtcluster/mtc/pkgrun"
 )
 
 // smallPackage writes a package file into the packages directory beside
@@ -96,5 +100,23 @@ func TestPackageStatusNeverStarted(t *testing.T) {
 	out, err := runCLI(t, "package", "status", "--config", cfg, "--socket", sock, "--state-dir", state, "--node", "alpha", "small")
 	if err != nil || !strings.Contains(out, "package small has not been started by hand on this node") {
 		t.Errorf("got %v: %s", err, out)
+	}
+}
+
+// A refused takeover says what to do.
+func TestPackageExplainsRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("activate VG vg1: %w", lvm.ErrNoProof), "halt the package on the node that owns it"},
+		{fmt.Errorf("activate VG vg1: %w", lvm.ErrOwnedByLiveMember), "never takes a volume group over from another node"},
+		{fmt.Errorf("activate VG vg1: %w", lvm.ErrForeignOwner), "belongs to a system outside this cluster"},
+		{fmt.Errorf("halt: %w", pkgrun.ErrNodeMustReset), "until this one is rebooted"},
+	} {
+		got := explain(tc.err)
+		if !errors.Is(got, tc.err) || !strings.Contains(got.Error(), tc.want) {
+			t.Errorf("explain(%v) = %v, want it to wrap the error and say %q", tc.err, got, tc.want)
+		}
 	}
 }
