@@ -68,6 +68,12 @@ type Cluster struct {
 	// KeyFile is the path of the HMAC-SHA256 key that authenticates network
 	// heartbeats; the same file must be on every node.
 	KeyFile string
+	// PackagesDir is the directory of the package files, "" for packages/
+	// beside the cluster file; a relative path is relative to the cluster
+	// file's directory. It is this node's path and not part of the
+	// Generation (the packages' own contents are compared by the
+	// packages' layer).
+	PackagesDir string
 	// Timing holds the four timing bases; see Derived for the rest.
 	Timing Timing
 	// Watchdog selects how a node self-fences.

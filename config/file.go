@@ -33,6 +33,8 @@ type fileCluster struct {
 	Name    *string `toml:"name"`
 	UUID    *string `toml:"uuid"`
 	KeyFile *string `toml:"key_file"`
+	// PackagesDir is the directory of the package files (package.go).
+	PackagesDir *string `toml:"packages_dir"`
 }
 
 // duration is a duration written as a string ("200ms"); a distinct type so
@@ -118,8 +120,9 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 		return *p
 	}
 	c := &Cluster{
-		Name:    str(f.Cluster.Name),
-		KeyFile: str(f.Cluster.KeyFile),
+		Name:        str(f.Cluster.Name),
+		KeyFile:     str(f.Cluster.KeyFile),
+		PackagesDir: str(f.Cluster.PackagesDir),
 		Watchdog: Watchdog{
 			Mode:   WatchdogMode(str(f.Watchdog.Mode)),
 			Device: str(f.Watchdog.Device),

@@ -241,6 +241,19 @@ func PackagesDir(clusterFile string) string {
 	return filepath.Join(filepath.Dir(clusterFile), PackagesDirName)
 }
 
+// PackagesDirOf is the directory of the package files of c, read from
+// clusterFile: its packages_dir (relative to the cluster file's directory
+// when relative), else PackagesDir(clusterFile).
+func PackagesDirOf(c *Cluster, clusterFile string) string {
+	switch {
+	case c == nil || c.PackagesDir == "":
+		return PackagesDir(clusterFile)
+	case filepath.IsAbs(c.PackagesDir):
+		return filepath.Clean(c.PackagesDir)
+	}
+	return filepath.Join(filepath.Dir(clusterFile), c.PackagesDir)
+}
+
 // ParsePackage decodes and validates one package file on its own (without
 // the cluster: see ValidatePackages for what involves the nodes and the
 // other packages). On failure the error is an *Errors holding every

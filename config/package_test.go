@@ -121,3 +121,15 @@ func TestPackageDocsListEveryKey(t *testing.T) {
 	}
 	walk("", schemaFields(packageSchema))
 }
+
+func TestPackagesDirOf(t *testing.T) {
+	for _, tc := range []struct{ dir, want string }{
+		{"", "/etc/mtc/packages"},
+		{"pk", "/etc/mtc/pk"},
+		{"/srv/mtc/pk/", "/srv/mtc/pk"},
+	} {
+		if got := PackagesDirOf(&Cluster{PackagesDir: tc.dir}, "/etc/mtc/cluster.toml"); got != tc.want {
+			t.Errorf("packages_dir %q: got %s, want %s", tc.dir, got, tc.want)
+		}
+	}
+}

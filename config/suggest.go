@@ -84,6 +84,7 @@ var examples = map[string]string{
 	"cluster.name":              `name = "payments"`,
 	"cluster.uuid":              `uuid = "0b6e3a52-6c1f-4d8e-9a43-2f1c5d7e8b90"`,
 	"cluster.key_file":          `key_file = "/etc/mtc/cluster.key"`,
+	"cluster.packages_dir":      `packages_dir = "/etc/mtc/packages"`,
 	"timing.heartbeat_interval": `heartbeat_interval = "200ms"`,
 	"timing.io_timeout":         `io_timeout = "400ms"`,
 	"timing.failure_timeout":    `failure_timeout = "1s"`,

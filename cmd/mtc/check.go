@@ -31,7 +31,7 @@ type CheckCmd struct {
 	ProbeTime time.Duration `name:"probe-time" default:"5s" help:"With --probe-disk: how long to measure (at least 1s)."`
 	Node      string        `help:"With --probe-disk: measure the quorum disk path configured for this node (default: the node named like this host)." placeholder:"NAME"`
 	Device    string        `help:"With --probe-disk: the quorum disk device to measure instead of the configured path." placeholder:"PATH"`
-	Packages  string        `help:"Directory of the package files (default: packages/ beside the cluster file)." placeholder:"DIR"`
+	Packages  string        `help:"Directory of the package files (default: the cluster file's packages_dir, else packages/ beside it)." placeholder:"DIR"`
 }
 
 // checkDiskTooSlow is the exit status when the configuration is valid but
@@ -94,7 +94,7 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 		}
 	} else if err := printCheck(out, cmd.Config, c, warnings, probe); err != nil {
 		return err
-	} else if err := printPackages(out, cmd.packagesDir(), pkgs); err != nil {
+	} else if err := printPackages(out, cmd.packagesDir(c), pkgs); err != nil {
 		return err
 	}
 	if probe != nil && !probe.holds {

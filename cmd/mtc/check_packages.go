@@ -12,12 +12,13 @@ import (
 	"github.com/mtcluster/mtc/pkgrun"
 )
 
-// packagesDir is where mtc check reads the package files.
-func (cmd *CheckCmd) packagesDir() string {
+// packagesDir is where mtc check reads the package files: --packages,
+// else the cluster file's packages_dir, else packages/ beside it.
+func (cmd *CheckCmd) packagesDir(c *config.Cluster) string {
 	if cmd.Packages != "" {
 		return cmd.Packages
 	}
-	return config.PackagesDir(cmd.Config)
+	return config.PackagesDirOf(c, cmd.Config)
 }
 
 // loadPackages parses every package file, checks them against the cluster
@@ -27,7 +28,7 @@ func (cmd *CheckCmd) packagesDir() string {
 // parsed and every problem; the error is for a directory that cannot be
 // read.
 func (cmd *CheckCmd) loadPackages(c *config.Cluster) ([]*config.Package, []*config.FieldError, error) {
-	pkgs, err := config.LoadPackages(c, cmd.packagesDir(), os.Stat)
+	pkgs, err := config.LoadPackages(c, cmd.packagesDir(c), os.Stat)
 	var list []*config.FieldError
 	var errs *config.Errors
 	switch {

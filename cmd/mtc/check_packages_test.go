@@ -110,3 +110,18 @@ func TestCheckClusterAndPackageProblems(t *testing.T) {
 		}
 	}
 }
+
+// packages_dir in the cluster file moves the package files.
+func TestCheckPackagesDir(t *testing.T) {
+	cfg, key := checkConfig(t, `[timing]`, "packages_dir = \"pk\"\n\n[timing]")
+	writeKey(t, key, 0o600)
+	pkg := examplePackages(t, cfg)
+	moved := filepath.Join(filepath.Dir(cfg), "pk")
+	if err := os.Rename(filepath.Dir(pkg), moved); err != nil {
+		t.Fatal(err)
+	}
+	out, err := checkCLI(t, "--config", cfg)
+	if err != nil || !strings.Contains(out, "Packages (1, in "+moved+")") {
+		t.Errorf("got %v:\n%s", err, out)
+	}
+}

@@ -38,7 +38,7 @@ const DefaultPackageStateDir = "/run/mtc/packages"
 // packageFlags are the flags of every mtc package command.
 type packageFlags struct {
 	Config   string `required:"" type:"existingfile" help:"Cluster configuration file." placeholder:"FILE"`
-	Packages string `help:"Directory of the package files (default: packages/ beside the cluster file)." placeholder:"DIR"`
+	Packages string `help:"Directory of the package files (default: the cluster file's packages_dir, else packages/ beside it)." placeholder:"DIR"`
 	Node     string `help:"This node's name in the cluster (default: the host name)." placeholder:"NAME"`
 	Socket   string `help:"The cluster daemon's status socket, to make sure it does not run (default: /run/mtc/<cluster>.sock)." placeholder:"PATH"`
 	StateDir string `name:"state-dir" default:"/run/mtc/packages" hidden:"" help:"Directory of the by-hand state files."`
@@ -78,7 +78,7 @@ func (f *packageFlags) load() (*loaded, error) {
 	}
 	dir := f.Packages
 	if dir == "" {
-		dir = config.PackagesDir(f.Config)
+		dir = config.PackagesDirOf(c, f.Config)
 	}
 	pkgs, perr := config.LoadPackages(c, dir, os.Stat)
 	var pkg *config.Package
