@@ -219,7 +219,7 @@ func (cmd *PackageStartCmd) Run(out io.Writer, log *slog.Logger) error {
 	defer node.Close()
 	failed := make(chan error, 1)
 	spec := l.pkg.Spec()
-	p := node.Package(spec, pkgrun.Options{Logger: log.With("package", spec.Name), OnFailed: func(_ string, reason error) {
+	p := node.Package(spec, pkgrun.Options{OnFailed: func(_ string, reason error) {
 		select {
 		case failed <- reason:
 		default:
@@ -313,7 +313,7 @@ func (cmd *PackageHaltCmd) Run(out io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer node.Close()
-	p := node.Package(spec, pkgrun.Options{Logger: log.With("package", spec.Name)})
+	p := node.Package(spec, pkgrun.Options{})
 	herr := p.Halt(ctx)
 	st := &handState{Package: spec.Name, Node: l.node, Halt: p.LastHalt()}
 	if old, err := readState(l.state); err == nil {

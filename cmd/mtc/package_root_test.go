@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -212,4 +213,41 @@ wait:
 		t.Errorf("state file: %v", err)
 	}
 	_ = io.Discard
+}
+
+// A start whose pre_start script fails exits 1, prints the failed step and
+// the rollback, and leaves nothing behind.
+func TestPackageStartRollbackRoot(t *testing.T) {
+	testutil.RequireRoot(t, "mtc package start adds addresses in a network namespace")
+	ns := fmt.Sprintf("mtcpkgrb%d", os.Getpid())
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", "vip0", "type", "veth", "peer", "name", "peer0")
+	sh(t, "ip", "-n", ns, "link", "set", "peer0", "up")
+	sh(t, "ip", "-n", ns, "link", "set", "vip0", "up")
+	cfg, key := checkConfig(t)
+	writeKey(t, key, 0o600)
+	sock, state := smallPackage(t, cfg, `name = "small"
+nodes = ["alpha"]
+[[ip]]
+address = "fd00:99::50/64"
+interface = "vip0"
+[scripts.pre_start]
+command = ["/bin/false"]
+timeout = "5s"
+`)
+	out, err := mtcIn(ns, "package", "start", "--config", cfg, "--node", "alpha", "--socket", sock, "--state-dir", state, "small").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("start: %v, want exit status 1\n%s", err, out)
+	}
+	t.Logf("start:\n%s", out)
+	for _, want := range []string{"ok        start    address fd00:99::50/64", "failed    start    pre_start", "ok        rollback"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if a := sh(t, "ip", "-n", ns, "-o", "addr", "show", "dev", "vip0"); strings.Contains(a, "fd00:99::50") {
+		t.Errorf("after the rollback, vip0 still has the address:\n%s", a)
+	}
 }
