@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 
@@ -67,6 +68,12 @@ type Cluster struct {
 	// KeyFile is the path of the HMAC-SHA256 key that authenticates network
 	// heartbeats; the same file must be on every node.
 	KeyFile string
+	// PackagesDir is the directory of the package files, "" for packages/
+	// beside the cluster file; a relative path is relative to the cluster
+	// file's directory. It is this node's path and not part of the
+	// Generation (the packages' own contents are compared by the
+	// packages' layer).
+	PackagesDir string
 	// Timing holds the four timing bases; see Derived for the rest.
 	Timing Timing
 	// Watchdog selects how a node self-fences.
@@ -124,11 +131,16 @@ type Node struct {
 	Addresses map[string]netip.Addr
 }
 
-// source is where a Cluster came from.
+// source is where a Cluster (or a Package) came from.
 type source struct {
 	file string
 	ix   *index
+	// root is the type the file decodes into, for the schema of its keys.
+	root reflect.Type
 }
+
+// clusterSchema is the root of the cluster file's schema.
+var clusterSchema = reflect.TypeOf(fileConfig{})
 
 // NodeByName returns the node called name.
 func (c *Cluster) NodeByName(name string) (*Node, bool) {
@@ -193,30 +205,41 @@ func (c *Cluster) Derived() Derived { return c.Timing.Derive() }
 // device or a directory given by mistake is refused at once instead of
 // hanging the caller.
 func Load(path string) (*Cluster, error) {
+	data, err := readFile(path, "cluster configuration", "/etc/mtc/cluster.toml")
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// readFile reads the configuration file at path (what it is and an example
+// path are for messages), refusing anything but a regular file (or a
+// symbolic link to one) and anything larger than MaxFileSize.
+func readFile(path, what, example string) ([]byte, error) {
 	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
 	// writer. It changes nothing for a regular file.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("cluster configuration: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("cluster configuration %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &Errors{List: []*FieldError{{File: path, Err: ErrNotRegular,
-			Msg: fmt.Sprintf("%s is not a regular file (%s); give the path of the cluster configuration file, such as /etc/mtc/cluster.toml", path, describeMode(fi.Mode()))}}}
+			Msg: fmt.Sprintf("%s is not a regular file (%s); give the path of the %s file, such as %s", path, describeMode(fi.Mode()), what, example)}}}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("cluster configuration %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	if len(data) > MaxFileSize {
 		return nil, &Errors{List: []*FieldError{{File: path, Err: ErrInvalid,
-			Msg: fmt.Sprintf("the file is larger than %d bytes; is this the cluster configuration?", MaxFileSize)}}}
+			Msg: fmt.Sprintf("the file is larger than %d bytes; is this the %s?", MaxFileSize, what)}}}
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // describeMode names the type of a file that is not a regular file.
@@ -244,29 +267,12 @@ func describeMode(m fs.FileMode) string {
 // decoding stops there), wrong value types (likewise), then all at once:
 // unknown keys, malformed values and everything Validate checks.
 func Parse(name string, data []byte) (*Cluster, error) {
-	src := &source{file: name, ix: buildIndex(data)}
 	var f fileConfig
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&f)
-	var list []*FieldError
-	var strict *toml.StrictMissingError
-	var derr *toml.DecodeError
-	switch {
-	case err == nil:
-	case errors.As(err, &strict):
-		for i := range strict.Errors {
-			list = append(list, src.unknownKey(&strict.Errors[i]))
-		}
-	case errors.As(err, &derr):
-		fe := src.decodeError(derr, data)
-		return nil, &Errors{List: []*FieldError{fe}}
-	default:
-		return nil, &Errors{List: []*FieldError{{File: name, Err: ErrSyntax, Cause: err,
-			Msg: err.Error() + "; fix the file's TOML syntax"}}}
+	src := &source{file: name, ix: buildIndex(data), root: clusterSchema}
+	list, err := src.decode(data, &f)
+	if err != nil {
+		return nil, err
 	}
-
-	list = append(list, src.ix.caseErrors()...)
 	f.applyDefaults()
 	c, convErrs := f.toCluster()
 	list = append(list, convErrs...)
@@ -281,6 +287,32 @@ func Parse(name string, data []byte) (*Cluster, error) {
 	}
 	c.src = src
 	return c, nil
+}
+
+// decode decodes data strictly into v (a pointer to s.root). It returns the
+// unknown and miscased keys, which do not stop decoding, or an *Errors
+// holding the one syntax or type error that does.
+func (s *source) decode(data []byte, v any) ([]*FieldError, error) {
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var list []*FieldError
+	var strict *toml.StrictMissingError
+	var derr *toml.DecodeError
+	switch {
+	case err == nil:
+	case errors.As(err, &strict):
+		for i := range strict.Errors {
+			list = append(list, s.unknownKey(&strict.Errors[i]))
+		}
+	case errors.As(err, &derr):
+		fe := s.decodeError(derr, data)
+		return nil, &Errors{List: []*FieldError{fe}}
+	default:
+		return nil, &Errors{List: []*FieldError{{File: s.file, Err: ErrSyntax, Cause: err,
+			Msg: err.Error() + "; fix the file's TOML syntax"}}}
+	}
+	return append(list, s.ix.caseErrors(s.root)...), nil
 }
 
 // Validate checks the whole configuration without changing it and returns
@@ -338,14 +370,14 @@ func (s *source) unknownKey(de *toml.DecodeError) *FieldError {
 	unknown, known := field, parentPath(field)
 	for i := range splitPath(field) {
 		prefix := prefixPath(field, i+1)
-		if _, ok := schemaAt(stripIndexes(prefix)); !ok {
+		if _, ok := schemaAt(s.root, stripIndexes(prefix)); !ok {
 			unknown, known = prefix, prefixPath(field, i)
 			break
 		}
 	}
 	name := splitPath(unknown)
 	bad := name[len(name)-1]
-	t, _ := schemaAt(stripIndexes(known))
+	t, _ := schemaAt(s.root, stripIndexes(known))
 	var keys []string
 	for _, f := range schemaFields(t) {
 		keys = append(keys, f.Key)
@@ -403,7 +435,7 @@ func (s *source) decodeError(de *toml.DecodeError, data []byte) *FieldError {
 		if k, ok := s.ix.keys[field]; ok {
 			found = describeKind(k.Kind)
 		}
-		if t, ok := schemaAt(stripIndexes(field)); ok && found != "" {
+		if t, ok := schemaAt(s.root, stripIndexes(field)); ok && found != "" {
 			if strings.Contains(msg, "too large to fit") {
 				fe.Msg = "the number is too large; " + describeType(t) + " is expected here"
 			} else {

@@ -33,6 +33,8 @@ type fileCluster struct {
 	Name    *string `toml:"name"`
 	UUID    *string `toml:"uuid"`
 	KeyFile *string `toml:"key_file"`
+	// PackagesDir is the directory of the package files (package.go).
+	PackagesDir *string `toml:"packages_dir"`
 }
 
 // duration is a duration written as a string ("200ms"); a distinct type so
@@ -118,8 +120,9 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 		return *p
 	}
 	c := &Cluster{
-		Name:    str(f.Cluster.Name),
-		KeyFile: str(f.Cluster.KeyFile),
+		Name:        str(f.Cluster.Name),
+		KeyFile:     str(f.Cluster.KeyFile),
+		PackagesDir: str(f.Cluster.PackagesDir),
 		Watchdog: Watchdog{
 			Mode:   WatchdogMode(str(f.Watchdog.Mode)),
 			Device: str(f.Watchdog.Device),
@@ -283,9 +286,11 @@ type schemaField struct {
 }
 
 // schemaAt returns the type reached by following path (a FieldError path:
-// array indexes are skipped) from the file root, and whether it exists.
-func schemaAt(path string) (reflect.Type, bool) {
-	t := reflect.TypeOf(fileConfig{})
+// array indexes are skipped) from the file root (the type the file decodes
+// into: fileConfig for the cluster file, filePackage for a package file),
+// and whether it exists.
+func schemaAt(root reflect.Type, path string) (reflect.Type, bool) {
+	t := root
 	if path == "" {
 		return t, true
 	}
@@ -372,6 +377,8 @@ func describeType(t reflect.Type) string {
 	switch {
 	case isSlice && t.Kind() == reflect.Struct:
 		return "an array of tables"
+	case isSlice && t.Kind() == reflect.String:
+		return "an array of strings"
 	case t == reflect.TypeOf(duration("")):
 		return `a duration string such as "200ms"`
 	case t.Kind() == reflect.String:
@@ -392,11 +399,11 @@ func describeType(t reflect.Type) string {
 // case is ignored ("Name" for "name"). TOML keys are case-sensitive, but
 // go-toml matches struct fields case-insensitively, so without this check
 // "Name" would be accepted and silently override "name".
-func (ix *index) caseErrors() []*FieldError {
+func (ix *index) caseErrors(root reflect.Type) []*FieldError {
 	var errs []*FieldError
 	for _, path := range sortedKeys(ix.keys) {
 		parts := splitPath(path)
-		t := reflect.TypeOf(fileConfig{})
+		t := root
 		for i, part := range parts {
 			fields := schemaFields(t)
 			if fields == nil {

@@ -84,6 +84,7 @@ var examples = map[string]string{
 	"cluster.name":              `name = "payments"`,
 	"cluster.uuid":              `uuid = "0b6e3a52-6c1f-4d8e-9a43-2f1c5d7e8b90"`,
 	"cluster.key_file":          `key_file = "/etc/mtc/cluster.key"`,
+	"cluster.packages_dir":      `packages_dir = "/etc/mtc/packages"`,
 	"timing.heartbeat_interval": `heartbeat_interval = "200ms"`,
 	"timing.io_timeout":         `io_timeout = "400ms"`,
 	"timing.failure_timeout":    `failure_timeout = "1s"`,
@@ -137,6 +138,14 @@ func ownExample(t reflect.Type, field string, found unstable.Kind, data string) 
 	case t == reflect.TypeOf(duration("")):
 		if found == unstable.Integer || found == unstable.Float {
 			return fmt.Sprintf("%s = \"%sms\" if %s milliseconds are meant: in quotes, with its unit (ms, s or m); a bare number is never read as a duration", key, data, data), true
+		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		if found == unstable.String {
+			words := strings.Fields(data)
+			for i, w := range words {
+				words[i] = strconv.Quote(w)
+			}
+			return fmt.Sprintf("an array with one string per argument: %s = [%s] (commands are never run through a shell)", key, strings.Join(words, ", ")), true
 		}
 	case t.Kind() == reflect.String:
 		if found == unstable.Integer || found == unstable.Float || found == unstable.Bool {

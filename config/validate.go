@@ -53,6 +53,10 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			"write the full path, such as \"/etc/mtc/cluster.key\"")
 	}
 
+	if hasControl(c.PackagesDir) {
+		add(ErrInvalid, "cluster.packages_dir", "", controlWhat("the path", c.PackagesDir), "write the path without control characters")
+	}
+
 	// [timing]
 	timingOK := true
 	for f := range skip {

@@ -31,6 +31,7 @@ type CheckCmd struct {
 	ProbeTime time.Duration `name:"probe-time" default:"5s" help:"With --probe-disk: how long to measure (at least 1s)."`
 	Node      string        `help:"With --probe-disk: measure the quorum disk path configured for this node (default: the node named like this host)." placeholder:"NAME"`
 	Device    string        `help:"With --probe-disk: the quorum disk device to measure instead of the configured path." placeholder:"PATH"`
+	Packages  string        `help:"Directory of the package files (default: the cluster file's packages_dir, else packages/ beside it)." placeholder:"DIR"`
 }
 
 // checkDiskTooSlow is the exit status when the configuration is valid but
@@ -49,6 +50,18 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 		return errors.New("--node and --device select the disk for --probe-disk: add --probe-disk")
 	}
 	c, err := config.Load(cmd.Config)
+	pkgs, perrs, perr := cmd.loadPackages(c)
+	if perr != nil {
+		return perr
+	}
+	if err == nil && len(perrs) > 0 {
+		err = &config.Errors{List: perrs}
+	} else if err != nil && len(perrs) > 0 {
+		var errs *config.Errors
+		if errors.As(err, &errs) {
+			err = &config.Errors{List: append(errs.List, perrs...)}
+		}
+	}
 	if err != nil {
 		var errs *config.Errors
 		if !errors.As(err, &errs) {
@@ -75,10 +88,13 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 	if cmd.JSON {
 		r := newCheckReport(cmd.Config, c, warnings)
 		r.Probe = probe.report()
+		r.Packages = packageReports(pkgs)
 		if err := writeJSON(out, r); err != nil {
 			return err
 		}
 	} else if err := printCheck(out, cmd.Config, c, warnings, probe); err != nil {
+		return err
+	} else if err := printPackages(out, cmd.packagesDir(c), pkgs); err != nil {
 		return err
 	}
 	if probe != nil && !probe.holds {
@@ -236,12 +252,13 @@ func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*confi
 
 // checkReport is the --json output.
 type checkReport struct {
-	File     string         `json:"file"`
-	Valid    bool           `json:"valid"`
-	Errors   []checkProblem `json:"errors,omitempty"`
-	Warnings []checkProblem `json:"warnings,omitempty"`
-	Cluster  *checkCluster  `json:"cluster,omitempty"`
-	Probe    *probeReport   `json:"disk_probe,omitempty"`
+	File     string          `json:"file"`
+	Valid    bool            `json:"valid"`
+	Errors   []checkProblem  `json:"errors,omitempty"`
+	Warnings []checkProblem  `json:"warnings,omitempty"`
+	Cluster  *checkCluster   `json:"cluster,omitempty"`
+	Probe    *probeReport    `json:"disk_probe,omitempty"`
+	Packages []packageReport `json:"packages,omitempty"`
 }
 
 type checkProblem struct {

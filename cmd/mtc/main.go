@@ -30,6 +30,7 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Validate a cluster configuration file and print the timings derived from it."`
 	Disk    DiskCmd    `cmd:"" help:"Initialise and inspect the shared quorum disk."`
 	Fence   FenceCmd   `cmd:"" help:"Inspect SCSI-3 persistent reservations on shared LUNs: keys and whose, reservation, capabilities, findings."`
+	Package PackageCmd `cmd:"" help:"Start, halt or show one package on this node alone, outside the cluster, to test it (as crm_resource --force-start)."`
 	Sim     SimCmd     `cmd:"" help:"Run seeded simulations of a whole cluster and check the safety invariants (membership, quorum, fencing, takeover)."`
 	Version VersionCmd `cmd:"" help:"Print the version of mtc."`
 
