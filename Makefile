@@ -56,11 +56,11 @@ bench:
 bench-flood:
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md $(GO) test -run '^$$' -bench NetnsFlood -benchtime 1x -timeout 10m ./test/integration
 
-# False failure detections of three daemons with every CPU busy and the
-# quorum disk frozen in bursts: 10 minutes with real-time threads, 10 without.
-# False failure detections per timing profile under heavy load (root, about
-# 35 minutes, the whole machine busy and up to 16 GiB of memory touched; see
-# BenchmarkNetnsLoad for the variables that choose profiles and load).
+# False failure detections of three daemons per timing profile under heavy
+# load: busy loops, a re-touched buffer, direct-I/O dd, quorum-disk freezes
+# below io_timeout and memory-reclaim stalls (root; about 35 minutes with the
+# whole machine busy and 14 GiB of memory touched; BenchmarkNetnsLoad lists
+# the variables that choose the profiles and the load).
 LOAD_PROFILES ?= default,default-nort,aggressive
 LOAD_DURATION ?= 10m
 bench-load:

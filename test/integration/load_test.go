@@ -28,12 +28,6 @@ import (
 // variable) says otherwise.
 const defaultLoadDuration = 10 * time.Minute
 
-// loadPollInterval is how often the load benchmark asks every daemon for its
-// status: one aggressive heartbeat interval, so the sampled gaps are at most
-// that much below the true ones, without the polling itself loading the
-// daemons much.
-const loadPollInterval = 50 * time.Millisecond
-
 // freezeTick is the period of the quorum-disk freeze bursts. Every tick
 // freezes the disk for the profile's short freeze, except every
 // longFreezeEvery-th tick (the first at tick longFreezeEvery/2, so that a
@@ -181,6 +175,9 @@ type reclaimStall struct {
 	// direct reads of the quorum disk issued from start to touched, and
 	// from touched to exited + reclaimWindow.
 	allocMax, freeMax time.Duration
+	// sustained is the largest latency that every direct read took for
+	// a whole SelfFenceAfter during the stall (see sustainedLatency).
+	sustained time.Duration
 }
 
 func (s reclaimStall) window() interval { return interval{s.start, s.exited.Add(reclaimWindow)} }
@@ -234,7 +231,7 @@ type loadResult struct {
 	// lateHeard counts samples of a peer not heard for more than two
 	// heartbeat intervals (at least one heartbeat late or lost).
 	lateHeard int
-	// Largest values sampled every loadPollInterval, over all nodes and
+	// Largest values sampled every heartbeat interval, over all nodes and
 	// peers.
 	maxSinceHeard, maxDiskSinceChange, maxSinceWrite, maxSinceFeed gap
 	writeFails, readFails                                          uint64
@@ -597,7 +594,9 @@ func measureLoad(b *testing.B, lp loadProfile, plan loadPlan, dur time.Duration)
 	}
 	gone := make(map[string]bool)
 	for time.Since(start) < dur {
-		next := time.Now().Add(loadPollInterval)
+		// One heartbeat interval: the sampled gaps are at most that much
+		// below the true ones, and the polling loads the daemons little.
+		next := time.Now().Add(p.Timing.HeartbeatInterval)
 		for _, nd := range c.Nodes {
 			if nd.Exited() {
 				gone[nd.Name] = true
@@ -642,9 +641,11 @@ func measureLoad(b *testing.B, lp loadProfile, plan loadPlan, dur time.Duration)
 		}
 		r.cpu, r.supCPU = append(r.cpu, d), append(r.supCPU, sup)
 	}
+	selfFenceAfter := p.Timing.Derive().SelfFenceAfter
 	for i := range r.stalls {
 		st := &r.stalls[i]
 		w := st.window()
+		st.sustained = sustainedLatency(r.probes, w, selfFenceAfter)
 		for _, ps := range r.probes {
 			switch {
 			case ps.at.Before(w.from) || !ps.at.Before(w.to):
@@ -904,9 +905,13 @@ func reclaimStalls(ctx context.Context, b *testing.B, plan loadPlan) []reclaimSt
 		select {
 		case <-h.touched:
 		case <-ctx.Done():
-			// Unfinished: its allocation still counts as a stall.
+			// Unfinished: its allocation still counts as a stall,
+			// unless it had barely begun.
 			_ = h.stop()
 			s.exited = time.Now()
+			if s.exited.Sub(s.start) < time.Second {
+				return stalls
+			}
 			s.err = "the run ended before it had touched its memory"
 			return append(stalls, s)
 		}
@@ -1069,8 +1074,8 @@ func loadReport(results []loadResult, plan loadPlan, runs []loadProfile, durs []
 	} else {
 		p("- no memory-reclaim stalls.\n\n")
 	}
-	p("Any membership change, loss of quorum or pause of it while a member leaves (quorum-settling), peer suspected, partitioned or dead, self-fence, watchdog kill or daemon exit is a false detection; a quorum pause while a node joins (quorum-joining) is not. The status of every daemon is polled every %v; the gaps are the largest values sampled (so at most that much below the true largest). The benchmark itself reads the quorum disk's first sector with direct I/O every %v, as a daemon reads a slot: the largest latency of those reads during a reclaim stall is set against the disk latency the profile tolerates (`mtc check`: every I/O of a round at that latency, for as long as it lasts) — above it a self-fence is expected. Measured %s on %s (%d CPUs, %s, Linux %s) with:\n\n",
-		loadPollInterval, probeInterval, time.Now().UTC().Format("2006-01-02 15:04 MST"), host, numCPU(), cpuModel(), strings.TrimSpace(string(kernel)))
+	p("Any membership change, loss of quorum or pause of it while a member leaves (quorum-settling), peer suspected, partitioned or dead, self-fence, watchdog kill or daemon exit is a false detection; a quorum pause while a node joins (quorum-joining) is not. The status of every daemon is polled every heartbeat interval of its profile; the gaps are the largest values sampled (so at most that much below the true largest). The benchmark itself reads the quorum disk's first sector with direct I/O every %v, as a daemon reads a slot: during a reclaim stall the largest latency that every read took for a whole self-fence timeout is set against the disk latency the profile tolerates (`mtc check`: every I/O of a round at that latency, for as long as it lasts), and the largest single read against the complete stall it tolerates — beyond either a self-fence is expected. Measured %s on %s (%d CPUs, %s, Linux %s) with:\n\n",
+		probeInterval, time.Now().UTC().Format("2006-01-02 15:04 MST"), host, numCPU(), cpuModel(), strings.TrimSpace(string(kernel)))
 	var keys, durEnv []string
 	for i, lp := range runs {
 		keys = append(keys, lp.key)
@@ -1187,6 +1192,32 @@ func (r loadResult) quietProbeMax() time.Duration {
 	return m
 }
 
+// sustainedLatency is the largest L such that, for a whole span within w,
+// every direct read issued took at least L: the latency the disk held for
+// as long as a node's self-fence timeout, which DiskLatencyTolerance bounds.
+// A single slow read does not count; DiskStallTolerance bounds that one.
+func sustainedLatency(probes []probeSample, w interval, span time.Duration) time.Duration {
+	var best time.Duration
+	for i, a := range probes {
+		if a.at.Before(w.from) || !a.at.Before(w.to) {
+			continue
+		}
+		lo, n := a.lat, 0
+		for _, b := range probes[i:] {
+			if b.at.Sub(a.at) >= span {
+				break
+			}
+			lo, n = min(lo, b.lat), n+1
+		}
+		// Reads are issued one after the other, so a span holds a single
+		// read only when that read itself lasted about the span.
+		if n >= 2 || a.lat >= span {
+			best = max(best, lo)
+		}
+	}
+	return best
+}
+
 // stallVerdict says whether a reclaim stall exceeded the profile's
 // tolerated disk latency, so that a self-fence was expected, and whether
 // one happened.
@@ -1194,34 +1225,36 @@ func stallVerdict(r loadResult) string {
 	if len(r.stalls) == 0 {
 		return "no reclaim stall in this run."
 	}
-	tol := r.lp.p.Timing.Derive().DiskLatencyTolerance()
-	var worst time.Duration
-	above := 0
+	d := r.lp.p.Timing.Derive()
+	tol, stallTol := d.DiskLatencyTolerance(), d.DiskStallTolerance()
+	var worst, sustained time.Duration
+	expected := 0
 	for _, s := range r.stalls {
-		worst = max(worst, s.probeMax())
-		if s.probeMax() > tol {
-			above++
+		worst, sustained = max(worst, s.probeMax()), max(sustained, s.sustained)
+		if s.sustained > tol || s.probeMax() > stallTol {
+			expected++
 		}
 	}
 	inStall, outside := 0, 0
-	for _, d := range r.decisions {
-		if d.rec.Kind != quorum.SelfFence.String() {
+	for _, dr := range r.decisions {
+		if dr.rec.Kind != quorum.SelfFence.String() {
 			continue
 		}
-		if r.during(interval{d.rec.Time, d.rec.Time.Add(time.Millisecond)}) == "reclaim stall" {
+		if r.during(interval{dr.rec.Time, dr.rec.Time.Add(time.Millisecond)}) == "reclaim stall" {
 			inStall++
 		} else {
 			outside++
 		}
 	}
-	v := fmt.Sprintf("largest direct read during a stall %s against a tolerated %s: ", ms(worst), ms(tol))
-	if above > 0 {
-		v += fmt.Sprintf("%d of %d stalls above it, a self-fence expected", above, len(r.stalls))
+	v := fmt.Sprintf("during the stalls the direct reads took up to %s, and at least %s each for a whole self-fence timeout (%v); the profile tolerates %s sustained and a %s stall: ",
+		ms(worst), ms(sustained), d.SelfFenceAfter, ms(tol), ms(stallTol))
+	if expected > 0 {
+		v += fmt.Sprintf("%d of %d stalls beyond that, a self-fence expected", expected, len(r.stalls))
 	} else {
 		v += fmt.Sprintf("all %d stalls within it, no self-fence expected", len(r.stalls))
 	}
 	if quiet := r.quietProbeMax(); quiet > tol {
-		v += fmt.Sprintf(" (but outside stalls and freezes the reads already took up to %s, above it too)", ms(quiet))
+		v += fmt.Sprintf(" (outside stalls and freezes single reads took up to %s)", ms(quiet))
 	}
 	return v + fmt.Sprintf("; self-fences: %d during a stall, %d outside; watchdog kills: %d.", inStall, outside, r.watchdog)
 }
@@ -1257,9 +1290,9 @@ func stallSummary(stalls []reclaimStall) string {
 		case st.touched.IsZero() && st.exited.IsZero():
 			s = append(s, "failed to start")
 		case st.touched.IsZero():
-			s = append(s, fmt.Sprintf("%s / unfinished after %v", ms(st.allocMax), st.exited.Sub(st.start).Round(time.Second)))
+			s = append(s, fmt.Sprintf("%s / unfinished after %v, sustained %s", ms(st.allocMax), st.exited.Sub(st.start).Round(time.Second), ms(st.sustained)))
 		default:
-			s = append(s, fmt.Sprintf("%s / %s, touched in %v", ms(st.allocMax), ms(st.freeMax), st.touched.Sub(st.start).Round(100*time.Millisecond)))
+			s = append(s, fmt.Sprintf("%s / %s, sustained %s, touched in %v", ms(st.allocMax), ms(st.freeMax), ms(st.sustained), st.touched.Sub(st.start).Round(100*time.Millisecond)))
 		}
 	}
 	return fmt.Sprintf("%d (%s)", len(stalls), strings.Join(s, ", "))
@@ -1387,4 +1420,39 @@ func rtThreads(pid int) int {
 		}
 	}
 	return n
+}
+
+// TestSustainedLatency checks the benchmark's own measure of sustained
+// disk latency: one slow read is not sustained, a run of slow reads
+// spanning the whole span is, and reads outside the window do not count.
+func TestSustainedLatency(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	reads := func(lat ...time.Duration) []probeSample {
+		var ps []probeSample
+		at := t0
+		for _, l := range lat {
+			ps = append(ps, probeSample{at, l})
+			at = at.Add(l + 20*time.Millisecond)
+		}
+		return ps
+	}
+	const msec = time.Millisecond
+	all := interval{t0, t0.Add(time.Hour)}
+	for _, tc := range []struct {
+		name string
+		ps   []probeSample
+		w    interval
+		span time.Duration
+		want time.Duration
+	}{
+		{"fast", reads(1*msec, 2*msec, 1*msec, 1*msec), all, 300 * msec, 1 * msec},
+		{"one slow read among fast ones", reads(1*msec, 1*msec, 90*msec, 1*msec, 1*msec, 1*msec, 1*msec), all, 300 * msec, 1 * msec},
+		{"slow for longer than the span", reads(1*msec, 80*msec, 70*msec, 90*msec, 80*msec, 1*msec), all, 300 * msec, 70 * msec},
+		{"one read longer than the span", reads(1*msec, 400*msec, 1*msec), all, 300 * msec, 400 * msec},
+		{"slow reads outside the window", reads(80*msec, 80*msec, 80*msec, 80*msec, 1*msec, 1*msec), interval{t0.Add(400 * msec), t0.Add(time.Hour)}, 300 * msec, 1 * msec},
+	} {
+		if got := sustainedLatency(tc.ps, tc.w, tc.span); got != tc.want {
+			t.Errorf("%s: sustainedLatency = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
