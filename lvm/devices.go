@@ -49,8 +49,13 @@ func (d SysDevices) Under(dev uint64) ([]uint64, error) {
 	}
 	dir := filepath.Join(root, "dev", "block", fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev)))
 	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
-		// A partition's sysfs directory lies inside its disk's.
-		n, err := devFile(filepath.Join(dir, "..", "dev"))
+		// A partition's sysfs directory lies inside its disk's; dir is a
+		// symbolic link to it, resolved before going up.
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return nil, err
+		}
+		n, err := devFile(filepath.Join(filepath.Dir(real), "dev"))
 		if err != nil {
 			return nil, err
 		}
