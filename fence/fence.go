@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtcluster/mtc/fence/scsi"
-	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/quorum/ident"
 )
 
 // DefaultType is the reservation type fencing takes: Write Exclusive,
@@ -78,7 +78,7 @@ func (l *LUN) Close() error {
 // Fencer runs unfencing and fencing for this node.
 type Fencer struct {
 	Cluster uuid.UUID
-	Self    quorum.NodeID
+	Self    ident.NodeID
 	// Type is the reservation type to take; 0 means DefaultType.
 	Type scsi.Type
 	// APTPL asks the target to keep registrations and the reservation
@@ -115,7 +115,7 @@ func (f *Fencer) check(op string, luns []*LUN) error {
 	if !f.typ().Valid() {
 		return &Error{Op: op, Step: "configuration", Err: fmt.Errorf("%w: reservation type %d", ErrBadRequest, f.typ())}
 	}
-	if f.Self < 1 || f.Self > quorum.MaxNodes {
+	if f.Self < 1 || f.Self > ident.MaxNodes {
 		return &Error{Op: op, Step: "configuration", Err: fmt.Errorf("%w: node id %d", ErrBadRequest, f.Self)}
 	}
 	if len(luns) == 0 {
@@ -325,8 +325,8 @@ func (f *Fencer) verifyReservation(st state, op string, l *LUN) error {
 // takeover (volume-group activation) takes a Proof, so taking over a
 // node's storage without fencing it first does not compile.
 type Proof struct {
-	victim quorum.NodeID
-	inc    quorum.Incarnation
+	victim ident.NodeID
+	inc    ident.Incarnation
 	key    Key
 	luns   []string
 	at     time.Time
@@ -336,10 +336,10 @@ type Proof struct {
 func (p Proof) Valid() bool { return p.victim != 0 && len(p.luns) > 0 }
 
 // Victim is the fenced node.
-func (p Proof) Victim() quorum.NodeID { return p.victim }
+func (p Proof) Victim() ident.NodeID { return p.victim }
 
 // Incarnation is the victim's incarnation the fence was asked for.
-func (p Proof) Incarnation() quorum.Incarnation { return p.inc }
+func (p Proof) Incarnation() ident.Incarnation { return p.inc }
 
 // Key is the victim's removed key.
 func (p Proof) Key() Key { return p.key }
@@ -377,12 +377,12 @@ func (p Proof) String() string {
 // It fails closed: any error returns no proof, and the caller must not
 // take over the victim's storage (it retries with backoff, or waits for
 // the victim's watchdog deadline).
-func (f *Fencer) Fence(ctx context.Context, victim quorum.NodeID, inc quorum.Incarnation, luns []*LUN) (Proof, error) {
+func (f *Fencer) Fence(ctx context.Context, victim ident.NodeID, inc ident.Incarnation, luns []*LUN) (Proof, error) {
 	op := fmt.Sprintf("fence node %d", victim)
 	if err := f.check(op, luns); err != nil {
 		return Proof{}, err
 	}
-	if victim < 1 || victim > quorum.MaxNodes || victim == f.Self {
+	if victim < 1 || victim > ident.MaxNodes || victim == f.Self {
 		return Proof{}, &Error{Op: op, Step: "configuration", Err: fmt.Errorf("%w: victim %d (this node is %d)", ErrBadRequest, victim, f.Self)}
 	}
 	vk := NodeKey(f.Cluster, victim)

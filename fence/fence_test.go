@@ -11,7 +11,7 @@ import (
 
 	"github.com/mtcluster/mtc/fence/prfake"
 	"github.com/mtcluster/mtc/fence/scsi"
-	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/quorum/ident"
 )
 
 // cluster is a fake SAN: LUNs on one target, and each node's paths to
@@ -19,12 +19,12 @@ import (
 type cluster struct {
 	t     *prfake.Target
 	luns  []string
-	ports map[quorum.NodeID]map[string][]*prfake.Port
+	ports map[ident.NodeID]map[string][]*prfake.Port
 }
 
 func newCluster(nodes int, luns ...string) *cluster {
-	c := &cluster{t: prfake.New(luns...), luns: luns, ports: map[quorum.NodeID]map[string][]*prfake.Port{}}
-	for n := quorum.NodeID(1); n <= quorum.NodeID(nodes); n++ {
+	c := &cluster{t: prfake.New(luns...), luns: luns, ports: map[ident.NodeID]map[string][]*prfake.Port{}}
+	for n := ident.NodeID(1); n <= ident.NodeID(nodes); n++ {
 		c.ports[n] = map[string][]*prfake.Port{}
 		paths := 1
 		if n == 1 {
@@ -39,7 +39,7 @@ func newCluster(nodes int, luns ...string) *cluster {
 	return c
 }
 
-func (c *cluster) lunsOf(n quorum.NodeID) []*LUN {
+func (c *cluster) lunsOf(n ident.NodeID) []*LUN {
 	var out []*LUN
 	for _, l := range c.luns {
 		lun := &LUN{Name: l}
@@ -51,11 +51,11 @@ func (c *cluster) lunsOf(n quorum.NodeID) []*LUN {
 	return out
 }
 
-func (c *cluster) fencer(n quorum.NodeID) *Fencer {
+func (c *cluster) fencer(n ident.NodeID) *Fencer {
 	return &Fencer{Cluster: testCluster, Self: n}
 }
 
-func key(n quorum.NodeID) uint64 { return uint64(NodeKey(testCluster, n)) }
+func key(n ident.NodeID) uint64 { return uint64(NodeKey(testCluster, n)) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -116,7 +116,7 @@ func TestUnfenceFenceThreeNodes(t *testing.T) {
 				t.Errorf("%s: fenced node 1 wrote through %s: %v", l, p.Nexus(), err)
 			}
 		}
-		for _, n := range []quorum.NodeID{2, 3} {
+		for _, n := range []ident.NodeID{2, 3} {
 			if err := c.ports[n][l][0].Write(ctx, 0); err != nil {
 				t.Errorf("%s: node %d cannot write after fencing node 1: %v", l, n, err)
 			}
@@ -331,7 +331,7 @@ func TestFenceBadRequests(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		f      *Fencer
-		victim quorum.NodeID
+		victim ident.NodeID
 		luns   []*LUN
 	}{
 		{"self", c.fencer(1), 1, c.lunsOf(1)},

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/quorum/ident"
 )
 
 // Key is a PR reservation key: 8 bytes, big-endian on the wire.
@@ -46,18 +46,18 @@ func clusterTag(cluster uuid.UUID) uint64 {
 }
 
 // NodeKey is node's key in cluster. It panics on a node id outside
-// 1..quorum.MaxNodes: configuration validation rules that out.
-func NodeKey(cluster uuid.UUID, node quorum.NodeID) Key {
-	if node < 1 || node > quorum.MaxNodes {
-		panic(fmt.Sprintf("fence.NodeKey: node id %d outside 1..%d", node, quorum.MaxNodes))
+// 1..ident.MaxNodes: configuration validation rules that out.
+func NodeKey(cluster uuid.UUID, node ident.NodeID) Key {
+	if node < 1 || node > ident.MaxNodes {
+		panic(fmt.Sprintf("fence.NodeKey: node id %d outside 1..%d", node, ident.MaxNodes))
 	}
 	return Key(clusterTag(cluster)<<16 | keyFormat<<8 | uint64(node))
 }
 
 // KeyOwner returns the node k belongs to in cluster, or ErrForeignKey.
-func KeyOwner(cluster uuid.UUID, k Key) (quorum.NodeID, error) {
-	node := quorum.NodeID(k & 0xff)
-	if uint64(k)>>16 != clusterTag(cluster) || (k>>8)&0xff != keyFormat || node < 1 || node > quorum.MaxNodes {
+func KeyOwner(cluster uuid.UUID, k Key) (ident.NodeID, error) {
+	node := ident.NodeID(k & 0xff)
+	if uint64(k)>>16 != clusterTag(cluster) || (k>>8)&0xff != keyFormat || node < 1 || node > ident.MaxNodes {
 		return 0, fmt.Errorf("%v: %w %v", k, ErrForeignKey, cluster)
 	}
 	return node, nil

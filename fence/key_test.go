@@ -6,15 +6,15 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/mtcluster/mtc/quorum"
+	"github.com/mtcluster/mtc/quorum/ident"
 )
 
 var testCluster = uuid.MustParse("6f1c9a52-3b7e-4d0a-9e61-2f4c8b1d7a30")
 
 func TestNodeKeyLayout(t *testing.T) {
 	other := uuid.MustParse("0a2b3c4d-5e6f-4071-8293-a4b5c6d7e8f9")
-	seen := map[Key]quorum.NodeID{}
-	for n := quorum.NodeID(1); n <= quorum.MaxNodes; n++ {
+	seen := map[Key]ident.NodeID{}
+	for n := ident.NodeID(1); n <= ident.MaxNodes; n++ {
 		k := NodeKey(testCluster, n)
 		if k == 0 {
 			t.Fatalf("node %d: zero key", n)
@@ -61,7 +61,7 @@ func TestKeyOwnerForeign(t *testing.T) {
 }
 
 func TestNodeKeyPanicsOnBadID(t *testing.T) {
-	for _, n := range []quorum.NodeID{0, quorum.MaxNodes + 1} {
+	for _, n := range []ident.NodeID{0, ident.MaxNodes + 1} {
 		func() {
 			defer func() {
 				if recover() == nil {

@@ -25,8 +25,10 @@
 //   - owned by another cluster node that is live: refused
 //     (ErrOwnedByLiveMember), whatever the caller holds;
 //   - owned by another cluster node that is not live: taken over only with a
-//     TakeoverProof for that node's last incarnation this node saw
-//     (ErrNoProof otherwise, and always when it saw none);
+//     fence.Proof for that node (by its node id, Members.NodeID) and its
+//     last incarnation this node saw (ErrNoProof otherwise, and always when
+//     it saw none), whose LUNs cover every physical volume of the VG
+//     (ErrProofDoesNotCover otherwise);
 //   - owned by a system ID no cluster node has: refused (ErrForeignOwner),
 //     because nothing this cluster knows can prove that host is stopped.
 //
@@ -42,6 +44,26 @@
 // CheckConfig reports what lvm.conf must contain for this to hold, with the
 // change that fixes each problem.
 //
-// What this package does not do: fence. A TakeoverProof is produced by the
-// fencing layer after it has made sure the old owner can no longer write.
+// # Fencing proofs
+//
+// Activate and CheckTakeover take []fence.Proof. A Proof with content is
+// made only by fence.Fencer.Fence, after it has verified on every LUN that
+// the victim's registration is gone; the zero Proof is not Valid and never
+// counts. So code that has not fenced cannot take a VG over: there is no
+// other value to pass.
+//
+// Coverage is decided by device number (Devices; SysDevices reads stat(2)
+// and sysfs): lvm2 reports the VG's PVs (`pvs --reportformat json
+// --foreign`), and each must be a LUN of a counting proof or a device
+// under one (a path of a multipath map), or be built only on covered
+// devices (a partition of a fenced LUN, a linear map over one). Proofs
+// about the same node and incarnation add up, so a VG spanning LUNs fenced
+// in two calls is covered. A PV lvm2 reports as "[unknown]", a device that
+// cannot be identified, or a LUN fenced through one of its paths while the
+// PV is a multipath map over that path and others (device numbers cannot
+// show that those paths reach one logical unit) is not covered: the
+// takeover fails closed. Give Fence the same device names the PVs are on
+// (the multipath maps), as fence.OpenLUN expects.
+//
+// What this package does not do: fence.
 package lvm

@@ -36,6 +36,7 @@ type fakeVG struct {
 	tags     []string
 	autoAct  bool
 	lvs      map[string]bool // name -> active
+	pvs      []string        // PV devices
 }
 
 var _ Runner = (*Fake)(nil)
@@ -61,6 +62,13 @@ func (f *Fake) AddVG(name, systemID string, tags []string, lvs ...string) {
 	f.vgs[name] = vg
 }
 
+// SetPVs sets the devices of a VG's physical volumes (none after AddVG).
+func (f *Fake) SetPVs(name string, devs ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.vgs[name].pvs = slices.Clone(devs)
+}
+
 // SetActive sets the activation of every LV of a VG (as another node's
 // lvm2 would see it, for tests).
 func (f *Fake) SetActive(name string, active bool) {
@@ -84,7 +92,7 @@ func (f *Fake) Run(ctx context.Context, argv []string) ([]byte, error) {
 		return nil, err
 	}
 	switch argv[0] {
-	case "vgs", "lvs":
+	case "vgs", "lvs", "pvs":
 		return f.report(argv)
 	case "lvmconfig":
 		return f.lvmconfig(argv)
@@ -167,6 +175,12 @@ func (f *Fake) report(argv []string) ([]byte, error) {
 		if !ok || (!foreign && !f.accessible(vg, nil)) {
 			return nil, exitErr(argv, 5, "Volume group \"%s\" not found", name)
 		}
+		if argv[0] == "pvs" {
+			for _, pv := range vg.pvs {
+				rows = append(rows, row{"pv_name": pv, "vg_name": name})
+			}
+			continue
+		}
 		if argv[0] == "vgs" {
 			auto := ""
 			if vg.autoAct {
@@ -183,10 +197,7 @@ func (f *Fake) report(argv []string) ([]byte, error) {
 			rows = append(rows, row{"vg_name": name, "lv_name": lv, "lv_active": act})
 		}
 	}
-	key := "vg"
-	if argv[0] == "lvs" {
-		key = "lv"
-	}
+	key := map[string]string{"vgs": "vg", "lvs": "lv", "pvs": "pv"}[argv[0]]
 	return json.Marshal(map[string]any{"report": []map[string]any{{key: rows}}})
 }
 
@@ -287,3 +298,24 @@ func (f *Fake) SetAutoActivation(name string, on bool) {
 	defer f.mu.Unlock()
 	f.vgs[name].autoAct = on
 }
+
+// FakeDevices is Devices over a table, for tests: Numbers maps device
+// paths to device numbers, Below a device to the devices it is built on.
+type FakeDevices struct {
+	Numbers map[string]uint64
+	Below   map[uint64][]uint64
+}
+
+var _ Devices = FakeDevices{}
+
+// Number implements Devices.
+func (d FakeDevices) Number(path string) (uint64, error) {
+	n, ok := d.Numbers[path]
+	if !ok {
+		return 0, fmt.Errorf("device %s: no such device", path)
+	}
+	return n, nil
+}
+
+// Under implements Devices.
+func (d FakeDevices) Under(dev uint64) ([]uint64, error) { return d.Below[dev], nil }

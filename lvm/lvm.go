@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/mtcluster/mtc/fence"
+	"github.com/mtcluster/mtc/quorum/ident"
 )
 
 // Runner runs one lvm2 command given as an argument vector and returns its
@@ -83,27 +86,9 @@ type VG struct {
 	AutoActivation bool
 	// ActiveLVs and LVs count its logical volumes.
 	ActiveLVs, LVs int
-}
-
-// TakeoverProof is evidence that a node can no longer write to shared
-// storage: it has been fenced (power-cycled, its storage access revoked, or
-// its own watchdog deadline has certainly passed). The fencing layer
-// produces it; nothing else should. Activate accepts the takeover of a VG
-// owned by node N only with a proof whose FencedNode is N.
-//
-// A proof is about one incarnation of the node (one run of its daemon,
-// quorum.Incarnation): it shows that this run stopped writing, not that
-// the node stays stopped. Activate accepts it only for the incarnation
-// Members reports as the owner's last, so a proof kept from an earlier
-// failure cannot serve for a node that has since come back and gone again.
-type TakeoverProof interface {
-	// FencedNode is the cluster node name the proof is about.
-	FencedNode() string
-	// Incarnation is the incarnation of FencedNode that was fenced.
-	Incarnation() uint64
-	// Describe says how the node was fenced, for the log (e.g. "power
-	// off by ipmi").
-	Describe() string
+	// PVs are the devices of its physical volumes, as lvm2 names them
+	// ("[unknown]" for a missing one).
+	PVs []string
 }
 
 // Members is the cluster as the VG owner check needs it.
@@ -112,17 +97,20 @@ type Members interface {
 	NodeOfSystemID(id string) (node string, ok bool)
 	// IsNode reports whether name is a cluster node (for tag owners).
 	IsNode(name string) bool
+	// NodeID is the cluster node id of node, the one fencing proofs name.
+	NodeID(node string) (ident.NodeID, bool)
 	// Live reports whether node is a live member now.
 	Live(node string) bool
 	// LastIncarnation is the last incarnation of node this node has seen,
 	// 0 if it has seen none (then no proof can be checked against it).
-	LastIncarnation(node string) uint64
+	LastIncarnation(node string) ident.Incarnation
 }
 
 // Errors of Activate.
 var (
 	ErrOwnedByLiveMember = errors.New("volume group is owned by a live cluster member")
 	ErrNoProof           = errors.New("volume group is owned by another node and no fencing proof for that node was given")
+	ErrProofDoesNotCover = errors.New("the fencing proof does not cover every physical volume of the volume group")
 	ErrForeignOwner      = errors.New("volume group is owned by a host that is not a cluster node")
 	ErrNoSuchVG          = errors.New("no such volume group")
 )
@@ -132,6 +120,9 @@ type OwnerError struct {
 	VG    string
 	Owner string // node name, or the system ID when not a node
 	Err   error  // one of the errors above
+	// Detail says more, for ErrProofDoesNotCover: which PVs are not
+	// covered and what the proof covers.
+	Detail string
 }
 
 func (e *OwnerError) Error() string {
@@ -140,6 +131,8 @@ func (e *OwnerError) Error() string {
 		return fmt.Sprintf("volume group %s: owned by %s, which is a live member: halt the package there first", e.VG, e.Owner)
 	case ErrNoProof:
 		return fmt.Sprintf("volume group %s: owned by %s, which is not live but not proven fenced: it is taken over only after %s is fenced (a proof counts only for the last incarnation of %s this node saw)", e.VG, e.Owner, e.Owner, e.Owner)
+	case ErrProofDoesNotCover:
+		return fmt.Sprintf("volume group %s: owned by %s, which was fenced, but not on every LUN the VG lives on (%s): fence %s on those LUNs too before taking the VG over", e.VG, e.Owner, e.Detail, e.Owner)
 	case ErrForeignOwner:
 		return fmt.Sprintf("volume group %s: system ID %q belongs to no cluster node: if that host is stopped for good, take the VG over by hand (vgchange --config 'local/extra_system_ids=[\"%s\"]' --systemid <this node's ID> %s)", e.VG, e.Owner, e.Owner, e.VG)
 	}
@@ -151,6 +144,7 @@ func (e *OwnerError) Unwrap() error { return e.Err }
 // Manager drives lvm2 for one node.
 type Manager struct {
 	run     Runner
+	devs    Devices
 	node    string
 	sysID   string
 	members Members
@@ -158,12 +152,13 @@ type Manager struct {
 }
 
 // NewManager returns a Manager for node, whose LVM system ID is sysID (see
-// LocalSystemID).
-func NewManager(r Runner, node, sysID string, members Members, log *slog.Logger) *Manager {
+// LocalSystemID). devs identifies the devices of physical volumes and of
+// fenced LUNs (SysDevices{} on a real node).
+func NewManager(r Runner, devs Devices, node, sysID string, members Members, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{run: r, node: node, sysID: sysID, members: members, log: log}
+	return &Manager{run: r, devs: devs, node: node, sysID: sysID, members: members, log: log}
 }
 
 type vgReport struct {
@@ -174,6 +169,15 @@ type vgReport struct {
 			Tags     string `json:"vg_tags"`
 			AutoAct  string `json:"vg_autoactivation"`
 		} `json:"vg"`
+	} `json:"report"`
+}
+
+type pvReport struct {
+	Report []struct {
+		PV []struct {
+			Name string `json:"pv_name"`
+			VG   string `json:"vg_name"`
+		} `json:"pv"`
 	} `json:"report"`
 }
 
@@ -188,7 +192,7 @@ type lvReport struct {
 }
 
 // Report reads one VG, including a foreign one (--foreign): its owner, tags,
-// autoactivation and how many of its LVs are active.
+// autoactivation, how many of its LVs are active, and its PVs.
 func (m *Manager) Report(ctx context.Context, name string) (VG, error) {
 	// Every VG is listed and this one picked from the report, so that a
 	// missing VG is told by its absence, not by lvm2's error text.
@@ -235,6 +239,21 @@ func (m *Manager) Report(ctx context.Context, name string) (VG, error) {
 			}
 		}
 	}
+	out, err = m.run.Run(ctx, []string{"pvs", "--reportformat", "json", "--foreign", "--options", "pv_name,vg_name"})
+	if err != nil {
+		return VG{}, err
+	}
+	var pr pvReport
+	if err := json.Unmarshal(out, &pr); err != nil {
+		return VG{}, fmt.Errorf("pvs %s: JSON report: %w", name, err)
+	}
+	for _, rep := range pr.Report {
+		for _, pv := range rep.PV {
+			if pv.VG == name {
+				vg.PVs = append(vg.PVs, pv.Name)
+			}
+		}
+	}
 	return vg, nil
 }
 
@@ -271,60 +290,121 @@ const (
 )
 
 // Decide is the ownership rule of the package doc, pure: it returns what to
-// do with vg, or an *OwnerError.
-func (m *Manager) Decide(spec VGSpec, vg VG, proofs []TakeoverProof) (Decision, string, error) {
+// do with vg, the owner, and for a Takeover the proofs that count (valid,
+// about the owner's node id and its last incarnation), or an *OwnerError.
+// Whether those proofs cover the VG's PVs is checked by Covered.
+func (m *Manager) Decide(spec VGSpec, vg VG, proofs []fence.Proof) (Decision, string, []fence.Proof, error) {
 	owner, isNode := m.owner(spec, vg)
 	switch {
 	case owner == m.node:
-		return Owned, owner, nil
+		return Owned, owner, nil, nil
 	case owner == "":
-		return Claim, "", nil
+		return Claim, "", nil, nil
 	case !isNode:
-		return 0, owner, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrForeignOwner}
+		return 0, owner, nil, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrForeignOwner}
 	case m.members.Live(owner):
-		return 0, owner, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrOwnedByLiveMember}
+		return 0, owner, nil, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrOwnedByLiveMember}
 	}
-	if m.proofFor(owner, proofs) != nil {
-		return Takeover, owner, nil
+	if ps := m.proofsFor(owner, proofs); len(ps) > 0 {
+		return Takeover, owner, ps, nil
 	}
-	return 0, owner, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrNoProof}
+	return 0, owner, nil, &OwnerError{VG: vg.Name, Owner: owner, Err: ErrNoProof}
 }
 
-// proofFor returns the proof that owner's last incarnation is fenced, or
-// nil.
-func (m *Manager) proofFor(owner string, proofs []TakeoverProof) TakeoverProof {
+// proofsFor returns the proofs that owner's last incarnation is fenced.
+func (m *Manager) proofsFor(owner string, proofs []fence.Proof) []fence.Proof {
+	id, ok := m.members.NodeID(owner)
 	last := m.members.LastIncarnation(owner)
-	if last == 0 {
+	if !ok || last == 0 {
 		return nil
 	}
+	var out []fence.Proof
 	for _, p := range proofs {
-		if p != nil && p.FencedNode() == owner && p.Incarnation() == last {
-			return p
+		if p.Valid() && p.Victim() == id && p.Incarnation() == last {
+			out = append(out, p)
 		}
 	}
-	return nil
+	return out
 }
 
-// CheckTakeover reads spec's VG and applies Decide without changing
-// anything: nil when the VG is ours or unowned, or owned by a fenced node
-// for which proofs hold a proof; the *OwnerError otherwise.
-func (m *Manager) CheckTakeover(ctx context.Context, spec VGSpec, proofs []TakeoverProof) error {
+// Covered checks that every PV of vg lies on LUNs the proofs verified
+// fenced, comparing device numbers: a PV is covered when its device is a
+// fenced LUN or one of the path devices under it (a multipath map's
+// paths), or is built only on covered devices (a partition of a fenced
+// LUN, a linear map over one). A PV lvm2 cannot find ("[unknown]"), a VG
+// without PVs, or a device that cannot be identified is not covered: the
+// takeover fails closed with ErrProofDoesNotCover.
+func (m *Manager) Covered(vg VG, owner string, proofs []fence.Proof) error {
+	fenced := map[uint64]bool{}
+	var luns []string
+	for _, p := range proofs {
+		for _, l := range p.LUNs() {
+			luns = append(luns, l)
+			n, err := m.devs.Number(l)
+			if err != nil {
+				m.log.Warn("a fenced LUN cannot be identified", "lun", l, "err", err)
+				continue
+			}
+			if err := leaves(m.devs, n, fenced, 0); err != nil {
+				m.log.Warn("the devices under a fenced LUN cannot be listed", "lun", l, "err", err)
+			}
+		}
+	}
+	var missing []string
+	for _, pv := range vg.PVs {
+		n, err := m.devs.Number(pv)
+		ok := false
+		if err == nil {
+			ok, err = coveredBy(m.devs, n, fenced, 0)
+		}
+		if err != nil {
+			m.log.Warn("a physical volume cannot be identified", "vg", vg.Name, "pv", pv, "err", err)
+		}
+		if !ok {
+			missing = append(missing, pv)
+		}
+	}
+	if len(vg.PVs) == 0 {
+		missing = append(missing, "(lvm2 reports no physical volume)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &OwnerError{VG: vg.Name, Owner: owner, Err: ErrProofDoesNotCover,
+		Detail: fmt.Sprintf("physical volumes %s not on the fenced LUNs %s", strings.Join(missing, ", "), strings.Join(luns, ", "))}
+}
+
+// decide is Decide followed, for a Takeover, by Covered.
+func (m *Manager) decide(spec VGSpec, vg VG, proofs []fence.Proof) (Decision, string, []fence.Proof, error) {
+	d, owner, ps, err := m.Decide(spec, vg, proofs)
+	if err == nil && d == Takeover {
+		err = m.Covered(vg, owner, ps)
+	}
+	return d, owner, ps, err
+}
+
+// CheckTakeover reads spec's VG and applies the ownership rule without
+// changing anything: nil when the VG is ours or unowned, or owned by a
+// fenced node for which proofs hold a proof covering its PVs; the
+// *OwnerError otherwise.
+func (m *Manager) CheckTakeover(ctx context.Context, spec VGSpec, proofs []fence.Proof) error {
 	vg, err := m.Report(ctx, spec.Name)
 	if err != nil {
 		return err
 	}
-	_, _, err = m.Decide(spec, vg, proofs)
+	_, _, _, err = m.decide(spec, vg, proofs)
 	return err
 }
 
 // Activate makes spec's VG ours (see the package doc) and activates its
-// logical volumes; every part is skipped when already done.
-func (m *Manager) Activate(ctx context.Context, spec VGSpec, proofs []TakeoverProof) error {
+// logical volumes; every part is skipped when already done. proofs are the
+// fencing proofs the caller holds; only package fence makes valid ones.
+func (m *Manager) Activate(ctx context.Context, spec VGSpec, proofs []fence.Proof) error {
 	vg, err := m.Report(ctx, spec.Name)
 	if err != nil {
 		return err
 	}
-	d, owner, err := m.Decide(spec, vg, proofs)
+	d, owner, ps, err := m.decide(spec, vg, proofs)
 	if err != nil {
 		return err
 	}
@@ -335,8 +415,11 @@ func (m *Manager) Activate(ctx context.Context, spec VGSpec, proofs []TakeoverPr
 		}
 		m.log.Info("volume group claimed", "vg", spec.Name, "activation", spec.Activation.String())
 	case Takeover:
-		p := m.proofFor(owner, proofs)
-		m.log.Warn("volume group taken over from a fenced node", "vg", spec.Name, "from", owner, "incarnation", p.Incarnation(), "proof", p.Describe())
+		var why []string
+		for _, p := range ps {
+			why = append(why, p.String())
+		}
+		m.log.Warn("volume group taken over from a fenced node", "vg", spec.Name, "from", owner, "pvs", vg.PVs, "proof", strings.Join(why, "; "))
 		if err := m.setOwner(ctx, spec, vg, owner); err != nil {
 			return err
 		}

@@ -3,8 +3,9 @@
 //
 // The start plan, in order (Plan builds it from a Spec):
 //
-//	proof VG         for every VG owned by another node: the takeover proof
-//	                 for that node must be given (and a live owner refuses)
+//	proof VG         for every VG owned by another node: a fencing proof for
+//	                 that node covering the VG's PVs must be given (and a
+//	                 live owner refuses)
 //	activate VG      claim or take over the VG, disable autoactivation, activate
 //	mount MP         fsck per policy, mount
 //	address A        RFC 5227 probe (IPv4) or DAD (IPv6), add
@@ -33,11 +34,12 @@
 // wraps ErrNodeMustReset, and the package must not start on another node
 // until this one is reset (or fenced).
 //
-// Start never takes a VG over from another node without a TakeoverProof
-// for that node, and only the fencing layer produces one: a start run by
-// hand outside the cluster (as crm_resource --force-start) passes none, so
-// it can start a package whose VGs are unowned or already this node's, and
-// is refused for any other.
+// Start never takes a VG over from another node without a fence.Proof for
+// that node's last incarnation covering the VG's physical volumes (see
+// package lvm), and only fence.Fencer.Fence makes one: the zero Proof
+// counts for nothing. A start run by hand outside the cluster (as
+// crm_resource --force-start) passes none, so it can start a package whose
+// VGs are unowned or already this node's, and is refused for any other.
 //
 // Each step is logged when it starts and ends, with its outcome and
 // duration; the package keeps the timelines of its last start and last halt

@@ -63,7 +63,7 @@ func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	return &Node{
 		netOS: netOS,
 		Net:   netres.NewManager(netOS, cfg.Network),
-		LVM:   lvm.NewManager(lvm.Exec{}, cfg.Node, sysID, cfg.Members, log.With("component", "lvm")),
+		LVM:   lvm.NewManager(lvm.Exec{}, lvm.SysDevices{}, cfg.Node, sysID, cfg.Members, log.With("component", "lvm")),
 		FS:    fsres.NewManager(fsres.Linux{}, log.With("component", "fsres")),
 		Procs: procs,
 		log:   log,

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mtcluster/mtc/lvm"
+	"github.com/mtcluster/mtc/fence"
 	"github.com/mtcluster/mtc/netres"
 )
 
@@ -236,11 +236,12 @@ func (p *Package) runStep(ctx context.Context, phase string, s Step) (StepRecord
 	return rec, err
 }
 
-// Start runs the start plan. proofs are the takeover proofs for VGs owned
-// by fenced nodes. On failure every step done is rolled back and the error
-// says which step failed; if the rollback itself fails the package is
-// HaltFailed and the error wraps ErrNodeMustReset.
-func (p *Package) Start(ctx context.Context, proofs []lvm.TakeoverProof) error {
+// Start runs the start plan. proofs are the fencing proofs (from
+// fence.Fencer.Fence) for VGs owned by fenced nodes. On failure every step
+// done is rolled back and the error says which step failed; if the
+// rollback itself fails the package is HaltFailed and the error wraps
+// ErrNodeMustReset.
+func (p *Package) Start(ctx context.Context, proofs []fence.Proof) error {
 	p.run.Lock()
 	defer p.run.Unlock()
 	if st, why := p.State(); st == HaltFailed {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtcluster/mtc/fence"
 	"github.com/mtcluster/mtc/lvm"
 	"github.com/mtcluster/mtc/netres"
 	"github.com/mtcluster/mtc/pkgrun/fsres"
@@ -175,7 +176,7 @@ func TestReplayIsIdempotent(t *testing.T) {
 	for _, phase := range []string{"start", "halt"} {
 		run := w.pkg.Start
 		if phase == "halt" {
-			run = func(ctx context.Context, _ []lvm.TakeoverProof) error { return w.pkg.Halt(ctx) }
+			run = func(ctx context.Context, _ []fence.Proof) error { return w.pkg.Halt(ctx) }
 		}
 		if err := run(context.Background(), nil); err != nil {
 			t.Fatal(err)
@@ -329,26 +330,34 @@ func TestScriptTimeout(t *testing.T) {
 }
 
 // TestTakeover: a VG left owned by a fenced node is taken over only with a
-// proof for that node; one owned by a live member is refused even with a
-// proof; a foreign system ID is refused.
+// proof from fence.Fence for that node covering the VG's PV (not the zero
+// Proof, not another node's); one owned by a live member is refused even
+// with a proof; a foreign system ID is refused.
 func TestTakeover(t *testing.T) {
 	spec := testSpec()
 	spec.VolumeGroups = spec.VolumeGroups[:1]
 	spec.Filesystems = spec.Filesystems[:1]
 	for _, tc := range []struct {
 		owner  string
-		proofs []lvm.TakeoverProof
+		proofs []fence.Proof
 		want   error
+		pv     string // the VG's PV, /dev/mapper/orders when empty
 	}{
-		{"beta", nil, lvm.ErrNoProof},
-		{"beta", []lvm.TakeoverProof{proof("gamma")}, lvm.ErrNoProof},
-		{"beta", []lvm.TakeoverProof{proof("beta")}, nil},
-		{"gamma", []lvm.TakeoverProof{proof("gamma")}, lvm.ErrOwnedByLiveMember},
-		{"omega", []lvm.TakeoverProof{proof("omega")}, lvm.ErrForeignOwner},
-		{"alpha", nil, nil},
+		{owner: "beta", want: lvm.ErrNoProof},
+		{owner: "beta", proofs: []fence.Proof{{}}, want: lvm.ErrNoProof},
+		{owner: "beta", proofs: []fence.Proof{proof(t, "gamma")}, want: lvm.ErrNoProof},
+		{owner: "beta", proofs: []fence.Proof{proof(t, "beta")}},
+		{owner: "beta", proofs: []fence.Proof{proof(t, "beta")}, pv: "/dev/mapper/other", want: lvm.ErrProofDoesNotCover},
+		{owner: "gamma", proofs: []fence.Proof{proof(t, "gamma")}, want: lvm.ErrOwnedByLiveMember},
+		{owner: "omega", proofs: []fence.Proof{proof(t, "beta")}, want: lvm.ErrForeignOwner},
+		{owner: "alpha"},
 	} {
 		w := newWorld(t, spec)
 		w.lvm.AddVG("vgorders", tc.owner, nil, "data")
+		if tc.pv == "" {
+			tc.pv = "/dev/mapper/orders"
+		}
+		w.lvm.SetPVs("vgorders", tc.pv)
 		err := w.pkg.Start(context.Background(), tc.proofs)
 		if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
 			t.Errorf("owner %s proofs %v: %v, want %v", tc.owner, tc.proofs, err, tc.want)

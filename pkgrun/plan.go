@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/mtcluster/mtc/fence"
 	"github.com/mtcluster/mtc/lvm"
 	"github.com/mtcluster/mtc/netres"
 	"github.com/mtcluster/mtc/pkgrun/fsres"
@@ -12,8 +13,8 @@ import (
 
 // Volumes is the LVM edge (lvm.Manager).
 type Volumes interface {
-	CheckTakeover(ctx context.Context, vg lvm.VGSpec, proofs []lvm.TakeoverProof) error
-	Activate(ctx context.Context, vg lvm.VGSpec, proofs []lvm.TakeoverProof) error
+	CheckTakeover(ctx context.Context, vg lvm.VGSpec, proofs []fence.Proof) error
+	Activate(ctx context.Context, vg lvm.VGSpec, proofs []fence.Proof) error
 	Deactivate(ctx context.Context, vg lvm.VGSpec) error
 }
 
@@ -72,8 +73,8 @@ func (e Edges) script(pkg, phase string, s *service.Script) func(context.Context
 }
 
 // Plan builds the start plan of spec (see the package doc). proofs are
-// the takeover proofs the caller holds.
-func Plan(spec Spec, e Edges, proofs []lvm.TakeoverProof) []Step {
+// the fencing proofs the caller holds (fence.Fencer.Fence).
+func Plan(spec Spec, e Edges, proofs []fence.Proof) []Step {
 	var steps []Step
 	for _, vg := range spec.VolumeGroups {
 		steps = append(steps, Step{Name: "proof " + vg.Name, Do: func(ctx context.Context) error {

@@ -10,10 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/mtcluster/mtc/fence"
+	"github.com/mtcluster/mtc/fence/prfake"
 	"github.com/mtcluster/mtc/lvm"
 	"github.com/mtcluster/mtc/netres"
 	"github.com/mtcluster/mtc/pkgrun/fsres"
 	"github.com/mtcluster/mtc/pkgrun/service"
+	"github.com/mtcluster/mtc/quorum/ident"
 )
 
 // world is one node made of the fakes of every edge, with a fault counter
@@ -48,18 +53,45 @@ func (members) NodeOfSystemID(id string) (string, bool) {
 	}
 	return "", false
 }
-func (members) IsNode(n string) bool { _, ok := members{}.NodeOfSystemID(n); return ok }
-func (members) Live(n string) bool   { return n == "alpha" || n == "gamma" }
-func (members) LastIncarnation(n string) uint64 {
-	return map[string]uint64{"alpha": 1, "beta": 2, "gamma": 3}[n]
+func (members) IsNode(n string) bool                 { _, ok := members{}.NodeOfSystemID(n); return ok }
+func (members) Live(n string) bool                   { return n == "alpha" || n == "gamma" }
+func (members) NodeID(n string) (ident.NodeID, bool) { id, ok := nodeIDs[n]; return id, ok }
+func (members) LastIncarnation(n string) ident.Incarnation {
+	return map[string]ident.Incarnation{"alpha": 1, "beta": 2, "gamma": 3}[n]
 }
 
-// proof proves the last incarnation of a node fenced.
-type proof string
+var nodeIDs = map[string]ident.NodeID{"alpha": 1, "beta": 2, "gamma": 3}
 
-func (p proof) FencedNode() string  { return string(p) }
-func (p proof) Incarnation() uint64 { return members{}.LastIncarnation(string(p)) }
-func (p proof) Describe() string    { return "test proof for " + string(p) }
+// devices are the LUNs of the package's VGs.
+var devices = lvm.FakeDevices{Numbers: map[string]uint64{"/dev/mapper/orders": 0xfd00, "/dev/mapper/tagged": 0xfd01, "/dev/mapper/other": 0xfd02}}
+
+// proof fences the last incarnation of node (by alpha, on the LUNs of both
+// VGs) through fence.Fencer over the fake PR target, and returns its proof.
+func proof(t testing.TB, node string) fence.Proof {
+	t.Helper()
+	ctx := context.Background()
+	luns := []string{"/dev/mapper/orders", "/dev/mapper/tagged"}
+	target := prfake.New(luns...)
+	lunsOf := func(n ident.NodeID) []*fence.LUN {
+		var out []*fence.LUN
+		for _, l := range luns {
+			out = append(out, &fence.LUN{Name: l, Paths: []fence.Path{fence.NewSCSIPath(l, fence.BackendFake, target.Port(l, fmt.Sprint(n)), nil)}})
+		}
+		return out
+	}
+	cl := uuid.MustParse("0b6a3c2e-51d4-4f8e-a7c9-3e2d1f0a9b8c")
+	victim := nodeIDs[node]
+	for _, n := range []ident.NodeID{1, victim} {
+		if err := (&fence.Fencer{Cluster: cl, Self: n}).Unfence(ctx, lunsOf(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := (&fence.Fencer{Cluster: cl, Self: 1}).Fence(ctx, victim, members{}.LastIncarnation(node), lunsOf(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 func (w *world) hit(op string) error {
 	w.mu.Lock()
@@ -119,6 +151,8 @@ func newWorld(t *testing.T, spec Spec) *world {
 	w.lvm = lvm.NewFake("alpha")
 	w.lvm.AddVG("vgorders", "", nil, "data")
 	w.lvm.AddVG("vgtagged", "", nil, "log")
+	w.lvm.SetPVs("vgorders", "/dev/mapper/orders")
+	w.lvm.SetPVs("vgtagged", "/dev/mapper/tagged")
 	// Autoactivation is disabled at the first start for good; the worlds
 	// start from that state so that a halt returns to the initial one.
 	w.lvm.SetAutoActivation("vgorders", false)
@@ -142,7 +176,7 @@ func newWorld(t *testing.T, spec Spec) *world {
 	fsm := fsres.NewManager(w.fs, nil)
 	fsm.Poll = time.Millisecond
 	edges := Edges{
-		Volumes:     lvm.NewManager(w.lvm, "alpha", "alpha", members{}, nil),
+		Volumes:     lvm.NewManager(w.lvm, devices, "alpha", "alpha", members{}, nil),
 		Filesystems: fsm,
 		// One announcement: a background series would make the count of
 		// changes, and so the fault injection, depend on timing (the series

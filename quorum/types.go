@@ -6,19 +6,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtcluster/mtc/quorum/ident"
 	"github.com/mtcluster/mtc/quorum/liveness"
 )
 
 // MaxNodes is the largest cluster and the largest node id.
-const MaxNodes = 16
+const MaxNodes = ident.MaxNodes
 
-// NodeID is a configured node id, 1..MaxNodes.
-type NodeID uint8
+// NodeID is a configured node id, 1..MaxNodes (defined in quorum/ident,
+// which fencing and storage use without depending on quorum).
+type NodeID = ident.NodeID
 
 // Incarnation identifies one start of a node's daemon: a random non-zero
 // number chosen at each start, so a restarted node is told from a node
 // that froze and came back.
-type Incarnation uint64
+type Incarnation = ident.Incarnation
 
 // Seq is a node's publication counter. It grows by one for every
 // heartbeat the node sends and every slot write it issues, within one

@@ -19,6 +19,7 @@ import (
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/lvm"
 	"github.com/mtcluster/mtc/pkgrun"
+	"github.com/mtcluster/mtc/quorum"
 )
 
 // PackageCmd runs one package's start or halt plan on this node alone,
@@ -163,9 +164,19 @@ func (m handMembers) NodeOfSystemID(id string) (string, bool) {
 	}
 	return "", false
 }
-func (m handMembers) IsNode(name string) bool            { _, ok := m.c.NodeByName(name); return ok }
-func (m handMembers) Live(node string) bool              { return node != m.self }
-func (m handMembers) LastIncarnation(node string) uint64 { return 0 }
+func (m handMembers) IsNode(name string) bool { _, ok := m.c.NodeByName(name); return ok }
+func (m handMembers) NodeID(name string) (quorum.NodeID, bool) {
+	n, ok := m.c.NodeByName(name)
+	if !ok {
+		return 0, false
+	}
+	return quorum.NodeID(n.ID), true
+}
+func (m handMembers) Live(node string) bool { return node != m.self }
+
+// LastIncarnation is 0 for every node: a by-hand run has seen no
+// incarnation, so no fencing proof can count.
+func (m handMembers) LastIncarnation(node string) quorum.Incarnation { return 0 }
 
 var _ lvm.Members = handMembers{}
 

@@ -69,3 +69,28 @@ func decodeVGs(out string) ([]VG, error) {
 	}
 	return vgs, nil
 }
+
+// LVMRunner runs the argument vectors of package lvm's Manager (vgs,
+// vgchange, ...) as Node: `lvm CMD ...` with the node's --devices and
+// --config. A --config in the vector is merged into the node's, since
+// lvm takes --config once per command. It satisfies lvm.Runner.
+type LVMRunner struct{ Node LVMNode }
+
+// Run runs argv as the node and returns its standard output.
+func (r LVMRunner) Run(ctx context.Context, argv []string) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("labkit.LVMRunner: empty argument vector")
+	}
+	var extra []string
+	var args []string
+	for i := 1; i < len(argv); i++ {
+		if argv[i] == "--config" && i+1 < len(argv) {
+			extra = append(extra, argv[i+1])
+			i++
+			continue
+		}
+		args = append(args, argv[i])
+	}
+	out, err := r.Node.Run(ctx, strings.Join(extra, " "), argv[0], args...)
+	return []byte(out), err
+}
