@@ -166,6 +166,7 @@ func (d *Daemon) unfence(ctx context.Context) error {
 	var ok []*fence.LUN
 	var failed []string
 	var errs []error
+	none := slices.Clone(fz.none)
 	for _, l := range fz.luns {
 		err := fz.f.Rejoin(ctx, []*fence.LUN{l})
 		switch {
@@ -174,13 +175,16 @@ func (d *Daemon) unfence(ctx context.Context) error {
 			d.log.Info("registered on the LUN for fencing", "lun", l.Name, "paths", len(l.Paths),
 				"key", fence.NodeKey(d.cl.UUID, quorum.NodeID(d.self.ID)), "reservation", fz.f.Type.String())
 		case errors.Is(err, fence.ErrNotSupported):
-			fz.none = append(fz.none, FenceLUN{Name: l.Name, LUN: l, NoPR: err.Error()})
+			none = append(none, FenceLUN{Name: l.Name, LUN: l, NoPR: err.Error()})
 		default:
 			failed = append(failed, l.Name)
 			errs = append(errs, err)
 		}
 	}
-	fz.luns = ok
+	// The status may read these from another goroutine before the loop runs.
+	d.mu.Lock()
+	fz.luns, fz.none = ok, none
+	d.mu.Unlock()
 	if len(failed) > 0 {
 		return fmt.Errorf("cannot register for fencing on %s: %w (see `mtc fence status --device %s`; a node that cannot be fenced must not join)",
 			strings.Join(failed, ", "), errors.Join(errs...), failed[0])
