@@ -113,7 +113,7 @@ Three daemons in the lab guest (one process, heartbeats on an in-memory network,
 
     LAB_RUN=TestDaemonFencesCrashedNode make lab-test
 
-| fencing | crash → fence requested (detection) | fence (every LUN verified) | crash → takeover allowed | reason |
+| fencing | crash → fence requested (detection) | fence requested → takeover allowed | crash → takeover allowed | reason |
 |---|---|---|---|---|
 %s
 
