@@ -313,3 +313,26 @@ func TestNoPRFallsBackToWatchdogDeadline(t *testing.T) {
 		t.Fatalf("fencing status: %+v", fs)
 	}
 }
+
+// Only the higher-id node of a two-node cluster waits before its first
+// fence of a peer, one PR command deadline, so the two survivors of a
+// split never preempt on a LUN at the same instant.
+func TestFenceStaggerTwoNodes(t *testing.T) {
+	for _, tc := range []struct {
+		nodes int
+		self  string
+		delay bool
+	}{{2, "n1", false}, {2, "n2", true}, {3, "n1", false}, {3, "n3", false}} {
+		cl := clusterConfig(t, tc.nodes)
+		self, _ := cl.NodeByName(tc.self)
+		d := &Daemon{cl: cl, self: self, timing: cl.Timing.Derive()}
+		cmd, attempt := d.fenceTimeouts()
+		if cmd < 2*cl.Timing.IOTimeout || cmd < cl.Timing.FailureTimeout || attempt < d.timing.TakeoverAfter {
+			t.Fatalf("timeouts: command %v, attempt %v", cmd, attempt)
+		}
+		got := d.fenceStagger(cmd)
+		if want := map[bool]time.Duration{true: cmd, false: 0}[tc.delay]; got != want {
+			t.Errorf("%d nodes, %s: stagger %v, want %v", tc.nodes, tc.self, got, want)
+		}
+	}
+}
