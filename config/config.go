@@ -85,6 +85,8 @@ type Cluster struct {
 	Networks []Network
 	// Nodes are the members, in file order.
 	Nodes []Node
+	// Fence selects the LUNs fenced with persistent reservations.
+	Fence Fence
 
 	// src locates fields in the file the Cluster was parsed from; nil for
 	// a Cluster built in code.
@@ -129,6 +131,9 @@ type Node struct {
 	// Addresses holds the node's address on each heartbeat network, by
 	// network name.
 	Addresses map[string]netip.Addr
+	// FenceLUNs, when not nil, replaces Fence.LUNs on this node (its own
+	// paths to the data LUNs).
+	FenceLUNs []string `json:",omitempty"`
 }
 
 // source is where a Cluster (or a Package) came from.
@@ -501,7 +506,8 @@ func (c *Cluster) Generation() uint64 {
 		QuorumDisk QuorumDisk
 		Networks   []Network
 		Nodes      []Node
-	}{c.Name, c.UUID, c.KeyFile, c.Timing, c.Watchdog, c.QuorumDisk, c.Networks, c.Nodes})
+		Fence      *Fence `json:",omitempty"`
+	}{c.Name, c.UUID, c.KeyFile, c.Timing, c.Watchdog, c.QuorumDisk, c.Networks, c.Nodes, c.fenceCanon()})
 	if err != nil {
 		// Every field is a plain value; this cannot fail.
 		panic(fmt.Sprintf("config: canonical encoding: %v", err))

@@ -27,6 +27,7 @@ type fileConfig struct {
 	QuorumDisk fileQuorumDisk `toml:"quorum_disk"`
 	Networks   []fileNetwork  `toml:"network"`
 	Nodes      []fileNode     `toml:"node"`
+	Fence      fileFence      `toml:"fence"`
 }
 
 type fileCluster struct {
@@ -69,6 +70,7 @@ type fileNode struct {
 	QuorumDisk *string           `toml:"quorum_disk"`
 	Votes      *int64            `toml:"votes"`
 	Addresses  map[string]string `toml:"addresses"`
+	FenceLUNs  []string          `toml:"fence_luns"`
 }
 
 // applyDefaults fills every absent optional key with its default. It is
@@ -178,7 +180,7 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 
 	for i, n := range f.Nodes {
 		field := fmt.Sprintf("node[%d]", i)
-		node := Node{Name: str(n.Name), QuorumDisk: str(n.QuorumDisk)}
+		node := Node{Name: str(n.Name), QuorumDisk: str(n.QuorumDisk), FenceLUNs: n.FenceLUNs}
 		if n.ID != nil {
 			if *n.ID < 1 || *n.ID > MaxNodes {
 				bad(field+".id", fmt.Sprintf("%d is out of range", *n.ID),
@@ -210,6 +212,7 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 		}
 		c.Nodes = append(c.Nodes, node)
 	}
+	c.Fence = f.Fence.toFence(bad)
 	return c, errs
 }
 

@@ -295,6 +295,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 		add(ErrInvalid, "node", "", "no node has a vote, so no partition can ever hold quorum",
 			"leave votes at its default of 1 on at least one node (normally all)")
 	}
+	c.validateFence(add)
 	return errs
 }
 

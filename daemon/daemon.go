@@ -47,6 +47,11 @@ type Options struct {
 	// Realtime locks memory and runs the event loop, the disk and the
 	// receive goroutines on SCHED_RR threads (logging when not allowed).
 	Realtime bool
+	// FenceLUNs are the LUNs this node fences. When Disk is nil they are
+	// opened from the configuration (config.Cluster.FenceLUNs: the quorum
+	// disk and the data LUNs); a caller that passes Disk passes these too
+	// (nil: no LUN, so no fencing). The daemon closes them.
+	FenceLUNs []FenceLUN
 }
 
 // Daemon runs one node: the membership machine and its edges.
@@ -66,6 +71,7 @@ type Daemon struct {
 	rounds  *diskhb.Rounds
 	wd      watchdog.Watchdog
 	stopper PackageStopper
+	fence   *fencing
 	names   map[quorum.NodeID]string
 
 	netIn     chan netEvent
@@ -194,7 +200,13 @@ func New(opt Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.opt.DiskPath = cl.QuorumDiskPath(self.Name)
+		if d.opt.FenceLUNs, err = openFenceLUNs(cl.FenceLUNs(self.Name)); err != nil {
+			d.closeLinks()
+			_ = d.disk.Device().Close()
+			return nil, err
+		}
 	}
+	d.fence = d.newFencing(d.opt.FenceLUNs)
 	var ids []int
 	for _, n := range cl.Nodes {
 		ids = append(ids, n.ID)
@@ -315,6 +327,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Error("refusing to join the cluster", "err", err)
 		return fmt.Errorf("node %s (id %d) refuses to join: %w", d.self.Name, d.self.ID, err)
 	}
+	defer closeFenceLUNs(d.opt.FenceLUNs)
+	// Registered on every fenced LUN before the first slot write: from
+	// then on peers may count this node as a member, so they must be able
+	// to fence it, and it must be able to fence them.
+	if err := d.unfence(ctx); err != nil {
+		d.closeLinks()
+		_ = d.disk.Device().Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		d.log.Error("refusing to join the cluster", "err", err)
+		return fmt.Errorf("node %s (id %d) refuses to join: %w", d.self.Name, d.self.ID, err)
+	}
 	edges, stopEdges := context.WithCancel(context.Background())
 	defer stopEdges()
 	var wg sync.WaitGroup
@@ -330,6 +355,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); d.diskLoop(edges) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.fenceLoop(edges) }()
 
 	d.log.Info("daemon started", "cluster", d.cl.Name, "id", d.self.ID,
 		"incarnation", fmt.Sprintf("%016x", d.Incarnation()), "networks", len(d.links),
@@ -399,6 +426,8 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		case r := <-d.diskOut:
 			d.noteDisk(r)
 			d.step(r.Done)
+		case r := <-d.fence.out:
+			d.fenceDone(r)
 		case reply := <-d.statusReq:
 			// A status must be true when it is given: let the machine
 			// judge at this moment first (after a freeze its quorum may
@@ -581,11 +610,10 @@ func (e *effects) Fence(t quorum.Target) {
 	d := (*Daemon)(e)
 	name := d.names[t.Node]
 	now := d.clock()
-	d.log.Warn("fencing requested, but this node has no fencing agent configured: the peer's packages wait until its watchdog has certainly fired",
-		"peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "takeover_after", d.timing.TakeoverAfter)
 	d.mu.Lock()
 	d.st.fenceRequests = appendRing(d.st.fenceRequests, EventRecord{At: now, Time: d.wall(now), Peer: name, Incarnation: fmt.Sprintf("%016x", uint64(t.Inc))})
 	d.mu.Unlock()
+	d.requestFence(t)
 }
 
 func (e *effects) Takeover(t quorum.Takeover) {

@@ -80,13 +80,25 @@ type testCluster struct {
 	net   *nethb.MemNetwork
 	disk  *fakedev.Disk
 	nodes []*testNode
+	// fenceLUNs, when set, gives each node its fenced LUNs.
+	fenceLUNs func(name string) []FenceLUN
 }
 
 var testKey = bytes.Repeat([]byte{7}, 32)
 
 func newTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, n, nil)
+}
+
+// newTestClusterWith is newTestCluster with setup run before any node
+// starts.
+func newTestClusterWith(t *testing.T, n int, setup func(*testCluster)) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t, cl: clusterConfig(t, n), net: nethb.NewMemNetwork(1), disk: fakedev.NewDisk(512, 2048)}
+	if setup != nil {
+		setup(tc)
+	}
 	// Format the shared disk through one path.
 	p := tc.disk.Path("format")
 	dev := diskhb.NewDevice(p, time.Second, nil)
@@ -125,8 +137,12 @@ func (tc *testCluster) startWith(name string, cl *config.Cluster) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var luns []FenceLUN
+	if tc.fenceLUNs != nil {
+		luns = tc.fenceLUNs(name)
+	}
 	n.d, err = New(Options{Cluster: cl, Node: name, Log: log, Watchdog: n.wd, WatchdogMode: "fake", Key: testKey,
-		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: "fake"})
+		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: "fake", FenceLUNs: luns})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,10 +81,27 @@
 //     the watchdog disarmed. A stop that fails, a self-fence meanwhile, or
 //     a node already self-fencing leaves the watchdog armed, and it fires;
 //     so does an error return.
-//   - Fencing and placement are separate components: a fencing request or
-//     an allowed takeover is logged and shown in the status; until a
-//     fencing agent reports success, peers' packages wait for
-//     TakeoverAfter, when the lost node's watchdog has certainly fired.
+//   - Fencing (package fence): after the slot watch and before its first
+//     slot write the node registers its key on every fenced LUN (the
+//     quorum disk and [fence] luns, or the node's fence_luns). A LUN with
+//     PR support that cannot be registered stops the start; a node whose
+//     LUNs have no PR at all runs without fencing. A fence the machine
+//     asks for runs on a worker, one at a time, every PR command with its
+//     own deadline (the longer of 2 io_timeout and failure_timeout, one
+//     attempt at most TakeoverAfter); quorum.Fenced is fed only with a
+//     proof verified on every fenced LUN, and only when every fenced LUN
+//     has PR, else the takeover waits for TakeoverAfter, when the lost
+//     node's watchdog has certainly fired. A failure is quorum.FenceFailed
+//     (no takeover; the machine retries with backoff; the status shows
+//     "fence pending: why"). A fence that finds our own key gone, and a
+//     slot write refused with EBADE, mean a peer fenced this node: it
+//     stops at once with the watchdog armed. In a two-node cluster the
+//     higher-id node starts its first fence of a peer one command
+//     deadline late, so that the two survivors of a split never send
+//     PREEMPT AND ABORT to a LUN at the same instant (which has soft-locked
+//     a real target); the storage decides who wins.
+//   - Placement is a separate component: an allowed takeover is logged and
+//     shown in the status.
 //   - Nothing here keeps a hung kernel from writing: that is the hardware
 //     watchdog's and fencing's job.
 package daemon

@@ -73,6 +73,9 @@ type Status struct {
 	// FenceRequests and Takeovers are the fencing and takeover decisions.
 	FenceRequests []EventRecord `json:"fence_requests,omitempty"`
 	Takeovers     []EventRecord `json:"takeovers,omitempty"`
+	// Fencing is which LUNs this node fences and how, and the fences it
+	// verified.
+	Fencing FenceStatus `json:"fencing"`
 	// Decisions are the most recent membership decisions, oldest first.
 	Decisions []DecisionRecord `json:"decisions"`
 }
@@ -106,7 +109,9 @@ type PeerStatus struct {
 	// pending, failing, fenced; TakenOver: its packages were handed over.
 	Fence      string `json:"fence,omitempty"`
 	FenceError string `json:"fence_error,omitempty"`
-	TakenOver  bool   `json:"taken_over,omitempty"`
+	// FencePending says why a pending or failing fence has not completed.
+	FencePending string `json:"fence_pending,omitempty"`
+	TakenOver    bool   `json:"taken_over,omitempty"`
 }
 
 // NetworkStatus holds the heartbeat counters.
@@ -195,6 +200,7 @@ type state struct {
 	lastFeed      time.Duration
 	wdErr         string
 	fenceRequests []EventRecord
+	fenced        []EventRecord // verified fences (Reason: the LUNs)
 	takeovers     []EventRecord
 	decisions     []DecisionRecord
 }
@@ -300,6 +306,7 @@ func (d *Daemon) status() Status {
 		Watchdog:      WatchdogStatus{Mode: d.opt.WatchdogMode, Feeds: d.st.feeds, SinceFeed: since(now, d.st.lastFeed), LastError: d.st.wdErr},
 		FenceRequests: append([]EventRecord(nil), d.st.fenceRequests...),
 		Takeovers:     append([]EventRecord(nil), d.st.takeovers...),
+		Fencing:       d.fenceStatus(),
 		Decisions:     append([]DecisionRecord(nil), d.st.decisions...),
 	}
 	switch {
@@ -324,6 +331,9 @@ func (d *Daemon) status() Status {
 		}
 		if p.Fence != quorum.FenceNone {
 			ps.Fence = p.Fence.String()
+		}
+		if p.Fence == quorum.FencePending || p.Fence == quorum.FenceFailing {
+			ps.FencePending = d.pendingWhy(p)
 		}
 		if p.Inc != 0 {
 			ps.Incarnation = fmt.Sprintf("%016x", uint64(p.Inc))
@@ -483,4 +493,21 @@ func QueryStatus(ctx context.Context, path string) (Status, error) {
 		return s, fmt.Errorf("status socket %s: malformed answer: %w", path, err)
 	}
 	return s, nil
+}
+
+// FenceStatus is this node's fencing: the LUNs and the verified fences.
+type FenceStatus struct {
+	LUNs []FenceLUNStatus `json:"luns"`
+	// Fenced are the fences verified on every LUN with PR support, oldest
+	// first (Reason lists the LUNs).
+	Fenced []EventRecord `json:"fenced,omitempty"`
+}
+
+// FenceLUNStatus is one fenced LUN: its PR backend (sg_io, block_pr), or
+// "none" and why.
+type FenceLUNStatus struct {
+	Name    string `json:"name"`
+	Backend string `json:"backend"`
+	Paths   int    `json:"paths,omitempty"`
+	NoPR    string `json:"no_pr,omitempty"`
 }

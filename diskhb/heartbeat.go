@@ -220,6 +220,8 @@ func IOResult(err error) quorum.IOResult {
 	switch {
 	case err == nil:
 		return quorum.IOOK
+	case errors.Is(err, ErrFenced):
+		return quorum.IOFenced
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return quorum.IOTimeout
 	default:

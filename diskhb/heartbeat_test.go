@@ -3,6 +3,7 @@ package diskhb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,20 @@ func TestWatchSlot(t *testing.T) {
 	}
 	if got := d.DefaultSlotWatch(); got.For != time.Second+testHB || got.Every != testHB/2 {
 		t.Fatalf("watch from the header's timing: %+v", got)
+	}
+}
+
+// EBADE on a write (diskhb.ErrFenced) reaches the machine as IOFenced, distinct
+// from a plain failure and a timeout.
+func TestIOResultFenced(t *testing.T) {
+	for err, want := range map[error]quorum.IOResult{
+		nil: quorum.IOOK,
+		fmt.Errorf("write slot: %w", diskhb.ErrFenced):  quorum.IOFenced,
+		fmt.Errorf("write slot: %w", diskhb.ErrIO):      quorum.IOFailed,
+		fmt.Errorf("write slot: %w", diskhb.ErrTimeout): quorum.IOTimeout,
+	} {
+		if got := diskhb.IOResult(err); got != want {
+			t.Errorf("IOResult(%v) = %v, want %v", err, got, want)
+		}
 	}
 }

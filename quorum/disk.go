@@ -20,6 +20,11 @@ func (n *Node) onDisk(e DiskDone) {
 	}
 	n.busy = false
 	issued := n.curIssue
+	if e.Result == IOFenced && n.cur.Kind != DiskRead {
+		// Our key is gone from the quorum LUN: a peer fenced us. Nothing
+		// this node writes reaches the storage any more; it stops now.
+		n.fencedByPeer = true
+	}
 	switch n.cur.Kind {
 	case DiskWriteSlot:
 		if e.Result == IOOK {

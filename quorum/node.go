@@ -122,6 +122,7 @@ type Node struct {
 	lastMembers  Set // the member set of the last quorate stretch
 	armed        bool
 	stopped      bool
+	fencedByPeer bool // a slot or lock write met IOFenced
 	whyNot       LossReason
 	agreed       bool // agreement and settlement hold (tie aside)
 	transition   bool // see verdict.transition
@@ -347,7 +348,10 @@ func (n *Node) evaluate() {
 	if now >= n.stopDeadline() {
 		n.stopped = true
 		reason := fmt.Sprintf("no quorum for %v", n.t.SelfFenceAfter)
-		if !n.wroteOK || n.lastWriteOK+n.t.SelfFenceAfter <= now {
+		switch {
+		case n.fencedByPeer:
+			reason = "fenced by a peer"
+		case !n.wroteOK || n.lastWriteOK+n.t.SelfFenceAfter <= now:
 			reason = fmt.Sprintf("no successful own slot write for %v", n.t.SelfFenceAfter)
 		}
 		n.out.StopPackages = true

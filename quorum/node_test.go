@@ -139,3 +139,50 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("good config: %v", err)
 	}
 }
+
+// A slot write the storage refuses with a reservation conflict (IOFenced)
+// means a peer fenced this node: it stops in the same step, with that
+// reason, not SelfFenceAfter later, and asks for no fence or takeover.
+func TestOwnWriteFencedStopsAtOnce(t *testing.T) {
+	for _, res := range []IOResult{IOFenced, IOFailed} {
+		n, d := oneNode(t)
+		healthy(n, d, 0, d.EndorseGuard)
+		if !n.Status().Quorate {
+			t.Fatal("setup: not quorate")
+		}
+		now := d.EndorseGuard + d.HeartbeatInterval
+		n.Step(now, Tick{})
+		rd := n.Ready()
+		n.Advance()
+		if len(rd.Disk) == 0 || rd.Disk[0].Kind != DiskWriteSlot {
+			t.Fatalf("no slot write issued: %+v", rd.Disk)
+		}
+		n.Step(now, DiskDone{Op: rd.Disk[0].Op, Kind: rd.Disk[0].Kind, Result: res})
+		rd = n.Ready()
+		n.Advance()
+		stopped := rd.StopPackages && rd.Status.Stopped && !rd.FeedWatchdog && !rd.Status.Quorate
+		if res == IOFailed {
+			// A plain failure waits for SelfFenceAfter: the contrast
+			// shows the test tells the two apart.
+			if stopped {
+				t.Fatalf("IOFailed stopped the node at once: %+v", rd)
+			}
+			continue
+		}
+		if !stopped {
+			t.Fatalf("IOFenced: node did not stop at once: %+v", rd)
+		}
+		var why string
+		for _, dec := range rd.Decisions {
+			if dec.Kind == SelfFence {
+				why = dec.Reason
+			}
+		}
+		if why != "fenced by a peer" {
+			t.Fatalf("self-fence reason %q, want %q", why, "fenced by a peer")
+		}
+		if len(rd.Fence) != 0 || len(rd.Takeover) != 0 {
+			t.Fatalf("fenced node acted: fence %v takeover %v", rd.Fence, rd.Takeover)
+		}
+	}
+}

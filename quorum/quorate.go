@@ -26,7 +26,7 @@ type verdict struct {
 // quorum decides whether we hold quorum now and until when.
 func (n *Node) quorum() verdict {
 	now := n.now
-	if n.stopped {
+	if n.stopped || n.fencedByPeer {
 		return verdict{reason: LossReason{Kind: LossStopped}}
 	}
 	if !n.wroteOK || now >= n.lastWriteOK+n.t.SelfFenceAfter {
@@ -90,10 +90,14 @@ func (n *Node) tiePending() bool {
 // verdict.transition); any node SelfFenceAfter after the issue of its last
 // successful slot write (or after its start, if none succeeded), so that a
 // node cut off the disk, fenced ones included, is reset and comes back
-// with a new incarnation.
+// with a new incarnation. A write the storage refused because a peer fenced
+// this node (IOFenced) stops it at once.
 func (n *Node) stopDeadline() time.Duration {
 	if n.stopped {
 		return never
+	}
+	if n.fencedByPeer {
+		return n.now
 	}
 	d := n.start + n.t.SelfFenceAfter
 	if n.wroteOK {

@@ -139,6 +139,10 @@ const (
 	// IOTimeout: the I/O did not complete within IOTimeout; a write may
 	// still land later.
 	IOTimeout
+	// IOFenced: the storage refused the write with a reservation conflict
+	// (EBADE): a peer removed this node's key. The node has been fenced
+	// and stops at once rather than after SelfFenceAfter.
+	IOFenced
 )
 
 func (r IOResult) String() string {
@@ -149,6 +153,8 @@ func (r IOResult) String() string {
 		return "failed"
 	case IOTimeout:
 		return "timeout"
+	case IOFenced:
+		return "fenced"
 	}
 	return "invalid"
 }

@@ -32,6 +32,8 @@ type CheckCmd struct {
 	Node      string        `help:"With --probe-disk: measure the quorum disk path configured for this node (default: the node named like this host)." placeholder:"NAME"`
 	Device    string        `help:"With --probe-disk: the quorum disk device to measure instead of the configured path." placeholder:"PATH"`
 	Packages  string        `help:"Directory of the package files (default: the cluster file's packages_dir, else packages/ beside it)." placeholder:"DIR"`
+	// ProbeFence opens this node's fenced LUNs (PR IN commands only).
+	ProbeFence bool `name:"probe-fence" help:"Also find out which fencing each LUN of this node gets (SCSI PR over SG_IO, block PR, or none: watchdog fallback); sends PR IN commands only. The node is --node, else the one named like this host."`
 }
 
 // checkDiskTooSlow is the exit status when the configuration is valid but
@@ -46,7 +48,7 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 	if cmd.ProbeDisk && cmd.ProbeTime < time.Second {
 		return fmt.Errorf("--probe-time %v: must be at least 1s", cmd.ProbeTime)
 	}
-	if !cmd.ProbeDisk && (cmd.Node != "" || cmd.Device != "") {
+	if !cmd.ProbeDisk && (cmd.Device != "" || cmd.Node != "" && !cmd.ProbeFence) {
 		return errors.New("--node and --device select the disk for --probe-disk: add --probe-disk")
 	}
 	c, err := config.Load(cmd.Config)
@@ -85,14 +87,25 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 			return err
 		}
 	}
+	probeNode := ""
+	if cmd.ProbeFence {
+		if probeNode = cmd.Node; probeNode == "" {
+			probeNode, _ = os.Hostname()
+		}
+		if _, ok := c.NodeByName(probeNode); !ok {
+			return fmt.Errorf("--probe-fence: %q is not a node of %s: pass --node NAME", probeNode, cmd.Config)
+		}
+	}
+	fencing := fenceLUNs(c, probeNode)
 	if cmd.JSON {
 		r := newCheckReport(cmd.Config, c, warnings)
 		r.Probe = probe.report()
 		r.Packages = packageReports(pkgs)
+		r.Fencing = fencing
 		if err := writeJSON(out, r); err != nil {
 			return err
 		}
-	} else if err := printCheck(out, cmd.Config, c, warnings, probe); err != nil {
+	} else if err := printCheck(out, cmd.Config, c, warnings, probe, fencing); err != nil {
 		return err
 	} else if err := printPackages(out, cmd.packagesDir(c), pkgs); err != nil {
 		return err
@@ -188,7 +201,7 @@ func roundMs(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*config.FieldError, probe *diskProbe) error {
+func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*config.FieldError, probe *diskProbe, fencing []checkFence) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: valid\n\n", file)
 	fmt.Fprintf(&b, "Cluster %s (uuid %s)\n", c.Name, c.UUID)
@@ -233,6 +246,18 @@ func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*confi
 		fmt.Fprintf(&b, "  - %s\n", l)
 	}
 
+	t5 := config.DefaultReservationType
+	if c.Fence.ReservationType != 0 {
+		t5 = c.Fence.ReservationType
+	}
+	fmt.Fprintf(&b, "\nFencing (SCSI-3 persistent reservations, type %s, APTPL %v; a LUN without PR waits for the watchdog deadline)\n", t5, c.Fence.APTPL)
+	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "  NODE\tLUN\tFENCING\tDETAIL\n")
+	for _, f := range fencing {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Node, f.LUN, f.Fencing, f.Detail)
+	}
+	tw.Flush()
+
 	if probe != nil {
 		fmt.Fprintf(&b, "\nQuorum disk %s (measured for %v, reads only)\n", probe.path, probe.elapsed.Round(time.Millisecond))
 		for _, l := range probe.lines() {
@@ -259,6 +284,7 @@ type checkReport struct {
 	Cluster  *checkCluster   `json:"cluster,omitempty"`
 	Probe    *probeReport    `json:"disk_probe,omitempty"`
 	Packages []packageReport `json:"packages,omitempty"`
+	Fencing  []checkFence    `json:"fencing,omitempty"`
 }
 
 type checkProblem struct {

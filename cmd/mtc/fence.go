@@ -16,11 +16,15 @@ import (
 	"github.com/mtcluster/mtc/fence/scsi"
 )
 
-// FenceCmd groups the SCSI-3 persistent reservation tools. They send PR
-// IN commands straight to the LUNs (no daemon needed) and change nothing.
+// FenceCmd groups the SCSI-3 persistent reservation tools. keys and
+// status send PR IN commands straight to the LUNs (no daemon needed) and
+// change nothing; register and clear change registrations, and only while
+// no daemon they could undercut runs.
 type FenceCmd struct {
-	Keys   FenceKeysCmd   `cmd:"" help:"List the keys registered on a LUN and which node of the cluster each belongs to."`
-	Status FenceStatusCmd `cmd:"" help:"Show a LUN's fencing state: PR backend, capabilities, keys and whose, reservation, APTPL, and what is wrong with what to do."`
+	Keys     FenceKeysCmd     `cmd:"" help:"List the keys registered on a LUN and which node of the cluster each belongs to."`
+	Status   FenceStatusCmd   `cmd:"" help:"Show a LUN's fencing state: PR backend, capabilities, keys and whose, reservation, APTPL, and what is wrong with what to do."`
+	Register FenceRegisterCmd `cmd:"" help:"Register this node on every LUN it fences, as its daemon does at start (unfence by hand); refused while this node's daemon runs."`
+	Clear    FenceClearCmd    `cmd:"" help:"Remove every registration and the reservation from a LUN (recovery after a total outage); refused while any node's daemon runs."`
 }
 
 // fenceTarget selects the LUNs and the cluster whose keys to recognise.

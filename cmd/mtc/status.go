@@ -139,6 +139,21 @@ func printStatus(out io.Writer, s daemon.Status) {
 			disk, ago(p.DiskSinceChange), s.Network.Receive.Accepted[p.Name], dropped, s.Network.Receive.Restarts[p.Name])
 	}
 	tw.Flush()
+	for _, p := range s.Peers {
+		if p.FencePending != "" {
+			fmt.Fprintf(out, "%s: fence pending: %s\n", p.Name, p.FencePending)
+		}
+	}
+	for _, l := range s.Fencing.LUNs {
+		if l.Backend == "none" {
+			fmt.Fprintf(out, "fencing %s: none (%s): takeovers wait for the watchdog deadline\n", l.Name, l.NoPR)
+		} else {
+			fmt.Fprintf(out, "fencing %s: %s, %d path(s), registered\n", l.Name, l.Backend, l.Paths)
+		}
+	}
+	for _, f := range s.Fencing.Fenced {
+		fmt.Fprintf(out, "fenced at %s (%v): %s (incarnation %s) on %s\n", wall(f.Time), f.At.Round(time.Millisecond), f.Peer, f.Incarnation, f.Reason)
+	}
 	for src, reasons := range s.Network.Receive.Dropped {
 		for r, n := range reasons {
 			fmt.Fprintf(out, "dropped from %s: %d %s\n", src, n, r)

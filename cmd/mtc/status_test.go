@@ -21,7 +21,8 @@ func sampleStatus() daemon.Status {
 		Watchdog: daemon.WatchdogStatus{Mode: "process", Feeds: 12, SinceFeed: 2 * time.Second},
 		Disk:     daemon.DiskStatus{Path: "/dev/loop0", Writes: 40, SinceWrite: 100 * time.Millisecond, LastWriteError: "write slot 1: disk I/O deadline exceeded"},
 		Peers: []daemon.PeerStatus{
-			{Name: "beta", ID: 2, State: "dead", SinceHeard: 3 * time.Second, Disk: "dead", DiskSinceChange: 3 * time.Second},
+			{Name: "beta", ID: 2, State: "dead", SinceHeard: 3 * time.Second, Disk: "dead", DiskSinceChange: 3 * time.Second,
+				Fence: "failing", FenceError: "fence node 2: LUN data: preempt and abort: path failure", FencePending: "fence node 2: LUN data: preempt and abort: path failure"},
 			{Name: "gamma", ID: 3, State: "alive", Member: false, NetAlive: true, SinceHeard: 50 * time.Millisecond, Disk: "live", DiskSinceChange: -1},
 		},
 		Network: daemon.NetworkStatus{
@@ -30,6 +31,7 @@ func sampleStatus() daemon.Status {
 				OtherSources: nethb.OtherSources{Packets: 12300, Addresses: 9811}},
 		},
 		PackageStops: []daemon.StopRecord{{At: 80 * time.Second, Reason: "quorum lost"}},
+		Fencing:      daemon.FenceStatus{LUNs: []daemon.FenceLUNStatus{{Name: "/dev/sdb", Backend: "sg_io", Paths: 2}, {Name: "/dev/nvme0n1", Backend: "none", NoPR: "no PR read ioctls"}}},
 		Decisions:    []daemon.DecisionRecord{{At: 79 * time.Second, Kind: "quorum-lost", Text: "quorum-lost (no majority)"}},
 	}
 }
@@ -45,6 +47,9 @@ func TestPrintStatus(t *testing.T) {
 		"last write error: write slot 1: disk I/O deadline exceeded",
 		"dropped from beta: 2 forged", "network lan: 99 sent",
 		"(1m20s): quorum lost", "quorum-lost (no majority)",
+		"beta: fence pending: fence node 2: LUN data: preempt and abort: path failure",
+		"fencing /dev/sdb: sg_io, 2 path(s), registered",
+		"fencing /dev/nvme0n1: none (no PR read ioctls): takeovers wait for the watchdog deadline",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status output lacks %q:\n%s", want, got)

@@ -1,0 +1,377 @@
+// Fencing: this node's registration on every shared LUN at start, and the
+// fencing of departed peers the membership machine asks for.
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mtcluster/mtc/fence"
+	"github.com/mtcluster/mtc/fence/scsi"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// FenceLUN is one LUN the daemon fences, as given in Options.FenceLUNs:
+// an opened LUN, or the reason it has no persistent reservations.
+type FenceLUN struct {
+	Name string
+	// LUN is the opened LUN; nil when it cannot fence (NoPR says why).
+	LUN  *fence.LUN
+	NoPR string
+}
+
+// fencing is the daemon's fencing state. Everything but the worker's
+// channels belongs to the event loop.
+type fencing struct {
+	f *fence.Fencer
+	// luns are the LUNs this node is registered on (PR works);
+	// none are those without PR support, with the reason.
+	luns []*fence.LUN
+	none []FenceLUN
+	// cmdTimeout bounds every PR command; attempt one fence of one victim.
+	cmdTimeout, attempt time.Duration
+	// stagger delays this node's first fence of a victim in a two-node
+	// cluster (see fenceStagger).
+	stagger time.Duration
+	tried   map[quorum.NodeID]bool
+	req     chan fenceJob
+	out     chan fenceResult
+	// noneLogged: the watchdog fallback was logged for this victim's
+	// incarnation.
+	noneLogged map[quorum.Target]bool
+}
+
+type fenceJob struct {
+	t     quorum.Target
+	delay time.Duration
+}
+
+type fenceResult struct {
+	t     quorum.Target
+	proof fence.Proof
+	err   error
+	took  time.Duration
+}
+
+// fenceTimeouts derives the fencing deadlines from the timing bases. A PR
+// command gets the longer of two I/O timeouts and the failure timeout: a
+// PREEMPT AND ABORT waits for the victim's queued commands to be aborted,
+// which on a busy target takes longer than one quorum-disk I/O. One attempt
+// (every LUN) is bounded by TakeoverAfter: past it the watchdog deadline
+// allows the takeover anyway, and the retry starts afresh.
+func (d *Daemon) fenceTimeouts() (cmd, attempt time.Duration) {
+	cmd = max(2*d.cl.Timing.IOTimeout, d.cl.Timing.FailureTimeout)
+	return cmd, max(d.timing.TakeoverAfter, 4*cmd)
+}
+
+// fenceStagger: only the lowest-id member of a quorate partition fences, so
+// two survivors race only in a two-node split, where each is the lowest of
+// its own partition. The storage serializes their preempts, and the loser
+// finds its key gone; but two PREEMPT AND ABORTs arriving at one LUN at the
+// same instant have soft-locked a real target (LIO on Linux 6.1). So the
+// higher-id node of a two-node cluster starts its first fence of a peer one
+// PR command deadline later: by then the lower-id node's preempt has been
+// answered, and the higher-id node meets its own key gone.
+func (d *Daemon) fenceStagger(cmd time.Duration) time.Duration {
+	if len(d.cl.Nodes) != 2 {
+		return 0
+	}
+	for _, n := range d.cl.Nodes {
+		if n.ID < d.self.ID {
+			return cmd
+		}
+	}
+	return 0
+}
+
+// openFenceLUNs opens every LUN this node fences (config.FenceLUNs: the
+// quorum disk first, then the data LUNs). A LUN whose device takes neither
+// SCSI commands nor the block layer's PR ioctls (a regular file, a device
+// without PR support) is listed as such; any other failure to open is an
+// error: a configured LUN must exist.
+func openFenceLUNs(names []string) ([]FenceLUN, error) {
+	var out []FenceLUN
+	for _, name := range names {
+		if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
+			out = append(out, FenceLUN{Name: name, NoPR: "a regular file has no persistent reservations"})
+			continue
+		}
+		l, err := fence.OpenLUN(name, "")
+		switch {
+		case errors.Is(err, fence.ErrNotSupported):
+			out = append(out, FenceLUN{Name: name, NoPR: err.Error()})
+		case err != nil:
+			closeFenceLUNs(out)
+			return nil, fmt.Errorf("fenced LUN %s: %w (check [fence] luns, the node's fence_luns and quorum_disk)", name, err)
+		default:
+			out = append(out, FenceLUN{Name: name, LUN: l})
+		}
+	}
+	return out, nil
+}
+
+func closeFenceLUNs(ls []FenceLUN) {
+	for _, l := range ls {
+		if l.LUN != nil {
+			_ = l.LUN.Close()
+		}
+	}
+}
+
+// newFencing sets up fencing over the given LUNs; it issues no command.
+func (d *Daemon) newFencing(luns []FenceLUN) *fencing {
+	t := scsi.Type(d.cl.Fence.ReservationType)
+	if t == 0 {
+		t = fence.DefaultType
+	}
+	cmd, attempt := d.fenceTimeouts()
+	fz := &fencing{
+		f: &fence.Fencer{
+			Cluster: d.cl.UUID, Self: quorum.NodeID(d.self.ID), Type: t, APTPL: d.cl.Fence.APTPL,
+			Log: d.log.With("component", "fence"),
+		},
+		cmdTimeout: cmd, attempt: attempt, stagger: d.fenceStagger(cmd),
+		tried:      make(map[quorum.NodeID]bool),
+		req:        make(chan fenceJob, quorum.MaxNodes),
+		out:        make(chan fenceResult, quorum.MaxNodes),
+		noneLogged: make(map[quorum.Target]bool),
+	}
+	for _, l := range luns {
+		if l.LUN == nil {
+			fz.none = append(fz.none, l)
+			continue
+		}
+		fz.luns = append(fz.luns, timedLUN(l.LUN, cmd))
+	}
+	return fz
+}
+
+// unfence registers this node on every LUN that supports persistent
+// reservations before it joins: per LUN, TEST UNIT READY, registrations
+// of our key left by an earlier session removed, REGISTER AND IGNORE
+// EXISTING KEY on every path, RESERVE when nothing is held, read back and
+// verified (fence.Fencer.Rejoin). A LUN that turns out to have no PR
+// support joins the ones without. If any LUN that supports PR cannot be
+// unfenced, the node refuses to start: it could not fence, and a peer's
+// fence could not cut it off. Only when no LUN supports PR does it run
+// without fencing, and its takeovers wait for the watchdog deadline.
+func (d *Daemon) unfence(ctx context.Context) error {
+	fz := d.fence
+	var ok []*fence.LUN
+	var failed []string
+	var errs []error
+	none := slices.Clone(fz.none)
+	for _, l := range fz.luns {
+		err := fz.f.Rejoin(ctx, []*fence.LUN{l})
+		switch {
+		case err == nil:
+			ok = append(ok, l)
+			d.log.Info("registered on the LUN for fencing", "lun", l.Name, "paths", len(l.Paths),
+				"key", fence.NodeKey(d.cl.UUID, quorum.NodeID(d.self.ID)), "reservation", fz.f.Type.String())
+		case errors.Is(err, fence.ErrNotSupported):
+			none = append(none, FenceLUN{Name: l.Name, LUN: l, NoPR: err.Error()})
+		default:
+			failed = append(failed, l.Name)
+			errs = append(errs, err)
+		}
+	}
+	// The status may read these from another goroutine before the loop runs.
+	d.mu.Lock()
+	fz.luns, fz.none = ok, none
+	d.mu.Unlock()
+	if len(failed) > 0 {
+		return fmt.Errorf("cannot register for fencing on %s: %w (see `mtc fence status --device %s`; a node that cannot be fenced must not join)",
+			strings.Join(failed, ", "), errors.Join(errs...), failed[0])
+	}
+	for _, l := range fz.none {
+		d.log.Warn("LUN without persistent reservations: it cannot be fenced, and a departed peer's packages wait for its watchdog deadline",
+			"lun", l.Name, "why", l.NoPR, "takeover_after", d.timing.TakeoverAfter)
+	}
+	if len(fz.luns) == 0 {
+		d.log.Warn("no LUN supports persistent reservations: this node runs without fencing; takeovers wait for the watchdog deadline",
+			"takeover_after", d.timing.TakeoverAfter)
+	}
+	return nil
+}
+
+// fenceLoop runs fence requests one at a time: two fences from one node
+// never overlap on a LUN.
+func (d *Daemon) fenceLoop(ctx context.Context) {
+	fz := d.fence
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-fz.req:
+			if j.delay > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(j.delay):
+				}
+			}
+			actx, cancel := context.WithTimeout(ctx, fz.attempt)
+			start := time.Now()
+			proof, err := fz.f.Fence(actx, j.t.Node, j.t.Inc, fz.luns)
+			cancel()
+			select {
+			case fz.out <- fenceResult{t: j.t, proof: proof, err: err, took: time.Since(start)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// requestFence starts fencing t on the worker, or explains why no Fenced
+// will come (no LUN with PR support: the watchdog deadline applies).
+func (d *Daemon) requestFence(t quorum.Target) {
+	fz := d.fence
+	name := d.names[t.Node]
+	if len(fz.luns) == 0 {
+		if !fz.noneLogged[t] {
+			fz.noneLogged[t] = true
+			d.log.Warn("fencing requested, but no LUN supports persistent reservations: the peer's packages wait until its watchdog has certainly fired",
+				"peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "takeover_after", d.timing.TakeoverAfter)
+		}
+		return
+	}
+	var delay time.Duration
+	if !fz.tried[t.Node] {
+		fz.tried[t.Node] = true
+		delay = fz.stagger
+	}
+	d.log.Warn("fencing peer: removing its key from every LUN", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)),
+		"luns", len(fz.luns), "delay", delay, "command_timeout", fz.cmdTimeout)
+	select {
+	case fz.req <- fenceJob{t: t, delay: delay}:
+	default:
+		d.local = append(d.local, quorum.FenceFailed{Node: t.Node, Inc: t.Inc, Err: "fence queue full"})
+	}
+}
+
+// fenceDone feeds a fence's outcome to the machine: Fenced only for a
+// verified proof covering every fenced LUN, FenceFailed with the error
+// otherwise (fail closed: no takeover until a retry succeeds or the
+// watchdog deadline passes). A fence that finds our own key gone means a
+// peer fenced this node first: it stops at once.
+func (d *Daemon) fenceDone(r fenceResult) {
+	fz := d.fence
+	name := d.names[r.t.Node]
+	inc := fmt.Sprintf("%016x", uint64(r.t.Inc))
+	switch {
+	case r.err == nil && r.proof.Valid():
+		d.mu.Lock()
+		d.st.fenced = appendRing(d.st.fenced, EventRecord{At: d.clock(), Time: time.Now().Round(time.Microsecond), Peer: name, Incarnation: inc, Reason: strings.Join(r.proof.LUNs(), ", ")})
+		d.mu.Unlock()
+		if len(fz.none) > 0 {
+			if !fz.noneLogged[r.t] {
+				fz.noneLogged[r.t] = true
+				d.log.Warn("peer fenced on every LUN with persistent reservations, but not on the LUNs without: its packages wait until its watchdog has certainly fired",
+					"peer", name, "incarnation", inc, "fenced", r.proof.LUNs(), "not_fenced", fenceNames(fz.none), "took", r.took)
+			}
+			return
+		}
+		d.log.Warn("peer fenced: its key is verified gone from every LUN", "peer", name, "incarnation", inc, "luns", r.proof.LUNs(), "took", r.took)
+		d.step(quorum.Fenced{Node: r.t.Node, Inc: r.t.Inc})
+	case errors.Is(r.err, fence.ErrSelfFenced) || errors.Is(r.err, fence.ErrReservationConflict):
+		d.log.Error("SELF-FENCE: our own key was preempted while fencing a peer: this node lost the fence race and stops at once",
+			"peer", name, "incarnation", inc, "err", r.err)
+		d.fatal = fmt.Errorf("fenced by a peer while fencing %s: %w", name, r.err)
+	default:
+		if r.err == nil {
+			r.err = errors.New("fence returned no proof")
+		}
+		d.log.Error("fencing failed: no takeover of the peer's packages until it succeeds or its watchdog has certainly fired; retried with backoff",
+			"peer", name, "incarnation", inc, "err", r.err, "took", r.took)
+		d.step(quorum.FenceFailed{Node: r.t.Node, Inc: r.t.Inc, Err: r.err.Error()})
+	}
+}
+
+func fenceNames(ls []FenceLUN) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+// fenceStatus is the fencing part of the status.
+func (d *Daemon) fenceStatus() FenceStatus {
+	fz := d.fence
+	var s FenceStatus
+	for _, l := range fz.luns {
+		s.LUNs = append(s.LUNs, FenceLUNStatus{Name: l.Name, Backend: string(l.Paths[0].Backend()), Paths: len(l.Paths)})
+	}
+	for _, l := range fz.none {
+		s.LUNs = append(s.LUNs, FenceLUNStatus{Name: l.Name, Backend: "none", NoPR: l.NoPR})
+	}
+	s.Fenced = append([]EventRecord(nil), d.st.fenced...)
+	return s
+}
+
+// pendingWhy says why a peer's fence has not completed.
+func (d *Daemon) pendingWhy(p quorum.PeerStatus) string {
+	switch {
+	case p.FenceError != "":
+		return p.FenceError
+	case len(d.fence.luns) == 0:
+		return "no LUN supports persistent reservations: takeover at the watchdog deadline"
+	case len(d.fence.none) > 0 && slices.ContainsFunc(d.st.fenced, func(e EventRecord) bool { return e.Peer == d.names[p.Node] }):
+		return "fenced on the LUNs with persistent reservations; " + strings.Join(fenceNames(d.fence.none), ", ") + " cannot be fenced: takeover at the watchdog deadline"
+	}
+	return "in progress"
+}
+
+// timedLUN wraps every path of l so that each PR command gets its own
+// deadline.
+func timedLUN(l *fence.LUN, d time.Duration) *fence.LUN {
+	out := &fence.LUN{Name: l.Name}
+	for _, p := range l.Paths {
+		out.Paths = append(out.Paths, timedPath{Path: p, d: d})
+	}
+	return out
+}
+
+// timedPath bounds each command of a path by its own deadline (within
+// any deadline the caller's context has).
+type timedPath struct {
+	fence.Path
+	d time.Duration
+}
+
+func (p timedPath) TestUnitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.d)
+	defer cancel()
+	return p.Path.TestUnitReady(ctx)
+}
+
+func (p timedPath) Out(ctx context.Context, a scsi.OutAction, t scsi.Type, o scsi.OutParams) error {
+	ctx, cancel := context.WithTimeout(ctx, p.d)
+	defer cancel()
+	return p.Path.Out(ctx, a, t, o)
+}
+
+func (p timedPath) ReadKeys(ctx context.Context) (scsi.Keys, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.d)
+	defer cancel()
+	return p.Path.ReadKeys(ctx)
+}
+
+func (p timedPath) ReadReservation(ctx context.Context) (scsi.Reservation, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.d)
+	defer cancel()
+	return p.Path.ReadReservation(ctx)
+}
+
+func (p timedPath) Capabilities(ctx context.Context) (scsi.Capabilities, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.d)
+	defer cancel()
+	return p.Path.Capabilities(ctx)
+}

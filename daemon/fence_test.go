@@ -1,0 +1,338 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/diskhb/fakedev"
+	"github.com/mtcluster/mtc/fence"
+	"github.com/mtcluster/mtc/fence/prfake"
+	"github.com/mtcluster/mtc/fence/scsi"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// fakeSAN is a PR target with the quorum LUN and one data LUN; node n
+// reaches each through one nexus named n.
+type fakeSAN struct {
+	t     *prfake.Target
+	mu    sync.Mutex
+	ports map[[2]string]*prfake.Port
+}
+
+var fakeLUNs = []string{"quorum", "data"}
+
+func newFakeSAN() *fakeSAN {
+	return &fakeSAN{t: prfake.New(fakeLUNs...), ports: make(map[[2]string]*prfake.Port)}
+}
+
+// port is node's port to lun, one per pair (faults are injected per port).
+func (s *fakeSAN) port(lun, node string) *prfake.Port {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := [2]string{lun, node}
+	if s.ports[k] == nil {
+		s.ports[k] = s.t.Port(lun, node)
+	}
+	return s.ports[k]
+}
+
+func (s *fakeSAN) lun(lun, node string) *fence.LUN {
+	return &fence.LUN{Name: lun, Paths: []fence.Path{fence.NewSCSIPath(node+":"+lun, fence.BackendFake, s.port(lun, node), nil)}}
+}
+
+func (s *fakeSAN) luns(node string) []FenceLUN {
+	var out []FenceLUN
+	for _, l := range fakeLUNs {
+		out = append(out, FenceLUN{Name: l, LUN: s.lun(l, node)})
+	}
+	return out
+}
+
+// registered reports whether node's nexus is registered on lun.
+func (s *fakeSAN) registered(lun, node string) bool {
+	_, ok := s.t.State(lun).Nexus[node]
+	return ok
+}
+
+// guardDisk makes node's quorum-disk writes obey the quorum LUN's
+// reservation, as a real LUN does: once a reservation is held, a nexus
+// without a registration gets EBADE.
+func (s *fakeSAN) guardDisk(p *fakedev.Path, node string) {
+	p.SetHook(func(op fakedev.Op) fakedev.Fault {
+		st := s.t.State("quorum")
+		_, reg := st.Nexus[node]
+		return fakedev.Fault{Fenced: op.Kind == fakedev.Write && st.Held && !reg}
+	})
+}
+
+func newFencedCluster(t *testing.T, n int, san *fakeSAN) *testCluster {
+	t.Helper()
+	return newTestClusterWith(t, n, func(tc *testCluster) {
+		tc.fenceLUNs = san.luns
+		for _, cn := range tc.cl.Nodes {
+			san.guardDisk(tc.disk.Path(cn.Name), cn.Name)
+		}
+	})
+}
+
+func peerOf(n *testNode, name string) PeerStatus {
+	for _, p := range n.d.Status().Peers {
+		if p.Name == name {
+			return p
+		}
+	}
+	return PeerStatus{}
+}
+
+func takeoverOf(n *testNode, name string) (EventRecord, bool) {
+	for _, r := range n.d.Status().Takeovers {
+		if r.Peer == name {
+			return r, true
+		}
+	}
+	return EventRecord{}, false
+}
+
+// Every node registers on every LUN before it joins; a dead peer is fenced
+// by the lowest-id survivor, its key verified gone from every LUN, and its
+// takeover is allowed because it was fenced, not at its watchdog deadline.
+// Its writes are refused by the storage from then on.
+func TestFenceDeadPeerThenTakeover(t *testing.T) {
+	san := newFakeSAN()
+	tc := newFencedCluster(t, 3, san)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	for _, lun := range fakeLUNs {
+		for _, n := range []string{"n1", "n2", "n3"} {
+			if !san.registered(lun, n) {
+				t.Fatalf("%s not registered on %s after joining: %+v", n, lun, san.t.State(lun))
+			}
+		}
+		if st := san.t.State(lun); !st.Held || st.Type != fence.DefaultType {
+			t.Fatalf("%s: no type-5 reservation after the nodes joined: %+v", lun, st)
+		}
+	}
+	if fs := a.d.Status().Fencing; len(fs.LUNs) != 2 || fs.LUNs[0].Backend != string(fence.BackendFake) {
+		t.Fatalf("fencing status: %+v", fs)
+	}
+	c.stop()
+	stopped := time.Now()
+	tc.waitFor("n1 allowed n3's takeover", func() bool { _, ok := takeoverOf(a, "n3"); return ok })
+	r, _ := takeoverOf(a, "n3")
+	t.Logf("n3 stopped to takeover allowed: %v (TakeoverAfter %v)", time.Since(stopped).Round(time.Millisecond), tc.cl.Derived().TakeoverAfter)
+	if r.Reason != quorum.TakeoverFenced.String() {
+		t.Fatalf("takeover reason %q, want %q", r.Reason, quorum.TakeoverFenced)
+	}
+	for _, lun := range fakeLUNs {
+		if san.registered(lun, "n3") {
+			t.Fatalf("n3 still registered on %s after the takeover: %+v", lun, san.t.State(lun))
+		}
+		if !san.registered(lun, "n1") || !san.registered(lun, "n2") {
+			t.Fatalf("a survivor lost its registration on %s: %+v", lun, san.t.State(lun))
+		}
+	}
+	if err := san.t.Port("data", "n3").Write(context.Background(), 0); !errors.Is(err, prfake.ErrConflict) {
+		t.Fatalf("fenced n3's write: %v, want a reservation conflict", err)
+	}
+	if ok := san.t.Port("data", "n2").Write(context.Background(), 0); ok != nil {
+		t.Fatalf("survivor n2's write: %v", ok)
+	}
+	fs := a.d.Status().Fencing
+	if len(fs.Fenced) != 1 || fs.Fenced[0].Peer != "n3" {
+		t.Fatalf("verified fences: %+v", fs.Fenced)
+	}
+	// n2 is not the lowest-id survivor: it fenced nothing.
+	if f := b.d.Status().Fencing.Fenced; len(f) != 0 {
+		t.Fatalf("n2 fenced too: %+v", f)
+	}
+}
+
+// Fencing that fails fails closed: no takeover, the peer shown as "fence
+// pending" with the error, retried until it succeeds.
+func TestFenceFailureFailsClosedAndRetries(t *testing.T) {
+	san := newFakeSAN()
+	tc := newFencedCluster(t, 3, san)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	preempt := func(cdb []byte) bool {
+		return cdb[0] == scsi.OpPersistentReserveOut && scsi.OutAction(cdb[1]&0x1f) == scsi.PreemptAndAbort
+	}
+	const failures = 3
+	for range failures {
+		san.port("data", "n1").Inject(prfake.Fault{Match: preempt, PathFail: true})
+	}
+	c.stop()
+	var pending PeerStatus
+	tc.waitFor("n3's fence pending with an error on n1", func() bool {
+		pending = peerOf(a, "n3")
+		_, took := takeoverOf(a, "n3")
+		if took {
+			t.Fatalf("takeover allowed while the fence failed: %+v\n%s", a.d.Status().Takeovers, a.logs.String())
+		}
+		return pending.Fence == quorum.FenceFailing.String() && pending.FencePending != ""
+	})
+	if !strings.Contains(pending.FencePending, "data") || pending.FencePending != pending.FenceError {
+		t.Fatalf("fence pending %q (error %q): want the failed step's error naming the LUN", pending.FencePending, pending.FenceError)
+	}
+	tc.waitFor("n1 allowed n3's takeover", func() bool { _, ok := takeoverOf(a, "n3"); return ok })
+	r, _ := takeoverOf(a, "n3")
+	if r.Reason != quorum.TakeoverFenced.String() || san.registered("data", "n3") || san.registered("quorum", "n3") {
+		t.Fatalf("takeover %+v; data %+v", r, san.t.State("data"))
+	}
+	if !strings.Contains(a.logs.String(), "level=ERROR msg=\"fencing failed") {
+		t.Fatal("a failed fence was not logged at error level")
+	}
+}
+
+// A node whose quorum-disk write is refused with EBADE (its key was
+// preempted) stops at once with the reason "fenced by a peer".
+func TestFencedByPeerStopsAtOnce(t *testing.T) {
+	san := newFakeSAN()
+	tc := newFencedCluster(t, 3, san)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	// n1's nexus preempts n3 behind the daemons' backs.
+	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 1}
+	if _, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("quorum", "n1")}); err != nil {
+		t.Fatal(err)
+	}
+	tc.waitFor("n3 stopped", func() bool { return c.d.Status().Stopped })
+	var why string
+	for _, d := range c.d.Status().Decisions {
+		if d.Kind == quorum.SelfFence.String() {
+			why = d.Reason
+		}
+	}
+	if why != "fenced by a peer" {
+		t.Fatalf("n3 self-fenced with reason %q, want \"fenced by a peer\"", why)
+	}
+	if !strings.Contains(c.d.Status().Disk.LastWriteError, "fenced") {
+		t.Fatalf("n3's last write error: %q", c.d.Status().Disk.LastWriteError)
+	}
+}
+
+// A survivor whose fence finds its own key preempted lost the race: its
+// daemon stops at once, leaving the watchdog armed.
+func TestFenceFindingOwnKeyGoneStops(t *testing.T) {
+	san := newFakeSAN()
+	tc := newTestClusterWith(t, 3, func(tc *testCluster) { tc.fenceLUNs = san.luns })
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	// n2 preempts n1 on the data LUN (the quorum disk's writes are not
+	// guarded here, so n1 learns it only when it fences).
+	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 2}
+	if _, err := f.Fence(context.Background(), 1, 0, []*fence.LUN{san.lun("data", "n2")}); err != nil {
+		t.Fatal(err)
+	}
+	c.stop()
+	var err error
+	select {
+	case err = <-a.done:
+		a.cancel = nil
+	case <-time.After(waitBound):
+		t.Fatalf("n1 still runs after fencing with its own key gone:\n%s", tailLines(a.logs.String(), 30))
+	}
+	if !errors.Is(err, fence.ErrSelfFenced) {
+		t.Fatalf("n1 stopped with %v, want ErrSelfFenced", err)
+	}
+	if a.wd.Disarmed() {
+		t.Fatal("n1 disarmed its watchdog after losing the fence race")
+	}
+	if san.registered("data", "n1") {
+		t.Fatalf("n1 registered itself again on data: %+v", san.t.State("data"))
+	}
+}
+
+// A node that cannot register on a LUN supporting PR refuses to join; one
+// whose LUNs have no PR at all runs, and a dead peer's takeover waits for
+// the watchdog deadline.
+func TestUnfenceFailureRefusesToStart(t *testing.T) {
+	san := newFakeSAN()
+	for range 20 {
+		san.port("data", "n1").Inject(prfake.Fault{PathFail: true})
+	}
+	tc := newTestClusterWith(t, 1, func(tc *testCluster) { tc.fenceLUNs = san.luns })
+	a := tc.nodes[0]
+	var err error
+	select {
+	case err = <-a.done:
+		a.cancel = nil
+	case <-time.After(waitBound):
+		t.Fatal("n1 started although it could not register on data")
+	}
+	if err == nil || !strings.Contains(err.Error(), "refuses to join") || !strings.Contains(err.Error(), "data") || !errors.Is(err, fence.ErrPath) {
+		t.Fatalf("start with an unregistrable LUN: %v", err)
+	}
+	if a.d.Status().Disk.Writes != 0 {
+		t.Fatal("n1 wrote its slot before it was registered")
+	}
+}
+
+func TestNoPRFallsBackToWatchdogDeadline(t *testing.T) {
+	none := func(string) []FenceLUN {
+		return []FenceLUN{{Name: "/dev/fake-quorum", NoPR: "a test LUN without persistent reservations"}}
+	}
+	tc := newTestClusterWith(t, 3, func(tc *testCluster) { tc.fenceLUNs = none })
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	c.stop()
+	var pending string
+	tc.waitFor("n1 allowed n3's takeover", func() bool {
+		if p := peerOf(a, "n3"); p.FencePending != "" {
+			pending = p.FencePending
+		}
+		_, ok := takeoverOf(a, "n3")
+		return ok
+	})
+	r, _ := takeoverOf(a, "n3")
+	if r.Reason != quorum.TakeoverWatchdog.String() {
+		t.Fatalf("takeover reason %q, want %q", r.Reason, quorum.TakeoverWatchdog)
+	}
+	if !strings.Contains(pending, "watchdog deadline") {
+		t.Fatalf("fence pending said %q", pending)
+	}
+	if n := strings.Count(a.logs.String(), "no LUN supports persistent reservations: the peer's packages wait"); n != 1 {
+		t.Fatalf("watchdog fallback logged %d times, want once", n)
+	}
+	if fs := a.d.Status().Fencing; len(fs.LUNs) != 1 || fs.LUNs[0].Backend != "none" || !slices.ContainsFunc(fs.LUNs, func(l FenceLUNStatus) bool { return l.NoPR != "" }) {
+		t.Fatalf("fencing status: %+v", fs)
+	}
+}
+
+// Only the higher-id node of a two-node cluster waits before its first
+// fence of a peer, one PR command deadline, so the two survivors of a
+// split never preempt on a LUN at the same instant.
+func TestFenceStaggerTwoNodes(t *testing.T) {
+	for _, tc := range []struct {
+		nodes int
+		self  string
+		delay bool
+	}{{2, "n1", false}, {2, "n2", true}, {3, "n1", false}, {3, "n3", false}} {
+		cl := clusterConfig(t, tc.nodes)
+		self, _ := cl.NodeByName(tc.self)
+		d := &Daemon{cl: cl, self: self, timing: cl.Timing.Derive()}
+		cmd, attempt := d.fenceTimeouts()
+		if cmd < 2*cl.Timing.IOTimeout || cmd < cl.Timing.FailureTimeout || attempt < d.timing.TakeoverAfter {
+			t.Fatalf("timeouts: command %v, attempt %v", cmd, attempt)
+		}
+		got := d.fenceStagger(cmd)
+		if want := map[bool]time.Duration{true: cmd, false: 0}[tc.delay]; got != want {
+			t.Errorf("%d nodes, %s: stagger %v, want %v", tc.nodes, tc.self, got, want)
+		}
+	}
+}
