@@ -56,20 +56,24 @@ type hbNode struct {
 // hbRound is what one round showed: our write's outcome and our judgement
 // of each peer right after it.
 type hbRound struct {
-	writeErr, readErr error
-	peers             map[int]liveness.Liveness
+	writeErr, readErr, lockErr error
+	peers                      map[int]liveness.Liveness
 }
 
-// firstErr is the first error of the round, in I/O order (write, then read).
+// firstErr is the first error of the round, in I/O order (the slot write,
+// the slot-area read, then the lock read: a hang may first catch any of
+// them, and the next round's write then waits for it and fails busy).
 func (r hbRound) firstErr() error {
-	if r.writeErr != nil {
-		return r.writeErr
+	for _, err := range []error{r.writeErr, r.readErr, r.lockErr} {
+		if err != nil {
+			return err
+		}
 	}
-	return r.readErr
+	return nil
 }
 
 func (n *hbNode) record(r diskhb.MemberRound, peers []int) {
-	rec := hbRound{writeErr: r.Write.Err, readErr: r.Read.Err, peers: make(map[int]liveness.Liveness, len(peers))}
+	rec := hbRound{writeErr: r.Write.Err, readErr: r.Read.Err, lockErr: r.Read.LockErr, peers: make(map[int]liveness.Liveness, len(peers))}
 	for _, p := range peers {
 		rec.peers[p] = diskState(r.Status, p)
 	}
