@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,11 +98,22 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 		}
 	}
 	fencing := fenceLUNs(c, probeNode)
+	// lvm.conf is checked on the node the check runs on (--node, else
+	// the host name), when it is one of the cluster's.
+	lvmNode := cmd.Node
+	if lvmNode == "" {
+		lvmNode, _ = checkHostname()
+	}
+	var lvmc *lvmCheck
+	if _, ok := c.NodeByName(lvmNode); ok {
+		lvmc = checkLVM(context.Background(), lvmNode, pkgs)
+	}
 	if cmd.JSON {
 		r := newCheckReport(cmd.Config, c, warnings)
 		r.Probe = probe.report()
 		r.Packages = packageReports(pkgs)
 		r.Fencing = fencing
+		r.LVM = lvmc
 		if err := writeJSON(out, r); err != nil {
 			return err
 		}
@@ -109,9 +121,14 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 		return err
 	} else if err := printPackages(out, cmd.packagesDir(c), pkgs); err != nil {
 		return err
+	} else if err := printLVMCheck(out, lvmc); err != nil {
+		return err
 	}
 	if probe != nil && !probe.holds {
 		return &ExitError{Code: checkDiskTooSlow, Err: errors.New(probe.verdict)}
+	}
+	if !lvmc.ok() && len(lvmc.Problems) > 0 {
+		return &ExitError{Code: exitFailed, Err: fmt.Errorf("%w: %s", errLVMConfig, strings.Join(lvmc.Problems, "; "))}
 	}
 	return nil
 }
@@ -284,6 +301,7 @@ type checkReport struct {
 	Cluster  *checkCluster   `json:"cluster,omitempty"`
 	Probe    *probeReport    `json:"disk_probe,omitempty"`
 	Packages []packageReport `json:"packages,omitempty"`
+	LVM      *lvmCheck       `json:"lvm,omitempty"`
 	Fencing  []checkFence    `json:"fencing,omitempty"`
 }
 
