@@ -51,11 +51,15 @@
 // takeover without quorum; a node stops feeding its watchdog and starts
 // stopping its packages by the stop bound the configuration implies; the
 // cluster re-forms after the faults heal. The liveness checker
-// (liveness.go, LIVENESS-CONTRACT.md): in every fault window that leaves a
-// connected majority, that majority holds quorum within R and keeps it.
+// (liveness.go): in every fault window that leaves a connected majority,
+// that majority holds quorum within R and keeps it, R derived from the
+// configured timing.
 //
 // Non-guarantees: the fakes model outcomes and orders, not the timing of
 // real queues; a frozen VM's packages are taken as not running while it
-// is frozen (its first step after resuming must stop them, which the
-// checker verifies).
+// is frozen, and a package stop under way when it froze ends as it
+// resumes (its first step after resuming must stop them, which the
+// checker verifies); a takeover of a VM frozen since its last watchdog
+// feed is not held to the watchdog's timing (the watchdog stood still
+// with it: the documented non-guarantee of package quorum).
 package sim

@@ -71,7 +71,7 @@ func TestHistories(t *testing.T) {
 }
 
 // TestLiveness judges the same histories by the survivor-liveness
-// properties (LIVENESS-CONTRACT.md, liveness.go): one subtest per fault
+// properties (liveness.go): one subtest per fault
 // kind over the histories that drew only that kind, and one over the
 // histories that mixed several kinds. Each reports how many histories it
 // judged and lists the failing seeds.
