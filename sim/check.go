@@ -33,11 +33,12 @@ import (
 //     stops feeding its watchdog, and starts stopping its packages, by its
 //     stop bound: SelfFenceAfter after the issue of its last successful own
 //     slot write (after its start if none), and, once it has held quorum,
-//     SelfFenceAfter + SettleGrace after it last held quorum, or while its
-//     member set holds exactly half of the votes, after the first landing
-//     of another side's tie-break claim, at most TiePending after the tie
-//     began. A package stop may take time (the slow-stop fault); the
-//     watchdog ends it.
+//     SelfFenceAfter + SettleGrace after it last held quorum, where a
+//     node whose member set holds exactly half of the votes counts as
+//     quorate until another side's tie-break claim could have won
+//     (LockSettle + IOTimeout + HeartbeatInterval after it landed), at
+//     most TiePending after the tie began. A package stop may take time
+//     (the slow-stop fault); the watchdog ends it.
 //  4. After every fault has healed, the cluster re-forms: every node is up
 //     and holds quorum with all nodes as members, within a bound derived
 //     from the timings (reformBound).
