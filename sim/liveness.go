@@ -27,7 +27,10 @@ import (
 // with a connected majority:
 //
 //  5. every node of C holds quorum at every instant of [start+R, end),
-//     with a member set that contains C and is itself connected;
+//     with a member set that contains C and whose other members run and
+//     reach every member both ways, at least part of the time (a
+//     degraded disk or a flapping link is not yet a reason to drop a
+//     node);
 //  6. a node of C that held quorum when the window began does not
 //     self-fence in it, and goes without quorum for at most R at a time.
 //
@@ -49,6 +52,9 @@ func (w *World) livenessBound() time.Duration {
 type pattern struct {
 	running, diskOK, babble, heavy quorum.Set
 	link                           [quorum.MaxNodes + 1]quorum.Set // link[a]: the nodes a delivers to
+	// loose[a]: the nodes a delivers to at least part of the time
+	// (flapping links included).
+	loose [quorum.MaxNodes + 1]quorum.Set
 }
 
 type liveWindow struct {
@@ -92,7 +98,11 @@ func (w *World) currentPattern() pattern {
 			p.babble = p.babble.Add(n.id)
 		}
 		for _, m := range w.nodes[1:] {
-			if m != n && w.delivers(n.id, m.id) && !w.flapping[n.id][m.id] {
+			if m == n || w.block[n.id][m.id] || w.mute[n.id] || w.deaf[m.id] {
+				continue
+			}
+			p.loose[n.id] = p.loose[n.id].Add(m.id)
+			if !w.flapping[n.id][m.id] {
 				p.link[n.id] = p.link[n.id].Add(m.id)
 			}
 		}
@@ -136,19 +146,23 @@ func (l *liveChecker) open() {
 		}
 	}
 	if p.heavy == 0 {
-		member := p.running & p.diskOK
+		// C: healthy nodes whose links deliver both ways. A member set
+		// may also hold running nodes reached at least part of the time
+		// both ways (a degraded disk or a flapping link is not yet a
+		// reason to be dropped).
+		var hadj [quorum.MaxNodes + 1]quorum.Set
 		for a := quorum.NodeID(1); int(a) < len(w.nodes); a++ {
-			for s := p.link[a] & member; s != 0; {
+			for s := p.loose[a] & p.running; s != 0; {
 				b := s.Lowest()
 				s = s.Remove(b)
-				if member.Has(a) && p.link[b].Has(a) {
-					win.adj[a] = win.adj[a].Add(b)
+				if !p.running.Has(a) || !p.loose[b].Has(a) {
+					continue
+				}
+				win.adj[a] = win.adj[a].Add(b)
+				if healthy.Has(a) && healthy.Has(b) && p.link[a].Has(b) && p.link[b].Has(a) {
+					hadj[a] = hadj[a].Add(b)
 				}
 			}
-		}
-		var hadj [quorum.MaxNodes + 1]quorum.Set
-		for a := range hadj {
-			hadj[a] = win.adj[a] & healthy
 		}
 		maximalCliques(healthy, &hadj, func(c quorum.Set) {
 			if 2*c.Len() > w.opt.Nodes {
