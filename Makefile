@@ -80,9 +80,11 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
-# A larger sweep of the simulation than the test suite's 2000 seeds.
+# A larger sweep of the simulation than the test suite's 2000 seeds: the
+# safety invariants and the survivor-liveness properties, with the number
+# of histories of each fault kind.
 sim:
-	$(GO) run ./cmd/mtc sim --seeds 10000
+	nice $(GO) run ./cmd/mtc sim --seeds 10000
 
 clean:
 	rm -rf $(BIN)

@@ -216,11 +216,17 @@
 //
 // Pending tie. A node whose agreed member set holds exactly half keeps its
 // packages while the lock is decided, for at most TiePending, but only up
-// to the last of its reads that showed no claim or renewal by a node
-// outside its set: once the other half's claim is visible its self-fence
-// runs from that read, which is earlier than the moment the other half can
-// win (LockSettle after its claim), so the other half's takeover timing
-// still holds. A survivor whose member set becomes exactly half because
+// to the last of its reads that showed the lock quiet: no claim or renewal
+// by a node outside its set seen within TieHold (stretched by drift) plus
+// one I/O timeout before that read. A claim seen once stays live until its
+// claimer has read it back and would have renewed it, so reads that still
+// show it unchanged do not count; once the other half's claim is visible
+// the self-fence runs from the last quiet read, which was issued before the
+// claim landed and so before the other half can win (LockSettle after its
+// claim), and the other half's takeover timing holds. (The simulation's
+// independent checker found the earlier rule, which compared with the start
+// of the pending tie, extending the grace past a claim seen just before
+// it.) A survivor whose member set becomes exactly half because
 // the lock holder died waits TieClaimAfter from the holder's last renewal;
 // if the lock was renewed less than about Margin + LockSettle before that,
 // the survivor self-fences before it can win (safe, not live).

@@ -3,6 +3,8 @@ package quorum
 import (
 	"fmt"
 	"time"
+
+	"github.com/mtcluster/mtc/config"
 )
 
 // lockState follows the quorum disk's tie-break lock: a delta lease in
@@ -32,8 +34,30 @@ type lockState struct {
 	holdIssue time.Duration
 }
 
+// quietAt reports whether a read issued at r showed the lock free of any
+// live claim or hold by a node outside our member set: the latest read
+// that showed such a write (or an unreadable record) completed at least
+// quiet before r. A claim seen once stays a threat after the read that
+// showed it: its claimer wins LockSettle later and renews from then on,
+// so only a record left unchanged for a whole hold proves nothing of it
+// is live. (Comparing with the start of the pending tie instead, as an
+// earlier version did, let a claim seen just before the tie began extend
+// the grace past the moment the claimer could win.)
+func (l *lockState) quietAt(r, quiet time.Duration) bool {
+	return l.otherSince == 0 || r >= l.otherSince+quiet
+}
+
 func (l *lockState) holdValid(now, hold time.Duration) bool {
 	return l.holding && now < l.holdIssue+hold
+}
+
+// tieQuiet is how long after a read that showed another node's lock
+// write that node may still win or hold the lock without a write we
+// would see: TieHold (its claim's settle and read-back, or its last
+// renewal's hold) stretched by the clock drift, plus one I/O timeout for
+// the read that would show its next write.
+func (n *Node) tieQuiet() time.Duration {
+	return time.Duration(float64(n.t.TieHold)*(1+config.MaxClockDrift)) + n.t.IOTimeout
 }
 
 // memberHolds reports whether a member of our set advertises the lock.

@@ -337,7 +337,7 @@ func (n *Node) evaluate() {
 		if !n.pending {
 			n.pending, n.pendingSince = true, now
 		}
-		if now < n.pendingSince+n.t.TiePending && n.lastReadOK > n.lastQuorate && n.lock.otherSince < n.pendingSince {
+		if now < n.pendingSince+n.t.TiePending && n.lastReadOK > n.lastQuorate && n.lock.quietAt(n.lastReadOK, n.tieQuiet()) {
 			n.lastQuorate = n.lastReadOK
 		}
 	} else {

@@ -1,31 +1,339 @@
 package sim
 
-import "github.com/mtcluster/mtc/quorum"
+import (
+	"time"
 
-// The invariants, checked on the absolute clock as the history unfolds:
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// The safety invariants, checked on the absolute clock as the history
+// unfolds. Every deadline is computed here, from the configured timing
+// (config.Derived of the configuration, derived by the simulation itself;
+// a planted bug may hand the machines another one) and from what the
+// simulation observed: when a node's own slot writes were issued and
+// completed, when it fed its watchdog, when its published status held
+// quorum and until when, when the tie-break lock was written. None of the
+// machine's own deadlines (StopDeadline, TakeoverAfter as it counts it) is
+// used.
 //
 //  1. At most one partition holds quorum: any two nodes that hold quorum
-//     at the same instant include each other in their member sets.
-//  2. No takeover of X's packages while X's current incarnation still
-//     runs them and is neither fenced nor reset by its watchdog; no
-//     package ever runs on two such nodes at once.
-//  3. A node without quorum requests no fencing and no takeover, and a
-//     node that lost quorum (or its own disk writes) has stopped its
-//     packages by its deadline.
+//     at the same instant (by their published status and its lease)
+//     include each other in their member sets. A node's lease never runs
+//     past SelfFenceAfter after the issue of its last own slot write that
+//     completed.
+//  2. No package runs on two nodes at once unless one of them is fenced
+//     (or frozen as a whole VM, see the package doc), and a takeover of X
+//     happens only once every incarnation of X that ran packages is
+//     fenced or its watchdog has certainly fired: after the later of its
+//     last watchdog feed and the last instant the configuration let it
+//     feed (its stop bound, below), plus WatchdogTimeout stretched by
+//     watchdogDrift.
+//  3. A node without quorum requests no fencing and no takeover. A node
+//     stops feeding its watchdog, and starts stopping its packages, by its
+//     stop bound: SelfFenceAfter after the issue of its last successful own
+//     slot write (after its start if none), and, once it has held quorum,
+//     SelfFenceAfter + SettleGrace after it last held quorum, where a
+//     node whose member set holds exactly half of the votes counts as
+//     quorate until another side's tie-break claim could have won
+//     (LockSettle + IOTimeout + HeartbeatInterval after it landed), at
+//     most TiePending after the tie began. A package stop may take time
+//     (the slow-stop fault); the watchdog ends it.
 //  4. After every fault has healed, the cluster re-forms: every node is up
 //     and holds quorum with all nodes as members, within a bound derived
-//     from the timings (ReformBound).
+//     from the timings (reformBound).
 
-// quorateNow: n holds quorum at this instant, by its last decision and the
-// lease that decision runs on.
-func (w *World) quorateNow(n *simNode) bool {
-	return n.up && n.status.Quorate && n.local(w.now) < n.status.QuorateUntil
+// watchdogDrift is how much slower than the absolute clock the checker
+// lets a watchdog count. The simulation's watchdogs count on the absolute
+// clock; the checker demands the margin a slow hardware watchdog needs.
+const watchdogDrift = config.MaxClockDrift / 2
+
+// tolerance absorbs the rounding of local deadlines to absolute time.
+const tolerance = 1000 // ns
+
+// incObs is what the checker observed of one incarnation of a node. Times
+// are absolute unless named local.
+type incObs struct {
+	n   *simNode
+	inc quorum.Incarnation
+	// ended: crashed or reset; nothing more happens in this incarnation.
+	ended bool
+
+	bootLocal time.Duration
+	// okWriteIssue: local issue time of the latest own slot write that
+	// completed within its deadline.
+	okWrite      bool
+	okWriteIssue time.Duration
+
+	// armed: held quorum at least once (so it may run packages).
+	armed bool
+	// quorate by the last published status, with the lease end
+	// (absolute); lastQ is the last instant it was quorate.
+	quorate  bool
+	leaseEnd time.Duration
+	lastQ    time.Duration
+	// tie: armed, not quorate, member set holding exactly half of the
+	// votes since tieStart; foreign: landing of the first tie-break lock
+	// write since then by a node outside that member set (-1: none).
+	tie      bool
+	tieStart time.Duration
+	foreign  time.Duration
+	// tieCredit: the local time up to which earlier ties let the node
+	// count as if quorate (it keeps what a tie granted after it ends).
+	tieCredit time.Duration
+	members   quorum.Set
+
+	fed      bool
+	lastFeed time.Duration
+	// frozenSinceFeed: how long the VM (watchdog included) stood still
+	// since the last feed.
+	frozenSinceFeed time.Duration
+	stopped         bool // StopPackages was called
+	fenced          bool
+	boundTok        uint64
 }
 
-// live: n can act on the shared storage (up, not frozen as a whole VM, not
-// fenced).
-func (w *World) live(n *simNode) bool { return n.up && !n.vmFrozen && !n.fenced }
+// checker holds the safety checker's observations.
+type checker struct {
+	w    *World
+	t    config.Derived
+	incs map[quorum.Incarnation]*incObs
+	// byNode lists each node's incarnations in boot order.
+	byNode [quorum.MaxNodes + 1][]*incObs
+	// acts are the fence and takeover requests of the step in progress,
+	// checked once the step's status is known.
+	acts []act
+}
 
+type act struct {
+	n      *simNode
+	what   string
+	target quorum.NodeID
+}
+
+func (c *checker) init(w *World) {
+	c.w, c.t = w, w.t
+	c.incs = map[quorum.Incarnation]*incObs{}
+}
+
+// boot starts the observation of a new incarnation.
+func (c *checker) boot(n *simNode) *incObs {
+	o := &incObs{n: n, inc: n.inc, bootLocal: n.local(c.w.now), foreign: -1}
+	c.incs[n.inc] = o
+	c.byNode[n.id] = append(c.byNode[n.id], o)
+	return o
+}
+
+// end closes an incarnation (crash or reset).
+func (c *checker) end(o *incObs) {
+	if o == nil || o.ended {
+		return
+	}
+	c.observeQuorum(o, quorum.Status{})
+	o.ended = true
+}
+
+// observeQuorum records the published status after a step (or the loss of
+// everything at a crash).
+func (c *checker) observeQuorum(o *incObs, st quorum.Status) {
+	w, n := c.w, o.n
+	now := w.now
+	if o.quorate {
+		o.lastQ = min(now, o.leaseEnd)
+	}
+	if o.tie {
+		o.tieCredit = max(o.tieCredit, c.tieGrant(o))
+	}
+	q := st.Quorate && n.local(now) < st.QuorateUntil
+	o.quorate = q
+	o.members = st.Members
+	if q {
+		o.armed = true
+		o.lastQ = now
+		o.leaseEnd = n.abs(st.QuorateUntil)
+		o.tie = false
+		// A lease may not outlive the node's own disk: SelfFenceAfter
+		// after the issue of its last completed slot write.
+		if lim := o.okWriteIssue + c.t.SelfFenceAfter; !o.okWrite || st.QuorateUntil > lim+tolerance {
+			w.violate(1, "n%d publishes quorum until %v (local), past SelfFenceAfter after its last completed own slot write (%v)", n.id, st.QuorateUntil, lim)
+		}
+		return
+	}
+	// Every simulated node has one vote.
+	half := o.armed && 2*st.Members.Len() == c.w.opt.Nodes
+	switch {
+	case half && !o.tie:
+		o.tie, o.tieStart, o.foreign = true, now, -1
+	case !half:
+		o.tie = false
+	}
+}
+
+// lockLanded records a tie-break lock write landing on the disk.
+func (c *checker) lockLanded(owner quorum.NodeID, valid bool) {
+	for _, n := range c.w.nodes {
+		if n == nil {
+			continue
+		}
+		o := n.obs
+		if o == nil || o.ended || !o.tie || o.foreign >= 0 {
+			continue
+		}
+		if !valid || (owner != 0 && !o.members.Has(owner)) {
+			o.foreign = c.w.now
+		}
+	}
+}
+
+// stopBound is the local time by which incarnation o must have stopped
+// feeding its watchdog and started stopping its packages. With tie, a
+// node whose member set holds exactly half of the votes keeps its
+// packages while the tie-break lock is undecided: until another side's
+// claim could have won (LockSettle after it landed, plus the read and the
+// heartbeat round that show it), at most TiePending after the tie began.
+func (c *checker) stopBound(o *incObs, tie bool) time.Duration {
+	t := c.t
+	b := o.bootLocal + t.SelfFenceAfter
+	if o.okWrite {
+		b = o.okWriteIssue + t.SelfFenceAfter
+	}
+	if !o.armed {
+		return b
+	}
+	return min(b, c.quorumBound(o, tie))
+}
+
+// quorumBound is the part of stopBound that runs from the last instant
+// an armed incarnation held quorum.
+func (c *checker) quorumBound(o *incObs, tie bool) time.Duration {
+	n, t := o.n, c.t
+	lastQ := o.lastQ
+	if o.quorate {
+		lastQ = min(c.w.now, o.leaseEnd)
+		if o.ended {
+			lastQ = o.lastQ
+		}
+	}
+	last := n.local(lastQ)
+	if tie {
+		last = max(last, o.tieCredit)
+		if o.tie {
+			last = max(last, c.tieGrant(o))
+		}
+	}
+	return last + t.SelfFenceAfter + t.SettleGrace
+}
+
+// tieGrant is the local time up to which the current tie lets o count as
+// if quorate.
+func (c *checker) tieGrant(o *incObs) time.Duration {
+	n, t := o.n, c.t
+	ext := n.local(o.tieStart) + t.TiePending
+	if o.foreign >= 0 {
+		ext = min(ext, n.local(o.foreign)+t.LockSettle+t.IOTimeout+t.HeartbeatInterval)
+	}
+	return min(ext, n.local(c.w.now))
+}
+
+// certainlyReset is the absolute time by which incarnation o's watchdog
+// has certainly fired: WatchdogTimeout (stretched by watchdogDrift, and
+// by any VM freeze) after the later of its last feed and the last instant
+// it was allowed to feed outside a tie. (A tie's stop runs from the other
+// side's claim, before that side can win and start counting towards its
+// takeover, so only the observed feeds count there.)
+func (c *checker) certainlyReset(o *incObs) time.Duration {
+	wd := time.Duration(float64(c.t.WatchdogTimeout) * (1 + watchdogDrift))
+	at := o.n.abs(c.stopBound(o, false)) + wd
+	if o.fed {
+		at = max(at, o.lastFeed+o.frozenSinceFeed+wd)
+	}
+	return at
+}
+
+// afterStep runs the checks a step of n can fail, once its status is
+// known.
+func (c *checker) afterStep(n *simNode, fed bool) {
+	w, o := c.w, n.obs
+	c.observeQuorum(o, n.status)
+	if fed {
+		if b := c.stopBound(o, true); n.local(w.now) > b+tolerance {
+			w.violate(3, "n%d feeds its watchdog at %v (local), after its stop bound %v", n.id, n.local(w.now), b)
+		}
+	}
+	for _, a := range c.acts {
+		if !o.quorate {
+			w.violate(3, "n%d requests %s of n%d without quorum", a.n.id, a.what, a.target)
+		}
+	}
+	c.acts = c.acts[:0]
+	c.checkStops()
+	if !o.quorate && o.armed && !o.stopped {
+		c.scheduleBound(o)
+	}
+}
+
+// scheduleBound checks o at its stop bound even if nothing else happens.
+func (c *checker) scheduleBound(o *incObs) {
+	o.boundTok++
+	tok := o.boundTok
+	at := o.n.abs(c.stopBound(o, true) + tolerance + 1)
+	c.w.at(at, func() {
+		if tok == o.boundTok {
+			c.checkStops()
+		}
+	})
+}
+
+// checkStops: every running daemon past its stop bound has started
+// stopping its packages.
+func (c *checker) checkStops() {
+	w := c.w
+	for _, n := range w.nodes[1:] {
+		o := n.obs
+		if !n.up || n.frozen || n.running == 0 || o.stopped || n.stopReported {
+			continue
+		}
+		if b := c.stopBound(o, true); n.local(w.now) > b+tolerance {
+			n.stopReported = true
+			w.violate(3, "n%d still runs packages %v at %v (local), past its stop bound %v", n.id, n.running, n.local(w.now), b)
+		}
+	}
+}
+
+// takeover checks a takeover of target's packages by n for reason.
+func (c *checker) takeover(n *simNode, t quorum.Takeover) {
+	w := c.w
+	c.acts = append(c.acts, act{n: n, what: "takeover", target: t.Node})
+	var check []*incObs
+	if o := c.incs[t.Inc]; t.Inc != 0 && o != nil {
+		check = append(check, o)
+	} else if list := c.byNode[t.Node]; t.Inc == 0 {
+		for i := len(list) - 1; i >= 0; i-- {
+			if list[i].armed {
+				check = append(check, list[i])
+				break
+			}
+		}
+	}
+	for _, o := range check {
+		if !o.armed || o.fenced {
+			continue
+		}
+		x := o.n
+		if (!o.ended && x.inc == o.inc && x.vmFrozen) || o.frozenSinceFeed > 0 {
+			// A VM frozen since its last feed, watchdog included: the
+			// documented non-guarantee (package doc); its packages stop
+			// at its first step after resuming, and the package check
+			// holds it to that.
+			continue
+		}
+		if at := c.certainlyReset(o); w.now < at {
+			w.violate(2, "n%d takes over n%d (incarnation %x, %v) at %v, before its watchdog has certainly fired (%v)", n.id, t.Node, o.inc, t.Reason, fmtDur(w.now), fmtDur(at))
+		}
+	}
+}
+
+// checkQuorate: two quorate nodes include each other.
 func (w *World) checkQuorate(n *simNode) {
 	if !w.quorateNow(n) {
 		return
@@ -40,10 +348,20 @@ func (w *World) checkQuorate(n *simNode) {
 	}
 }
 
+// quorateNow: n holds quorum at this instant, by its last published
+// status and the lease it runs on.
+func (w *World) quorateNow(n *simNode) bool {
+	return n.up && n.status.Quorate && n.local(w.now) < n.status.QuorateUntil
+}
+
+// canAct: n can act on the shared storage (up, not frozen as a whole VM, not
+// fenced).
+func (w *World) canAct(n *simNode) bool { return n.up && !n.vmFrozen && !n.fenced }
+
 func (w *World) checkPackages() {
 	var seen quorum.Set
 	for _, n := range w.nodes[1:] {
-		if !w.live(n) {
+		if !w.canAct(n) {
 			continue
 		}
 		if both := seen & n.running; both != 0 {
@@ -53,35 +371,10 @@ func (w *World) checkPackages() {
 	}
 }
 
-func (w *World) checkActor(n *simNode, what string, target quorum.NodeID) {
-	st := n.drv.Node.Status()
-	if !(n.up && st.Quorate && n.local(w.now) < st.QuorateUntil) {
-		w.violate(3, "n%d requests %s of n%d without quorum", n.id, what, target)
-	}
-}
-
-func (w *World) checkDeadlines() {
-	for _, n := range w.nodes[1:] {
-		if !n.up || n.frozen || n.running == 0 {
-			continue
-		}
-		st := n.status
-		if st.Armed && !st.Stopped && n.local(w.now) > st.StopDeadline+tolerance {
-			w.violate(3, "n%d still runs packages %v past its stop deadline", n.id, n.running)
-		}
-	}
-}
-
-// tolerance absorbs the rounding of local deadlines to absolute time.
-const tolerance = 1000 // ns
-
 // checkReformed is invariant 4, called once the re-form bound has passed
 // after the last fault healed.
 func (w *World) checkReformed() {
-	all := quorum.Set(0)
-	for _, n := range w.nodes[1:] {
-		all = all.Add(n.id)
-	}
+	all := w.allNodes()
 	for _, n := range w.nodes[1:] {
 		if !w.quorateNow(n) || n.status.Members != all {
 			w.violate(4, "faults healed but n%d is not quorate with every node (up=%v quorate=%v members=%v)", n.id, n.up, n.status.Quorate, n.status.Members)

@@ -61,4 +61,5 @@ func (w *World) writeLock(r quorum.LockRecord, corrupt bool) {
 	if l, err := diskhb.DecodeLock(b, w.cluster, diskhb.TieBreakLock); err == nil {
 		w.lock.obs = quorum.LockObservation{Valid: true, Record: diskhb.RecordOfLock(l)}
 	}
+	w.chk.lockLanded(w.lock.obs.Record.Owner, w.lock.obs.Valid)
 }

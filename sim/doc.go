@@ -6,7 +6,9 @@
 //     within ±2% of the absolute clock (so two nodes differ by at most 4%,
 //     inside config.MaxClockDrift);
 //   - network: per-packet delay (occasionally a late, reordered packet),
-//     loss, duplication, symmetric and one-way partitions;
+//     loss, duplication, symmetric and one-way partitions, deaf nodes
+//     (receive nothing) and mute ones (send nothing), flapping links, and
+//     a babbling node whose view changes with every heartbeat;
 //   - quorum disk: one shared slot area and tie-break lock whose sectors are
 //     encoded with diskhb's real format and the daemon's own mapping
 //     (diskhb.SlotOfHeartbeat with hbwire's payload, diskhb.LockOfRecord);
@@ -24,24 +26,40 @@
 //   - fencing: a fence request cuts the target's incarnation off the disk
 //     after 50-300ms, when the history has fencing at all;
 //   - packages: node i's package starts on i when it first holds quorum,
-//     stops when the node stops its packages, moves on takeover.
+//     stops when the node stops its packages (at once, or slowly or never
+//     under the slow-stop fault: it runs on until the stop ends or the
+//     watchdog resets the node), moves on takeover.
 //
 // World.RunUntil processes events in time order (ties by insertion), so a
 // seed replays exactly. RunHistory draws a history from a seed: the
-// cluster forms, one to four random faults start and heal, then everything
-// heals and the cluster must re-form. RunScript runs a scenario script on a
-// noise-free cluster and returns its decision log (golden tests in
-// testdata/). MeasureDetection times how fast survivors drop a dead node.
+// cluster forms, one to four random faults of the kinds in FaultKinds
+// start and heal, then everything heals and the cluster must re-form.
+// Script and RunScript run scenario commands on a noise-free cluster and
+// return the decision log (golden tests in testdata/, in the datadriven
+// form: each command followed by its expected output). MeasureDetection
+// times how fast survivors drop a dead node and how long they go without
+// quorum.
 //
-// Invariants, checked on the absolute clock as the history unfolds (see
-// check.go): at most one partition holds quorum (two quorate nodes include
-// each other); no takeover of a running, unfenced, unreset node's packages
-// and no package on two such nodes; no fencing or takeover without quorum,
-// packages stopped by the stop deadline; the cluster re-forms after the
-// faults heal.
+// Two checkers judge every history, each from the configured timing
+// (derived by the simulation itself, never read from the machines) and
+// from what the simulation observed; a planted Bug may hand the machines
+// a corrupted timing or break their driver, never the checkers' view.
+// The safety checker (check.go): at most one partition holds quorum (two
+// quorate nodes include each other, and no lease outlives the node's own
+// disk); no package runs on two unfenced nodes, and a takeover waits until
+// the victim is fenced or its watchdog has certainly fired; no fencing or
+// takeover without quorum; a node stops feeding its watchdog and starts
+// stopping its packages by the stop bound the configuration implies; the
+// cluster re-forms after the faults heal. The liveness checker
+// (liveness.go): in every fault window that leaves a connected majority,
+// that majority holds quorum within R and keeps it, R derived from the
+// configured timing.
 //
 // Non-guarantees: the fakes model outcomes and orders, not the timing of
 // real queues; a frozen VM's packages are taken as not running while it
-// is frozen (its first step after resuming must stop them, which the
-// checker verifies).
+// is frozen, and a package stop under way when it froze ends as it
+// resumes (its first step after resuming must stop them, which the
+// checker verifies); a takeover of a VM frozen since its last watchdog
+// feed is not held to the watchdog's timing (the watchdog stood still
+// with it: the documented non-guarantee of package quorum).
 package sim

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"strings"
 	"time"
 
 	"github.com/mtcluster/mtc/config"
@@ -18,21 +19,31 @@ type HistoryOptions struct {
 	SmallBias bool
 	// Timing; the zero value draws the default or the aggressive profile.
 	Timing config.Timing
-	// Unsafe disables a safety rule (checker tests only).
-	Unsafe quorum.Unsafe
+	// Bug plants a defect (checker tests only).
+	Bug Bug
+	// Kind, when set, draws every fault of the history from this kind.
+	Kind string
 	// Trace receives the history's events and decisions when set.
 	Trace io.Writer
 }
 
 // Result is the outcome of one history.
 type Result struct {
-	Seed       int64
-	Nodes      int
-	Timing     config.Timing
-	Fencing    bool
+	Seed    int64
+	Nodes   int
+	Timing  config.Timing
+	Fencing bool
+	// Violations of the safety invariants; Liveness of the
+	// survivor-liveness properties.
 	Violations []Violation
-	Decisions  int
-	Simulated  time.Duration
+	Liveness   []Violation
+	// Kinds are the fault kinds the history drew (each once).
+	Kinds []string
+	// Windows is how many fault windows the liveness checker judged.
+	Windows   int
+	Bug       string
+	Decisions int
+	Simulated time.Duration
 	// Reformed is how long after the last heal the cluster re-formed.
 	Reformed time.Duration
 }
@@ -65,7 +76,7 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 			timing = config.AggressiveTiming()
 		}
 	}
-	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, Unsafe: ho.Unsafe}
+	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, Bug: ho.Bug}
 	if ho.Trace != nil {
 		opt.Trace = ho.Trace
 	}
@@ -74,7 +85,7 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 		return nil, Result{}, err
 	}
 	t := w.t
-	res := Result{Seed: seed, Nodes: nodes, Timing: timing, Fencing: opt.Fencing}
+	res := Result{Seed: seed, Nodes: nodes, Timing: timing, Fencing: opt.Fencing, Bug: ho.Bug.Name}
 	w.loss = rng.Float64() * 0.05
 	w.torn = rng.Float64() * 0.01
 	w.trace("history seed=%d nodes=%d timing=%+v fencing=%v loss=%.3f torn=%.3f", seed, nodes, timing, opt.Fencing, w.loss, w.torn)
@@ -84,14 +95,29 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 	window := 10 * t.FailureTimeout
 	end := formed + window
 	k := 1 + rng.Intn(4)
+	faultsEnd := end
+	seen := map[string]bool{}
 	for i := 0; i < k; i++ {
 		start := formed + time.Duration(rng.Int63n(int64(window)))
 		dur := time.Duration(float64(t.FailureTimeout) * (0.2 + rng.Float64()*8))
 		if start+dur > end {
 			dur = end - start
 		}
-		scheduleFault(w, rng, start, dur)
+		kind := faultKinds[rng.Intn(len(faultKinds))]
+		if ho.Kind != "" {
+			kind = ho.Kind
+		}
+		if kind == "one-way-long" {
+			dur = 20*time.Second + time.Duration(rng.Int63n(int64(10*time.Second)))
+		}
+		faultsEnd = max(faultsEnd, start+dur)
+		scheduleFault(w, rng, kind, start, dur)
+		if !seen[kind] {
+			seen[kind] = true
+			res.Kinds = append(res.Kinds, kind)
+		}
 	}
+	end = faultsEnd
 	w.RunUntil(end)
 	w.HealAll()
 	// Run until the cluster has re-formed and stayed so for a while (a
@@ -115,18 +141,43 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 		}
 	}
 	w.checkReformed()
+	w.lv.finish()
 	res.Violations = w.violations
+	res.Liveness = w.liveness
+	res.Windows = w.lv.Windows
 	res.Decisions = w.decisions
 	res.Simulated = w.now
 	return w, res, nil
 }
 
-func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
+// faultKinds are the kinds of fault a history draws from (a partition
+// twice as often as the others).
+var faultKinds = []string{
+	"partition", "partition", "one-way", "one-way-long", "loss",
+	"disk-fail", "disk-hang", "disk-slow", "crash", "restart-loop",
+	"pause", "vm-freeze", "slow-stop", "deaf", "mute", "flap", "babble",
+}
+
+// FaultKinds lists the fault kinds, each once.
+func FaultKinds() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range faultKinds {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func scheduleFault(w *World, rng *rand.Rand, kind string, start, dur time.Duration) {
 	n := len(w.nodes) - 1
 	pick := func() quorum.NodeID { return quorum.NodeID(1 + rng.Intn(n)) }
 	end := start + dur
-	switch rng.Intn(10) {
-	case 0, 1: // symmetric partition into two or three random sides
+	t := w.t
+	switch kind {
+	case "partition": // symmetric partition into two or three random sides
 		groups := make([][]quorum.NodeID, 2+rng.Intn(2))
 		for id := 1; id <= n; id++ {
 			g := rng.Intn(len(groups))
@@ -134,7 +185,7 @@ func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
 		}
 		w.at(start, func() { w.Partition(groups) })
 		w.at(end, w.HealNetwork)
-	case 2: // one-way partitions
+	case "one-way", "one-way-long": // one-way links, held long or not
 		m := 1 + rng.Intn(3)
 		for i := 0; i < m; i++ {
 			a, b := pick(), pick()
@@ -143,32 +194,90 @@ func scheduleFault(w *World, rng *rand.Rand, start, dur time.Duration) {
 			}
 		}
 		w.at(end, w.HealNetwork)
-	case 3: // heavy packet loss
+	case "loss": // heavy packet loss
 		p := 0.3 + rng.Float64()*0.6
 		w.at(start, func() { w.SetLoss(p) })
 		w.at(end, w.HealNetwork)
-	case 4: // a dead disk path
+	case "disk-fail": // a dead disk path
 		id := pick()
 		w.at(start, func() { w.DiskFail(id) })
 		w.at(end, func() { w.DiskHeal(id) })
-	case 5: // a hung disk path, its I/O completing late at the heal
+	case "disk-hang": // a hung disk path, its I/O completing late at the heal
 		id := pick()
 		w.at(start, func() { w.DiskHang(id) })
 		w.at(end, func() { w.DiskHeal(id) })
-	case 6: // crash and restart
+	case "crash": // crash and restart
 		id := pick()
 		w.at(start, func() { w.Crash(id) })
 		w.at(end, func() { w.Restart(id) })
-	case 7: // process pause: the watchdog keeps counting
+	case "restart-loop": // a node that crashes and restarts over and over
+		id := pick()
+		for at := start; at < end; {
+			up := at
+			down := up + time.Duration(float64(t.DeadAfter)*(0.3+rng.Float64()*4))
+			back := down + time.Duration(rng.Int63n(int64(rebootDelay)))
+			if down >= end {
+				break
+			}
+			w.at(down, func() { w.Crash(id) })
+			w.at(back, func() { w.Restart(id) })
+			at = back
+		}
+	case "pause": // process pause: the watchdog keeps counting
 		id := pick()
 		w.at(start, func() { w.Pause(id, dur) })
-	case 8: // VM freeze: the watchdog stands still, the clock jumps
+	case "vm-freeze": // VM freeze: the watchdog stands still, the clock jumps
 		id := pick()
 		w.at(start, func() { w.VMFreeze(id, dur) })
-	case 9: // slow, lossy disk path and torn writes
+	case "disk-slow": // slow, lossy disk path and torn writes
 		id := pick()
 		w.at(start, func() { w.DiskSlow(id, 0.5); w.DiskFlaky(id, 0.2); w.SetTorn(0.2) })
 		w.at(end, func() { w.DiskHeal(id); w.SetTorn(0) })
+	case "slow-stop": // package stops slow or hung, on a node made to stop
+		id := pick()
+		d := time.Duration(-1)
+		if rng.Intn(2) == 0 {
+			d = t.HeartbeatInterval + time.Duration(rng.Int63n(int64(t.WatchdogTimeout)))
+		}
+		isolate := rng.Intn(2) == 0
+		w.at(start, func() {
+			w.SlowStop(id, d)
+			if isolate {
+				w.Partition([][]quorum.NodeID{{id}})
+			} else {
+				w.DiskFail(id)
+			}
+		})
+		w.at(end, func() {
+			w.SlowStop(id, 0)
+			if isolate {
+				w.HealNetwork()
+			} else {
+				w.DiskHeal(id)
+			}
+		})
+	case "deaf": // a node that receives nothing, and still sends
+		id := pick()
+		w.at(start, func() { w.Deaf(id) })
+		w.at(end, w.HealNetwork)
+	case "mute": // a node that sends nothing, and still receives
+		id := pick()
+		w.at(start, func() { w.Mute(id) })
+		w.at(end, w.HealNetwork)
+	case "flap": // a link that goes down and up
+		a, b := pick(), pick()
+		if a == b {
+			b = a%quorum.NodeID(n) + 1
+		}
+		period := t.HeartbeatInterval + time.Duration(rng.Int63n(int64(3*t.FailureTimeout)))
+		w.at(start, func() { w.Flap(a, b, period) })
+		w.at(end, w.HealNetwork)
+	case "babble": // a peer whose view changes every heartbeat
+		id := pick()
+		w.at(start, func() { w.Babble(id) })
+		w.at(end, w.HealNetwork)
+	default:
+		panic("sim: unknown fault kind " + kind)
 	}
 }
 
@@ -218,7 +327,7 @@ func RunMany(first int64, count, workers int, ho HistoryOptions, report func(Res
 
 // Summary is one line about a result.
 func (r Result) Summary() string {
-	return fmt.Sprintf("seed=%d nodes=%d heartbeat=%v fencing=%v violations=%d", r.Seed, r.Nodes, r.Timing.HeartbeatInterval, r.Fencing, len(r.Violations))
+	return fmt.Sprintf("seed=%d nodes=%d heartbeat=%v fencing=%v faults=%s violations=%d liveness=%d", r.Seed, r.Nodes, r.Timing.HeartbeatInterval, r.Fencing, strings.Join(r.Kinds, ","), len(r.Violations), len(r.Liveness))
 }
 
 // Replay is the command that replays this history with its trace.
@@ -227,5 +336,40 @@ func (r Result) Replay() string {
 	if r.Timing == config.AggressiveTiming() {
 		profile = "aggressive"
 	}
-	return fmt.Sprintf("mtc sim --seed %d --nodes %d --timing %s --v", r.Seed, r.Nodes, profile)
+	s := fmt.Sprintf("mtc sim --seed %d --nodes %d --timing %s --v", r.Seed, r.Nodes, profile)
+	if r.Bug != "" {
+		s += " --plant-bug " + r.Bug
+	}
+	return s
+}
+
+// KindCounts tallies histories by fault kind: how many drew each kind and
+// how many of those broke a safety invariant or a liveness property.
+type KindCounts struct {
+	Histories, Unsafe, Unlive map[string]int
+}
+
+// Add counts one result.
+func (k *KindCounts) Add(r Result) {
+	if k.Histories == nil {
+		k.Histories, k.Unsafe, k.Unlive = map[string]int{}, map[string]int{}, map[string]int{}
+	}
+	for _, kind := range r.Kinds {
+		k.Histories[kind]++
+		if len(r.Violations) > 0 {
+			k.Unsafe[kind]++
+		}
+		if len(r.Liveness) > 0 {
+			k.Unlive[kind]++
+		}
+	}
+}
+
+// String is one line per fault kind.
+func (k KindCounts) String() string {
+	var b strings.Builder
+	for _, kind := range FaultKinds() {
+		fmt.Fprintf(&b, "kind %-13s histories=%-5d unsafe=%-4d liveness-failed=%d\n", kind, k.Histories[kind], k.Unsafe[kind], k.Unlive[kind])
+	}
+	return b.String()
 }

@@ -13,10 +13,14 @@ import (
 // Detection summarises MeasureDetection: for each history, the time from
 // a node's death (crash) to the moment every survivor has dropped it from
 // its member set (Decided), and to the moment every survivor holds quorum
-// again without it (Requorate).
+// again without it (Requorate), and the survivors' longest stretch
+// without quorum after the death (Gap: the longest over every survivor,
+// 0 when none lost quorum; GapHistories counts the histories with a gap).
 type Detection struct {
 	Histories           int
 	Decided, Requorate  Percentiles
+	Gap                 Percentiles
+	GapHistories        int
 	Timing              config.Timing
 	Nodes               int
 	Undecided, NoQuorum int // histories where that never happened within the bound
@@ -46,7 +50,7 @@ func (p Percentiles) String() string {
 // clock. Clock drift, network jitter and disk latency are drawn per seed.
 func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detection, error) {
 	res := Detection{Timing: t, Nodes: nodes}
-	var decided, requorate []time.Duration
+	var decided, requorate, gaps []time.Duration
 	for s := first; s < first+int64(count); s++ {
 		w, err := NewWorld(Options{Nodes: nodes, Timing: t, Seed: s, Fencing: true})
 		if err != nil {
@@ -67,14 +71,28 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 				all = all.Add(n.id)
 			}
 		}
-		var tDecided, tQuorate time.Duration
+		var tDecided, tQuorate, gap time.Duration
+		var gapFrom [quorum.MaxNodes + 1]time.Duration
+		for i := range gapFrom {
+			gapFrom[i] = -1
+		}
 		end := died + 3*d.TakeoverAfter
-		for w.now < end && (tDecided == 0 || tQuorate == 0) {
+		// Watch on after the survivors regain quorum, long enough for a
+		// later loss (the dead node's leases and the guard run out).
+		watch := 2*d.DeadAfter + d.EndorseGuard
+		for w.now < end && (tDecided == 0 || tQuorate == 0 || w.now < died+watch) {
 			w.Run(time.Millisecond)
 			dec, quo := true, true
 			for _, n := range w.nodes[1:] {
 				if n.id == victim {
 					continue
+				}
+				switch q := w.quorateNow(n); {
+				case !q && gapFrom[n.id] < 0:
+					gapFrom[n.id] = w.now
+				case q && gapFrom[n.id] >= 0:
+					gap = max(gap, w.now-gapFrom[n.id])
+					gapFrom[n.id] = -1
 				}
 				if n.status.Members.Has(victim) {
 					dec = false
@@ -90,6 +108,15 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 				tQuorate = w.now - died
 			}
 		}
+		for _, from := range gapFrom {
+			if from >= 0 {
+				gap = max(gap, w.now-from)
+			}
+		}
+		gaps = append(gaps, gap)
+		if gap > 0 {
+			res.GapHistories++
+		}
 		res.Histories++
 		if tDecided == 0 {
 			res.Undecided++
@@ -102,11 +129,11 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 			requorate = append(requorate, tQuorate)
 		}
 	}
-	res.Decided, res.Requorate = percentiles(decided), percentiles(requorate)
+	res.Decided, res.Requorate, res.Gap = percentiles(decided), percentiles(requorate), percentiles(gaps)
 	return res, nil
 }
 
 func (d Detection) String() string {
-	return fmt.Sprintf("nodes=%d heartbeat=%v failure=%v histories=%d: death->decision %v; death->quorate again %v (undecided=%d, no quorum=%d)",
-		d.Nodes, d.Timing.HeartbeatInterval, d.Timing.FailureTimeout, d.Histories, d.Decided, d.Requorate, d.Undecided, d.NoQuorum)
+	return fmt.Sprintf("nodes=%d heartbeat=%v failure=%v histories=%d: death->decision %v; death->quorate again %v (undecided=%d, no quorum=%d); survivors' longest quorum gap %v (%d histories with a gap)",
+		d.Nodes, d.Timing.HeartbeatInterval, d.Timing.FailureTimeout, d.Histories, d.Decided, d.Requorate, d.Undecided, d.NoQuorum, d.Gap, d.GapHistories)
 }

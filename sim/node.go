@@ -37,6 +37,20 @@ type simNode struct {
 	running quorum.Set // packages running here (bit p = package of node p)
 	fenced  bool       // cut off the storage (this incarnation)
 
+	// Package stops: stopDelay is how long a stop takes under the
+	// slow-stop fault (0: at once; <0: it hangs until the watchdog
+	// resets the node); stopping while one is under way.
+	stopDelay  time.Duration
+	stopping   bool
+	stopToken  uint64
+	resumingVM bool // the first step after a VM freeze
+
+	// What the checkers observed of the current incarnation, and what the
+	// step under way did.
+	obs          *incObs
+	stopReported bool
+	stepFed      bool
+
 	// Disk path.
 	pathDown bool
 	pathHang bool
@@ -44,6 +58,9 @@ type simNode struct {
 	flaky    float64 // fraction of I/Os that fail
 	inflight *ioOp
 	hung     []*ioOp
+	// stuck: an I/O that never completes keeps the device busy until the
+	// node restarts.
+	stuck bool
 
 	bootToken uint64
 	readBuf   []quorum.SlotObservation
@@ -53,6 +70,7 @@ type ioOp struct {
 	n        *simNode
 	inc      quorum.Incarnation
 	req      quorum.DiskRequest
+	issue    time.Duration // local
 	done     bool
 	timedOut bool
 }
@@ -64,6 +82,9 @@ func (n *simNode) local(abs time.Duration) time.Duration {
 
 // abs converts a local time to the earliest absolute time it is reached.
 func (n *simNode) abs(local time.Duration) time.Duration {
+	if local >= farFuture {
+		return farFuture // "never": no rounding loop on huge values
+	}
 	a := absCeil(float64(local-n.offset) / n.rate)
 	for n.local(a) < local { // float rounding: never wake a node early
 		a++
@@ -78,13 +99,17 @@ func (n *simNode) boot() {
 	n.frozen, n.vmFrozen, n.queued = false, false, nil
 	n.fenced = false
 	n.inflight = nil
+	n.stuck = false
 	n.running = 0
+	n.stopping = false
+	n.stopReported = false
 	n.wdArmed = false
+	n.obs = w.chk.boot(n)
 	nodes := make([]quorum.Member, 0, len(w.nodes)-1)
 	for _, m := range w.nodes[1:] {
 		nodes = append(nodes, quorum.Member{ID: m.id, Votes: 1})
 	}
-	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.t, Incarnation: n.inc, Unsafe: w.opt.Unsafe}
+	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, Unsafe: w.opt.Bug.Unsafe}
 	n.drv = &quorum.Driver{Node: quorum.New(cfg), FX: (*effects)(n)}
 	n.status = quorum.Status{}
 	n.step(quorum.Tick{})
@@ -97,14 +122,19 @@ func (n *simNode) crash(why string) {
 	}
 	n.up = false
 	n.running = 0
+	n.stopping = false
+	n.stopToken++
 	n.wdArmed = false
 	n.wakeToken++
 	n.wakeSet = false
 	n.wdToken++
 	n.wdPending = false
 	n.inflight = nil
+	n.stuck = false
 	n.status = quorum.Status{}
+	n.w.chk.end(n.obs)
 	n.w.trace("n%d %s", n.id, why)
+	n.w.patternChanged()
 }
 
 func (n *simNode) restart() {
@@ -113,6 +143,7 @@ func (n *simNode) restart() {
 	}
 	n.w.trace("n%d restart", n.id)
 	n.boot()
+	n.w.patternChanged()
 }
 
 // step feeds one event to the daemon at the current absolute time.
@@ -127,8 +158,14 @@ func (n *simNode) step(ev quorum.Event) {
 		return
 	}
 	prev := n.status
+	n.stepFed = false
 	rd := n.drv.Step(n.local(n.w.now), ev)
 	n.status = rd.Status
+	if n.w.opt.Bug.FeedAfterStop && !rd.FeedWatchdog && n.up {
+		// A driver that feeds the watchdog on every step, whatever
+		// the machine says.
+		(*effects)(n).FeedWatchdog()
+	}
 	n.afterStep(prev)
 }
 
@@ -137,7 +174,9 @@ func (n *simNode) step(ev quorum.Event) {
 func (n *simNode) afterStep(prev quorum.Status) {
 	w := n.w
 	st := n.status
-	if st.Quorate && !st.Stopped {
+	w.chk.afterStep(n, n.stepFed)
+	w.lv.afterStep(n, prev)
+	if st.Quorate && !st.Stopped && !n.obs.stopped {
 		for p := quorum.NodeID(1); int(p) < len(w.nodes); p++ {
 			if w.owner[p] == n.id && !n.running.Has(p) {
 				n.running = n.running.Add(p)
@@ -148,7 +187,6 @@ func (n *simNode) afterStep(prev quorum.Status) {
 	if st.Quorate && (!prev.Quorate || prev.Members != st.Members) {
 		w.checkQuorate(n)
 	}
-	w.checkDeadlines()
 }
 
 func (n *simNode) freeze(vm bool) {
@@ -161,6 +199,7 @@ func (n *simNode) freeze(vm bool) {
 		kind = "vm-freeze"
 	}
 	n.w.trace("n%d %s", n.id, kind)
+	n.w.patternChanged()
 }
 
 func (n *simNode) resume() {
@@ -176,11 +215,26 @@ func (n *simNode) resume() {
 		// The virtual watchdog stood still with the VM.
 		n.setWatchdog(n.wdDeadline + frozenFor)
 	}
+	if wasVM {
+		n.obs.frozenSinceFeed += frozenFor
+		if n.stopping {
+			// The documented non-guarantee: a VM frozen during its
+			// package stop ends it as it resumes.
+			w.trace("n%d packages %v stopped", n.id, n.running)
+			n.running, n.stopping = 0, false
+			n.stopToken++
+		}
+	}
+	w.patternChanged()
 	q := n.queued
 	n.queued = nil
-	// The first thing a resumed daemon does is look at its clock.
+	// The first thing a resumed daemon does is look at its clock. A VM
+	// resumed after its packages were taken over is the documented
+	// non-guarantee: the simulation stops them at once.
 	n.wakeSet = false
+	n.resumingVM = wasVM
 	n.step(quorum.Tick{})
+	n.resumingVM = false
 	w.checkPackages()
 	for _, ev := range q {
 		n.step(ev)
@@ -229,6 +283,9 @@ func (n *simNode) scheduleReboot() {
 	})
 }
 
+// farFuture is beyond any simulated history.
+const farFuture = time.Duration(1 << 60)
+
 // rebootDelay is how long a reset node takes to boot and start its daemon.
 const rebootDelay = 2 * time.Second
 
@@ -241,21 +298,66 @@ func (e *effects) Broadcast(hb quorum.Heartbeat) { n := (*simNode)(e); n.w.broad
 
 func (e *effects) FeedWatchdog() {
 	n := (*simNode)(e)
+	n.stepFed = true
+	o := n.obs
+	o.fed, o.lastFeed, o.frozenSinceFeed = true, n.w.now, 0
 	n.setWatchdog(n.w.now + n.w.t.WatchdogTimeout)
 }
 
 func (e *effects) StopPackages() {
 	n := (*simNode)(e)
-	if n.running != 0 {
-		n.w.trace("n%d stops packages %v", n.id, n.running)
+	w := n.w
+	if k := w.opt.Bug.LateStop; k > 1 {
+		// A driver that begins the stop late.
+		tok := n.stopToken
+		w.at(w.now+time.Duration((k-1)*float64(w.t.SelfFenceAfter)), func() {
+			if tok == n.stopToken && n.up {
+				n.beginStop()
+			}
+		})
+		return
 	}
-	n.running = 0
+	n.beginStop()
+}
+
+// beginStop stops the packages: at once, or after the slow-stop fault's
+// delay (the packages run on meanwhile), or never (the watchdog ends it).
+func (n *simNode) beginStop() {
+	w := n.w
+	if n.obs.stopped {
+		return
+	}
+	n.obs.stopped = true
+	d := n.stopDelay
+	if n.resumingVM || n.running == 0 {
+		d = 0
+	}
+	if d == 0 {
+		if n.running != 0 {
+			w.trace("n%d stops packages %v", n.id, n.running)
+		}
+		n.running = 0
+		return
+	}
+	n.stopping = true
+	if d < 0 {
+		w.trace("n%d stops packages %v: the stop hangs", n.id, n.running)
+		return
+	}
+	w.trace("n%d stops packages %v: the stop takes %v", n.id, n.running, d)
+	tok := n.stopToken
+	w.at(w.now+d, func() {
+		if tok == n.stopToken && n.up {
+			w.trace("n%d packages %v stopped", n.id, n.running)
+			n.running, n.stopping = 0, false
+		}
+	})
 }
 
 func (e *effects) Fence(t quorum.Target) {
 	n := (*simNode)(e)
 	w := n.w
-	w.checkActor(n, "fence", t.Node)
+	w.chk.acts = append(w.chk.acts, act{n: n, what: "fence", target: t.Node})
 	if !w.fencing {
 		return
 	}
@@ -271,6 +373,13 @@ func (e *effects) Fence(t quorum.Target) {
 			x.fenced = true
 			w.trace("n%d fenced by n%d", x.id, from.id)
 		}
+		// The fencing component cuts the incarnation off the storage
+		// whether it still runs or not.
+		if o := w.chk.incs[t.Inc]; t.Inc != 0 && o != nil {
+			o.fenced = true
+		} else if list := w.chk.byNode[t.Node]; t.Inc == 0 && len(list) > 0 {
+			list[len(list)-1].fenced = true
+		}
 		if from.up && from.inc == inc {
 			from.step(quorum.Fenced{Node: t.Node, Inc: t.Inc})
 		}
@@ -280,13 +389,13 @@ func (e *effects) Fence(t quorum.Target) {
 func (e *effects) Takeover(t quorum.Takeover) {
 	n := (*simNode)(e)
 	w := n.w
-	w.checkActor(n, "takeover", t.Node)
+	w.chk.takeover(n, t)
 	x := w.node(t.Node)
 	for p := quorum.NodeID(1); int(p) < len(w.nodes); p++ {
 		if w.owner[p] != t.Node {
 			continue
 		}
-		if x != nil && x.running.Has(p) && w.live(x) {
+		if x != nil && x.running.Has(p) && w.canAct(x) {
 			w.violate(2, "n%d takes over package %d while n%d (incarnation %x) still runs it, neither fenced nor reset", n.id, p, x.id, x.inc)
 		}
 		w.owner[p] = n.id
@@ -300,6 +409,9 @@ func (e *effects) Decided(d quorum.Decision) {
 	w.decisions++
 	if w.onDecision != nil {
 		w.onDecision(w, n, d)
+	}
+	if d.Kind == quorum.SelfFence {
+		w.lv.selfFence(n)
 	}
 	if d.Kind == quorum.PeerStateChanged && d.State == quorum.PeerSuspect {
 		return
@@ -327,7 +439,7 @@ func (e *effects) WakeAt(t time.Duration) {
 func (e *effects) StartDisk(req quorum.DiskRequest) {
 	n := (*simNode)(e)
 	w := n.w
-	op := &ioOp{n: n, inc: n.inc, req: req}
+	op := &ioOp{n: n, inc: n.inc, req: req, issue: n.local(w.now)}
 	fail := func(res quorum.IOResult, after time.Duration) {
 		w.at(w.now+after, func() { n.deliverDisk(op, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: res}) })
 	}
@@ -398,6 +510,9 @@ func (n *simNode) completeIO(op *ioOp) {
 		res.Lock = w.lock.obs
 	}
 	if !op.timedOut {
+		if op.req.Kind == quorum.DiskWriteSlot && res.Result == quorum.IOOK && n.up && n.inc == op.inc {
+			n.obs.okWrite, n.obs.okWriteIssue = true, max(n.obs.okWriteIssue, op.issue)
+		}
 		n.deliverDisk(op, res)
 	}
 }
@@ -418,6 +533,9 @@ func (n *simNode) releaseHung() {
 	n.hung = nil
 	for _, op := range hung {
 		if !n.w.opt.Exact && n.w.rng.Intn(2) == 0 {
+			if op.inc == n.inc && n.up {
+				n.stuck = true
+			}
 			continue
 		}
 		op.n.completeIO(op)

@@ -28,8 +28,9 @@ type Options struct {
 	// Exact turns off randomness in the fakes: equal clock rates, fixed
 	// network and disk latencies, no loss. Golden scenarios use it.
 	Exact bool
-	// Unsafe disables a safety rule in every node (checker tests only).
-	Unsafe quorum.Unsafe
+	// Bug plants a defect in every node's machine or driver (checker
+	// tests only; see Bug).
+	Bug Bug
 	// Trace, when set, receives every decision and fault as it happens.
 	Trace io.Writer
 	// KeepLog keeps the decision log in memory (Log).
@@ -87,8 +88,12 @@ type lockCell struct {
 // World is one simulated cluster: nodes, network, quorum disk, watchdogs,
 // fencing and a checker of the invariants, on one absolute clock.
 type World struct {
-	opt   Options
+	opt Options
+	// t is the configured timing, derived by the simulation: the fakes and
+	// the checkers use it. mt is what the machines run on: the same,
+	// unless a planted bug corrupts it.
 	t     config.Derived
+	mt    config.Derived
 	rng   *rand.Rand
 	now   time.Duration
 	q     eventHeap
@@ -99,6 +104,12 @@ type World struct {
 	block [quorum.MaxNodes + 1][quorum.MaxNodes + 1]bool
 	link  [quorum.MaxNodes + 1][quorum.MaxNodes + 1]time.Duration
 	loss  float64
+	// deaf nodes receive nothing, mute ones send nothing; flapping links
+	// go down and up (flapDown: down now); a babbling node's heartbeats
+	// carry a view that changes every time.
+	deaf, mute, babble [quorum.MaxNodes + 1]bool
+	flapping, flapDown [quorum.MaxNodes + 1][quorum.MaxNodes + 1]bool
+	flapGen            [quorum.MaxNodes + 1][quorum.MaxNodes + 1]uint64 // ends the toggles of healed flaps
 
 	slots [quorum.MaxNodes + 1]slotCell
 	lock  lockCell
@@ -111,6 +122,9 @@ type World struct {
 	owner [quorum.MaxNodes + 1]quorum.NodeID
 
 	violations []Violation
+	liveness   []Violation
+	chk        checker
+	lv         liveChecker
 	log        []string
 	decisions  int
 	// sameInstant counts events in a row at one absolute time.
@@ -137,6 +151,12 @@ func NewWorld(opt Options) (*World, error) {
 		return nil, fmt.Errorf("sim: timing: %v", errs[0])
 	}
 	w := &World{opt: opt, t: opt.Timing.Derive(), rng: rand.New(rand.NewSource(opt.Seed)), fencing: opt.Fencing, keepLog: opt.KeepLog}
+	w.mt = w.t
+	if opt.Bug.Timing != nil {
+		w.mt = opt.Bug.Timing(w.t)
+	}
+	w.chk.init(w)
+	w.lv.init(w)
 	w.rng.Read(w.cluster[:])
 	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
 	for a := 1; a <= opt.Nodes; a++ {
@@ -157,14 +177,18 @@ func NewWorld(opt Options) (*World, error) {
 	for _, n := range w.nodes[1:] {
 		n.boot()
 	}
+	w.patternChanged()
 	return w, nil
 }
 
 // Now is the absolute simulation time.
 func (w *World) Now() time.Duration { return w.now }
 
-// Violations found so far.
+// Violations of the safety invariants found so far.
 func (w *World) Violations() []Violation { return w.violations }
+
+// LivenessViolations of the survivor-liveness properties found so far.
+func (w *World) LivenessViolations() []Violation { return w.liveness }
 
 // Log is the decision log (all nodes, in time order).
 func (w *World) Log() []string { return w.log }
@@ -228,12 +252,24 @@ func (w *World) violate(rule int, format string, args ...any) {
 	w.trace("VIOLATION %s", v.String())
 }
 
-// reformed: every node is up and quorate with every node as a member.
-func (w *World) reformed() bool {
+// delivers: a packet from a to b is not dropped by a fault (it may still
+// be lost at the loss rate).
+func (w *World) delivers(a, b quorum.NodeID) bool {
+	return !w.block[a][b] && !w.mute[a] && !w.deaf[b] && !w.flapDown[a][b]
+}
+
+// allNodes is the set of every configured node.
+func (w *World) allNodes() quorum.Set {
 	all := quorum.Set(0)
 	for _, n := range w.nodes[1:] {
 		all = all.Add(n.id)
 	}
+	return all
+}
+
+// reformed: every node is up and quorate with every node as a member.
+func (w *World) reformed() bool {
+	all := w.allNodes()
 	for _, n := range w.nodes[1:] {
 		if !w.quorateNow(n) || n.status.Members != all {
 			return false
@@ -268,9 +304,16 @@ func (w *World) netDelay(a, b quorum.NodeID) time.Duration {
 }
 
 func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
+	if w.opt.Bug.MuteAfterQuorum && from.id == 1 && from.obs.armed {
+		return
+	}
+	if w.babble[from.id] {
+		// A faulty peer: its view changes every heartbeat.
+		hbv.View = quorum.Set(w.rng.Uint32()) & w.allNodes()
+	}
 	hb := &hbv // one copy shared by every delivery
 	for _, to := range w.nodes[1:] {
-		if to == from || w.block[from.id][to.id] {
+		if to == from || !w.delivers(from.id, to.id) {
 			continue
 		}
 		copies := 1

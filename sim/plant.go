@@ -1,0 +1,83 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/quorum"
+)
+
+// Bug is a defect planted on purpose, in the machines or in the
+// simulation's driver of them, so that a test can show the checkers catch
+// it. The checkers always work from the true configuration: a timing bug
+// hands the machines a corrupted config.Derived while the simulation and
+// its checkers derive their own.
+type Bug struct {
+	Name string
+	// Unsafe disables a safety rule of the machine.
+	Unsafe quorum.Unsafe
+	// Timing corrupts the derived timing the machines run on.
+	Timing func(config.Derived) config.Derived
+	// LateStop: the driver begins a package stop (LateStop-1) x
+	// SelfFenceAfter after the machine asks for it, so packages stop
+	// LateStop times later than SelfFenceAfter after the loss of quorum.
+	LateStop float64
+	// FeedAfterStop: the driver feeds the watchdog on every step, also
+	// after the machine has stopped feeding it.
+	FeedAfterStop bool
+	// MuteAfterQuorum: node 1's driver stops sending heartbeats once it
+	// has held quorum (a healthy node, as far as the fault pattern goes).
+	MuteAfterQuorum bool
+}
+
+// Bugs are the planted bugs by name (mtc sim --plant-bug).
+var Bugs = map[string]Bug{
+	// Safety.
+	"tie-break":    {Unsafe: quorum.Unsafe{SkipTieBreak: true}},
+	"agreement":    {Unsafe: quorum.Unsafe{SkipAgreement: true}},
+	"shrink-guard": {Unsafe: quorum.Unsafe{SkipShrinkGuard: true}},
+	"late-stop":    {LateStop: 3},
+	"late-stop-timing": {Timing: func(d config.Derived) config.Derived {
+		d.SelfFenceAfter *= 3
+		return d
+	}},
+	"takeover-x0.5":   {Timing: scaleTakeover(0.5)},
+	"takeover-x0.9":   {Timing: scaleTakeover(0.9)},
+	"feed-after-stop": {FeedAfterStop: true},
+	// Liveness.
+	"self-fence-half": {Timing: func(d config.Derived) config.Derived {
+		d.SelfFenceAfter /= 2
+		return d
+	}},
+	"mute-after-quorum": {MuteAfterQuorum: true},
+}
+
+func scaleTakeover(k float64) func(config.Derived) config.Derived {
+	return func(d config.Derived) config.Derived {
+		d.TakeoverAfter = time.Duration(float64(d.TakeoverAfter) * k)
+		return d
+	}
+}
+
+// BugNamed returns the planted bug called name.
+func BugNamed(name string) (Bug, error) {
+	b, ok := Bugs[name]
+	if !ok {
+		return Bug{}, fmt.Errorf("sim: no planted bug %q; there are %s", name, strings.Join(BugNames(), ", "))
+	}
+	b.Name = name
+	return b, nil
+}
+
+// BugNames lists the planted bugs.
+func BugNames() []string {
+	var out []string
+	for k := range Bugs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
