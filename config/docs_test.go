@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"github.com/mtcluster/mtc/config/timing"
 	"os"
 	"reflect"
 	"strings"
@@ -71,46 +72,10 @@ const (
 	relationsEnd  = "<!-- END timing relations -->"
 )
 
-// relationsTable renders the ranges and relations Validate checks.
-func relationsTable() string {
-	var b strings.Builder
-	b.WriteString("| Rule | Why |\n|---|---|\n")
-	for _, r := range timingBounds {
-		rule := fmt.Sprintf("`%s` ≥ %s", r.field, durString(r.min))
-		why := r.whyMin
-		if r.max != 0 {
-			rule = fmt.Sprintf("%s ≤ `%s` ≤ %s", durString(r.min), r.field, durString(r.max))
-			why = strings.TrimSuffix(r.whyMin, ".") + "; " + r.whyMax
-		}
-		fmt.Fprintf(&b, "| %s | %s. |\n", rule, upperFirst(why))
-	}
-	for _, r := range timingRelations {
-		if r.derived {
-			continue
-		}
-		fmt.Fprintf(&b, "| %s | %s |\n", r.rule, r.why)
-	}
-	b.WriteString("\nChecked when those hold, the relations between derived timeouts that the\nquorum package's safety and liveness arguments rely on (drift is\n`config.MaxClockDrift`); with the formulas of `config.Derived` they follow\nfrom the rules above, and the check guards the formulas:\n\n")
-	b.WriteString("| Relation | Why |\n|---|---|\n")
-	for _, r := range timingRelations {
-		if r.derived {
-			fmt.Fprintf(&b, "| %s | %s |\n", r.rule, r.why)
-		}
-	}
-	return b.String()
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 // TestDocsTimingRelations keeps the table of timing rules in
 // docs/config.md equal to what Validate checks.
 func TestDocsTimingRelations(t *testing.T) {
-	checkGenerated(t, relationsOpen, relationsEnd, relationsTable(), "TestDocsTimingRelations")
+	checkGenerated(t, relationsOpen, relationsEnd, timing.RelationsMarkdown(), "TestDocsTimingRelations")
 }
 
 // TestDocsDerivedTimeouts keeps the table of derived timeouts in

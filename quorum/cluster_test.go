@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/config/timing"
 )
 
 // testCluster runs a few machines against an in-memory network and quorum
@@ -16,7 +16,7 @@ import (
 // sim: the tests here pin one mechanism each, with faults set by hand.
 type testCluster struct {
 	t     *testing.T
-	d     config.Derived
+	d     timing.Derived
 	delay time.Duration
 	nodes []*tcNode // index = node id; 0 unused
 	now   time.Duration
@@ -77,13 +77,13 @@ const tcIOTime = 2 * time.Millisecond
 
 // newCluster configures n one-vote nodes with timing tm; node i gets
 // incarnation 1000*i + 1 and starts 7ms after node i-1.
-func newCluster(t *testing.T, n int, tm config.Timing) *testCluster {
+func newCluster(t *testing.T, n int, tm timing.Timing) *testCluster {
 	return newStaggered(t, n, tm, 7*time.Millisecond)
 }
 
 // newStaggered is newCluster with node i starting i x stagger in, so the
 // nodes' heartbeat cadences are that far apart.
-func newStaggered(t *testing.T, n int, tm config.Timing, stagger time.Duration) *testCluster {
+func newStaggered(t *testing.T, n int, tm timing.Timing, stagger time.Duration) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, d: tm.Derive(), delay: time.Millisecond, nodes: make([]*tcNode, n+1)}
 	var members []Member
@@ -285,21 +285,21 @@ func (n *tcNode) log() string {
 // a connected majority may see in one membership change (package doc,
 // "Transitions"): EndorseGuard + HeartbeatInterval, plus a few network
 // delays and disk I/O times of this test's network and disk.
-func transitionBound(d config.Derived, delay time.Duration) time.Duration {
+func transitionBound(d timing.Derived, delay time.Duration) time.Duration {
 	return d.EndorseGuard + d.HeartbeatInterval + 4*delay + 2*tcIOTime
 }
 
 // profiles are the documented timings and one with a failure timeout of
 // 30 heartbeats, where the survivor-liveness bound R is tightest.
-var profiles = map[string]config.Timing{
-	"default":    config.DefaultTiming(),
-	"aggressive": config.AggressiveTiming(),
+var profiles = map[string]timing.Timing{
+	"default":    timing.DefaultTiming(),
+	"aggressive": timing.AggressiveTiming(),
 	"long":       {HeartbeatInterval: 100 * time.Millisecond, IOTimeout: 100 * time.Millisecond, FailureTimeout: 3 * time.Second, WatchdogTimeout: 5 * time.Second},
 }
 
 // survivorBound is R of the survivor-liveness contract: a connected
 // majority is quorate again this long after a fault begins, computed from
 // the timing alone.
-func survivorBound(d config.Derived) time.Duration {
+func survivorBound(d timing.Derived) time.Duration {
 	return d.EndorseGuard + d.SuspectAfter + 3*d.HeartbeatInterval + 2*d.IOTimeout
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/config/timing"
 )
 
 // lockState follows the quorum disk's tie-break lock: a delta lease in
@@ -57,7 +57,7 @@ func (l *lockState) holdValid(now, hold time.Duration) bool {
 // renewal's hold) stretched by the clock drift, plus one I/O timeout for
 // the read that would show its next write.
 func (n *Node) tieQuiet() time.Duration {
-	return time.Duration(float64(n.t.TieHold)*(1+config.MaxClockDrift)) + n.t.IOTimeout
+	return time.Duration(float64(n.t.TieHold)*(1+timing.MaxClockDrift)) + n.t.IOTimeout
 }
 
 // memberHolds reports whether a member of our set advertises the lock.

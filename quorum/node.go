@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/config/timing"
 	"github.com/mtcluster/mtc/quorum/liveness"
 )
 
@@ -38,8 +38,8 @@ type Unsafe struct {
 type Config struct {
 	Self  NodeID
 	Nodes []Member
-	// Timing are the cluster's derived timeouts (config.Timing.Derive).
-	Timing config.Derived
+	// Timing are the cluster's derived timeouts (timing.Timing.Derive).
+	Timing timing.Derived
 	// Incarnation of this daemon start; must not be 0.
 	Incarnation Incarnation
 	// LeftoversRunning: packages started by an earlier incarnation of the
@@ -87,7 +87,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	if c.Timing.DeadAfter == 0 || c.Timing.TieClaimAfter == 0 {
-		return fmt.Errorf("%w: timing is not derived; pass config.Timing.Derive()", ErrConfig)
+		return fmt.Errorf("%w: timing is not derived; pass timing.Timing.Derive()", ErrConfig)
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func (c *Config) Validate() error {
 // safe for concurrent use; the driver serialises Step, Ready and Advance.
 type Node struct {
 	cfg   Config
-	t     config.Derived
+	t     timing.Derived
 	self  NodeID
 	inc   Incarnation
 	votes Votes

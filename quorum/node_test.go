@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/config/timing"
 )
 
-func oneNode(t *testing.T) (*Node, config.Derived) {
+func oneNode(t *testing.T) (*Node, timing.Derived) {
 	t.Helper()
-	d := config.DefaultTiming().Derive()
+	d := timing.DefaultTiming().Derive()
 	cfg := Config{Self: 1, Nodes: []Member{{ID: 1, Votes: 1}}, Timing: d, Incarnation: 7}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func serveDisk(n *Node, now time.Duration) Ready {
 
 // healthy steps n every heartbeat interval from from to to, with every
 // disk I/O succeeding at once.
-func healthy(n *Node, d config.Derived, from, to time.Duration) Ready {
+func healthy(n *Node, d timing.Derived, from, to time.Duration) Ready {
 	var rd Ready
 	for now := from; now <= to; now += d.HeartbeatInterval {
 		rd = serveDisk(n, now)
@@ -113,7 +113,7 @@ func TestOwnWriteFailureSelfFences(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	d := config.DefaultTiming().Derive()
+	d := timing.DefaultTiming().Derive()
 	good := Config{Self: 1, Nodes: []Member{{1, 1}, {2, 1}}, Timing: d, Incarnation: 1}
 	for _, c := range []struct {
 		mod  func(*Config)
@@ -125,7 +125,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Nodes = append(c.Nodes, Member{2, 1}) }, "nodes[2]: id 2 appears twice"},
 		{func(c *Config) { c.Nodes[1].Votes = -1 }, "nodes[1]: node 2 has -1 votes"},
 		{func(c *Config) { c.Nodes[0].Votes, c.Nodes[1].Votes = 0, 0 }, "no votes"},
-		{func(c *Config) { c.Timing = config.Derived{} }, "timing"},
+		{func(c *Config) { c.Timing = timing.Derived{} }, "timing"},
 	} {
 		cfg := good
 		cfg.Nodes = append([]Member(nil), good.Nodes...)

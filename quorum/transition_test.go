@@ -7,7 +7,7 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/config/timing"
 )
 
 // survivorsKeepQuorum checks that every node in keep never self-fenced,
@@ -450,7 +450,7 @@ func TestTransitionFitsTheGraceForAcceptedTimings(t *testing.T) {
 	accepted := 0
 	rapid.Check(t, func(t *rapid.T) {
 		h := time.Duration(rapid.Int64Range(int64(10*time.Millisecond), int64(2*time.Second)).Draw(t, "heartbeat"))
-		tm := config.Timing{
+		tm := timing.Timing{
 			HeartbeatInterval: h,
 			FailureTimeout:    time.Duration(rapid.Int64Range(int64(3*h), int64(100*h)).Draw(t, "failure")),
 			WatchdogTimeout:   time.Duration(rapid.Int64Range(int64(time.Second), int64(60*time.Second)).Draw(t, "watchdog")),

@@ -1,4 +1,4 @@
-package config
+package timing
 
 import (
 	"fmt"
