@@ -324,18 +324,7 @@ func TestLazyWatchdogOpensAtFirstFeed(t *testing.T) {
 // A node that gains quorum but cannot arm its watchdog must not run.
 func TestDaemonRefusesToRunWithoutWatchdog(t *testing.T) {
 	cl := clusterConfig(t, 1)
-	disk := fakedev.NewDisk(512, 2048)
-	dev := diskhb.NewDevice(disk.Path("n1"), time.Second, nil)
-	tm := cl.Timing
-	h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
-		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
-	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
-		t.Fatal(err)
-	}
-	d, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := soloDisk(t, cl)
 	tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
 	logs := &testutil.SyncBuffer{}
 	stopper := NewRecordingStopper(slog.New(slog.NewTextHandler(logs, nil)), func() time.Duration { return 0 })
@@ -655,18 +644,8 @@ func (g *gatedStopper) StopAll(reason string) <-chan error {
 func TestWatchdogDisarmedOnlyAfterPackagesStopped(t *testing.T) {
 	for _, stopErr := range []error{nil, errors.New("package db: stop script failed")} {
 		cl := clusterConfig(t, 1)
-		disk := fakedev.NewDisk(512, 2048)
-		dev := diskhb.NewDevice(disk.Path("n1"), time.Second, nil)
+		dk := soloDisk(t, cl)
 		tm := cl.Timing
-		h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
-			HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
-		if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
-			t.Fatal(err)
-		}
-		dk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
 		tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
 		wd := &watchdog.Fake{}
 		st := &gatedStopper{gate: make(chan error, 1)}
@@ -719,18 +698,8 @@ func TestWatchdogDisarmedOnlyAfterPackagesStopped(t *testing.T) {
 // confirmed.
 func TestWatchdogWaitsForLeftoversToStop(t *testing.T) {
 	cl := clusterConfig(t, 1)
-	disk := fakedev.NewDisk(512, 2048)
-	dev := diskhb.NewDevice(disk.Path("n1"), time.Second, nil)
+	dk := soloDisk(t, cl)
 	tm := cl.Timing
-	h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
-		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
-	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
-		t.Fatal(err)
-	}
-	dk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tr, _ := nethb.NewMemNetwork(1).Listen(netip.MustParseAddrPort("10.213.0.1:5405"))
 	wd := &watchdog.Fake{}
 	gate := make(chan error, 1)
@@ -819,4 +788,22 @@ func TestStatusPermissionDenied(t *testing.T) {
 	if !strings.Contains(err.Error(), "is the daemon running") {
 		t.Fatalf("ENOENT: %v", err)
 	}
+}
+
+// soloDisk is a formatted in-memory quorum disk for a one-node cluster cl,
+// opened as node 1 sees it.
+func soloDisk(t *testing.T, cl *config.Cluster) *diskhb.Disk {
+	t.Helper()
+	dev := diskhb.NewDevice(fakedev.NewDisk(512, 2048).Path("n1"), time.Second, nil)
+	tm := cl.Timing
+	h := diskhb.Header{ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 16,
+		HeartbeatInterval: tm.HeartbeatInterval, IOTimeout: tm.IOTimeout, FailureTimeout: tm.FailureTimeout, WatchdogTimeout: tm.WatchdogTimeout}
+	if err := diskhb.Format(context.Background(), dev, h, false); err != nil {
+		t.Fatal(err)
+	}
+	d, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
