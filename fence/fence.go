@@ -151,19 +151,7 @@ func (f *Fencer) check(op string, luns []*LUN) error {
 // joined with quorum and nothing of it runs that a survivor took over),
 // never as a reflex to RESERVATION CONFLICT or EBADE, which mean: stop.
 func (f *Fencer) Unfence(ctx context.Context, luns []*LUN) error {
-	if err := f.check("unfence", luns); err != nil {
-		return err
-	}
-	var errs []error
-	for _, l := range luns {
-		if err := f.unfenceLUN(ctx, l, false); err != nil {
-			f.log().Error("unfence failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
-			errs = append(errs, err)
-			continue
-		}
-		f.log().Info("unfenced", "lun", l.Name, "key", NodeKey(f.Cluster, f.Self), "paths", len(l.Paths))
-	}
-	return errors.Join(errs...)
+	return f.register(ctx, "unfence", "unfenced", luns, false)
 }
 
 // Rejoin is Unfence for a node that is joining: no package of it runs
@@ -176,17 +164,24 @@ func (f *Fencer) Unfence(ctx context.Context, luns []*LUN) error {
 // later, which is why only a joining node may do it: I/O on those paths
 // in between would fail with RESERVATION CONFLICT.
 func (f *Fencer) Rejoin(ctx context.Context, luns []*LUN) error {
-	if err := f.check("rejoin", luns); err != nil {
+	return f.register(ctx, "rejoin", "rejoined", luns, true)
+}
+
+// register unfences every LUN (dropping our stale registrations first
+// when dropStale), logs each outcome as op/done, and returns every
+// failure joined.
+func (f *Fencer) register(ctx context.Context, op, done string, luns []*LUN, dropStale bool) error {
+	if err := f.check(op, luns); err != nil {
 		return err
 	}
 	var errs []error
 	for _, l := range luns {
-		if err := f.unfenceLUN(ctx, l, true); err != nil {
-			f.log().Error("rejoin failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
+		if err := f.unfenceLUN(ctx, l, dropStale); err != nil {
+			f.log().Error(op+" failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
 			errs = append(errs, err)
 			continue
 		}
-		f.log().Info("rejoined", "lun", l.Name, "key", NodeKey(f.Cluster, f.Self), "paths", len(l.Paths))
+		f.log().Info(done, "lun", l.Name, "key", NodeKey(f.Cluster, f.Self), "paths", len(l.Paths))
 	}
 	return errors.Join(errs...)
 }
