@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/mtcluster/mtc/lvm"
 	"github.com/mtcluster/mtc/pkgrun"
@@ -417,12 +416,12 @@ func (p *Package) validateTimeouts(skip map[string]bool) []*FieldError {
 	s := p.spec
 	if min := pkgrun.MinHaltTimeout(s); !p.haltDerived && s.HaltTimeout < min {
 		errs = append(errs, newFieldError(ErrTiming, "halt_timeout", "",
-			fmt.Sprintf("halt_timeout %s is shorter than the %s its parts may take (%s)", fmtDur(s.HaltTimeout), fmtDur(min), haltParts(s)),
+			fmt.Sprintf("halt_timeout %s is shorter than the %s its parts may take (%s)", formatDuration(s.HaltTimeout), formatDuration(min), haltParts(s)),
 			fmt.Sprintf("set halt_timeout to at least %s, or shorten the parts; leave it out to derive it", formatDuration(min+DefaultStepAllowance))))
 	}
 	if min := MinRunTimeout(s); !p.runDerived && s.RunTimeout < min {
 		errs = append(errs, newFieldError(ErrTiming, "run_timeout", "",
-			fmt.Sprintf("run_timeout %s is shorter than the %s its parts may take (%s)", fmtDur(s.RunTimeout), fmtDur(min), runParts(s)),
+			fmt.Sprintf("run_timeout %s is shorter than the %s its parts may take (%s)", formatDuration(s.RunTimeout), formatDuration(min), runParts(s)),
 			fmt.Sprintf("set run_timeout to at least %s, or shorten the parts; leave it out to derive it", formatDuration(min+DefaultStepAllowance))))
 	}
 	return errs
@@ -431,20 +430,20 @@ func (p *Package) validateTimeouts(skip map[string]bool) []*FieldError {
 func haltParts(s pkgrun.Spec) string {
 	var parts []string
 	if s.Scripts.PreStop != nil {
-		parts = append(parts, fmt.Sprintf("pre_stop %v", fmtDur(s.Scripts.PreStop.Timeout)))
+		parts = append(parts, fmt.Sprintf("pre_stop %v", formatDuration(s.Scripts.PreStop.Timeout)))
 	}
 	if s.Scripts.PostStop != nil {
-		parts = append(parts, fmt.Sprintf("post_stop %v", fmtDur(s.Scripts.PostStop.Timeout)))
+		parts = append(parts, fmt.Sprintf("post_stop %v", formatDuration(s.Scripts.PostStop.Timeout)))
 	}
 	for _, svc := range s.Services {
 		if svc.Agent != nil {
-			parts = append(parts, fmt.Sprintf("service %s stop_timeout %v", svc.Name, fmtDur(svc.Agent.StopTimeout)))
+			parts = append(parts, fmt.Sprintf("service %s stop_timeout %v", svc.Name, formatDuration(svc.Agent.StopTimeout)))
 		} else {
-			parts = append(parts, fmt.Sprintf("service %s halt_timeout %v + %v for SIGKILL", svc.Name, fmtDur(svc.HaltTimeout), fmtDur(service.KillGrace)))
+			parts = append(parts, fmt.Sprintf("service %s halt_timeout %v + %v for SIGKILL", svc.Name, formatDuration(svc.HaltTimeout), formatDuration(service.KillGrace)))
 		}
 	}
 	for _, f := range s.Filesystems {
-		parts = append(parts, fmt.Sprintf("unmount of %s %v", f.MountPoint, fmtDur(f.UnmountTimeout)))
+		parts = append(parts, fmt.Sprintf("unmount of %s %v", f.MountPoint, formatDuration(f.UnmountTimeout)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -452,14 +451,14 @@ func haltParts(s pkgrun.Spec) string {
 func runParts(s pkgrun.Spec) string {
 	var parts []string
 	if s.Scripts.PreStart != nil {
-		parts = append(parts, fmt.Sprintf("pre_start %v", fmtDur(s.Scripts.PreStart.Timeout)))
+		parts = append(parts, fmt.Sprintf("pre_start %v", formatDuration(s.Scripts.PreStart.Timeout)))
 	}
 	if s.Scripts.PostStart != nil {
-		parts = append(parts, fmt.Sprintf("post_start %v", fmtDur(s.Scripts.PostStart.Timeout)))
+		parts = append(parts, fmt.Sprintf("post_start %v", formatDuration(s.Scripts.PostStart.Timeout)))
 	}
 	for _, svc := range s.Services {
 		if svc.Agent != nil {
-			parts = append(parts, fmt.Sprintf("service %s start_timeout %v", svc.Name, fmtDur(svc.Agent.StartTimeout)))
+			parts = append(parts, fmt.Sprintf("service %s start_timeout %v", svc.Name, formatDuration(svc.Agent.StartTimeout)))
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -639,12 +638,4 @@ func CheckPackageFiles(pkgs []*Package, stat func(string) (fs.FileInfo, error)) 
 		}
 	}
 	return list
-}
-
-// fmtDur writes d as the file would: "90s", "2m", "1500ms".
-func fmtDur(d time.Duration) string {
-	if d >= time.Minute && d%time.Minute != 0 && d%time.Second == 0 {
-		return fmt.Sprintf("%ds", d/time.Second)
-	}
-	return formatDuration(d)
 }
