@@ -176,7 +176,7 @@ func (f *Fencer) register(ctx context.Context, op, done string, luns []*LUN, dro
 	}
 	var errs []error
 	for _, l := range luns {
-		if err := f.unfenceLUN(ctx, l, dropStale); err != nil {
+		if err := f.unfenceLUN(ctx, op, l, dropStale); err != nil {
 			f.log().Error(op+" failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
 			errs = append(errs, err)
 			continue
@@ -215,19 +215,9 @@ func (f *Fencer) dropStale(ctx context.Context, op string, l *LUN, own Key) erro
 	return &Error{Op: op, LUN: l.Name, Path: p0.Name(), Step: "preempt stale registrations of our key", Err: err}
 }
 
-func (f *Fencer) unfenceLUN(ctx context.Context, l *LUN, rejoin bool) error {
-	op := "unfence"
-	if rejoin {
-		op = "rejoin"
-	}
+func (f *Fencer) unfenceLUN(ctx context.Context, op string, l *LUN, rejoin bool) error {
 	own := NodeKey(f.Cluster, f.Self)
-	fail := func(p Path, step string, err error) error {
-		e := &Error{Op: op, LUN: l.Name, Step: step, Err: err}
-		if p != nil {
-			e.Path = p.Name()
-		}
-		return e
-	}
+	fail := func(p Path, step string, err error) error { return stepError(op, l, p, step, err) }
 	for _, p := range l.Paths {
 		if err := p.TestUnitReady(ctx); err != nil {
 			return fail(p, "test unit ready", err)
@@ -394,15 +384,19 @@ func (f *Fencer) Fence(ctx context.Context, victim ident.NodeID, inc ident.Incar
 	return Proof{victim: victim, inc: inc, key: vk, luns: names, at: f.now()}, nil
 }
 
+// stepError is the typed error of one step of op on LUN l, through path p
+// (nil: the LUN as a whole).
+func stepError(op string, l *LUN, p Path, step string, err error) error {
+	e := &Error{Op: op, LUN: l.Name, Step: step, Err: err}
+	if p != nil {
+		e.Path = p.Name()
+	}
+	return e
+}
+
 func (f *Fencer) fenceLUN(ctx context.Context, op string, vk Key, l *LUN) error {
 	own := NodeKey(f.Cluster, f.Self)
-	fail := func(p Path, step string, err error) error {
-		e := &Error{Op: op, LUN: l.Name, Step: step, Err: err}
-		if p != nil {
-			e.Path = p.Name()
-		}
-		return e
-	}
+	fail := func(p Path, step string, err error) error { return stepError(op, l, p, step, err) }
 	st, err := readState(ctx, l)
 	if err != nil {
 		return fail(nil, "read keys", err)
