@@ -127,7 +127,7 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 	if probe != nil && !probe.holds {
 		return &ExitError{Code: checkDiskTooSlow, Err: errors.New(probe.verdict)}
 	}
-	if !lvmc.ok() && len(lvmc.Problems) > 0 {
+	if lvmc != nil && len(lvmc.Problems) > 0 {
 		return &ExitError{Code: exitFailed, Err: fmt.Errorf("%w: %s", errLVMConfig, strings.Join(lvmc.Problems, "; "))}
 	}
 	return nil

@@ -78,11 +78,6 @@ func checkLVM(ctx context.Context, node string, pkgs []*config.Package) *lvmChec
 	return lc
 }
 
-// ok: nothing to change.
-func (lc *lvmCheck) ok() bool {
-	return lc == nil || (!lc.Missing && lc.Err == "" && len(lc.Problems) == 0)
-}
-
 func printLVMCheck(out io.Writer, lc *lvmCheck) error {
 	if lc == nil {
 		return nil
