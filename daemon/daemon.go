@@ -288,6 +288,11 @@ func openDisk(cl *config.Cluster, self *config.Node, log *slog.Logger) (*diskhb.
 }
 
 // Incarnation is this daemon start's incarnation number.
+// StartupStopReason is the reason of the stop request every start makes,
+// before the watchdog is first fed, for whatever an earlier incarnation of
+// this node left running; a status tells it from a self-fence's stop by it.
+const StartupStopReason = "starting: stop what an earlier incarnation of this node left running"
+
 // openAdvice says what to do about a quorum disk that does not open. Only a
 // disk with no header at all is one to initialise: a damaged header may
 // belong to a running cluster, and re-initialising it would wipe the live
@@ -387,7 +392,7 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 	defer timer.Stop()
 	// Whatever an earlier incarnation of this daemon left running on this
 	// machine is stopped before the watchdog is first fed.
-	leftovers := d.stopper.StopAll("starting: stop what an earlier incarnation of this node left running")
+	leftovers := d.stopper.StopAll(StartupStopReason)
 	d.step(quorum.Tick{})
 	var stopping <-chan error // set once an orderly shutdown has asked the packages to stop
 	shutdown := ctx.Done()

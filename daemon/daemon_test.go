@@ -244,7 +244,7 @@ func TestPartitionOneAgainstTwo(t *testing.T) {
 		return quorateWith(b, "n2", "n3") && quorateWith(c, "n2", "n3") && a.d.Status().Stopped
 	})
 	s := a.d.Status()
-	if s.State != StateStopped || len(s.PackageStops) == 0 {
+	if s.State != StateStopped || len(s.PackageStops) < 2 || s.PackageStops[0].Reason != StartupStopReason {
 		t.Fatalf("n1 after losing quorum: state %s, package stops %v", s.State, s.PackageStops)
 	}
 	// The stop gives the machine's own reason for its self-fence.

@@ -504,7 +504,7 @@ func (c *Cluster) waitStoppedThenKilled(nd *Node) {
 	sawStopped := false
 	c.WaitFor(nd.Name+" reports stopped and is then killed by its watchdog", func() bool {
 		if s, err := nd.Status(); err == nil {
-			if s.Stopped && s.State == daemon.StateStopped && !s.Quorate && len(s.PackageStops) > 0 {
+			if s.Stopped && s.State == daemon.StateStopped && !s.Quorate && slices.ContainsFunc(s.PackageStops, func(r daemon.StopRecord) bool { return r.Reason != daemon.StartupStopReason }) {
 				sawStopped = true
 			}
 		}
