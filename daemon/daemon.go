@@ -13,6 +13,7 @@ import (
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/hbwire"
+	"github.com/mtcluster/mtc/internal/sdnotify"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/watchdog"
@@ -52,6 +53,12 @@ type Options struct {
 	// disk and the data LUNs); a caller that passes Disk passes these too
 	// (nil: no LUN, so no fencing). The daemon closes them.
 	FenceLUNs []FenceLUN
+	// Notify receives the service states (READY=1 when the node has
+	// joined or knows it is alone, STATUS=, STOPPING=1); nil: none.
+	Notify Notifier
+	// NotifyWatchdog is how often the event loop sends WATCHDOG=1 to
+	// Notify (half the service manager's WatchdogSec); 0: never.
+	NotifyWatchdog time.Duration
 }
 
 // Daemon runs one node: the membership machine and its edges.
@@ -85,6 +92,7 @@ type Daemon struct {
 	fenceWhy  string        // the machine's reason for its last self-fence
 	looping   bool          // the event loop has started (under mu)
 	loopDone  chan struct{} // closed when the event loop has ended
+	sd        notifier      // service-manager notification (event loop only)
 
 	mu sync.Mutex
 	st state
@@ -390,6 +398,16 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 	defer close(d.loopDone)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	d.sd = notifier{n: d.opt.Notify, every: d.opt.NotifyWatchdog, readyBy: d.clock() + d.timing.DeadAfter}
+	// The service manager's watchdog is pinged from this loop, so a loop
+	// that hangs stops the pings.
+	var sdPing <-chan time.Time
+	if d.sd.n != nil && d.sd.every > 0 {
+		t := time.NewTicker(d.sd.every)
+		defer t.Stop()
+		sdPing = t.C
+		d.notify(sdnotify.Watchdog)
+	}
 	// Whatever an earlier incarnation of this daemon left running on this
 	// machine is stopped before the watchdog is first fed.
 	leftovers := d.stopper.StopAll(StartupStopReason)
@@ -425,6 +443,8 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			return err
 		case <-timer.C:
 			d.step(quorum.Tick{})
+		case <-sdPing:
+			d.notify(sdnotify.Watchdog)
 		case ev := <-d.netIn:
 			d.noteNet(ev)
 			d.step(quorum.NetReceived{Heartbeat: ev.hb})
@@ -446,8 +466,10 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 // step feeds one event and then any events its effects generated.
 func (d *Daemon) step(ev quorum.Event) {
 	for {
-		rd := d.drv.Step(d.clock(), ev)
+		now := d.clock()
+		rd := d.drv.Step(now, ev)
 		d.noteReady(rd)
+		d.notifyState(now, rd.Status)
 		if len(d.local) == 0 {
 			return
 		}
@@ -468,6 +490,7 @@ func (d *Daemon) stopOnError(cause error) {
 // are confirmed stopped. A node already self-fencing lets its watchdog
 // fire: peers time their takeover on its reset.
 func (d *Daemon) beginShutdown() <-chan error {
+	d.notify(sdnotify.Stopping, sdnotify.Status("shutting down: stopping packages"))
 	if d.drv.Node.Status().Stopped {
 		d.log.Warn("daemon shutting down while self-fencing: the watchdog stays armed and resets this node")
 		done := make(chan error, 1)

@@ -82,6 +82,10 @@ type testCluster struct {
 	nodes []*testNode
 	// fenceLUNs, when set, gives each node its fenced LUNs.
 	fenceLUNs func(name string) []FenceLUN
+	// options, when set, adjusts each node's options before it starts.
+	options func(name string, o *Options)
+	// absent names nodes of the configuration that are not started.
+	absent map[string]bool
 }
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -110,6 +114,9 @@ func newTestClusterWith(t *testing.T, n int, setup func(*testCluster)) *testClus
 	}
 	dev.Close()
 	for _, cn := range tc.cl.Nodes {
+		if tc.absent[cn.Name] {
+			continue
+		}
 		tc.nodes = append(tc.nodes, tc.start(cn.Name))
 	}
 	t.Cleanup(func() {
@@ -141,8 +148,12 @@ func (tc *testCluster) startWith(name string, cl *config.Cluster) *testNode {
 	if tc.fenceLUNs != nil {
 		luns = tc.fenceLUNs(name)
 	}
-	n.d, err = New(Options{Cluster: cl, Node: name, Log: log, Watchdog: n.wd, WatchdogMode: "fake", Key: testKey,
-		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: "fake", FenceLUNs: luns})
+	opt := Options{Cluster: cl, Node: name, Log: log, Watchdog: n.wd, WatchdogMode: "fake", Key: testKey,
+		Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: "fake", FenceLUNs: luns}
+	if tc.options != nil {
+		tc.options(name, &opt)
+	}
+	n.d, err = New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,15 @@
 // The status socket (default /run/mtc/<cluster>.sock, --socket to change)
 // answers every connection with one JSON Status and closes it.
 //
+// Under systemd (dist/systemd/mtc.service, Type=notify) the daemon speaks
+// sd_notify through Options.Notify: READY=1 once, when the node first holds
+// quorum or has waited DeadAfter since its event loop began (it has then
+// heard every live peer, so it has joined or knows it cannot yet);
+// STATUS= with a one-line state whenever it changes ("quorate, members
+// ..."; "not quorate: why"; "self-fenced: why"); WATCHDOG=1 from the event
+// loop every Options.NotifyWatchdog (a third of WatchdogSec), so a hung
+// loop stops the pings; STOPPING=1 when an orderly shutdown begins.
+//
 // # Guarantees and non-guarantees
 //
 //   - Every decision is the quorum machine's; this package adds none.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/internal/sdnotify"
 	"github.com/mtcluster/mtc/watchdog"
 )
 
@@ -64,10 +65,27 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 			return err
 		}
 	}
-	d, err := daemon.New(daemon.Options{
+	// Started by systemd with Type=notify: READY=1, STATUS=, STOPPING=1,
+	// and WATCHDOG=1 from the event loop when the unit sets WatchdogSec.
+	// The variables are taken out of the environment, so the package
+	// services this daemon starts do not inherit them.
+	sdEvery, _, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		return fmt.Errorf("service manager watchdog: %w", err)
+	}
+	sd, err := sdnotify.FromEnv()
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	opt := daemon.Options{
 		Cluster: cl, Node: name, Log: log, Watchdog: wd, WatchdogMode: string(cl.Watchdog.Mode),
-		Clock: clock, Realtime: !c.NoRealtime,
-	})
+		Clock: clock, Realtime: !c.NoRealtime, NotifyWatchdog: sdEvery / 3,
+	}
+	if sd != nil {
+		opt.Notify = sd
+	}
+	d, err := daemon.New(opt)
 	if err != nil {
 		return err
 	}
