@@ -4,12 +4,23 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: demo sim fuzz bench-load all build test test-unit test-root lab-test lab-shell bench vet fmt clean
+PREFIX  ?= /usr
+SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+
+.PHONY: install demo sim fuzz bench-load all build test test-unit test-root lab-test lab-shell bench vet fmt clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/mtc ./cmd/mtc
+
+# The binary, the systemd unit and the configuration directory. DESTDIR
+# for packaging; then: systemctl daemon-reload && systemctl enable --now mtc
+install: build
+	install -D -m 0755 $(BIN)/mtc $(DESTDIR)$(PREFIX)/sbin/mtc
+	install -D -m 0644 dist/systemd/mtc.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/mtc.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/mtc/README.md
+	install -d -m 0755 $(DESTDIR)/etc/mtc $(DESTDIR)/etc/mtc/packages
 
 # A three-node cluster in network namespaces on one machine (root).
 demo:
