@@ -93,6 +93,7 @@ type Daemon struct {
 	looping   bool          // the event loop has started (under mu)
 	loopDone  chan struct{} // closed when the event loop has ended
 	sd        notifier      // service-manager notification (event loop only)
+	metrics   *metrics
 
 	mu sync.Mutex
 	st state
@@ -134,6 +135,7 @@ func New(opt Options) (*Daemon, error) {
 		statusReq: make(chan chan Status),
 		loopDone:  make(chan struct{}),
 	}
+	d.metrics = newMetrics(d)
 	d.clock = opt.Clock
 	d.started = time.Now()
 	if d.clock == nil {
@@ -446,12 +448,14 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		case <-sdPing:
 			d.notify(sdnotify.Watchdog)
 		case ev := <-d.netIn:
+			d.metrics.observeHeartbeat(d.clock(), ev.peer, ev.hb.From, ev.network, d.networkName(ev.network))
 			d.noteNet(ev)
 			d.step(quorum.NetReceived{Heartbeat: ev.hb})
 		case r := <-d.diskOut:
 			d.noteDisk(r)
 			d.step(r.Done)
 		case r := <-d.fence.out:
+			d.metrics.observeFence(d.names[r.t.Node], r.err, r.took)
 			d.fenceDone(r)
 		case reply := <-d.statusReq:
 			// A status must be true when it is given: let the machine
@@ -560,7 +564,9 @@ func (d *Daemon) diskLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case req := <-d.diskReq:
+			t0 := d.clock()
 			r := d.rounds.Do(ctx, req)
+			d.metrics.observeDisk(r.Done.Kind, r.Err, d.clock()-t0)
 			select {
 			case d.diskOut <- r:
 			case <-ctx.Done():
@@ -656,6 +662,7 @@ func (e *effects) Takeover(t quorum.Takeover) {
 
 func (e *effects) Decided(dec quorum.Decision) {
 	d := (*Daemon)(e)
+	d.metrics.observeDecision(dec.Kind)
 	attrs := []any{"kind", dec.Kind.String(), "decided_at", dec.At}
 	if dec.Peer != 0 {
 		attrs = append(attrs, "peer", d.names[dec.Peer])
@@ -727,6 +734,14 @@ func (e *effects) WakeAt(t time.Duration) {
 	d.mu.Lock()
 	d.wakeAt = t
 	d.mu.Unlock()
+}
+
+// networkName is the configured name of heartbeat network i.
+func (d *Daemon) networkName(i uint8) string {
+	if int(i) < len(d.cl.Networks) {
+		return d.cl.Networks[i].Name
+	}
+	return fmt.Sprint(i)
 }
 
 func (d *Daemon) memberNames(s quorum.Set) []string {

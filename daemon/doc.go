@@ -78,6 +78,15 @@
 // loop every Options.NotifyWatchdog (a third of WatchdogSec), so a hung
 // loop stops the pings; STOPPING=1 when an orderly shutdown begins.
 //
+// Metrics (`mtc daemon --metrics-listen ADDR`, ServeMetrics): Prometheus
+// series under mtc_: quorum, membership and epoch, each peer's state,
+// membership and path ages, heartbeat and quorum-disk counters, the
+// watchdog's feeds, fenced LUNs by method, decisions by kind; histograms of
+// quorum-disk request time, heartbeat gaps per peer and network (buckets in
+// multiples of heartbeat_interval, and SuspectAfter and DeadAfter), and
+// fence attempts by outcome. The state is read from one Status at scrape
+// time, so a scrape agrees with `mtc status`.
+//
 // # Guarantees and non-guarantees
 //
 //   - Every decision is the quorum machine's; this package adds none.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +23,7 @@ type DaemonCmd struct {
 	Node       string `help:"This node's name in the configuration (default: the host name)." placeholder:"NAME"`
 	Socket     string `help:"Status socket path (default: /run/mtc/<cluster>.sock)." placeholder:"PATH"`
 	NoRealtime bool   `help:"Do not lock memory or raise the heartbeat threads to real-time priority."`
+	Metrics    string `name:"metrics-listen" help:"Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; default: none)." placeholder:"ADDR"`
 }
 
 // Run runs the daemon until SIGINT or SIGTERM, then shuts down in order.
@@ -104,6 +106,19 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 			log.Error("status socket stopped", "err", err)
 		}
 	}()
+	if c.Metrics != "" {
+		ml, err := net.Listen("tcp", c.Metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen %s: %w", c.Metrics, err)
+		}
+		defer ml.Close()
+		go func() {
+			if err := d.ServeMetrics(ml); err != nil {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("metrics listening", "url", "http://"+ml.Addr().String()+"/metrics")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("status socket listening", "path", sock)
