@@ -87,6 +87,8 @@ type Cluster struct {
 	Nodes []Node
 	// Fence selects the LUNs fenced with persistent reservations.
 	Fence Fence
+	// Events is where this node journals its events and whom it tells.
+	Events Events
 
 	// src locates fields in the file the Cluster was parsed from; nil for
 	// a Cluster built in code.

@@ -28,6 +28,7 @@ type fileConfig struct {
 	Networks   []fileNetwork  `toml:"network"`
 	Nodes      []fileNode     `toml:"node"`
 	Fence      fileFence      `toml:"fence"`
+	Events     fileEvents     `toml:"events"`
 }
 
 type fileCluster struct {
@@ -213,6 +214,7 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 		c.Nodes = append(c.Nodes, node)
 	}
 	c.Fence = f.Fence.toFence(bad)
+	c.Events = f.Events.toEvents(bad)
 	return c, errs
 }
 

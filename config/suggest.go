@@ -107,6 +107,10 @@ var examples = map[string]string{
 	"cluster":                   `a [cluster] table`,
 	"timing":                    `a [timing] table`,
 	"watchdog":                  `a [watchdog] table`,
+	"events":                    `an [events] table`,
+	"events.journal":            `journal = "/var/lib/mtc/events.jsonl"`,
+	"events.notify":             `notify = ["/usr/local/bin/page-oncall", "--cluster", "prod"]`,
+	"events.notify_timeout":     `notify_timeout = "10s"`,
 }
 
 // exampleFor returns how the key at path (without indexes) is written.

@@ -296,6 +296,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 			"leave votes at its default of 1 on at least one node (normally all)")
 	}
 	c.validateFence(add)
+	c.validateEvents(add)
 	return errs
 }
 
