@@ -14,6 +14,7 @@ import (
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/hbwire"
 	"github.com/mtcluster/mtc/internal/sdnotify"
+	"github.com/mtcluster/mtc/journal"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/watchdog"
@@ -59,6 +60,9 @@ type Options struct {
 	// NotifyWatchdog is how often the event loop sends WATCHDOG=1 to
 	// Notify (half the service manager's WatchdogSec); 0: never.
 	NotifyWatchdog time.Duration
+	// Journal receives the node's events (decisions, fencing, takeovers,
+	// start and stop); nil: none. The caller opens and closes it.
+	Journal *journal.Journal
 }
 
 // Daemon runs one node: the membership machine and its edges.
@@ -373,6 +377,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); d.fenceLoop(edges) }()
 
+	d.event(journal.Event{Kind: EventDaemonStarted, Severity: SeverityInfo, Reason: "pid " + fmt.Sprint(os.Getpid())})
 	d.log.Info("daemon started", "cluster", d.cl.Name, "id", d.self.ID,
 		"incarnation", fmt.Sprintf("%016x", d.Incarnation()), "networks", len(d.links),
 		"heartbeat_interval", d.timing.HeartbeatInterval, "failure_timeout", d.timing.FailureTimeout,
@@ -456,6 +461,7 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			d.step(r.Done)
 		case r := <-d.fence.out:
 			d.metrics.observeFence(d.names[r.t.Node], r.err, r.took)
+			d.journalFence(r)
 			d.fenceDone(r)
 		case reply := <-d.statusReq:
 			// A status must be true when it is given: let the machine
@@ -485,6 +491,7 @@ func (d *Daemon) step(ev quorum.Event) {
 // stopOnError stops the packages and leaves the watchdog armed: it fires.
 func (d *Daemon) stopOnError(cause error) {
 	d.log.Error("daemon stopping on error; the watchdog stays armed", "err", cause)
+	d.event(journal.Event{Kind: EventDaemonError, Severity: SeverityError, Error: cause.Error(), Reason: "the watchdog stays armed"})
 	d.stopper.StopAll("daemon stopping on error: " + cause.Error())
 	_ = d.wd.Close()
 }
@@ -495,6 +502,7 @@ func (d *Daemon) stopOnError(cause error) {
 // fire: peers time their takeover on its reset.
 func (d *Daemon) beginShutdown() <-chan error {
 	d.notify(sdnotify.Stopping, sdnotify.Status("shutting down: stopping packages"))
+	d.event(journal.Event{Kind: EventDaemonStopping, Severity: SeverityInfo, Reason: "orderly shutdown: stopping packages"})
 	if d.drv.Node.Status().Stopped {
 		d.log.Warn("daemon shutting down while self-fencing: the watchdog stays armed and resets this node")
 		done := make(chan error, 1)
@@ -663,6 +671,7 @@ func (e *effects) Takeover(t quorum.Takeover) {
 func (e *effects) Decided(dec quorum.Decision) {
 	d := (*Daemon)(e)
 	d.metrics.observeDecision(dec.Kind)
+	d.event(d.decisionEvent(dec))
 	attrs := []any{"kind", dec.Kind.String(), "decided_at", dec.At}
 	if dec.Peer != 0 {
 		attrs = append(attrs, "peer", d.names[dec.Peer])

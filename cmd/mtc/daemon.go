@@ -14,6 +14,7 @@ import (
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/internal/sdnotify"
+	"github.com/mtcluster/mtc/journal"
 	"github.com/mtcluster/mtc/watchdog"
 )
 
@@ -23,6 +24,7 @@ type DaemonCmd struct {
 	Node       string `help:"This node's name in the configuration (default: the host name)." placeholder:"NAME"`
 	Socket     string `help:"Status socket path (default: /run/mtc/<cluster>.sock)." placeholder:"PATH"`
 	NoRealtime bool   `help:"Do not lock memory or raise the heartbeat threads to real-time priority."`
+	Journal    string `help:"The event journal file (default: [events] journal, else /var/lib/mtc/<cluster>/<node>/events.jsonl)." placeholder:"PATH"`
 	Metrics    string `name:"metrics-listen" help:"Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464; default: none)." placeholder:"ADDR"`
 }
 
@@ -80,9 +82,19 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 		return err
 	}
 	defer sd.Close()
+	jpath := c.Journal
+	if jpath == "" {
+		jpath = cl.JournalPath(name)
+	}
+	jr, err := journal.Open(jpath, journal.Options{Notify: cl.Events.Notify, NotifyTimeout: cl.Events.NotifyTimeout,
+		Log: log.With("component", "journal", "node", name)})
+	if err != nil {
+		return fmt.Errorf("%w (set [events] journal to a writable local path)", err)
+	}
+	defer jr.Close(5 * time.Second)
 	opt := daemon.Options{
 		Cluster: cl, Node: name, Log: log, Watchdog: wd, WatchdogMode: string(cl.Watchdog.Mode),
-		Clock: clock, Realtime: !c.NoRealtime, NotifyWatchdog: sdEvery / 3,
+		Clock: clock, Realtime: !c.NoRealtime, NotifyWatchdog: sdEvery / 3, Journal: jr,
 	}
 	if sd != nil {
 		opt.Notify = sd

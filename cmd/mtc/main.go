@@ -37,6 +37,7 @@ type CLI struct {
 	// The daemon, its status client and the process watchdog's supervisor.
 	Daemon            DaemonCmd            `cmd:"" help:"Run the cluster daemon of this node."`
 	Status            StatusCmd            `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness and counters."`
+	Events            EventsCmd            `cmd:"" help:"Show this node's event journal (membership, quorum, fencing, takeovers), or follow it."`
 	WatchdogSupervise WatchdogSuperviseCmd `cmd:"" name:"watchdog-supervise" hidden:"" help:"Process watchdog supervisor (started by the daemon)."`
 }
 

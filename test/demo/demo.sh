@@ -112,7 +112,7 @@ say "mtc disk init"
 start() {
 	local i=$1
 	setsid ip netns exec mtc-$ID-n$i "$BIN" daemon --config "$WORK/cluster.toml" --node n$i \
-		--socket "$WORK/n$i.sock" >>"$WORK/n$i.log" 2>&1 &
+		--socket "$WORK/n$i.sock" --journal "$WORK/n$i.events.jsonl" >>"$WORK/n$i.log" 2>&1 &
 	PIDS[$i]=$!
 	disown "$!"
 }
@@ -174,5 +174,8 @@ wait_for "n1, alone, stopped its packages and was killed by its watchdog" exited
 echo
 echo "n1's last words:"
 grep -Ei "quorum|stop|watchdog" "$WORK/n1.log" | tail -n 6 || true
+
+say "n2's event journal: the whole story as n2 saw it (mtc events)"
+"$BIN" events --file "$WORK/n2.events.jsonl" --kind daemon-started,quorum-gained,quorum-lost,members,peer-restarted,fence,fenced,takeover,self-fence -n 20
 
 say "done: a crash cost one failure timeout; a partition left exactly one side running"

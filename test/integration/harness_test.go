@@ -303,7 +303,8 @@ func (nd *Node) Start() {
 	}
 	nd.exited = make(chan struct{})
 	args := []string{"netns", "exec", nd.NS, binary(t), "--log-level", "debug", "daemon",
-		"--config", nd.c.cfgPath, "--node", nd.Name, "--socket", nd.Socket}
+		"--config", nd.c.cfgPath, "--node", nd.Name, "--socket", nd.Socket,
+		"--journal", filepath.Join(nd.c.dir, nd.Name+".events.jsonl")}
 	if nd.c.profile.NoRealtime {
 		args = append(args, "--no-realtime")
 	}
