@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/nethb"
@@ -457,9 +460,51 @@ func (d *Daemon) ServeStatus(l net.Listener) error {
 		go func() {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(statusIOTimeout))
+			// The file mode keeps others off the socket; the peer's
+			// credentials decide, so that a socket made reachable by
+			// mistake (a mode or directory changed) still answers root
+			// only.
+			if err := peerIsRoot(c); err != nil {
+				_ = json.NewEncoder(c).Encode(statusAnswer{Error: err.Error()})
+				return
+			}
 			_ = json.NewEncoder(c).Encode(d.Status())
 		}()
 	}
+}
+
+// statusAnswer is what the status socket sends: a Status, or an error
+// alone.
+type statusAnswer struct {
+	Status
+	Error string `json:"error,omitempty"`
+}
+
+// ErrNotRoot is the status socket's refusal of a caller that is not root.
+var ErrNotRoot = errors.New("permission denied: run as root")
+
+// peerIsRoot checks the connecting process's credentials (SO_PEERCRED).
+func peerIsRoot(c net.Conn) error {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return fmt.Errorf("%w (not a unix socket peer)", ErrNotRoot)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("%w (peer credentials: %v)", ErrNotRoot, err)
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		cerr = err
+	}
+	if cerr != nil {
+		return fmt.Errorf("%w (peer credentials: %v)", ErrNotRoot, cerr)
+	}
+	if cred.Uid != 0 {
+		return fmt.Errorf("%w (the caller is uid %d)", ErrNotRoot, cred.Uid)
+	}
+	return nil
 }
 
 // dialError says what a failure to reach the status socket means: a user
@@ -489,10 +534,17 @@ func QueryStatus(ctx context.Context, path string) (Status, error) {
 	if err != nil {
 		return s, fmt.Errorf("status socket %s: %w", path, err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
+	var a statusAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
 		return s, fmt.Errorf("status socket %s: malformed answer: %w", path, err)
 	}
-	return s, nil
+	if a.Error != "" {
+		if strings.HasPrefix(a.Error, ErrNotRoot.Error()) {
+			return s, fmt.Errorf("status socket %s: %w%s", path, ErrNotRoot, strings.TrimPrefix(a.Error, ErrNotRoot.Error()))
+		}
+		return s, fmt.Errorf("status socket %s: %s", path, a.Error)
+	}
+	return a.Status, nil
 }
 
 // FenceStatus is this node's fencing: the LUNs and the verified fences.
