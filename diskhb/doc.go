@@ -22,15 +22,22 @@
 //	64+N .. M-1              -         zero (up to the next multiple of 64)
 //	M = 64+roundup(N,64)     N*N       messages: sector M+(to-1)*N+(from-1)
 //	                                   is written only by node `from`, for `to`
+//	T = roundup(M+N*N,64)    2*64KiB   cluster state, two copies (state.go)
+//	T+2*64KiB/S              N*16KiB   node reports: node k's at
+//	                                   T+2*64KiB/S+(k-1)*16KiB/S, written by k
 //
 // N is the slot count (16 by default, at most 64). A 16-slot disk needs
-// 384 sectors: 192 KiB with 512-byte sectors, 1.5 MiB with 4096-byte ones.
+// 1152 sectors: 576 KiB with 512-byte sectors, 1.9 MiB with 4096-byte ones.
+// Disks formatted before the cluster state and report areas existed end
+// after the messages (384 sectors at 16 slots) and still work for
+// heartbeats; ReadState says what they lack (ErrNoStateArea). The state
+// and report areas hold multi-sector records: see Record and ReadState.
 //
 // Every record begins with the same 32-byte prelude:
 //
 //	off len field
 //	0   8   magic: "MTCQHDR1" header, "MTCQSLT1" slot, "MTCQLCK1" lock,
-//	        "MTCQMSG1" message
+//	        "MTCQMSG1" message, "MTCQSTA1" cluster state, "MTCQRPT1" report
 //	8   4   format version (1), little endian like every integer here
 //	12  4   sector size the record was written for
 //	16  16  cluster UUID

@@ -51,6 +51,10 @@ const (
 type Layout struct {
 	SectorSize int
 	Slots      int
+	// StateAreas: the disk has the cluster state and node report areas
+	// after the message area (state.go); every disk this version formats
+	// does, disks formatted before them do not.
+	StateAreas bool
 }
 
 // MessageLBA is the first sector of the message area: one sector per
@@ -66,7 +70,12 @@ func (l Layout) MessageSectorLBA(to, from int) int64 {
 func (l Layout) SlotSectorLBA(id int) int64 { return SlotLBA + int64(id-1) }
 
 // EndLBA is the first sector past the format's areas.
-func (l Layout) EndLBA() int64 { return l.MessageLBA() + int64(l.Slots)*int64(l.Slots) }
+func (l Layout) EndLBA() int64 {
+	if l.StateAreas {
+		return l.ReportLBA() + int64(l.Slots)*l.ReportSectors()
+	}
+	return l.MessageLBA() + int64(l.Slots)*int64(l.Slots)
+}
 
 // MinSize is the smallest device in bytes that holds this layout.
 func (l Layout) MinSize() int64 { return l.EndLBA() * int64(l.SectorSize) }
@@ -216,6 +225,8 @@ func getString(b []byte) string {
 //	112 4   lock area LBA      116 4  lock area sectors
 //	120 4   config area LBA    124 4  config area sectors
 //	128 4   slot area LBA      132 4  message area LBA
+//	136 4   state area LBA     140 4  state copy sectors   (0: no state
+//	144 4   report area LBA    148 4  report sectors        areas)
 //	S-4 4   CRC32C
 type Header struct {
 	ClusterUUID       uuid.UUID
@@ -227,10 +238,15 @@ type Header struct {
 	FailureTimeout    time.Duration
 	WatchdogTimeout   time.Duration
 	FormattedAt       time.Time
+	// StateAreas: the disk has the cluster state and report areas (bytes
+	// 136-151 hold their positions; zero on disks formatted before them).
+	StateAreas bool
 }
 
 // Layout of the disk this header describes.
-func (h Header) Layout() Layout { return Layout{SectorSize: h.SectorSize, Slots: h.Slots} }
+func (h Header) Layout() Layout {
+	return Layout{SectorSize: h.SectorSize, Slots: h.Slots, StateAreas: h.StateAreas}
+}
 
 func checkSectorSize(ss int) error {
 	if ss != 512 && ss != 4096 {
@@ -271,6 +287,12 @@ func EncodeHeader(h Header) ([]byte, error) {
 	le.PutUint32(b[124:], ConfigSectors)
 	le.PutUint32(b[128:], SlotLBA)
 	le.PutUint32(b[132:], uint32(l.MessageLBA()))
+	if l.StateAreas {
+		le.PutUint32(b[136:], uint32(l.StateLBA()))
+		le.PutUint32(b[140:], uint32(l.StateSectors()))
+		le.PutUint32(b[144:], uint32(l.ReportLBA()))
+		le.PutUint32(b[148:], uint32(l.ReportSectors()))
+	}
 	seal(b)
 	return b, nil
 }
@@ -349,6 +371,14 @@ func DecodeHeader(b []byte, cluster uuid.UUID) (Header, error) {
 		le.Uint32(b[120:]) != ConfigLBA || le.Uint32(b[124:]) != ConfigSectors ||
 		le.Uint32(b[128:]) != SlotLBA || int64(le.Uint32(b[132:])) != l.MessageLBA() {
 		return Header{}, fmt.Errorf("header: %w: %w: area offsets differ from format version %d", ErrDamagedHeader, ErrGeometry, FormatVersion)
+	}
+	if !isZero(b[136:152]) {
+		h.StateAreas = true
+		l = h.Layout()
+		if int64(le.Uint32(b[136:])) != l.StateLBA() || int64(le.Uint32(b[140:])) != l.StateSectors() ||
+			int64(le.Uint32(b[144:])) != l.ReportLBA() || int64(le.Uint32(b[148:])) != l.ReportSectors() {
+			return Header{}, fmt.Errorf("header: %w: %w: state and report area offsets differ from format version %d", ErrDamagedHeader, ErrGeometry, FormatVersion)
+		}
 	}
 	if err := h.checkTimings(); err != nil {
 		return Header{}, fmt.Errorf("header: %w: %w", ErrDamagedHeader, err)

@@ -126,6 +126,7 @@ func PlanFormat(ctx context.Context, dev *Device, h Header) (FormatPlan, error) 
 		h.Slots = DefaultSlots
 	}
 	h.SectorSize = ss
+	h.StateAreas = true
 	area := h.Layout().MinSize()
 	n := min(max(area, roundUp(SignatureBytes, int64(ss)), watchBytes(ss)), dev.Size())
 	n -= n % int64(ss)
@@ -351,6 +352,8 @@ func FormatWith(ctx context.Context, dev *Device, h Header, opts FormatOptions) 
 	if h.ClusterUUID == uuid.Nil {
 		return FormatPlan{}, errors.New("format: cluster UUID must be set")
 	}
+	// Every disk formatted now has the cluster state and report areas.
+	h.StateAreas = true
 	hdr, err := EncodeHeader(h)
 	if err != nil {
 		return FormatPlan{}, fmt.Errorf("format: %w", err)
@@ -420,6 +423,17 @@ func FormatWith(ctx context.Context, dev *Device, h Header, opts FormatOptions) 
 				return plan, fmt.Errorf("format: %w", err)
 			}
 		}
+	}
+	// The state and report areas: zero, then an empty generation-1 cluster
+	// state, so that a blank state area later means wiped, not new.
+	for lba := l.MessageLBA() + int64(h.Slots)*int64(h.Slots); lba < l.EndLBA(); lba += 64 {
+		n := min(64, l.EndLBA()-lba)
+		if err := d.dev.Write(ctx, lba*int64(ss), make([]byte, n*int64(ss))); err != nil {
+			return plan, fmt.Errorf("format: clear sectors %d-%d: %w", lba, lba+n-1, err)
+		}
+	}
+	if err := d.WriteState(ctx, Record{Generation: 1}); err != nil {
+		return plan, fmt.Errorf("format: %w", err)
 	}
 	if err := d.writeSector(ctx, HeaderLBA, hdr); err != nil {
 		return plan, fmt.Errorf("format: write header: %w", err)

@@ -91,7 +91,7 @@ func adminTimeout(c *config.Cluster) time.Duration {
 
 // minQuorumDisk is the size of the smallest quorum disk (one slot, 512-byte
 // sectors), below which a file cannot be one.
-var minQuorumDisk = diskhb.Layout{SectorSize: 512, Slots: 1}.MinSize()
+var minQuorumDisk = diskhb.Layout{SectorSize: 512, Slots: 1, StateAreas: true}.MinSize()
 
 // openQuorumDevice opens a block device, or a regular file with the given
 // sector size (0: the size recorded in an existing header, else 512). It
@@ -120,7 +120,7 @@ func openQuorumDevice(path string, sectorSize int, timeout time.Duration, log *s
 	case m.IsRegular():
 		if fi.Size() < minQuorumDisk {
 			return nil, fmt.Errorf("quorum disk %s is a file of %d bytes, too small for a quorum disk (a 16-slot disk needs %d bytes): give the right path, or make the file larger with `truncate -s 8M %s`",
-				path, fi.Size(), diskhb.Layout{SectorSize: 512, Slots: diskhb.DefaultSlots}.MinSize(), path)
+				path, fi.Size(), diskhb.Layout{SectorSize: 512, Slots: diskhb.DefaultSlots, StateAreas: true}.MinSize(), path)
 		}
 		if sectorSize == 0 {
 			sectorSize = probeSectorSize(path)
@@ -259,7 +259,7 @@ func (c *DiskInitCmd) Run(out io.Writer, log *slog.Logger) error {
 		fmt.Fprintf(out, "erased %s\n", plan.Describe())
 	}
 	fmt.Fprintf(out, "initialised %s for cluster %s (%s): %d slots, %d-byte sectors, %d bytes used\n",
-		path, strconv.Quote(cl.Name), cl.UUID, c.Slots, dev.SectorSize(), h.Layout().MinSize())
+		path, strconv.Quote(cl.Name), cl.UUID, c.Slots, dev.SectorSize(), diskhb.Layout{SectorSize: dev.SectorSize(), Slots: c.Slots, StateAreas: true}.MinSize())
 	fmt.Fprintf(out, "timings stored: heartbeat_interval=%v io_timeout=%v failure_timeout=%v watchdog_timeout=%v\n",
 		h.HeartbeatInterval, h.IOTimeout, h.FailureTimeout, h.WatchdogTimeout)
 	return nil
@@ -297,9 +297,48 @@ type dumpOut struct {
 	Header   *diskhb.Header `json:"header,omitempty"`
 	Watched  string         `json:"watched"`
 	TieBreak string         `json:"tie_break_lock"`
-	Slots    []dumpSlot     `json:"slots"`
+	// State describes the cluster state area; Reports each node's report.
+	State   string            `json:"cluster_state"`
+	Reports map[string]string `json:"reports,omitempty"`
+	Slots   []dumpSlot        `json:"slots"`
 	// Warnings are inconsistencies between the disk and the configuration.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// dumpState describes the cluster state area and every configured node's
+// report area.
+func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster) (string, map[string]string) {
+	sr, err := d.ReadState(ctx)
+	switch {
+	case errors.Is(err, diskhb.ErrNoStateArea):
+		return "none: " + err.Error(), nil
+	case err != nil:
+		return "unknown: " + err.Error(), nil
+	}
+	writer := "mtc disk init"
+	if w := sr.Record.Writer; w != 0 {
+		writer = fmt.Sprintf("node %d%s (incarnation %016x, epoch %d)", w, nodeLabel(cl, w), sr.Record.Incarnation, sr.Record.Epoch)
+	}
+	state := fmt.Sprintf("generation %d in copy %d, %d bytes, written by %s", sr.Record.Generation, sr.Copy, len(sr.Record.Payload), writer)
+	if p := sr.Problems[1-sr.Copy]; p != nil {
+		state += fmt.Sprintf("; the other copy: %v", p)
+	}
+	reps := map[string]string{}
+	for _, n := range cl.Nodes {
+		if n.ID > d.Header().Slots {
+			continue
+		}
+		r, err := d.ReadReport(ctx, n.ID)
+		switch {
+		case errors.Is(err, diskhb.ErrBlank):
+			reps[n.Name] = "none yet"
+		case err != nil:
+			reps[n.Name] = "unknown: " + err.Error()
+		default:
+			reps[n.Name] = fmt.Sprintf("generation %d, %d bytes (incarnation %016x, epoch %d)", r.Generation, len(r.Payload), r.Incarnation, r.Epoch)
+		}
+	}
+	return state, reps
 }
 
 func bits(v uint64) []int {
@@ -358,6 +397,7 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the tie-break lock is held by node %d, which is not in %s", l.Owner, c.Config))
 		}
 	}
+	res.State, res.Reports = dumpState(ctx, d, cl)
 	for _, r := range last {
 		s := dumpSlot{ID: r.ID}
 		if n, ok := cl.NodeByID(r.ID); ok {
@@ -437,6 +477,12 @@ func printDump(out io.Writer, cl *config.Cluster, r dumpOut) {
 		fmt.Fprintf(out, "formatted:   %s\n", h.FormattedAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(out, "tie-break:   %s\n", r.TieBreak)
+	fmt.Fprintf(out, "state:       %s\n", r.State)
+	for _, n := range cl.Nodes {
+		if rep, ok := r.Reports[n.Name]; ok {
+			fmt.Fprintf(out, "  report of %s: %s\n", esc(n.Name), rep)
+		}
+	}
 	fmt.Fprintf(out, "slots (watched for %s; live = its sector changed while watched):\n", r.Watched)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNODE\tSTATUS\tSEQ\tINCARNATION\tEPOCH\tMEMBERS\tFLAGS\tDETAIL")

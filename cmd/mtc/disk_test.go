@@ -155,6 +155,9 @@ func TestDiskInitDumpClear(t *testing.T) {
 			if !strings.HasPrefix(res.TieBreak, "free") {
 				t.Fatalf("tie-break: %s", res.TieBreak)
 			}
+			if !strings.HasPrefix(res.State, "generation 1 in copy 1, 0 bytes, written by mtc disk init") || res.Reports["alpha"] != "none yet" {
+				t.Fatalf("state area of a new disk: %q, reports %v", res.State, res.Reports)
+			}
 			text, err := runCLI(t, "disk", "dump", "--config", cfg, "--sample", "200ms")
 			if err != nil || !strings.Contains(text, "checksum mismatch") || !strings.Contains(text, "payments") {
 				t.Fatalf("text dump: %v\n%s", err, text)
