@@ -14,13 +14,17 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/mtc ./cmd/mtc
 
-# The binary, the systemd unit and the configuration directory. DESTDIR
+# The binary, the systemd unit, the shell completions and the
+# configuration directory. DESTDIR
 # for packaging; then: systemctl daemon-reload && systemctl enable --now mtc
 install: build
 	install -D -m 0755 $(BIN)/mtc $(DESTDIR)$(PREFIX)/sbin/mtc
 	install -D -m 0644 dist/systemd/mtc.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/mtc.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/mtc/README.md
 	install -d -m 0755 $(DESTDIR)/etc/mtc $(DESTDIR)/etc/mtc/packages
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+	$(BIN)/mtc completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mtc
+	$(BIN)/mtc completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_mtc
 
 # A three-node cluster in network namespaces on one machine (root).
 demo:

@@ -34,6 +34,9 @@ type CLI struct {
 	Sim     SimCmd     `cmd:"" help:"Run seeded simulations of a whole cluster and check the safety invariants (membership, quorum, fencing, takeover)."`
 	Version VersionCmd `cmd:"" help:"Print the version of mtc."`
 
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script: source <(mtc completion bash), or zsh."`
+	Complete   CompleteCmd   `cmd:"" name:"__complete" hidden:"" help:"Completion candidates (used by the completion scripts)."`
+
 	// The daemon, its status client and the process watchdog's supervisor.
 	Daemon            DaemonCmd            `cmd:"" help:"Run the cluster daemon of this node."`
 	Status            StatusCmd            `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness and counters."`
