@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/daemon"
@@ -16,9 +22,12 @@ import (
 
 // StatusCmd asks the local daemon for its status over its socket.
 type StatusCmd struct {
-	Config string `type:"existingfile" help:"Cluster configuration file, to find the daemon's socket by cluster name." placeholder:"FILE"`
-	Socket string `help:"Status socket path (default: /run/mtc/<cluster>.sock, or the only socket in /run/mtc)." placeholder:"PATH"`
-	JSON   bool   `help:"Print the raw JSON status."`
+	Config string        `type:"existingfile" help:"Cluster configuration file, to find the daemon's socket by cluster name." placeholder:"FILE"`
+	Socket string        `help:"Status socket path (default: /run/mtc/<cluster>.sock, or the only socket in /run/mtc)." placeholder:"PATH"`
+	JSON   bool          `help:"Print the raw JSON status."`
+	Watch  bool          `short:"w" help:"Refresh the status every --interval until interrupted (as watch(1), with the screen cleared on a terminal)."`
+	Every  time.Duration `name:"interval" default:"2s" help:"With --watch: how often to refresh."`
+	Color  string        `enum:"auto,always,never" default:"auto" help:"Colour the states: auto (on a terminal, unless NO_COLOR is set), always or never."`
 }
 
 // statusTimeout bounds the exchange with the daemon.
@@ -46,12 +55,45 @@ func (c *StatusCmd) socket() (string, error) {
 	}
 }
 
-// Run prints the status.
+// Run prints the status, once or (--watch) until interrupted.
 func (c *StatusCmd) Run(out io.Writer) error {
 	path, err := c.socket()
 	if err != nil {
 		return err
 	}
+	tty := isTerminal(out)
+	p := painter{on: c.Color == "always" || c.Color == "auto" && tty && os.Getenv("NO_COLOR") == ""}
+	if !c.Watch {
+		return c.once(out, path, p)
+	}
+	if c.Every < 100*time.Millisecond {
+		return fmt.Errorf("--interval %v: want 100ms or more", c.Every)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	t := time.NewTicker(c.Every)
+	defer t.Stop()
+	for {
+		var buf bytes.Buffer
+		if err := c.once(&buf, path, p); err != nil {
+			// The daemon may be restarting: say so and keep watching.
+			fmt.Fprintf(&buf, "%s  mtc: %v\n", time.Now().Format("15:04:05"), err)
+		}
+		if tty && !c.JSON {
+			io.WriteString(out, "\x1b[H\x1b[2J")
+		}
+		if _, err := out.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (c *StatusCmd) once(out io.Writer, path string, p painter) error {
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
 	s, err := daemon.QueryStatus(ctx, path)
@@ -60,11 +102,52 @@ func (c *StatusCmd) Run(out io.Writer) error {
 	}
 	if c.JSON {
 		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
+		if !c.Watch {
+			enc.SetIndent("", "  ")
+		}
 		return enc.Encode(s)
 	}
-	printStatus(out, s)
+	printStatus(out, s, p)
 	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// painter colours state words on a terminal. Every state gets a colour
+// (the default one for those without), so the escape sequences are the
+// same length in every cell of a column and tabwriter keeps it aligned.
+type painter struct{ on bool }
+
+func (p painter) state(s string) string {
+	if !p.on {
+		return s
+	}
+	code := "39"
+	switch s {
+	case daemon.StateQuorate, "alive", "live", "fenced":
+		code = "32"
+	case daemon.StateStarting, daemon.StateInquorate, "suspect", "pending", "failing":
+		code = "33"
+	case daemon.StateStopped, "dead", "partitioned":
+		code = "31"
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+// alert colours a line that needs the operator (red, bold).
+func (p painter) alert(s string) string {
+	if !p.on {
+		return s
+	}
+	return "\x1b[1;31m" + s + "\x1b[0m"
 }
 
 func ago(d time.Duration) string {
@@ -74,13 +157,13 @@ func ago(d time.Duration) string {
 	return d.Round(time.Millisecond).String() + " ago"
 }
 
-func printStatus(out io.Writer, s daemon.Status) {
+func printStatus(out io.Writer, s daemon.Status, paint painter) {
 	fmt.Fprintf(out, "cluster %s (%s)\nnode %s (id %d), pid %d, incarnation %s, up %v\n",
 		s.Cluster, s.ClusterUUID, s.Node, s.NodeID, s.PID, s.Incarnation, s.Uptime.Round(time.Second))
 	if !s.Time.IsZero() {
 		fmt.Fprintf(out, "as of %s (monotonic %v)\n", s.Time.Format(time.RFC3339Nano), s.Uptime.Round(time.Millisecond))
 	}
-	fmt.Fprintf(out, "state: %s   members: %s   epoch %d", s.State, strings.Join(s.Members, ", "), s.Epoch)
+	fmt.Fprintf(out, "state: %s   members: %s   epoch %d", paint.state(s.State), strings.Join(s.Members, ", "), s.Epoch)
 	if s.Reason != "" {
 		fmt.Fprintf(out, "   (%s)", s.Reason)
 	}
@@ -108,7 +191,7 @@ func printStatus(out io.Writer, s daemon.Status) {
 		fmt.Fprintf(out, "  last tie-break lock read error (%d failed): %s\n", s.Disk.LockReadFailures, s.Disk.LastLockError)
 	}
 	if s.Disk.Conflict {
-		fmt.Fprintf(out, "  CONFLICT: another daemon writes this node's slot (%d times seen); this node's writes do not count and it will self-fence\n", s.Disk.Conflicts)
+		fmt.Fprintln(out, paint.alert(fmt.Sprintf("  CONFLICT: another daemon writes this node's slot (%d times seen); this node's writes do not count and it will self-fence", s.Disk.Conflicts)))
 	}
 	if s.Disk.OwnSlotProblem != "" {
 		fmt.Fprintf(out, "  OWN SLOT: %s\n", s.Disk.OwnSlotProblem)
@@ -118,7 +201,8 @@ func printStatus(out io.Writer, s daemon.Status) {
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tID\tSTATE\tMEMBER\tNETWORK\tHEARD\tDISK\tCHANGED\tACCEPTED\tDROPPED\tRESTARTS")
+	fmt.Fprintf(tw, "PEER\tID\t%s\tMEMBER\t%s\tHEARD\t%s\tCHANGED\tACCEPTED\tDROPPED\tRESTARTS\n",
+		paint.state("STATE"), paint.state("NETWORK"), paint.state("DISK"))
 	for _, p := range s.Peers {
 		net := p.Net
 		if net == "" {
@@ -135,13 +219,13 @@ func printStatus(out io.Writer, s daemon.Status) {
 		for _, n := range s.Network.Receive.Dropped[p.Name] {
 			dropped += n
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Name, p.ID, p.State, p.Member, net, ago(p.SinceHeard),
-			disk, ago(p.DiskSinceChange), s.Network.Receive.Accepted[p.Name], dropped, s.Network.Receive.Restarts[p.Name])
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Name, p.ID, paint.state(p.State), p.Member, paint.state(net), ago(p.SinceHeard),
+			paint.state(disk), ago(p.DiskSinceChange), s.Network.Receive.Accepted[p.Name], dropped, s.Network.Receive.Restarts[p.Name])
 	}
 	tw.Flush()
 	for _, p := range s.Peers {
 		if p.FencePending != "" {
-			fmt.Fprintf(out, "%s: fence pending: %s\n", p.Name, p.FencePending)
+			fmt.Fprintln(out, paint.alert(fmt.Sprintf("%s: fence pending: %s", p.Name, p.FencePending)))
 		}
 	}
 	for _, l := range s.Fencing.LUNs {

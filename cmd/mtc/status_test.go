@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func sampleStatus() daemon.Status {
 
 func TestPrintStatus(t *testing.T) {
 	var out bytes.Buffer
-	printStatus(&out, sampleStatus())
+	printStatus(&out, sampleStatus(), painter{})
 	got := out.String()
 	for _, want := range []string{
 		"dropped from about 9811 other addresses: 12300 packets",
@@ -99,5 +100,24 @@ func TestStatusCmdReadsSocket(t *testing.T) {
 	_, err = daemon.QueryStatus(context.Background(), filepath.Join(t.TempDir(), "none.sock"))
 	if err == nil || !strings.Contains(err.Error(), "is the daemon running") {
 		t.Fatalf("missing socket: %v", err)
+	}
+}
+
+// With colour, each state word is coloured by what it means, an alert line
+// stands out, and the peer table stays aligned: the columns start where
+// they start without colour.
+func TestPrintStatusColour(t *testing.T) {
+	var plain, col bytes.Buffer
+	printStatus(&plain, sampleStatus(), painter{})
+	printStatus(&col, sampleStatus(), painter{on: true})
+	c := col.String()
+	for _, want := range []string{"state: \x1b[31mstopped\x1b[0m", "\x1b[31mdead\x1b[0m", "\x1b[32malive\x1b[0m", "\x1b[1;31mbeta: fence pending"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("coloured status lacks %q:\n%s", want, c)
+		}
+	}
+	strip := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	if got := strip.ReplaceAllString(c, ""); got != plain.String() {
+		t.Fatalf("colour changed the layout:\n%s\nwant:\n%s", got, plain.String())
 	}
 }
