@@ -89,6 +89,8 @@ type Cluster struct {
 	Fence Fence
 	// Events is where this node journals its events and whom it tells.
 	Events Events
+	// Control is the port of the control channel between nodes.
+	Control Control
 
 	// src locates fields in the file the Cluster was parsed from; nil for
 	// a Cluster built in code.

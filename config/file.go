@@ -29,6 +29,7 @@ type fileConfig struct {
 	Nodes      []fileNode     `toml:"node"`
 	Fence      fileFence      `toml:"fence"`
 	Events     fileEvents     `toml:"events"`
+	Control    fileControl    `toml:"control"`
 }
 
 type fileCluster struct {
@@ -215,6 +216,7 @@ func (f *fileConfig) toCluster() (*Cluster, []*FieldError) {
 	}
 	c.Fence = f.Fence.toFence(bad)
 	c.Events = f.Events.toEvents(bad)
+	c.Control = f.Control.toControl(bad)
 	return c, errs
 }
 

@@ -108,6 +108,8 @@ var examples = map[string]string{
 	"timing":                    `a [timing] table`,
 	"watchdog":                  `a [watchdog] table`,
 	"events":                    `an [events] table`,
+	"control":                   `a [control] table`,
+	"control.port":              `port = 5410`,
 	"events.journal":            `journal = "/var/lib/mtc/events.jsonl"`,
 	"events.notify":             `notify = ["/usr/local/bin/page-oncall", "--cluster", "prod"]`,
 	"events.notify_timeout":     `notify_timeout = "10s"`,

@@ -297,6 +297,7 @@ func (c *Cluster) validate(skip map[string]bool) []*FieldError {
 	}
 	c.validateFence(add)
 	c.validateEvents(add)
+	c.validateControl(add)
 	return errs
 }
 

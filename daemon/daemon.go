@@ -98,6 +98,7 @@ type Daemon struct {
 	loopDone  chan struct{} // closed when the event loop has ended
 	sd        notifier      // service-manager notification (event loop only)
 	metrics   *metrics
+	key       []byte // the cluster key
 
 	mu sync.Mutex
 	st state
@@ -161,6 +162,7 @@ func New(opt Options) (*Daemon, error) {
 		}
 		key = k
 	}
+	d.key = key
 	inc, err := nethb.NewIncarnation()
 	if err != nil {
 		return nil, err

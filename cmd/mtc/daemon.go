@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -118,6 +119,28 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 			log.Error("status socket stopped", "err", err)
 		}
 	}()
+	// The control channel, on each of this node's heartbeat addresses:
+	// other nodes' commands, and `mtc status --node` from anywhere.
+	self, _ := cl.NodeByName(name)
+	for _, nw := range cl.Networks {
+		a, ok := self.Addresses[nw.Name]
+		if !ok {
+			continue
+		}
+		addr := net.JoinHostPort(a.String(), strconv.Itoa(cl.Control.Port))
+		cln, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Error("control channel not served on this address: other nodes cannot command this one through it", "addr", addr, "err", err)
+			continue
+		}
+		defer cln.Close()
+		go func() {
+			if err := d.ServeControl(cln); err != nil {
+				log.Error("control listener stopped", "addr", addr, "err", err)
+			}
+		}()
+		log.Info("control channel listening", "addr", addr)
+	}
 	if c.Metrics != "" {
 		ml, err := net.Listen("tcp", c.Metrics)
 		if err != nil {

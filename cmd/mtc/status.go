@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -17,17 +20,67 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/control"
 	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/nethb"
 )
 
-// StatusCmd asks the local daemon for its status over its socket.
+// StatusCmd asks the local daemon for its status over its socket, or
+// another node's over the control channel.
 type StatusCmd struct {
 	Config string        `type:"existingfile" help:"Cluster configuration file, to find the daemon's socket by cluster name." placeholder:"FILE"`
 	Socket string        `help:"Status socket path (default: /run/mtc/<cluster>.sock, or the only socket in /run/mtc)." placeholder:"PATH"`
+	Node   string        `help:"Ask this node's daemon, over the control channel, from any machine that has the cluster file and key (needs --config)." placeholder:"NAME"`
 	JSON   bool          `help:"Print the raw JSON status."`
 	Watch  bool          `short:"w" help:"Refresh the status every --interval until interrupted (as watch(1), with the screen cleared on a terminal)."`
 	Every  time.Duration `name:"interval" default:"2s" help:"With --watch: how often to refresh."`
 	Color  string        `enum:"auto,always,never" default:"auto" help:"Colour the states: auto (on a terminal, unless NO_COLOR is set), always or never."`
+
+	remote *remote
+}
+
+// remote reaches one node's daemon over the control channel.
+type remote struct {
+	cfg   control.ClientConfig
+	addrs []string // the node's control addresses, one per heartbeat network
+}
+
+func newRemote(cfgPath, node string) (*remote, error) {
+	cl, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := cl.NodeByName(node)
+	if !ok {
+		return nil, fmt.Errorf("node %q is not in %s", node, cfgPath)
+	}
+	key, err := nethb.LoadKey(cl.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the control channel is authenticated with the cluster key: run as root on a machine that has it)", err)
+	}
+	r := &remote{cfg: control.ClientConfig{Cluster: cl.UUID, Key: key, Node: node}}
+	for _, nw := range cl.Networks {
+		if a, ok := n.Addresses[nw.Name]; ok {
+			r.addrs = append(r.addrs, net.JoinHostPort(a.String(), strconv.Itoa(cl.Control.Port)))
+		}
+	}
+	return r, nil
+}
+
+// status asks the node on each of its addresses in turn until one answers.
+func (r *remote) status(ctx context.Context) (daemon.Status, error) {
+	var errs []error
+	for _, a := range r.addrs {
+		s, err := daemon.QueryRemoteStatus(ctx, a, r.cfg)
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+		if !errors.Is(err, control.ErrUnreachable) || ctx.Err() != nil {
+			break
+		}
+	}
+	return daemon.Status{}, fmt.Errorf("status of node %s: %w", r.cfg.Node, errors.Join(errs...))
 }
 
 // statusTimeout bounds the exchange with the daemon.
@@ -57,7 +110,16 @@ func (c *StatusCmd) socket() (string, error) {
 
 // Run prints the status, once or (--watch) until interrupted.
 func (c *StatusCmd) Run(out io.Writer) error {
-	path, err := c.socket()
+	var path string
+	var err error
+	if c.Node != "" {
+		if c.Config == "" || c.Socket != "" {
+			return errors.New("--node asks a daemon over the network: give --config FILE (for its addresses and the key), and no --socket")
+		}
+		c.remote, err = newRemote(c.Config, c.Node)
+	} else {
+		path, err = c.socket()
+	}
 	if err != nil {
 		return err
 	}
@@ -96,7 +158,13 @@ func (c *StatusCmd) Run(out io.Writer) error {
 func (c *StatusCmd) once(out io.Writer, path string, p painter) error {
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
-	s, err := daemon.QueryStatus(ctx, path)
+	var s daemon.Status
+	var err error
+	if c.remote != nil {
+		s, err = c.remote.status(ctx)
+	} else {
+		s, err = daemon.QueryStatus(ctx, path)
+	}
 	if err != nil {
 		return err
 	}

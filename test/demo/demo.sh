@@ -144,6 +144,9 @@ wait_for "n1, n2, n3 quorate together" bash -c "$(declare -f status_json quorate
 	quorate_with 1 '\"n1\",\"n2\",\"n3\"' && quorate_with 2 '\"n1\",\"n2\",\"n3\"' && quorate_with 3 '\"n1\",\"n2\",\"n3\"'"
 "$BIN" status --socket "$WORK/n1.sock"
 
+say "from n1, n3's own view over the control channel (TCP, authenticated with the cluster key)"
+ip netns exec mtc-$ID-n1 "$BIN" status --config "$WORK/cluster.toml" --node n3 | sed -n 1,4p
+
 say "the quorum disk as every node writes it"
 "$BIN" disk dump --config "$WORK/cluster.toml"
 
