@@ -80,6 +80,7 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 		return &ExitError{Code: exitFailed, Err: fmt.Errorf("%s: %s:\n%w", cmd.Config, countProblems(len(errs.List)), errs)}
 	}
 	warnings := append(c.Warnings(), keyFileWarnings(c)...)
+	warnings = append(warnings, notifyWarnings(c)...)
 	log.Debug("configuration valid", "file", cmd.Config, "cluster", c.Name, "nodes", len(c.Nodes), "warnings", len(warnings))
 	var probe *diskProbe
 	if cmd.ProbeDisk {
@@ -157,6 +158,26 @@ func keyFileWarnings(c *config.Cluster) []*config.FieldError {
 	return nil
 }
 
+// notifyWarnings checks that the [events] notify program is there and
+// executable on this machine; only a warning, as the key file: the check
+// may run elsewhere than on a node.
+func notifyWarnings(c *config.Cluster) []*config.FieldError {
+	if len(c.Events.Notify) == 0 {
+		return nil
+	}
+	prog := c.Events.Notify[0]
+	fi, err := os.Stat(prog)
+	switch {
+	case err != nil:
+		return []*config.FieldError{c.Annotate("events.notify",
+			fmt.Sprintf("notify program %s: %v on this machine; events are journaled but not passed on", prog, err), err)}
+	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
+		return []*config.FieldError{c.Annotate("events.notify",
+			fmt.Sprintf("notify program %s is not an executable file (%v); events are journaled but not passed on", prog, fi.Mode()), nil)}
+	}
+	return nil
+}
+
 func countProblems(n int) string {
 	if n == 1 {
 		return "1 problem"
@@ -230,6 +251,12 @@ func printCheck(out io.Writer, file string, c *config.Cluster, warnings []*confi
 	default:
 		fmt.Fprintf(&b, "  watchdog mode %s\n", c.Watchdog.Mode)
 	}
+	fmt.Fprintf(&b, "  control channel TCP port %d on every heartbeat address (open it between the nodes)\n", c.Control.Port)
+	fmt.Fprintf(&b, "  event journal %s", c.JournalPath("<node>"))
+	if len(c.Events.Notify) > 0 {
+		fmt.Fprintf(&b, "; every event to %s (at most %v each)", strings.Join(c.Events.Notify, " "), c.Events.NotifyTimeout)
+	}
+	b.WriteString("\n")
 
 	b.WriteString("\nHeartbeat networks\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)

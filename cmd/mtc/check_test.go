@@ -444,3 +444,29 @@ func TestCheckRefusesFIFOConfig(t *testing.T) {
 		}
 	}
 }
+
+// The check names the control port and the journal, and warns when the
+// [events] notify program is missing or not executable here.
+func TestCheckEventsAndControl(t *testing.T) {
+	cfg, key := checkConfig(t)
+	writeKey(t, key, 0o600)
+	out, err := checkCLI(t, "--config", cfg)
+	if err != nil || !strings.Contains(out, "control channel TCP port 5410") || !strings.Contains(out, "event journal /var/lib/mtc/") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	dir := filepath.Dir(cfg)
+	notExec := filepath.Join(dir, "page")
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	for prog, want := range map[string]string{
+		filepath.Join(dir, "absent"): "no such file or directory on this machine",
+		notExec:                      "is not an executable file",
+	} {
+		doc, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, append(doc, fmt.Sprintf("\n[events]\nnotify = [%q]\n", prog)...), 0o644)
+		out, err := checkCLI(t, "--config", cfg)
+		if err != nil || !strings.Contains(out, "events.notify: notify program "+prog) || !strings.Contains(out, want) {
+			t.Errorf("notify %s: %v\n%s", prog, err, out)
+		}
+		os.WriteFile(cfg, doc, 0o644)
+	}
+}
