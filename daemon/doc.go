@@ -119,7 +119,12 @@
 //     PREEMPT AND ABORT to a LUN at the same instant (which has soft-locked
 //     a real target); the storage decides who wins.
 //   - Placement is a separate component: an allowed takeover is logged and
-//     shown in the status.
+//     shown in the status. PackageManager is the part that runs this
+//     node's packages (pkgrun) for it: one operation at a time per package
+//     on a goroutine of its own, a halt cancelling a start in progress,
+//     StopAll halting those that need others first, every state change
+//     reported; it is a PackageStopper, so the self-fence and shutdown
+//     paths halt real packages through it.
 //   - Nothing here keeps a hung kernel from writing: that is the hardware
 //     watchdog's and fencing's job.
 package daemon
