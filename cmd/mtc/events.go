@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/journal"
 )
 
 // EventsCmd shows this node's event journal.
 type EventsCmd struct {
 	Config string   `type:"existingfile" help:"Cluster configuration file: the journal is its [events] journal (default /var/lib/mtc/<cluster>/<node>/events.jsonl)." placeholder:"FILE"`
-	Node   string   `help:"With --config: the node whose journal to read (default: the node named like this host)." placeholder:"NAME"`
+	Node   string   `help:"With --config: the node whose journal to read: this machine's file when the node is named like this host, else the node's daemon over the control channel (default: the node named like this host)." placeholder:"NAME"`
 	File   string   `help:"The journal file to read instead of the configured one." placeholder:"PATH"`
 	Follow bool     `short:"f" help:"Keep printing events as they are written, until interrupted."`
 	JSON   bool     `name:"json" help:"Print each event as one JSON line, as the journal keeps it."`
@@ -30,12 +31,15 @@ type EventsCmd struct {
 
 // Run prints the journal's events.
 func (c *EventsCmd) Run(out io.Writer) error {
+	if c.Last < 0 {
+		return fmt.Errorf("--last %d: want 0 (all) or more", c.Last)
+	}
+	if h, _ := os.Hostname(); c.Node != "" && c.Node != h && c.File == "" {
+		return c.runRemote(out)
+	}
 	path, err := c.path()
 	if err != nil {
 		return err
-	}
-	if c.Last < 0 {
-		return fmt.Errorf("--last %d: want 0 (all) or more", c.Last)
 	}
 	keep := func(e journal.Event) bool { return len(c.Kind) == 0 || slices.Contains(c.Kind, e.Kind) }
 	evs, bad, err := journal.Read(path)
@@ -81,6 +85,36 @@ func (c *EventsCmd) Run(out io.Writer) error {
 		}
 		return c.print(out, e)
 	})
+}
+
+// runRemote asks another node's daemon for its newest events.
+func (c *EventsCmd) runRemote(out io.Writer) error {
+	if c.Config == "" {
+		return errors.New("--node for another node needs --config FILE (its addresses and the cluster key)")
+	}
+	if c.Follow {
+		return errors.New("--follow reads this machine's journal: run it on that node, or without --follow here")
+	}
+	r, err := newRemote(c.Config, c.Node)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	var evs []journal.Event
+	err = r.try(ctx, func(a string) (err error) {
+		evs, err = daemon.QueryRemoteEvents(ctx, a, r.cfg, daemon.EventsArgs{Last: c.Last, Kinds: c.Kind})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if err := c.print(out, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *EventsCmd) path() (string, error) {

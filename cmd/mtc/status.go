@@ -67,20 +67,31 @@ func newRemote(cfgPath, node string) (*remote, error) {
 	return r, nil
 }
 
-// status asks the node on each of its addresses in turn until one answers.
-func (r *remote) status(ctx context.Context) (daemon.Status, error) {
+// try runs call on each of the node's addresses in turn until one answers
+// (another error than unreachable ends it too).
+func (r *remote) try(ctx context.Context, call func(addr string) error) error {
 	var errs []error
 	for _, a := range r.addrs {
-		s, err := daemon.QueryRemoteStatus(ctx, a, r.cfg)
+		err := call(a)
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", a, err))
 		if !errors.Is(err, control.ErrUnreachable) || ctx.Err() != nil {
 			break
 		}
 	}
-	return daemon.Status{}, fmt.Errorf("status of node %s: %w", r.cfg.Node, errors.Join(errs...))
+	return fmt.Errorf("node %s: %w", r.cfg.Node, errors.Join(errs...))
+}
+
+// status asks the node for its status.
+func (r *remote) status(ctx context.Context) (daemon.Status, error) {
+	var s daemon.Status
+	err := r.try(ctx, func(a string) (err error) {
+		s, err = daemon.QueryRemoteStatus(ctx, a, r.cfg)
+		return err
+	})
+	return s, err
 }
 
 // statusTimeout bounds the exchange with the daemon.
