@@ -296,6 +296,8 @@ func (r *loadResult) during(i interval) string {
 //	MTC_LOAD_FREEZE         quorum-disk freeze bursts (default true)
 //	MTC_LOAD_RECLAIM_GIB    the reclaim helper's buffer (default 8; 0 no reclaim stalls)
 //	MTC_LOAD_RECLAIM_EVERY  the reclaim period (default 1m; the first after 5 s)
+//	MTC_LOAD_SECTION        the BENCHMARKS.md section written (default "load",
+//	                        "load-reclaim" with reclaim stalls)
 //
 // With MTC_BENCH_OUT=FILE it replaces the load section of that markdown
 // file; `make bench-load` runs the full measurement.
@@ -317,10 +319,24 @@ func BenchmarkNetnsLoad(b *testing.B) {
 	body := loadReport(results, plan, runs, durs)
 	fmt.Print(body)
 	if out := os.Getenv("MTC_BENCH_OUT"); out != "" {
-		if err := benchdoc.ReplaceSection(out, "load", body); err != nil {
+		if err := benchdoc.ReplaceSection(out, loadSection(plan), body); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// loadSection names the section of BENCHMARKS.md a run replaces: "load",
+// or "load-reclaim" for a run with memory-reclaim stalls, so that the two
+// runs `make bench-load` makes keep a section each (MTC_LOAD_SECTION names
+// another).
+func loadSection(plan loadPlan) string {
+	if s := os.Getenv("MTC_LOAD_SECTION"); s != "" {
+		return s
+	}
+	if plan.reclaimGiB > 0 {
+		return "load-reclaim"
+	}
+	return "load"
 }
 
 func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
@@ -1047,7 +1063,11 @@ func loadReport(results []loadResult, plan loadPlan, runs []loadProfile, durs []
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	p("## Daemon: false failure detections under load\n\n")
+	if plan.reclaimGiB > 0 {
+		p("## Daemon: false failure detections under load, with memory-reclaim stalls\n\n")
+	} else {
+		p("## Daemon: false failure detections under load\n\n")
+	}
 	p("Three `mtc daemon` processes per timing profile, set up as for the failure-detection section (process watchdog), with the quorum disk on a freezable loop device (direct I/O to a file on its own ext4 filesystem). Nothing fails, while the machine is loaded:\n\n")
 	p("- CPU: %d busy loops (`%s` at nice 0) on %d CPUs;\n", plan.hogs, strings.Join(busyLoop[:2], " ")+" '"+busyLoop[2]+"'", numCPU())
 	if plan.touchGiB > 0 {
