@@ -261,13 +261,26 @@ func (m *Machine) onReport(r Report) {
 		return
 	}
 	pi := m.peers[r.Node]
+	// Incarnations are random, not ordered: which one is current is the
+	// view's word. A member's report counts only from the incarnation the
+	// view holds; a non-member's from any incarnation not replaced
+	// before. A replaced incarnation's last report stays as a ghost until
+	// a takeover covers it, so following the wrong one first costs a wait
+	// for the takeover, never safety.
+	current := m.view.Members.Has(r.Node) && m.view.Inc[r.Node] == r.Inc
 	switch {
+	case m.view.Members.Has(r.Node) && !current:
+		return
 	case pi.have && r.Inc == pi.inc && r.Seq <= pi.seq:
 		return // stale or repeated
 	case pi.have && r.Inc != pi.inc:
-		if slices.Contains(pi.retired, r.Inc) {
+		if !current && slices.Contains(pi.retired, r.Inc) {
 			return // a late report of an incarnation already replaced
 		}
+		if !current && pi.inc == m.view.Inc[r.Node] {
+			return
+		}
+		pi.retired = slices.DeleteFunc(pi.retired, func(i Incarnation) bool { return i == r.Inc })
 		if _, covered := pi.covered[pi.inc]; !covered && slices.ContainsFunc(pi.state, State.up) {
 			pi.ghosts = append(pi.ghosts, ghost{inc: pi.inc, state: slices.Clone(pi.state)})
 		}
