@@ -37,7 +37,13 @@ type cluster struct {
 	manual bool
 
 	out        []line
+	quiet      bool // no log (benchmarks)
 	violations []string
+	// steps counts the machines' Steps; slowest is the longest one.
+	steps   int
+	slowest time.Duration
+	// starts counts Start actions; lastStart is the round of the last.
+	starts, lastStart int
 	round      int
 }
 
@@ -176,7 +182,12 @@ func (c *cluster) coordinator() *hnode {
 // stepNode steps h's machine and performs its Ready.
 func (c *cluster) stepNode(h *hnode, ev Event) {
 	c.now += time.Millisecond
+	t0 := time.Now()
 	h.m.Step(c.now, ev)
+	if d := time.Since(t0); d > c.slowest {
+		c.slowest = d
+	}
+	c.steps++
 	rd := h.m.Ready()
 	h.m.Advance()
 	for _, d := range rd.Decisions {
@@ -189,6 +200,8 @@ func (c *cluster) stepNode(h *hnode, ev Event) {
 		c.emit(h.name, a.String())
 		if a.Kind == Start {
 			c.checkStart(h, a)
+			c.starts++
+			c.lastStart = c.round
 		}
 		h.queue = append(h.queue, a)
 	}
@@ -209,6 +222,9 @@ func (c *cluster) stepNode(h *hnode, ev Event) {
 }
 
 func (c *cluster) emit(node, text string) {
+	if c.quiet && !strings.HasPrefix(text, "VIOLATION") {
+		return
+	}
 	for i := range c.out {
 		if c.out[i].text == text && !slices.Contains(c.out[i].nodes, node) {
 			c.out[i].nodes = append(c.out[i].nodes, node)
