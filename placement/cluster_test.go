@@ -44,7 +44,7 @@ type cluster struct {
 	slowest time.Duration
 	// starts counts Start actions; lastStart is the round of the last.
 	starts, lastStart int
-	round      int
+	round             int
 }
 
 type line struct {
