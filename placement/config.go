@@ -110,6 +110,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// NeedsCycle returns package names that need each other in a cycle, the
+// first repeated at the end (a -> b -> a), or nil. The configuration
+// layer uses it to point at the package files.
+func NeedsCycle(pkgs []Package) []string { return needsCycle(pkgs) }
+
 // needsCycle returns a cycle of needs dependencies, or nil.
 func needsCycle(pkgs []Package) []string {
 	idx := map[string]int{}
