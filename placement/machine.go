@@ -306,6 +306,9 @@ func (m *Machine) onReport(r Report) {
 		}
 	}
 	newMarks := make([]bool, len(m.pkgs))
+	for i, st := range pi.state {
+		newMarks[i] = st == Failed || st == HaltFailed
+	}
 	for _, name := range r.Marked {
 		if i, ok := m.byName[name]; ok {
 			newMarks[i] = true
