@@ -341,3 +341,29 @@ func TestOrder(t *testing.T) {
 		t.Fatalf("order %v", got)
 	}
 }
+
+// TestPlanOnClone: a clone answers "what if node 2 failed" through the
+// same decisions, and the machine itself is untouched.
+func TestPlanOnClone(t *testing.T) {
+	f := newFixture(t, []Package{pk("x", 2, 1, 3), pk("y", 3, 1)}, quorum.SetOf(1, 2, 3))
+	f.report(2, true, "x", Running)
+	f.report(3, true, "y", Running)
+	before := f.m.Status()
+	c := f.m.Clone()
+	v := c.view
+	v.Members = v.Members.Remove(2)
+	v.Inc[2] = 0
+	c.Step(100, ViewChanged{View: v})
+	c.Step(101, TakeoversAllowed{Takeovers: []Takeover{{Target: quorum.Target{Node: 2, Inc: inc(2)}, Reason: quorum.TakeoverFenced}}})
+	plan := c.Status()
+	if plan[0].Name != "x" || plan[0].Target != 1 || len(plan[0].States) != 1 || plan[0].States[0] != (NodeState{Node: 1, State: Claimed}) {
+		t.Fatalf("plan for x: %+v", plan[0])
+	}
+	after := f.m.Status()
+	if after[0].Target != 2 || len(after[0].States) != 1 || after[0].States[0].Node != 2 || before[0].Target != after[0].Target {
+		t.Fatalf("the clone changed the machine: %+v", after[0])
+	}
+	if f.m.pkgs[0].claimed || f.m.view.Members != quorum.SetOf(1, 2, 3) {
+		t.Fatal("the clone shares state with the machine")
+	}
+}
