@@ -38,7 +38,7 @@ func (m *Machine) evaluate() {
 // nothing halts here: the quorum machine stops every package when quorum
 // is lost for good (self-fence), and keeps them through a transition.
 func (m *Machine) gate() bool {
-	return m.view.Quorate && m.view.Agreed && m.view.Members.Has(m.self) && m.view.Inc[m.self] == m.inc
+	return m.leftovers && m.view.Quorate && m.view.Agreed && m.view.Members.Has(m.self) && m.view.Inc[m.self] == m.inc
 }
 
 func (m *Machine) wait(i int, why string) {
@@ -244,6 +244,18 @@ func (m *Machine) startBlocked(i int) ([]Takeover, string) {
 				return nil, fmt.Sprintf("an earlier incarnation of %s reported it %v and is not taken over yet: waiting for fencing or its watchdog deadline", m.nodeName(n), g.state[i])
 			}
 		}
+		// An earlier incarnation that was a member may have started it,
+		// and its reports may never have reached this node: it must be
+		// taken over (the quorum machine does so for every incarnation it
+		// drops).
+		if containsNode(p.def.Nodes, n) {
+			for _, inc := range pi.asMember {
+				if m.view.Members.Has(n) && inc == m.view.Inc[n] || !m.view.Members.Has(n) && inc == pi.lastInc {
+					continue // the current one: judged below
+				}
+				return nil, fmt.Sprintf("an earlier incarnation of %s is not taken over yet: waiting for fencing or its watchdog deadline", m.nodeName(n))
+			}
+		}
 		if m.view.Members.Has(n) {
 			switch {
 			case !pi.have || pi.inc != m.view.Inc[n]:
@@ -301,7 +313,7 @@ func (m *Machine) startBlocked(i int) ([]Takeover, string) {
 // buildReport makes this node's report; its Seq grows by one.
 func (m *Machine) buildReport() *Report {
 	m.seq++
-	r := &Report{Node: m.self, Inc: m.inc, Seq: m.seq, Epoch: m.view.Epoch, Members: m.view.Members}
+	r := &Report{Node: m.self, Inc: m.inc, Seq: m.seq, Epoch: m.view.Epoch, Members: m.view.Members, LeftoversStopped: m.leftovers}
 	for i, p := range m.pkgs {
 		if p.claimed && p.claimSeq == 0 {
 			p.claimSeq = m.seq

@@ -68,10 +68,19 @@ type hnode struct {
 	delivered [MaxNodes + 1]Ack
 	inbox     []Report
 	view      View
-	// dead: the packages that were up when the node died, and whether a
-	// takeover covers that death.
-	deadUp    []string
-	takenOver bool
+	// dead are the node's incarnations that died without a takeover yet,
+	// each with the packages that were up (or about to start) then.
+	dead []deadInc
+}
+
+type deadInc struct {
+	inc Incarnation
+	up  []string
+}
+
+// pendingUp: some dead incarnation of h not taken over had pkg up.
+func (h *hnode) pendingUp(pkg string) bool {
+	return slices.ContainsFunc(h.dead, func(d deadInc) bool { return slices.Contains(d.up, pkg) })
 }
 
 func newCluster(nodes []Node, pkgs []Package) *cluster {
@@ -118,7 +127,9 @@ func (c *cluster) boot(id NodeID) error {
 	h.m, h.alive = m, true
 	h.run, h.queue, h.last, h.inbox = map[string]State{}, nil, nil, nil
 	h.delivered = [MaxNodes + 1]Ack{}
-	h.deadUp, h.takenOver = nil, false
+	// The daemon's start-up stop: what the dead incarnations left on this
+	// machine is gone (kill cleared the runner).
+	c.stepNode(h, LeftoversStopped{})
 	return nil
 }
 
@@ -128,14 +139,14 @@ func (c *cluster) kill(id NodeID) {
 	if !h.alive {
 		return
 	}
-	h.deadUp = nil
+	d := deadInc{inc: h.inc}
 	for _, p := range c.pkgs {
 		if h.run[p.Name].up() || slices.ContainsFunc(h.queue, func(a Action) bool { return a.Package == p.Name && a.Kind == Start }) {
-			h.deadUp = append(h.deadUp, p.Name)
+			d.up = append(d.up, p.Name)
 		}
 	}
+	h.dead = append(h.dead, d)
 	h.alive, h.m, h.run, h.queue, h.inbox = false, nil, map[string]State{}, nil, nil
-	h.takenOver = false
 }
 
 // views recomputes every live node's view from the sides.
@@ -342,19 +353,25 @@ func (c *cluster) settle(max int) (int, string) {
 	return rounds, b.String()
 }
 
-// takeover: the coordinator's quorum machine allows the takeover of dead
-// node id's last incarnation.
+// takeover: the coordinator's quorum machine allows the takeover of every
+// incarnation of node id that died (crashed, or self-fenced), as it does
+// once they are fenced or past their watchdog deadline; a node that
+// restarted meanwhile keeps its new incarnation.
 func (c *cluster) takeover(id NodeID, r TakeoverReason) error {
 	h := c.hs[id]
-	if h.alive {
-		return fmt.Errorf("%s still runs: the quorum machine allows a takeover only of a node that is fenced or past its watchdog deadline (crash or selffence it first)", h.name)
+	if len(h.dead) == 0 {
+		return fmt.Errorf("%s has no dead incarnation: the quorum machine allows a takeover only of a node that is fenced or past its watchdog deadline (crash or selffence it first)", h.name)
 	}
 	co := c.coordinator()
 	if co == nil {
 		return fmt.Errorf("no quorate node to allow the takeover")
 	}
-	h.takenOver = true
-	c.stepNode(co, TakeoversAllowed{Takeovers: []Takeover{{Target: Target{Node: id, Inc: h.inc}, Reason: r}}})
+	var ts []Takeover
+	for _, d := range h.dead {
+		ts = append(ts, Takeover{Target: Target{Node: id, Inc: d.inc}, Reason: r})
+	}
+	h.dead = nil
+	c.stepNode(co, TakeoversAllowed{Takeovers: ts})
 	return nil
 }
 
@@ -374,8 +391,14 @@ func (c *cluster) checkOne() {
 		var where []string
 		for _, n := range c.nodes {
 			h := c.hs[n.ID]
-			if h.alive && h.run[p.Name].up() || !h.alive && !h.takenOver && slices.Contains(h.deadUp, p.Name) {
+			if h.alive && h.run[p.Name].up() {
 				where = append(where, h.name)
+			}
+			// A node that booted again stopped whatever its dead
+			// incarnations left (the daemon's start-up stop of
+			// leftovers): physically, they are gone.
+			if !h.alive && h.pendingUp(p.Name) {
+				where = append(where, h.name+" (dead, not taken over)")
 			}
 		}
 		if len(where) > 1 {
@@ -400,10 +423,18 @@ func (c *cluster) checkStart(h *hnode, a Action) {
 		if o.alive {
 			busy := o.run[a.Package].up() || slices.ContainsFunc(o.queue, func(q Action) bool { return q.Package == a.Package && q.Kind == Start })
 			if busy {
-				c.violation(fmt.Sprintf("%s starts %s while %s has it %v", h.name, a.Package, o.name, o.run[a.Package]))
+				what := fmt.Sprintf("has it %v", o.run[a.Package])
+				if !o.run[a.Package].up() {
+					what = "has a start of it queued"
+				}
+				c.violation(fmt.Sprintf("%s starts %s while %s %s", h.name, a.Package, o.name, what))
 			}
-		} else if slices.Contains(o.deadUp, a.Package) && !o.takenOver {
-			c.violation(fmt.Sprintf("%s starts %s while %s, dead with it up, is not taken over", h.name, a.Package, o.name))
+		}
+		// A node that booted again stopped what its dead incarnations
+		// left and says so in its report (LeftoversStopped): that covers
+		// them as a takeover would.
+		if !o.alive && o.pendingUp(a.Package) {
+			c.violation(fmt.Sprintf("%s starts %s while an incarnation of %s that died with it up is not taken over", h.name, a.Package, o.name))
 		}
 	}
 	p := c.byPkg[a.Package]

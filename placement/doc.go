@@ -116,7 +116,14 @@
 //     up.
 //
 // An incarnation replaced by a newer one leaves its last report behind as
-// a ghost: what it had up counts until a takeover covers it. No node claims
+// a ghost: what it had up counts until a takeover covers it, or until the
+// new incarnation, a member, reports LeftoversStopped (the daemon stopped
+// whatever its predecessors left on the machine). Every incarnation of a
+// node in the package's list that was ever a member needs the same: its
+// reports may never have reached this node. (The quorum coordinator does
+// not take over its own earlier incarnations, so for a restarted
+// lowest-id node LeftoversStopped is the only way.) A node claims nothing
+// before its own LeftoversStopped. No node claims
 // a package another member claims or has up. Two claims made at the same
 // time are settled by the package's list order (then node id), which every
 // node reads alike: the later one withdraws. The start action carries the
@@ -191,8 +198,9 @@
 //     Failed (the machine then halts it, which is idempotent), not Halted,
 //     or the node would retry it forever. A new daemon incarnation stops
 //     every leftover of its predecessor before its first Local and
-//     report: its peers wait for the old incarnation's takeover, but this
-//     machine cannot see its own predecessor.
+//     report, then feeds LeftoversStopped (also when there was nothing to
+//     stop), which its report carries to the peers: until then its peers
+//     wait for the old incarnation's takeover, and it claims nothing.
 //   - Feed ViewChanged after every quorum Step whose status changed, and
 //     TakeoversAllowed with every quorum Ready.Takeover.
 //   - Keep intents and the Durable state in the quorum disk's state area,

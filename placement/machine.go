@@ -56,8 +56,12 @@ type peerInfo struct {
 	retired []Incarnation
 	// lastInc is the incarnation seen last (member in the view, or
 	// reporting); 0 while unknown.
-	lastInc        Incarnation
-	seen           []Incarnation
+	lastInc Incarnation
+	seen    []Incarnation
+	// asMember are the incarnations seen as members in the view and not
+	// yet covered by a takeover (the current one included): any of them
+	// may have started packages.
+	asMember       []Incarnation
 	covered        map[Incarnation]Takeover
 	coveredUnknown bool
 }
@@ -80,6 +84,7 @@ type Machine struct {
 	drained Set
 
 	lastIntent uint64
+	leftovers  bool       // LeftoversStopped received
 	own        []Takeover // takeovers this node's quorum machine allowed
 
 	seq          uint64
@@ -209,6 +214,11 @@ func (m *Machine) Step(now time.Duration, ev Event) {
 		}
 	case Commanded:
 		m.onIntent(e.Intent)
+	case LeftoversStopped:
+		if !m.leftovers {
+			m.leftovers = true
+			m.reportDirty = true
+		}
 	case Tick:
 	}
 	m.evaluate()
@@ -221,6 +231,11 @@ func (m *Machine) onView(v View) {
 			continue
 		}
 		pi.noteInc(v.Inc[id])
+		if inc := v.Inc[id]; !slices.Contains(pi.asMember, inc) {
+			if _, covered := pi.covered[inc]; !covered {
+				pi.asMember = append(pi.asMember, inc)
+			}
+		}
 	}
 }
 
@@ -332,6 +347,11 @@ func (m *Machine) onReport(r Report) {
 			m.learnTakeover(t)
 		}
 	}
+	if current && r.LeftoversStopped {
+		// The reporter's earlier incarnations left nothing running.
+		pi.ghosts = pi.ghosts[:0]
+		pi.asMember = slices.DeleteFunc(pi.asMember, func(inc Incarnation) bool { return inc != r.Inc })
+	}
 	if hadClaimUnacked {
 		// The claimant waits for this node's acknowledgement.
 		m.reportDirty = true
@@ -356,6 +376,10 @@ func (m *Machine) learnTakeover(t Takeover) {
 	}
 	pi.ghosts = slices.DeleteFunc(pi.ghosts, func(g ghost) bool {
 		_, ok := pi.covered[g.inc]
+		return ok
+	})
+	pi.asMember = slices.DeleteFunc(pi.asMember, func(inc Incarnation) bool {
+		_, ok := pi.covered[inc]
 		return ok
 	})
 }

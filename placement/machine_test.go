@@ -30,6 +30,7 @@ func newFixture(t *testing.T, pkgs []Package, members Set) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, m: m}
+	f.step(LeftoversStopped{})
 	f.view(members)
 	return f
 }
@@ -188,6 +189,23 @@ func TestStartRule(t *testing.T) {
 			t.Fatalf("actions %q after every member acknowledged, want start x", f.actions())
 		}
 	})
+	t.Run("not before this node's leftovers are stopped", func(t *testing.T) {
+		m, err := New(Config{Self: 1, Inc: inc(1), Nodes: three, Packages: []Package{pk("x", 1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fixture{t: t, m: m}
+		f.view(quorum.SetOf(1, 2, 3))
+		f.report(2, true)
+		f.report(3, true)
+		if f.m.pkgs[0].claimed {
+			t.Fatal("claimed before LeftoversStopped")
+		}
+		f.step(LeftoversStopped{})
+		if !f.m.pkgs[0].claimed {
+			t.Fatal("no claim after LeftoversStopped")
+		}
+	})
 	t.Run("not without quorum", func(t *testing.T) {
 		f := newFixture(t, []Package{pk("x", 1)}, quorum.SetOf(1))
 		if f.m.pkgs[0].claimed || f.actions() != "" {
@@ -231,6 +249,23 @@ func TestStartRule(t *testing.T) {
 		f.step(TakeoversAllowed{Takeovers: []Takeover{{Target: quorum.Target{Node: 2, Inc: inc(2)}, Reason: quorum.TakeoverWatchdog}}})
 		if !f.m.pkgs[0].claimed {
 			t.Fatalf("no claim after the old incarnation's takeover: %s", f.m.pkgs[0].waitWhy)
+		}
+		// Without the takeover, the new incarnation's word that it
+		// stopped its predecessor's leftovers covers the old one too.
+		g := newFixture(t, []Package{pk("x", 1, 2)}, quorum.SetOf(1, 2, 3))
+		g.report(2, true, "x", Running)
+		g.report(3, true)
+		v = g.m.view
+		v.Inc[2] = 555
+		g.step(ViewChanged{View: v})
+		g.step(Received{Report: Report{Node: 2, Inc: 555, Seq: 1}})
+		g.report(3, true)
+		if g.m.pkgs[0].claimed {
+			t.Fatal("claimed before the new incarnation said its leftovers are stopped")
+		}
+		g.step(Received{Report: Report{Node: 2, Inc: 555, Seq: 2, LeftoversStopped: true}})
+		if !g.m.pkgs[0].claimed {
+			t.Fatalf("no claim once the new incarnation stopped its leftovers: %s", g.m.pkgs[0].waitWhy)
 		}
 	})
 	t.Run("two claims: the earlier node of the list wins", func(t *testing.T) {

@@ -73,6 +73,7 @@ func (m *Machine) Clone() *Machine {
 		q.marked = slices.Clone(pi.marked)
 		q.retired = slices.Clone(pi.retired)
 		q.seen = slices.Clone(pi.seen)
+		q.asMember = slices.Clone(pi.asMember)
 		q.covered = maps.Clone(pi.covered)
 		q.ghosts = make([]ghost, len(pi.ghosts))
 		for k, g := range pi.ghosts {

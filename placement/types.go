@@ -199,6 +199,10 @@ type Report struct {
 	Marked    []string
 	Acks      []Ack
 	Takeovers []Takeover
+	// LeftoversStopped: every package an earlier incarnation of the
+	// reporter left on its machine is stopped (LeftoversStopped event).
+	// It covers those incarnations as a takeover would.
+	LeftoversStopped bool
 }
 
 // View is the quorum machine's status as this node sees it.
@@ -297,6 +301,12 @@ type TakeoversAllowed struct{ Takeovers []Takeover }
 // Commanded is an operator intent.
 type Commanded struct{ Intent Intent }
 
+// LeftoversStopped reports that every package an earlier incarnation of
+// this node's daemon left running on this machine is stopped (the daemon's
+// start-up stop). Until then the machine claims and starts nothing, and
+// its peers wait for a takeover of those incarnations.
+type LeftoversStopped struct{}
+
 // Tick lets time pass (nothing in placement expires; it refreshes the
 // decision).
 type Tick struct{}
@@ -307,6 +317,7 @@ func (Received) isEvent()         {}
 func (TakeoversAllowed) isEvent() {}
 func (Commanded) isEvent()        {}
 func (Tick) isEvent()             {}
+func (LeftoversStopped) isEvent() {}
 
 // ActionKind is what the runner must do.
 type ActionKind uint8
