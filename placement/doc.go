@@ -5,7 +5,9 @@
 // the driver feeds events with Step(now, ev) — the quorum machine's view
 // (ViewChanged), this node's runner states (Local), the peers' reports
 // (Received), the takeovers its quorum machine allowed
-// (TakeoversAllowed), operator intents (Commanded) — and performs what
+// (TakeoversAllowed), operator intents (Commanded), and once the
+// daemon has stopped what an earlier incarnation left on this machine,
+// LeftoversStopped — and performs what
 // Ready holds: Actions (start or halt a package here, halts first), the
 // Report to publish when it changed, the Durable operator state to write
 // when it changed, and Decisions to log. Then it calls Advance. The
@@ -149,8 +151,9 @@
 // older report of A can stand for a newer one. If A left the member set,
 // B needs a takeover of A's incarnation: A has been fenced, or its
 // watchdog has reset it (quorum guarantees that TakeoverAfter covers the
-// watchdog deadline), and so has no package up. A takeover never covers
-// an incarnation first seen after it.
+// watchdog deadline), and so has no package up; or A restarted, and its
+// new incarnation, a member, reports that it stopped what the old one
+// left. A takeover never covers an incarnation first seen after it.
 //
 // The randomised test (property_test.go) checks this, with an
 // independent checker that watches the runners' true states, over random
