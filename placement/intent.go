@@ -1,0 +1,175 @@
+package placement
+
+import "fmt"
+
+// onIntent applies one operator intent. Intents are applied once each, in
+// ID order; a repeated or older ID is ignored (commands are retried).
+// What an intent may not do is decided here from the definitions and the
+// operator state alone, which every node holds alike, so every node
+// accepts or rejects it the same way; whether a move can be carried out
+// now (the target node reports, dependencies run) is decided at placement.
+func (m *Machine) onIntent(in Intent) {
+	if in.ID <= m.lastIntent {
+		return
+	}
+	m.lastIntent = in.ID
+	m.durableDirty = true
+	reject := func(format string, args ...any) {
+		m.decide(Decision{Kind: IntentRejected, Package: in.Package, Node: in.Node, Intent: in.ID, Reason: fmt.Sprintf(format, args...)})
+	}
+	applied := func(why string) {
+		m.decide(Decision{Kind: IntentApplied, Package: in.Package, Node: in.Node, Intent: in.ID, Reason: in.Kind.String() + why})
+	}
+	switch in.Kind {
+	case IntentDrain, IntentUndrain:
+		if !m.nodes.Has(in.Node) {
+			reject("node id %d is not a configured node", in.Node)
+			return
+		}
+		if in.Kind == IntentDrain {
+			m.drained = m.drained.Add(in.Node)
+		} else {
+			m.drained = m.drained.Remove(in.Node)
+		}
+		applied("")
+		return
+	}
+	i, ok := m.byName[in.Package]
+	if !ok {
+		reject("no package is called %q", in.Package)
+		return
+	}
+	p := m.pkgs[i]
+	name := p.def.Name
+	inList := func(n NodeID) bool { return n == 0 || containsNode(p.def.Nodes, n) }
+	if in.Node != 0 && !inList(in.Node) {
+		reject("%s is not one of the nodes of package %s (%s)", m.nodeName(in.Node), name, m.nodeNames(p.def.Nodes))
+		return
+	}
+	if p.intent.Maintenance && in.Kind != IntentMaintenanceOff && in.Kind != IntentMaintenanceOn {
+		reject("package %s is in maintenance: run `mtc maintenance %s off` first", name, name)
+		return
+	}
+	switch in.Kind {
+	case IntentRun:
+		if cur := m.cur[i]; cur != 0 && in.Node != 0 && cur != in.Node {
+			reject("package %s runs on %s: use `mtc move %s --to %s`", name, m.nodeName(cur), name, m.nodeName(in.Node))
+			return
+		}
+		if in.Node != 0 && m.drained.Has(in.Node) {
+			reject("%s is drained: run `mtc node undrain %s` first", m.nodeName(in.Node), m.nodeName(in.Node))
+			return
+		}
+		if in.Node != 0 && m.markedOn(i, in.Node) {
+			reject("package %s failed on %s: run `mtc clear %s --node %s` first", name, m.nodeName(in.Node), name, m.nodeName(in.Node))
+			return
+		}
+		p.intent.Down = false
+		p.intent.Pending = in
+	case IntentHalt:
+		p.intent.Down = true
+		p.intent.Pending = Intent{}
+	case IntentMove:
+		switch {
+		case in.Node == 0:
+			reject("a move names the node to move to")
+			return
+		case p.intent.Down:
+			reject("package %s is halted: start it there with `mtc run %s --on %s`", name, name, m.nodeName(in.Node))
+			return
+		case m.drained.Has(in.Node):
+			reject("%s is drained: run `mtc node undrain %s` first", m.nodeName(in.Node), m.nodeName(in.Node))
+			return
+		case m.markedOn(i, in.Node):
+			reject("package %s failed on %s: run `mtc clear %s --node %s` first", name, m.nodeName(in.Node), name, m.nodeName(in.Node))
+			return
+		case p.def.Failback == FailbackAutomatic && p.intent.Switching && in.Node != p.def.Nodes[0]:
+			reject("package %s has failback_policy automatic and would move back to %s at once: run `mtc disable %s` first", name, m.nodeName(p.def.Nodes[0]), name)
+			return
+		}
+		p.intent.Pending = in
+	case IntentEnable:
+		p.intent.Switching = true
+	case IntentDisable:
+		p.intent.Switching = false
+	case IntentMaintenanceOn:
+		p.intent.Maintenance = true
+		p.intent.Pending = Intent{}
+	case IntentMaintenanceOff:
+		p.intent.Maintenance = false
+	case IntentClear:
+		m.clearMark(i, in.Node)
+	default:
+		reject("unknown intent %v", in.Kind)
+		return
+	}
+	applied("")
+}
+
+func (m *Machine) clearMark(i int, node NodeID) {
+	for id := NodeID(1); id <= MaxNodes; id++ {
+		if node != 0 && id != node || !m.markedOn(i, id) {
+			continue
+		}
+		if id == m.self {
+			m.marks[i] = false
+			m.reportDirty = true
+		} else {
+			m.peers[id].marked[i] = false
+		}
+		m.decide(Decision{Kind: MarkCleared, Package: m.pkgs[i].def.Name, Node: id})
+	}
+}
+
+// markedOn: package i is marked failed on node n.
+func (m *Machine) markedOn(i int, n NodeID) bool {
+	if n == m.self {
+		return m.marks[i]
+	}
+	pi := m.peers[n]
+	return pi != nil && pi.marked[i]
+}
+
+// completePending ends a one-shot intent once the package runs where it
+// asked for.
+func (m *Machine) completePending(i int) {
+	p := m.pkgs[i]
+	in := p.intent.Pending
+	if in.ID == 0 {
+		return
+	}
+	where := m.runningOn(i)
+	if where == 0 || in.Node != 0 && where != in.Node || m.stateOn(i, where) != Running {
+		return
+	}
+	p.intent.Pending = Intent{}
+	m.durableDirty = true
+	m.decide(Decision{Kind: IntentDone, Package: p.def.Name, Node: where, Intent: in.ID, Reason: in.Kind.String() + ": runs on " + m.nodeName(where)})
+}
+
+func containsNode(ns []NodeID, n NodeID) bool {
+	for _, x := range ns {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Machine) nodeName(n NodeID) string {
+	if n >= 1 && n <= MaxNodes && m.names[n] != "" {
+		return m.names[n]
+	}
+	return fmt.Sprintf("node %d", n)
+}
+
+func (m *Machine) nodeNames(ns []NodeID) string {
+	s := ""
+	for k, n := range ns {
+		if k > 0 {
+			s += ", "
+		}
+		s += m.nodeName(n)
+	}
+	return s
+}
