@@ -59,15 +59,9 @@ type fenceResult struct {
 	took  time.Duration
 }
 
-// fenceTimeouts derives the fencing deadlines from the timing bases. A PR
-// command gets the longer of two I/O timeouts and the failure timeout: a
-// PREEMPT AND ABORT waits for the victim's queued commands to be aborted,
-// which on a busy target takes longer than one quorum-disk I/O. One attempt
-// (every LUN) is bounded by TakeoverAfter: past it the watchdog deadline
-// allows the takeover anyway, and the retry starts afresh.
+// fenceTimeouts are the fencing deadlines (quorum.FenceTimeouts).
 func (d *Daemon) fenceTimeouts() (cmd, attempt time.Duration) {
-	cmd = max(2*d.cl.Timing.IOTimeout, d.cl.Timing.FailureTimeout)
-	return cmd, max(d.timing.TakeoverAfter, 4*cmd)
+	return quorum.FenceTimeouts(d.timing)
 }
 
 // fenceStagger: only the lowest-id member of a quorate partition fences, so

@@ -3,7 +3,23 @@
 
 package quorum
 
-import "time"
+import (
+	"time"
+
+	"github.com/mtcluster/mtc/config/timing"
+)
+
+// FenceTimeouts are the fencing component's deadlines, derived from the
+// timing bases. A persistent-reservation command gets the longer of two
+// I/O timeouts and the failure timeout: a PREEMPT AND ABORT waits for the
+// victim's queued commands to be aborted, which on a busy target takes
+// longer than one quorum-disk I/O. One attempt (every LUN) is bounded by
+// TakeoverAfter (past it the watchdog deadline allows the takeover anyway,
+// and the retry starts afresh) and by at least four commands.
+func FenceTimeouts(t timing.Derived) (cmd, attempt time.Duration) {
+	cmd = max(2*t.IOTimeout, t.FailureTimeout)
+	return cmd, max(t.TakeoverAfter, 4*cmd)
+}
 
 // allowTakeover hands p's departed incarnation to placement.
 func (n *Node) allowTakeover(p *peer, r TakeoverReason) {

@@ -108,6 +108,7 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 				tQuorate = w.now - died
 			}
 		}
+		w.Close()
 		for _, from := range gapFrom {
 			if from >= 0 {
 				gap = max(gap, w.now-from)

@@ -323,7 +323,7 @@ func keepLine(l string) bool {
 	if strings.Contains(l, " peer ") && (strings.HasSuffix(l, " alive") || strings.HasSuffix(l, " unknown")) {
 		return false
 	}
-	for _, s := range []string{"disk-write-ok", "peer-restarted", "fault: ", "heal: ", "fencing on", "fencing off"} {
+	for _, s := range []string{"disk-write-ok", "peer-restarted", "fault: ", "heal: ", "fencing on", "fencing off", "registered for fencing"} {
 		if strings.Contains(l, s) {
 			return false
 		}

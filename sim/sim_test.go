@@ -205,6 +205,7 @@ func TestPlantedBugs(t *testing.T) {
 		{"tie-break", 1, false},
 		{"agreement", 1, false},
 		{"feed-after-stop", 3, false},
+		{"fencing-skipped", 7, false},
 		{"self-fence-half", 6, true},
 		{"mute-after-quorum", 5, true},
 	} {

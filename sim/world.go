@@ -117,6 +117,9 @@ type World struct {
 
 	fencing bool
 	cluster uuid.UUID
+	// st is the shared storage with persistent reservations (nil in a
+	// history without fencing).
+	st *storage
 
 	// owner[p] is the node package p (initially node p's) belongs to.
 	owner [quorum.MaxNodes + 1]quorum.NodeID
@@ -158,6 +161,9 @@ func NewWorld(opt Options) (*World, error) {
 	w.chk.init(w)
 	w.lv.init(w)
 	w.rng.Read(w.cluster[:])
+	if opt.Fencing {
+		w.st = newStorage(w)
+	}
 	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
 	for a := 1; a <= opt.Nodes; a++ {
 		for b := 1; b <= opt.Nodes; b++ {
@@ -288,6 +294,22 @@ func (w *World) uniform(lo, hi time.Duration) time.Duration {
 		return lo
 	}
 	return lo + time.Duration(w.rng.Int63n(int64(hi-lo)+1))
+}
+
+// uniformWith draws a duration in [lo, hi] from r.
+func (w *World) uniformWith(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(r.Int63n(int64(hi-lo)+1))
+}
+
+// Close ends the fencing operations still under way (their goroutines
+// wait for replies that will not come once the history stops).
+func (w *World) Close() {
+	for _, n := range w.nodes[1:] {
+		n.abandonFence()
+	}
 }
 
 // netDelay is one packet's delay on the link a->b: the link's own base
