@@ -139,7 +139,7 @@ func (n *simNode) start() {
 	for _, m := range w.nodes[1:] {
 		nodes = append(nodes, quorum.Member{ID: m.id, Votes: 1})
 	}
-	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, Unsafe: w.opt.Bug.Unsafe}
+	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, FenceArbiter: w.arbiter, Unsafe: w.opt.Bug.Unsafe}
 	n.drv = &quorum.Driver{Node: quorum.New(cfg), FX: (*effects)(n)}
 	n.status = quorum.Status{}
 	if w.st != nil {

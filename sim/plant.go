@@ -51,6 +51,7 @@ var Bugs = map[string]Bug{
 	"takeover-x0.9":   {Timing: scaleTakeover(0.9)},
 	"feed-after-stop": {FeedAfterStop: true},
 	"fencing-skipped": {SkipFencing: true},
+	"arbiter-bypass":  {Unsafe: quorum.Unsafe{ArbiterBypass: true}},
 	// Liveness.
 	"self-fence-half": {Timing: func(d config.Derived) config.Derived {
 		d.SelfFenceAfter /= 2

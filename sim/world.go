@@ -25,6 +25,10 @@ type Options struct {
 	// Fencing: the fencing component works (a Fence request cuts the
 	// node off the storage). Without it takeovers wait for TakeoverAfter.
 	Fencing bool
+	// NoArbiter: the machines are not told that the quorum LUN has
+	// persistent reservations (quorum.Config.FenceArbiter), so a two-node
+	// tie waits for the tie-break lock even with fencing.
+	NoArbiter bool
 	// Exact turns off randomness in the fakes: equal clock rates, fixed
 	// network and disk latencies, no loss. Golden scenarios use it.
 	Exact bool
@@ -118,8 +122,10 @@ type World struct {
 	fencing bool
 	cluster uuid.UUID
 	// st is the shared storage with persistent reservations (nil in a
-	// history without fencing).
-	st *storage
+	// history without fencing); arbiter: the machines are told so
+	// (quorum.Config.FenceArbiter).
+	st      *storage
+	arbiter bool
 
 	// owner[p] is the node package p (initially node p's) belongs to.
 	owner [quorum.MaxNodes + 1]quorum.NodeID
@@ -163,6 +169,7 @@ func NewWorld(opt Options) (*World, error) {
 	w.rng.Read(w.cluster[:])
 	if opt.Fencing {
 		w.st = newStorage(w)
+		w.arbiter = !opt.NoArbiter
 	}
 	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
 	for a := 1; a <= opt.Nodes; a++ {
