@@ -190,10 +190,15 @@ func (n *Node) requestFences() {
 	}
 }
 
-// fenceAt is when the next fence request of p may go out.
+// fenceAt is when the next fence request of p may go out: a peer dead on
+// both paths (its slot no longer changes either) is no racing fencer, so
+// the stagger does not apply to it.
 func (n *Node) fenceAt(p *peer) time.Duration {
-	if p.fenceFails > 0 {
+	switch {
+	case p.fenceFails > 0:
 		return p.fenceRetryAt
+	case p.state == PeerDead:
+		return p.goneAt
 	}
 	return p.goneAt + FenceStagger(n.cfg.Nodes, n.self, n.t)
 }

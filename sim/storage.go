@@ -65,10 +65,13 @@ func newStorage(w *World) *storage {
 	if !w.opt.Exact {
 		s.paths = 1 + s.rng.Intn(2)
 		if s.rng.Intn(2) == 0 {
-			s.slow = s.rng.Float64() * 0.01
-			s.pathFail = s.rng.Float64() * 0.01
+			// Rare, as on a healthy SAN: a join runs some twenty to
+			// forty commands, and any failure but a unit attention
+			// fails it (the daemon starts again).
+			s.slow = s.rng.Float64() * 0.002
+			s.pathFail = s.rng.Float64() * 0.002
 			s.ua = s.rng.Float64() * 0.05
-			s.lost = s.rng.Float64() * 0.01
+			s.lost = s.rng.Float64() * 0.002
 			s.race = s.rng.Float64() * 0.5
 		}
 	}
