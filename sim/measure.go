@@ -58,9 +58,8 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 		}
 		rng := rand.New(rand.NewSource(s))
 		d := w.t
-		w.Run(2*(d.EndorseGuard+d.Margin) + 10*d.HeartbeatInterval + time.Duration(rng.Int63n(int64(d.HeartbeatInterval))))
-		if !w.reformed() {
-			return res, fmt.Errorf("seed %d: the cluster did not form", s)
+		if err := formCluster(w, rng, s); err != nil {
+			return res, err
 		}
 		victim := quorum.NodeID(1 + rng.Intn(nodes))
 		died := w.now
@@ -134,6 +133,21 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 	return res, nil
 }
 
+// formCluster runs w until its cluster has formed (a node whose join
+// failed on a storage fault starts again a second later), then a random
+// fraction of a heartbeat more.
+func formCluster(w *World, rng *rand.Rand, seed int64) error {
+	d := w.t
+	w.Run(2*(d.EndorseGuard+d.Margin) + 10*d.HeartbeatInterval)
+	for limit := w.now + 30*time.Second; !w.reformed(); w.Run(d.HeartbeatInterval) {
+		if w.now > limit {
+			return fmt.Errorf("seed %d: the cluster did not form", seed)
+		}
+	}
+	w.Run(time.Duration(rng.Int63n(int64(d.HeartbeatInterval))))
+	return nil
+}
+
 func (d Detection) String() string {
 	return fmt.Sprintf("nodes=%d heartbeat=%v failure=%v histories=%d: death->decision %v; death->quorate again %v (undecided=%d, no quorum=%d); survivors' longest quorum gap %v (%d histories with a gap)",
 		d.Nodes, d.Timing.HeartbeatInterval, d.Timing.FailureTimeout, d.Histories, d.Decided, d.Requorate, d.Undecided, d.NoQuorum, d.Gap, d.GapHistories)
@@ -168,10 +182,9 @@ func MeasureTakeover(t config.Timing, nodes int, arbiter bool, first int64, coun
 		}
 		rng := rand.New(rand.NewSource(s))
 		d := w.t
-		w.Run(2*(d.EndorseGuard+d.Margin) + 10*d.HeartbeatInterval + time.Duration(rng.Int63n(int64(d.HeartbeatInterval))))
-		if !w.reformed() {
+		if err := formCluster(w, rng, s); err != nil {
 			w.Close()
-			return res, fmt.Errorf("seed %d: the cluster did not form", s)
+			return res, err
 		}
 		victim := quorum.NodeID(1 + rng.Intn(nodes))
 		died := w.now
