@@ -63,7 +63,9 @@
 // return the decision log (golden tests in testdata/, in the datadriven
 // form: each command followed by its expected output). MeasureDetection
 // times how fast survivors drop a dead node and how long they go without
-// quorum.
+// quorum; MeasureTakeover how long until a crashed node's packages may be
+// taken over (in two-node clusters: the fence as arbiter against the
+// tie-break lock).
 //
 // Two checkers judge every history, each from the configured timing
 // (derived by the simulation itself, never read from the machines) and
@@ -74,7 +76,9 @@
 // disk); no package runs on two unfenced nodes, and a takeover waits until
 // the victim is fenced or its watchdog has certainly fired; no fencing or
 // takeover without quorum; a node stops feeding its watchdog and starts
-// stopping its packages by the stop bound the configuration implies; the
+// stopping its packages by the stop bound the configuration implies (a
+// two-node node left alone may ask for the arbiter fence without quorum
+// when the configuration has one); the
 // cluster re-forms after the faults heal; and, observed at the target, no
 // write of a node is accepted after a survivor took over its packages. The
 // liveness checker
