@@ -74,13 +74,14 @@
 // The safety checker (check.go): at most one partition holds quorum (two
 // quorate nodes include each other, and no lease outlives the node's own
 // disk); no package runs on two unfenced nodes, and a takeover waits until
-// the victim is fenced or its watchdog has certainly fired; no fencing or
-// takeover without quorum; a node stops feeding its watchdog and starts
-// stopping its packages by the stop bound the configuration implies (a
-// two-node node left alone may ask for the arbiter fence without quorum
-// when the configuration has one); the
-// cluster re-forms after the faults heal; and, observed at the target, no
-// write of a node is accepted after a survivor took over its packages. The
+// the victim is fenced (no registration of it left at the target) or its
+// watchdog has certainly fired; no fencing or takeover without quorum
+// (except the arbiter fence a node of a two-node cluster left alone may
+// ask for, when the configuration has one); a node stops feeding its
+// watchdog and starts stopping its packages by the stop bound the
+// configuration implies; the cluster re-forms after the faults heal; and,
+// observed at the target, no write of a node is accepted after a survivor
+// took over its packages. The
 // liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the
