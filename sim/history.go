@@ -79,7 +79,7 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 			timing = config.AggressiveTiming()
 		}
 	}
-	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, Bug: ho.Bug}
+	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, DrawArbiter: true, Bug: ho.Bug}
 	if ho.Trace != nil {
 		opt.Trace = ho.Trace
 	}
@@ -93,7 +93,7 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 	w.torn = rng.Float64() * 0.01
 	w.trace("history seed=%d nodes=%d timing=%+v fencing=%v loss=%.3f torn=%.3f", seed, nodes, timing, opt.Fencing, w.loss, w.torn)
 	if w.st != nil {
-		w.trace("storage: %v", w.st)
+		w.trace("storage: %v arbiter=%v", w.st, w.arbiter)
 	}
 
 	// Let the cluster form, then inject faults over a window.

@@ -29,6 +29,10 @@ type Options struct {
 	// persistent reservations (quorum.Config.FenceArbiter), so a two-node
 	// tie waits for the tie-break lock even with fencing.
 	NoArbiter bool
+	// DrawArbiter: with fencing, the storage's own random stream draws
+	// whether the machines are told (three histories in four), so random
+	// histories cover the tie-break lock with fencing too.
+	DrawArbiter bool
 	// Exact turns off randomness in the fakes: equal clock rates, fixed
 	// network and disk latencies, no loss. Golden scenarios use it.
 	Exact bool
@@ -170,6 +174,9 @@ func NewWorld(opt Options) (*World, error) {
 	if opt.Fencing {
 		w.st = newStorage(w)
 		w.arbiter = !opt.NoArbiter
+		if opt.DrawArbiter && w.st.rng.Intn(4) == 0 {
+			w.arbiter = false
+		}
 	}
 	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
 	for a := 1; a <= opt.Nodes; a++ {
