@@ -308,7 +308,7 @@ func (s *storage) racePreempt(self quorum.NodeID, lun string, r *scsi.Request) {
 	victim := fence.Key(binary.BigEndian.Uint64(r.Data[8:16]))
 	w := s.w
 	for _, m := range w.nodes[1:] {
-		if m.id == self || !m.up || fence.NodeKey(w.cluster, m.id) == victim {
+		if m.id == self || !m.up || m.exited || fence.NodeKey(w.cluster, m.id) == victim {
 			continue
 		}
 		port := s.port(lun, m.id, m.inc, 0)
