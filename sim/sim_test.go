@@ -188,6 +188,8 @@ func TestPlantedBugsScript(t *testing.T) {
 //	tie-break          invariant 1   8
 //	agreement          invariant 1   1
 //	feed-after-stop    invariant 3   1
+//	fencing-skipped    invariant 7   2
+//	arbiter-bypass     invariant 1   49 (two-node histories)
 //	self-fence-half    property 6    19
 //	mute-after-quorum  property 5    1
 func TestPlantedBugs(t *testing.T) {
