@@ -232,6 +232,9 @@ func New(opt Options) (*Daemon, error) {
 		HeartbeatInterval: d.timing.HeartbeatInterval, FailureTimeout: d.timing.FailureTimeout,
 		Clock: d.clock, Log: d.log.With("component", "quorum-disk"),
 	})
+	// The fence decides a two-node tie when the quorum disk is a LUN
+	// with persistent reservations: the machine is told so, never guesses.
+	qc.FenceArbiter = d.fence.fencesQuorumDisk(d.opt.DiskPath)
 	d.drv = &quorum.Driver{Node: quorum.New(qc), FX: (*effects)(d)}
 	d.st.init(d)
 	return d, nil

@@ -36,20 +36,15 @@ type fencing struct {
 	none []FenceLUN
 	// cmdTimeout bounds every PR command; attempt one fence of one victim.
 	cmdTimeout, attempt time.Duration
-	// stagger delays this node's first fence of a victim in a two-node
-	// cluster (see fenceStagger).
-	stagger time.Duration
-	tried   map[quorum.NodeID]bool
-	req     chan fenceJob
-	out     chan fenceResult
+	req                 chan fenceJob
+	out                 chan fenceResult
 	// noneLogged: the watchdog fallback was logged for this victim's
 	// incarnation.
 	noneLogged map[quorum.Target]bool
 }
 
 type fenceJob struct {
-	t     quorum.Target
-	delay time.Duration
+	t quorum.Target
 }
 
 type fenceResult struct {
@@ -59,35 +54,24 @@ type fenceResult struct {
 	took  time.Duration
 }
 
-// fenceTimeouts derives the fencing deadlines from the timing bases. A PR
-// command gets the longer of two I/O timeouts and the failure timeout: a
-// PREEMPT AND ABORT waits for the victim's queued commands to be aborted,
-// which on a busy target takes longer than one quorum-disk I/O. One attempt
-// (every LUN) is bounded by TakeoverAfter: past it the watchdog deadline
-// allows the takeover anyway, and the retry starts afresh.
+// fenceTimeouts are the fencing deadlines (quorum.FenceTimeouts).
 func (d *Daemon) fenceTimeouts() (cmd, attempt time.Duration) {
-	cmd = max(2*d.cl.Timing.IOTimeout, d.cl.Timing.FailureTimeout)
-	return cmd, max(d.timing.TakeoverAfter, 4*cmd)
+	return quorum.FenceTimeouts(d.timing)
 }
 
-// fenceStagger: only the lowest-id member of a quorate partition fences, so
-// two survivors race only in a two-node split, where each is the lowest of
-// its own partition. The storage serializes their preempts, and the loser
-// finds its key gone; but two PREEMPT AND ABORTs arriving at one LUN at the
-// same instant have soft-locked a real target (LIO on Linux 6.1). So the
-// higher-id node of a two-node cluster starts its first fence of a peer one
-// PR command deadline later: by then the lower-id node's preempt has been
-// answered, and the higher-id node meets its own key gone.
-func (d *Daemon) fenceStagger(cmd time.Duration) time.Duration {
-	if len(d.cl.Nodes) != 2 {
-		return 0
-	}
-	for _, n := range d.cl.Nodes {
-		if n.ID < d.self.ID {
-			return cmd
+// fencesQuorumDisk: the quorum disk is one of the LUNs with persistent
+// reservations this node fences, so a verified fence of a peer cut it off
+// the tie-break lock as well (quorum.Config.FenceArbiter). A Fenced is fed
+// only for a proof covering every fenced LUN, so a quorum disk that turns
+// out at registration to have no PR support only means that no Fenced
+// comes, and the tie-break lock decides.
+func (fz *fencing) fencesQuorumDisk(path string) bool {
+	for _, l := range fz.luns {
+		if l.Name == path {
+			return true
 		}
 	}
-	return 0
+	return false
 }
 
 // openFenceLUNs opens every LUN this node fences (config.FenceLUNs: the
@@ -136,8 +120,7 @@ func (d *Daemon) newFencing(luns []FenceLUN) *fencing {
 			Cluster: d.cl.UUID, Self: quorum.NodeID(d.self.ID), Type: t, APTPL: d.cl.Fence.APTPL,
 			Log: d.log.With("component", "fence"),
 		},
-		cmdTimeout: cmd, attempt: attempt, stagger: d.fenceStagger(cmd),
-		tried:      make(map[quorum.NodeID]bool),
+		cmdTimeout: cmd, attempt: attempt,
 		req:        make(chan fenceJob, quorum.MaxNodes),
 		out:        make(chan fenceResult, quorum.MaxNodes),
 		noneLogged: make(map[quorum.Target]bool),
@@ -209,13 +192,6 @@ func (d *Daemon) fenceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-fz.req:
-			if j.delay > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(j.delay):
-				}
-			}
 			actx, cancel := context.WithTimeout(ctx, fz.attempt)
 			start := time.Now()
 			proof, err := fz.f.Fence(actx, j.t.Node, j.t.Inc, fz.luns)
@@ -242,15 +218,12 @@ func (d *Daemon) requestFence(t quorum.Target) {
 		}
 		return
 	}
-	var delay time.Duration
-	if !fz.tried[t.Node] {
-		fz.tried[t.Node] = true
-		delay = fz.stagger
-	}
+	// The machine staggers a two-node cluster's fences
+	// (quorum.FenceStagger): a request is run at once.
 	d.log.Warn("fencing peer: removing its key from every LUN", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)),
-		"luns", len(fz.luns), "delay", delay, "command_timeout", fz.cmdTimeout)
+		"luns", len(fz.luns), "command_timeout", fz.cmdTimeout)
 	select {
-	case fz.req <- fenceJob{t: t, delay: delay}:
+	case fz.req <- fenceJob{t: t}:
 	default:
 		d.local = append(d.local, quorum.FenceFailed{Node: t.Node, Inc: t.Inc, Err: "fence queue full"})
 	}
@@ -283,6 +256,7 @@ func (d *Daemon) fenceDone(r fenceResult) {
 	case errors.Is(r.err, fence.ErrSelfFenced) || errors.Is(r.err, fence.ErrReservationConflict):
 		d.log.Error("SELF-FENCE: our own key was preempted while fencing a peer: this node lost the fence race and stops at once",
 			"peer", name, "incarnation", inc, "err", r.err)
+		d.step(quorum.FenceFailed{Node: r.t.Node, Inc: r.t.Inc, Err: r.err.Error(), SelfFenced: true})
 		d.fatal = fmt.Errorf("fenced by a peer while fencing %s: %w", name, r.err)
 	default:
 		if r.err == nil {

@@ -316,7 +316,8 @@ func TestNoPRFallsBackToWatchdogDeadline(t *testing.T) {
 
 // Only the higher-id node of a two-node cluster waits before its first
 // fence of a peer, one PR command deadline, so the two survivors of a
-// split never preempt on a LUN at the same instant.
+// split never preempt on a LUN at the same instant (the machine waits, by
+// quorum.FenceStagger, with the daemon's deadlines).
 func TestFenceStaggerTwoNodes(t *testing.T) {
 	for _, tc := range []struct {
 		nodes int
@@ -330,7 +331,11 @@ func TestFenceStaggerTwoNodes(t *testing.T) {
 		if cmd < 2*cl.Timing.IOTimeout || cmd < cl.Timing.FailureTimeout || attempt < d.timing.TakeoverAfter {
 			t.Fatalf("timeouts: command %v, attempt %v", cmd, attempt)
 		}
-		got := d.fenceStagger(cmd)
+		var members []quorum.Member
+		for _, n := range cl.Nodes {
+			members = append(members, quorum.Member{ID: quorum.NodeID(n.ID), Votes: n.Votes})
+		}
+		got := quorum.FenceStagger(members, quorum.NodeID(self.ID), d.timing)
 		if want := map[bool]time.Duration{true: cmd, false: 0}[tc.delay]; got != want {
 			t.Errorf("%d nodes, %s: stagger %v, want %v", tc.nodes, tc.self, got, want)
 		}

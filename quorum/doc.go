@@ -231,6 +231,48 @@
 // if the lock was renewed less than about Margin + LockSettle before that,
 // the survivor self-fences before it can win (safe, not live).
 //
+// Fence as arbiter. In a cluster of two voting nodes whose quorum LUN has
+// persistent reservations (Config.FenceArbiter: the driver registered this
+// node there, as every node of the cluster does before it joins), a node
+// that has held quorum, writes its slot, and whose peer left its member
+// set asks to fence the peer at once, without quorum; the higher-id node
+// waits FenceStagger first unless the peer is dead on both paths (two
+// PREEMPT AND ABORTs arriving at one LUN at the same instant have
+// soft-locked a real target). The fencing component preempts the peer's
+// key on every LUN, the quorum LUN included, and reports Fenced only once
+// it verified the peer's key gone and ours registered. The first lock read
+// issued after that Fenced which shows the lock quiet (as for the pending
+// tie: no write by another node seen within TieHold, stretched, plus one
+// I/O timeout) wins the tie: the node counts as the holder, becomes
+// quorate once agreement and settling hold as always, may take over at
+// once (the peer is fenced), and writes the lock at once, counting on it
+// as a normal hold from that write's issue (for at most TieHold before
+// the write succeeds). A verified fence that fails to find our key is
+// FenceFailed with SelfFenced: the node stops at once, as it does when a
+// slot or lock write meets IOFenced.
+//
+// Why one winner. The storage serializes preempts: a verified fence by A
+// means that at its read-back A's key was registered and B's was not. Keys
+// are removed only by preempts and come back only when a new incarnation
+// registers as it starts. Were B's incarnation to verify a fence of A as
+// well, at its read-back A's key was gone and B's present; whichever
+// read-back came later contradicts the other's preempt, which removed that
+// key for the rest of its incarnation. So of two incarnations that race,
+// at most one wins. Why not both quorate: B cannot be quorate through the
+// majority (it holds exactly half), nor through A's endorsement (A is
+// settled, so no lease of B on A runs), nor through the lock: its lock
+// writes after the fence are refused, and any claim or renewal it made
+// before landed before A's read issued after the fence, which shows it;
+// A's quiet rule then waits until such a claim or hold has run out, as the
+// pending-tie rule does. A later incarnation of B registers again only
+// after the fence, starts unarmed (so it never asks for an arbiter fence),
+// and may win only the lock, which needs TieClaimAfter of quiet: A writes
+// the lock at its win and renews it every HeartbeatInterval while the tie
+// lasts. Without Config.FenceArbiter, or without a verified fence (LUNs
+// without persistent reservations, a fence that keeps failing), the lock
+// decides, and the two may run side by side: the lock's winner, once
+// quorate, fences too.
+//
 // # Self-fence, fencing and takeover
 //
 // A node stops its packages and stops feeding its watchdog (Ready.
@@ -304,6 +346,9 @@
 //     by its StopDeadline, and its watchdog resets it WatchdogTimeout later.
 //   - A takeover without fencing is allowed only after TakeoverAfter, when
 //     the node taken over has certainly been reset.
+//   - In a two-node cluster with the fence as arbiter, at most one of two
+//     racing incarnations wins a tie by a verified fence, and it is never
+//     quorate while the other is (above: Fence as arbiter).
 //
 // # Non-guarantees
 //

@@ -3,7 +3,23 @@
 
 package quorum
 
-import "time"
+import (
+	"time"
+
+	"github.com/mtcluster/mtc/config/timing"
+)
+
+// FenceTimeouts are the fencing component's deadlines, derived from the
+// timing bases. A persistent-reservation command gets the longer of two
+// I/O timeouts and the failure timeout: a PREEMPT AND ABORT waits for the
+// victim's queued commands to be aborted, which on a busy target takes
+// longer than one quorum-disk I/O. One attempt (every LUN) is bounded by
+// TakeoverAfter (past it the watchdog deadline allows the takeover anyway,
+// and the retry starts afresh) and by at least four commands.
+func FenceTimeouts(t timing.Derived) (cmd, attempt time.Duration) {
+	cmd = max(2*t.IOTimeout, t.FailureTimeout)
+	return cmd, max(t.TakeoverAfter, 4*cmd)
+}
 
 // allowTakeover hands p's departed incarnation to placement.
 func (n *Node) allowTakeover(p *peer, r TakeoverReason) {
@@ -21,6 +37,65 @@ func (n *Node) target(p *peer) Incarnation {
 		return p.goneInc
 	}
 	return p.inc
+}
+
+// FenceStagger is how long the higher-id node of a two-node cluster waits
+// after a departure before it first asks to fence its peer: one PR command
+// deadline. Two survivors of a split race only there (in larger clusters
+// only the lowest-id member of a quorate partition fences); the storage
+// serializes their preempts and the loser finds its key gone, but two
+// PREEMPT AND ABORTs arriving at one LUN at the same instant have
+// soft-locked a real target (LIO on Linux 6.1). Staggered, the lower-id
+// node's preempt has been answered before the higher-id node's goes out.
+// Zero for every other node.
+func FenceStagger(nodes []Member, self NodeID, t timing.Derived) time.Duration {
+	if len(nodes) != 2 {
+		return 0
+	}
+	for _, m := range nodes {
+		if m.ID < self {
+			cmd, _ := FenceTimeouts(t)
+			return cmd
+		}
+	}
+	return 0
+}
+
+// arbiter: the fence decides a tie (Config.FenceArbiter in a cluster of
+// two voting nodes; see the package documentation, Tie-break).
+func (n *Node) arbiter() bool {
+	if !n.cfg.FenceArbiter || len(n.cfg.Nodes) != 2 {
+		return false
+	}
+	for _, m := range n.cfg.Nodes {
+		if m.Votes == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// arbiterMayFence: a node of a two-node cluster with the fence as arbiter
+// that has held quorum, runs, and writes its slot, and whose peer left
+// its member set (an exact half: VotePending), asks to fence the peer
+// without waiting for quorum.
+func (n *Node) arbiterMayFence() bool {
+	return n.arbiter() && n.armed && !n.stopped && !n.fencedByPeer && n.tally == VotePending &&
+		n.wroteOK && n.now < n.lastWriteOK+n.t.SelfFenceAfter
+}
+
+// arbiterFenced: the peer's departed incarnation is verified fenced.
+func (n *Node) arbiterFenced() bool {
+	if !n.arbiter() {
+		return false
+	}
+	for _, p := range n.peers {
+		if p == nil {
+			continue
+		}
+		return p.gone && p.fenced
+	}
+	return false
 }
 
 // shouldFence: a gone peer is fenced unless it is a newcomer: alive on a
@@ -42,6 +117,7 @@ func (n *Node) onFenced(e Fenced) {
 	}
 	p.fenced = true
 	p.fenceErr, p.fenceFails = "", 0
+	n.lock.arbAt = n.now
 	n.decide(Decision{Kind: PeerFenced, Peer: e.Node, Inc: e.Inc})
 }
 
@@ -49,6 +125,11 @@ func (n *Node) onFenced(e Fenced) {
 // again after a backoff that doubles from one heartbeat interval up to
 // DeadAfter.
 func (n *Node) onFenceFailed(e FenceFailed) {
+	if e.SelfFenced {
+		// Our own key is gone: a peer fenced this node first (the
+		// storage serialized the race). It stops at once.
+		n.fencedByPeer = true
+	}
 	p := n.peer(e.Node)
 	if p == nil || !p.gone || !p.fenceAsked || p.fenced || !(e.Inc == 0 || e.Inc == p.goneInc || p.goneInc == 0) {
 		return
@@ -66,22 +147,24 @@ func (n *Node) onFenceFailed(e FenceFailed) {
 
 // fenceAndTakeover: the lowest-id member of a quorate partition requests
 // fencing of every departed peer that needs it and allows the takeover of
-// its packages once it is fenced or TakeoverAfter has passed.
+// its packages once it is fenced or TakeoverAfter has passed. In a
+// two-node cluster with the fence as arbiter, a node whose peer left asks
+// to fence it before it holds quorum: the verified fence is what makes it
+// quorate (package documentation, Tie-break).
 func (n *Node) fenceAndTakeover() {
-	if !n.quorate || n.members.Lowest() != n.self {
+	if !n.quorate {
+		if n.arbiterMayFence() {
+			n.requestFences()
+		}
 		return
 	}
+	if n.members.Lowest() != n.self {
+		return
+	}
+	n.requestFences()
 	now := n.now
 	for _, p := range n.peers {
-		if p == nil || !p.gone {
-			continue
-		}
-		if !p.fenceAsked && n.shouldFence(p) && now >= p.fenceRetryAt {
-			p.fenceAsked = true
-			n.out.Fence = append(n.out.Fence, Target{Node: p.id, Inc: n.target(p)})
-			n.decide(Decision{Kind: FenceRequested, Peer: p.id, Inc: n.target(p)})
-		}
-		if p.takenOver {
+		if p == nil || !p.gone || p.takenOver {
 			continue
 		}
 		switch {
@@ -91,6 +174,33 @@ func (n *Node) fenceAndTakeover() {
 			n.allowTakeover(p, TakeoverWatchdog)
 		}
 	}
+}
+
+// requestFences asks to fence every departed peer that needs it, the first
+// time FenceStagger after its departure, after a failure once its backoff
+// has passed.
+func (n *Node) requestFences() {
+	for _, p := range n.peers {
+		if p == nil || !p.gone || p.fenceAsked || !n.shouldFence(p) || n.now < n.fenceAt(p) {
+			continue
+		}
+		p.fenceAsked = true
+		n.out.Fence = append(n.out.Fence, Target{Node: p.id, Inc: n.target(p)})
+		n.decide(Decision{Kind: FenceRequested, Peer: p.id, Inc: n.target(p)})
+	}
+}
+
+// fenceAt is when the next fence request of p may go out: a peer dead on
+// both paths (its slot no longer changes either) is no racing fencer, so
+// the stagger does not apply to it.
+func (n *Node) fenceAt(p *peer) time.Duration {
+	switch {
+	case p.fenceFails > 0:
+		return p.fenceRetryAt
+	case p.state == PeerDead:
+		return p.goneAt
+	}
+	return p.goneAt + FenceStagger(n.cfg.Nodes, n.self, n.t)
 }
 
 // takeoverAt is when p's departed incarnation may be taken over without

@@ -32,6 +32,15 @@ type lockState struct {
 	renewing  bool
 	holdRec   LockRecord
 	holdIssue time.Duration
+
+	// The fence as arbiter (two-node clusters, Config.FenceArbiter):
+	// arbAt is when the last verified fence of the peer arrived; arbWon:
+	// a lock read issued after it showed the lock quiet, at arbWonAt, and
+	// the node then takes the lock at once (arbClaim: that write).
+	arbAt    time.Duration
+	arbWon   bool
+	arbWonAt time.Duration
+	arbClaim bool
 }
 
 // quietAt reports whether a read issued at r showed the lock free of any
@@ -72,6 +81,11 @@ func (n *Node) memberHolds() bool {
 
 func (n *Node) expireLock() {
 	l := &n.lock
+	if l.arbWon && (!n.arbiterFenced() || n.tally != VotePending) {
+		// The peer is back (or left again, unfenced): the win was for
+		// an earlier departure.
+		l.arbWon = false
+	}
 	if l.holding && n.now >= l.holdIssue+n.t.TieHold {
 		l.holding = false
 		if n.tally == VotePending {
@@ -114,7 +128,20 @@ func (n *Node) lockAfterRead(issued time.Duration, obs LockObservation) {
 			n.decide(Decision{Kind: TieLost, Reason: reason})
 		}
 	}
+	if !l.arbWon && n.arbiterFenced() && n.tally == VotePending && issued >= l.arbAt && l.quietAt(issued, n.tieQuiet()) {
+		// The peer's incarnation is verified cut off the quorum LUN, and
+		// this read, issued after the fence, shows no lock write of it
+		// that could still be a live claim or hold: the tie is ours.
+		l.arbWon, l.arbWonAt = true, now
+		n.decide(Decision{Kind: TieWon, Reason: "peer fenced"})
+	}
 	switch {
+	case l.arbWon && !l.holding && !l.claiming && !l.claimed && n.tally == VotePending:
+		// Take the lock at once, so that a later incarnation of the
+		// peer, registered again, finds it held and renewed.
+		rec := LockRecord{Owner: n.self, Inc: n.inc, Gen: l.rec.Gen + 1}
+		l.claiming, l.claimRec, l.arbClaim = true, rec, true
+		n.issue(DiskRequest{Kind: DiskWriteLock, Lock: rec})
 	case l.holdValid(now, n.t.TieHold) && n.tally == VotePending:
 		rec := LockRecord{Owner: n.self, Inc: n.inc, Gen: l.holdRec.Gen + 1}
 		l.renewing = true
@@ -139,6 +166,13 @@ func (n *Node) shouldClaim(issued time.Duration) bool {
 func (n *Node) lockWritten(issued time.Duration, res IOResult) {
 	l := &n.lock
 	switch {
+	case l.claiming && l.arbClaim:
+		l.claiming, l.arbClaim = false, false
+		if res == IOOK {
+			// Nobody else is registered to write the lock: no
+			// read-back to wait for.
+			l.holding, l.holdIssue, l.holdRec = true, issued, l.claimRec
+		}
 	case l.claiming:
 		l.claiming = false
 		if res == IOOK {

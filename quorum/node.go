@@ -32,6 +32,11 @@ type Unsafe struct {
 	// SkipShrinkGuard: a node publishes itself settled at once after
 	// dropping a peer.
 	SkipShrinkGuard bool
+	// ArbiterBypass: with the fence as arbiter, a verified fence of the
+	// peer makes the node quorate at once, without the settling and
+	// agreement the quorum test asks for (the peer may still count on an
+	// endorsement of ours).
+	ArbiterBypass bool
 }
 
 // Config configures one node's machine.
@@ -48,7 +53,13 @@ type Config struct {
 	// count on that incarnation's watchdog reset, so its packages must be
 	// gone before a new incarnation keeps the machine alive.
 	LeftoversRunning bool
-	Unsafe           Unsafe
+	// FenceArbiter: the driver registered this node for persistent-
+	// reservation fencing on the quorum LUN (the cluster fences it, as
+	// every node does). In a cluster of two voting nodes a verified
+	// fence of the peer then decides a tie at once, instead of the
+	// tie-break lock's claim (package documentation, Tie-break).
+	FenceArbiter bool
+	Unsafe       Unsafe
 }
 
 // ErrConfig is wrapped by every Config validation error.
@@ -422,7 +433,7 @@ func (n *Node) nextTick() time.Duration {
 			consider(t + n.t.DeadAfter)
 		}
 		if p.gone && !p.fenceAsked && !p.fenced {
-			consider(p.fenceRetryAt)
+			consider(n.fenceAt(p))
 		}
 		if p.gone && !p.takenOver {
 			consider(n.takeoverAt(p))

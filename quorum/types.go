@@ -347,6 +347,10 @@ type FenceFailed struct {
 	Node NodeID
 	Inc  Incarnation
 	Err  string
+	// SelfFenced: the fence found this node's own key gone from a LUN
+	// (fence.ErrSelfFenced, or a RESERVATION CONFLICT on its own command):
+	// a peer fenced this node first, and it stops at once.
+	SelfFenced bool
 }
 
 func (FenceFailed) isEvent() {}

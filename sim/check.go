@@ -29,7 +29,9 @@ import (
 //     last watchdog feed and the last instant the configuration let it
 //     feed (its stop bound, below), plus WatchdogTimeout stretched by
 //     watchdogDrift.
-//  3. A node without quorum requests no fencing and no takeover. A node
+//  3. A node without quorum requests no fencing and no takeover (but in a
+//     two-node cluster with the fence as arbiter, one that has held quorum
+//     and whose member set is itself alone may ask to fence its peer). A node
 //     stops feeding its watchdog, and starts stopping its packages, by its
 //     stop bound: SelfFenceAfter after the issue of its last successful own
 //     slot write (after its start if none), and, once it has held quorum,
@@ -42,6 +44,12 @@ import (
 //  4. After every fault has healed, the cluster re-forms: every node is up
 //     and holds quorum with all nodes as members, within a bound derived
 //     from the timings (reformBound).
+//  7. (Histories with persistent reservations.) No node's storage write is
+//     accepted after a survivor took over its packages: the target's
+//     accepted writes by node and incarnation (data writes of the package
+//     writer, slot and lock writes) against the takeover instants; see
+//     accepted. Fenced, for rule 2, is what the target holds: no
+//     registration of the incarnation on any LUN.
 
 // watchdogDrift is how much slower than the absolute clock the checker
 // lets a watchdog count. The simulation's watchdogs count on the absolute
@@ -89,8 +97,15 @@ type incObs struct {
 	// since the last feed.
 	frozenSinceFeed time.Duration
 	stopped         bool // StopPackages was called
-	fenced          bool
 	boundTok        uint64
+	// takenOver: a survivor took over this incarnation's packages at
+	// takeoverAt, for takeoverWhy; lateOK: late writes (issued before the
+	// takeover) are the documented non-guarantee of a watchdog takeover,
+	// and a VM frozen since its last feed is not held to it at all.
+	takenOver   bool
+	takeoverAt  time.Duration
+	takeoverWhy quorum.TakeoverReason
+	frozenOK    bool
 }
 
 // checker holds the safety checker's observations.
@@ -261,7 +276,11 @@ func (c *checker) afterStep(n *simNode, fed bool) {
 		}
 	}
 	for _, a := range c.acts {
-		if !o.quorate {
+		// In a two-node cluster whose quorum LUN has persistent
+		// reservations the fence is the arbiter: a node left alone may
+		// ask to fence its peer before it holds quorum.
+		arbiter := c.w.arbiter && c.w.opt.Nodes == 2 && a.what == "fence" && o.armed && o.members == quorum.SetOf(n.id)
+		if !o.quorate && !arbiter {
 			w.violate(3, "n%d requests %s of n%d without quorum", a.n.id, a.what, a.target)
 		}
 	}
@@ -316,11 +335,15 @@ func (c *checker) takeover(n *simNode, t quorum.Takeover) {
 		}
 	}
 	for _, o := range check {
-		if !o.armed || o.fenced {
+		x := o.n
+		frozen := (!o.ended && x.inc == o.inc && x.vmFrozen) || o.frozenSinceFeed > 0
+		if o.armed && !o.takenOver {
+			o.takenOver, o.takeoverAt, o.takeoverWhy, o.frozenOK = true, w.now, t.Reason, frozen
+		}
+		if !o.armed || w.cutOff(o) {
 			continue
 		}
-		x := o.n
-		if (!o.ended && x.inc == o.inc && x.vmFrozen) || o.frozenSinceFeed > 0 {
+		if frozen {
 			// A VM frozen since its last feed, watchdog included: the
 			// documented non-guarantee (package doc); its packages stop
 			// at its first step after resuming, and the package check
@@ -356,7 +379,36 @@ func (w *World) quorateNow(n *simNode) bool {
 
 // canAct: n can act on the shared storage (up, not frozen as a whole VM, not
 // fenced).
-func (w *World) canAct(n *simNode) bool { return n.up && !n.vmFrozen && !n.fenced }
+func (w *World) canAct(n *simNode) bool {
+	return n.up && !n.vmFrozen && (w.st == nil || w.st.registered(lunData, n.id, n.inc))
+}
+
+// cutOff: the target holds no registration of incarnation o on any LUN,
+// so it refuses every write of it (observed at the target, not asked of
+// any machine).
+func (w *World) cutOff(o *incObs) bool { return w.st != nil && w.st.cutOff(o.n.id, o.inc) }
+
+// accepted is invariant 7, checked as the target accepts a write (a data
+// write of a package writer, a slot or lock write of the daemon) of
+// incarnation inc of node id that was issued at issue: no write of an
+// incarnation whose packages a survivor took over is accepted after the
+// takeover. A takeover at the watchdog deadline is held to it for writes
+// issued after the takeover (the node was certainly reset by then); an
+// earlier write landing late is what only fencing stops (the quorum is not
+// a fence), and a VM frozen since its last feed is the documented
+// non-guarantee.
+func (c *checker) accepted(id quorum.NodeID, inc quorum.Incarnation, what string, issue time.Duration) {
+	w := c.w
+	o := c.incs[inc]
+	if o == nil || o.n.id != id || !o.takenOver || w.now <= o.takeoverAt {
+		return
+	}
+	if o.takeoverWhy == quorum.TakeoverWatchdog && (issue <= o.takeoverAt || o.frozenOK) {
+		return
+	}
+	w.violate(7, "the target accepts a %s write of n%d (incarnation %x, issued %v) at %v, after its packages were taken over (%v) at %v",
+		what, id, inc, fmtDur(issue), fmtDur(w.now), o.takeoverWhy, fmtDur(o.takeoverAt))
+}
 
 func (w *World) checkPackages() {
 	var seen quorum.Set

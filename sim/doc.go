@@ -23,8 +23,33 @@
 //   - crash and restart (new incarnation; a reset node reboots after
 //     rebootDelay), process pauses (the watchdog keeps counting) and VM
 //     freezes (the watchdog stands still, the clock jumps on resume);
-//   - fencing: a fence request cuts the target's incarnation off the disk
-//     after 50-300ms, when the history has fencing at all;
+//   - storage with persistent reservations, when the history has fencing
+//     (storage.go): a fence/prfake target holds the quorum LUN and a data
+//     LUN, every incarnation reaches each over one or two paths of its own
+//     (a start logs in new sessions: new I_T nexuses), and each node's
+//     fencing component runs fence.Fencer, the daemon's code: Rejoin when
+//     a node starts (its machine starts once every LUN is verified; a
+//     failure exits the daemon, which starts again a second later), and
+//     Fence for every request, one at a time, fed back as the daemon does
+//     (Fenced for a proof, FenceFailed, retried by the machine with
+//     backoff, or a stop of the daemon on fence.ErrSelfFenced). The
+//     fencer runs on a goroutine driven as a coroutine of the event loop:
+//     each command executes at the target at a drawn instant and its reply
+//     arrives after a further drawn delay, so the target serializes racing
+//     commands of several nodes in their order of arrival; a reply later
+//     than the per-command deadline (quorum.FenceTimeouts) is a timeout,
+//     and the command may still execute after it. Faults drawn per history
+//     from the storage's own random stream (so the other draws of a seed
+//     stay as they were): slow commands, path failures, unit attentions,
+//     replies lost after the command took effect, and a racing PREEMPT AND
+//     ABORT of the same key by another node. Every slot and lock write
+//     lands through the target, which refuses a write of an unregistered
+//     nexus (EBADE, fed to the machine as quorum.IOFenced); each
+//     incarnation's package writer writes the data LUN every half
+//     heartbeat while it runs packages (also while its daemon is paused),
+//     admitted at one instant and completed at a later one, so a PREEMPT
+//     AND ABORT in between aborts it. Histories without fencing have no
+//     persistent reservations: no fence completes and every write lands;
 //   - packages: node i's package starts on i when it first holds quorum,
 //     stops when the node stops its packages (at once, or slowly or never
 //     under the slow-stop fault: it runs on until the stop ends or the
@@ -38,7 +63,9 @@
 // return the decision log (golden tests in testdata/, in the datadriven
 // form: each command followed by its expected output). MeasureDetection
 // times how fast survivors drop a dead node and how long they go without
-// quorum.
+// quorum; MeasureTakeover how long until a crashed node's packages may be
+// taken over (in two-node clusters: the fence as arbiter against the
+// tie-break lock).
 //
 // Two checkers judge every history, each from the configured timing
 // (derived by the simulation itself, never read from the machines) and
@@ -47,10 +74,15 @@
 // The safety checker (check.go): at most one partition holds quorum (two
 // quorate nodes include each other, and no lease outlives the node's own
 // disk); no package runs on two unfenced nodes, and a takeover waits until
-// the victim is fenced or its watchdog has certainly fired; no fencing or
-// takeover without quorum; a node stops feeding its watchdog and starts
-// stopping its packages by the stop bound the configuration implies; the
-// cluster re-forms after the faults heal. The liveness checker
+// the victim is fenced (no registration of it left at the target) or its
+// watchdog has certainly fired; no fencing or takeover without quorum
+// (except the arbiter fence a node of a two-node cluster left alone may
+// ask for, when the configuration has one); a node stops feeding its
+// watchdog and starts stopping its packages by the stop bound the
+// configuration implies; the cluster re-forms after the faults heal; and,
+// observed at the target, no write of a node is accepted after a survivor
+// took over its packages. The
+// liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the
 // configured timing.

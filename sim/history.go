@@ -52,7 +52,10 @@ type Result struct {
 // a few random faults start and heal, every fault heals at the end, and
 // the cluster must re-form. The same seed and options replay exactly.
 func RunHistory(seed int64, ho HistoryOptions) (Result, error) {
-	_, r, err := runHistory(seed, ho)
+	w, r, err := runHistory(seed, ho)
+	if w != nil {
+		w.Close()
+	}
 	return r, err
 }
 
@@ -76,7 +79,7 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 			timing = config.AggressiveTiming()
 		}
 	}
-	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, Bug: ho.Bug}
+	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, DrawArbiter: true, Bug: ho.Bug}
 	if ho.Trace != nil {
 		opt.Trace = ho.Trace
 	}
@@ -89,6 +92,9 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 	w.loss = rng.Float64() * 0.05
 	w.torn = rng.Float64() * 0.01
 	w.trace("history seed=%d nodes=%d timing=%+v fencing=%v loss=%.3f torn=%.3f", seed, nodes, timing, opt.Fencing, w.loss, w.torn)
+	if w.st != nil {
+		w.trace("storage: %v arbiter=%v", w.st, w.arbiter)
+	}
 
 	// Let the cluster form, then inject faults over a window.
 	formed := 3*(t.DeadAfter+t.Margin) + 10*t.HeartbeatInterval

@@ -58,9 +58,8 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 		}
 		rng := rand.New(rand.NewSource(s))
 		d := w.t
-		w.Run(2*(d.EndorseGuard+d.Margin) + 10*d.HeartbeatInterval + time.Duration(rng.Int63n(int64(d.HeartbeatInterval))))
-		if !w.reformed() {
-			return res, fmt.Errorf("seed %d: the cluster did not form", s)
+		if err := formCluster(w, rng, s); err != nil {
+			return res, err
 		}
 		victim := quorum.NodeID(1 + rng.Intn(nodes))
 		died := w.now
@@ -108,6 +107,7 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 				tQuorate = w.now - died
 			}
 		}
+		w.Close()
 		for _, from := range gapFrom {
 			if from >= 0 {
 				gap = max(gap, w.now-from)
@@ -133,7 +133,92 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 	return res, nil
 }
 
+// formCluster runs w until its cluster has formed (a node whose join
+// failed on a storage fault starts again a second later), then a random
+// fraction of a heartbeat more.
+func formCluster(w *World, rng *rand.Rand, seed int64) error {
+	d := w.t
+	w.Run(2*(d.EndorseGuard+d.Margin) + 10*d.HeartbeatInterval)
+	for limit := w.now + 30*time.Second; !w.reformed(); w.Run(d.HeartbeatInterval) {
+		if w.now > limit {
+			return fmt.Errorf("seed %d: the cluster did not form", seed)
+		}
+	}
+	w.Run(time.Duration(rng.Int63n(int64(d.HeartbeatInterval))))
+	return nil
+}
+
 func (d Detection) String() string {
 	return fmt.Sprintf("nodes=%d heartbeat=%v failure=%v histories=%d: death->decision %v; death->quorate again %v (undecided=%d, no quorum=%d); survivors' longest quorum gap %v (%d histories with a gap)",
 		d.Nodes, d.Timing.HeartbeatInterval, d.Timing.FailureTimeout, d.Histories, d.Decided, d.Requorate, d.Undecided, d.NoQuorum, d.Gap, d.GapHistories)
+}
+
+// TakeoverTimes summarises MeasureTakeover: for each history, the time
+// from a node's crash to the moment a survivor is allowed to take over its
+// packages (quorum.TakeoverAllowed), with fencing, and the reasons given.
+type TakeoverTimes struct {
+	Histories int
+	Allowed   Percentiles
+	Fenced    int // takeovers allowed on a verified fence
+	Never     int // histories with no takeover within the bound
+	Arbiter   bool
+	Timing    config.Timing
+	Nodes     int
+}
+
+// MeasureTakeover runs histories seeds first..first+count-1 of a cluster
+// of nodes nodes with timing t and persistent-reservation fencing, the
+// machines told that the fence is the arbiter of a two-node tie or not
+// (then the tie-break lock decides): the cluster forms, one random node
+// crashes at a random moment, and the time to the first takeover allowed
+// of it is taken on the absolute clock.
+func MeasureTakeover(t config.Timing, nodes int, arbiter bool, first int64, count int) (TakeoverTimes, error) {
+	res := TakeoverTimes{Timing: t, Nodes: nodes, Arbiter: arbiter}
+	var took []time.Duration
+	for s := first; s < first+int64(count); s++ {
+		w, err := NewWorld(Options{Nodes: nodes, Timing: t, Seed: s, Fencing: true, NoArbiter: !arbiter})
+		if err != nil {
+			return res, err
+		}
+		rng := rand.New(rand.NewSource(s))
+		d := w.t
+		if err := formCluster(w, rng, s); err != nil {
+			w.Close()
+			return res, err
+		}
+		victim := quorum.NodeID(1 + rng.Intn(nodes))
+		died := w.now
+		var at time.Duration = -1
+		var why string
+		w.onDecision = func(w *World, n *simNode, dec quorum.Decision) {
+			if dec.Kind == quorum.TakeoverAllowed && dec.Peer == victim && at < 0 {
+				at, why = w.now-died, dec.Reason
+			}
+		}
+		w.Crash(victim)
+		for end := died + 3*d.TakeoverAfter; at < 0 && w.now < end; {
+			w.Run(time.Millisecond)
+		}
+		w.Close()
+		res.Histories++
+		if at < 0 {
+			res.Never++
+			continue
+		}
+		took = append(took, at)
+		if why == quorum.TakeoverFenced.String() {
+			res.Fenced++
+		}
+	}
+	res.Allowed = percentiles(took)
+	return res, nil
+}
+
+func (r TakeoverTimes) String() string {
+	how := "tie-break lock"
+	if r.Arbiter {
+		how = "fence as arbiter"
+	}
+	return fmt.Sprintf("nodes=%d heartbeat=%v failure=%v %s histories=%d: crash->takeover allowed %v (on a verified fence %d, none within the bound %d)",
+		r.Nodes, r.Timing.HeartbeatInterval, r.Timing.FailureTimeout, how, r.Histories, r.Allowed, r.Fenced, r.Never)
 }

@@ -35,7 +35,19 @@ type simNode struct {
 	wdPending  bool
 
 	running quorum.Set // packages running here (bit p = package of node p)
-	fenced  bool       // cut off the storage (this incarnation)
+
+	// Fencing (histories with persistent reservations): registering while
+	// the starting daemon runs Rejoin (the node is not up yet; regToken
+	// cancels a retry); fop is the fencing operation under way and fenceQ
+	// the fences waiting for it; thaw holds fencing replies that arrived
+	// while the daemon was frozen; exited: the daemon stopped itself (its
+	// own key was preempted) and waits for its watchdog.
+	registering bool
+	regToken    uint64
+	fop         *fenceOp
+	fenceQ      []quorum.Target
+	thaw        []func()
+	exited      bool
 
 	// Package stops: stopDelay is how long a stop takes under the
 	// slow-stop fault (0: at once; <0: it hangs until the watchdog
@@ -71,6 +83,7 @@ type ioOp struct {
 	inc      quorum.Incarnation
 	req      quorum.DiskRequest
 	issue    time.Duration // local
+	issueAbs time.Duration
 	done     bool
 	timedOut bool
 }
@@ -92,12 +105,29 @@ func (n *simNode) abs(local time.Duration) time.Duration {
 	return a
 }
 
+// boot starts a new incarnation: with persistent reservations its daemon
+// first registers on every LUN (Rejoin), as the daemon does before its
+// first slot write, and starts once that is verified.
 func (n *simNode) boot() {
 	w := n.w
-	n.up = true
 	n.inc = quorum.Incarnation(w.rng.Uint64() | 1)
-	n.frozen, n.vmFrozen, n.queued = false, false, nil
-	n.fenced = false
+	n.frozen, n.vmFrozen, n.queued, n.thaw = false, false, nil, nil
+	if w.st != nil {
+		n.registering = true
+		w.st.register(n)
+		return
+	}
+	n.start()
+}
+
+// start starts the daemon's machine.
+func (n *simNode) start() {
+	w := n.w
+	registered := n.registering
+	n.registering = false
+	n.up = true
+	n.exited = false
+	n.frozen, n.vmFrozen, n.queued, n.thaw = false, false, nil, nil
 	n.inflight = nil
 	n.stuck = false
 	n.running = 0
@@ -109,17 +139,59 @@ func (n *simNode) boot() {
 	for _, m := range w.nodes[1:] {
 		nodes = append(nodes, quorum.Member{ID: m.id, Votes: 1})
 	}
-	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, Unsafe: w.opt.Bug.Unsafe}
+	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, FenceArbiter: w.arbiter, Unsafe: w.opt.Bug.Unsafe}
 	n.drv = &quorum.Driver{Node: quorum.New(cfg), FX: (*effects)(n)}
 	n.status = quorum.Status{}
+	if w.st != nil {
+		w.st.dataWriter(n)
+	}
+	if registered {
+		w.trace("n%d registered for fencing", n.id)
+		w.patternChanged()
+	}
 	n.step(quorum.Tick{})
+}
+
+// abandonFence ends the fencing component's work (crash, daemon stop).
+func (n *simNode) abandonFence() {
+	n.regToken++
+	if op := n.fop; op != nil {
+		n.fop = nil
+		op.abandon()
+	}
+	n.fenceQ, n.thaw = nil, nil
+}
+
+// exit: the daemon stops itself because a peer preempted its key while it
+// was fencing (fence.ErrSelfFenced): its packages stop, the watchdog is no
+// longer fed and resets the machine.
+func (n *simNode) exit(why string) {
+	w := n.w
+	w.trace("n%d daemon stops: %s", n.id, why)
+	n.exited = true
+	n.abandonFence()
+	n.beginStop()
+	n.status = quorum.Status{}
+	w.chk.observeQuorum(n.obs, n.status)
+	if !n.wdArmed {
+		n.crash("reset: daemon stopped before its watchdog was armed")
+		n.scheduleReboot()
+	}
 }
 
 // crash stops the node at once; its in-flight I/O may still land.
 func (n *simNode) crash(why string) {
+	if n.registering {
+		n.registering = false
+		n.abandonFence()
+		n.w.trace("n%d %s while registering", n.id, why)
+		return
+	}
 	if !n.up {
 		return
 	}
+	n.abandonFence()
+	n.exited = false
 	n.up = false
 	n.running = 0
 	n.stopping = false
@@ -138,7 +210,7 @@ func (n *simNode) crash(why string) {
 }
 
 func (n *simNode) restart() {
-	if n.up {
+	if n.up || n.registering {
 		return
 	}
 	n.w.trace("n%d restart", n.id)
@@ -148,7 +220,7 @@ func (n *simNode) restart() {
 
 // step feeds one event to the daemon at the current absolute time.
 func (n *simNode) step(ev quorum.Event) {
-	if !n.up {
+	if !n.up || n.exited {
 		return
 	}
 	if n.frozen {
@@ -238,6 +310,11 @@ func (n *simNode) resume() {
 	w.checkPackages()
 	for _, ev := range q {
 		n.step(ev)
+	}
+	th := n.thaw
+	n.thaw = nil
+	for _, f := range th {
+		f()
 	}
 }
 
@@ -358,32 +435,22 @@ func (e *effects) Fence(t quorum.Target) {
 	n := (*simNode)(e)
 	w := n.w
 	w.chk.acts = append(w.chk.acts, act{n: n, what: "fence", target: t.Node})
-	if !w.fencing {
+	if w.opt.Bug.SkipFencing {
+		// A driver that reports the fence done without running it.
+		inc := n.inc
+		w.at(w.now, func() {
+			if n.up && n.inc == inc {
+				n.step(quorum.Fenced{Node: t.Node, Inc: t.Inc})
+			}
+		})
 		return
 	}
-	from := n
-	inc := from.inc
-	delay := 100 * time.Millisecond
-	if !w.opt.Exact {
-		delay = w.uniform(50*time.Millisecond, 300*time.Millisecond)
+	if !w.fencing || w.st == nil {
+		// No persistent reservations: no Fenced comes, and the
+		// takeover waits for the watchdog deadline.
+		return
 	}
-	w.at(w.now+delay, func() {
-		x := w.node(t.Node)
-		if x != nil && x.up && (t.Inc == 0 || t.Inc == x.inc) && !x.fenced {
-			x.fenced = true
-			w.trace("n%d fenced by n%d", x.id, from.id)
-		}
-		// The fencing component cuts the incarnation off the storage
-		// whether it still runs or not.
-		if o := w.chk.incs[t.Inc]; t.Inc != 0 && o != nil {
-			o.fenced = true
-		} else if list := w.chk.byNode[t.Node]; t.Inc == 0 && len(list) > 0 {
-			list[len(list)-1].fenced = true
-		}
-		if from.up && from.inc == inc {
-			from.step(quorum.Fenced{Node: t.Node, Inc: t.Inc})
-		}
-	})
+	w.st.fence(n, t)
 }
 
 func (e *effects) Takeover(t quorum.Takeover) {
@@ -439,7 +506,7 @@ func (e *effects) WakeAt(t time.Duration) {
 func (e *effects) StartDisk(req quorum.DiskRequest) {
 	n := (*simNode)(e)
 	w := n.w
-	op := &ioOp{n: n, inc: n.inc, req: req, issue: n.local(w.now)}
+	op := &ioOp{n: n, inc: n.inc, req: req, issue: n.local(w.now), issueAbs: w.now}
 	fail := func(res quorum.IOResult, after time.Duration) {
 		w.at(w.now+after, func() { n.deliverDisk(op, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: res}) })
 	}
@@ -486,17 +553,28 @@ func (n *simNode) completeIO(op *ioOp) {
 	}
 	res := quorum.DiskDone{Op: op.req.Op, Kind: op.req.Kind, Result: quorum.IOOK}
 	corrupt := !w.opt.Exact && w.rng.Float64() < w.torn
-	fencedNow := n.fenced && n.inc == op.inc
+	// A write reaches the quorum LUN through the target, which refuses it
+	// (EBADE) once the incarnation's key is preempted: the daemon maps
+	// EBADE to IOFenced.
+	refused := func() bool {
+		if w.st == nil {
+			return false
+		}
+		if w.st.write(lunQuorum, n.id, op.inc) != nil {
+			res.Result = quorum.IOFenced
+			return true
+		}
+		w.chk.accepted(n.id, op.inc, op.req.Kind.String(), op.issueAbs)
+		return false
+	}
 	switch op.req.Kind {
 	case quorum.DiskWriteSlot:
-		if fencedNow {
-			res.Result = quorum.IOFailed
+		if refused() {
 			break
 		}
 		w.writeSlot(n.id, op.req.Heartbeat, corrupt)
 	case quorum.DiskWriteLock:
-		if fencedNow {
-			res.Result = quorum.IOFailed
+		if refused() {
 			break
 		}
 		w.writeLock(op.req.Lock, corrupt)

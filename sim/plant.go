@@ -31,6 +31,9 @@ type Bug struct {
 	// MuteAfterQuorum: node 1's driver stops sending heartbeats once it
 	// has held quorum (a healthy node, as far as the fault pattern goes).
 	MuteAfterQuorum bool
+	// SkipFencing: the driver reports every fence requested as done
+	// (quorum.Fenced) without running it.
+	SkipFencing bool
 }
 
 // Bugs are the planted bugs by name (mtc sim --plant-bug).
@@ -47,6 +50,8 @@ var Bugs = map[string]Bug{
 	"takeover-x0.5":   {Timing: scaleTakeover(0.5)},
 	"takeover-x0.9":   {Timing: scaleTakeover(0.9)},
 	"feed-after-stop": {FeedAfterStop: true},
+	"fencing-skipped": {SkipFencing: true},
+	"arbiter-bypass":  {Unsafe: quorum.Unsafe{ArbiterBypass: true}},
 	// Liveness.
 	"self-fence-half": {Timing: func(d config.Derived) config.Derived {
 		d.SelfFenceAfter /= 2

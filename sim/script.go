@@ -18,6 +18,8 @@ import (
 //	nodes N               cluster size (first command; 2..16)
 //	timing default|aggressive
 //	fencing on|off        the fencing component works (default on)
+//	arbiter on|off        the fence decides a two-node tie (default on;
+//	                      off: the tie-break lock does; before nodes)
 //	run D                 let D pass (Go duration: 500ms, 2s); "tick" is an alias
 //	partition 1,2|3       cut the network between the groups (both ways)
 //	oneway A->B           drop every packet from A to B
@@ -76,8 +78,8 @@ func (s *Script) Do(line string, lineNo int) (string, error) {
 	}
 	cmd, args := f[0], f[1:]
 	w := s.w
-	if w == nil && cmd != "nodes" && cmd != "timing" && cmd != "fencing" {
-		return "", errf("%q before \"nodes N\": the script must start with nodes (and optionally timing, fencing)", cmd)
+	if w == nil && cmd != "nodes" && cmd != "timing" && cmd != "fencing" && cmd != "arbiter" {
+		return "", errf("%q before \"nodes N\": the script must start with nodes (and optionally timing, fencing, arbiter)", cmd)
 	}
 	nodeArg := func(i int) (quorum.NodeID, error) {
 		if i >= len(args) {
@@ -149,6 +151,14 @@ func (s *Script) Do(line string, lineNo int) (string, error) {
 		} else {
 			w.SetFencing(args[0] == "on")
 		}
+	case "arbiter":
+		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+			return "", errf("usage: arbiter on|off")
+		}
+		if w != nil {
+			return "", errf("arbiter: give it before \"nodes N\" (the machines are configured at their start)")
+		}
+		s.opt.NoArbiter = args[0] == "off"
 	case "run", "tick":
 		d, err := durArg(0)
 		if err != nil {
@@ -323,7 +333,7 @@ func keepLine(l string) bool {
 	if strings.Contains(l, " peer ") && (strings.HasSuffix(l, " alive") || strings.HasSuffix(l, " unknown")) {
 		return false
 	}
-	for _, s := range []string{"disk-write-ok", "peer-restarted", "fault: ", "heal: ", "fencing on", "fencing off"} {
+	for _, s := range []string{"disk-write-ok", "peer-restarted", "fault: ", "heal: ", "fencing on", "fencing off", "registered for fencing"} {
 		if strings.Contains(l, s) {
 			return false
 		}

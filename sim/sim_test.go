@@ -188,6 +188,8 @@ func TestPlantedBugsScript(t *testing.T) {
 //	tie-break          invariant 1   8
 //	agreement          invariant 1   1
 //	feed-after-stop    invariant 3   1
+//	fencing-skipped    invariant 7   2
+//	arbiter-bypass     invariant 1   49 (two-node histories)
 //	self-fence-half    property 6    19
 //	mute-after-quorum  property 5    1
 func TestPlantedBugs(t *testing.T) {
@@ -196,17 +198,21 @@ func TestPlantedBugs(t *testing.T) {
 		bug      string
 		rule     int
 		liveness bool
+		nodes    int // 0: drawn, biased toward small clusters
 	}{
-		{"late-stop", 3, false},
-		{"late-stop-timing", 3, false},
-		{"takeover-x0.5", 2, false},
-		{"takeover-x0.9", 2, false},
-		{"shrink-guard", 1, false},
-		{"tie-break", 1, false},
-		{"agreement", 1, false},
-		{"feed-after-stop", 3, false},
-		{"self-fence-half", 6, true},
-		{"mute-after-quorum", 5, true},
+		{"late-stop", 3, false, 0},
+		{"late-stop-timing", 3, false, 0},
+		{"takeover-x0.5", 2, false, 0},
+		{"takeover-x0.9", 2, false, 0},
+		{"shrink-guard", 1, false, 0},
+		{"tie-break", 1, false, 0},
+		{"agreement", 1, false, 0},
+		{"feed-after-stop", 3, false, 0},
+		{"fencing-skipped", 7, false, 0},
+		// The fence as arbiter exists in two-node clusters only.
+		{"arbiter-bypass", 1, false, 2},
+		{"self-fence-half", 6, true, 0},
+		{"mute-after-quorum", 5, true, 0},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			bug, err := BugNamed(c.bug)
@@ -216,7 +222,7 @@ func TestPlantedBugs(t *testing.T) {
 			first := 0
 			batch := 2 * runtime.GOMAXPROCS(0)
 			for s := 1; s <= maxPlantedSeeds && first == 0; s += batch {
-				err = RunMany(int64(s), min(batch, maxPlantedSeeds-s+1), runtime.GOMAXPROCS(0), HistoryOptions{SmallBias: true, Bug: bug}, func(r Result) {
+				err = RunMany(int64(s), min(batch, maxPlantedSeeds-s+1), runtime.GOMAXPROCS(0), HistoryOptions{SmallBias: true, Nodes: c.nodes, Bug: bug}, func(r Result) {
 					vs := r.Violations
 					if c.liveness {
 						vs = r.Liveness

@@ -25,6 +25,14 @@ type Options struct {
 	// Fencing: the fencing component works (a Fence request cuts the
 	// node off the storage). Without it takeovers wait for TakeoverAfter.
 	Fencing bool
+	// NoArbiter: the machines are not told that the quorum LUN has
+	// persistent reservations (quorum.Config.FenceArbiter), so a two-node
+	// tie waits for the tie-break lock even with fencing.
+	NoArbiter bool
+	// DrawArbiter: with fencing, the storage's own random stream draws
+	// whether the machines are told (three histories in four), so random
+	// histories cover the tie-break lock with fencing too.
+	DrawArbiter bool
 	// Exact turns off randomness in the fakes: equal clock rates, fixed
 	// network and disk latencies, no loss. Golden scenarios use it.
 	Exact bool
@@ -117,6 +125,11 @@ type World struct {
 
 	fencing bool
 	cluster uuid.UUID
+	// st is the shared storage with persistent reservations (nil in a
+	// history without fencing); arbiter: the machines are told so
+	// (quorum.Config.FenceArbiter).
+	st      *storage
+	arbiter bool
 
 	// owner[p] is the node package p (initially node p's) belongs to.
 	owner [quorum.MaxNodes + 1]quorum.NodeID
@@ -158,6 +171,13 @@ func NewWorld(opt Options) (*World, error) {
 	w.chk.init(w)
 	w.lv.init(w)
 	w.rng.Read(w.cluster[:])
+	if opt.Fencing {
+		w.st = newStorage(w)
+		w.arbiter = !opt.NoArbiter
+		if opt.DrawArbiter && w.st.rng.Intn(4) == 0 {
+			w.arbiter = false
+		}
+	}
 	w.writeLock(quorum.LockRecord{}, false) // a freshly formatted disk: the lock is free
 	for a := 1; a <= opt.Nodes; a++ {
 		for b := 1; b <= opt.Nodes; b++ {
@@ -288,6 +308,22 @@ func (w *World) uniform(lo, hi time.Duration) time.Duration {
 		return lo
 	}
 	return lo + time.Duration(w.rng.Int63n(int64(hi-lo)+1))
+}
+
+// uniformWith draws a duration in [lo, hi] from r.
+func (w *World) uniformWith(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(r.Int63n(int64(hi-lo)+1))
+}
+
+// Close ends the fencing operations still under way (their goroutines
+// wait for replies that will not come once the history stops).
+func (w *World) Close() {
+	for _, n := range w.nodes[1:] {
+		n.abandonFence()
+	}
 }
 
 // netDelay is one packet's delay on the link a->b: the link's own base

@@ -47,7 +47,7 @@ func (c *BenchSimCmd) Run(out io.Writer) error {
 	}
 	p("Reproduce: `go run ./cmd/mtc bench sim --histories %d --nodes %s --out docs/BENCHMARKS.md`. Measured %s with %s on %d CPUs.\n\n",
 		c.Histories, strings.Join(sizes, ","), time.Now().UTC().Format("2006-01-02"), runtime.Version(), runtime.NumCPU())
-	p("Each history forms the cluster, crashes one random node at a random moment, and times on the simulation's absolute clock how long until every survivor has dropped it from its member set (*decision*) and until every survivor holds quorum again without it. *Survivors' gap* is the longest stretch any survivor spent without quorum after the crash (0 when none lost it), with the number of histories that had one. The gap is needed: two members that part cannot both keep quorum, because each one's shrink guard must cover the lease it gave the other; `go doc ./quorum` (Transitions) proves it and bounds it by one heartbeat, the drift part of the shrink guard and a few message delays, well below SelfFenceAfter + SettleGrace, so no survivor stops a package over it and the daemon logs it as `quorum-settling` (a warning), not as a loss. In two-node clusters the survivor holds exactly half and waits for the tie-break lock instead, keeping its packages under the pending-tie grace (TiePending). Clock-rate drift (up to 4%%), network delay and disk latency are drawn per seed. Two nodes regain quorum through the quorum-disk tie-break, which adds the lock's claim time.\n\n")
+	p("Each history forms the cluster, crashes one random node at a random moment, and times on the simulation's absolute clock how long until every survivor has dropped it from its member set (*decision*) and until every survivor holds quorum again without it. *Survivors' gap* is the longest stretch any survivor spent without quorum after the crash (0 when none lost it), with the number of histories that had one. The gap is needed: two members that part cannot both keep quorum, because each one's shrink guard must cover the lease it gave the other; `go doc ./quorum` (Transitions) proves it and bounds it by one heartbeat, the drift part of the shrink guard and a few message delays, well below SelfFenceAfter + SettleGrace, so no survivor stops a package over it and the daemon logs it as `quorum-settling` (a warning), not as a loss. In two-node clusters the survivor holds exactly half: with persistent-reservation fencing on the quorum LUN (as here) the verified fence of its peer decides the tie (the fence as arbiter, `go doc ./quorum`, Tie-break), otherwise the tie-break lock's claim, keeping its packages under the pending-tie grace (TiePending) meanwhile. Clock-rate drift (up to 4%%), network delay, disk and persistent-reservation command latency are drawn per seed.\n\n")
 	p("| timing | heartbeat / failure / watchdog | nodes | histories | decision p50 | p99 | max | quorate again p50 | max | survivors' gap p50 | max | with a gap | incomplete |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, pr := range profiles {
 		for _, n := range c.Nodes {
@@ -60,6 +60,23 @@ func (c *BenchSimCmd) Run(out io.Writer) error {
 			// quorum, within three takeover delays.
 			p("| %s | %v / %v / %v | %d | %d | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", pr.name, pr.t.HeartbeatInterval, pr.t.FailureTimeout, pr.t.WatchdogTimeout,
 				n, d.Histories, r(d.Decided.P50), r(d.Decided.P99), r(d.Decided.Max), r(d.Requorate.P50), r(d.Requorate.Max), r(d.Gap.P50), r(d.Gap.Max), d.GapHistories, d.Undecided+d.NoQuorum)
+		}
+	}
+	p("\nTwo-node clusters: crash to *takeover allowed* (quorum.TakeoverAllowed for the crashed node) on the same clock, with fencing, the fence as arbiter of the tie against the tie-break lock (the machines not told the quorum LUN has persistent reservations). The higher-id node of a split waits quorum.FenceStagger before it fences a peer still alive on the disk; a crashed peer is dead on both paths and fenced at once.\n\n")
+	p("| timing | heartbeat / failure / watchdog | tie decided by | histories | takeover allowed p50 | p99 | max | on a verified fence | none |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, pr := range profiles {
+		for _, arbiter := range []bool{true, false} {
+			tk, err := sim.MeasureTakeover(pr.t, 2, arbiter, 1, c.Histories)
+			if err != nil {
+				return fmt.Errorf("%s timing, two-node takeover: %w", pr.name, err)
+			}
+			how := "tie-break lock"
+			if arbiter {
+				how = "fence (arbiter)"
+			}
+			r := func(v time.Duration) string { return v.Round(time.Millisecond).String() }
+			p("| %s | %v / %v / %v | %s | %d | %s | %s | %s | %d | %d |\n", pr.name, pr.t.HeartbeatInterval, pr.t.FailureTimeout, pr.t.WatchdogTimeout,
+				how, tk.Histories, r(tk.Allowed.P50), r(tk.Allowed.P99), r(tk.Allowed.Max), tk.Fenced, tk.Never)
 		}
 	}
 	section := b.String()

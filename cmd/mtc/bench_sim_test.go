@@ -22,8 +22,10 @@ func TestBenchSim(t *testing.T) {
 			}
 		}
 	}
-	if rows != 2 {
-		t.Fatalf("want one row per timing profile:\n%s", out)
+	// One detection row per timing profile, and two two-node takeover
+	// rows (the fence as arbiter, the tie-break lock) per profile.
+	if rows != 2+4 {
+		t.Fatalf("want one detection row and two takeover rows per timing profile:\n%s", out)
 	}
 	b, _ := os.ReadFile(file)
 	if !strings.Contains(string(b), "<!-- bench:sim -->\n## Failure detection in the simulation") {

@@ -544,14 +544,10 @@ var ErrConflict = fmt.Errorf("write: %w", scsi.ErrReservationConflict)
 // plain PREEMPT does not (the admitted write completes: the reason fencing
 // aborts). It returns nil when the write reached the medium.
 func (p *Port) Write(ctx context.Context, d time.Duration) error {
-	p.t.mu.Lock()
-	lu := p.t.luns[p.lun]
-	if !lu.mayWrite(p.nexus) {
-		p.t.mu.Unlock()
-		return ErrConflict
+	w, err := p.StartWrite()
+	if err != nil {
+		return err
 	}
-	start := lu.aborted[p.nexus]
-	p.t.mu.Unlock()
 	if d > 0 {
 		select {
 		case <-time.After(d):
@@ -559,9 +555,36 @@ func (p *Port) Write(ctx context.Context, d time.Duration) error {
 			return fmt.Errorf("write: %w: %w", scsi.ErrTimeout, ctx.Err())
 		}
 	}
+	return w.Finish()
+}
+
+// InFlight is a data write the target has admitted and not yet completed
+// (StartWrite). A caller with its own clock, such as the simulation, which
+// never sleeps, admits a write at one instant and finishes it at another.
+type InFlight struct {
+	p     *Port
+	epoch uint64
+}
+
+// StartWrite admits a data write through the port now: ErrConflict when the
+// reservation refuses this nexus's writes.
+func (p *Port) StartWrite() (InFlight, error) {
 	p.t.mu.Lock()
 	defer p.t.mu.Unlock()
-	if lu.aborted[p.nexus] != start {
+	lu := p.t.luns[p.lun]
+	if !lu.mayWrite(p.nexus) {
+		return InFlight{}, ErrConflict
+	}
+	return InFlight{p: p, epoch: lu.aborted[p.nexus]}, nil
+}
+
+// Finish completes an admitted write now: ErrConflict when a PREEMPT AND
+// ABORT of its nexus aborted it in flight, nil when it reached the medium.
+func (w InFlight) Finish() error {
+	p := w.p
+	p.t.mu.Lock()
+	defer p.t.mu.Unlock()
+	if p.t.luns[p.lun].aborted[p.nexus] != w.epoch {
 		return ErrConflict
 	}
 	return nil

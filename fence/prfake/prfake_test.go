@@ -137,6 +137,32 @@ func TestAbortVersusPreempt(t *testing.T) {
 	}
 }
 
+// TestStartFinish: a write admitted with StartWrite and completed with
+// Finish at another instant, as the simulation drives it without sleeping:
+// aborted in flight by PREEMPT AND ABORT, not by PREEMPT, and refused at
+// admission once the nexus's key is gone.
+func TestStartFinish(t *testing.T) {
+	for _, tc := range []struct {
+		a    scsi.OutAction
+		want error
+	}{{scsi.Preempt, nil}, {scsi.PreemptAndAbort, ErrConflict}} {
+		tg := New("lun")
+		v, s := tg.Port("lun", "victim"), tg.Port("lun", "survivor")
+		must(t, out(t, v, scsi.RegisterAndIgnoreExisting, 0, 0, 1))
+		must(t, out(t, s, scsi.RegisterAndIgnoreExisting, 0, 0, 2))
+		must(t, out(t, v, scsi.Reserve, wero, 1, 0))
+		w, err := v.StartWrite()
+		must(t, err)
+		must(t, out(t, s, tc.a, wero, 2, 1))
+		if err := w.Finish(); !errors.Is(err, tc.want) && err != tc.want {
+			t.Errorf("%v: in-flight write %v, want %v", tc.a, err, tc.want)
+		}
+		if _, err := v.StartWrite(); !errors.Is(err, ErrConflict) {
+			t.Errorf("%v: a write admitted after the preempt: %v, want ErrConflict", tc.a, err)
+		}
+	}
+}
+
 func TestFaults(t *testing.T) {
 	ctx := context.Background()
 	tg := New("lun")
