@@ -75,10 +75,11 @@ echo "root:x:0:0:root:/root:/bin/sh" >etc/passwd
 echo "root:x:0:" >etc/group
 
 # Kernel modules: the dependency closure of what the lab uses, in load
-# order, decompressed (busybox insmod reads plain .ko only).
+# order, decompressed (busybox insmod reads plain .ko only). softdog is the
+# watchdog of the watchdog phase: loaded at boot, armed only once opened.
 MODS=(crc32c_generic crc32c_intel virtio_pci virtio_blk 9pnet_virtio 9p configfs
 	target_core_mod target_core_file target_core_iblock iscsi_target_mod iscsi_tcp
-	scsi_mod sd_mod sg dm_mod dm_delay ext4)
+	scsi_mod sd_mod sg dm_mod dm_delay ext4 softdog)
 : >etc/modules.order
 for m in "${MODS[@]}"; do
 	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m"
