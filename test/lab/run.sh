@@ -11,6 +11,8 @@
 #   LAB_RUN=REGEX      run only the matching tests (go test -run); the watchdog
 #                      phase runs when REGEX matches TestWatchdogResetsNode
 #   LAB_WATCHDOG=0     skip the watchdog phase (default 1)
+#   LAB_FENCE_TRIALS=N a TestFenceLatency measurement: N trials per case for each
+#                      noop_out_interval tried (unset: each case once, as configured)
 #   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 600)
 #   LAB_MEM=MIB        guest memory (default 768)
 #   LAB_SMP=N          guest CPUs (default: host cores, at most 2)
@@ -57,7 +59,7 @@ case $MODE in test | shell) ;; *) die "unknown mode '$MODE': use 'test' or 'shel
 HOST_DEPS=(
 	qemu-system-x86_64:qemu-system-x86 busybox:busybox-static sg_persist:sg3-utils
 	lvm:lvm2 dmsetup:dmsetup iscsiadm:open-iscsi modprobe:kmod depmod:kmod cpio:cpio
-	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2
+	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2 tc:iproute2
 )
 host_deps() {
 	local missing=() e
@@ -167,6 +169,7 @@ boot() {
 	# not rate-limited.
 	local cmdline="console=ttyS0 panic=-1 loglevel=4 printk.devkmsg=on labmode=$MODE guard=$GUARD labwd=$WD"
 	[ -n "${LAB_RUN:-}" ] && cmdline+=" labrun=$LAB_RUN"
+	[ -n "${LAB_FENCE_TRIALS:-}" ] && cmdline+=" labfencetrials=$LAB_FENCE_TRIALS"
 	# Software emulation by default: a /dev/kvm that exists is not always
 	# usable (nested or sandboxed hosts abort QEMU at start).
 	local accel=${LAB_ACCEL:-tcg}
