@@ -98,32 +98,20 @@ func ISCSIConnAttr(sysfs, node, attr string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// ISCSISilence makes node's initiator silent toward the target, as a node
-// that died or hung with its commands in flight: every packet to the
-// target's port 3260 on the loopback is dropped (tc ingress, u32), except
-// those of the other nodes' current connections (by their local ports),
-// so node's connection can neither acknowledge anything nor reconnect.
-// Packets from the target to node still arrive. The returned function
-// removes the filter.
+// ISCSISilence makes node's current iSCSI connection silent toward the
+// target, as when the node hangs or its network to the storage is cut:
+// every packet from that connection's local port to the target is
+// dropped on the loopback (tc ingress, u32). Packets from the target to
+// node still arrive, and a new connection (node's initiator reconnecting
+// after its own ping timeout) passes. The returned function removes the
+// filter.
 //
 //	tc qdisc add dev lo ingress
-//	tc filter add dev lo parent ffff: prio 1 protocol ip u32 match ip sport PORT 0xffff action ok   (each other node)
-//	tc filter add dev lo parent ffff: prio 2 protocol ip u32 match ip dport 3260 0xffff action drop
+//	tc filter add dev lo parent ffff: protocol ip u32 match ip sport PORT 0xffff match ip dport 3260 0xffff action drop
 func ISCSISilence(ctx context.Context, sysfs, node string) (func(context.Context) error, error) {
-	san, err := Discover(sysfs)
+	port, err := ISCSIConnAttr(sysfs, node, "local_port")
 	if err != nil {
-		return nil, err
-	}
-	var keep []string
-	for _, n := range san.Nodes() {
-		if n == node {
-			continue
-		}
-		p, err := ISCSIConnAttr(sysfs, n, "local_port")
-		if err != nil {
-			return nil, fmt.Errorf("silence %s: %w", node, err)
-		}
-		keep = append(keep, p)
+		return nil, fmt.Errorf("silence %s: %w", node, err)
 	}
 	undo := func(ctx context.Context) error {
 		_, err := Run(ctx, "tc", "qdisc", "del", "dev", "lo", "ingress")
@@ -132,15 +120,8 @@ func ISCSISilence(ctx context.Context, sysfs, node string) (func(context.Context
 	if _, err := Run(ctx, "tc", "qdisc", "add", "dev", "lo", "ingress"); err != nil {
 		return nil, err
 	}
-	for _, p := range keep {
-		if _, err := Run(ctx, "tc", "filter", "add", "dev", "lo", "parent", "ffff:", "prio", "1", "protocol", "ip",
-			"u32", "match", "ip", "sport", p, "0xffff", "action", "ok"); err != nil {
-			_ = undo(ctx)
-			return nil, err
-		}
-	}
-	if _, err := Run(ctx, "tc", "filter", "add", "dev", "lo", "parent", "ffff:", "prio", "2", "protocol", "ip",
-		"u32", "match", "ip", "dport", "3260", "0xffff", "action", "drop"); err != nil {
+	if _, err := Run(ctx, "tc", "filter", "add", "dev", "lo", "parent", "ffff:", "protocol", "ip",
+		"u32", "match", "ip", "sport", port, "0xffff", "match", "ip", "dport", "3260", "0xffff", "action", "drop"); err != nil {
 		_ = undo(ctx)
 		return nil, err
 	}
