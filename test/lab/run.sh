@@ -8,8 +8,12 @@
 #   test/lab/run.sh shell      boot the same guest with a shell on the console
 #                              (quit QEMU with Ctrl-A x)
 # Environment:
-#   LAB_RUN=REGEX      run only the matching tests (go test -run)
-#   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 300)
+#   LAB_RUN=REGEX      run only the matching tests (go test -run); the watchdog
+#                      phase runs when REGEX matches TestWatchdogResetsNode
+#   LAB_WATCHDOG=0     skip the watchdog phase (default 1)
+#   LAB_FENCE_TRIALS=N a TestFenceLatency measurement: N trials per case for each
+#                      noop_out_interval tried (unset: each case once, as configured)
+#   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 600)
 #   LAB_MEM=MIB        guest memory (default 768)
 #   LAB_SMP=N          guest CPUs (default: host cores, at most 2)
 #   LAB_ACCEL=A        QEMU accelerator (default tcg; kvm where KVM works)
@@ -22,7 +26,15 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 LAB_DIR=${LAB_DIR:-$REPO/.lab}
 MODE=${1:-test}
-GUARD=${LAB_GUARD:-300}
+GUARD=${LAB_GUARD:-600}
+# The watchdog phase (after the tests, same guest): a daemon on softdog
+# loses its disk and the kernel must reset the guest. It has its own guard
+# in the guest (150 s).
+WD=${LAB_WATCHDOG:-1}
+WD_TEST=TestWatchdogResetsNode
+if [ "$WD" = 1 ] && [ -n "${LAB_RUN:-}" ] && ! grep -Eq -- "$LAB_RUN" <<<"$WD_TEST"; then WD=0; fi
+[ "$MODE" = shell ] && WD=0
+HOST_TIMEOUT=$((GUARD + 120 + (WD == 1 ? 150 : 0)))
 MEM=${LAB_MEM:-768}
 SMP=${LAB_SMP:-$(( $(nproc) < 2 ? $(nproc) : 2 ))}
 GO=${GO:-go}
@@ -47,7 +59,7 @@ case $MODE in test | shell) ;; *) die "unknown mode '$MODE': use 'test' or 'shel
 HOST_DEPS=(
 	qemu-system-x86_64:qemu-system-x86 busybox:busybox-static sg_persist:sg3-utils
 	lvm:lvm2 dmsetup:dmsetup iscsiadm:open-iscsi modprobe:kmod depmod:kmod cpio:cpio
-	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2
+	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2 tc:iproute2
 )
 host_deps() {
 	local missing=() e
@@ -153,8 +165,11 @@ boot() {
 		args+=(-drive "file=$RUN/$lun.img,if=none,id=$lun,format=raw,cache=unsafe"
 			-device "virtio-blk-pci,drive=$lun,serial=lab-$lun")
 	done
-	local cmdline="console=ttyS0 panic=-1 loglevel=4 labmode=$MODE guard=$GUARD"
+	# printk.devkmsg=on: the watchdog test's marks in the kernel log are
+	# not rate-limited.
+	local cmdline="console=ttyS0 panic=-1 loglevel=4 printk.devkmsg=on labmode=$MODE guard=$GUARD labwd=$WD"
 	[ -n "${LAB_RUN:-}" ] && cmdline+=" labrun=$LAB_RUN"
+	[ -n "${LAB_FENCE_TRIALS:-}" ] && cmdline+=" labfencetrials=$LAB_FENCE_TRIALS"
 	# Software emulation by default: a /dev/kvm that exists is not always
 	# usable (nested or sandboxed hosts abort QEMU at start).
 	local accel=${LAB_ACCEL:-tcg}
@@ -169,8 +184,8 @@ boot() {
 	say "booting $KVER ($accel, $SMP cpu, ${MEM} MiB); console log: $RUN/console.log"
 	# The host timeout backs the guest's own guard timer.
 	set +e
-	timeout --kill-after=10 $((GUARD + 120)) qemu-system-x86_64 "${args[@]}" </dev/null 2>&1 |
-		tee "$RUN/console.log" | grep --line-buffered -E '^LAB:|Kernel panic|BUG:|blocked for more than'
+	timeout --kill-after=10 $HOST_TIMEOUT qemu-system-x86_64 "${args[@]}" </dev/null 2>&1 |
+		tee "$RUN/console.log" | grep --line-buffered -aE '^LAB:|Kernel panic|BUG:|blocked for more than|softdog|mtc-lab: (watchdog|node3 (armed|disarms))'
 	QEMU_RC=${PIPESTATUS[0]}
 	set -e
 }
@@ -190,7 +205,7 @@ rc= why=
 [ -f "$R/rc" ] && rc=$(cat "$R/rc")
 if [ -z "$rc" ]; then
 	if [ "$QEMU_RC" = 124 ] || [ "$QEMU_RC" = 137 ]; then
-		why="QEMU killed by the host timeout ($((GUARD + 120)) s)"
+		why="QEMU killed by the host timeout ($HOST_TIMEOUT s)"
 	elif [ -f "$R/guard" ]; then
 		why="the guest guard timer fired after ${GUARD}s (blocked tasks in the console log above)"
 	else
@@ -213,9 +228,49 @@ if [ -f "$R/go-test.log" ]; then
 		printf 'FAIL\t%s\t%s\n' "$PKG" "$(cat "$R/elapsed" 2>/dev/null || echo "${why:-}")"
 	fi
 fi
+# ---- the watchdog phase -----------------------------------------------------------
+# Passed when the console shows softdog resetting the guest after the test's
+# fault mark and the test never returned (no watchdog-rc). The times come
+# from the kernel log's timestamps, so they are on the guest's clock.
+wd_result=
+watchdog_phase() {
+	local c=$RUN/console.log ts_fault ts_feed ts_reset line
+	# kts PATTERN: the kernel timestamp of the last console line matching PATTERN.
+	kts() { tr -d '\r' <"$c" | grep -a -- "$1" | tail -1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
+	ts_fault=$(kts 'mtc-lab: watchdog phase: hanging')
+	ts_feed=$(kts 'mtc-lab: node3 fed the watchdog')
+	ts_reset=$(kts 'softdog: Initiating system reboot')
+	if [ -f "$R/watchdog.log" ]; then
+		echo "================ watchdog phase (go test -v, in the guest, until the reset) ================"
+		cat "$R/watchdog.log"
+	fi
+	if [ -f "$R/watchdog-rc" ]; then
+		wd_result="FAIL: the guest was not reset by its watchdog (TestWatchdogResetsNode returned, status $(cat "$R/watchdog-rc"))"
+	elif [ -z "$ts_fault" ]; then
+		wd_result="FAIL: the watchdog phase never hung node3's quorum path (no fault mark on the console)"
+	elif [ -z "$ts_reset" ]; then
+		wd_result="FAIL: no 'softdog: Initiating system reboot' on the console after the fault (qemu exit $QEMU_RC)"
+	elif ! awk -v f="$ts_fault" -v r="$ts_reset" 'BEGIN { exit !(r > f) }'; then
+		wd_result="FAIL: softdog's reset at ${ts_reset}s is not after the fault at ${ts_fault}s"
+	else
+		line=$(awk -v f="$ts_fault" -v l="${ts_feed:-$ts_fault}" -v r="$ts_reset" 'BEGIN {
+			printf "softdog reset the guest %.2f s after node3 last fed it and %.2f s after its quorum path hung", r - l, r - f }')
+		wd_result="PASS: $line ($(tr -d '\r' <"$c" | grep -a -o 'watchdog_timeout [0-9a-z.]*' | tail -1); guest clock)"
+	fi
+	if [ "${wd_result%%:*}" = FAIL ]; then
+		echo "---- console from the watchdog phase on ($c) ----"
+		tr -d '\r' <"$c" | sed -n '/watchdog phase/,$p' | tail -80
+	fi
+}
+[ "$WD" = 1 ] && watchdog_phase
+
 count() { grep -c -- "^--- $1" "$R/go-test.log" 2>/dev/null || true; }
 passed=$(count PASS) failed=$(count FAIL) skipped=$(count SKIP)
 say "kernel $KVER; times: ${TIMES[*]} total=$(ms_since "$T_START")ms"
 [ -n "$why" ] && say "FAIL: $why"
 say "$([ "$rc" = 0 ] && echo PASS || echo "FAIL (status $rc)"): ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+if [ -n "$wd_result" ]; then
+	say "watchdog phase: $wd_result"
+	[ "${wd_result%%:*}" = PASS ] || { [ "$rc" = 0 ] && rc=1; }
+fi
 exit "$rc"

@@ -145,100 +145,9 @@ func crashScenario(t *testing.T, pr bool) crashResult {
 		t.Fatalf("lab timing is invalid: %v", errors.Join(errs...))
 	}
 	derived := labTiming.Derive()
-
-	quorumDev := map[string]string{}
-	var names []string
-	for i := 1; i <= 3; i++ {
-		name := nodeName(quorum.NodeID(i))
-		names = append(names, name)
-		p, err := labkit.OpenDMPath(ctx, labkit.DMName(name, "quorum"), dev(t, san, name, "quorum"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Restore(ctx); err != nil {
-			t.Fatal(err)
-		}
-		quorumDev[name] = p.Dev()
-	}
-	cl := daemonLabConfig(t, san, quorumDev)
-
-	// Format the quorum disk through node1's map.
-	bd, err := diskhb.OpenBlock(quorumDev["node1"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	fdev := diskhb.NewDevice(bd, labTiming.IOTimeout, nil)
-	err = diskhb.Format(ctx, fdev, diskhb.Header{
-		ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 3,
-		HeartbeatInterval: labTiming.HeartbeatInterval, IOTimeout: labTiming.IOTimeout,
-		FailureTimeout: labTiming.FailureTimeout, WatchdogTimeout: labTiming.WatchdogTimeout, FormattedAt: time.Now(),
-	}, true)
-	fdev.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	network := nethb.NewMemNetwork(1)
-	key := bytes.Repeat([]byte{9}, 32)
-	nodes := map[string]*labDaemon{}
-	for _, name := range names {
-		cn, _ := cl.NodeByName(name)
-		tr, err := network.Listen(netip.AddrPortFrom(cn.Addresses["lan"], 5405))
-		if err != nil {
-			t.Fatal(err)
-		}
-		bd, err := diskhb.OpenBlock(quorumDev[name])
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("lab_node", name)
-		disk, err := diskhb.Open(ctx, diskhb.NewDevice(bd, labTiming.IOTimeout, log), diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fl []daemon.FenceLUN
-		for _, l := range cl.FenceLUNs(name) {
-			if !pr {
-				fl = append(fl, daemon.FenceLUN{Name: l, NoPR: "PR not used in this run"})
-				continue
-			}
-			lun, err := fence.OpenLUN(l, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			fl = append(fl, daemon.FenceLUN{Name: l, LUN: lun})
-		}
-		d, err := daemon.New(daemon.Options{Cluster: cl, Node: name, Log: log, Watchdog: &watchdog.Fake{}, WatchdogMode: "fake", Key: key,
-			Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: quorumDev[name], FenceLUNs: fl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(context.Background())
-		n := &labDaemon{name: name, d: d, cancel: cancel, done: make(chan error, 1)}
-		go func() { n.done <- d.Run(runCtx) }()
-		nodes[name] = n
-	}
-	// Cleanups run last first: the daemons stop before the LUNs are
-	// cleaned (registered earlier).
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			_ = n.stop()
-		}
-	})
+	nodes, _ := startLabDaemons(t, ctx, san, pr, nil)
 	n1, n3 := nodes["node1"], nodes["node3"]
 
-	quorate := func() bool {
-		for _, n := range nodes {
-			s := n.d.Status()
-			if !s.Quorate || !slices.Equal(s.Members, names) {
-				return false
-			}
-		}
-		return true
-	}
-	if !waitFor(ctx, quorate) {
-		t.Fatalf("the three daemons are not quorate together: %+v", n1.d.Status())
-	}
 	for _, l := range luns {
 		k, r := agree(t, ctx, "after the daemons joined", dev(t, san, "node2", l))
 		want := []uint64{labKey(1), labKey(2), labKey(3)}
@@ -329,4 +238,115 @@ func crashScenario(t *testing.T, pr bool) crashResult {
 		}
 	}
 	return res
+}
+
+// startLabDaemons starts the three nodes' daemons of daemonLabConfig (each
+// on its own dm map to the quorum LUN, restored to linear first; the
+// quorum disk formatted afresh) and waits until they are quorate
+// together. pr false gives them their LUNs as without PR. Each node has a
+// fake watchdog unless watchdogs gives it one, made from the cluster
+// configuration. The daemons stop when t ends.
+func startLabDaemons(t *testing.T, ctx context.Context, san *labkit.SAN, pr bool, watchdogs map[string]func(*config.Cluster) watchdog.Watchdog) (map[string]*labDaemon, map[string]*labkit.DMPath) {
+	t.Helper()
+
+	quorumDev := map[string]string{}
+	dms := map[string]*labkit.DMPath{}
+	var names []string
+	for i := 1; i <= 3; i++ {
+		name := nodeName(quorum.NodeID(i))
+		names = append(names, name)
+		p, err := labkit.OpenDMPath(ctx, labkit.DMName(name, "quorum"), dev(t, san, name, "quorum"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Restore(ctx); err != nil {
+			t.Fatal(err)
+		}
+		quorumDev[name] = p.Dev()
+		dms[name] = p
+	}
+	cl := daemonLabConfig(t, san, quorumDev)
+
+	// Format the quorum disk through node1's map.
+	bd, err := diskhb.OpenBlock(quorumDev["node1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdev := diskhb.NewDevice(bd, labTiming.IOTimeout, nil)
+	err = diskhb.Format(ctx, fdev, diskhb.Header{
+		ClusterUUID: cl.UUID, ClusterName: cl.Name, Slots: 3,
+		HeartbeatInterval: labTiming.HeartbeatInterval, IOTimeout: labTiming.IOTimeout,
+		FailureTimeout: labTiming.FailureTimeout, WatchdogTimeout: labTiming.WatchdogTimeout, FormattedAt: time.Now(),
+	}, true)
+	fdev.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	network := nethb.NewMemNetwork(1)
+	key := bytes.Repeat([]byte{9}, 32)
+	nodes := map[string]*labDaemon{}
+	for _, name := range names {
+		cn, _ := cl.NodeByName(name)
+		tr, err := network.Listen(netip.AddrPortFrom(cn.Addresses["lan"], 5405))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bd, err := diskhb.OpenBlock(quorumDev[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("lab_node", name)
+		disk, err := diskhb.Open(ctx, diskhb.NewDevice(bd, labTiming.IOTimeout, log), diskhb.Expect{ClusterUUID: cl.UUID, MaxNodeID: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fl []daemon.FenceLUN
+		for _, l := range cl.FenceLUNs(name) {
+			if !pr {
+				fl = append(fl, daemon.FenceLUN{Name: l, NoPR: "PR not used in this run"})
+				continue
+			}
+			lun, err := fence.OpenLUN(l, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fl = append(fl, daemon.FenceLUN{Name: l, LUN: lun})
+		}
+		var wd watchdog.Watchdog = &watchdog.Fake{}
+		wdMode := "fake"
+		if watchdogs[name] != nil {
+			wd, wdMode = watchdogs[name](cl), "device"
+		}
+		d, err := daemon.New(daemon.Options{Cluster: cl, Node: name, Log: log, Watchdog: wd, WatchdogMode: wdMode, Key: key,
+			Transports: map[string]nethb.Transport{"lan": tr}, Disk: disk, DiskPath: quorumDev[name], FenceLUNs: fl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(context.Background())
+		n := &labDaemon{name: name, d: d, cancel: cancel, done: make(chan error, 1)}
+		go func() { n.done <- d.Run(runCtx) }()
+		nodes[name] = n
+	}
+	// Cleanups run last first: the daemons stop before the LUNs are
+	// cleaned (registered earlier).
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			_ = n.stop()
+		}
+	})
+
+	quorate := func() bool {
+		for _, n := range nodes {
+			s := n.d.Status()
+			if !s.Quorate || !slices.Equal(s.Members, names) {
+				return false
+			}
+		}
+		return true
+	}
+	if !waitFor(ctx, quorate) {
+		t.Fatalf("the three daemons are not quorate together: %+v", nodes["node1"].d.Status())
+	}
+	return nodes, dms
 }

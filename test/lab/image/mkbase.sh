@@ -33,7 +33,7 @@ copy_bin() {
 	done
 }
 # The SAN tools. Each must exist on the host: run.sh installs their packages.
-TOOLS=(sg_persist sg_inq sg_turs sg_readcap lvm dmsetup mke2fs e2fsck ip iscsiadm iscsid)
+TOOLS=(sg_persist sg_inq sg_turs sg_readcap lvm dmsetup mke2fs e2fsck ip tc iscsiadm iscsid)
 for t in "${TOOLS[@]}"; do
 	p=$(command -v "$t") || { echo "mkbase: $t not found on the host" >&2; exit 1; }
 	p=$(readlink -f "$p")
@@ -42,7 +42,7 @@ for t in "${TOOLS[@]}"; do
 	[ "$p" = "/usr/sbin/$t" ] || ln -sf "$p" "usr/sbin/$t"
 done
 # busybox's ip lacks netns; prefer iproute2's.
-rm -f bin/ip
+rm -f bin/ip bin/tc
 for t in pvcreate pvs pvremove vgcreate vgs vgchange vgremove lvcreate lvs lvchange lvremove; do
 	ln -sf lvm "usr/sbin/$t"
 done
@@ -75,10 +75,13 @@ echo "root:x:0:0:root:/root:/bin/sh" >etc/passwd
 echo "root:x:0:" >etc/group
 
 # Kernel modules: the dependency closure of what the lab uses, in load
-# order, decompressed (busybox insmod reads plain .ko only).
+# order, decompressed (busybox insmod reads plain .ko only). softdog is the
+# watchdog of the watchdog phase: loaded at boot, armed only once opened.
+# sch_ingress, cls_u32, act_gact: tc drops one initiator's packets
+# (labkit.ISCSISilence).
 MODS=(crc32c_generic crc32c_intel virtio_pci virtio_blk 9pnet_virtio 9p configfs
 	target_core_mod target_core_file target_core_iblock iscsi_target_mod iscsi_tcp
-	scsi_mod sd_mod sg dm_mod dm_delay ext4)
+	scsi_mod sd_mod sg dm_mod dm_delay ext4 softdog sch_ingress cls_u32 act_gact)
 : >etc/modules.order
 for m in "${MODS[@]}"; do
 	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m"

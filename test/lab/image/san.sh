@@ -1,8 +1,9 @@
 #!/bin/sh
 # The lab's SAN, inside the guest: every virtio disk whose serial is
-# lab-NAME becomes an LIO fileio backstore NAME, exported as one LUN of an
-# iSCSI target on 127.0.0.1:3260. Each simulated node (node1..nodeN) logs
-# in with its own initiator name, so each reaches every LUN through its own
+# lab-NAME becomes an LIO fileio backstore NAME (over a linear dm map
+# san-NAME), exported as one LUN of an iSCSI target on 127.0.0.1:3260.
+# Each simulated node (node1..nodeN) logs in with its own initiator name,
+# so each reaches every LUN through its own
 # I_T nexus, as separate hosts on a SAN do. Which /dev/sdX is whose path is
 # read back from sysfs by labkit (labctl paths).
 #
@@ -25,9 +26,14 @@ for name in $LUNS; do
 		[ "$(cat $d/serial 2>/dev/null)" = "lab-$name" ] && dev=/dev/${d##*/}
 	done
 	[ -n "$dev" ] || { echo "san: no virtio disk with serial lab-$name" >&2; exit 1; }
+	# The storage behind the target: a linear dm map san-NAME over the
+	# disk, which a test may slow down (dm-delay) to keep commands in
+	# flight inside the target.
+	dmsetup create san-$name --table "0 $(cat /sys/block/${dev#/dev/}/size) linear $dev 0" >/dev/null
+	dmsetup mknodes san-$name
 	BS=$T/core/fileio_$i/$name
 	mkdir -p $BS
-	echo "fd_dev_name=$dev" >$BS/control
+	echo "fd_dev_name=/dev/mapper/san-$name" >$BS/control
 	# A distinct, stable unit serial per LUN (VPD page 0x83).
 	printf '6001405a-b0c1-4d2e-8f00-5a4e1ab0000%d\n' $i >$BS/wwn/vpd_unit_serial
 	echo 1 >$BS/enable

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/ncw/directio"
 )
@@ -20,6 +21,7 @@ type DirectWriter struct {
 	mu  sync.Mutex
 	ok  int
 	err error
+	end time.Time
 }
 
 // StartDirectWriter opens dev with O_DIRECT and writes block number
@@ -51,6 +53,9 @@ func StartDirectWriter(ctx context.Context, dev string, block int64) (*DirectWri
 				close(started)
 			}
 			if err != nil || ctx.Err() != nil {
+				w.mu.Lock()
+				w.end = time.Now()
+				w.mu.Unlock()
 				return
 			}
 		}
@@ -67,6 +72,14 @@ func (w *DirectWriter) Writes() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.ok
+}
+
+// Ended is when the writer's loop ended (its failed write returned, or
+// it saw the stop); zero while it runs.
+func (w *DirectWriter) Ended() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.end
 }
 
 // Done is closed when the writer has stopped.

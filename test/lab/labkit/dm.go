@@ -128,3 +128,21 @@ func (p *DMPath) Remove(ctx context.Context) error {
 	}
 	return nil
 }
+
+// TargetDM is the storage behind the target for lun: the linear dm map
+// san-LUN over the virtio disk with serial lab-LUN, on which LIO's fileio
+// backstore sits (test/lab/image/san.sh). Delay on it keeps every
+// command's I/O in flight inside the target; Restore it after.
+func TargetDM(ctx context.Context, sysfs, lun string) (*DMPath, error) {
+	disks, err := filepath.Glob(filepath.Join(sysfs, "block", "vd*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range disks {
+		b, err := os.ReadFile(filepath.Join(d, "serial"))
+		if err == nil && strings.TrimSpace(string(b)) == "lab-"+lun {
+			return OpenDMPath(ctx, "san-"+lun, "/dev/"+filepath.Base(d))
+		}
+	}
+	return nil, fmt.Errorf("no virtio disk with serial lab-%s under %s: %w", lun, sysfs, ErrNoPath)
+}

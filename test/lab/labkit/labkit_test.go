@@ -232,3 +232,27 @@ func TestParseVerbose(t *testing.T) {
 		t.Error("output without a cdb line decoded")
 	}
 }
+
+func TestISCSIConnAttrFindsTheNodesConnection(t *testing.T) {
+	root := fakeSysfs(t, nil, map[string]string{
+		"session1": "iqn.2026-01.org.mtcluster.lab:node2",
+		"session2": "iqn.2026-01.org.mtcluster.lab:node12",
+	})
+	for conn, port := range map[string]string{"connection1:0": "40001", "connection2:0": "40002"} {
+		d := filepath.Join(root, "class", "iscsi_connection", conn)
+		must(t, os.MkdirAll(d, 0o755))
+		must(t, os.WriteFile(filepath.Join(d, "local_port"), []byte(port+"\n"), 0o644))
+	}
+	if p, err := ISCSIConnAttr(root, "node2", "local_port"); err != nil || p != "40001" {
+		t.Fatalf("node2's local_port = %q, %v; want 40001 (node12's session must not match)", p, err)
+	}
+	if p, err := ISCSIConnAttr(root, "node12", "local_port"); err != nil || p != "40002" {
+		t.Fatalf("node12's local_port = %q, %v; want 40002", p, err)
+	}
+	if _, err := ISCSIConnAttr(root, "node1", "local_port"); !errors.Is(err, ErrNoPath) {
+		t.Fatalf("node1 without a session: %v, want ErrNoPath", err)
+	}
+	if _, err := ISCSIConnAttr(root, "node2", "recv_tmo"); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a missing attribute: %v, want ErrNotExist", err)
+	}
+}
