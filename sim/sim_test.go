@@ -182,7 +182,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //
 //	late-stop          invariant 3   1
 //	late-stop-timing   invariant 3   1
-//	takeover-x0.5      invariant 2   1
+//	takeover-x0.5      invariant 2   6
 //	takeover-x0.9      invariant 2   42
 //	shrink-guard       invariant 1   1
 //	tie-break          invariant 1   8
