@@ -292,8 +292,9 @@ func (n *Node) evaluate() {
 			}
 			if n.members.Has(p.id) && !m.Has(p.id) {
 				if !p.gone {
-					// Gone already: its incarnation changed (a restart
-					// is no flap; the new one is a newcomer).
+					// A drop while it runs counts for the damping; a
+					// peer already gone here changed its incarnation (a
+					// restart is no flap; the new one is a newcomer).
 					n.noteDrop(p)
 					p.gone, p.goneAt, p.goneInc = true, now, p.inc
 					p.resetFence()

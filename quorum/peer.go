@@ -36,8 +36,8 @@ type peer struct {
 
 	// Re-admission damping (see "Damping" in the package doc): how many
 	// times in a row the peer left our member set soon after entering it,
-	// when it last entered it, and since when its views have held us
-	// without a break (holds).
+	// when it last left and entered it, and since when we and it have
+	// heard each other without a break (holds).
 	drops      int
 	droppedAt  time.Duration
 	joinedAt   time.Duration
@@ -271,8 +271,10 @@ func (n *Node) holdDown(drops int) time.Duration {
 	return min(h, n.t.RejoinHoldDownMax)
 }
 
-// trackHolds follows whether p's latest view holds us while we hear each
-// other and it is not self-fencing, and since when without a break.
+// trackHolds follows whether we and p hear each other (and it is not
+// self-fencing), and since when without a break. Its views do not count:
+// a peer that holds us down leaves us out of its view, and two nodes that
+// hold each other down would wait for each other forever.
 func (n *Node) trackHolds(p *peer) {
 	ok := p.haveLatest && p.latest.Flags&FlagStopped == 0 && n.hearing(p)
 	switch {
@@ -283,8 +285,9 @@ func (n *Node) trackHolds(p *peer) {
 	}
 }
 
-// heldDown: p left our member set and has not yet held us for its
-// hold-down. Such a peer is left out of our view as well as our member
+// heldDown: p left our member set twice or more in a row and has not yet
+// been heard both ways, without a break, for its hold-down since its last
+// drop. Such a peer is left out of our view as well as our member
 // set, so every node's clique choice sees that we do not take it back.
 func (n *Node) heldDown(p *peer) bool {
 	h := n.holdDown(p.drops)
