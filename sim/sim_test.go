@@ -190,7 +190,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //	feed-after-stop    invariant 3   1
 //	fencing-skipped    invariant 7   2
 //	arbiter-bypass     invariant 1   49 (two-node histories)
-//	self-fence-half    property 6    19
+//	self-fence-half    property 6    26
 //	mute-after-quorum  property 5    1
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
