@@ -76,8 +76,9 @@
 // restarts the shrink guard, so nobody would settle. So each node damps
 // re-admission, in the manner of BGP route-flap damping (RFC 2439), on
 // its own observations only: it counts a peer's drops from its member
-// set while the peer keeps running (a restart or a self-fence is no
-// flap), one more in a row when the drop comes less than FlapQuiet after
+// set (not a drop seen as an incarnation switch, nor of a peer that
+// publishes its self-fence; a crash seen first as silence does count),
+// one more in a row when the drop comes less than FlapQuiet after
 // the peer's last re-admission, else starting again at one. After the
 // first drop a peer may come back at once (a peer dropped by a moment's
 // wrong clique choice costs nothing more); after the k-th drop in a row,

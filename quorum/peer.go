@@ -297,8 +297,9 @@ func (n *Node) heldDown(p *peer) bool {
 	return !p.holds || n.now < max(p.holdsSince, p.droppedAt)+h
 }
 
-// noteDrop counts p's departure from our member set while it keeps
-// running (not a restart, not a self-fence): a drop within FlapQuiet of
+// noteDrop counts p's departure from our member set (the caller skips a
+// departure seen as an incarnation switch; a self-fence is skipped here;
+// a crash seen first as silence counts): a drop within FlapQuiet of
 // its last re-admission is one more in a row. The count outlives the
 // incarnation, so a node that babbles or flaps does not escape its
 // hold-down by restarting.
