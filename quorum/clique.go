@@ -1,13 +1,52 @@
 package quorum
 
+// cliqueRank orders the candidate member sets: a set's rank is the sum of
+// its nodes' weights, compared as a number. weights builds them so that
+// the sum compares the votes first and then the votes of the current
+// members the set keeps: among sets of equal votes, one that drops no
+// member (and so costs no shrink guard) beats one that swaps a member for
+// a newcomer.
+type cliqueRank [MaxNodes + 1]int64
+
+// weights: self counts as a member. The kept members' votes are at most
+// the total of the votes, below the base b, so they never carry into the
+// votes.
+func weights(self NodeID, votes *Votes, members Set) *cliqueRank {
+	var w cliqueRank
+	b := int64(votes.Total()) + 1
+	members = members.Add(self)
+	for id := NodeID(1); id <= MaxNodes; id++ {
+		v := int64(votes[id])
+		if v <= 0 {
+			continue
+		}
+		w[id] = v * b
+		if members.Has(id) {
+			w[id] += v
+		}
+	}
+	return &w
+}
+
+func (w *cliqueRank) of(s Set) int64 {
+	t := int64(0)
+	for s != 0 {
+		id := s.Lowest()
+		t += w[id]
+		s = s.Remove(id)
+	}
+	return t
+}
+
 // bestClique returns the member set self should publish: among the sets
 // that contain self, are contained in cand and whose every pair is
 // connected in adj (adj[a] holds b when a and b hear each other), the one
-// with the most votes; among equal votes the one whose sorted ids come
-// first (so {1,2} beats {1,3} beats {2,3}), preferring a superset on ties
-// (zero-vote nodes are kept). Every node applies the same rule to the same
-// views, so nodes that share their views pick the same set.
-func bestClique(self NodeID, cand Set, adj *[MaxNodes + 1]Set, votes *Votes) Set {
+// of highest rank (cliqueRank: votes, then the current members' votes it
+// keeps); among equal ranks the one whose sorted ids come first (so {1,2}
+// beats {1,3} beats {2,3}), preferring a superset on ties (zero-vote
+// nodes are kept). Nodes that share their views and their member sets
+// pick the same set.
+func bestClique(self NodeID, cand Set, adj *[MaxNodes + 1]Set, rank *cliqueRank) Set {
 	cand = cand.Add(self)
 	// Fast path: cand is already a clique.
 	complete := true
@@ -24,23 +63,23 @@ func bestClique(self NodeID, cand Set, adj *[MaxNodes + 1]Set, votes *Votes) Set
 	}
 	start := SetOf(self)
 	rest := cand.Remove(self) & adj[self]
-	best, bestVotes := start, -1
-	var walk func(cur Set, curVotes int, rest Set)
-	walk = func(cur Set, curVotes int, rest Set) {
+	best, bestRank := start, int64(-1)
+	var walk func(cur Set, curRank int64, rest Set)
+	walk = func(cur Set, curRank int64, rest Set) {
 		if rest == 0 {
-			if curVotes > bestVotes {
-				best, bestVotes = cur, curVotes
+			if curRank > bestRank {
+				best, bestRank = cur, curRank
 			}
 			return
 		}
-		if curVotes+votes.Of(rest) <= bestVotes {
+		if curRank+rank.of(rest) <= bestRank {
 			return
 		}
 		id := rest.Lowest()
 		rest = rest.Remove(id)
-		walk(cur.Add(id), curVotes+votes[id], rest&adj[id])
-		walk(cur, curVotes, rest)
+		walk(cur.Add(id), curRank+rank[id], rest&adj[id])
+		walk(cur, curRank, rest)
 	}
-	walk(start, votes.Of(start), rest)
+	walk(start, rank.of(start), rest)
 	return best
 }

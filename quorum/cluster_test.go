@@ -27,6 +27,9 @@ type testCluster struct {
 	lock  LockRecord
 	// tap, if set, sees every heartbeat delivered to a node.
 	tap func(to NodeID, at time.Duration, hb Heartbeat)
+	// rewrite, if set, may change a heartbeat as it is sent on the
+	// network (a babbling node).
+	rewrite func(hb *Heartbeat)
 }
 
 type tcNode struct {
@@ -143,6 +146,9 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 		n.until = rd.Status.QuorateUntil
 	}
 	for _, hb := range rd.Send {
+		if c.rewrite != nil {
+			c.rewrite(&hb)
+		}
 		for _, to := range c.nodes[1:] {
 			if to.id != n.id && !c.block[n.id][to.id] {
 				c.push(c.now+c.delay, to.id, NetReceived{Heartbeat: hb})

@@ -52,13 +52,69 @@
 // packets keep arriving while they echo an ever older counter of ours, by
 // more than SuspectAfter + HeartbeatInterval (hearsWithin), does not hear
 // us; a peer that went silent still counts until it is gone or its
-// endorsement runs out. So a link that works one way only is broken in the
+// endorsement runs out; a peer held down after repeated drops (Damping,
+// below) is left out. So a link that works one way only is broken in the
 // views of both of its ends, whichever end notices. When the views
 // disagree (one-way or chained partitions) it publishes the clique of
-// mutual hearing with the most votes, then the lowest ids (bestClique),
-// its own row being its own published view, so nodes sharing views pick
-// the same set. Membership lives on the network only; the disk carries the
-// same heartbeat for liveness, agreement and the tie-break.
+// mutual hearing with the most votes, then the most votes of its current
+// members kept, then the lowest ids (bestClique), its own row being its
+// own published view, so nodes sharing views and member sets pick the
+// same set. The second rule makes a node that re-admits a peer a moment
+// before the others do (its hold-down ended a little earlier) keep its
+// current members rather than swap one of them for the peer, which would
+// cost that member a shrink guard; member sets differ between nodes only
+// during a change, and safety never rests on the choice (agreement and
+// the shrink guard below hold whatever set each node picks). Membership
+// lives on the network only; the disk carries the same heartbeat for
+// liveness, agreement and the tie-break.
+//
+// # Damping
+//
+// A peer that leaves the member set and comes back at once, again and
+// again (it babbles: its views change every heartbeat; or a link of it
+// flaps), would cost the majority a transition each time, and each drop
+// restarts the shrink guard, so nobody would settle. So each node damps
+// re-admission, in the manner of BGP route-flap damping (RFC 2439), on
+// its own observations only: it counts a peer's drops from its member
+// set (not a drop seen as an incarnation switch, nor of a peer that
+// publishes its self-fence; a crash seen first as silence does count),
+// one more in a row when the drop comes less than FlapQuiet after
+// the peer's last re-admission, else starting again at one. After the
+// first drop a peer may come back at once (a peer dropped by a moment's
+// wrong clique choice costs nothing more); after the k-th drop in a row,
+// k >= 2, it stays out of this node's view and member set until it has
+// been heard both ways, without a break, for RejoinHoldDown x 2^(k-2)
+// since the drop, at most RejoinHoldDownMax (config.Derived:
+// RejoinHoldDown = EndorseGuard, RejoinHoldDownMax = 8 x EndorseGuard =
+// FlapQuiet; 1.05 s to 8.4 s at the default timing, 0.32 s to 2.5 s at
+// the aggressive one). The count outlives the peer's incarnation, so a
+// node does not escape its hold-down by restarting. Leaving the peer out
+// of the published view as well, not only of the member set, keeps the
+// nodes' choices consistent: a node's hold-down is visible to every
+// other node's clique choice, so nobody re-admits the peer while a
+// member still refuses it (which would break agreement for everyone
+// until the last hold-down ended). Hearing, not the peer's views, ends
+// the hold-down: two nodes that each hold the other down (both sides of
+// a healed partition) leave each other out of their views, and waiting
+// for the other's view would never end.
+//
+// What it costs. Since the hold-down is at least EndorseGuard, the
+// shrink guard of the previous drop has run out before the peer is back,
+// so the majority settles between two drops and is quorate again within
+// the transition bound G (Transitions) after each. A single babbling or
+// flapping node X therefore costs the majority one transition per drop,
+// at most two before the first hold-down, then one per hold-down, the
+// hold-downs doubling to RejoinHoldDownMax; a babbling X in practice
+// costs two in all, since its random views must hold every member at
+// once to be re-admitted, and X, refused by the others, self-fences.
+// A dropped node stays out at least as long as its current hold-down
+// after its last drop, and re-enters within a heartbeat and a delivery
+// after it ends and X's view holds the members. A flapping link keeps
+// its far end out for as long as it flaps (the hearing breaks at every
+// down phase longer than SuspectAfter + HeartbeatInterval, after which
+// the first packet echoes a counter too old), and for the hold-down
+// after; a node whose link flaps slower than RejoinHoldDownMax is
+// re-admitted between flaps and forgiven after FlapQuiet.
 //
 // # Quorum
 //
@@ -291,8 +347,12 @@
 //
 // The lowest-id member of a quorate partition requests fencing of every
 // node that left the member set (and of nodes never heard since this node
-// started, unless they show life in a new incarnation: a newcomer runs no
-// packages), and allows the takeover of that node's packages when the
+// started), except a node whose current incarnation was never in the
+// member set and is alive on a path or was seen starting after its
+// predecessor (adopted on an incarnation switch): a newcomer runs no
+// packages, and the fence, whose keys name a node and not an incarnation,
+// would land on the new incarnation as it joins and reset it again. Its
+// departed incarnation is then taken over after TakeoverAfter. It allows the takeover of that node's packages when the
 // fencing component reports it Fenced, or when TakeoverAfter has passed
 // since the later of its departure and the start of this node's current
 // quorate stretch. Counting from the quorate stretch matters: while this

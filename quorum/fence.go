@@ -98,14 +98,22 @@ func (n *Node) arbiterFenced() bool {
 	return false
 }
 
-// shouldFence: a gone peer is fenced unless it is a newcomer: alive on a
-// path in an incarnation that was never in our member set. A restarted
+// shouldFence: a gone peer is fenced unless its current incarnation is a
+// newcomer, one that was never in our member set and is either alive on
+// a path or was seen starting after its predecessor (we adopted it on an
+// incarnation switch, which needs its counter seen changing). A restarted
 // node runs no packages before it joins, and fencing it would only reset
-// it once more; its takeover still waits for TakeoverAfter.
+// it once more, as it joins; the fence request could not spare it either:
+// fencing keys name a node, not an incarnation, so a fence meant for the
+// retired incarnation lands on the new one. The departed incarnation's
+// takeover then waits for TakeoverAfter, as for any peer not fenced.
 func (n *Node) shouldFence(p *peer) bool {
+	if p.inc == 0 || p.inc == p.goneInc {
+		return true
+	}
 	alive := p.state == PeerAlive || p.state == PeerSuspect || p.state == PeerPartitioned
-	joining := alive && p.inc != 0 && p.inc != p.goneInc
-	return !joining
+	seenStarting := p.retired[0] != 0
+	return !alive && !seenStarting
 }
 
 // onFenced records that the fencing component cut p's departed

@@ -57,7 +57,7 @@ func (n *Node) publish() Heartbeat {
 		if p == nil || p.netMax == 0 {
 			continue
 		}
-		if n.hearing(p) {
+		if n.inView(p) {
 			hb.View = hb.View.Add(p.id)
 		}
 		// Echo only what the network brought: membership lives on the

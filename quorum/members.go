@@ -8,11 +8,11 @@ package quorum
 // changes nothing but a memo of its last answer (cliqueIn, cliqueOut).
 func (n *Node) computeMembers() Set {
 	// The inputs, as a key: which peers qualify and what they hear.
-	var key [MaxNodes + 2]Set
+	var key [MaxNodes + 3]Set
 	var cand Set
 	cand = cand.Add(n.self)
 	for _, p := range n.peers {
-		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 {
+		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 || n.heldDown(p) {
 			continue
 		}
 		// A newcomer joins only once it is settled (its startup guard or
@@ -28,11 +28,12 @@ func (n *Node) computeMembers() Set {
 		// counter of ours) is in our own row. A member whose endorsement
 		// ran out is dropped at once rather than costing us quorum until
 		// its view changes.
-		if n.hearing(p) {
+		if n.inView(p) {
 			key[n.self] = key[n.self].Add(p.id)
 		}
 	}
 	key[MaxNodes+1] = cand
+	key[MaxNodes+2] = n.members
 	if key == n.cliqueIn && n.cliqueOut != 0 {
 		return n.cliqueOut
 	}
@@ -55,7 +56,7 @@ func (n *Node) computeMembers() Set {
 			}
 		}
 	}
-	out := bestClique(n.self, cand, &adj, &n.votes)
+	out := bestClique(n.self, cand, &adj, weights(n.self, &n.votes, n.members))
 	n.cliqueIn, n.cliqueOut = key, out
 	return out
 }

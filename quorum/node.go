@@ -160,7 +160,7 @@ type Node struct {
 	readOK       bool
 	lock         lockState
 
-	cliqueIn  [MaxNodes + 2]Set
+	cliqueIn  [MaxNodes + 3]Set
 	cliqueOut Set
 
 	out Ready
@@ -282,6 +282,7 @@ func (n *Node) evaluate() {
 			p.state = st
 			n.decide(Decision{Kind: PeerStateChanged, Peer: p.id, State: st})
 		}
+		n.trackHolds(p)
 	}
 	// Membership.
 	if m := n.computeMembers(); m != n.members {
@@ -291,11 +292,16 @@ func (n *Node) evaluate() {
 			}
 			if n.members.Has(p.id) && !m.Has(p.id) {
 				if !p.gone {
+					// A drop while it runs counts for the damping; a
+					// peer already gone here changed its incarnation (a
+					// restart is no flap; the new one is a newcomer).
+					n.noteDrop(p)
 					p.gone, p.goneAt, p.goneInc = true, now, p.inc
 					p.resetFence()
 				}
 			} else if !n.members.Has(p.id) && m.Has(p.id) {
 				p.gone = false
+				p.joinedAt = now
 			}
 		}
 		n.members = m

@@ -34,6 +34,16 @@ type peer struct {
 	endorsedUntil time.Duration
 	state         PeerState
 
+	// Re-admission damping (see "Damping" in the package doc): how many
+	// times in a row the peer left our member set soon after entering it,
+	// when it last left and entered it, and since when we and it have
+	// heard each other without a break (holds).
+	drops      int
+	droppedAt  time.Duration
+	joinedAt   time.Duration
+	holds      bool
+	holdsSince time.Duration
+
 	// Bookkeeping for a peer out of our member set.
 	gone       bool
 	goneAt     time.Duration
@@ -246,3 +256,65 @@ func lastChange(t *liveness.Tracker, now time.Duration) (time.Duration, bool) {
 	d, ok := t.SinceChange(now)
 	return now - d, ok
 }
+
+// holdDown is how long a peer dropped drops times in a row must hold us
+// before it re-enters: RejoinHoldDown, doubled per further drop, at most
+// RejoinHoldDownMax.
+func (n *Node) holdDown(drops int) time.Duration {
+	if drops < 2 {
+		return 0
+	}
+	h := n.t.RejoinHoldDown
+	for i := 2; i < drops && h < n.t.RejoinHoldDownMax; i++ {
+		h *= 2
+	}
+	return min(h, n.t.RejoinHoldDownMax)
+}
+
+// trackHolds follows whether we and p hear each other (and it is not
+// self-fencing), and since when without a break. Its views do not count:
+// a peer that holds us down leaves us out of its view, and two nodes that
+// hold each other down would wait for each other forever.
+func (n *Node) trackHolds(p *peer) {
+	ok := p.haveLatest && p.latest.Flags&FlagStopped == 0 && n.hearing(p)
+	switch {
+	case ok && !p.holds:
+		p.holds, p.holdsSince = true, n.now
+	case !ok:
+		p.holds = false
+	}
+}
+
+// heldDown: p left our member set twice or more in a row and has not yet
+// been heard both ways, without a break, for its hold-down since its last
+// drop. Such a peer is left out of our view as well as our member
+// set, so every node's clique choice sees that we do not take it back.
+func (n *Node) heldDown(p *peer) bool {
+	h := n.holdDown(p.drops)
+	if h == 0 || n.members.Has(p.id) {
+		return false
+	}
+	return !p.holds || n.now < max(p.holdsSince, p.droppedAt)+h
+}
+
+// noteDrop counts p's departure from our member set (the caller skips a
+// departure seen as an incarnation switch; a self-fence is skipped here;
+// a crash seen first as silence counts): a drop within FlapQuiet of
+// its last re-admission is one more in a row. The count outlives the
+// incarnation, so a node that babbles or flaps does not escape its
+// hold-down by restarting.
+func (n *Node) noteDrop(p *peer) {
+	if p.haveLatest && p.latest.Flags&FlagStopped != 0 {
+		return
+	}
+	if p.drops > 0 && n.now-p.joinedAt < n.t.FlapQuiet {
+		p.drops++
+	} else {
+		p.drops = 1
+	}
+	p.droppedAt = n.now
+}
+
+// inView: p is in the view we publish (and our own row of the clique):
+// we hear each other, and it is not held down.
+func (n *Node) inView(p *peer) bool { return n.hearing(p) && !n.heldDown(p) }

@@ -516,3 +516,101 @@ func TestLinkFailsBothWays(t *testing.T) {
 		})
 	}
 }
+
+// A node whose published view changes every heartbeat (it babbles: here
+// it leaves node 1 out of every other view) is dropped and re-admitted
+// at most once per hold-down, and the hold-downs double up to their cap
+// (package doc, "Damping"): the others ride every change out without a
+// self-fence, and the number of times they drop it is what the doubling
+// allows, derived from the timing.
+func TestBabblingNodeIsDamped(t *testing.T) {
+	for _, name := range []string{"default", "aggressive"} {
+		t.Run(name, func(t *testing.T) {
+			c := newCluster(t, 5, profiles[name])
+			c.formed()
+			flip := false
+			c.rewrite = func(hb *Heartbeat) {
+				if hb.From == 5 {
+					if flip {
+						hb.View = hb.View.Remove(1)
+					}
+					flip = !flip
+				}
+			}
+			start := c.now
+			long := 10 * c.d.RejoinHoldDownMax
+			c.run(start + long)
+			// Two drops before the first hold-down, then at most one
+			// per hold-down that fits.
+			want, at, h := 2, time.Duration(0), c.d.RejoinHoldDown
+			for at+h <= long {
+				want++
+				at += h
+				h = min(2*h, c.d.RejoinHoldDownMax)
+			}
+			for _, n := range c.nodes[1:5] {
+				if n.stoppedAt >= 0 {
+					t.Errorf("node %d self-fenced at %v\n%s", n.id, n.stoppedAt, n.log())
+				}
+				drops, in := 0, true
+				for _, d := range n.decisions {
+					if d.Kind == MembershipChanged && d.At > start {
+						if in && !d.Members.Has(5) {
+							drops++
+						}
+						in = d.Members.Has(5)
+					}
+				}
+				if drops > want || drops < 2 {
+					t.Errorf("node %d dropped the babbling node %d times in %v, want 2..%d\n%s", n.id, drops, long, want, n.log())
+				}
+				t.Logf("node %d: %d drops in %v (at most %d)", n.id, drops, long, want)
+			}
+		})
+	}
+}
+
+// A coordinator that starts while a peer restarts (it sees the peer's old
+// incarnation, then the new one counting) never fences the new
+// incarnation, even while that one has not yet proved on the network that
+// it hears us (here it never can: our packets to it are lost): a
+// restarted node runs no packages, and a fence, which names the node,
+// would land on the new incarnation. A peer that stays dead in the
+// incarnation we first saw is fenced as before.
+func TestNoFenceOfARestartedIncarnation(t *testing.T) {
+	for _, restart := range []bool{true, false} {
+		t.Run(map[bool]string{true: "restarted", false: "dead"}[restart], func(t *testing.T) {
+			c := newCluster(t, 3, profiles["default"])
+			c.formed()
+			c.nodes[3].down = true
+			c.mute(3)
+			c.cut(1, 3) // node 3 never hears node 1's new incarnation
+			c.restart(1, 1777, false)
+			c.run(c.now + c.d.HeartbeatInterval)
+			if restart {
+				c.block[3][1], c.block[3][2] = false, false
+				c.restart(3, 3777, false)
+			}
+			c.run(c.now + 3*c.d.TakeoverAfter)
+			n := c.nodes[1]
+			if st := n.m.Status(); !st.Quorate || st.Members != SetOf(1, 2) {
+				t.Fatalf("node 1 is not quorate with {1,2}: %v (%v)\n%s", st.Members, st.Reason, n.log())
+			}
+			var fenced []Incarnation
+			for _, d := range n.decisions {
+				if d.Kind == FenceRequested && d.Peer == 3 {
+					fenced = append(fenced, d.Inc)
+				}
+			}
+			switch {
+			case restart && len(fenced) > 0:
+				t.Errorf("node 1 fenced node 3 (incarnations %v) after seeing it restart\n%s", fenced, n.log())
+			case !restart && (len(fenced) == 0 || fenced[0] != 3001):
+				t.Errorf("node 1 fenced %v, want node 3's dead incarnation 3001\n%s", fenced, n.log())
+			}
+			if n.count(TakeoverAllowed) != 1 {
+				t.Errorf("node 1 allowed %d takeovers of node 3, want 1\n%s", n.count(TakeoverAllowed), n.log())
+			}
+		})
+	}
+}

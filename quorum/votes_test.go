@@ -84,15 +84,20 @@ func TestTallyExamples(t *testing.T) {
 	}
 }
 
-// TestBestClique checks the member-set choice against brute force: the
-// most votes, then the lowest ids, among the cliques containing self.
+// TestBestClique checks the member-set choice against brute force: among
+// the cliques containing self, the most votes, then the most votes of
+// current members kept, then the lowest ids.
 func TestBestClique(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	for i := 0; i < 3000; i++ {
 		n := 2 + rng.Intn(9)
 		var v Votes
+		var members Set
 		for id := 1; id <= n; id++ {
-			v[id] = 1
+			v[id] = rng.Intn(3) // zero-vote nodes too
+			if rng.Intn(2) > 0 {
+				members = members.Add(NodeID(id))
+			}
 		}
 		self := NodeID(1 + rng.Intn(n))
 		var adj [MaxNodes + 1]Set
@@ -105,10 +110,11 @@ func TestBestClique(t *testing.T) {
 			}
 		}
 		cand := adj[self].Add(self)
-		got := bestClique(self, cand, &adj, &v)
+		got := bestClique(self, cand, &adj, weights(self, &v, members))
 		// Brute force.
 		var want Set
-		bestVotes := -1
+		var bestKey [2]int
+		first := true
 		for sub := Set(0); sub < Set(1)<<(n+1); sub += 2 {
 			if !sub.Has(self) || sub&^cand != 0 {
 				continue
@@ -123,13 +129,23 @@ func TestBestClique(t *testing.T) {
 			if !clique {
 				continue
 			}
-			vs := v.Of(sub)
-			if vs > bestVotes || (vs == bestVotes && lexLess(sub, want)) {
-				want, bestVotes = sub, vs
+			key := [2]int{v.Of(sub), v.Of(sub & members.Add(self))}
+			better := first
+			for k := 0; k < 2 && !better; k++ {
+				if key[k] != bestKey[k] {
+					better = key[k] > bestKey[k]
+					break
+				}
+				if k == 1 {
+					better = lexLess(sub, want)
+				}
+			}
+			if better {
+				want, bestKey, first = sub, key, false
 			}
 		}
 		if got != want {
-			t.Fatalf("self %d adj %v: bestClique = %v, brute force = %v", self, adj[:n+1], got, want)
+			t.Fatalf("self %d votes %v members %v adj %v: bestClique = %v, brute force = %v", self, v[:n+1], members, adj[:n+1], got, want)
 		}
 	}
 }

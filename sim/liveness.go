@@ -18,9 +18,13 @@ import (
 // way to its watchdog reset), each with a working quorum-disk path (no
 // failing, hung, slow, lossy or stuck I/O). A flapping link counts as not
 // delivering for as long as it flaps; packet loss up to the 5% every
-// history runs with counts as delivering, heavier loss as not; a
-// babbling node (its views change every heartbeat) is faulty and belongs
-// to no C, though a member set may include it.
+// history runs with counts as delivering, heavier loss as not, and so does
+// a link on which that background loss has dropped a packet and whose
+// receiver then goes SuspectAfter without a packet of it (lossRuns: it
+// has not heard the sender for as long as a one-way fault takes to be
+// suspected, a one-way link by the contract's own measure), until its next
+// packet arrives; a babbling node (its views change every heartbeat) is
+// faulty and belongs to no C, though a member set may include it.
 //
 // With R = EndorseGuard + SuspectAfter + 3*HeartbeatInterval +
 // 2*IOTimeout of the configured timing, for every window longer than R
@@ -73,8 +77,10 @@ type liveChecker struct {
 	w   *World
 	r   time.Duration
 	cur pattern
-	win liveWindow
-	tok uint64
+	// runs follows the background losses of every directed link.
+	runs lossRuns
+	win  liveWindow
+	tok  uint64
 	// Windows counts the windows longer than R that had a connected
 	// majority (the windows the checker judged).
 	Windows int
@@ -102,7 +108,7 @@ func (w *World) currentPattern() pattern {
 				continue
 			}
 			p.loose[n.id] = p.loose[n.id].Add(m.id)
-			if !w.flapping[n.id][m.id] {
+			if !w.flapping[n.id][m.id] && !w.lv.runs.long[n.id].Has(m.id) {
 				p.link[n.id] = p.link[n.id].Add(m.id)
 			}
 		}
@@ -363,5 +369,55 @@ func maximalCliques(cand quorum.Set, adj *[quorum.MaxNodes + 1]quorum.Set, visit
 func (l *liveChecker) flush() {
 	if l.win.core != 0 && l.w.now-l.win.start > l.r {
 		l.emitPending()
+	}
+}
+
+// lossRuns follows the packets the world's background loss drops on each
+// directed link, so the checker judges the deliveries that happened, not
+// the loss rate: when the background loss has dropped a packet on a link
+// and the receiver has then gone SuspectAfter without a packet on it (a
+// late packet included), the link is in a one-way fault by the contract's
+// own measure, whatever its cause, until its next packet arrives. Only
+// losses drawn by the background loss start it, so a node that stops
+// sending by itself (a planted bug) is still judged on delivering links.
+type lossRuns struct {
+	lastArr [quorum.MaxNodes + 1][quorum.MaxNodes + 1]time.Duration // arrival of the last packet
+	lost    [quorum.MaxNodes + 1][quorum.MaxNodes + 1]int           // losses since then
+	gen     [quorum.MaxNodes + 1][quorum.MaxNodes + 1]uint64        // arrivals, for the timers
+	long    [quorum.MaxNodes + 1]quorum.Set                         // links in a long run
+}
+
+// lostPacket: the background loss dropped a packet from a to b. The first
+// loss since the link's last arrival sets a timer for SuspectAfter after
+// that arrival.
+func (w *World) lostPacket(a, b quorum.NodeID) {
+	r := &w.lv.runs
+	if r.lost[a][b]++; r.lost[a][b] > 1 {
+		return
+	}
+	g := r.gen[a][b]
+	w.at(r.lastArr[a][b]+w.t.SuspectAfter, func() {
+		if r.gen[a][b] == g {
+			r.startRun(w, a, b)
+		}
+	})
+}
+
+// arrived: a packet from a to b arrived (whether the receiver is up to
+// take it or not).
+func (w *World) arrived(a, b quorum.NodeID) {
+	r := &w.lv.runs
+	r.lastArr[a][b], r.lost[a][b] = w.now, 0
+	r.gen[a][b]++
+	if r.long[a].Has(b) {
+		r.long[a] = r.long[a].Remove(b)
+		w.patternChanged()
+	}
+}
+
+func (r *lossRuns) startRun(w *World, a, b quorum.NodeID) {
+	if !r.long[a].Has(b) {
+		r.long[a] = r.long[a].Add(b)
+		w.patternChanged()
 	}
 }

@@ -182,7 +182,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //
 //	late-stop          invariant 3   1
 //	late-stop-timing   invariant 3   1
-//	takeover-x0.5      invariant 2   1
+//	takeover-x0.5      invariant 2   6
 //	takeover-x0.9      invariant 2   42
 //	shrink-guard       invariant 1   1
 //	tie-break          invariant 1   8
@@ -190,7 +190,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //	feed-after-stop    invariant 3   1
 //	fencing-skipped    invariant 7   2
 //	arbiter-bypass     invariant 1   49 (two-node histories)
-//	self-fence-half    property 6    19
+//	self-fence-half    property 6    26
 //	mute-after-quorum  property 5    1
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400

@@ -355,6 +355,7 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 		copies := 1
 		if !w.opt.Exact {
 			if w.rng.Float64() < w.loss {
+				w.lostPacket(from.id, to.id)
 				continue
 			}
 			if w.rng.Float64() < 0.01 {
@@ -364,6 +365,7 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 		for i := 0; i < copies; i++ {
 			to := to
 			w.at(w.now+w.netDelay(from.id, to.id), func() {
+				w.arrived(from.id, to.id)
 				if to.up && !to.frozen {
 					to.step(quorum.NetReceived{Heartbeat: *hb})
 				}

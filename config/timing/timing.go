@@ -146,6 +146,22 @@ type Derived struct {
 	// write, settle, read-back, next round). The grace ends at once when the
 	// node sees another node's claim or renewal of the lock.
 	TiePending time.Duration
+	// RejoinHoldDown: a peer dropped from a node's member set re-enters
+	// only once its views have held that node, both ways, continuously
+	// for a hold-down: RejoinHoldDown after its first drop, doubled for
+	// each drop within FlapQuiet of its last re-admission, at most
+	// RejoinHoldDownMax (route-flap damping). It is EndorseGuard: a peer
+	// re-admitted sooner would leave again before the shrink guard of its
+	// last drop had run out, and the majority would never settle.
+	RejoinHoldDown time.Duration
+	// RejoinHoldDownMax caps the doubling hold-down: 8 x RejoinHoldDown
+	// (the fourth drop in a row and later).
+	RejoinHoldDownMax time.Duration
+	// FlapQuiet: a peer that stays a member this long after its
+	// re-admission is forgiven, its next drop counting as a first one
+	// again: RejoinHoldDownMax, so a peer damped to the cap must stay put
+	// once as long as it was kept out.
+	FlapQuiet time.Duration
 }
 
 // Derive computes the derived timeouts. It does not validate; call Validate.
@@ -164,5 +180,8 @@ func (t Timing) Derive() Derived {
 	tie := d.TieHold + t.IOTimeout + d.DeadAfter
 	d.TieClaimAfter = tie + time.Duration(MaxClockDrift*float64(tie)) + d.Margin
 	d.TiePending = d.TieClaimAfter + d.LockSettle + 2*t.IOTimeout + 2*t.HeartbeatInterval
+	d.RejoinHoldDown = d.EndorseGuard
+	d.RejoinHoldDownMax = 8 * d.RejoinHoldDown
+	d.FlapQuiet = d.RejoinHoldDownMax
 	return d
 }

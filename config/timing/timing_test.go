@@ -49,6 +49,9 @@ func proofRelations(d Derived) map[string]bool {
 		"EndorseGuard >= DeadAfter stretched": d.EndorseGuard >= stretched(d.DeadAfter),
 		// A settling node keeps its packages until its guard has ended.
 		"SelfFenceAfter + SettleGrace >= EndorseGuard": d.SelfFenceAfter+d.SettleGrace >= d.EndorseGuard,
+		// A re-admitted peer cannot leave before its last drop's guard
+		// ran out; the damping grows and decays in order.
+		"EndorseGuard <= RejoinHoldDown <= RejoinHoldDownMax <= FlapQuiet": d.EndorseGuard <= d.RejoinHoldDown && d.RejoinHoldDown <= d.RejoinHoldDownMax && d.RejoinHoldDownMax <= d.FlapQuiet,
 		// A racing claim lands before the read-back.
 		"LockSettle >= 2 x IOTimeout stretched": d.LockSettle >= stretched(2*d.IOTimeout),
 		// The holder can renew before its hold runs out.
@@ -350,6 +353,10 @@ func TestTimingRelationsCatchPlantedViolations(t *testing.T) {
 			[][2]string{{"failure_timeout", "heartbeat_interval"}}},
 		{"settle grace three times too long", func(d *Derived) { d.SettleGrace *= 3 },
 			[][2]string{{"failure_timeout", "heartbeat_interval"}}},
+		{"hold-down shorter than the shrink guard", func(d *Derived) { d.RejoinHoldDown = d.DeadAfter },
+			[][2]string{{"failure_timeout", ""}}},
+		{"damping forgotten before its cap", func(d *Derived) { d.FlapQuiet = d.RejoinHoldDown },
+			[][2]string{{"failure_timeout", ""}}},
 		{"lock settle without drift", func(d *Derived) { d.LockSettle = 2 * d.IOTimeout },
 			[][2]string{{"io_timeout", ""}}},
 		{"tie hold too short to renew", func(d *Derived) { d.TieHold = d.LockSettle + 3*d.IOTimeout + d.HeartbeatInterval },

@@ -231,6 +231,23 @@ var timingRelations = []timingRelation{
 		},
 	},
 	{
+		// Re-admission damping (liveness): a re-admitted peer cannot
+		// leave again before the shrink guard of its last drop has run
+		// out, and the damping has room to grow and decays only after a
+		// quiet period at least as long as the longest hold-down
+		// (quorum/doc.go, "Damping").
+		rule:   "`EndorseGuard` ≤ `RejoinHoldDown` ≤ `RejoinHoldDownMax` ≤ `FlapQuiet`",
+		why:    "A dropped peer stays out at least as long as the shrink guard of its drop, so a node that comes and goes costs the majority one transition per hold-down instead of a transition that never settles; the hold-down doubles up to its cap, and is forgotten only after a quiet period as long as the cap.",
+		fields: [2]string{"failure_timeout"}, derived: true,
+		holds: func(_ Timing, d Derived) bool {
+			return d.EndorseGuard <= d.RejoinHoldDown && d.RejoinHoldDown <= d.RejoinHoldDownMax && d.RejoinHoldDownMax <= d.FlapQuiet
+		},
+		what: func(_ Timing, d Derived) string {
+			return fmt.Sprintf("the re-admission hold-down (RejoinHoldDown %v, RejoinHoldDownMax %v, FlapQuiet %v) is not ordered after EndorseGuard (%v): a peer that comes and goes could be re-admitted before the shrink guard of its last drop has run out",
+				d.RejoinHoldDown, d.RejoinHoldDownMax, d.FlapQuiet, d.EndorseGuard)
+		},
+	},
+	{
 		// Tie-break, two racing claimers: a racing claim (deciding read
 		// plus claim write, each within IOTimeout) lands before the
 		// earlier claimer's read-back.
