@@ -269,10 +269,13 @@ func (r *rejoinState) noteMembers(self NodeID, m Set) {
 // fence was meant for an earlier incarnation: keys name a node), and it
 // has not used up MaxRejoins.
 func (n *Node) mayRejoin() bool {
-	if n.stopped || n.fencedByPeer || n.leftovers || n.rj.shared || n.rj.count >= MaxRejoins {
+	if n.stopped || n.fencedByPeer || n.leftovers || n.rj.count >= MaxRejoins {
 		return false
 	}
-	return !n.armed || n.cfg.Unsafe.RejoinWhenArmed
+	if n.cfg.Unsafe.RejoinWhenArmed {
+		return true
+	}
+	return !n.armed && !n.rj.shared
 }
 
 // ownWriteFenced handles a slot or lock write (issued at issued) that the

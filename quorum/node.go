@@ -39,7 +39,8 @@ type Unsafe struct {
 	ArbiterBypass bool
 	// RejoinWhenArmed: a node whose key a peer's fence removed registers
 	// again even after it has held quorum (it may run packages whose
-	// storage a survivor took over).
+	// storage a survivor took over), and so also when a member set it
+	// computed held a peer, as holding quorum with peers implies.
 	RejoinWhenArmed bool
 }
 
