@@ -465,8 +465,12 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			d.noteDisk(r)
 			d.step(r.Done)
 		case r := <-d.fence.out:
-			d.metrics.observeFence(d.names[r.t.Node], r.err, r.took)
-			d.journalFence(r)
+			if !r.rejoin {
+				// A re-registration is journaled by the machine's
+				// decisions (rejoin, rejoined, rejoin-failed).
+				d.metrics.observeFence(d.names[r.t.Node], r.err, r.took)
+				d.journalFence(r)
+			}
 			d.fenceDone(r)
 		case reply := <-d.statusReq:
 			// A status must be true when it is given: let the machine

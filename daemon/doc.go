@@ -113,7 +113,14 @@
 //     (no takeover; the machine retries with backoff; the status shows
 //     "fence pending: why"). A fence that finds our own key gone, and a
 //     slot write refused with EBADE, mean a peer fenced this node: it
-//     stops at once with the watchdog armed. In a two-node cluster the
+//     stops at once with the watchdog armed, except when the machine asks
+//     to register again (quorum.Ready.Rejoin: the node never held quorum
+//     in this incarnation, the start-up StopAll confirmed that nothing of
+//     an earlier incarnation runs, and no member set it computed held a
+//     peer; see the quorum package, Re-registration after a fence): then
+//     the fence worker runs fence.Fencer.Rejoin on every LUN, as at start,
+//     and the node goes on, at most quorum.MaxRejoins times per
+//     incarnation. In a two-node cluster the
 //     higher-id node starts its first fence of a peer one command
 //     deadline late, so that the two survivors of a split never send
 //     PREEMPT AND ABORT to a LUN at the same instant (which has soft-locked

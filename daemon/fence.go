@@ -43,15 +43,18 @@ type fencing struct {
 	noneLogged map[quorum.Target]bool
 }
 
+// fenceJob is one fence of t, or (rejoin) a re-registration of this node.
 type fenceJob struct {
-	t quorum.Target
+	t      quorum.Target
+	rejoin bool
 }
 
 type fenceResult struct {
-	t     quorum.Target
-	proof fence.Proof
-	err   error
-	took  time.Duration
+	t      quorum.Target
+	rejoin bool
+	proof  fence.Proof
+	err    error
+	took   time.Duration
 }
 
 // fenceTimeouts are the fencing deadlines (quorum.FenceTimeouts).
@@ -194,10 +197,16 @@ func (d *Daemon) fenceLoop(ctx context.Context) {
 		case j := <-fz.req:
 			actx, cancel := context.WithTimeout(ctx, fz.attempt)
 			start := time.Now()
-			proof, err := fz.f.Fence(actx, j.t.Node, j.t.Inc, fz.luns)
+			var proof fence.Proof
+			var err error
+			if j.rejoin {
+				err = fz.f.Rejoin(actx, fz.luns)
+			} else {
+				proof, err = fz.f.Fence(actx, j.t.Node, j.t.Inc, fz.luns)
+			}
 			cancel()
 			select {
-			case fz.out <- fenceResult{t: j.t, proof: proof, err: err, took: time.Since(start)}:
+			case fz.out <- fenceResult{t: j.t, rejoin: j.rejoin, proof: proof, err: err, took: time.Since(start)}:
 			case <-ctx.Done():
 				return
 			}
@@ -229,12 +238,51 @@ func (d *Daemon) requestFence(t quorum.Target) {
 	}
 }
 
+// Rejoin runs the re-registration the machine asks for (quorum.Ready.Rejoin:
+// a peer's fence removed this node's key before this incarnation held
+// quorum, after the start-up stop of everything earlier incarnations left
+// running; see the quorum package documentation, Re-registration after a
+// fence) on the fence worker, so that it never overlaps a fence of this
+// node's on a LUN: fence.Fencer.Rejoin on every LUN with persistent
+// reservations, as at start, within one fence attempt's deadline. Its
+// outcome is fed back as quorum.Rejoined.
+func (e *effects) Rejoin() {
+	d := (*Daemon)(e)
+	fz := d.fence
+	if len(fz.luns) == 0 {
+		d.local = append(d.local, quorum.Rejoined{Err: "no LUN with persistent reservations to register on"})
+		return
+	}
+	d.log.Warn("fenced before this node held quorum: registering its key again on every LUN",
+		"luns", len(fz.luns), "attempt", d.drv.Node.Status().Rejoins, "of", quorum.MaxRejoins)
+	select {
+	case fz.req <- fenceJob{t: quorum.Target{Node: quorum.NodeID(d.self.ID)}, rejoin: true}:
+	default:
+		d.local = append(d.local, quorum.Rejoined{Err: "fence queue full"})
+	}
+}
+
+// rejoinDone feeds a re-registration's outcome to the machine.
+func (d *Daemon) rejoinDone(r fenceResult) {
+	if r.err != nil {
+		d.log.Error("re-registration for fencing failed", "err", r.err, "took", r.took)
+		d.step(quorum.Rejoined{Err: r.err.Error()})
+		return
+	}
+	d.log.Warn("registered for fencing again: this node's key is verified on every LUN", "luns", len(d.fence.luns), "took", r.took)
+	d.step(quorum.Rejoined{})
+}
+
 // fenceDone feeds a fence's outcome to the machine: Fenced only for a
 // verified proof covering every fenced LUN, FenceFailed with the error
 // otherwise (fail closed: no takeover until a retry succeeds or the
 // watchdog deadline passes). A fence that finds our own key gone means a
 // peer fenced this node first: it stops at once.
 func (d *Daemon) fenceDone(r fenceResult) {
+	if r.rejoin {
+		d.rejoinDone(r)
+		return
+	}
 	fz := d.fence
 	name := d.names[r.t.Node]
 	inc := fmt.Sprintf("%016x", uint64(r.t.Inc))

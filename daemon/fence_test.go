@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -339,5 +341,121 @@ func TestFenceStaggerTwoNodes(t *testing.T) {
 		if want := map[bool]time.Duration{true: cmd, false: 0}[tc.delay]; got != want {
 			t.Errorf("%d nodes, %s: stagger %v, want %v", tc.nodes, tc.self, got, want)
 		}
+	}
+}
+
+func hasDecision(n *testNode, kind quorum.DecisionKind) int {
+	c := 0
+	for _, d := range n.d.Status().Decisions {
+		if d.Kind == kind.String() {
+			c++
+		}
+	}
+	return c
+}
+
+// A node whose key a peer's fence removes before it ever held quorum (here
+// a fence behind the daemons' backs while it hears nobody, so it cannot
+// join) registers again instead of stopping: its write refused with EBADE
+// leads to a re-registration on every LUN, it keeps running with its
+// watchdog fed, and it joins once it hears its peers. Each time the key
+// is removed again it registers again, up to quorum.MaxRejoins times; the
+// next fence stops it as today, "fenced by a peer".
+func TestFencedBeforeQuorumRegistersAgain(t *testing.T) {
+	san := newFakeSAN()
+	tc := newTestClusterWith(t, 3, func(tc *testCluster) {
+		tc.absent = map[string]bool{"n3": true}
+		tc.fenceLUNs = san.luns
+		for _, cn := range tc.cl.Nodes {
+			san.guardDisk(tc.disk.Path(cn.Name), cn.Name)
+		}
+	})
+	a, b := tc.nodes[0], tc.nodes[1]
+	tc.waitFor("n1 and n2 quorate", func() bool { return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2") })
+	cn, _ := tc.cl.NodeByName("n3")
+	addr3 := cn.Addresses["lan"]
+	tc.net.Partition([]netip.Addr{addr3}, []netip.Addr{a.addr, b.addr})
+	c := tc.start("n3")
+	tc.nodes = append(tc.nodes, c)
+	tc.waitFor("n3 registered and its leftovers stopped", func() bool {
+		return san.registered("quorum", "n3") && san.registered("data", "n3") && hasDecision(c, quorum.LeftoversStoppedKind) > 0
+	})
+	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 1}
+	for i := 1; i <= quorum.MaxRejoins; i++ {
+		writes := c.d.Status().Disk.Writes
+		if _, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("quorum", "n1"), san.lun("data", "n1")}); err != nil {
+			t.Fatal(err)
+		}
+		// Each fence after a slot write succeeded again: the write
+		// deadline (SelfFenceAfter since the last successful write) is
+		// the other bound of the re-registrations.
+		tc.waitFor(fmt.Sprintf("n3 registered again (%d) and writing its slot", i), func() bool {
+			return hasDecision(c, quorum.RejoinDone) == i && san.registered("quorum", "n3") && san.registered("data", "n3") &&
+				c.d.Status().Disk.Writes > writes
+		})
+		if s := c.d.Status(); s.Stopped || s.Armed {
+			t.Fatalf("n3 after re-registration %d: stopped=%v armed=%v", i, s.Stopped, s.Armed)
+		}
+	}
+	if !strings.Contains(c.logs.String(), "registered for fencing again") {
+		t.Fatalf("the re-registration was not logged:\n%s", tailLines(c.logs.String(), 30))
+	}
+	// Past MaxRejoins the next fence stops it, as for any fenced node.
+	if _, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("quorum", "n1"), san.lun("data", "n1")}); err != nil {
+		t.Fatal(err)
+	}
+	tc.waitFor("n3 stopped after its last re-registration", func() bool { return c.d.Status().Stopped })
+	if got := hasDecision(c, quorum.RejoinRequested); got != quorum.MaxRejoins {
+		t.Fatalf("n3 asked to re-register %d times, want %d", got, quorum.MaxRejoins)
+	}
+	if san.registered("quorum", "n3") || san.registered("data", "n3") {
+		t.Fatalf("n3 registered itself once more: %+v", san.t.State("quorum"))
+	}
+	if c.wd.Disarmed() {
+		t.Fatal("n3 disarmed its watchdog after it stopped as fenced")
+	}
+}
+
+// The same fence without the partition lets n3 join first: once it has
+// held quorum, a removed key stops it at once (TestFencedByPeerStopsAtOnce);
+// here the contrast after a re-registration: n3 registers again while it
+// cannot join, then joins, and a fence after that stops it.
+func TestRejoinedNodeJoinsThenAFenceStopsIt(t *testing.T) {
+	san := newFakeSAN()
+	tc := newTestClusterWith(t, 3, func(tc *testCluster) {
+		tc.absent = map[string]bool{"n3": true}
+		tc.fenceLUNs = san.luns
+		for _, cn := range tc.cl.Nodes {
+			san.guardDisk(tc.disk.Path(cn.Name), cn.Name)
+		}
+	})
+	a, b := tc.nodes[0], tc.nodes[1]
+	tc.waitFor("n1 and n2 quorate", func() bool { return quorateWith(a, "n1", "n2") && quorateWith(b, "n1", "n2") })
+	cn, _ := tc.cl.NodeByName("n3")
+	tc.net.Partition([]netip.Addr{cn.Addresses["lan"]}, []netip.Addr{a.addr, b.addr})
+	c := tc.start("n3")
+	tc.nodes = append(tc.nodes, c)
+	tc.waitFor("n3 registered and its leftovers stopped", func() bool {
+		return san.registered("quorum", "n3") && san.registered("data", "n3") && hasDecision(c, quorum.LeftoversStoppedKind) > 0
+	})
+	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 1}
+	fenceN3 := func() {
+		if _, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("quorum", "n1"), san.lun("data", "n1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fenceN3()
+	tc.waitFor("n3 registered again", func() bool { return hasDecision(c, quorum.RejoinDone) == 1 && san.registered("data", "n3") })
+	tc.net.Heal()
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	fenceN3()
+	tc.waitFor("n3 stopped", func() bool { return c.d.Status().Stopped })
+	if got := hasDecision(c, quorum.RejoinRequested); got != 1 {
+		t.Fatalf("n3 asked to re-register %d times after holding quorum, want only the first", got)
+	}
+	if san.registered("data", "n3") {
+		t.Fatal("n3 registered again after it had held quorum")
 	}
 }

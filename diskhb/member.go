@@ -150,7 +150,12 @@ func (f *memberFX) FeedWatchdog()              {}
 func (f *memberFX) StopPackages()              {}
 func (f *memberFX) Fence(quorum.Target)        {}
 func (f *memberFX) Takeover(quorum.Takeover)   {}
-func (f *memberFX) Decided(quorum.Decision)    {}
+
+// Rejoin: a Member registers on no LUN, so no fence removes its key and
+// the machine never asks; if it did, no Rejoined would come and the
+// node would stop at its write deadline, as without re-registration.
+func (f *memberFX) Rejoin()                 {}
+func (f *memberFX) Decided(quorum.Decision) {}
 func (f *memberFX) StartDisk(r quorum.DiskRequest) {
 	f.mu.Lock()
 	f.pending = append(f.pending, r)

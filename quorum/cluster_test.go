@@ -25,6 +25,13 @@ type testCluster struct {
 	block [MaxNodes + 1][MaxNodes + 1]bool // block[a][b]: a's packets to b are lost
 	slots [MaxNodes + 1]SlotObservation
 	lock  LockRecord
+	// fenced[i]: node i's key is gone from the quorum LUN, so the storage
+	// refuses its writes (IOFenced) until a re-registration (Ready.Rejoin)
+	// succeeds; rejoinErr[i], if set, fails node i's re-registrations,
+	// and rejoins[i] counts those asked for.
+	fenced    [MaxNodes + 1]bool
+	rejoinErr [MaxNodes + 1]string
+	rejoins   [MaxNodes + 1]int
 	// tap, if set, sees every heartbeat delivered to a node.
 	tap func(to NodeID, at time.Duration, hb Heartbeat)
 	// rewrite, if set, may change a heartbeat as it is sent on the
@@ -155,8 +162,21 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 			}
 		}
 	}
+	if rd.Rejoin {
+		c.rejoins[n.id]++
+		ev := Rejoined{Err: c.rejoinErr[n.id]}
+		if ev.Err == "" {
+			c.fenced[n.id] = false
+		}
+		c.push(c.now+tcIOTime, n.id, ev)
+	}
 	for _, r := range rd.Disk {
 		done := DiskDone{Op: r.Op, Kind: r.Kind, Result: IOOK}
+		if c.fenced[n.id] && r.Kind != DiskRead {
+			done.Result = IOFenced
+			c.push(c.now+tcIOTime, n.id, done)
+			continue
+		}
 		switch r.Kind {
 		case DiskWriteSlot:
 			c.slots[n.id] = SlotObservation{Node: n.id, Valid: true, Heartbeat: r.Heartbeat}

@@ -58,6 +58,15 @@ const (
 	// LeftoversStoppedKind: the packages an earlier incarnation left
 	// running on this machine are stopped; the watchdog is fed from now.
 	LeftoversStoppedKind
+	// RejoinRequested: a peer's fence removed this node's key before
+	// this incarnation held quorum; it registers again (Reason: which
+	// attempt).
+	RejoinRequested
+	// RejoinDone: the key is registered and verified on every LUN again.
+	RejoinDone
+	// RejoinFailed: a re-registration failed (Reason); the node tries
+	// again after a backoff or, past MaxRejoins, stops as fenced.
+	RejoinFailed
 )
 
 var decisionNames = [...]string{
@@ -80,6 +89,9 @@ var decisionNames = [...]string{
 	QuorumJoining:        "quorum-joining",
 	QuorumSettling:       "quorum-settling",
 	LeftoversStoppedKind: "leftovers-stopped",
+	RejoinRequested:      "rejoin",
+	RejoinDone:           "rejoined",
+	RejoinFailed:         "rejoin-failed",
 }
 
 func (k DecisionKind) String() string {
@@ -139,7 +151,7 @@ func (d Decision) String() string {
 		return fmt.Sprintf("takeover %d (%s)", d.Peer, d.Reason)
 	case FenceFailedKind:
 		return fmt.Sprintf("fence-failed %d (%s)", d.Peer, d.Reason)
-	case SelfFence, DiskWriteFailing:
+	case SelfFence, DiskWriteFailing, RejoinRequested, RejoinFailed:
 		return fmt.Sprintf("%v (%s)", d.Kind, d.Reason)
 	}
 	return d.Kind.String()
@@ -162,9 +174,9 @@ const (
 // beside the kinds, so every driver reports the same decision alike.
 func (d Decision) Severity() Severity {
 	switch d.Kind {
-	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost:
+	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost, RejoinFailed:
 		return SeverityError
-	case PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
+	case RejoinRequested, RejoinDone, PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
 		return SeverityWarn
 	case PeerStateChanged:
 		if d.State == PeerAlive || d.State == PeerUnknown {

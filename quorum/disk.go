@@ -22,8 +22,10 @@ func (n *Node) onDisk(e DiskDone) {
 	issued := n.curIssue
 	if e.Result == IOFenced && n.cur.Kind != DiskRead {
 		// Our key is gone from the quorum LUN: a peer fenced us. Nothing
-		// this node writes reaches the storage any more; it stops now.
-		n.fencedByPeer = true
+		// this node writes reaches the storage any more; it stops now,
+		// unless it never held quorum and may register again
+		// (ownWriteFenced).
+		n.ownWriteFenced(issued)
 	}
 	switch n.cur.Kind {
 	case DiskWriteSlot:

@@ -305,13 +305,16 @@
 // as a normal hold from that write's issue (for at most TieHold before
 // the write succeeds). A verified fence that fails to find our key is
 // FenceFailed with SelfFenced: the node stops at once, as it does when a
-// slot or lock write meets IOFenced.
+// slot or lock write meets IOFenced once it has held quorum.
 //
 // Why one winner. The storage serializes preempts: a verified fence by A
 // means that at its read-back A's key was registered and B's was not. Keys
-// are removed only by preempts and come back only when a new incarnation
-// registers as it starts. Were B's incarnation to verify a fence of A as
-// well, at its read-back A's key was gone and B's present; whichever
+// are removed only by preempts and come back only when an incarnation
+// that has not held quorum registers: as it starts, or again after a fence
+// removed its key before it held quorum (Re-registration after a fence);
+// below, "incarnation" is such a registration's stretch. Were B's
+// incarnation to verify a fence of A as well, at its read-back A's key
+// was gone and B's present; whichever
 // read-back came later contradicts the other's preempt, which removed that
 // key for the rest of its incarnation. So of two incarnations that race,
 // at most one wins. Why not both quorate: B cannot be quorate through the
@@ -337,7 +340,8 @@
 // SettleGrace while it is in a transition, above), or no write of its own
 // slot issued within SelfFenceAfter has succeeded (armed or not: a node
 // cut off the disk, a fenced one included, is reset and comes back with a
-// new incarnation). The clock starts where quorum really ran out (the
+// new incarnation; a fenced one that never held quorum registers again
+// first, Re-registration after a fence). The clock starts where quorum really ran out (the
 // earlier of the step that found it gone and Status.QuorateUntil), not at
 // the last step that found it held. A self-fencing node publishes
 // FlagStopped and its peers drop it at once, without a guard. A node
@@ -359,6 +363,67 @@
 // node is continuously quorate without X, X cannot be quorate, so X's last
 // quorum precedes the stretch and its watchdog reset follows within
 // SelfFenceAfter + WatchdogTimeout (+ drift, in Margin).
+//
+// # Re-registration after a fence
+//
+// Fencing keys name a node, not an incarnation, so a fence meant for an
+// earlier incarnation of node X (one that crashed, or that a coordinator
+// never heard restart) also removes the registration the new incarnation
+// made as it started; the new one then finds its slot write refused
+// (IOFenced). Stopping it would cost a reset and a rejoin for nothing:
+// the survivors fenced X to take over what its earlier incarnation ran,
+// and the new one runs nothing yet. So a slot or lock write refused with
+// IOFenced makes the node register again (Ready.Rejoin; the driver runs
+// fence.Fencer.Rejoin and reports Rejoined) instead of stopping, when all
+// of these hold for its incarnation:
+//
+//   - it never held quorum (not Armed): it started no package, so no
+//     writer of it but the daemon's own quorum-disk slot and lock exists;
+//   - nothing an earlier incarnation left on this machine still runs
+//     (LeftoversStopped reported, or Config.LeftoversRunning false): the
+//     registration opens the storage to the whole host's I_T nexus, and a
+//     daemon restarted without a reboot shares it with what its
+//     predecessor started; stopped, the predecessor's packages have
+//     completed their I/O (a stopped package has unmounted and
+//     deactivated its storage, an exited process has no AIO in flight);
+//   - no member set it computed, and so published, held a peer: no
+//     quorate partition counted it in (agreement needs every member to
+//     publish the same set), so a fence by a coordinator was not a
+//     departure of this incarnation from its member set, and no takeover
+//     of a member concerned it;
+//   - it has asked fewer than MaxRejoins times in this incarnation.
+//
+// Otherwise it stops at once, as before. The first re-registration is
+// asked one HeartbeatInterval after the refusal (a fence still under way
+// on the other LUNs ends first, so its verification does not meet our key
+// again), each further one after twice the previous backoff; a failed one
+// (Rejoined with Err) is retried under the same bound. While one is due
+// or under way the node is not quorate (LossRejoining), so it cannot
+// start a package on storage it cannot reach, and a write refused
+// meanwhile, or issued before the last re-registration completed, counts
+// as the same fence. Its own write deadline still runs: SelfFenceAfter
+// after the issue of its last successful slot write it stops, so the
+// re-registrations of one fence fit in SelfFenceAfter. A fence that finds
+// our own key gone while fencing a peer (FenceFailed with SelfFenced)
+// always stops the node: only a quorate node, or an armed arbiter, fences.
+//
+// Why it is safe. The survivors' takeover concerns what X's departed
+// incarnation ran; fencing made the storage refuse that incarnation's
+// writes. After the re-registration the storage accepts writes from X's
+// nexus again, which now carries only this incarnation's writes: the
+// predecessor's packages are confirmed stopped, and this incarnation has
+// none. A write of the predecessor still queued on the host when its
+// daemon died was aborted by the PREEMPT AND ABORT if it had reached the
+// target, and a write not yet sent belongs to a package or daemon that
+// has since stopped (a stop completes only once its I/O has); the
+// predecessor's slot writes concern only X's own slot. Once the new
+// incarnation holds quorum, a fence stops it as before: from then on it
+// may run packages a survivor takes over. For the fence as arbiter, a
+// re-registration is what a later start of the same node would be: an
+// incarnation that has not held quorum registers after the fence; it
+// never asks for an arbiter fence while unarmed and can win the tie only
+// through the lock (Fence as arbiter, above). A test of this rule must
+// show a planted Unsafe.RejoinWhenArmed caught (package sim).
 //
 // # Decision table
 //
@@ -409,6 +474,11 @@
 //   - In a two-node cluster with the fence as arbiter, at most one of two
 //     racing incarnations wins a tie by a verified fence, and it is never
 //     quorate while the other is (above: Fence as arbiter).
+//   - A node whose key a fence removed registers again only if it never
+//     held quorum in this incarnation, its predecessors' leftovers are
+//     confirmed stopped, no member set it computed held a peer, and it
+//     asked fewer than MaxRejoins times; it is not quorate until the
+//     re-registration is done (above: Re-registration after a fence).
 //
 // # Non-guarantees
 //

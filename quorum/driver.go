@@ -21,6 +21,10 @@ type Effects interface {
 	Fence(t Target)
 	// Takeover hands t's packages to placement.
 	Takeover(t Takeover)
+	// Rejoin asks the fencing component to register this node's key again
+	// on every LUN (fence.Fencer.Rejoin); the outcome comes back as a
+	// Rejoined event.
+	Rejoin()
 	// Decided records a decision (logs, event ring).
 	Decided(d Decision)
 	// WakeAt asks for a Tick at local time t (replacing any earlier request).
@@ -62,6 +66,9 @@ func (d *Driver) Step(now time.Duration, ev Event) Ready {
 	}
 	for _, t := range rd.Takeover {
 		d.FX.Takeover(t)
+	}
+	if rd.Rejoin {
+		d.FX.Rejoin()
 	}
 	d.FX.WakeAt(rd.NextTick)
 	return rd

@@ -4,6 +4,7 @@
 package quorum
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mtcluster/mtc/config/timing"
@@ -160,6 +161,7 @@ func (n *Node) onFenceFailed(e FenceFailed) {
 // to fence it before it holds quorum: the verified fence is what makes it
 // quorate (package documentation, Tie-break).
 func (n *Node) fenceAndTakeover() {
+	n.requestRejoin()
 	if !n.quorate {
 		if n.arbiterMayFence() {
 			n.requestFences()
@@ -220,4 +222,115 @@ func (n *Node) takeoverAt(p *peer) time.Duration {
 		from = n.quorateSince
 	}
 	return from + n.t.TakeoverAfter
+}
+
+// MaxRejoins is how many times one incarnation registers for fencing
+// again after a peer's fence removed its key (package documentation,
+// Re-registration after a fence). Past it the node stops as fenced.
+const MaxRejoins = 3
+
+// Rejoined reports the outcome of a re-registration the machine asked for
+// (Ready.Rejoin): Err is empty when the fencing component registered this
+// node's key on every LUN again and verified it (fence.Fencer.Rejoin).
+type Rejoined struct {
+	Err string
+}
+
+func (Rejoined) isEvent() {}
+
+// rejoinState is the re-registration of an incarnation whose key a peer's
+// fence removed before it held quorum.
+type rejoinState struct {
+	// shared: a member set this node computed (and so published) held a
+	// peer: a quorate partition may have counted this incarnation in.
+	shared bool
+	// pending: a re-registration is due (at, local) or under way (asked).
+	pending, asked bool
+	at             time.Duration
+	// count: re-registrations asked for in this incarnation.
+	count int
+	// doneAt: when the last one completed; a write issued before it and
+	// refused was refused for the fence it repaired.
+	doneAt time.Duration
+}
+
+func (r *rejoinState) noteMembers(self NodeID, m Set) {
+	if m != SetOf(self) {
+		r.shared = true
+	}
+}
+
+// mayRejoin: the node may register again after a peer's fence removed its
+// key, because nothing of this incarnation or of its predecessors can
+// write to the shared storage but its quorum-disk slot: it never held
+// quorum (so it started no package), what earlier incarnations left on
+// this machine is confirmed stopped (LeftoversStopped), no member set it
+// published held a peer (so no quorate partition counted it in, and the
+// fence was meant for an earlier incarnation: keys name a node), and it
+// has not used up MaxRejoins.
+func (n *Node) mayRejoin() bool {
+	if n.stopped || n.fencedByPeer || n.leftovers || n.rj.count >= MaxRejoins {
+		return false
+	}
+	if n.cfg.Unsafe.RejoinWhenArmed {
+		return true
+	}
+	return !n.armed && !n.rj.shared
+}
+
+// ownWriteFenced handles a slot or lock write (issued at issued) that the
+// storage refused because this node's key is gone: a re-registration if
+// mayRejoin, else a stop at once. A refusal while a re-registration is
+// due or under way, or of a write issued before the last one completed,
+// is the fence already being repaired.
+func (n *Node) ownWriteFenced(issued time.Duration) {
+	if n.rj.pending || (n.rj.count > 0 && issued < n.rj.doneAt) {
+		return
+	}
+	if !n.mayRejoin() {
+		n.fencedByPeer = true
+		return
+	}
+	n.scheduleRejoin()
+}
+
+// scheduleRejoin asks for the next re-registration after a backoff: one
+// heartbeat interval for the first (a peer's fence still under way on the
+// other LUNs then ends before our key comes back, and its verification
+// does not fail on it), doubling for each further one.
+func (n *Node) scheduleRejoin() {
+	n.rj.count++
+	n.rj.pending, n.rj.asked = true, false
+	n.rj.at = n.now + n.t.HeartbeatInterval<<(n.rj.count-1)
+	n.decide(Decision{Kind: RejoinRequested, Reason: fmt.Sprintf("fenced before this incarnation held quorum; attempt %d of %d", n.rj.count, MaxRejoins)})
+}
+
+// requestRejoin hands a due re-registration to the driver.
+func (n *Node) requestRejoin() {
+	if !n.rj.pending || n.rj.asked || n.stopped || n.now < n.rj.at {
+		return
+	}
+	n.rj.asked = true
+	n.out.Rejoin = true
+}
+
+// onRejoined ends a re-registration: on success the node goes on as
+// before the fence; a failure is retried while mayRejoin, else the node
+// stops as fenced.
+func (n *Node) onRejoined(e Rejoined) {
+	if !n.rj.pending || !n.rj.asked {
+		return
+	}
+	n.rj.pending, n.rj.asked = false, false
+	if e.Err == "" {
+		n.rj.doneAt = n.now
+		n.decide(Decision{Kind: RejoinDone})
+		return
+	}
+	n.decide(Decision{Kind: RejoinFailed, Reason: e.Err})
+	if n.mayRejoin() {
+		n.scheduleRejoin()
+		return
+	}
+	n.fencedByPeer = true
 }

@@ -37,6 +37,11 @@ type Unsafe struct {
 	// agreement the quorum test asks for (the peer may still count on an
 	// endorsement of ours).
 	ArbiterBypass bool
+	// RejoinWhenArmed: a node whose key a peer's fence removed registers
+	// again even after it has held quorum (it may run packages whose
+	// storage a survivor took over), and so also when a member set it
+	// computed held a peer, as holding quorum with peers implies.
+	RejoinWhenArmed bool
 }
 
 // Config configures one node's machine.
@@ -143,6 +148,9 @@ type Node struct {
 	// leftovers: packages of an earlier incarnation may still run on this
 	// machine; the watchdog is not fed until LeftoversStopped.
 	leftovers bool
+	// rj: re-registration after a fence that came before this
+	// incarnation held quorum (fence.go).
+	rj rejoinState
 
 	nextSend time.Duration
 	lastPub  Heartbeat
@@ -220,6 +228,8 @@ func (n *Node) status() Status {
 		Armed:        n.armed,
 		Stopped:      n.stopped,
 		Leftovers:    n.leftovers,
+		Rejoining:    n.rj.pending,
+		Rejoins:      n.rj.count,
 		StopDeadline: n.stopDeadline(),
 		Reason:       n.whyNot,
 		Peers:        n.peerStatus(),
@@ -261,6 +271,8 @@ func (n *Node) Step(now time.Duration, ev Event) {
 		n.onFenced(e)
 	case FenceFailed:
 		n.onFenceFailed(e)
+	case Rejoined:
+		n.onRejoined(e)
 	case LeftoversStopped:
 		if n.leftovers {
 			n.leftovers = false
@@ -304,6 +316,7 @@ func (n *Node) evaluate() {
 				p.joinedAt = now
 			}
 		}
+		n.rj.noteMembers(n.self, m)
 		n.members = m
 		n.epoch++
 		n.decide(Decision{Kind: MembershipChanged, Members: m})
@@ -414,6 +427,9 @@ func (n *Node) nextTick() time.Duration {
 		consider(n.quorateUntil)
 	}
 	consider(n.stopDeadline())
+	if n.rj.pending && !n.rj.asked {
+		consider(n.rj.at)
+	}
 	if !n.quorate && n.armed && !n.lossLogged {
 		consider(n.lastQuorate + n.transitionReport())
 	}

@@ -29,6 +29,9 @@ func (n *Node) quorum() verdict {
 	if n.stopped || n.fencedByPeer {
 		return verdict{reason: LossReason{Kind: LossStopped}}
 	}
+	if n.rj.pending {
+		return verdict{reason: LossReason{Kind: LossRejoining}}
+	}
 	if !n.wroteOK || now >= n.lastWriteOK+n.t.SelfFenceAfter {
 		return verdict{reason: LossReason{Kind: LossWrites}}
 	}

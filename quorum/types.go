@@ -279,6 +279,11 @@ type Status struct {
 	// Leftovers: packages of an earlier incarnation may still run here;
 	// the watchdog is not fed until they are stopped.
 	Leftovers bool
+	// Rejoining: a peer's fence removed this node's key before it ever
+	// held quorum; it registers again and is not quorate meanwhile.
+	// Rejoins counts the re-registrations of this incarnation.
+	Rejoining bool
+	Rejoins   int
 	// StopDeadline is the local time at which the node stops unless it
 	// regains quorum (when Armed) and completes a slot write before it
 	// (any node); meaningless once Stopped.
@@ -300,6 +305,12 @@ type Ready struct {
 	Fence []Target
 	// Takeover lists nodes whose packages may now be taken over, and why.
 	Takeover []Takeover
+	// Rejoin: register this node's key again on every LUN (the fencing
+	// component's fence.Fencer.Rejoin) and report the outcome as a
+	// Rejoined event: a peer's fence removed the key before this
+	// incarnation ever held quorum (see the package documentation,
+	// Re-registration after a fence).
+	Rejoin bool
 	// StopPackages: stop every package now and stop feeding the watchdog.
 	StopPackages bool
 	// FeedWatchdog: the node is healthy; feed the watchdog.
@@ -416,6 +427,9 @@ const (
 	LossStale
 	// LossTie: exactly half of the votes, and no member holds the lock.
 	LossTie
+	// LossRejoining: a peer's fence removed this node's key before it
+	// ever held quorum; it registers again first.
+	LossRejoining
 )
 
 // LossReason says why a node is not quorate; the zero value means it is.
@@ -444,6 +458,8 @@ func (w LossReason) String() string {
 		return fmt.Sprintf("node %d's endorsement is stale", w.Peer)
 	case LossTie:
 		return "exactly half of the votes: waiting for the tie-break lock"
+	case LossRejoining:
+		return "fenced before it held quorum: registering for fencing again"
 	}
 	return ""
 }

@@ -32,7 +32,11 @@
 //     failure exits the daemon, which starts again a second later), and
 //     Fence for every request, one at a time, fed back as the daemon does
 //     (Fenced for a proof, FenceFailed, retried by the machine with
-//     backoff, or a stop of the daemon on fence.ErrSelfFenced). The
+//     backoff, or a stop of the daemon on fence.ErrSelfFenced), and the
+//     re-registration the machine asks for when a fence removed the key of
+//     an incarnation that never held quorum (quorum.Ready.Rejoin: Rejoin
+//     again, on the same worker, fed back as quorum.Rejoined; the rule is
+//     the machine's, the simulation only runs the fencer). The
 //     fencer runs on a goroutine driven as a coroutine of the event loop:
 //     each command executes at the target at a drawn instant and its reply
 //     arrives after a further drawn delay, so the target serializes racing
@@ -81,7 +85,9 @@
 // watchdog and starts stopping its packages by the stop bound the
 // configuration implies; the cluster re-forms after the faults heal; and,
 // observed at the target, no write of a node is accepted after a survivor
-// took over its packages. The
+// took over its packages (a re-registration that gave an incarnation
+// which had held quorum its storage back would break it: the planted bug
+// rejoin-when-armed). The
 // liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the

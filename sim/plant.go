@@ -52,6 +52,9 @@ var Bugs = map[string]Bug{
 	"feed-after-stop": {FeedAfterStop: true},
 	"fencing-skipped": {SkipFencing: true},
 	"arbiter-bypass":  {Unsafe: quorum.Unsafe{ArbiterBypass: true}},
+	// A node whose key a peer's fence removed registers again although it
+	// has held quorum (and may run packages a survivor took over).
+	"rejoin-when-armed": {Unsafe: quorum.Unsafe{RejoinWhenArmed: true}},
 	// Liveness.
 	"self-fence-half": {Timing: func(d config.Derived) config.Derived {
 		d.SelfFenceAfter /= 2

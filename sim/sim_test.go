@@ -209,6 +209,7 @@ func TestPlantedBugs(t *testing.T) {
 		{"agreement", 1, false, 0},
 		{"feed-after-stop", 3, false, 0},
 		{"fencing-skipped", 7, false, 0},
+		{"rejoin-when-armed", 7, false, 0},
 		// The fence as arbiter exists in two-node clusters only.
 		{"arbiter-bypass", 1, false, 2},
 		{"self-fence-half", 6, true, 0},

@@ -349,8 +349,31 @@ func (s *storage) register(n *simNode) {
 	})
 }
 
+// Rejoin runs the re-registration the machine asks for (quorum.Ready.
+// Rejoin: a peer's fence removed this node's key before its incarnation
+// held quorum) on the node's fencing component, after the operation under
+// way if any, as the daemon's fence worker does: fence.Fencer.Rejoin over
+// the incarnation's own paths (its stale registrations removed, every path
+// registered, verified), within one fence attempt's deadline, fed back as
+// quorum.Rejoined.
+func (e *effects) Rejoin() {
+	n := (*simNode)(e)
+	w := n.w
+	if w.st == nil {
+		inc := n.inc
+		w.at(w.now, func() {
+			if n.up && n.inc == inc {
+				n.step(quorum.Rejoined{Err: "no persistent reservations"})
+			}
+		})
+		return
+	}
+	w.st.fence(n, quorum.Target{Node: n.id})
+}
+
 // fence queues a fence of t on n's fencing component, which runs one at
-// a time (the daemon's fence worker).
+// a time (the daemon's fence worker). A target naming n itself is its
+// re-registration (effects.Rejoin): a node never fences itself.
 func (s *storage) fence(n *simNode, t quorum.Target) {
 	n.fenceQ = append(n.fenceQ, t)
 	if n.fop == nil {
@@ -369,6 +392,14 @@ func (s *storage) nextFence(n *simNode) {
 	var err error
 	f := s.fencer(n)
 	start := w.now
+	if t.Node == n.id {
+		n.fop = s.run(n, s.attempt, func(op *fenceOp) { err = f.Rejoin(context.Background(), op.luns()) }, func() {
+			n.fop = nil
+			s.rejoinDone(n, err, w.now-start)
+			s.nextFence(n)
+		})
+		return
+	}
 	n.fop = s.run(n, s.attempt, func(op *fenceOp) {
 		proof, err = f.Fence(context.Background(), t.Node, t.Inc, op.luns())
 	}, func() {
@@ -399,6 +430,22 @@ func (s *storage) fenceDone(n *simNode, t quorum.Target, proof fence.Proof, err 
 		w.trace("n%d fence of n%d failed after %v: %v", n.id, t.Node, took, err)
 		n.step(quorum.FenceFailed{Node: t.Node, Inc: t.Inc, Err: err.Error()})
 	}
+}
+
+// rejoinDone feeds a re-registration's outcome to the machine, as the
+// daemon does.
+func (s *storage) rejoinDone(n *simNode, err error, took time.Duration) {
+	w := s.w
+	if !n.up || n.exited {
+		return
+	}
+	if err != nil {
+		w.trace("n%d re-registration for fencing failed after %v: %v", n.id, took, err)
+		n.step(quorum.Rejoined{Err: err.Error()})
+		return
+	}
+	w.trace("n%d registered for fencing again in %v", n.id, took)
+	n.step(quorum.Rejoined{})
 }
 
 // writeData is one data write of the package writer of n's current

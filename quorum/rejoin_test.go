@@ -1,0 +1,216 @@
+package quorum
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mtcluster/mtc/config/timing"
+)
+
+// A restarted node whose fresh registration a peer's fence removed (the
+// fence was meant for its predecessor; keys name a node) before it held
+// quorum registers again and joins, without a stop: one re-registration,
+// no self-fence, quorate with every node afterwards. Its writes refused
+// while the re-registration is due do not count as further fences.
+func TestFencedBeforeQuorumRejoins(t *testing.T) {
+	c := newCluster(t, 3, profiles["default"])
+	c.formed()
+	c.restart(3, 3777, false)
+	c.fenced[3] = true
+	c.run(c.now + 3*c.d.TakeoverAfter)
+	n := c.nodes[3]
+	if n.stoppedAt >= 0 || n.count(SelfFence) != 0 {
+		t.Fatalf("node 3 stopped at %v\n%s", n.stoppedAt, n.log())
+	}
+	if c.rejoins[3] != 1 || n.count(RejoinRequested) != 1 || n.count(RejoinDone) != 1 {
+		t.Fatalf("node 3: %d re-registrations asked, %d requested, %d done; want 1 each\n%s",
+			c.rejoins[3], n.count(RejoinRequested), n.count(RejoinDone), n.log())
+	}
+	for _, m := range c.nodes[1:] {
+		if st := m.m.Status(); !st.Quorate || st.Members != SetOf(1, 2, 3) {
+			t.Fatalf("node %d not quorate with every node: %v (%v)\n%s", m.id, st.Members, st.Reason, m.log())
+		}
+	}
+	if st := n.m.Status(); st.Rejoining || st.Rejoins != 1 {
+		t.Fatalf("node 3's status: rejoining=%v rejoins=%d", st.Rejoining, st.Rejoins)
+	}
+}
+
+// While the re-registration is due or under way the node is not quorate
+// (LossRejoining), so it cannot start a package whose storage it cannot
+// reach, and it asks for the re-registration one heartbeat interval after
+// the refused write (a fence still under way ends first), once.
+func TestRejoinBlocksQuorumUntilDone(t *testing.T) {
+	n, d := oneNode(t)
+	n.Step(0, Tick{})
+	rd := n.Ready()
+	n.Advance()
+	if len(rd.Disk) != 1 || rd.Disk[0].Kind != DiskWriteSlot {
+		t.Fatalf("first request %+v, want a slot write", rd.Disk)
+	}
+	n.Step(0, DiskDone{Op: rd.Disk[0].Op, Kind: DiskWriteSlot, Result: IOFenced})
+	rd = n.Ready()
+	n.Advance()
+	if rd.Status.Stopped || !rd.Status.Rejoining || rd.Rejoin || rd.Status.Reason.Kind != LossRejoining {
+		t.Fatalf("after the refused write: stopped=%v rejoining=%v rejoin=%v reason=%v", rd.Status.Stopped, rd.Status.Rejoining, rd.Rejoin, rd.Status.Reason)
+	}
+	if rd.NextTick > d.HeartbeatInterval {
+		t.Fatalf("next tick %v, after the re-registration is due (%v)", rd.NextTick, d.HeartbeatInterval)
+	}
+	for len(rd.Disk) > 0 { // the round's read
+		n.Step(0, DiskDone{Op: rd.Disk[0].Op, Kind: rd.Disk[0].Kind, Result: IOOK, Lock: LockObservation{Valid: true}})
+		rd = n.Ready()
+		n.Advance()
+	}
+	// The read and the next writes, refused, while it is due.
+	asked := 0
+	for now := d.HeartbeatInterval / 4; now <= 3*d.HeartbeatInterval; now += d.HeartbeatInterval / 4 {
+		n.Step(now, Tick{})
+		for range 10 {
+			rd = n.Ready()
+			n.Advance()
+			if rd.Rejoin {
+				asked++
+				if now < d.HeartbeatInterval {
+					t.Fatalf("re-registration asked at %v, before its backoff (%v)", now, d.HeartbeatInterval)
+				}
+			}
+			if rd.Status.Quorate {
+				t.Fatalf("quorate at %v while re-registering", now)
+			}
+			if len(rd.Disk) == 0 {
+				break
+			}
+			r := rd.Disk[0]
+			res := IOFenced
+			if r.Kind == DiskRead {
+				res = IOOK
+			}
+			n.Step(now, DiskDone{Op: r.Op, Kind: r.Kind, Result: res, Lock: LockObservation{Valid: true}})
+		}
+	}
+	if asked != 1 || n.Status().Rejoins != 1 || n.Status().Stopped {
+		t.Fatalf("asked %d times, rejoins %d, stopped %v: want one re-registration, running", asked, n.Status().Rejoins, n.Status().Stopped)
+	}
+	now := 3 * d.HeartbeatInterval
+	n.Step(now, Rejoined{})
+	rd = n.Ready()
+	n.Advance()
+	var log []Decision
+	log = append(log, rd.Decisions...)
+	for t := now + d.HeartbeatInterval; t <= now+d.HeartbeatInterval+d.EndorseGuard; t += d.HeartbeatInterval {
+		rd = serveDisk(n, t)
+		log = append(log, rd.Decisions...)
+	}
+	if !rd.Status.Quorate || rd.Status.Rejoining {
+		t.Fatalf("not quorate after the re-registration: %+v\n%v", rd.Status, log)
+	}
+}
+
+// refuseNextWrite steps n at now, serving reads, until it issues a slot
+// write, and refuses that write (IOFenced); it returns the Ready after.
+func refuseNextWrite(t *testing.T, n *Node, now time.Duration) Ready {
+	t.Helper()
+	for range 4 {
+		n.Step(now, Tick{})
+		rd := n.Ready()
+		n.Advance()
+		for len(rd.Disk) > 0 {
+			r := rd.Disk[0]
+			if r.Kind == DiskWriteSlot {
+				n.Step(now, DiskDone{Op: r.Op, Kind: r.Kind, Result: IOFenced})
+				rd = n.Ready()
+				n.Advance()
+				return rd
+			}
+			n.Step(now, DiskDone{Op: r.Op, Kind: r.Kind, Result: IOOK, Lock: LockObservation{Valid: true}})
+			rd = n.Ready()
+			n.Advance()
+		}
+		now += n.t.HeartbeatInterval
+	}
+	t.Fatal("no slot write issued")
+	return Ready{}
+}
+
+// The rule's conditions, each alone making a removed key stop the node at
+// once as before: it held quorum (Armed), packages of an earlier
+// incarnation are not confirmed stopped, a member set it computed held a
+// peer. With the planted Unsafe.RejoinWhenArmed an armed node registers
+// again (the simulation's checker must catch that: sim's planted bug
+// rejoin-when-armed).
+func TestFencedStopsUnlessTheRuleHolds(t *testing.T) {
+	d := timing.DefaultTiming().Derive()
+	mk := func(leftovers bool, unsafe Unsafe) *Node {
+		return New(Config{Self: 1, Nodes: []Member{{ID: 1, Votes: 1}}, Timing: d, Incarnation: 7, LeftoversRunning: leftovers, Unsafe: unsafe})
+	}
+	cases := []struct {
+		name   string
+		setup  func() *Node
+		rejoin bool
+	}{
+		{"never quorate", func() *Node { return mk(false, Unsafe{}) }, true},
+		{"armed", func() *Node { n := mk(false, Unsafe{}); healthy(n, d, 0, d.EndorseGuard); return n }, false},
+		{"armed, planted rejoin-when-armed", func() *Node {
+			n := mk(false, Unsafe{RejoinWhenArmed: true})
+			healthy(n, d, 0, d.EndorseGuard)
+			return n
+		}, true},
+		{"leftovers running", func() *Node { return mk(true, Unsafe{}) }, false},
+		{"leftovers stopped", func() *Node { n := mk(true, Unsafe{}); n.Step(0, LeftoversStopped{}); return n }, true},
+		{"a peer in a member set it computed", func() *Node { n := mk(false, Unsafe{}); n.rj.shared = true; return n }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.setup()
+			if tc.name == "armed" || tc.name == "armed, planted rejoin-when-armed" {
+				if !n.Status().Armed {
+					t.Fatal("setup: not armed")
+				}
+			}
+			rd := refuseNextWrite(t, n, n.now+d.HeartbeatInterval)
+			if got := rd.Status.Rejoining; got != tc.rejoin {
+				t.Fatalf("rejoining=%v, want %v (stopped=%v)", got, tc.rejoin, rd.Status.Stopped)
+			}
+			if stopped := rd.Status.Stopped && rd.StopPackages; stopped == tc.rejoin {
+				t.Fatalf("stopped=%v with rejoining=%v", stopped, tc.rejoin)
+			}
+		})
+	}
+}
+
+// A re-registration that fails is retried after a doubling backoff, at
+// most MaxRejoins times in the incarnation; then the node stops as fenced.
+func TestRejoinFailuresAreBounded(t *testing.T) {
+	c := newCluster(t, 3, profiles["long"])
+	c.formed()
+	c.restart(3, 3777, false)
+	c.fenced[3] = true
+	c.rejoinErr[3] = "path failed"
+	c.run(c.now + 3*c.d.TakeoverAfter)
+	n := c.nodes[3]
+	if c.rejoins[3] != MaxRejoins || n.count(RejoinFailed) != MaxRejoins {
+		t.Fatalf("%d re-registrations asked, %d failed; want %d\n%s", c.rejoins[3], n.count(RejoinFailed), MaxRejoins, n.log())
+	}
+	var why string
+	var at []time.Duration
+	for _, dec := range n.decisions {
+		switch dec.Kind {
+		case SelfFence:
+			why = dec.Reason
+		case RejoinRequested:
+			at = append(at, dec.At)
+		}
+	}
+	if n.stoppedAt < 0 || why != "fenced by a peer" {
+		t.Fatalf("node 3 stopped at %v (%q), want a stop as fenced\n%s", n.stoppedAt, why, n.log())
+	}
+	for i := 2; i < len(at); i++ {
+		if at[i]-at[i-1] <= at[i-1]-at[i-2] {
+			t.Fatalf("re-registration requests at %v: the backoff does not grow", at)
+		}
+	}
+	if n.everQ {
+		t.Fatal("node 3 held quorum while fenced")
+	}
+}
