@@ -352,6 +352,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("node %s (id %d) refuses to join: %w", d.self.Name, d.self.ID, err)
 	}
 	defer closeFenceLUNs(d.opt.FenceLUNs)
+	// Whatever an earlier incarnation of this daemon left running on this
+	// machine is stopped before this node registers its key: the
+	// registration opens the host's storage again, to the leftovers too,
+	// and a peer may already have fenced their incarnation and taken its
+	// packages over.
+	d.log.Info("stopping whatever an earlier incarnation of this node left running, before registering for fencing")
+	select {
+	case err := <-d.stopper.StopAll(StartupStopReason):
+		if err != nil {
+			d.closeLinks()
+			_ = d.disk.Device().Close()
+			err = fmt.Errorf("packages left running by an earlier incarnation did not stop (the node must be reset before it joins): %w", err)
+			d.log.Error("refusing to join the cluster", "err", err)
+			return fmt.Errorf("node %s (id %d) refuses to join: %w", d.self.Name, d.self.ID, err)
+		}
+	case <-ctx.Done():
+		d.closeLinks()
+		_ = d.disk.Device().Close()
+		return nil
+	}
 	// Registered on every fenced LUN before the first slot write: from
 	// then on peers may count this node as a member, so they must be able
 	// to fence it, and it must be able to fence them.
@@ -420,10 +440,11 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		sdPing = t.C
 		d.notify(sdnotify.Watchdog)
 	}
-	// Whatever an earlier incarnation of this daemon left running on this
-	// machine is stopped before the watchdog is first fed.
-	leftovers := d.stopper.StopAll(StartupStopReason)
+	// Run stopped whatever an earlier incarnation of this daemon left
+	// running before the node registered for fencing; the machine, which
+	// feeds no watchdog until it knows, learns it at once.
 	d.step(quorum.Tick{})
+	d.step(quorum.LeftoversStopped{})
 	var stopping <-chan error // set once an orderly shutdown has asked the packages to stop
 	shutdown := ctx.Done()
 	for {
@@ -442,14 +463,6 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		case err := <-stopping:
 			d.finishShutdown(err)
 			return nil
-		case err := <-leftovers:
-			leftovers = nil
-			if err != nil {
-				err = fmt.Errorf("packages left running by an earlier incarnation did not stop (the node must be reset before it joins): %w", err)
-				d.stopOnError(err)
-				return err
-			}
-			d.step(quorum.LeftoversStopped{})
 		case err := <-errc:
 			d.stopOnError(err)
 			return err

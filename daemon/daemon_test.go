@@ -704,9 +704,10 @@ func TestWatchdogDisarmedOnlyAfterPackagesStopped(t *testing.T) {
 	}
 }
 
-// Nothing an earlier incarnation left running may outlive this one's first
-// watchdog feed: the watchdog is not fed until the start-up stop is
-// confirmed.
+// Nothing an earlier incarnation left running may outlive this one's
+// registration for fencing or its first watchdog feed: until the start-up
+// stop is confirmed the node does not register, write its slot, join or
+// feed the watchdog.
 func TestWatchdogWaitsForLeftoversToStop(t *testing.T) {
 	cl := clusterConfig(t, 1)
 	dk := soloDisk(t, cl)
@@ -726,20 +727,22 @@ func TestWatchdogWaitsForLeftoversToStop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	deadline := time.Now().Add(waitBound)
-	for !d.Status().Quorate {
+	for !strings.Contains(logs.String(), "before registering for fencing") {
 		if time.Now().After(deadline) {
-			t.Fatalf("not quorate:\n%s", logs)
+			t.Fatalf("the start-up stop was not asked for:\n%s", logs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// While the leftovers stop, the node neither registers nor joins: no
+	// slot write, no quorum, no watchdog feed.
 	time.Sleep(5 * tm.HeartbeatInterval)
-	if n := wd.Feeds(); n != 0 {
-		t.Fatalf("the watchdog was fed %d times while an earlier incarnation's packages were still stopping", n)
+	if s := d.Status(); s.Disk.Writes != 0 || s.Quorate || wd.Feeds() != 0 {
+		t.Fatalf("while an earlier incarnation's packages were still stopping: %d slot writes, quorate %v, %d feeds", s.Disk.Writes, s.Quorate, wd.Feeds())
 	}
 	gate <- nil
-	for wd.Feeds() == 0 {
+	for !d.Status().Quorate || wd.Feeds() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the watchdog is not fed after the leftovers stopped:\n%s", logs)
+			t.Fatalf("not quorate and fed after the leftovers stopped:\n%s", logs)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

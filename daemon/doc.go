@@ -99,8 +99,11 @@
 //     the watchdog disarmed. A stop that fails, a self-fence meanwhile, or
 //     a node already self-fencing leaves the watchdog armed, and it fires;
 //     so does an error return.
-//   - Fencing (package fence): after the slot watch and before its first
-//     slot write the node registers its key on every fenced LUN (the
+//   - Fencing (package fence): after the slot watch and the start-up stop
+//     of whatever an earlier incarnation left running (registering opens
+//     the host's storage to those leftovers too, and a peer may have
+//     fenced their incarnation and taken its packages over), and before
+//     its first slot write, the node registers its key on every fenced LUN (the
 //     quorum disk and [fence] luns, or the node's fence_luns). A LUN with
 //     PR support that cannot be registered stops the start; a node whose
 //     LUNs have no PR at all runs without fencing. A fence the machine
