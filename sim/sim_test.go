@@ -214,6 +214,9 @@ func TestPlantedBugs(t *testing.T) {
 		{"arbiter-bypass", 1, false, 2},
 		{"self-fence-half", 6, true, 0},
 		{"mute-after-quorum", 5, true, 0},
+		{"heal-fails-peer", 6, true, 0},
+		{"heal-fails-self", 6, true, 0},
+		{"no-rejoin-damping", 5, true, 0},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			bug, err := BugNamed(c.bug)
