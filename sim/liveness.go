@@ -43,10 +43,11 @@ import (
 // HeartbeatInterval + 2d (d: the largest delay the simulated network gives
 // a delivered heartbeat), began after the node had held quorum in the
 // window, and ended with a member set that lacks a member outside C which
-// the node's last quorate member set held and whose leaving has not
-// excused a gap of this node in this window before. A member that leaves,
-// returns and leaves again costs a violation; so does a member of C that
-// leaves, and a gap longer than G.
+// the node's last quorate member set held and that has not left this
+// node's member set before in this window (in its first R included: a
+// member has one transition per window). A member that leaves, returns
+// and leaves again after start+R costs a violation; so does a member of
+// C that leaves, a re-admission, and a gap longer than G.
 //
 // With R = EndorseGuard + SuspectAfter + 3*HeartbeatInterval +
 // 2*IOTimeout of the configured timing, for every window longer than R
@@ -117,9 +118,9 @@ type liveWindow struct {
 	// The transitions of departing members (property 5): lost holds the
 	// core nodes that lost quorum in this window (the latest loss at
 	// gapFrom), lastM a core node's member set at its latest quorate
-	// step, excused the members whose departure has excused a gap of
-	// that node, deferred the nodes whose gap after start+R is judged
-	// when it ends (or G after it began).
+	// step, excused the members that have left that set in this window
+	// (their transition is spent), deferred the nodes whose gap after
+	// start+R is judged when it ends (or G after it began).
 	lost     quorum.Set
 	lastM    [quorum.MaxNodes + 1]quorum.Set
 	excused  [quorum.MaxNodes + 1]quorum.Set
@@ -343,6 +344,9 @@ func (l *liveChecker) afterStep(n *simNode, prev quorum.Status) {
 		win.lost = win.lost.Add(n.id)
 	}
 	if q {
+		// A member that left n's set in this window has had its
+		// transition, whether after start+R or before.
+		win.excused[n.id] |= win.lastM[n.id] &^ n.status.Members
 		win.lastM[n.id] = n.status.Members
 	}
 	if w.now > win.start+l.r {
@@ -385,9 +389,9 @@ func (l *liveChecker) check(n *simNode) {
 // transition reports whether core node n, not quorate now, is in a gap
 // that a departing member may yet excuse: it began after n had held
 // quorum in this window, less than G ago, and n's last quorate member set
-// holds a member outside C whose departure has not excused a gap of n in
-// this window. The gap is then judged when it ends (endTransition), or
-// at G after it began if it has not.
+// holds a member outside C that has not yet left n's set in this window.
+// The gap is then judged when it ends (endTransition), or at G after it
+// began if it has not.
 func (l *liveChecker) transition(n *simNode) bool {
 	w, win := l.w, &l.win
 	from := win.gapFrom[n.id]
