@@ -192,6 +192,9 @@ func TestPlantedBugsScript(t *testing.T) {
 //	arbiter-bypass     invariant 1   49 (two-node histories)
 //	self-fence-half    property 6    26
 //	mute-after-quorum  property 5    1
+//	heal-fails-peer    property 6    9
+//	heal-fails-self    property 6    47
+//	no-rejoin-damping  property 5    13
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
 	for _, c := range []struct {
