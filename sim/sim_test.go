@@ -194,7 +194,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //	mute-after-quorum  property 5    1
 //	heal-fails-peer    property 6    9
 //	heal-fails-self    property 6    47
-//	no-rejoin-damping  property 5    13
+//	no-rejoin-damping  property 5    25
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
 	for _, c := range []struct {
