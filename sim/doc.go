@@ -91,7 +91,10 @@
 // liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the
-// configured timing.
+// configured timing, but for one transition of at most G (package
+// quorum, "Transitions") per member outside it that leaves; a node whose
+// disk path healed belongs to it from its first own write after the heal
+// that completed.
 //
 // Non-guarantees: the fakes model outcomes and orders, not the timing of
 // real queues; a frozen VM's packages are taken as not running while it

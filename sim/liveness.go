@@ -26,11 +26,35 @@ import (
 // packet arrives; a babbling node (its views change every heartbeat) is
 // faulty and belongs to no C, though a member set may include it.
 //
+// A node whose disk path heals is not yet healthy: its self-fence clock
+// runs from its last successful own slot write, issued before or during
+// the fault, and an I/O issued before the heal may still hold its device.
+// It joins C (a pattern change) once an own slot write it issued after the
+// heal has completed within its deadline, as the simulation's disk model
+// delivers it (diskRecovery); until then it may stay in a member set, like
+// a node with a degraded disk.
+//
+// Each member outside C that leaves a node's member set may cost that
+// node one transition: every change of the member set costs an agreement
+// round (package quorum, "Transitions"), and the members the contract lets
+// stay (a degraded disk, a flapping link, a disk not yet trusted again)
+// may still leave long after the window began. So a gap in a node's quorum
+// after start+R is excused when it lasts at most G = EndorseGuard +
+// HeartbeatInterval + 2d (d: the largest delay the simulated network gives
+// a delivered heartbeat), began after the node had held quorum in the
+// window, and ended with a member set that lacks a member outside C which
+// the node's last quorate member set held and that has not left this
+// node's member set before in this window (in its first R included: a
+// member has one transition per window). A member that leaves, returns
+// and leaves again after start+R costs a violation; so does a member of
+// C that leaves, a re-admission, and a gap longer than G.
+//
 // With R = EndorseGuard + SuspectAfter + 3*HeartbeatInterval +
 // 2*IOTimeout of the configured timing, for every window longer than R
 // with a connected majority:
 //
-//  5. every node of C holds quorum at every instant of [start+R, end),
+//  5. every node of C holds quorum at every instant of [start+R, end)
+//     (but for the transitions of departing members above),
 //     with a member set that contains C and whose other members run and
 //     reach every member both ways, at least part of the time (a
 //     degraded disk or a flapping link is not yet a reason to drop a
@@ -53,6 +77,25 @@ func (w *World) livenessBound() time.Duration {
 	return t.EndorseGuard + t.SuspectAfter + 3*t.HeartbeatInterval + 2*t.IOTimeout
 }
 
+// transitionBound is G = EndorseGuard + HeartbeatInterval + 2d for the
+// configured timing, with d the largest delay netDelay gives a delivered
+// packet on this world's links: the base latency of the slowest link,
+// 1ms of jitter and, for a late packet, up to a heartbeat interval more.
+func (w *World) transitionBound() time.Duration {
+	t := w.t
+	d := time.Millisecond
+	if !w.opt.Exact {
+		var base time.Duration
+		for a := 1; a <= w.opt.Nodes; a++ {
+			for b := 1; b <= w.opt.Nodes; b++ {
+				base = max(base, w.link[a][b])
+			}
+		}
+		d = base + time.Millisecond + t.HeartbeatInterval
+	}
+	return t.EndorseGuard + t.HeartbeatInterval + 2*d
+}
+
 type pattern struct {
 	running, diskOK, babble, heavy quorum.Set
 	link                           [quorum.MaxNodes + 1]quorum.Set // link[a]: the nodes a delivers to
@@ -71,12 +114,27 @@ type liveWindow struct {
 	gapFrom    [quorum.MaxNodes + 1]time.Duration
 	pending    []Violation // property 6 findings, kept until the window outlasts R
 	reported   quorum.Set
+
+	// The transitions of departing members (property 5): lost holds the
+	// core nodes that lost quorum in this window (the latest loss at
+	// gapFrom), lastM a core node's member set at its latest quorate
+	// step, excused the members that have left that set in this window
+	// (their transition is spent), deferred the nodes whose gap after
+	// start+R is judged when it ends (or G after it began).
+	lost     quorum.Set
+	lastM    [quorum.MaxNodes + 1]quorum.Set
+	excused  [quorum.MaxNodes + 1]quorum.Set
+	deferred quorum.Set
 }
 
 type liveChecker struct {
 	w   *World
 	r   time.Duration
+	g   time.Duration // transitionBound
 	cur pattern
+	// disk follows each node's disk path to the first own slot write
+	// completed after a heal.
+	disk diskRecovery
 	// runs follows the background losses of every directed link.
 	runs lossRuns
 	win  liveWindow
@@ -87,7 +145,7 @@ type liveChecker struct {
 }
 
 func (l *liveChecker) init(w *World) {
-	l.w, l.r = w, w.livenessBound()
+	l.w, l.r, l.g = w, w.livenessBound(), w.transitionBound()
 	l.win.start = -1
 }
 
@@ -97,7 +155,7 @@ func (w *World) currentPattern() pattern {
 		if n.up && !n.frozen {
 			p.running = p.running.Add(n.id)
 		}
-		if !n.pathDown && !n.pathHang && n.slow == 0 && n.flaky == 0 && !n.stuck {
+		if n.pathOK() && !w.lv.disk.untrusted.Has(n.id) {
 			p.diskOK = p.diskOK.Add(n.id)
 		}
 		if w.babble[n.id] {
@@ -126,6 +184,7 @@ func (w *World) patternChanged() {
 	if len(w.nodes) == 0 || w.nodes[len(w.nodes)-1] == nil {
 		return // still building the world
 	}
+	l.disk.follow(w)
 	p := w.currentPattern()
 	if l.win.start >= 0 && p == l.cur {
 		return
@@ -219,6 +278,9 @@ func (l *liveChecker) close() {
 			if win.atStart.Has(n.id) && !win.quorate.Has(n.id) {
 				l.gap(n, w.now)
 			}
+			if win.deferred.Has(n.id) {
+				l.cutTransition(n)
+			}
 		}
 		l.emitPending()
 	}
@@ -273,9 +335,19 @@ func (l *liveChecker) afterStep(n *simNode, prev quorum.Status) {
 		if win.atStart.Has(n.id) {
 			l.gap(n, w.now)
 		}
+		if win.deferred.Has(n.id) {
+			l.endTransition(n)
+		}
 	case !q && win.quorate.Has(n.id):
 		win.quorate = win.quorate.Remove(n.id)
 		win.gapFrom[n.id] = w.now
+		win.lost = win.lost.Add(n.id)
+	}
+	if q {
+		// A member that left n's set in this window has had its
+		// transition, whether after start+R or before.
+		win.excused[n.id] |= win.lastM[n.id] &^ n.status.Members
+		win.lastM[n.id] = n.status.Members
 	}
 	if w.now > win.start+l.r {
 		l.check(n)
@@ -291,8 +363,13 @@ func (l *liveChecker) check(n *simNode) {
 	why := ""
 	m := n.status.Members
 	switch {
+	case !w.quorateNow(n) && l.transition(n):
+		return // judged when the gap ends
 	case !w.quorateNow(n):
 		why = "is not quorate"
+		if win.lost.Has(n.id) {
+			why = fmt.Sprintf("is not quorate since %v", fmtDur(win.gapFrom[n.id]))
+		}
 	case !win.contains(m):
 		why = fmt.Sprintf("has members %v, which do not contain the connected majority", m)
 	case !win.clique(m):
@@ -307,6 +384,64 @@ func (l *liveChecker) check(n *simNode) {
 	win.reported = win.reported.Add(n.id)
 	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d %s, R = %v after the fault pattern last changed at %v; connected majority %v",
 		n.id, why, l.r, fmtDur(win.start), win.majorities)})
+}
+
+// transition reports whether core node n, not quorate now, is in a gap
+// that a departing member may yet excuse: it began after n had held
+// quorum in this window, less than G ago, and n's last quorate member set
+// holds a member outside C that has not yet left n's set in this window.
+// The gap is then judged when it ends (endTransition), or at G after it
+// began if it has not.
+func (l *liveChecker) transition(n *simNode) bool {
+	w, win := l.w, &l.win
+	from := win.gapFrom[n.id]
+	if !win.lost.Has(n.id) || w.now-from > l.g || win.lastM[n.id]&^win.core&^win.excused[n.id] == 0 {
+		return false
+	}
+	if !win.deferred.Has(n.id) {
+		win.deferred = win.deferred.Add(n.id)
+		tok := l.tok
+		w.at(from+l.g+1, func() {
+			if tok != l.tok || !win.deferred.Has(n.id) || win.gapFrom[n.id] != from {
+				return
+			}
+			win.deferred = win.deferred.Remove(n.id)
+			l.check(n) // still without quorum, longer than G
+		})
+	}
+	return true
+}
+
+// endTransition judges a deferred gap of core node n as n regains quorum.
+func (l *liveChecker) endTransition(n *simNode) {
+	w, win := l.w, &l.win
+	win.deferred = win.deferred.Remove(n.id)
+	if win.reported.Has(n.id) {
+		return
+	}
+	from, m := win.gapFrom[n.id], n.status.Members
+	left := win.lastM[n.id] &^ m &^ win.core &^ win.excused[n.id]
+	if left != 0 && w.now-from <= l.g {
+		win.excused[n.id] |= left
+		return
+	}
+	win.reported = win.reported.Add(n.id)
+	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d was not quorate from %v to %v, after R = %v from the fault pattern's last change at %v, and no member outside the connected majority %v left for the first time (members %v, then %v; G = %v)",
+		n.id, fmtDur(from), fmtDur(w.now), l.r, fmtDur(win.start), win.majorities, win.lastM[n.id], m, l.g)})
+}
+
+// cutTransition judges a deferred gap of core node n that the end of the
+// window cuts short: excused only if n's member set already lacks a
+// departing member.
+func (l *liveChecker) cutTransition(n *simNode) {
+	w, win := l.w, &l.win
+	win.deferred = win.deferred.Remove(n.id)
+	if win.reported.Has(n.id) || win.lastM[n.id]&^n.status.Members&^win.core&^win.excused[n.id] != 0 {
+		return
+	}
+	win.reported = win.reported.Add(n.id)
+	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d is not quorate since %v, after R = %v from the fault pattern's last change at %v, and no member outside the connected majority %v has left (members %v, now %v)",
+		n.id, fmtDur(win.gapFrom[n.id]), l.r, fmtDur(win.start), win.majorities, win.lastM[n.id], n.status.Members)})
 }
 
 func (win *liveWindow) contains(m quorum.Set) bool {
@@ -420,4 +555,53 @@ func (r *lossRuns) startRun(w *World, a, b quorum.NodeID) {
 		r.long[a] = r.long[a].Add(b)
 		w.patternChanged()
 	}
+}
+
+// diskRecovery follows each node's disk path as the world models it: a
+// node whose path has been faulty is untrusted from the fault on until an
+// own slot write it issued after the heal has completed within its
+// deadline (slotWriteDone). The epoch counts a node's heals, so a write
+// issued before the latest heal (or during the fault) never counts.
+type diskRecovery struct {
+	bad       quorum.Set // path faulty now
+	untrusted quorum.Set // faulty now, or healed without a write since
+	epoch     [quorum.MaxNodes + 1]uint64
+}
+
+// pathOK: the world's disk path of n works now.
+func (n *simNode) pathOK() bool {
+	return !n.pathDown && !n.pathHang && n.slow == 0 && n.flaky == 0 && !n.stuck
+}
+
+// follow notes the faults and heals of every node's disk path (called at
+// each possible change of the fault pattern).
+func (d *diskRecovery) follow(w *World) {
+	for _, n := range w.nodes[1:] {
+		switch ok := n.pathOK(); {
+		case !ok:
+			d.bad = d.bad.Add(n.id)
+			d.untrusted = d.untrusted.Add(n.id)
+		case d.bad.Has(n.id):
+			d.bad = d.bad.Remove(n.id)
+			d.epoch[n.id]++
+		}
+	}
+}
+
+// slotWriteIssued returns the epoch to record with an own slot write of
+// n that is being issued.
+func (w *World) slotWriteIssued(n *simNode) uint64 { return w.lv.disk.epoch[n.id] }
+
+// slotWriteDone: an own slot write of n, issued in epoch, has completed
+// within its deadline and its result reaches the daemon. The first such
+// write issued after the latest heal makes the node's disk trusted again
+// (and slotWriteDone returns true).
+func (w *World) slotWriteDone(n *simNode, epoch uint64) bool {
+	d := &w.lv.disk
+	if !d.untrusted.Has(n.id) || d.bad.Has(n.id) || epoch != d.epoch[n.id] {
+		return false
+	}
+	d.untrusted = d.untrusted.Remove(n.id)
+	w.patternChanged()
+	return true
 }

@@ -86,6 +86,7 @@ type ioOp struct {
 	issueAbs time.Duration
 	done     bool
 	timedOut bool
+	epoch    uint64 // the liveness checker's count of the node's disk heals at the issue
 }
 
 // local converts absolute time to this node's monotonic clock.
@@ -506,7 +507,7 @@ func (e *effects) WakeAt(t time.Duration) {
 func (e *effects) StartDisk(req quorum.DiskRequest) {
 	n := (*simNode)(e)
 	w := n.w
-	op := &ioOp{n: n, inc: n.inc, req: req, issue: n.local(w.now), issueAbs: w.now}
+	op := &ioOp{n: n, inc: n.inc, req: req, issue: n.local(w.now), issueAbs: w.now, epoch: w.slotWriteIssued(n)}
 	fail := func(res quorum.IOResult, after time.Duration) {
 		w.at(w.now+after, func() { n.deliverDisk(op, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: res}) })
 	}
@@ -590,6 +591,8 @@ func (n *simNode) completeIO(op *ioOp) {
 	if !op.timedOut {
 		if op.req.Kind == quorum.DiskWriteSlot && res.Result == quorum.IOOK && n.up && n.inc == op.inc {
 			n.obs.okWrite, n.obs.okWriteIssue = true, max(n.obs.okWriteIssue, op.issue)
+			trusted := w.slotWriteDone(n, op.epoch)
+			res.Result = w.plantedWriteResult(n, trusted, res.Result)
 		}
 		n.deliverDisk(op, res)
 	}

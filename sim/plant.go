@@ -34,6 +34,19 @@ type Bug struct {
 	// SkipFencing: the driver reports every fence requested as done
 	// (quorum.Fenced) without running it.
 	SkipFencing bool
+
+	// Liveness, against the checker's allowances for a disk path that
+	// heals and for a member that leaves (liveness.go).
+	//
+	// PeerWritesFailAfterHeal: once any node's disk path has healed, the
+	// driver of the lowest-numbered node whose path never failed reports
+	// that node's own slot writes as failed, although they land.
+	PeerWritesFailAfterHeal bool
+	// OwnWritesFailAfterHeal: a node whose disk path has healed gets its
+	// first own slot write after the heal reported, and every later one
+	// reported as failed, although they land (a driver that keeps a path
+	// error it saw before the heal).
+	OwnWritesFailAfterHeal bool
 }
 
 // Bugs are the planted bugs by name (mtc sim --plant-bug).
@@ -61,6 +74,42 @@ var Bugs = map[string]Bug{
 		return d
 	}},
 	"mute-after-quorum": {MuteAfterQuorum: true},
+	// Liveness, against the allowances for a healed disk and a departing
+	// member: a healthy node that self-fences after a heal elsewhere; a
+	// healed node that self-fences although its writes succeed; no
+	// re-admission hold-down, so a member outside the connected majority
+	// leaves over and over.
+	"heal-fails-peer": {PeerWritesFailAfterHeal: true},
+	"heal-fails-self": {OwnWritesFailAfterHeal: true},
+	"no-rejoin-damping": {Timing: func(d config.Derived) config.Derived {
+		d.RejoinHoldDown, d.RejoinHoldDownMax = 0, 0
+		return d
+	}},
+}
+
+// plantedWriteResult is the result the driver reports for an own slot
+// write of n that completed with res; trusted: it is the write that made
+// the node's healed path trusted again.
+func (w *World) plantedWriteResult(n *simNode, trusted bool, res quorum.IOResult) quorum.IOResult {
+	b, d := w.opt.Bug, &w.lv.disk
+	switch {
+	case b.OwnWritesFailAfterHeal && d.epoch[n.id] > 0 && !trusted && !d.untrusted.Has(n.id):
+		return quorum.IOFailed
+	case b.PeerWritesFailAfterHeal:
+		healed, victim := false, quorum.NodeID(0)
+		for _, m := range w.nodes[1:] {
+			switch {
+			case d.epoch[m.id] > 0:
+				healed = true
+			case victim == 0 && !d.bad.Has(m.id):
+				victim = m.id
+			}
+		}
+		if healed && victim == n.id {
+			return quorum.IOFailed
+		}
+	}
+	return res
 }
 
 func scaleTakeover(k float64) func(config.Derived) config.Derived {

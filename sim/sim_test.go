@@ -192,6 +192,9 @@ func TestPlantedBugsScript(t *testing.T) {
 //	arbiter-bypass     invariant 1   49 (two-node histories)
 //	self-fence-half    property 6    26
 //	mute-after-quorum  property 5    1
+//	heal-fails-peer    property 6    9
+//	heal-fails-self    property 6    47
+//	no-rejoin-damping  property 5    25
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
 	for _, c := range []struct {
@@ -214,6 +217,9 @@ func TestPlantedBugs(t *testing.T) {
 		{"arbiter-bypass", 1, false, 2},
 		{"self-fence-half", 6, true, 0},
 		{"mute-after-quorum", 5, true, 0},
+		{"heal-fails-peer", 6, true, 0},
+		{"heal-fails-self", 6, true, 0},
+		{"no-rejoin-damping", 5, true, 0},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			bug, err := BugNamed(c.bug)
