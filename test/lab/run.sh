@@ -235,8 +235,10 @@ fi
 wd_result=
 watchdog_phase() {
 	local c=$RUN/console.log ts_fault ts_feed ts_reset line
-	# kts PATTERN: the kernel timestamp of the last console line matching PATTERN.
-	kts() { tr -d '\r' <"$c" | grep -a -- "$1" | tail -1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
+	# kts PATTERN: the kernel timestamp of the last kernel message matching
+	# PATTERN. The console carries the tests' output too, so a message may
+	# begin in the middle of a line another writer left unfinished.
+	kts() { tr -d '\r' <"$c" | grep -a -o -- "\[ *[0-9][0-9.]*\] $1" | tail -1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
 	ts_fault=$(kts 'mtc-lab: watchdog phase: hanging')
 	ts_feed=$(kts 'mtc-lab: node3 fed the watchdog')
 	ts_reset=$(kts 'softdog: Initiating system reboot')
