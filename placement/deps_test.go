@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mtcluster/mtc/test/testutil"
 )
 
 // The placement machine depends on nothing with I/O: of this module only
@@ -16,26 +18,12 @@ import (
 // OS edges (netlink, lvm2, SG_IO), must not reach it: placement has its
 // own definition type and placement/fromconfig converts.
 func TestDependsOnNothingWithIO(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
-	}
-	allowed := map[string]bool{
-		"github.com/mtcluster/mtc/placement":       true,
-		"github.com/mtcluster/mtc/quorum":          true,
-		"github.com/mtcluster/mtc/quorum/ident":    true,
-		"github.com/mtcluster/mtc/quorum/liveness": true,
-		"github.com/mtcluster/mtc/config/timing":   true,
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		first, _, _ := strings.Cut(dep, "/")
-		if !strings.Contains(first, ".") || strings.HasPrefix(dep, "vendor/") {
-			continue // the standard library
-		}
-		if !allowed[dep] {
-			t.Errorf("package placement depends on %s: the decision core must depend only on pure packages", dep)
-		}
-	}
+	testutil.DependsOnlyOn(t, "placement",
+		"github.com/mtcluster/mtc/placement",
+		"github.com/mtcluster/mtc/quorum",
+		"github.com/mtcluster/mtc/quorum/ident",
+		"github.com/mtcluster/mtc/quorum/liveness",
+		"github.com/mtcluster/mtc/config/timing")
 }
 
 // Of the standard library, the machine imports nothing that reaches the
