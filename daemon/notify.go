@@ -26,7 +26,19 @@ type notifier struct {
 	readyBy time.Duration
 	ready   bool
 	status  string
+	// shown is what status was made from: the line is formatted again
+	// only when it changes, not at every step.
+	shown   statusKey
 	lastErr string
+}
+
+// statusKey is everything statusLine depends on.
+type statusKey struct {
+	quorate, stopped, leftovers bool
+	members                     quorum.Set
+	epoch                       uint64
+	reason                      quorum.LossReason
+	fenceWhy                    string
 }
 
 // notify sends states, logging a failure when it differs from the last.
@@ -53,15 +65,18 @@ func (d *Daemon) notifyState(now time.Duration, qs quorum.Status) {
 	if nt.n == nil {
 		return
 	}
-	status := d.statusLine(qs)
 	var states []string
 	if !nt.ready && (qs.Quorate || now >= nt.readyBy) {
 		nt.ready = true
 		states = append(states, sdnotify.Ready)
 	}
-	if status != nt.status {
-		nt.status = status
-		states = append(states, sdnotify.Status(status))
+	key := statusKey{qs.Quorate, qs.Stopped, qs.Leftovers, qs.Members, qs.Epoch, qs.Reason, d.fenceWhy}
+	if key != nt.shown || nt.status == "" {
+		nt.shown = key
+		if status := d.statusLine(qs); status != nt.status {
+			nt.status = status
+			states = append(states, sdnotify.Status(status))
+		}
 	}
 	if len(states) > 0 {
 		d.notify(states...)
