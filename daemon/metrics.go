@@ -29,8 +29,10 @@ type metrics struct {
 	decisions    *prometheus.CounterVec
 
 	// lastHeard is the local time of each peer's last heartbeat per
-	// network (event loop only).
+	// network, and gapOf its histogram (event loop only: the labels are
+	// looked up once per peer and network, not per heartbeat).
 	lastHeard map[hbKey]time.Duration
+	gapOf     map[hbKey]prometheus.Observer
 
 	up, quorate, armed, stopped, tie, members, epoch, stopIn   *prometheus.Desc
 	peerState, peerMember, peerSinceHeard, peerDiskSince       *prometheus.Desc
@@ -96,6 +98,7 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Membership and quorum decisions by kind (quorum-lost, quorum-gained, self-fence, ...).",
 		}, []string{"kind"}),
 		lastHeard: make(map[hbKey]time.Duration),
+		gapOf:     make(map[hbKey]prometheus.Observer),
 
 		up:             desc("up", "1 while the daemon's event loop answers."),
 		quorate:        desc("quorate", "1 while this node holds quorum."),
@@ -254,7 +257,12 @@ func (m *metrics) observeDisk(kind quorum.DiskOp, err error, took time.Duration)
 func (m *metrics) observeHeartbeat(now time.Duration, peer string, from quorum.NodeID, network uint8, networkName string) {
 	k := hbKey{from, network}
 	if prev, ok := m.lastHeard[k]; ok {
-		m.hbGap.WithLabelValues(peer, networkName).Observe((now - prev).Seconds())
+		o := m.gapOf[k]
+		if o == nil {
+			o = m.hbGap.WithLabelValues(peer, networkName)
+			m.gapOf[k] = o
+		}
+		o.Observe((now - prev).Seconds())
 	}
 	m.lastHeard[k] = now
 }
