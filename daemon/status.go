@@ -81,6 +81,18 @@ type Status struct {
 	Fencing FenceStatus `json:"fencing"`
 	// Decisions are the most recent membership decisions, oldest first.
 	Decisions []DecisionRecord `json:"decisions"`
+
+	// Packages are the configured packages as this node's placement
+	// machine sees them, in name order (none when no package is
+	// configured).
+	Packages []PackageView `json:"packages,omitempty"`
+	// Drained are the nodes an operator drained.
+	Drained []string `json:"drained,omitempty"`
+	// Coordinator is the node that commits operator intents (the
+	// lowest-id member of the quorate view this node holds; "" without
+	// quorum), and LastIntent the last intent this node applied.
+	Coordinator string `json:"coordinator,omitempty"`
+	LastIntent  uint64 `json:"last_intent,omitempty"`
 }
 
 // PeerStatus is one peer as the membership machine judges it now.
