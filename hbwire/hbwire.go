@@ -153,7 +153,12 @@ func decodePayload(p []byte, hb *quorum.Heartbeat, counters bool) error {
 		if mask&(1<<(id-1)) == 0 {
 			continue
 		}
-		hb.Echo[id] = quorum.Echo{Inc: quorum.Incarnation(binary.BigEndian.Uint64(p[0:8])), Seq: quorum.Seq(binary.BigEndian.Uint64(p[8:16]))}
+		e := quorum.Echo{Inc: quorum.Incarnation(binary.BigEndian.Uint64(p[0:8])), Seq: quorum.Seq(binary.BigEndian.Uint64(p[8:16]))}
+		if e == (quorum.Echo{}) {
+			// The encoder leaves out an echo of nothing heard.
+			return fmt.Errorf("%w: empty echo of node %d", ErrPayload, id)
+		}
+		hb.Echo[id] = e
 		p = p[echoLen:]
 	}
 	return nil
