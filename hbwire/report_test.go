@@ -549,3 +549,32 @@ func TestNetEnvelopeSection(t *testing.T) {
 	}()
 	AppendNetWith(nil, &hb, make([]byte, MaxEnvelope+1))
 }
+
+// The cost of publishing and of reading a report of 300 running packages
+// with 15 acks (BenchmarkEnvelope/append, /decode).
+func BenchmarkEnvelope(b *testing.B) {
+	x := mustIndex(b, packageNames(300)...)
+	e := Envelope{Report: placement.Report{Node: 1, Inc: 1, Members: validNodes}}
+	for _, n := range x.Names() {
+		e.Report.Packages = append(e.Report.Packages, placement.PackageReport{Name: n, State: placement.Running})
+	}
+	for id := quorum.NodeID(2); id <= quorum.MaxNodes; id++ {
+		e.Report.Acks = append(e.Report.Acks, placement.Ack{Node: id, Inc: 1, Seq: 1})
+	}
+	buf, _ := AppendEnvelope(nil, &e, x)
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		out := make([]byte, 0, MaxEnvelope)
+		for b.Loop() {
+			out, _ = AppendEnvelope(out[:0], &e, x)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeEnvelope(buf, x); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
