@@ -105,6 +105,7 @@ func TestRefused(t *testing.T) {
 		{"counters in a slot", Slot{NodeID: 3, Payload: net}, ErrPayload},
 		{"unknown parts", Slot{NodeID: 3, Payload: mod(good.Payload, func(p []byte) { p[2] = 2 })}, ErrPayload},
 		{"echoes itself", Slot{NodeID: 1, Payload: good.Payload}, ErrPayload},
+		{"empty echo", Slot{NodeID: 3, Payload: mod(good.Payload, func(p []byte) { clear(p[5:]) })}, ErrPayload},
 		{"sender 0", Slot{NodeID: 0, Payload: good.Payload}, ErrPayload},
 		{"sender 17", Slot{NodeID: 17, Payload: good.Payload}, ErrPayload},
 		{"members above 16", Slot{NodeID: 3, Members: 1 << 16, Payload: good.Payload}, ErrPayload},
@@ -128,6 +129,7 @@ func TestRefused(t *testing.T) {
 		{"members bit 0", 3, 0, mod(net, func(p []byte) { p[24] |= 1 }), ErrPayload},
 		{"short", 3, 0, net[:10], ErrPayload},
 		{"mask beyond bytes", 3, 0, mod(net, func(p []byte) { p[3], p[4] = 0xff, 0xfb }), ErrPayload},
+		{"empty echo", 3, 0, mod(net, func(p []byte) { clear(p[25:]) }), ErrPayload},
 	}
 	for _, c := range netCases {
 		if _, err := DecodeNet(c.from, 9, c.view, c.p); !errors.Is(err, c.wantErr) {

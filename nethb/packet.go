@@ -21,9 +21,14 @@ const (
 	HeaderLen = 60
 	// MACLen is the size of the HMAC-SHA256 tag that closes a packet.
 	MACLen = sha256.Size
-	// MaxPayload bounds the opaque payload so a packet stays well inside
-	// one Ethernet frame (60 + 1024 + 32 bytes plus IP/UDP headers < 1500).
-	MaxPayload = 1024
+	// MaxPayload bounds the opaque payload: a membership heartbeat with
+	// the largest placement envelope (hbwire.MaxNetWithPayload; a test
+	// keeps them equal). A heartbeat that carries a report of many
+	// packages is larger than one Ethernet frame and IP fragments it: at
+	// 16 nodes, a node running 300 packages sends 1,568-byte packets (two
+	// fragments at MTU 1500), the largest packet is 11,276 bytes (eight).
+	// Without an envelope a packet is at most 357 bytes.
+	MaxPayload = 11184
 	// MaxPacket is the largest valid packet.
 	MaxPacket = HeaderLen + MaxPayload + MACLen
 	// MaxNodeID is the largest node id a packet can carry in its view bitmask.
