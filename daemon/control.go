@@ -49,6 +49,10 @@ func (d *Daemon) control(ctx context.Context, req control.Request) (any, error) 
 	switch req.Command {
 	case CommandStatus:
 		return d.Status(), nil
+	case CommandIntent:
+		return d.intent(ctx, req.Args)
+	case CommandPlan:
+		return d.plan(ctx, req.Args)
 	case CommandEvents:
 		var a EventsArgs
 		if len(req.Args) > 0 {

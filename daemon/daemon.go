@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"github.com/mtcluster/mtc/internal/sdnotify"
 	"github.com/mtcluster/mtc/journal"
 	"github.com/mtcluster/mtc/nethb"
+	"github.com/mtcluster/mtc/pkgrun"
+	"github.com/mtcluster/mtc/placement"
 	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/watchdog"
 )
@@ -63,6 +66,19 @@ type Options struct {
 	// Journal receives the node's events (decisions, fencing, takeovers,
 	// start and stop); nil: none. The caller opens and closes it.
 	Journal *journal.Journal
+	// Packages are the cluster's packages (config.LoadPackages): the
+	// daemon places them and runs those placed here. None: the node
+	// runs the membership only.
+	Packages []*config.Package
+	// ControlAddrs returns the control-channel addresses of a node, in
+	// the order to try them; nil: its address on every heartbeat
+	// network, at the configured control port.
+	ControlAddrs func(node string) []string
+	// Runners run this node's packages by name; nil builds the real ones
+	// (package pkgrun) for every package this node may run. With
+	// Packages, the package manager is the node's stopper (Stopper is
+	// ignored).
+	Runners map[string]PackageRunner
 }
 
 // Daemon runs one node: the membership machine and its edges.
@@ -100,12 +116,22 @@ type Daemon struct {
 	metrics   *metrics
 	key       []byte // the cluster key
 
+	// The package layer (nil without packages), its requests and the
+	// cluster-state I/O.
+	pl        *placer
+	pkgNode   *pkgrun.Node
+	intentReq chan *intentReq
+	onLoop    chan func()
+	stateReq  chan stateResult
+	stateOut  chan stateResult
+
 	mu sync.Mutex
 	st state
 }
 
 type netEvent struct {
 	hb      quorum.Heartbeat
+	env     []byte // the placement envelope, when the heartbeat has one
 	peer    string
 	network uint8
 	newInc  bool
@@ -151,6 +177,10 @@ func New(opt Options) (*Daemon, error) {
 	// handler's wall-clock time.
 	d.log = slog.New(monoHandler{h: opt.Log.Handler(), clock: d.clock}).With("node", self.Name)
 	d.stopper = opt.Stopper
+	d.intentReq = make(chan *intentReq)
+	d.onLoop = make(chan func())
+	d.stateReq = make(chan stateResult, 1)
+	d.stateOut = make(chan stateResult, 1)
 	if d.stopper == nil {
 		d.stopper = NewRecordingStopper(d.log, d.clock)
 	}
@@ -236,6 +266,23 @@ func New(opt Options) (*Daemon, error) {
 	// with persistent reservations: the machine is told so, never guesses.
 	qc.FenceArbiter = d.fence.fencesQuorumDisk(d.opt.DiskPath)
 	d.drv = &quorum.Driver{Node: quorum.New(qc), FX: (*effects)(d)}
+	if len(opt.Packages) > 0 {
+		runners := opt.Runners
+		if runners == nil {
+			if runners, err = d.realRunners(opt.Packages); err != nil {
+				d.closeLinks()
+				return nil, err
+			}
+		}
+		pl, err := d.newPlacer(opt.Packages, runners)
+		if err != nil {
+			d.closePkgNode()
+			d.closeLinks()
+			return nil, err
+		}
+		d.pl = pl
+		d.stopper = pl.mgr
+	}
 	d.st.init(d)
 	return d, nil
 }
@@ -384,9 +431,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Error("refusing to join the cluster", "err", err)
 		return fmt.Errorf("node %s (id %d) refuses to join: %w", d.self.Name, d.self.ID, err)
 	}
+	defer d.closePkgNode()
+	if d.pl != nil {
+		if err := d.startPlacement(ctx); err != nil {
+			d.closeLinks()
+			_ = d.disk.Device().Close()
+			return fmt.Errorf("node %s (id %d): packages: %w", d.self.Name, d.self.ID, err)
+		}
+		d.pl.mgr.Resume()
+	}
 	edges, stopEdges := context.WithCancel(context.Background())
 	defer stopEdges()
 	var wg sync.WaitGroup
+	if d.pl != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.stateLoop(edges) }()
+	}
 	errc := make(chan error, len(d.links)+1)
 	for _, l := range d.links {
 		wg.Add(1)
@@ -445,7 +505,13 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 	// feeds no watchdog until it knows, learns it at once.
 	d.step(quorum.Tick{})
 	d.step(quorum.LeftoversStopped{})
+	var pkgReports <-chan PackageReport
+	if d.pl != nil {
+		pkgReports = d.pl.mgr.Reports()
+		d.placeStep(placement.LeftoversStopped{})
+	}
 	var stopping <-chan error // set once an orderly shutdown has asked the packages to stop
+	var leave <-chan time.Time // set once they are stopped: the last heartbeats are sent
 	shutdown := ctx.Done()
 	for {
 		if d.fatal != nil {
@@ -461,7 +527,17 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			shutdown = nil
 			stopping = d.beginShutdown()
 		case err := <-stopping:
-			d.finishShutdown(err)
+			if d.pl == nil || err != nil {
+				d.finishShutdown(err)
+				return nil
+			}
+			// Let the peers hear that every package here is halted
+			// (the next heartbeats carry the report), so they start
+			// them without waiting for this node's takeover.
+			stopping = nil
+			leave = time.After(2*d.timing.HeartbeatInterval + time.Millisecond)
+		case <-leave:
+			d.finishShutdown(nil)
 			return nil
 		case err := <-errc:
 			d.stopOnError(err)
@@ -474,6 +550,17 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			d.metrics.observeHeartbeat(d.clock(), ev.peer, ev.hb.From, ev.network, d.networkName(ev.network))
 			d.noteNet(ev)
 			d.step(quorum.NetReceived{Heartbeat: ev.hb})
+			if ev.env != nil {
+				d.received(ev.hb.From, ev.env)
+			}
+		case r := <-pkgReports:
+			d.packageReport(r)
+		case r := <-d.intentReq:
+			d.intentArrived(r)
+		case r := <-d.stateOut:
+			d.stateDone(r)
+		case f := <-d.onLoop:
+			f()
 		case r := <-d.diskOut:
 			d.noteDisk(r)
 			d.step(r.Done)
@@ -490,7 +577,11 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			// judge at this moment first (after a freeze its quorum may
 			// have expired).
 			d.step(quorum.Tick{})
-			reply <- d.status()
+			s := d.status()
+			if d.pl != nil && d.pl.m != nil {
+				d.packageStatus(&s)
+			}
+			reply <- s
 		}
 	}
 }
@@ -501,6 +592,7 @@ func (d *Daemon) step(ev quorum.Event) {
 		now := d.clock()
 		rd := d.drv.Step(now, ev)
 		d.noteReady(rd)
+		d.placeAfterQuorum(now, rd.Status)
 		d.notifyState(now, rd.Status)
 		if len(d.local) == 0 {
 			return
@@ -565,7 +657,7 @@ func (d *Daemon) receive(ctx context.Context, l nethb.Link) error {
 	}
 	unreadable := make(map[string]string) // by configured peer name
 	return d.recv.Serve(l.Network, l.Transport, func(hb nethb.Heartbeat) {
-		qhb, err := hbwire.DecodeNet(hb.From, hb.Incarnation, hb.View, hb.Payload)
+		qhb, env, err := hbwire.DecodeNetWith(hb.From, hb.Incarnation, hb.View, hb.Payload)
 		if err != nil {
 			// Authenticated, so from a configured peer: logged when its
 			// error changes (a peer of another release would repeat it).
@@ -577,7 +669,7 @@ func (d *Daemon) receive(ctx context.Context, l nethb.Link) error {
 		}
 		delete(unreadable, hb.Peer)
 		select {
-		case d.netIn <- netEvent{hb: qhb, peer: hb.Peer, network: l.Network, newInc: hb.NewIncarnation}:
+		case d.netIn <- netEvent{hb: qhb, env: bytes.Clone(env), peer: hb.Peer, network: l.Network, newInc: hb.NewIncarnation}:
 		case <-ctx.Done():
 		}
 	})
@@ -613,7 +705,7 @@ var _ quorum.Effects = (*effects)(nil)
 
 func (e *effects) Broadcast(hb quorum.Heartbeat) {
 	d := (*Daemon)(e)
-	err := d.sender.Send(uint64(hb.View), hbwire.AppendNet(nil, &hb))
+	err := d.sender.Send(uint64(hb.View), hbwire.AppendNetWith(nil, &hb, d.envelope()))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -684,7 +776,10 @@ func (e *effects) Takeover(t quorum.Takeover) {
 	d := (*Daemon)(e)
 	name := d.names[t.Node]
 	now := d.clock()
-	d.log.Warn("takeover allowed: the peer's packages may move here", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "reason", t.Reason.String(), "packages", "none configured")
+	if d.pl != nil {
+		d.pl.takeovers = append(d.pl.takeovers, t)
+	}
+	d.log.Warn("takeover allowed: placement may start the peer's packages on the survivors", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)), "reason", t.Reason.String())
 	d.mu.Lock()
 	d.st.takeovers = appendRing(d.st.takeovers, EventRecord{At: now, Time: d.wall(now), Peer: name, Incarnation: fmt.Sprintf("%016x", uint64(t.Inc)), Reason: t.Reason.String()})
 	d.mu.Unlock()

@@ -86,6 +86,11 @@ type testCluster struct {
 	options func(name string, o *Options)
 	// absent names nodes of the configuration that are not started.
 	absent map[string]bool
+	// serve: control listeners the options made, served by the next
+	// node started.
+	serve []net.Listener
+	// starts counts the starts of each node.
+	starts map[string]int
 }
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -133,7 +138,17 @@ func (tc *testCluster) start(name string) *testNode { return tc.startWith(name, 
 func (tc *testCluster) startWith(name string, cl *config.Cluster) *testNode {
 	t := tc.t
 	cn, _ := cl.NodeByName(name)
-	n := &testNode{wd: &watchdog.Fake{}, path: tc.disk.Path(name), addr: cn.Addresses["lan"], logs: &testutil.SyncBuffer{}}
+	// A restarted node opens the disk through a path of its own: the
+	// stopped daemon closed the one before.
+	if tc.starts == nil {
+		tc.starts = map[string]int{}
+	}
+	pname := name
+	if k := tc.starts[name]; k > 0 {
+		pname = fmt.Sprintf("%s#%d", name, k)
+	}
+	tc.starts[name]++
+	n := &testNode{wd: &watchdog.Fake{}, path: tc.disk.Path(pname), addr: cn.Addresses["lan"], logs: &testutil.SyncBuffer{}}
 	tr, err := tc.net.Listen(netip.AddrPortFrom(n.addr, 5405))
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +172,10 @@ func (tc *testCluster) startWith(name string, cl *config.Cluster) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, l := range tc.serve {
+		go n.d.ServeControl(l)
+	}
+	tc.serve = nil
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.done = make(chan error, 1)

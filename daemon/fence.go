@@ -288,6 +288,11 @@ func (d *Daemon) fenceDone(r fenceResult) {
 	inc := fmt.Sprintf("%016x", uint64(r.t.Inc))
 	switch {
 	case r.err == nil && r.proof.Valid():
+		if d.pl != nil {
+			// For the package runner: a volume group is taken over
+			// only with a proof covering its PVs.
+			d.pl.proofs[r.t] = r.proof
+		}
 		d.mu.Lock()
 		d.st.fenced = appendRing(d.st.fenced, EventRecord{At: d.clock(), Time: time.Now().Round(time.Microsecond), Peer: name, Incarnation: inc, Reason: strings.Join(r.proof.LUNs(), ", ")})
 		d.mu.Unlock()
@@ -300,6 +305,7 @@ func (d *Daemon) fenceDone(r fenceResult) {
 			return
 		}
 		d.log.Warn("peer fenced: its key is verified gone from every LUN", "peer", name, "incarnation", inc, "luns", r.proof.LUNs(), "took", r.took)
+
 		d.step(quorum.Fenced{Node: r.t.Node, Inc: r.t.Inc})
 	case errors.Is(r.err, fence.ErrSelfFenced) || errors.Is(r.err, fence.ErrReservationConflict):
 		d.log.Error("SELF-FENCE: our own key was preempted while fencing a peer: this node lost the fence race and stops at once",

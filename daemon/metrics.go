@@ -27,6 +27,7 @@ type metrics struct {
 	fenceLatency *prometheus.HistogramVec
 	fences       *prometheus.CounterVec
 	decisions    *prometheus.CounterVec
+	failover     prometheus.Histogram
 
 	// lastHeard is the local time of each peer's last heartbeat per
 	// network, and gapOf its histogram (event loop only: the labels are
@@ -40,6 +41,7 @@ type metrics struct {
 	hbQueueDrops                                               *prometheus.Desc
 	diskWrites, diskWriteFail, diskReads, diskReadFail, diskCf *prometheus.Desc
 	diskSinceWrite, wdFeeds, wdSinceFeed, fenceLUNs            *prometheus.Desc
+	pkgState, pkgHere                                          *prometheus.Desc
 }
 
 type hbKey struct {
@@ -97,6 +99,11 @@ func newMetrics(d *Daemon) *metrics {
 			Namespace: metricsNS, Name: "decisions_total",
 			Help: "Membership and quorum decisions by kind (quorum-lost, quorum-gained, self-fence, ...).",
 		}, []string{"kind"}),
+		failover: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricsNS, Name: "failover_seconds",
+			Help:    "Time from a package's owner leaving the membership to the package running on this node (failovers this node completed).",
+			Buckets: buckets(0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 120, d.timing.TakeoverAfter.Seconds()),
+		}),
 		lastHeard: make(map[hbKey]time.Duration),
 		gapOf:     make(map[hbKey]prometheus.Observer),
 
@@ -126,6 +133,8 @@ func newMetrics(d *Daemon) *metrics {
 		diskSinceWrite: desc("quorum_disk_since_write_seconds", "Time since this node's last successful own-slot write (absent before the first)."),
 		wdFeeds:        desc("watchdog_feeds_total", "Watchdog feeds."),
 		wdSinceFeed:    desc("watchdog_since_feed_seconds", "Time since the last watchdog feed (absent before the first)."),
+		pkgState:       desc("package_state", "1 for the state of the package on the node reporting it (halted when no node does), as this node sees the cluster.", "package", "node", "state"),
+		pkgHere:        desc("package_placed_here", "1 while placement puts the package on this node.", "package"),
 		fenceLUNs:      desc("fence_luns", "Fenced LUNs of this node by fencing method (pr: persistent reservations; watchdog: no PR, takeover waits for the watchdog deadline).", "method"),
 	}
 	return m
@@ -145,6 +154,9 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.fenceLatency.Describe(ch)
 	m.fences.Describe(ch)
 	m.decisions.Describe(ch)
+	m.failover.Describe(ch)
+	ch <- m.pkgState
+	ch <- m.pkgHere
 	for _, d := range []*prometheus.Desc{m.up, m.quorate, m.armed, m.stopped, m.tie, m.members, m.epoch, m.stopIn,
 		m.peerState, m.peerMember, m.peerSinceHeard, m.peerDiskSince, m.hbSent, m.hbSendErr, m.hbAccepted,
 		m.hbDropped, m.hbRestarts, m.hbQueueDrops, m.diskWrites, m.diskWriteFail, m.diskReads, m.diskReadFail,
@@ -161,6 +173,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.fenceLatency.Collect(ch)
 	m.fences.Collect(ch)
 	m.decisions.Collect(ch)
+	m.failover.Collect(ch)
 
 	d := m.d
 	d.mu.Lock()
@@ -180,6 +193,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	gauge(m.up, b(looping))
+	for _, p := range s.Packages {
+		if len(p.Nodes) == 0 {
+			gauge(m.pkgState, 1, p.Name, "", "halted")
+		}
+		for _, n := range p.Nodes {
+			gauge(m.pkgState, 1, p.Name, n.Node, n.State)
+		}
+		gauge(m.pkgHere, b(p.Target == s.Node), p.Name)
+	}
 	gauge(m.quorate, b(s.Quorate))
 	gauge(m.armed, b(s.Armed))
 	gauge(m.stopped, b(s.Stopped))
@@ -326,3 +348,6 @@ func (d *Daemon) ServeMetrics(l net.Listener) error {
 	}
 	return err
 }
+
+// observeFailover records a failover this node completed.
+func (m *metrics) observeFailover(took time.Duration) { m.failover.Observe(took.Seconds()) }

@@ -309,6 +309,13 @@ func (m *PackageManager) Resume() {
 	m.mu.Unlock()
 }
 
+// Stopping reports whether StopAll was called (and not Resumed).
+func (m *PackageManager) Stopping() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopping
+}
+
 // States returns every package's state on this node.
 func (m *PackageManager) States() map[string]pkgrun.State {
 	out := make(map[string]pkgrun.State, len(m.pkgs))

@@ -46,6 +46,14 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 	if _, ok := cl.NodeByName(name); !ok {
 		return fmt.Errorf("node %q is not in %s: pass --node with one of its node names", name, c.Config)
 	}
+	// Every node must place the same packages: a daemon refuses to start
+	// with a package file that does not validate, rather than run a
+	// subset of them.
+	pkgDir := config.PackagesDirOf(cl, c.Config)
+	pkgs, err := config.LoadPackages(cl, pkgDir, os.Stat)
+	if err != nil {
+		return fmt.Errorf("packages in %s: %w (run `mtc check --config %s` for every problem)", pkgDir, err, c.Config)
+	}
 	start := time.Now()
 	clock := func() time.Duration { return time.Since(start) }
 	exe, err := os.Executable()
@@ -96,6 +104,10 @@ func (c *DaemonCmd) Run(log *slog.Logger) error {
 	opt := daemon.Options{
 		Cluster: cl, Node: name, Log: log, Watchdog: wd, WatchdogMode: string(cl.Watchdog.Mode),
 		Clock: clock, Realtime: !c.NoRealtime, NotifyWatchdog: sdEvery / 3, Journal: jr,
+		Packages: pkgs,
+	}
+	if len(pkgs) > 0 {
+		log.Info("packages configured", "count", len(pkgs), "dir", pkgDir)
 	}
 	if sd != nil {
 		opt.Notify = sd
