@@ -510,7 +510,7 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 		pkgReports = d.pl.mgr.Reports()
 		d.placeStep(placement.LeftoversStopped{})
 	}
-	var stopping <-chan error // set once an orderly shutdown has asked the packages to stop
+	var stopping <-chan error  // set once an orderly shutdown has asked the packages to stop
 	var leave <-chan time.Time // set once they are stopped: the last heartbeats are sent
 	shutdown := ctx.Done()
 	for {
