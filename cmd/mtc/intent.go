@@ -220,7 +220,7 @@ func (f *controlFlags) submit(out io.Writer, w waiter, a daemon.IntentArgs, node
 		// After a node did not answer, what is left of --wait.
 		a := a
 		a.Wait = max(0, wait-spent)
-		return a, a.Wait + commitTime
+		return a, min(a.Wait+commitTime, total-callTime-spent)
 	}, &r)
 	if err != nil {
 		if f.JSON {

@@ -39,7 +39,7 @@ type CLI struct {
 
 	// The daemon, its status client and the process watchdog's supervisor.
 	Daemon DaemonCmd `cmd:"" help:"Run the cluster daemon of this node."`
-	Status StatusCmd `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness and counters."`
+	Status StatusCmd `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness, packages and counters."`
 	Events EventsCmd `cmd:"" help:"Show this node's event journal (membership, quorum, fencing, takeovers), or follow it."`
 
 	// The package and node commands: operator intents the cluster's
