@@ -51,8 +51,10 @@ func printPackageViews(out io.Writer, pkgs []daemon.PackageView, ref time.Time, 
 			fmt.Fprintf(out, "%s is marked failed on %s: once the cause is fixed, `mtc clear %s` lets it run there again\n",
 				esc(p.Name), esc(strings.Join(p.Marked, ", ")), esc(p.Name))
 		}
-		if tl := p.LastStart; tl != nil && tl.Outcome != "" && tl.Outcome != pkgrun.OK {
-			fmt.Fprintf(out, "%s: last start here at %s %s: %s\n", esc(p.Name), wall(tl.Start), tl.Outcome, esc(failedStep(tl)))
+		for _, tl := range []*pkgrun.Timeline{p.LastStart, p.LastHalt} {
+			if tl != nil && tl.Outcome != "" && tl.Outcome != pkgrun.OK {
+				fmt.Fprintf(out, "%s: last %s here at %s %s: %s\n", esc(p.Name), tl.Kind, wall(tl.Start), tl.Outcome, esc(failedStep(tl)))
+			}
 		}
 		if f := p.Failover; f != nil {
 			fmt.Fprintf(out, "%s: %s\n", esc(p.Name), failoverLine(f))
@@ -140,4 +142,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printSteps prints each package's last start and halt on the node, step
+// by step.
+func printSteps(out io.Writer, pkgs []daemon.PackageView) {
+	for _, p := range pkgs {
+		if p.LastStart == nil && p.LastHalt == nil {
+			continue
+		}
+		fmt.Fprintf(out, "\npackage %s:\n", esc(p.Name))
+		for _, tl := range []*pkgrun.Timeline{p.LastStart, p.LastHalt} {
+			printTimeline(out, false, tl)
+		}
+	}
 }

@@ -74,7 +74,7 @@ func (c *PlanCmd) Run(out io.Writer) error {
 		printPlan(out, r)
 	}
 	if r.Refused != "" {
-		return &ExitError{Code: exitRefused, Err: fmt.Errorf("%s would be refused: %s", esc(r.Case), esc(r.Refused))}
+		return &ExitError{Code: exitRefused, Err: fmt.Errorf("plan %s: placement would refuse it: %s", esc(r.Case), esc(r.Refused))}
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestPlanCommand(t *testing.T) {
 			if c.refused == "" && code != exitOK {
 				t.Errorf("exit %d: %s", code, errOut)
 			}
-			if c.refused != "" && (code != exitRefused || !strings.Contains(out, "refused: "+c.refused) || !strings.Contains(errOut, "would be refused: "+c.refused)) {
+			if c.refused != "" && (code != exitRefused || !strings.Contains(out, "refused: "+c.refused) || !strings.Contains(errOut, "placement would refuse it: "+c.refused)) {
 				t.Errorf("refused plan: exit %d\n%s\n%s", code, out, errOut)
 			}
 		})

@@ -30,11 +30,12 @@ import (
 type StatusCmd struct {
 	Config string        `type:"existingfile" help:"Cluster configuration file, to find the daemon's socket by cluster name." placeholder:"FILE"`
 	Socket string        `help:"Status socket path (default: /run/mtc/<cluster>.sock, or the only socket in /run/mtc)." placeholder:"PATH"`
-	Node   string        `help:"Ask this node's daemon, over the control channel, from any machine that has the cluster file and key (needs --config)." placeholder:"NAME"`
+	Node   string        `help:"Ask this node's daemon, over the control channel, from any machine that has the cluster file and key (needs --config)." placeholder:"NAME" completion:"node"`
 	JSON   bool          `help:"Print the raw JSON status."`
 	Watch  bool          `short:"w" help:"Refresh the status every --interval until interrupted (as watch(1), with the screen cleared on a terminal)."`
 	Every  time.Duration `name:"interval" default:"2s" help:"With --watch: how often to refresh."`
 	Color  string        `enum:"auto,always,never" default:"auto" help:"Colour the states: auto (on a terminal, unless NO_COLOR is set), always or never."`
+	Steps  bool          `help:"Also print each package's last start and halt on the node, step by step."`
 
 	remote *remote
 }
@@ -203,6 +204,9 @@ func (c *StatusCmd) once(out io.Writer, path string, p painter) error {
 		return enc.Encode(s)
 	}
 	printStatus(out, s, p)
+	if c.Steps {
+		printSteps(out, s.Packages)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtcluster/mtc/control"
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/pkgrun"
@@ -183,5 +185,26 @@ func TestPrintStatusPackages(t *testing.T) {
 	printStatus(&out, sampleStatus(), painter{})
 	if strings.Contains(out.String(), "PACKAGE") || strings.Contains(out.String(), "coordinator") {
 		t.Fatalf("empty packages section:\n%s", out.String())
+	}
+}
+
+// mtc status --node asks the node over the control channel; --steps adds
+// each package's last start step by step.
+func TestStatusRemotePackagesSteps(t *testing.T) {
+	f := newFakeCluster(t, map[string]control.Handler{"beta": func(_ context.Context, req control.Request) (any, error) {
+		if req.Command != daemon.CommandStatus {
+			return nil, errors.New("not status")
+		}
+		return statusWithPackages(), nil
+	}})
+	code, out, errOut := f.mtc(t, "status", "--node", "beta", "--steps")
+	norm := strings.Join(strings.Fields(out), " ")
+	for _, w := range []string{"coordinator: alpha", "web halting gamma", "package web: start at", "ok start vip", "timed out start fs: mount: 30s"} {
+		if !strings.Contains(norm, w) {
+			t.Errorf("status lacks %q:\n%s", w, out)
+		}
+	}
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
