@@ -57,20 +57,19 @@ func waitFor(wait time.Duration, noWait bool, dflt time.Duration) (time.Duration
 		return 0, &ExitError{Code: exitUsage, Err: errors.New("give --wait or --no-wait, not both")}
 	case noWait:
 		return 0, nil
-	case wait < 0 || wait > maxWait:
-		return 0, &ExitError{Code: exitUsage, Err: fmt.Errorf("--wait %v: want 0 to %v", wait, maxWait)}
+	case wait < 0 || wait > control.MaxTimeout-commitTime:
+		return 0, &ExitError{Code: exitUsage, Err: fmt.Errorf("--wait %v: want 0 to %v", wait, control.MaxTimeout-commitTime)}
 	}
 	return wait, nil
 }
 
 // Time the daemons take beyond --wait: commitTime to forward the intent
 // to the coordinator, commit it on the quorum disk and answer; callTime
-// for the exchange itself on top of the handler's time.
-const (
+// for the exchange itself on top of the handler's time. (Variables for
+// the tests.)
+var (
 	commitTime = 10 * time.Second
 	callTime   = 5 * time.Second
-	// maxWait keeps a request within what a daemon accepts.
-	maxWait = control.MaxTimeout - commitTime
 )
 
 // hostname names this machine, for the default node to ask (a variable

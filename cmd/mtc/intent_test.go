@@ -333,3 +333,26 @@ func mustUUID(t *testing.T, s string) uuid.UUID {
 	}
 	return u
 }
+
+// A daemon that takes the request and never answers: the command gives up
+// after --wait and the margins, and says the intent may have been
+// committed (exit 1, not 6: something may have changed).
+func TestIntentNoAnswer(t *testing.T) {
+	asHost(t, "alpha")
+	oldCommit, oldCall := commitTime, callTime
+	commitTime, callTime = 500*time.Millisecond, 300*time.Millisecond
+	defer func() { commitTime, callTime = oldCommit, oldCall }()
+	release := make(chan struct{})
+	defer close(release)
+	f := newFakeCluster(t, map[string]control.Handler{"alpha": func(context.Context, control.Request) (any, error) {
+		<-release // ignores its deadline, as a hung daemon would
+		return daemon.IntentResult{Outcome: daemon.OutcomeDone}, nil
+	}, "beta": answer(daemon.IntentResult{Outcome: daemon.OutcomeDone}, nil)})
+	code, _, errOut := f.mtc(t, "disable", "db")
+	if code != exitFailed || !strings.Contains(errOut, "disable db: no answer within 800ms: the command may have been committed") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if r := f.requests(); len(r) != 1 {
+		t.Fatalf("asked %d nodes after a request was taken: %+v", len(r), r)
+	}
+}
