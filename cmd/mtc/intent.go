@@ -173,8 +173,9 @@ func isCode(err error, code string) bool {
 }
 
 // callError gives the error of call its exit status and says what to do.
-// what is the command in words.
-func callError(what string, err error, waited time.Duration) error {
+// what is the command in words; intent is set for a command that changes
+// something (not for mtc plan).
+func callError(what string, err error, waited time.Duration, intent bool) error {
 	var re *control.RemoteError
 	switch {
 	case errors.As(err, &re) && re.Code != daemon.CodeNotQuorate:
@@ -184,12 +185,17 @@ func callError(what string, err error, waited time.Duration) error {
 			code = exitRefused
 		}
 		return &ExitError{Code: code, Err: fmt.Errorf("%s: %s (answered by %s)", what, re.Msg, re.Node)}
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) && intent:
 		return fmt.Errorf("%s: no answer within %v: the command may have been committed; see `mtc status`, and repeat it if need be (it is idempotent): %w", what, waited, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: no answer within %v: %w", what, waited, err)
 	case passOver(err):
 		// Every node was passed over.
-		return &ExitError{Code: exitNoQuorum, Err: fmt.Errorf("%s: no daemon could commit it (is the cluster quorate? `mtc status` on a node says); nothing was committed:\n  %s",
-			what, strings.ReplaceAll(err.Error(), "\n", "\n  "))}
+		msg := "no daemon could answer it (is the cluster quorate? `mtc status` on a node says)"
+		if intent {
+			msg = "no daemon could commit it (is the cluster quorate? `mtc status` on a node says); nothing was committed"
+		}
+		return &ExitError{Code: exitNoQuorum, Err: fmt.Errorf("%s: %s:\n  %s", what, msg, strings.ReplaceAll(err.Error(), "\n", "\n  "))}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -225,7 +231,7 @@ func (f *controlFlags) submit(out io.Writer, w waiter, a daemon.IntentArgs, node
 		if f.JSON {
 			printErrorJSON(out, err)
 		}
-		return callError(what, err, total)
+		return callError(what, err, total, true)
 	}
 	if f.JSON {
 		if err := writeJSON(out, r); err != nil {

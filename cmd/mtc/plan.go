@@ -64,7 +64,7 @@ func (c *PlanCmd) Run(out io.Writer) error {
 		if c.JSON {
 			printErrorJSON(out, err)
 		}
-		return callError(what, err, planTime)
+		return callError(what, err, planTime, false)
 	}
 	if c.JSON {
 		if err := writeJSON(out, r); err != nil {

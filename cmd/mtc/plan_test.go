@@ -73,6 +73,7 @@ func TestPlanUsage(t *testing.T) {
 		{[]string{"plan", "--drain", "beta", "--to", "alpha"}, exitUsage, "--to goes with --move"},
 		{[]string{"plan", "--drain", "beta", "--fail", "alpha"}, exitUsage, "can't be used together"},
 		{[]string{"plan", "--fail", "zeta"}, exitRefused, "node zeta is not in"},
+		{[]string{"plan", "--drain", "beta", "--via", "zeta"}, exitRefused, "--via: node zeta is not in"},
 	} {
 		code, _, errOut := f.mtc(t, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.want) {
@@ -89,5 +90,15 @@ func TestPlanUsage(t *testing.T) {
 	var r daemon.PlanResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitOK || r.Packages[0].After != "alpha" {
 		t.Fatalf("exit %d, %q (%v)", code, out, err)
+	}
+}
+
+// No daemon answering a plan exits 6 and does not speak of a commit.
+func TestPlanNobodyAnswers(t *testing.T) {
+	asHost(t, "alpha")
+	f := newFakeCluster(t, map[string]control.Handler{})
+	code, _, errOut := f.mtc(t, "plan", "--drain", "beta")
+	if code != exitNoQuorum || !strings.Contains(errOut, "plan: no daemon could answer it") || strings.Contains(errOut, "commit") {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
