@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/mtcluster/mtc/config"
 )
 
 // CompletionCmd prints a shell completion script.
@@ -88,6 +90,10 @@ func (c *CompleteCmd) Run(out io.Writer) error {
 // filesDirective asks the shell for file names too.
 const filesDirective = ":files"
 
+// defaultConfig is the cluster file completion reads package and node
+// names from when the words typed give no --config.
+var defaultConfig = "/etc/mtc/cluster.toml"
+
 // complete returns what may replace the last of words (or follow them,
 // when the last is empty), walking the command tree over the others.
 func complete(root *kong.Node, words []string) []string {
@@ -96,9 +102,14 @@ func complete(root *kong.Node, words []string) []string {
 	}
 	cur := words[len(words)-1]
 	node := root
+	names := &clusterNames{path: defaultConfig}
 	var pending *kong.Flag // a flag whose value the next word is
+	args := 0              // positional arguments of node typed so far
 	for _, w := range words[:len(words)-1] {
 		if pending != nil {
+			if pending.Name == "config" {
+				names.path = w
+			}
 			pending = nil
 			continue
 		}
@@ -106,22 +117,27 @@ func complete(root *kong.Node, words []string) []string {
 			break
 		}
 		if strings.HasPrefix(w, "-") {
+			if v, ok := strings.CutPrefix(w, "--config="); ok {
+				names.path = v
+			}
 			if f := findFlag(node, w); f != nil && !f.IsBool() && !strings.Contains(w, "=") {
 				pending = f
 			}
 			continue
 		}
-		if child := findChild(node, w); child != nil {
+		if child := findChild(node, w); child != nil && args == 0 {
 			node = child
+			continue
 		}
+		args++
 	}
 	if pending != nil {
-		return valueCandidates(pending.Value, cur)
+		return valueCandidates(pending.Value, cur, names)
 	}
 	if name, val, ok := strings.Cut(cur, "="); ok && strings.HasPrefix(cur, "--") {
 		if f := findFlag(node, name); f != nil {
 			var out []string
-			for _, v := range valueCandidates(f.Value, val) {
+			for _, v := range valueCandidates(f.Value, val, names) {
 				if v == filesDirective {
 					out = append(out, v)
 					continue
@@ -144,23 +160,73 @@ func complete(root *kong.Node, words []string) []string {
 		sort.Strings(out)
 		return withPrefix(out, cur)
 	}
-	for _, ch := range node.Children {
-		if ch.Type == kong.CommandNode && !ch.Hidden {
-			out = append(out, ch.Name)
+	if args == 0 {
+		for _, ch := range node.Children {
+			if ch.Type == kong.CommandNode && !ch.Hidden {
+				out = append(out, ch.Name)
+			}
 		}
+		sort.Strings(out)
+		out = withPrefix(out, cur)
 	}
-	sort.Strings(out)
-	out = withPrefix(out, cur)
-	// A command that takes a positional argument: the argument may be a
-	// file (a package name, a node: the shell's default is the best we
-	// know without a configuration).
-	if len(node.Positional) > 0 {
-		if vs := node.Positional[0].EnumSlice(); len(vs) > 0 && node.Positional[0].Enum != "" {
+	if pos := positional(node, args); pos != nil {
+		if vs := pos.EnumSlice(); len(vs) > 0 && pos.Enum != "" {
 			return append(out, withPrefix(vs, cur)...)
 		}
+		if vs := names.of(pos.Tag.Get("completion")); vs != nil {
+			return append(out, withPrefix(vs, cur)...)
+		}
+		// Without a better idea, the argument may be a file.
 		out = append(out, filesDirective)
 	}
 	return out
+}
+
+// positional is node's positional argument after n others, or nil.
+func positional(node *kong.Node, n int) *kong.Positional {
+	switch {
+	case n < len(node.Positional):
+		return node.Positional[n]
+	case len(node.Positional) > 0 && node.Positional[len(node.Positional)-1].IsCumulative():
+		return node.Positional[len(node.Positional)-1]
+	}
+	return nil
+}
+
+// clusterNames reads the node and package names of a cluster file, once,
+// for the arguments tagged completion:"node" or completion:"package".
+type clusterNames struct {
+	path   string
+	loaded bool
+	nodes  []string
+	pkgs   []string
+}
+
+// of returns the names of kind ("node", "package"), nil for another kind
+// or when the file cannot be read (then the shell's default applies).
+func (c *clusterNames) of(kind string) []string {
+	if kind != "node" && kind != "package" {
+		return nil
+	}
+	if !c.loaded {
+		c.loaded = true
+		if cl, err := config.Load(c.path); err == nil {
+			for _, n := range cl.Nodes {
+				c.nodes = append(c.nodes, n.Name)
+			}
+			// The packages without problems: a broken file is for mtc check.
+			pkgs, _ := config.LoadPackages(cl, config.PackagesDirOf(cl, c.path), nil)
+			for _, p := range pkgs {
+				c.pkgs = append(c.pkgs, p.Name)
+			}
+			sort.Strings(c.nodes)
+			sort.Strings(c.pkgs)
+		}
+	}
+	if kind == "node" {
+		return c.nodes
+	}
+	return c.pkgs
 }
 
 func withPrefix(list []string, prefix string) []string {
@@ -173,13 +239,28 @@ func withPrefix(list []string, prefix string) []string {
 	return out
 }
 
-// valueCandidates completes a flag's value: its enum, else file names for
+// valueCandidates completes a flag's value: its enum, else the cluster's
+// node or package names for the flags that take one, else file names for
 // flags that name files, devices, sockets or directories, else nothing.
-func valueCandidates(v *kong.Value, cur string) []string {
+func valueCandidates(v *kong.Value, cur string, names *clusterNames) []string {
 	if v.Enum != "" {
 		vs := v.EnumSlice()
 		sort.Strings(vs)
 		return withPrefix(vs, cur)
+	}
+	if kind := v.Tag.Get("completion"); kind != "" {
+		// A list (--fail a,b): complete its last item.
+		done, last := "", cur
+		if v.IsSlice() {
+			if i := strings.LastIndexByte(cur, ','); i >= 0 {
+				done, last = cur[:i+1], cur[i+1:]
+			}
+		}
+		var out []string
+		for _, n := range withPrefix(names.of(kind), last) {
+			out = append(out, done+n)
+		}
+		return out
 	}
 	if t := v.Tag.Type; t == "existingfile" || t == "existingdir" || t == "path" {
 		return []string{filesDirective}

@@ -38,9 +38,21 @@ type CLI struct {
 	Complete   CompleteCmd   `cmd:"" name:"__complete" hidden:"" help:"Completion candidates (used by the completion scripts)."`
 
 	// The daemon, its status client and the process watchdog's supervisor.
-	Daemon            DaemonCmd            `cmd:"" help:"Run the cluster daemon of this node."`
-	Status            StatusCmd            `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness and counters."`
-	Events            EventsCmd            `cmd:"" help:"Show this node's event journal (membership, quorum, fencing, takeovers), or follow it."`
+	Daemon DaemonCmd `cmd:"" help:"Run the cluster daemon of this node."`
+	Status StatusCmd `cmd:"" help:"Show the local daemon's membership, quorum state, per-peer liveness, packages and counters."`
+	Events EventsCmd `cmd:"" help:"Show this node's event journal (membership, quorum, fencing, takeovers), or follow it."`
+
+	// The package and node commands: operator intents the cluster's
+	// coordinator commits (intent.go, plan.go).
+	Run               RunCmd               `cmd:"" group:"Packages and nodes" help:"Start a package, where placement puts it or --on a node. Idempotent."`
+	Halt              HaltCmd              `cmd:"" group:"Packages and nodes" help:"Halt a package; it stays halted (no failover) until mtc run. Idempotent."`
+	Move              MoveCmd              `cmd:"" group:"Packages and nodes" help:"Move a package to another node, once: no constraint is left behind. Idempotent."`
+	Enable            EnableCmd            `cmd:"" group:"Packages and nodes" help:"Turn a package's automatic switching (failover, failback) on. Idempotent."`
+	Disable           DisableCmd           `cmd:"" group:"Packages and nodes" help:"Turn a package's automatic switching off: it stays where it runs and does not fail over. Idempotent."`
+	Maintenance       MaintenanceCmd       `cmd:"" group:"Packages and nodes" help:"Put a package in maintenance (the cluster stops acting on it, its resources stay as they are), or take it out. Idempotent."`
+	Node              NodeCmd              `cmd:"" group:"Packages and nodes" help:"Drain a node for planned downtime, or undrain it."`
+	Clear             ClearCmd             `cmd:"" group:"Packages and nodes" help:"Forget a package's failure marks (on every node, or --node), so it may run there again. Idempotent."`
+	Plan              PlanCmd              `cmd:"" group:"Packages and nodes" help:"What would placement do if nodes failed, a package moved or a node were drained? From the live state, without acting."`
 	WatchdogSupervise WatchdogSuperviseCmd `cmd:"" name:"watchdog-supervise" hidden:"" help:"Process watchdog supervisor (started by the daemon)."`
 }
 
@@ -68,7 +80,14 @@ const description = `MT-Cluster: high-availability cluster manager for shared-st
 
 Exit status: 0 success; 1 the command failed (the error printed says why,
 for mtc check an invalid configuration, for mtc sim a violated invariant);
-2 the command line is wrong (unknown command or flag, missing argument).`
+2 the command line is wrong (unknown command or flag, missing argument).
+The package and node commands (run, halt, move, enable, disable,
+maintenance, node drain|undrain, clear, plan) also exit with: 4 refused,
+nothing changed (unknown package or node, a package in maintenance, placement
+rejects it; for plan, would reject it); 5 committed, but the goal not reached
+within --wait (the cluster keeps working on it: mtc status --watch); 6 no
+daemon answered, or none could reach a quorate coordinator: nothing was
+committed. They are idempotent: repeating one is safe.`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -30,11 +30,12 @@ import (
 type StatusCmd struct {
 	Config string        `type:"existingfile" help:"Cluster configuration file, to find the daemon's socket by cluster name." placeholder:"FILE"`
 	Socket string        `help:"Status socket path (default: /run/mtc/<cluster>.sock, or the only socket in /run/mtc)." placeholder:"PATH"`
-	Node   string        `help:"Ask this node's daemon, over the control channel, from any machine that has the cluster file and key (needs --config)." placeholder:"NAME"`
+	Node   string        `help:"Ask this node's daemon, over the control channel, from any machine that has the cluster file and key (needs --config)." placeholder:"NAME" completion:"node"`
 	JSON   bool          `help:"Print the raw JSON status."`
 	Watch  bool          `short:"w" help:"Refresh the status every --interval until interrupted (as watch(1), with the screen cleared on a terminal)."`
 	Every  time.Duration `name:"interval" default:"2s" help:"With --watch: how often to refresh."`
 	Color  string        `enum:"auto,always,never" default:"auto" help:"Colour the states: auto (on a terminal, unless NO_COLOR is set), always or never."`
+	Steps  bool          `help:"Also print each package's last start and halt on the node, step by step."`
 
 	remote *remote
 }
@@ -46,7 +47,7 @@ type remote struct {
 }
 
 func newRemote(cfgPath, node string) (*remote, error) {
-	cl, err := config.Load(cfgPath)
+	cl, key, err := loadControl(cfgPath)
 	if err != nil {
 		return nil, err
 	}
@@ -54,17 +55,33 @@ func newRemote(cfgPath, node string) (*remote, error) {
 	if !ok {
 		return nil, fmt.Errorf("node %q is not in %s", node, cfgPath)
 	}
+	return remoteOf(cl, key, n), nil
+}
+
+// loadControl loads the cluster file and the cluster key the control
+// channel is authenticated with.
+func loadControl(cfgPath string) (*config.Cluster, []byte, error) {
+	cl, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
 	key, err := nethb.LoadKey(cl.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w (the control channel is authenticated with the cluster key: run as root on a machine that has it)", err)
+		return nil, nil, fmt.Errorf("%w (the control channel is authenticated with the cluster key: run as root on a machine that has it)", err)
 	}
-	r := &remote{cfg: control.ClientConfig{Cluster: cl.UUID, Key: key, Node: node}}
+	return cl, key, nil
+}
+
+// remoteOf is node n of cl, reached on its control address on each
+// heartbeat network.
+func remoteOf(cl *config.Cluster, key []byte, n *config.Node) *remote {
+	r := &remote{cfg: control.ClientConfig{Cluster: cl.UUID, Key: key, Node: n.Name}}
 	for _, nw := range cl.Networks {
 		if a, ok := n.Addresses[nw.Name]; ok {
 			r.addrs = append(r.addrs, net.JoinHostPort(a.String(), strconv.Itoa(cl.Control.Port)))
 		}
 	}
-	return r, nil
+	return r
 }
 
 // try runs call on each of the node's addresses in turn until one answers
@@ -187,6 +204,9 @@ func (c *StatusCmd) once(out io.Writer, path string, p painter) error {
 		return enc.Encode(s)
 	}
 	printStatus(out, s, p)
+	if c.Steps {
+		printSteps(out, s.Packages)
+	}
 	return nil
 }
 
@@ -211,11 +231,11 @@ func (p painter) state(s string) string {
 	}
 	code := "39"
 	switch s {
-	case daemon.StateQuorate, "alive", "live", "fenced":
+	case daemon.StateQuorate, "alive", "live", "fenced", "running":
 		code = "32"
-	case daemon.StateStarting, daemon.StateInquorate, "suspect", "pending", "failing":
+	case daemon.StateStarting, daemon.StateInquorate, "suspect", "pending", "failing", "halting":
 		code = "33"
-	case daemon.StateStopped, "dead", "partitioned":
+	case daemon.StateStopped, "dead", "partitioned", "failed", "halt failed", "halt-failed":
 		code = "31"
 	}
 	return "\x1b[" + code + "m" + s + "\x1b[0m"
@@ -253,6 +273,13 @@ func printStatus(out io.Writer, s daemon.Status, paint painter) {
 		fmt.Fprintf(out, "   stops in %v unless quorum returns", s.StopIn.Round(time.Millisecond))
 	}
 	fmt.Fprintln(out)
+	if s.Coordinator != "" || s.LastIntent > 0 || len(s.Drained) > 0 {
+		fmt.Fprintf(out, "coordinator: %s   last intent: %d", orDash(s.Coordinator), s.LastIntent)
+		if len(s.Drained) > 0 {
+			fmt.Fprintf(out, "   drained: %s", strings.Join(s.Drained, ", "))
+		}
+		fmt.Fprintln(out)
+	}
 	fmt.Fprintf(out, "watchdog: %s, %d feeds, last %s", s.Watchdog.Mode, s.Watchdog.Feeds, ago(s.Watchdog.SinceFeed))
 	if s.Watchdog.LastError != "" {
 		fmt.Fprintf(out, ", error: %s", s.Watchdog.LastError)
@@ -306,6 +333,11 @@ func printStatus(out io.Writer, s daemon.Status, paint painter) {
 		if p.FencePending != "" {
 			fmt.Fprintln(out, paint.alert(fmt.Sprintf("%s: fence pending: %s", p.Name, p.FencePending)))
 		}
+	}
+	if len(s.Packages) > 0 {
+		fmt.Fprintln(out)
+		printPackageViews(out, s.Packages, s.Time, paint)
+		fmt.Fprintln(out)
 	}
 	for _, l := range s.Fencing.LUNs {
 		if l.Backend == "none" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtcluster/mtc/control"
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/nethb"
+	"github.com/mtcluster/mtc/pkgrun"
 )
 
 func sampleStatus() daemon.Status {
@@ -119,5 +122,89 @@ func TestPrintStatusColour(t *testing.T) {
 	strip := regexp.MustCompile("\x1b\\[[0-9;]*m")
 	if got := strip.ReplaceAllString(c, ""); got != plain.String() {
 		t.Fatalf("colour changed the layout:\n%s\nwant:\n%s", got, plain.String())
+	}
+}
+
+func statusWithPackages() daemon.Status {
+	s := sampleStatus()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.Local)
+	s.Time = at.Add(10 * time.Minute)
+	s.State, s.Stopped, s.Coordinator, s.LastIntent, s.Drained = daemon.StateQuorate, false, "alpha", 17, []string{"gamma"}
+	s.Packages = []daemon.PackageView{
+		{Name: "db", Owner: "alpha", State: "running", Since: at, Target: "alpha", Switching: true,
+			Failover: &daemon.FailoverView{From: "beta", To: "alpha", Lost: at.Add(-3 * time.Second), TakenOver: 2100 * time.Millisecond, Reason: "fenced",
+				Claimed: 2200 * time.Millisecond, Started: 2300 * time.Millisecond, Running: 4 * time.Second}},
+		{Name: "orders", State: "halted", Target: "beta", Switching: false, Maintenance: true, Waiting: "in maintenance"},
+		{Name: "web", Owner: "gamma", State: "halting", Target: "beta", Switching: true, Pending: "move to beta", Marked: []string{"beta"},
+			Nodes:   []daemon.PackageNodeState{{Node: "gamma", State: "halting"}, {Node: "beta", State: "failed", Reason: "service nginx exited 1"}},
+			Waiting: "waiting for the halt on gamma",
+			LastStart: &pkgrun.Timeline{Kind: "start", Start: at, End: at.Add(time.Second), Outcome: pkgrun.Error,
+				Steps: []pkgrun.StepRecord{{Phase: "start", Name: "vip", Outcome: pkgrun.OK}, {Phase: "start", Name: "fs", Outcome: pkgrun.Timeout, Err: "mount: 30s"}}}},
+		{Name: "batch", Owner: "beta", State: "starting", Target: "beta", Switching: true,
+			Failover: &daemon.FailoverView{From: "gamma", To: "beta", Lost: at, TakenOver: time.Second, Reason: "watchdog", Claimed: 1100 * time.Millisecond}},
+	}
+	return s
+}
+
+// The packages section: one line per package with its flags and what it
+// waits for, then the failures and failovers worth telling.
+func TestPrintStatusPackages(t *testing.T) {
+	var out bytes.Buffer
+	printStatus(&out, statusWithPackages(), painter{})
+	got := out.String()
+	norm := strings.Join(strings.Fields(got), " ")
+	for _, want := range []string{
+		"coordinator: alpha last intent: 17 drained: gamma",
+		"PACKAGE STATE OWNER SINCE TARGET FLAGS WAITING",
+		"db running alpha 10:00:00 - - ",
+		"orders halted - - beta maintenance, switching off in maintenance",
+		"web halting gamma - beta pending move to beta, failed on beta waiting for the halt on gamma",
+		"batch starting beta - - - ",
+		"web failed on beta: service nginx exited 1",
+		"web is marked failed on beta: once the cause is fixed, `mtc clear web` lets it run there again",
+		"web: last start here at 10:00:00.000 failed: start step fs timed out: mount: 30s",
+		"db: failover beta -> alpha, lost at 09:59:57.000, taken over +2.1s (fenced), claimed +2.2s, started +2.3s, running +4s",
+		"batch: failover gamma -> beta, lost at 10:00:00.000, taken over +1s (watchdog), claimed +1.1s, started: not yet",
+	} {
+		if !strings.Contains(norm, want) {
+			t.Errorf("status lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "halting on gamma") || strings.Contains(got, "running +0s") {
+		t.Errorf("the owner's own state or a phase not reached is told as an event:\n%s", got)
+	}
+	// Colour keeps the package table aligned.
+	var col bytes.Buffer
+	printStatus(&col, statusWithPackages(), painter{on: true})
+	strip := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	if c := col.String(); !strings.Contains(c, "\x1b[32mrunning\x1b[0m") || !strings.Contains(c, "\x1b[1;31mweb failed on beta") || strip.ReplaceAllString(c, "") != got {
+		t.Fatalf("coloured packages:\n%s", c)
+	}
+	// Without packages, no section and no coordinator line.
+	out.Reset()
+	printStatus(&out, sampleStatus(), painter{})
+	if strings.Contains(out.String(), "PACKAGE") || strings.Contains(out.String(), "coordinator") {
+		t.Fatalf("empty packages section:\n%s", out.String())
+	}
+}
+
+// mtc status --node asks the node over the control channel; --steps adds
+// each package's last start step by step.
+func TestStatusRemotePackagesSteps(t *testing.T) {
+	f := newFakeCluster(t, map[string]control.Handler{"beta": func(_ context.Context, req control.Request) (any, error) {
+		if req.Command != daemon.CommandStatus {
+			return nil, errors.New("not status")
+		}
+		return statusWithPackages(), nil
+	}})
+	code, out, errOut := f.mtc(t, "status", "--node", "beta", "--steps")
+	norm := strings.Join(strings.Fields(out), " ")
+	for _, w := range []string{"coordinator: alpha", "web halting gamma", "package web: start at", "ok start vip", "timed out start fs: mount: 30s"} {
+		if !strings.Contains(norm, w) {
+			t.Errorf("status lacks %q:\n%s", w, out)
+		}
+	}
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
