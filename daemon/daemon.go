@@ -124,6 +124,8 @@ type Daemon struct {
 	onLoop    chan func()
 	stateReq  chan stateResult
 	stateOut  chan stateResult
+	reportReq chan reportIO
+	reportOut chan reportIO
 
 	mu sync.Mutex
 	st state
@@ -181,6 +183,8 @@ func New(opt Options) (*Daemon, error) {
 	d.onLoop = make(chan func())
 	d.stateReq = make(chan stateResult, 1)
 	d.stateOut = make(chan stateResult, 1)
+	d.reportReq = make(chan reportIO, 1)
+	d.reportOut = make(chan reportIO, 1)
 	if d.stopper == nil {
 		d.stopper = NewRecordingStopper(d.log, d.clock)
 	}
@@ -446,6 +450,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.pl != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.stateLoop(edges) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); d.reportLoop(edges) }()
 	}
 	errc := make(chan error, len(d.links)+1)
 	for _, l := range d.links {
@@ -559,6 +565,9 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			d.intentArrived(r)
 		case r := <-d.stateOut:
 			d.stateDone(r)
+		case r := <-d.reportOut:
+			d.reportDone(r)
+			d.placeReady(d.clock())
 		case f := <-d.onLoop:
 			f()
 		case r := <-d.diskOut:

@@ -122,6 +122,13 @@ type placer struct {
 	// format): intents are refused with its message.
 	noArea error
 
+	// This node's report area (reportarea.go).
+	reportNextWrite time.Duration
+	reportWritten   []byte
+	reportBusy      bool
+	noReportArea    bool
+	envErr          map[quorum.NodeID]string
+
 	// since is when each package's state on its owner was first seen.
 	since map[string]sinceRec
 	// failovers by package.
@@ -181,7 +188,7 @@ func (d *Daemon) newPlacer(pkgs []*config.Package, runners map[string]PackageRun
 		return nil, err
 	}
 	p := &placer{defs: make(map[string]*config.Package), log: d.log.With("component", "placement"),
-		proofs: make(map[quorum.Target]fence.Proof), since: make(map[string]sinceRec), failovers: make(map[string]*failoverRec)}
+		proofs: make(map[quorum.Target]fence.Proof), envErr: make(map[quorum.NodeID]string), since: make(map[string]sinceRec), failovers: make(map[string]*failoverRec)}
 	needs := make(map[string][]string)
 	for _, c := range pkgs {
 		p.defs[c.Name] = c
@@ -435,6 +442,7 @@ func (d *Daemon) placeReady(now time.Duration) {
 	}
 	d.checkWaiters(now)
 	d.pumpState(now)
+	d.pumpReports(now)
 	if again {
 		d.placeReady(now)
 	}
@@ -584,9 +592,10 @@ func (d *Daemon) received(from quorum.NodeID, raw []byte) {
 	}
 	e, err := hbwire.DecodeEnvelope(raw, p.idx)
 	if err != nil {
-		d.log.Debug("placement envelope ignored", "peer", d.names[from], "err", err)
+		d.envelopeError(from, err)
 		return
 	}
+	delete(p.envErr, from)
 	if e.Report.Node != from {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +14,11 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/control"
+	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/fence"
+	"github.com/mtcluster/mtc/hbwire"
 	"github.com/mtcluster/mtc/pkgrun"
+	"github.com/mtcluster/mtc/placement"
 )
 
 // world is the truth about every fake package runner of a test cluster:
@@ -399,4 +403,39 @@ func TestIntentRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "run `mtc maintenance web off` first") {
 		t.Fatalf("move in maintenance: %v", err)
 	}
+}
+
+// The owner cut off the heartbeat network (its disk path up) is a
+// minority: it self-fences and halts web, and the majority starts web once
+// the cut-off node is taken over, never while it still runs it. Every
+// node's envelope is in its report area on the quorum disk too.
+func TestPartitionedOwnerLosesItsPackage(t *testing.T) {
+	w := newWorld(t)
+	tc := packageCluster(t, 3, w, map[string]string{"web": "name = \"web\"\n" + threeNodePackages})
+	tc.waitFor("web on n1", func() bool { return w.runsOnly("web", "n1") })
+	n1, n2, n3 := tc.node("n1"), tc.node("n2"), tc.node("n3")
+
+	// The report area of n1 holds its envelope: web running there.
+	dev := diskhb.NewDevice(tc.disk.Path("reader"), time.Second, nil)
+	disk, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: tc.cl.UUID, MaxNodeID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := hbwire.NewPackageIndex([]string{"web"})
+	tc.waitFor("n1's report area shows web running", func() bool {
+		rec, err := disk.ReadReport(context.Background(), 1)
+		if err != nil {
+			return false
+		}
+		env, err := hbwire.DecodeEnvelope(rec.Payload, idx)
+		return err == nil && len(env.Report.Packages) == 1 && env.Report.Packages[0].State == placement.Running
+	})
+	dev.Close()
+
+	tc.net.Partition([]netip.Addr{n1.addr}, []netip.Addr{n2.addr, n3.addr})
+	tc.waitFor("web on n2 after n1 was cut off", func() bool { return w.runsOnly("web", "n2") })
+	if !n1.d.Status().Stopped {
+		t.Fatalf("n1, cut off, has not self-fenced: %+v", n1.d.Status())
+	}
+	w.noOverlap(t)
 }
