@@ -128,13 +128,47 @@
 //     deadline late, so that the two survivors of a split never send
 //     PREEMPT AND ABORT to a LUN at the same instant (which has soft-locked
 //     a real target); the storage decides who wins.
-//   - Placement is a separate component: an allowed takeover is logged and
-//     shown in the status. PackageManager is the part that runs this
-//     node's packages (pkgrun) for it: one operation at a time per package
-//     on a goroutine of its own, a halt cancelling a start in progress,
-//     StopAll halting those that need others first, every state change
-//     reported; it is a PackageStopper, so the self-fence and shutdown
-//     paths halt real packages through it.
+//   - Packages (placement.go, intents.go): with Options.Packages, the
+//     placement machine (package placement) runs on the same event loop,
+//     fed the view after every membership step, the takeovers the
+//     coordinator's membership machine allowed, this node's runner states
+//     and the peers' reports. Its starts and halts go to the
+//     PackageManager, which runs this node's packages (pkgrun) one
+//     operation at a time per package on a goroutine of its own (a halt
+//     cancels a start in progress; StopAll halts those that need others
+//     first). It is the node's PackageStopper, so the self-fence and
+//     shutdown paths halt real packages. A start carries the fencing
+//     proofs this node made for the takeovers it relies on (a volume
+//     group is taken over only with one). Every decision this package
+//     adds to placement's is a refusal: it never places a package itself.
+//   - Reports: each node's latest placement report, the ID of the last
+//     operator intent it applied and (on the coordinator) the committed
+//     intents a member still lacks travel in an envelope
+//     (hbwire.Envelope) inside every network heartbeat; each node also
+//     writes it to its report area on the quorum disk when it changed.
+//   - Intents (control command "intent", `mtc run|halt|move|...`): the
+//     node that receives one checks its names, then forwards it over the
+//     control channel to the coordinator, the lowest-id member of the
+//     quorate view. The coordinator refuses it, committing nothing, when
+//     the package is in maintenance or placement would reject it now
+//     (a clone of its machine is stepped with it: placement's reason is
+//     the answer); otherwise it gives it the next ID and commits it by
+//     writing the cluster state area (diskhb.Disk.WriteState: the
+//     placement.Durable operator state and the newest 64 intents, as
+//     JSON {"v":1,...}) before it applies it, relays it or answers. An
+//     acknowledged intent therefore survives the loss of any node and a
+//     restart of the whole cluster: every daemon reads the state area at
+//     start (Durable into placement.Config, the intents after it applied
+//     in order), and a node that becomes the coordinator reads it again
+//     before it commits anything. The answer waits, up to the caller's
+//     wait, for the goal: run and move, the package runs where asked;
+//     halt, it is halted everywhere; drain, nothing runs on the node.
+//     Without quorum nothing is committed (CodeNotQuorate). A quorum disk
+//     of the earlier format, without a state area, refuses intents with
+//     diskhb.ErrNoStateArea's advice.
+//   - An orderly shutdown halts this node's packages and then sends two
+//     more heartbeats, so that its peers read its report (nothing up)
+//     and start the packages without waiting for its takeover.
 //   - Nothing here keeps a hung kernel from writing: that is the hardware
 //     watchdog's and fencing's job.
 package daemon
