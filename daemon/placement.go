@@ -548,7 +548,47 @@ func (d *Daemon) packageReport(r PackageReport) {
 			d.metrics.observeFailover(f.v.Running)
 		}
 	}
+	ev := journal.Event{Kind: "package-" + strings.ReplaceAll(st.String(), " ", "-"), Severity: SeverityInfo, Package: r.Package, Took: r.Took, Error: reason}
+	if r.Op != "" {
+		ev.Reason = r.Op + " ended"
+	} else {
+		ev.Reason = "the package changed by itself"
+	}
+	if st == placement.Failed || st == placement.HaltFailed {
+		ev.Severity = SeverityError
+	}
+	d.journalSteps(r)
+	d.event(ev)
 	d.placeStep(placement.Local{Package: r.Package, State: st, Reason: reason})
+}
+
+// journalSteps journals every step of the start or halt that ended.
+func (d *Daemon) journalSteps(r PackageReport) {
+	mp, ok := d.pl.mgr.pkgs[r.Package]
+	if !ok || r.Op == "" {
+		return
+	}
+	tl, ok := mp.runner.(interface {
+		LastStart() *pkgrun.Timeline
+		LastHalt() *pkgrun.Timeline
+	})
+	if !ok {
+		return
+	}
+	t := tl.LastStart()
+	if r.Op == "halt" {
+		t = tl.LastHalt()
+	}
+	if t == nil {
+		return
+	}
+	for _, st := range t.Steps {
+		sev := SeverityInfo
+		if st.Err != "" {
+			sev = SeverityWarn
+		}
+		d.event(journal.Event{Kind: "package-step", Severity: sev, Package: r.Package, Reason: st.Phase + " " + st.Name + ": " + string(st.Outcome), Took: st.Duration(), Error: st.Err})
+	}
 }
 
 // envelope returns the envelope to attach to a heartbeat (nil without
