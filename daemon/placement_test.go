@@ -439,3 +439,57 @@ func TestPartitionedOwnerLosesItsPackage(t *testing.T) {
 	}
 	w.noOverlap(t)
 }
+
+func TestPlanAnswersWithoutActing(t *testing.T) {
+	w := newWorld(t)
+	tc := packageCluster(t, 3, w, map[string]string{
+		"web": "name = \"web\"\n" + threeNodePackages,
+		"api": "name = \"api\"\nnodes = [\"n3\"]\n",
+	})
+	tc.waitFor("web on n1, api on n3", func() bool { return w.runsOnly("web", "n1") && w.runsOnly("api", "n3") })
+	plan := func(a PlanArgs) PlanResult {
+		t.Helper()
+		raw, _ := json.Marshal(a)
+		out, err := tc.node("n2").d.control(context.Background(), control.Request{Command: CommandPlan, Args: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(PlanResult)
+	}
+	change := func(r PlanResult, pkg string) PlanPackage {
+		for _, p := range r.Packages {
+			if p.Name == pkg {
+				return p
+			}
+		}
+		t.Fatalf("no %s in %+v", pkg, r)
+		return PlanPackage{}
+	}
+	r := plan(PlanArgs{Fail: []string{"n1"}})
+	if c := change(r, "web"); c.Now != "n1" || c.After != "n2" || c.Change != "moves" {
+		t.Errorf("if n1 failed, web: %+v", c)
+	}
+	if c := change(r, "api"); c.Change != "stays" {
+		t.Errorf("if n1 failed, api: %+v", c)
+	}
+	r = plan(PlanArgs{Fail: []string{"n3"}})
+	if c := change(r, "api"); c.Change != "halts" || c.After != "" {
+		t.Errorf("if n3 failed, api (only n3 may run it): %+v", c)
+	}
+	r = plan(PlanArgs{Drain: "n1"})
+	if c := change(r, "web"); c.After != "n2" || c.Change != "moves" {
+		t.Errorf("if n1 were drained, web: %+v", c)
+	}
+	r = plan(PlanArgs{Move: &PlanMove{Package: "web", To: "n3"}})
+	if c := change(r, "web"); c.After != "n3" {
+		t.Errorf("if web moved to n3: %+v", c)
+	}
+	// Nothing acted on.
+	time.Sleep(200 * time.Millisecond)
+	if !w.runsOnly("web", "n1") || !w.runsOnly("api", "n3") {
+		t.Fatalf("a plan acted: web on %v, api on %v", w.on("web"), w.on("api"))
+	}
+	if s := tc.node("n1").d.Status(); len(s.Drained) != 0 || s.LastIntent != 0 {
+		t.Fatalf("a plan left a trace: drained %v, last intent %d", s.Drained, s.LastIntent)
+	}
+}
