@@ -47,14 +47,19 @@ type fencing struct {
 type fenceJob struct {
 	t      quorum.Target
 	rejoin bool
+	// forRunner: a fence made for a fencing proof the package runner
+	// needs (a takeover the coordinator's fence allowed), not for the
+	// machine.
+	forRunner bool
 }
 
 type fenceResult struct {
-	t      quorum.Target
-	rejoin bool
-	proof  fence.Proof
-	err    error
-	took   time.Duration
+	t         quorum.Target
+	rejoin    bool
+	forRunner bool
+	proof     fence.Proof
+	err       error
+	took      time.Duration
 }
 
 // fenceTimeouts are the fencing deadlines (quorum.FenceTimeouts).
@@ -206,7 +211,7 @@ func (d *Daemon) fenceLoop(ctx context.Context) {
 			}
 			cancel()
 			select {
-			case fz.out <- fenceResult{t: j.t, rejoin: j.rejoin, proof: proof, err: err, took: time.Since(start)}:
+			case fz.out <- fenceResult{t: j.t, rejoin: j.rejoin, forRunner: j.forRunner, proof: proof, err: err, took: time.Since(start)}:
 			case <-ctx.Done():
 				return
 			}
@@ -281,6 +286,10 @@ func (d *Daemon) rejoinDone(r fenceResult) {
 func (d *Daemon) fenceDone(r fenceResult) {
 	if r.rejoin {
 		d.rejoinDone(r)
+		return
+	}
+	if r.forRunner {
+		d.runnerProofDone(r)
 		return
 	}
 	fz := d.fence

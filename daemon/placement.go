@@ -104,8 +104,13 @@ type placer struct {
 	// takeovers are the takeovers the membership machine allowed in the
 	// step being run, fed to placement after it.
 	takeovers []quorum.Takeover
-	// proofs are the verified fences of this node, by target.
-	proofs map[quorum.Target]fence.Proof
+	// proofs are the verified fences of this node, by target; deferred
+	// the starts that wait for this node's own fence of a target
+	// (proofWanted: asked for; proofFailed: why it failed).
+	proofs      map[quorum.Target]fence.Proof
+	deferred    map[string]placement.Action
+	proofWanted map[quorum.Target]bool
+	proofFailed map[quorum.Target]string
 
 	// The coordinator's state area: known once read since this node
 	// became coordinator; gen is the generation read or written last.
@@ -188,7 +193,8 @@ func (d *Daemon) newPlacer(pkgs []*config.Package, runners map[string]PackageRun
 		return nil, err
 	}
 	p := &placer{defs: make(map[string]*config.Package), log: d.log.With("component", "placement"),
-		proofs: make(map[quorum.Target]fence.Proof), envErr: make(map[quorum.NodeID]string), since: make(map[string]sinceRec), failovers: make(map[string]*failoverRec)}
+		proofs: make(map[quorum.Target]fence.Proof), deferred: make(map[string]placement.Action),
+		proofWanted: make(map[quorum.Target]bool), proofFailed: make(map[quorum.Target]string), envErr: make(map[quorum.NodeID]string), since: make(map[string]sinceRec), failovers: make(map[string]*failoverRec)}
 	needs := make(map[string][]string)
 	for _, c := range pkgs {
 		p.defs[c.Name] = c
@@ -408,6 +414,7 @@ func (d *Daemon) placeReady(now time.Duration) {
 	for _, a := range rd.Actions {
 		switch a.Kind {
 		case placement.Halt:
+			delete(p.deferred, a.Package)
 			if err := p.mgr.Halt(a.Package, a.Reason); err != nil {
 				d.log.Error("halt not carried out", "package", a.Package, "err", err)
 			}
@@ -419,6 +426,16 @@ func (d *Daemon) placeReady(now time.Duration) {
 				// Shutting down or self-fencing: the node leaves with
 				// nothing up, and the survivors place the package.
 				d.log.Info("start not carried out: this node is stopping its packages", "package", a.Package)
+				continue
+			}
+			if missing := d.missingProofs(a); len(missing) > 0 {
+				// The coordinator fenced the node this package's
+				// volume groups belong to; this node verifies that
+				// fence itself before it takes them over.
+				p.deferred[a.Package] = a
+				for _, t := range missing {
+					d.requestRunnerProof(t)
+				}
 				continue
 			}
 			if err := p.mgr.Start(a.Package, d.proofsFor(a.Takeovers)); err != nil {
@@ -975,4 +992,88 @@ func (d *Daemon) trackSince(now time.Duration) {
 			p.since[ps.Name] = sinceRec{owner: owner, state: st, at: now}
 		}
 	}
+}
+
+// missingProofs are the fenced takeovers a start relies on for which this
+// node holds no proof, when the package has volume groups to take over
+// and this node fences. A takeover of a node that is a member again (a new
+// incarnation, which stopped what the old one left) needs none: its
+// volume groups were released, and a fence now would cut off the live
+// incarnation.
+func (d *Daemon) missingProofs(a placement.Action) []quorum.Target {
+	p := d.pl
+	def := p.defs[a.Package]
+	if def == nil || len(def.Spec().VolumeGroups) == 0 || len(d.fence.luns) == 0 {
+		return nil
+	}
+	var out []quorum.Target
+	for _, t := range a.Takeovers {
+		if t.Reason != quorum.TakeoverFenced || p.view.Members.Has(t.Node) {
+			continue
+		}
+		if _, ok := p.proofs[t.Target]; !ok {
+			out = append(out, t.Target)
+		}
+	}
+	return out
+}
+
+// requestRunnerProof fences t on the fence worker for a proof of this
+// node's own.
+func (d *Daemon) requestRunnerProof(t quorum.Target) {
+	p := d.pl
+	if p.proofWanted[t] {
+		return
+	}
+	delete(p.proofFailed, t)
+	p.proofWanted[t] = true
+	d.log.Info("verifying the fence of a departed node before taking over its volume groups", "peer", d.names[t.Node], "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)))
+	select {
+	case d.fence.req <- fenceJob{t: t, forRunner: true}:
+	default:
+		d.runnerProofDone(fenceResult{t: t, forRunner: true, err: errors.New("fence queue full")})
+	}
+}
+
+// runnerProofDone records a proof fence's outcome and starts the deferred
+// packages it completes (or fails those it cannot).
+func (d *Daemon) runnerProofDone(r fenceResult) {
+	p := d.pl
+	if p == nil {
+		return
+	}
+	delete(p.proofWanted, r.t)
+	if r.err == nil && r.proof.Valid() {
+		p.proofs[r.t] = r.proof
+	} else {
+		if r.err == nil {
+			r.err = errors.New("fence returned no proof")
+		}
+		p.proofFailed[r.t] = r.err.Error()
+		d.log.Error("the fence of a departed node could not be verified: its volume groups are not taken over here", "peer", d.names[r.t.Node], "err", r.err)
+	}
+	now := d.clock()
+	for name, a := range p.deferred {
+		missing := d.missingProofs(a)
+		failed := ""
+		waiting := false
+		for _, t := range missing {
+			if why, ok := p.proofFailed[t]; ok {
+				failed = fmt.Sprintf("the fence of node %s could not be verified here: %s", d.names[t.Node], why)
+			} else {
+				waiting = true
+			}
+		}
+		switch {
+		case failed != "":
+			delete(p.deferred, name)
+			p.m.Step(now, placement.Local{Package: name, State: placement.Failed, Reason: failed})
+		case !waiting:
+			delete(p.deferred, name)
+			if err := p.mgr.Start(name, d.proofsFor(a.Takeovers)); err != nil {
+				p.m.Step(now, placement.Local{Package: name, State: placement.Failed, Reason: err.Error()})
+			}
+		}
+	}
+	d.placeReady(now)
 }

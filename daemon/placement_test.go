@@ -30,6 +30,20 @@ type world struct {
 	up      map[string]map[string]bool // package -> node -> up
 	overlap []string
 	failOn  map[string]bool // "pkg@node": its start fails
+	runners []*worldRunner
+}
+
+// runner returns node's runner of pkg (the last one started).
+func (w *world) runner(pkg, node string) *worldRunner {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out *worldRunner
+	for _, r := range w.runners {
+		if r.pkg == pkg && r.node == node {
+			out = r
+		}
+	}
+	return out
 }
 
 func newWorld(t *testing.T) *world {
@@ -74,16 +88,17 @@ func (w *world) runsOnly(pkg, node string) bool {
 
 // worldRunner is one node's runner of one package.
 type worldRunner struct {
-	w     *world
-	pkg   string
-	node  string
-	mu    sync.Mutex
-	state pkgrun.State
+	w      *world
+	pkg    string
+	node   string
+	mu     sync.Mutex
+	state  pkgrun.State
+	proofs []fence.Proof
 }
 
-func (r *worldRunner) Start(ctx context.Context, _ []fence.Proof) error {
+func (r *worldRunner) Start(ctx context.Context, proofs []fence.Proof) error {
 	r.mu.Lock()
-	r.state = pkgrun.Starting
+	r.state, r.proofs = pkgrun.Starting, proofs
 	r.mu.Unlock()
 	r.w.set(r.pkg, r.node, true)
 	r.w.mu.Lock()
@@ -120,6 +135,12 @@ func (r *worldRunner) State() (pkgrun.State, string) {
 // TOML), each node's runners in w.
 func packageCluster(t *testing.T, n int, w *world, files map[string]string) *testCluster {
 	t.Helper()
+	return packageClusterWith(t, n, w, files, nil)
+}
+
+// packageClusterWith is packageCluster with setup run first (fencing).
+func packageClusterWith(t *testing.T, n int, w *world, files map[string]string, setup func(*testCluster)) *testCluster {
+	t.Helper()
 	var pkgs []*config.Package
 	for name, body := range files {
 		p, err := config.ParsePackage(name+".toml", []byte(body))
@@ -131,6 +152,9 @@ func packageCluster(t *testing.T, n int, w *world, files map[string]string) *tes
 	var mu sync.Mutex
 	addrs := map[string]string{}
 	return newTestClusterWith(t, n, func(tc *testCluster) {
+		if setup != nil {
+			setup(tc)
+		}
 		tc.options = func(node string, o *Options) {
 			// The control channel on loopback, one listener per
 			// start of the node.
@@ -152,7 +176,11 @@ func packageCluster(t *testing.T, n int, w *world, files map[string]string) *tes
 			o.Runners = map[string]PackageRunner{}
 			for _, p := range pkgs {
 				if containsName(p.Nodes, node) {
-					o.Runners[p.Name] = &worldRunner{w: w, pkg: p.Name, node: node}
+					r := &worldRunner{w: w, pkg: p.Name, node: node}
+					o.Runners[p.Name] = r
+					w.mu.Lock()
+					w.runners = append(w.runners, r)
+					w.mu.Unlock()
 				}
 			}
 		}
@@ -492,4 +520,39 @@ func TestPlanAnswersWithoutActing(t *testing.T) {
 	if s := tc.node("n1").d.Status(); len(s.Drained) != 0 || s.LastIntent != 0 {
 		t.Fatalf("a plan left a trace: drained %v, last intent %d", s.Drained, s.LastIntent)
 	}
+}
+
+// A package with a volume group taken over by a node that is not the
+// coordinator: the coordinator fenced the departed owner, and the new
+// owner verifies that fence itself, so that its runner holds a proof of
+// its own for the volume group.
+func TestVolumeGroupTakeoverCarriesAProofOfTheNewOwner(t *testing.T) {
+	w := newWorld(t)
+	san := newFakeSAN()
+	tc := packageClusterWith(t, 3, w, map[string]string{
+		"db": "name = \"db\"\nnodes = [\"n1\", \"n3\", \"n2\"]\n[[volume_group]]\nname = \"vgdb\"\n",
+	}, func(tc *testCluster) {
+		tc.fenceLUNs = san.luns
+		for _, cn := range tc.cl.Nodes {
+			san.guardDisk(tc.disk.Path(cn.Name), cn.Name)
+		}
+	})
+	tc.waitFor("db on n1", func() bool { return w.runsOnly("db", "n1") })
+	n1, n2, n3 := tc.node("n1"), tc.node("n2"), tc.node("n3")
+	tc.net.Partition([]netip.Addr{n1.addr}, []netip.Addr{n2.addr, n3.addr})
+	tc.waitFor("db on n3 after n1 was cut off and fenced", func() bool { return w.runsOnly("db", "n3") })
+	if r, ok := takeoverOf(n2, "n1"); !ok || r.Reason != "fenced" {
+		t.Fatalf("n2's takeover of n1: %+v %v", r, ok)
+	}
+	r := w.runner("db", "n3")
+	r.mu.Lock()
+	proofs := r.proofs
+	r.mu.Unlock()
+	if len(proofs) != 1 || !proofs[0].Valid() || proofs[0].Victim() != 1 {
+		t.Fatalf("n3 started db with proofs %v, want its own proof of n1's fence", proofs)
+	}
+	if f := n3.d.Status().Fencing.Fenced; len(f) != 0 {
+		t.Logf("n3's verified fences: %+v", f)
+	}
+	w.noOverlap(t)
 }
