@@ -25,12 +25,13 @@ package integration
 //
 // A crashed server (crashServer) is simulated as the machine's reset
 // would leave it: its link goes down, its daemon is killed by SIGKILL,
-// every process left in its namespace (the package's services, which run
-// in process groups of their own, and the watchdog supervisor) is killed,
-// which ends its mount namespace and so its mount, and the VIP is removed
-// from its interface. In the host there is no SCSI persistent reservation
-// to fence it, so the survivors wait for its watchdog deadline before they
-// take its packages over.
+// every process left in its namespace is killed (the package's services,
+// which run in sessions of their own and which the process watchdog,
+// killing the daemon's process group only, would leave running; and the
+// watchdog supervisor), which ends its mount namespace and so its mount,
+// and the VIP is removed from its interface. In the host there is no SCSI
+// persistent reservation to fence it, so the survivors wait for its
+// watchdog deadline before they take its packages over.
 
 import (
 	"bufio"
@@ -59,8 +60,11 @@ import (
 	"github.com/mtcluster/mtc/daemon"
 )
 
-// The web package's address and port, and the observer's host number on
-// the heartbeat bridge (node addresses are 10.213.0.ID).
+// The web package's address (10.213.0.webVIPHost) and port, the
+// observer's host number on the heartbeat bridge (node addresses are
+// 10.213.0.ID), how often it probes the VIP, how long a probe waits for
+// the answer, how many probes may be in flight, and how often the sampler
+// reads the namespaces.
 const (
 	webVIPHost  = 100
 	webPort     = 7000
@@ -77,7 +81,8 @@ const (
 // <client>" to MTC_CLTEST_DATA, synced before it answers. While the file
 // MTC_CLTEST_FAIL/<node> exists it exits at once with status 3 (at start,
 // or within 20 ms while it runs): a service that keeps failing on that
-// node only.
+// node only. MTC_CLTEST_TAG only marks its processes for the test's
+// cleanup.
 func init() {
 	addr := os.Getenv("MTC_CLTEST_SERVE")
 	if addr == "" {
@@ -178,8 +183,8 @@ type webOptions struct {
 
 // newWebCluster starts a three-node cluster with package web on the
 // aggressive profile (the shortest watchdog deadline, which a host
-// failover waits for), the observer and the sampler, and waits until web
-// runs somewhere.
+// failover waits for), the observer and the sampler, and waits until
+// every node holds quorum.
 func newWebCluster(t *testing.T, o webOptions) *webCluster {
 	t.Helper()
 	requireTools(t)
@@ -306,17 +311,6 @@ func zombie(pid string) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }
 
-// node returns the named node.
-func (w *webCluster) node(name string) *Node {
-	for _, nd := range w.Nodes {
-		if nd.Name == name {
-			return nd
-		}
-	}
-	w.t.Fatalf("no node %s", name)
-	return nil
-}
-
 // webView is package web in nd's status.
 func webView(s daemon.Status) (daemon.PackageView, bool) {
 	for _, p := range s.Packages {
@@ -330,12 +324,17 @@ func webView(s daemon.Status) (daemon.PackageView, bool) {
 // runsOn reports whether nd's own status says web runs on nd and the
 // observer's latest answer came from nd.
 func (w *webCluster) runsOn(nd *Node) bool {
+	return statusRunsOn(nd) && w.watch.lastAnswer() == nd.Name
+}
+
+// statusRunsOn reports whether nd's own status says web runs on nd.
+func statusRunsOn(nd *Node) bool {
 	s, err := nd.Status()
 	if err != nil {
 		return false
 	}
 	v, ok := webView(s)
-	return ok && v.Owner == nd.Name && v.State == "running" && w.watch.lastAnswer() == nd.Name
+	return ok && v.Owner == nd.Name && v.State == "running"
 }
 
 // waitRunsOn waits until web runs on nd, by its status and the observer.
@@ -897,6 +896,19 @@ func (wt *watcher) lastAnswer() string {
 	return wt.probes[len(wt.probes)-1].Node
 }
 
+// firstAnswer is the time of the first answer from node at or after from
+// (-1: none yet).
+func (wt *watcher) firstAnswer(node string, from time.Duration) time.Duration {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	for _, p := range wt.probes {
+		if p.At >= from && p.Node == node {
+			return p.At
+		}
+	}
+	return -1
+}
+
 // snapshot copies the observations so far.
 func (wt *watcher) snapshot() ([]probe, []sample) {
 	wt.mu.Lock()
@@ -1078,10 +1090,10 @@ func TestClusterPackageDrain(t *testing.T) {
 		}
 		return true
 	})
-	// Some heartbeats later web still runs on next (the observer checks it
-	// in finish: no answer from another node).
+	// Some heartbeats later web still runs on next (finish checks from the
+	// observations that no other node took it).
 	time.Sleep(20 * aggressiveProfile.Timing.HeartbeatInterval)
-	if !w.runsOn(next) {
+	if !statusRunsOn(next) {
 		t.Errorf("web no longer runs on %s after the undrain", next.Name)
 	}
 	w.finish(owner, next)
@@ -1162,10 +1174,12 @@ func TestClusterPackageFailingServiceMoves(t *testing.T) {
 	next := w.nextAfter(owner)
 	time.Sleep(20 * probeEvery)
 	failFile := filepath.Join(w.failDir, owner.Name)
+	failAt := w.watch.now()
 	if err := os.WriteFile(failFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	w.waitRunsOn(next)
+	t.Logf("the service began failing on %s at %v; web answered from %s %v later", owner.Name, failAt.Round(time.Millisecond), next.Name, (w.watch.firstAnswer(next.Name, failAt) - failAt).Round(time.Millisecond))
 	for _, nd := range w.Nodes {
 		s, err := nd.Status()
 		if err != nil {
@@ -1190,7 +1204,7 @@ func TestClusterPackageFailingServiceMoves(t *testing.T) {
 		return true
 	})
 	time.Sleep(20 * aggressiveProfile.Timing.HeartbeatInterval)
-	if !w.runsOn(next) {
+	if !statusRunsOn(next) {
 		t.Errorf("web no longer runs on %s after the clear", next.Name)
 	}
 	w.finish(owner, next)
