@@ -145,6 +145,7 @@ type ClusterOption func(*clusterOptions)
 
 type clusterOptions struct {
 	freezableDisk bool
+	packages      map[string]string
 }
 
 // WithFreezableDisk puts the quorum disk on a freezable loop device (512-byte
@@ -153,6 +154,13 @@ type clusterOptions struct {
 // until Thaw, as on a hung LUN.
 func WithFreezableDisk() ClusterOption {
 	return func(o *clusterOptions) { o.freezableDisk = true }
+}
+
+// WithPackages writes package files (file name to contents) into the
+// packages directory beside the cluster file before the daemons start, so
+// that every daemon loads and runs them.
+func WithPackages(files map[string]string) ClusterOption {
+	return func(o *clusterOptions) { o.packages = files }
 }
 
 // Node is one daemon in its namespace.
@@ -236,6 +244,17 @@ func NewClusterNets(t testing.TB, n, nets int, p Profile, opts ...ClusterOption)
 		}
 	}
 	c.writeConfig(key)
+	if len(o.packages) > 0 {
+		dir := filepath.Join(c.dir, "packages")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range o.packages {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	run(t, bin, "disk", "init", "--config", c.cfgPath, "--device", c.loop)
 	for _, nd := range c.Nodes {
 		nd.Start()
