@@ -279,6 +279,11 @@ func New(opt Options) (*Daemon, error) {
 			}
 		}
 		pl, err := d.newPlacer(opt.Packages, runners)
+		if err == nil {
+			if l := d.disk.Header().Layout(); l.HasStateAreas() {
+				err = checkStateFits(pl.names, l.MaxStatePayload())
+			}
+		}
 		if err != nil {
 			d.closePkgNode()
 			d.closeLinks()

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,38 +42,6 @@ const maxKeptIntents = 64
 
 // stateRetry is the pause before a failed cluster-state I/O is retried.
 const stateRetry = time.Second
-
-// statePayloadVersion is the version of the cluster state area's payload.
-const statePayloadVersion = 1
-
-// statePayload is the cluster state area's payload: the operator state and
-// the newest committed intents. JSON: written rarely, read by `mtc disk
-// dump` as well, and small (a package costs about 80 bytes).
-type statePayload struct {
-	Version int                `json:"v"`
-	Durable placement.Durable  `json:"durable"`
-	Intents []placement.Intent `json:"intents,omitempty"`
-}
-
-func encodeState(p statePayload) ([]byte, error) {
-	p.Version = statePayloadVersion
-	return json.Marshal(p)
-}
-
-func decodeState(b []byte) (statePayload, error) {
-	var p statePayload
-	if len(b) == 0 {
-		// The empty state `mtc disk init` writes.
-		return p, errBlankState
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("cluster state payload: %w", err)
-	}
-	if p.Version != statePayloadVersion {
-		return p, fmt.Errorf("cluster state payload version %d, this release reads %d: every node must run the same MT-Cluster release", p.Version, statePayloadVersion)
-	}
-	return p, nil
-}
 
 // errBlankState: the state area holds no operator state yet.
 var errBlankState = errors.New("no operator state yet")
@@ -613,6 +580,10 @@ func (d *Daemon) journalSteps(r PackageReport) {
 func (d *Daemon) envelope() []byte {
 	p := d.pl
 	if p == nil || p.m == nil {
+		return nil
+	}
+	if p.report.Node == 0 {
+		// No report yet (the machine's first Ready has not come).
 		return nil
 	}
 	if !p.envDirty && p.env != nil {

@@ -177,7 +177,13 @@ func (f *Fencer) register(ctx context.Context, op, done string, luns []*LUN, dro
 	var errs []error
 	for _, l := range luns {
 		if err := f.unfenceLUN(ctx, op, l, dropStale); err != nil {
-			f.log().Error(op+" failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
+			if errors.Is(err, ErrNotSupported) {
+				// The caller decides: without PR on this LUN, takeovers
+				// wait for the watchdog deadline.
+				f.log().Warn(op+": the LUN has no persistent reservations", "lun", l.Name, "err", err)
+			} else {
+				f.log().Error(op+" failed: this node must not start packages on this LUN", "lun", l.Name, "err", err)
+			}
 			errs = append(errs, err)
 			continue
 		}

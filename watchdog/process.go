@@ -210,6 +210,13 @@ func Supervise(feed *os.File, ready io.Writer, timeout time.Duration, pgid int, 
 		return fmt.Errorf("report ready: %w", err)
 	}
 	log.Info("watchdog supervisor watching", "pgid", pgid, "timeout", timeout)
+	fam := &family{root: pgid, self: os.Getpid()}
+	stop := make(chan struct{})
+	defer close(stop)
+	go fam.watch(stop)
+	fire := func(pgid int, timeout time.Duration, log *slog.Logger) error {
+		return fireFamily(pgid, fam, timeout, log)
+	}
 	buf := make([]byte, 256)
 	for {
 		n, err := f.Read(buf)
@@ -239,8 +246,13 @@ func Supervise(feed *os.File, ready io.Writer, timeout time.Duration, pgid int, 
 	}
 }
 
-func fire(pgid int, timeout time.Duration, log *slog.Logger) error {
+// fireFamily kills the daemon's group and its descendants (its
+// services, in sessions of their own).
+func fireFamily(pgid int, fam *family, timeout time.Duration, log *slog.Logger) error {
 	err := unix.Kill(-pgid, unix.SIGKILL)
+	if n := fam.kill(); n > 0 {
+		log.Error("watchdog fired: killed the daemon's descendants outside its process group (its services)", "count", n)
+	}
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		log.Error("watchdog fired but could not kill the process group", "pgid", pgid, "err", err)
 		return fmt.Errorf("%w: kill -KILL -%d: %v", ErrFired, pgid, err)

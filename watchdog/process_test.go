@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -245,4 +246,49 @@ func TestOpenDeviceErrors(t *testing.T) {
 	if _, err := OpenDevice("/dev/null", 3*time.Second); !errors.Is(err, ErrTimeoutUnsupported) {
 		t.Fatalf("non-watchdog device: %v", err)
 	}
+}
+
+// A service runs in a session of its own, outside the daemon's group;
+// the daemon is killed first (kill -9), so its service is reparented
+// before the watchdog fires. The supervisor kills it all the same.
+func TestProcessWatchdogKillsServicesOfADeadDaemon(t *testing.T) {
+	pidFile := t.TempDir() + "/service.pid"
+	cmd := exec.Command("sh", "-c", `setsid sleep 300 & echo $! > `+pidFile+`; wait`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var service int
+	deadline := time.Now().Add(killBound)
+	for service == 0 && time.Now().Before(deadline) {
+		if b, err := os.ReadFile(pidFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			fmt.Sscan(string(b), &service)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if service == 0 {
+		t.Fatal("the service did not start")
+	}
+	t.Cleanup(func() { _ = syscall.Kill(service, syscall.SIGKILL) })
+	p, logs := startSupervisor(t, cmd.Process.Pid, 700*time.Millisecond)
+	if err := p.Feed(); err != nil {
+		t.Fatal(err)
+	}
+	// Let the supervisor see the service once, then kill the daemon.
+	time.Sleep(3 * snapshotInterval)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+	_ = p.Close()
+	<-p.Done()
+	for time.Now().Before(deadline) {
+		if syscall.Kill(service, 0) != nil {
+			return // gone
+		}
+		// A zombie reaped by init counts as gone once its state says so.
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", service)); bytes.Contains(b, []byte(") Z ")) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the service (pid %d) outlived the watchdog; supervisor log:\n%s", service, logs)
 }
