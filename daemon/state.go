@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/hbwire"
+	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/placement"
 	"github.com/mtcluster/mtc/quorum"
 )
@@ -213,4 +216,39 @@ func checkStateFits(names []string, limit int) error {
 		return fmt.Errorf("%d packages: their operator state may need %d bytes on the quorum disk, and its cluster state area holds %d: use fewer packages or shorter names", len(names), len(b), limit)
 	}
 	return nil
+}
+
+// CheckPackagesFit says whether packages by these names fit what the
+// cluster carries about them: the placement envelope (at most
+// hbwire.MaxPackages) and the operator state in a quorum disk's cluster
+// state area (checked against the smaller area, of 512-byte sectors; the
+// daemon checks again against its disk). `mtc check` runs it.
+func CheckPackagesFit(names []string) error {
+	if _, err := hbwire.NewPackageIndex(names); err != nil {
+		return err
+	}
+	l := diskhb.Header{SectorSize: 512, Slots: diskhb.MaxSlots, StateAreas: true}.Layout()
+	return checkStateFits(names, l.MaxStatePayload())
+}
+
+// HeartbeatSize is the size of a heartbeat datagram of a 16-node cluster
+// whose node runs every one of these packages (the largest report
+// without failures), for `mtc check`'s warning about IP fragments.
+func HeartbeatSize(names []string) (int, error) {
+	idx, err := hbwire.NewPackageIndex(names)
+	if err != nil {
+		return 0, err
+	}
+	r := placement.Report{Node: 1, Inc: 1, Seq: 1, Epoch: 1, Members: quorum.Set(1<<(quorum.MaxNodes+1) - 2)}
+	for _, n := range idx.Names() {
+		r.Packages = append(r.Packages, placement.PackageReport{Name: n, State: placement.Running})
+	}
+	for id := quorum.NodeID(2); id <= quorum.MaxNodes; id++ {
+		r.Acks = append(r.Acks, placement.Ack{Node: id, Inc: 1, Seq: 1})
+	}
+	env, err := hbwire.AppendEnvelope(nil, &hbwire.Envelope{Report: r, LastIntent: 1}, idx)
+	if err != nil {
+		return 0, err
+	}
+	return nethb.HeaderLen + hbwire.MaxNetPayload + 2 + len(env) + nethb.MACLen, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/nethb"
 	"github.com/mtcluster/mtc/placement"
 )
 
@@ -79,4 +80,27 @@ func TestStatePayloadFitsTheStateArea(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, p) {
 		t.Fatalf("worst case round trip: %v\n got %+v\nwant %+v", err, got, p)
 	}
+}
+
+func TestHeartbeatSizeMatchesTheEncoder(t *testing.T) {
+	var names []string
+	for i := range 300 {
+		names = append(names, fmt.Sprintf("pkg-%03d", i))
+	}
+	n, err := HeartbeatSize(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 300 running packages on one node: 3 bytes each on the wire, so the
+	// datagram is between 900 bytes and the largest packet.
+	if n < 900+nethb.HeaderLen || n > nethb.MaxPacket {
+		t.Fatalf("heartbeat of 300 running packages: %d bytes", n)
+	}
+	if err := CheckPackagesFit(names); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPackagesFit(append(names, names[0])); err == nil {
+		t.Fatal("duplicate package names fit")
+	}
+	t.Logf("300 packages: %d-byte heartbeat", n)
 }

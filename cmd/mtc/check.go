@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/nethb"
 )
 
@@ -81,6 +82,11 @@ func (cmd *CheckCmd) Run(out io.Writer, log *slog.Logger) error {
 	}
 	warnings := append(c.Warnings(), keyFileWarnings(c)...)
 	warnings = append(warnings, notifyWarnings(c)...)
+	pw, err := placementChecks(c, pkgs)
+	if err != nil {
+		return &ExitError{Code: exitFailed, Err: fmt.Errorf("%s: %w", cmd.packagesDir(c), err)}
+	}
+	warnings = append(warnings, pw...)
 	log.Debug("configuration valid", "file", cmd.Config, "cluster", c.Name, "nodes", len(c.Nodes), "warnings", len(warnings))
 	var probe *diskProbe
 	if cmd.ProbeDisk {
@@ -438,4 +444,33 @@ func writeJSON(out io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// ethernetPayload is the largest UDP datagram one Ethernet frame (MTU
+// 1500) carries over IPv4 without fragments.
+const ethernetPayload = 1472
+
+// placementChecks refuses packages the cluster cannot carry (too many, or
+// an operator state larger than the quorum disk's state area) and warns
+// when a report of them makes heartbeats that IP must fragment.
+func placementChecks(c *config.Cluster, pkgs []*config.Package) ([]*config.FieldError, error) {
+	if len(pkgs) == 0 {
+		return nil, nil
+	}
+	var names []string
+	for _, p := range pkgs {
+		names = append(names, p.Name)
+	}
+	if err := daemon.CheckPackagesFit(names); err != nil {
+		return nil, err
+	}
+	size, err := daemon.HeartbeatSize(names)
+	if err != nil {
+		return nil, err
+	}
+	if size <= ethernetPayload {
+		return nil, nil
+	}
+	return []*config.FieldError{c.Annotate("network",
+		fmt.Sprintf("a heartbeat of a node running all %d packages is %d bytes, more than one Ethernet frame carries (%d): the heartbeat networks must pass IP fragments (no firewall may drop them)", len(pkgs), size, ethernetPayload), nil)}, nil
 }

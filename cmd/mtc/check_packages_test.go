@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,38 @@ func TestCheckPackagesDir(t *testing.T) {
 	out, err := checkCLI(t, "--config", cfg)
 	if err != nil || !strings.Contains(out, "Packages (1, in "+moved+")") {
 		t.Errorf("got %v:\n%s", err, out)
+	}
+}
+
+// Many packages: a report of them makes a heartbeat larger than one
+// Ethernet frame (a warning: the networks must pass IP fragments); more
+// than the wire carries is refused.
+func TestCheckPackageCountLimits(t *testing.T) {
+	write := func(n int) string {
+		cfg, key := checkConfig(t)
+		writeKey(t, key, 0o600)
+		dir := filepath.Join(filepath.Dir(cfg), "packages")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			name := fmt.Sprintf("pkg-%04d", i)
+			body := fmt.Sprintf("name = %q\nnodes = [\"alpha\", \"beta\"]\n", name)
+			if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return cfg
+	}
+	out, err := checkCLI(t, "--config", write(400))
+	if err != nil || !strings.Contains(out, "must pass IP fragments") {
+		t.Errorf("400 packages: %v:\n%s", err, out)
+	}
+	out, err = checkCLI(t, "--config", write(20))
+	if err != nil || strings.Contains(out, "IP fragments") {
+		t.Errorf("20 packages: %v:\n%s", err, out)
+	}
+	if _, err := checkCLI(t, "--config", write(1001)); err == nil || !strings.Contains(err.Error(), "1001") {
+		t.Errorf("1001 packages: %v", err)
 	}
 }
