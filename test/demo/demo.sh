@@ -183,6 +183,12 @@ chmod 755 "$WORK" # the postgres user runs the service script from here
 BIN=$WORK/mtc
 DB_DIR=$WORK/shared
 echo "demo: work directory $WORK"
+say "MT-Cluster: a PostgreSQL database on a three-node cluster, on this machine"
+tell "A client writes numbered rows to the database through its virtual IP while the cluster"
+tell "1. moves it to another node for planned work, 2. loses the node running it in a crash,"
+tell "3. sees the node running it cut off the network. After each, the demo reports how long"
+tell "the client waited, checks that every row the database acknowledged is still there, and"
+tell "that no two nodes ever held the VIP or ran the database at once."
 
 say "building mtc"
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/mtc)
@@ -284,7 +290,7 @@ EOF
 	db_service_toml
 } >"$WORK/packages/db.toml"
 
-say "the cluster file and the package db, as mtc check reads them"
+say "the package db, and what mtc check says of the cluster (mtc check --config cluster.toml)"
 sed 's/^/   | /' "$WORK/packages/db.toml" | grep -v '^   | #'
 "$BIN" check --config "$WORK/cluster.toml" >"$WORK/check.out" || die "mtc check refused the demo's configuration: $(cat "$WORK/check.out")"
 # The parts a newcomer needs: what quorum means, the timings, fencing, the
