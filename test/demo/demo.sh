@@ -254,8 +254,8 @@ uuid = "$(cat /proc/sys/kernel/random/uuid)"
 key_file = "$WORK/cluster.key"
 
 [watchdog]
-# The demo's nodes share one kernel, so a node's watchdog kills its
-# process group instead of resetting the machine.
+# The demo's nodes share one kernel, so a node's watchdog kills the
+# daemon and its services instead of resetting the machine.
 mode = "process"
 
 [quorum_disk]
@@ -345,7 +345,7 @@ start() {
 	PIDS[$i]=$!
 	disown "$!"
 	# On a real node the watchdog resets the machine, and everything on it
-	# stops. Here it kills the daemon's process group; this watcher plays
+	# stops. Here it kills the daemon and its services; this watcher plays
 	# the reset for the rest: when the daemon is gone, it kills whatever
 	# still runs in the node's namespace, and notes what that was.
 	(
@@ -656,7 +656,7 @@ sleep 1
 	printf '%s\tn1 is cut off\n' "$T"
 	node_events 1 quorum-lost,self-fence | awk -F '\t' -v t="$T" '$1 > t'
 	halt_events 1 "$WORK/n1.last.json" | awk -F '\t' -v t="$T" '$1 > t'
-	awk -v t="$T" '$2 == "n1" && $1 > t { $2 = ""; printf "%d\tn1: its watchdog fired (process watchdog: the daemon is killed); still running there:%s\n", $1, substr($0, length($1) + 2) }' "$WORK/resets"
+	awk -v t="$T" '$2 == "n1" && $1 > t { $2 = ""; printf "%d\tn1: its watchdog fired (here: it kills the daemon and its services); still running on n1 after it:%s\n", $1, substr($0, length($1) + 2) }' "$WORK/resets"
 	failover_events 2
 	client_events "$T"
 } | timeline "$T"
