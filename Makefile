@@ -26,7 +26,8 @@ install: build
 	$(BIN)/mtc completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mtc
 	$(BIN)/mtc completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_mtc
 
-# A three-node cluster in network namespaces on one machine (root).
+# PostgreSQL failing over on a three-node cluster in network namespaces on
+# one machine: a planned move, a crash, a partition (root; about a minute).
 demo:
 	bash test/demo/demo.sh
 
