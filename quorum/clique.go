@@ -2,26 +2,33 @@ package quorum
 
 // cliqueRank orders the candidate member sets: a set's rank is the sum of
 // its nodes' weights, compared as a number. weights builds them so that
-// the sum compares the votes first and then the votes of the current
-// members the set keeps: among sets of equal votes, one that drops no
-// member (and so costs no shrink guard) beats one that swaps a member for
-// a newcomer.
+// the sum compares the votes first, then the votes of the current members
+// the set keeps, then the votes of the peers this node hears fresh on the
+// network (their counter changed within SuspectAfter): among sets of equal
+// votes, one that drops no member (and so costs no shrink guard) beats one
+// that swaps a member for a newcomer, and among those that keep as many,
+// one of peers heard now beats one holding a peer about to be lost (a
+// peer across a cut whose last view, still in its row, lists everybody).
 type cliqueRank [MaxNodes + 1]int64
 
-// weights: self counts as a member. The kept members' votes are at most
-// the total of the votes, below the base b, so they never carry into the
-// votes.
-func weights(self NodeID, votes *Votes, members Set) *cliqueRank {
+// weights: self counts as a member and as fresh. The kept members' and the
+// fresh peers' votes are each at most the total of the votes, below the
+// base b, so no tier carries into the one above.
+func weights(self NodeID, votes *Votes, members, fresh Set) *cliqueRank {
 	var w cliqueRank
 	b := int64(votes.Total()) + 1
 	members = members.Add(self)
+	fresh = fresh.Add(self)
 	for id := NodeID(1); id <= MaxNodes; id++ {
 		v := int64(votes[id])
 		if v <= 0 {
 			continue
 		}
-		w[id] = v * b
+		w[id] = v * b * b
 		if members.Has(id) {
+			w[id] += v * b
+		}
+		if fresh.Has(id) {
 			w[id] += v
 		}
 	}

@@ -57,12 +57,20 @@
 // views of both of its ends, whichever end notices. When the views
 // disagree (one-way or chained partitions) it publishes the clique of
 // mutual hearing with the most votes, then the most votes of its current
-// members kept, then the lowest ids (bestClique), its own row being its
-// own published view, so nodes sharing views and member sets pick the
-// same set. The second rule makes a node that re-admits a peer a moment
+// members kept, then the most votes of peers it hears fresh on the
+// network (their counter changed within SuspectAfter), then the lowest ids
+// (bestClique), its own row being its own published view, so nodes
+// sharing views, member sets and freshness pick the same set. The third
+// rule keeps a node beside a cut from following a stale row: until a peer
+// across the cut is gone, its last view (which lists everybody) stays in
+// its row, and a node hearing both sides would otherwise keep that peer
+// and drop a healthy one of its own side by the lowest ids, leaving its
+// side without agreement until the peer's endorsement runs out. The
+// second rule makes a node that re-admits a peer a moment
 // before the others do (its hold-down ended a little earlier) keep its
 // current members rather than swap one of them for the peer, which would
-// cost that member a shrink guard; member sets differ between nodes only
+// cost that member a shrink guard. Freshness is local, so two nodes may
+// pick different sets for a moment; member sets differ between nodes only
 // during a change, and safety never rests on the choice (agreement and
 // the shrink guard below hold whatever set each node picks). Membership
 // lives on the network only; the disk carries the same heartbeat for

@@ -2,14 +2,16 @@
 
 package quorum
 
+import "github.com/mtcluster/mtc/quorum/liveness"
+
 // computeMembers: ourselves plus the peers we hear on the network whose
 // latest view includes us and that hear us (hearing), reduced to the best
 // clique of mutual hearing. It reads the machine's state and
 // changes nothing but a memo of its last answer (cliqueIn, cliqueOut).
 func (n *Node) computeMembers() Set {
 	// The inputs, as a key: which peers qualify and what they hear.
-	var key [MaxNodes + 3]Set
-	var cand Set
+	var key [MaxNodes + 4]Set
+	var cand, fresh Set
 	cand = cand.Add(n.self)
 	for _, p := range n.peers {
 		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 || n.heldDown(p) {
@@ -23,6 +25,9 @@ func (n *Node) computeMembers() Set {
 		}
 		cand = cand.Add(p.id)
 		key[p.id] = p.latest.View
+		if n.netState(p) == liveness.Live {
+			fresh = fresh.Add(p.id)
+		}
 		// Membership is mutual: only a peer that hears us (its
 		// endorsement of us runs, and it does not echo an ever older
 		// counter of ours) is in our own row. A member whose endorsement
@@ -34,6 +39,7 @@ func (n *Node) computeMembers() Set {
 	}
 	key[MaxNodes+1] = cand
 	key[MaxNodes+2] = n.members
+	key[MaxNodes+3] = fresh
 	if key == n.cliqueIn && n.cliqueOut != 0 {
 		return n.cliqueOut
 	}
@@ -56,7 +62,7 @@ func (n *Node) computeMembers() Set {
 			}
 		}
 	}
-	out := bestClique(n.self, cand, &adj, weights(n.self, &n.votes, n.members))
+	out := bestClique(n.self, cand, &adj, weights(n.self, &n.votes, n.members, fresh))
 	n.cliqueIn, n.cliqueOut = key, out
 	return out
 }

@@ -100,6 +100,12 @@ func TestBestClique(t *testing.T) {
 			}
 		}
 		self := NodeID(1 + rng.Intn(n))
+		var fresh Set
+		for id := 1; id <= n; id++ {
+			if rng.Intn(2) > 0 {
+				fresh = fresh.Add(NodeID(id))
+			}
+		}
 		var adj [MaxNodes + 1]Set
 		for a := 1; a <= n; a++ {
 			for b := a + 1; b <= n; b++ {
@@ -110,10 +116,10 @@ func TestBestClique(t *testing.T) {
 			}
 		}
 		cand := adj[self].Add(self)
-		got := bestClique(self, cand, &adj, weights(self, &v, members))
+		got := bestClique(self, cand, &adj, weights(self, &v, members, fresh))
 		// Brute force.
 		var want Set
-		var bestKey [2]int
+		var bestKey [3]int
 		first := true
 		for sub := Set(0); sub < Set(1)<<(n+1); sub += 2 {
 			if !sub.Has(self) || sub&^cand != 0 {
@@ -129,14 +135,14 @@ func TestBestClique(t *testing.T) {
 			if !clique {
 				continue
 			}
-			key := [2]int{v.Of(sub), v.Of(sub & members.Add(self))}
+			key := [3]int{v.Of(sub), v.Of(sub & members.Add(self)), v.Of(sub & fresh.Add(self))}
 			better := first
-			for k := 0; k < 2 && !better; k++ {
+			for k := 0; k < 3 && !better; k++ {
 				if key[k] != bestKey[k] {
 					better = key[k] > bestKey[k]
 					break
 				}
-				if k == 1 {
+				if k == 2 {
 					better = lexLess(sub, want)
 				}
 			}
