@@ -168,7 +168,7 @@ type Node struct {
 	readOK       bool
 	lock         lockState
 
-	cliqueIn [MaxNodes + 4]Set
+	cliqueIn  [MaxNodes + 4]Set
 	cliqueOut Set
 
 	out Ready
