@@ -286,6 +286,18 @@ func TestPackagesRunFailOverMoveAndDrain(t *testing.T) {
 	// (no fencing here: after its watchdog deadline).
 	tc.node("n1").stop()
 	tc.waitFor("web on n2 after n1 left", func() bool { return w.runsOnly("web", "n2") })
+	// The metrics say so too, and count the failover.
+	_, get := scrape(t, tc.node("n2").d)
+	if v, ok := get(`mtc_package_state{node="n2",package="web",state="running"}`); !ok || v != 1 {
+		page, _ := scrape(t, tc.node("n2").d)
+		t.Fatalf("package state metric: %v %v\n%s", v, ok, page)
+	}
+	if v, ok := get(`mtc_package_placed_here{package="web"}`); !ok || v != 1 {
+		t.Fatalf("placed-here metric: %v %v", v, ok)
+	}
+	if v, ok := get(`mtc_failover_seconds_count`); !ok || v != 1 {
+		t.Fatalf("failover count on n2: %v %v", v, ok)
+	}
 	s := tc.node("n2").d.Status()
 	var web *PackageView
 	for i := range s.Packages {
