@@ -116,6 +116,11 @@ const (
 	// fbRunBound bounds one failover: far above every timeout involved.
 	fbRunBound = 60 * time.Second
 	fbPkg      = "web"
+	// kaRunBound bounds one keepalived failover (3 x advert_int + skew).
+	kaRunBound = 20 * time.Second
+	// fbGiveUp: after this many failovers in a row that do not complete,
+	// the profile and package are given up (and the report says so).
+	fbGiveUp = 3
 )
 
 // FS_IOC_SHUTDOWN (_IOR('X', 125, __u32)) with EXT4_GOING_FLAGS_NOLOGFLUSH:
@@ -255,6 +260,7 @@ type fbCluster struct {
 	handles  map[string]*netlink.Handle // per node namespace
 	self     string
 	prefixes map[string]string // node heartbeat address -> node name
+	kaStarts int
 }
 
 func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA bool) (fbResult, kaReport) {
@@ -290,6 +296,7 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 	c.WaitAllQuorate(c.Nodes...)
 	owner, inc := fc.waitStable()
 	res := fbResult{p: p, v: v}
+	incomplete := 0
 	for _, s := range inc {
 		res.incidents = append(res.incidents, "before the first crash: "+s)
 	}
@@ -301,13 +308,23 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 				res.stepOrd = append(res.stepOrd, s)
 			}
 		}
-		b.Logf("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
+		fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
 			p.Name, v.name, i+1, r.from, r.to, r.left, r.takenOver, r.reason, r.claimed, r.started, r.running, r.vip, r.service, r.err)
+		if r.complete {
+			incomplete = 0
+		} else if incomplete++; incomplete >= fbGiveUp {
+			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
+			break
+		}
 		victim := fc.node(r.from)
 		fc.restore(victim, func() { victim.Start() })
 		owner, inc = fc.waitStable()
 		for _, s := range inc {
-			res.incidents = append(res.incidents, fmt.Sprintf("after run %d (%s crashed, %s took over): %s", i+1, r.from, r.to, s))
+			took := ""
+			if r.complete {
+				took = ", " + r.to + " took over"
+			}
+			res.incidents = append(res.incidents, fmt.Sprintf("after run %d (%s crashed%s): %s", i+1, r.from, took, s))
 		}
 	}
 	var ka kaReport
@@ -371,7 +388,7 @@ func (fc *fbCluster) waitStable() (*Node, []string) {
 		for _, nd := range fc.c.Nodes {
 			if nd.cmd != nil && nd.Exited() {
 				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", nd.Name, exitReason(nd)))
-				fc.b.Logf("%s", incidents[len(incidents)-1])
+				fbProgress("%s", incidents[len(incidents)-1])
 				nd.Start()
 			}
 		}
@@ -517,11 +534,10 @@ func killNetNS(b *testing.B, path string) {
 
 // crashAndMeasure crashes the owner and measures the failover.
 func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
-	b := fc.b
 	pr := startProber(fc.obsPath, fc.vip.Addr(), fbPort)
 	defer pr.Stop()
 	if !pr.waitAnswer(time.Now(), 5*time.Second, v.fs) {
-		b.Logf("the observer got no answer from the VIP on %s before the crash", owner.Name)
+		fbProgress("the observer got no answer from the VIP on %s before the crash", owner.Name)
 	}
 	r := fbRun{from: owner.Name}
 	crashed, down := fc.crash(owner, owner.Kill)
@@ -532,9 +548,13 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 			survivors = append(survivors, nd)
 		}
 	}
-	done := false
-	for !done && time.Now().Before(deadline) {
+	done, gone := false, false
+	for !done && !gone && time.Now().Before(deadline) {
 		time.Sleep(pollInterval)
+		gone = true
+		for _, nd := range survivors {
+			gone = gone && nd.Exited()
+		}
 		if r.running == 0 {
 			for _, nd := range survivors {
 				s, err := queryStatus(nd)
@@ -574,13 +594,13 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 			}
 		}
 	}
-	if !done {
+	switch {
+	case gone:
+		r.err = "every survivor ended (below) before the failover completed"
+		fbProgress("%s: %s", owner.Name, r.err)
+	case !done:
 		r.err = fmt.Sprintf("no complete failover within %v", fbRunBound)
-		b.Logf("%s: %s", owner.Name, r.err)
-		if r.to == "" {
-			// Name some survivor, so the benchmark goes on.
-			r.to = survivors[0].Name
-		}
+		fbProgress("%s: %s", owner.Name, r.err)
 	}
 	return r
 }
@@ -903,8 +923,13 @@ func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version
 	if err != nil {
 		fc.b.Fatal(err)
 	}
+	// Fresh pid files for every start: a killed keepalived whose
+	// orphans init has not reaped yet leaves pid files naming zombies,
+	// and keepalived refuses to start while they "run".
+	fc.kaStarts++
+	pids := fmt.Sprintf("%s-%d", base, fc.kaStarts)
 	cmd := exec.Command("ip", "netns", "exec", nd.NS, bin, "--dont-fork", "--log-console", "--vrrp",
-		"-f", conf, "-p", base+".pid", "-r", base+"-vrrp.pid")
+		"-f", conf, "-p", pids+".pid", "-r", pids+"-vrrp.pid")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -918,6 +943,15 @@ func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version
 		close(k.exited)
 	}()
 	return k
+}
+
+func (k *kaProc) running() bool {
+	select {
+	case <-k.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func (k *kaProc) kill() {
@@ -984,17 +1018,36 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 		}
 	}()
 	// Settled: the backups have seen several adverts of the master.
-	settle := 5*advert + 500*time.Millisecond
-	master := fc.kaWaitStable(settle)
+	settle := 3*advert + 500*time.Millisecond
+	// stable waits for one master with every keepalived running,
+	// restarting (and noting) one that ended.
+	stable := func() *Node {
+		for {
+			m := fc.kaWaitStable(settle)
+			ok := true
+			for _, nd := range fc.c.Nodes {
+				if !procs[nd.Name].running() {
+					res.failed = append(res.failed, fmt.Sprintf("keepalived on %s ended by itself (see its log) and was restarted", nd.Name))
+					procs[nd.Name] = fc.kaStart(bin, nd, advert, version)
+					ok = false
+				}
+			}
+			if ok {
+				return m
+			}
+		}
+	}
+	master := stable()
+	missed := 0
 	for i := 0; i < runs; i++ {
 		pr := startProber(fc.obsPath, fc.vip.Addr(), fbPort)
 		if !pr.waitAnswer(time.Now(), 5*time.Second, false) {
-			fc.b.Logf("keepalived: the observer got no answer from the VIP on %s before the crash", master.Name)
+			fbProgress("keepalived: the observer got no answer from the VIP on %s before the crash", master.Name)
 		}
 		k := procs[master.Name]
 		crashed, down := fc.crash(master, k.kill)
 		var d time.Duration
-		for deadline := crashed.Add(fbRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
+		for deadline := crashed.Add(kaRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
 			if at, _, _, ok := pr.first(down, false); ok {
 				d = at.Sub(crashed)
 				break
@@ -1002,16 +1055,28 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 		}
 		pr.Stop()
 		if d == 0 {
-			res.failed = append(res.failed, fmt.Sprintf("run %d: no answer within %v", i+1, fbRunBound))
+			res.failed = append(res.failed, fmt.Sprintf("run %d: no answer within %v", i+1, kaRunBound))
 		} else {
 			res.runs = append(res.runs, d)
 		}
-		fc.b.Logf("keepalived advert_int %v (VRRPv%d), run %d: %s crashed, VIP answering after %v", advert, version, i+1, master.Name, d)
+		fbProgress("keepalived advert_int %v (VRRPv%d), run %d: %s crashed, VIP answering after %v", advert, version, i+1, master.Name, d)
+		if d != 0 {
+			missed = 0
+		} else if missed++; missed >= fbGiveUp {
+			res.failed = append(res.failed, fmt.Sprintf("given up after run %d: %d runs in a row without an answer", i+1, missed))
+			break
+		}
 		victim := master
 		fc.restore(victim, func() { procs[victim.Name] = fc.kaStart(bin, victim, advert, version) })
-		master = fc.kaWaitStable(settle)
+		master = stable()
 	}
 	return res
+}
+
+// fbProgress reports one run on the standard error, as it happens (go
+// test -v shows it at once).
+func fbProgress(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", a...)
 }
 
 // pct is the q-quantile of d by nearest rank (0 for none).
@@ -1146,7 +1211,11 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 				}
 				p(" %s %.0f ms", s, float64(pct(col, 0.5))/1e6)
 			}
-			p(". The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening); a service's step ends with its first successful health check, which is why the observer reaches the service before the start plan ends.\n")
+			p(". The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)")
+			if r.v.fs {
+				p("; the service's step ends with its first successful health check (retried every 100 ms), which is why the observer reaches the service before the start plan ends")
+			}
+			p(".\n")
 		}
 		if len(bad) > 0 {
 			p("\nNot complete:\n\n")
