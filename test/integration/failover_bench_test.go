@@ -1073,6 +1073,16 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 	return res
 }
 
+// fbNice says at what nice level the benchmark ran, if not 0.
+func fbNice() string {
+	// getpriority returns 20-nice for the calling process.
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil || 20-prio == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", the benchmark and everything it starts at nice %d", 20-prio)
+}
+
 // fbProgress reports one run on the standard error, as it happens (go
 // test -v shows it at once).
 func fbProgress(format string, a ...any) {
@@ -1132,7 +1142,7 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 	host, _ := os.Hostname()
 	p("## Failover: crash of the active node to the VIP and the service answering\n\n")
 	p("Three `mtc daemon` processes, each in its own network namespace (and, through `ip netns exec`, its own mount namespace) on one machine: %s, %d CPUs (%s), %s, %s; load average %s when the run began%s. One heartbeat network (veth pairs on a bridge), a loop-device quorum disk, process watchdog. One package runs on one node: either a VIP alone, or a VIP with ext4 on a loop device and a TCP service (this test binary, answering each connection with its node's address; its health check must pass before the start ends). The packages are placed with the defaults (`configured_node`, failback `manual`). Measured %s with `make bench-failover`, which runs:\n\n",
-		host, numCPU(), cpuModel(), osRelease(), runtime.Version(), load, niceNote(), time.Now().UTC().Format("2006-01-02"))
+		host, numCPU(), cpuModel(), osRelease(), runtime.Version(), load, fbNice(), time.Now().UTC().Format("2006-01-02"))
 	p("    MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFailover -benchtime 1x -timeout 40m ./test/integration\n\n")
 	p("The whole run (%d crashes per timing profile and package, and per keepalived setting) took %s.\n\n", runs, took.Round(time.Second))
 	p("**The crash.** The node running the package has its interface set down (the crash instant), its filesystem shut down without flushing the journal (`FS_IOC_SHUTDOWN`, as a power loss leaves it: the next mount replays the journal), every process in its namespace killed with SIGKILL (the daemon, its watchdog supervisor, the service; its mount namespace ends with them), and the VIP removed from its interface: what a reset leaves. It is restarted (link up, daemon started) once the failover is measured, and the next crash hits whichever node runs the package then.\n\n")
