@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PREFIX  ?= /usr
 SYSTEMD_UNIT_DIR ?= /lib/systemd/system
 
-.PHONY: install demo sim fuzz bench-load all build test test-unit test-root lab-test lab-shell bench vet fmt clean
+.PHONY: install demo sim fuzz bench-load bench-failover all build test test-unit test-root lab-test lab-shell bench vet fmt clean
 
 all: build
 
@@ -65,6 +65,16 @@ bench:
 	$(GO) run ./cmd/mtc bench disk --out docs/BENCHMARKS.md
 	$(GO) run ./cmd/mtc bench sim --out docs/BENCHMARKS.md
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md $(GO) test -run '^$$' -bench NetnsDaemon -benchtime 1x -timeout 30m ./test/integration
+	$(MAKE) bench-failover
+
+# Failover of a package after a crash of its node (link down, every
+# process killed, filesystem shut down), crash to VIP and service
+# answering, FAILOVER_RUNS crashes per timing profile and package, and
+# keepalived (installed with apt-get when missing) in the same namespaces
+# for comparison (root; about 20 minutes). Section "failover".
+FAILOVER_RUNS ?= 20
+bench-failover:
+	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md MTC_FAILOVER_RUNS=$(FAILOVER_RUNS) $(GO) test -run '^$$' -bench NetnsFailover -benchtime 1x -timeout 40m ./test/integration
 
 # A million spoofed heartbeat datagrams, each from its own source address,
 # against one of three daemons: its CPU, memory, log and the heartbeat gaps.
