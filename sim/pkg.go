@@ -86,6 +86,9 @@ type pkgWorld struct {
 	// a hook on every takeover.
 	stepTimes  *[]time.Duration
 	onTakeover func()
+	// onStep, when set, is called at every runner change and placement
+	// decision (the fault sweep of the tests counts them).
+	onStep func()
 }
 
 // pkgNode is one node's placement driver.
@@ -352,6 +355,9 @@ func (n *simNode) pstep(ev placement.Event) {
 	}
 	for _, d := range rd.Decisions {
 		w.trace("n%d placement %v", n.id, d)
+		if w.pk.onStep != nil {
+			w.at(w.now, w.pk.onStep)
+		}
 	}
 	if rd.Report != nil {
 		r := *rd.Report
@@ -640,6 +646,9 @@ func (r *runner) set(s runState) {
 	r.state = s
 	w.trace("n%d runner %s %v", n.id, r.name(), s)
 	w.pk.chk.changed(r, old)
+	if w.pk.onStep != nil {
+		w.at(w.now, w.pk.onStep)
+	}
 	if n.pk.m != nil && n.up && r.inc == n.inc && !n.pk.leftStop {
 		st := s.local()
 		if s == rHalting && w.opt.Bug.PkgHaltedEarly {
