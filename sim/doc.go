@@ -197,7 +197,9 @@
 // against: pkg-skip-clear, pkg-skip-acks (placement.Unsafe) and
 // runner-halted-early (a runner that reports halted as its halt begins)
 // break rule 11; intent-ack-before-write (a coordinator that acknowledges
-// before its write landed) rule 12; pkg-drop-starts (a driver that loses
+// before its write landed) and pkg-skip-intents (a starting node's driver
+// that takes the Durable it read for the whole state area) rule 12;
+// pkg-drop-starts (a driver that loses
 // node 1's starts) rule 13; pkg-ignore-needs (machines given the
 // definitions without their needs) rule 14.
 //

@@ -52,6 +52,9 @@ type pkgChecker struct {
 	bulk bool
 	// reported dedups rule 11 per package.
 	reported []bool
+	// applied is, per incarnation, the last intent its machine was fed,
+	// or that the Durable it started from covers.
+	applied map[quorum.Incarnation]uint64
 }
 
 type pkgModel struct {
@@ -62,6 +65,7 @@ type pkgModel struct {
 func (c *pkgChecker) init(pw *pkgWorld) {
 	c.pw, c.w = pw, pw.w
 	c.acks = map[uint64]placement.Intent{}
+	c.applied = map[quorum.Incarnation]uint64{}
 	for _, p := range pw.defs {
 		c.model = append(c.model, pkgModel{down: !p.AutoRun, switching: p.AutoRun})
 	}
@@ -187,13 +191,14 @@ func (c *pkgChecker) acked(in placement.Intent) {
 
 // started: node n's new incarnation starts from a Durable covering the
 // intents up to from.
-func (c *pkgChecker) started(n *simNode, from uint64) {}
+func (c *pkgChecker) started(n *simNode, from uint64) { c.applied[n.inc] = from }
 
 // fed checks one intent the driver feeds to n's machine.
 func (c *pkgChecker) fed(n *simNode, in placement.Intent) {
-	if in.ID != n.pk.fed+1 {
-		c.w.violate(12, "n%d is fed intent #%d after #%d: out of ID order", n.id, in.ID, n.pk.fed)
+	if last := c.applied[n.inc]; in.ID != last+1 {
+		c.w.violate(12, "n%d is fed intent #%d after #%d: out of ID order", n.id, in.ID, last)
 	}
+	c.applied[n.inc] = in.ID
 	if a, ok := c.acks[in.ID]; ok && a != in {
 		c.w.violate(12, "n%d is fed intent #%d %v %s, but #%d was acknowledged as %v %s", n.id, in.ID, in.Kind, in.Package, in.ID, a.Kind, a.Package)
 	}
@@ -214,8 +219,8 @@ func (c *pkgChecker) intentsKept(when string) {
 		}
 	}
 	for _, n := range w.nodes[1:] {
-		if n.up && n.pk.m != nil && n.pk.fed < c.maxAck {
-			w.violate(12, "%s: n%d has had the intents up to #%d only, of %d acknowledged", when, n.id, n.pk.fed, c.maxAck)
+		if got := c.applied[n.inc]; n.up && n.pk.m != nil && got < c.maxAck {
+			w.violate(12, "%s: n%d has had the intents up to #%d only, of %d acknowledged", when, n.id, got, c.maxAck)
 		}
 	}
 }

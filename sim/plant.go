@@ -65,6 +65,10 @@ type Bug struct {
 	PkgIgnoreNeeds bool
 	// PkgDropStarts: node 1's driver loses every start placement orders.
 	PkgDropStarts bool
+	// PkgSkipIntents: a starting node's driver feeds none of the intents
+	// committed after the Durable it read (it takes the Durable for the
+	// whole state area).
+	PkgSkipIntents bool
 }
 
 // Bugs are the planted bugs by name (mtc sim --plant-bug).
@@ -110,6 +114,7 @@ var Bugs = map[string]Bug{
 	"intent-ack-before-write": {AckBeforeWrite: true},
 	"pkg-drop-starts":         {PkgDropStarts: true},
 	"pkg-ignore-needs":        {PkgIgnoreNeeds: true},
+	"pkg-skip-intents":        {PkgSkipIntents: true},
 }
 
 // plantedWriteResult is the result the driver reports for an own slot

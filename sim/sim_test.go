@@ -224,6 +224,16 @@ func TestPlantedBugsScript(t *testing.T) {
 //	heal-fails-peer    property 6    9
 //	heal-fails-self    property 6    47
 //	no-rejoin-damping  property 5    25
+//
+// and with packages (the same histories, pkgcheck.go):
+//
+//	pkg-skip-clear           rule 11   1
+//	pkg-skip-acks            rule 11   185
+//	runner-halted-early      rule 11   1
+//	intent-ack-before-write  rule 12   2
+//	pkg-skip-intents         rule 12   23
+//	pkg-drop-starts          rule 13   3
+//	pkg-ignore-needs         rule 14   3
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
 	for _, c := range []struct {
@@ -254,6 +264,7 @@ func TestPlantedBugs(t *testing.T) {
 		{"pkg-skip-acks", 11, false, 0},
 		{"runner-halted-early", 11, false, 0},
 		{"intent-ack-before-write", 12, false, 0},
+		{"pkg-skip-intents", 12, false, 0},
 		{"pkg-drop-starts", 13, false, 0},
 		{"pkg-ignore-needs", 14, false, 0},
 	} {
