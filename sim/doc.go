@@ -124,14 +124,16 @@
 // once. A crash is the daemon's: the machine and its runners stay up
 // until the crashed incarnation's watchdog deadline resets it, a fence
 // cuts it off, or the next daemon's start-up stop halts them. That stop
-// runs after the new daemon's registration for fencing and before its
-// quorum machine starts (dependents first, in the runners' times), and
-// LeftoversStopped is fed as the machine starts: the simulation assumes the daemon stops leftovers before it
-// starts its quorum machine and feeds the watchdog, so a stop that does
-// not finish in time ends with the old watchdog's reset, which the
-// survivors' watchdog-based takeovers count on. (A daemon that fed the
-// watchdog first would void that reset; the simulation does not model
-// it.) A VM resumed from a freeze after its packages were taken over
+// (dependents first, in the runners' times; it does not fail here) runs
+// before the new daemon's quorum machine starts, and LeftoversStopped is
+// fed as the machine starts: as package daemon does, the daemon stops
+// leftovers before it first feeds the watchdog, so a stop that does not
+// finish in time ends with the old watchdog's reset, which the
+// survivors' watchdog-based takeovers count on. (The simulated daemon
+// registers for fencing before that stop, the real one after it; every
+// simulated incarnation logs in with new I_T nexuses, which give the
+// leftovers no storage back, so the order changes the timing only.)
+// A VM resumed from a freeze after its packages were taken over
 // stops them at once, as the quorum packages (the non-guarantee below).
 //
 // Operator: from the cluster's formation to the end of the faults, at
