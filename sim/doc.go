@@ -178,8 +178,9 @@
 //     in maintenance, switching enabled, no runner of it failed in the
 //     history (failure marks follow, which only an operator clears), no
 //     exclusion either way (priority decides which yields), some node of
-//     its list not drained, what it needs running (same_node: on a node
-//     of its list not drained), and no pending move to a drained node.
+//     its list not drained, what it needs not halted by an operator and
+//     running (same_node: on a node of its list not drained), and no
+//     pending move to a drained node.
 //     B = 2 x (4E + L x (halt + start + 2E)), with E = 2 x
 //     HeartbeatInterval + 3ms a report exchange (the next heartbeat, and
 //     one more for one lost or late), L the levels of needs (1 + the

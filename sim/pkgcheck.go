@@ -229,8 +229,9 @@ func (c *pkgChecker) intentsKept(when string) {
 // intents acknowledged and what runs where: not halted by an operator
 // (or auto_run off and never run), not in maintenance, switching
 // enabled, no runner of it failed in this history, no exclusion either
-// way, some node of its list not drained, and what it needs running
-// (on a node of its list that is not drained, for same_node); a pending
+// way, some node of its list not drained, and what it needs not halted
+// and running (on a node of its list that is not drained, for
+// same_node); a pending
 // move waits for its node, so a package with one is judged only when
 // nothing it needs can keep it from that node. why says which.
 func (c *pkgChecker) required(p int) (bool, string) {
@@ -267,6 +268,11 @@ func (c *pkgChecker) required(p int) (bool, string) {
 			continue
 		}
 		j := pw.index[d.Package]
+		if c.model[j].down {
+			// Placed nowhere, though it may still run (its halt
+			// waits for its own dependents).
+			return false, "needs a package an operator halted"
+		}
 		var on quorum.Set
 		for _, n := range w.nodes[1:] {
 			if n.pk.run[j].state == rRunning {
