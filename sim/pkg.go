@@ -73,9 +73,9 @@ type pkgWorld struct {
 	nodes []placement.Node
 	index map[string]int
 	// Runner timing and failures, drawn per history.
-	startMax, haltMax          time.Duration
-	startFail, runFail, haltFf float64
-	failures                   bool // failures are drawn (off once the faults heal)
+	startMax, haltMax            time.Duration
+	startFail, runFail, haltFail float64
+	failures                     bool // failures are drawn (off once the faults heal)
 	// The state area on the quorum disk: the committed intents in ID
 	// order and the Durable operator state last written by a coordinator.
 	log       []placement.Intent
@@ -138,7 +138,7 @@ func newPkgWorld(w *World, po PackageOptions) (*pkgWorld, error) {
 	pw.haltMax = 50*time.Millisecond + time.Duration(pw.rng.Int63n(int64(2*time.Second)))
 	if pw.rng.Intn(3) == 0 {
 		pw.failures = true
-		pw.startFail, pw.runFail, pw.haltFf = 0.05, 0.05, 0.03
+		pw.startFail, pw.runFail, pw.haltFail = 0.05, 0.05, 0.03
 	}
 	pw.writeFail = 0.03
 	if po.Exact || w.opt.Exact {
@@ -379,7 +379,6 @@ func (n *simNode) pstep(ev placement.Event) {
 		}
 		r := k.run[i]
 		if a.Kind == placement.Start {
-			w.pk.chk.startOrdered(r)
 			r.start()
 		} else {
 			r.halt()
@@ -756,7 +755,7 @@ func (r *runner) halt() {
 		}
 		d = n.stopDelay
 	}
-	fail := pw.failures && !r.stopping && pw.rng.Float64() < pw.haltFf
+	fail := pw.failures && !r.stopping && pw.rng.Float64() < pw.haltFail
 	w.at(w.now+d, func() {
 		if tok != r.tok || r.state != rHalting {
 			return

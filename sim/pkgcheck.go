@@ -142,9 +142,6 @@ func (c *pkgChecker) checkAll() {
 	}
 }
 
-// startOrdered: placement ordered a start (counted for the measurements).
-func (c *pkgChecker) startOrdered(*runner) {}
-
 // acked records an acknowledged intent and applies it to the model.
 func (c *pkgChecker) acked(in placement.Intent) {
 	if old, ok := c.acks[in.ID]; ok {
