@@ -132,3 +132,49 @@ func TestPlacementMoveFailbackLivelock(t *testing.T) {
 		t.Errorf("p was claimed %d times in 10 steps (target n%d: %s; pending %+v): the claim is made and withdrawn at every step", claims, st.Target, st.TargetWhy, st.Intent.Pending)
 	}
 }
+
+// TestPlacementOneShotAgreed reproduces what histories 1428 and 1433 of
+// `mtc sim` (`mtc sim --seed 1428 --nodes 9 --timing default`, `mtc sim
+// --seed 1433 --nodes 6 --timing aggressive`) show: a move to node X is
+// committed, then a drain of X while the package starts there. It runs on
+// X for less than a report exchange and halts for the drain. X's machine
+// saw it running and completed the move; the others never saw it running
+// in a report and keep the move pending. The nodes' operator state
+// diverges: in 1428 n1 places the package on n6 while n6 (and every other
+// node) places it nowhere ("move to n1 waits: drained"); in 1433 every
+// machine keeps the pending move to the drained node. Either way the
+// package stays down until n1 is undrained, although the move ran, which
+// placement's doc says ends a one-shot intent.
+func TestPlacementOneShotAgreed(t *testing.T) {
+	for _, c := range []struct {
+		seed  int64
+		nodes int
+	}{{1428, 9}, {1433, 6}} {
+		w, r, err := runHistory(c.seed, HistoryOptions{Nodes: c.nodes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := map[string]placement.PackageStatus{}
+		for _, n := range w.nodes[1:] {
+			if n.pk.m == nil {
+				continue
+			}
+			for _, st := range n.pk.m.Status() {
+				f, ok := first[st.Name]
+				if !ok {
+					first[st.Name] = st
+					continue
+				}
+				if f.Intent != st.Intent || f.Target != st.Target {
+					t.Errorf("%s: package %s: n%d has %+v, target n%d (%s); n%d has %+v, target n%d (%s)", r.Summary(), st.Name,
+						w.nodes[1].id, f.Intent.Pending, f.Target, f.TargetWhy, n.id, st.Intent.Pending, st.Target, st.TargetWhy)
+					break
+				}
+			}
+		}
+		for _, v := range r.Violations {
+			t.Errorf("%s: %v", r.Summary(), v)
+		}
+		w.Close()
+	}
+}
