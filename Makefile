@@ -112,8 +112,8 @@ fuzz:
 	done
 
 # A larger sweep of the simulation than the test suite's 2000 seeds: the
-# safety invariants and the survivor-liveness properties, with the number
-# of histories of each fault kind.
+# safety invariants (packages' included) and the survivor-liveness
+# properties, with the number of histories of each fault kind.
 sim:
 	nice $(GO) run ./cmd/mtc sim --seeds 10000
 

@@ -54,10 +54,22 @@
 //     admitted at one instant and completed at a later one, so a PREEMPT
 //     AND ABORT in between aborts it. Histories without fencing have no
 //     persistent reservations: no fence completes and every write lands;
-//   - packages: node i's package starts on i when it first holds quorum,
-//     stops when the node stops its packages (at once, or slowly or never
-//     under the slow-stop fault: it runs on until the stop ends or the
-//     watchdog resets the node), moves on takeover.
+//   - the quorum machine's own packages: node i's package starts on i
+//     when it first holds quorum, stops when the node stops its packages
+//     (at once, or slowly or never under the slow-stop fault: it runs on
+//     until the stop ends or the watchdog resets the node), moves on
+//     takeover (the safety checker's rules 2 and 7 follow them);
+//   - placement (pkg.go; every history but with HistoryOptions.NoPackages,
+//     mtc sim --no-packages): every node runs the real placement.Machine
+//     beside its quorum machine, over 1 to 8 package definitions drawn per
+//     history from a stream of its own (lists of one to four nodes, both
+//     failover policies, failback, priorities, auto_run, needs same_node
+//     or any_node and exclusions), driven as placement's package doc asks
+//     of the daemon: ViewChanged after every quorum step that changed the
+//     status, TakeoversAllowed with every quorum takeover, Local for every
+//     runner change, and each node's latest report carried by every
+//     network heartbeat the simulation delivers (so reports are lost,
+//     late, duplicated and reordered with them); see "Packages" below.
 //
 // World.RunUntil processes events in time order (ties by insertion), so a
 // seed replays exactly. RunHistory draws a history from a seed: the
@@ -95,6 +107,104 @@
 // quorum, "Transitions") per member outside it that leaves; a node whose
 // disk path healed belongs to it from its first own write after the heal
 // that completed.
+//
+// # Packages
+//
+// Runners: one fake runner per package and machine, whose true state
+// (down, starting, running, halting, failed, halt-failed; any but down
+// has resources up) the package checker watches. A start or halt takes
+// a time drawn per operation (up to a per-history maximum of 50ms to 2s);
+// in one history in three a start fails (5%), a running service fails
+// past its restart limit (5%) and a halt fails (3%, halt-failed: up
+// until a reset), until the faults heal. A running package whose
+// incarnation the target has cut off the data LUN fails (its I/O does).
+// StopPackages (self-fence) halts every package of the node, dependents
+// first, each halt taking its time (or the slow-stop fault's; a hung
+// stop ends at the reset). A watchdog reset takes every runner down at
+// once. A crash is the daemon's: the machine and its runners stay up
+// until the crashed incarnation's watchdog deadline resets it, a fence
+// cuts it off, or the next daemon's start-up stop halts them. That stop
+// (dependents first, in the runners' times; it does not fail here) runs
+// before the new daemon's quorum machine starts, and LeftoversStopped is
+// fed as the machine starts: as package daemon does, the daemon stops
+// leftovers before it first feeds the watchdog, so a stop that does not
+// finish in time ends with the old watchdog's reset, which the
+// survivors' watchdog-based takeovers count on. (The simulated daemon
+// registers for fencing before that stop, the real one after it; every
+// simulated incarnation logs in with new I_T nexuses, which give the
+// leftovers no storage back, so the order changes the timing only.)
+// A VM resumed from a freeze after its packages were taken over
+// stops them at once, as the quorum packages (the non-guarantee below).
+//
+// Operator: from the cluster's formation to the end of the faults, at
+// random instants (a quarter to one and a quarter FailureTimeout apart,
+// one time in three a second command within a heartbeat), a random intent
+// (run, halt, move, enable, disable, maintenance on and off, drain,
+// undrain, clear). The quorate coordinator (the lowest-id member of a
+// quorate view) commits intents one at a time: the next ID, a write of
+// the state area through its disk path (failing with the path, past
+// IOTimeout on a slow one, 3% at random, and refused by the target once
+// its key is preempted; a generation check refuses a write when another
+// coordinator committed meanwhile), acknowledged only once written; then
+// sent to every node, again every heartbeat interval until it has it.
+// A node feeds the intents in ID order, reading the state area for any
+// it missed whenever its quorum status changes; a new incarnation starts
+// from the Durable the coordinator wrote last (written whenever the
+// coordinator's Ready carries one) and is fed every committed intent
+// after it, before its first view. In one history in four the whole
+// cluster restarts at the end (every machine reset at once, booting
+// rebootDelay later): only the state area carries the operator's state
+// across.
+//
+// The package checker (pkgcheck.go) derives its expectations from the
+// true definitions, the acknowledged intents (interpreted by placement's
+// documented rules, never by asking a machine), the runners' true states,
+// and what the simulation knows of every machine (reset, fenced at the
+// target, frozen):
+//
+//  11. No package is active on two machines at once, unless all but one
+//     are fenced (the target holds no data-LUN registration of the
+//     incarnation that started it, so its writes are refused), reset
+//     (the watchdog's reset takes every runner down with it) or frozen
+//     as a whole VM.
+//  12. No acknowledged intent is lost: no ID is acknowledged twice, every
+//     node is fed the intents in ID order, each the one acknowledged
+//     under its ID, and once the faults have healed (and again after a
+//     whole-cluster restart) every acknowledged intent is in the state
+//     area and every node has had it or started from a Durable covering
+//     it.
+//  13. Every package that can run runs on exactly one node within B
+//     after the cluster re-formed: not halted (auto_run, run, halt), not
+//     in maintenance, switching enabled, no runner of it failed in the
+//     history (failure marks follow, which only an operator clears), no
+//     exclusion either way (priority decides which yields), some node of
+//     its list not drained, what it needs not halted by an operator and
+//     running (same_node: on a node of its list not drained), and no
+//     pending move to a drained node.
+//     B = 2 x (4E + L x (halt + start + 2E)), with E = 2 x
+//     HeartbeatInterval + 3ms a report exchange (the next heartbeat, and
+//     one more for one lost or late), L the levels of needs (1 + the
+//     longest chain), halt and start the runners' maximum durations: one
+//     exchange for every member's report after the re-form, per level a
+//     halt and an exchange (dependents halt first), three exchanges for a
+//     claim and its acknowledgements, per level a start and an exchange
+//     (a dependent starts once what it needs runs); doubled, as a
+//     liveness bound. No takeover is left to wait for once the cluster
+//     has re-formed: every node is a member, a restarted one having
+//     reported LeftoversStopped.
+//  14. Dependency order on a machine: a package that needs Q on the same
+//     node starts only while Q runs there, and Q begins to halt only
+//     while the package is down there (a reset takes both at once).
+//
+// Planted bugs (plant.go) show each rule catching what it guards
+// against: pkg-skip-clear, pkg-skip-acks (placement.Unsafe) and
+// runner-halted-early (a runner that reports halted as its halt begins)
+// break rule 11; intent-ack-before-write (a coordinator that acknowledges
+// before its write landed) and pkg-skip-intents (a starting node's driver
+// that takes the Durable it read for the whole state area) rule 12;
+// pkg-drop-starts (a driver that loses
+// node 1's starts) rule 13; pkg-ignore-needs (machines given the
+// definitions without their needs) rule 14.
 //
 // Non-guarantees: the fakes model outcomes and orders, not the timing of
 // real queues; a frozen VM's packages are taken as not running while it

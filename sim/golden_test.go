@@ -19,8 +19,8 @@ func TestGolden(t *testing.T) {
 	golden.Run(t, "testdata/*.txt", *rewrite,
 		func(file string) func(string, int) (string, error) { return NewScript(file).Do },
 		func(out string) string {
-			if strings.Contains(out, "VIOLATION") || strings.Contains(out, "LIVENESS") || strings.Contains(out, "NOT re-formed") {
-				return "the scenario breaks an invariant or a liveness property, or does not re-form"
+			if strings.Contains(out, "VIOLATION") || strings.Contains(out, "LIVENESS") || strings.Contains(out, "NOT re-formed") || strings.Contains(out, "EXPECT FAILED") {
+				return "the scenario breaks an invariant or a liveness property, does not re-form, or fails an expectation"
 			}
 			return ""
 		})

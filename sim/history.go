@@ -25,6 +25,9 @@ type HistoryOptions struct {
 	Kind string
 	// Trace receives the history's events and decisions when set.
 	Trace io.Writer
+	// NoPackages runs the history without the package layer (pkg.go):
+	// no placement machines, runners or operator.
+	NoPackages bool
 }
 
 // Result is the outcome of one history.
@@ -46,6 +49,12 @@ type Result struct {
 	Simulated time.Duration
 	// Reformed is how long after the last heal the cluster re-formed.
 	Reformed time.Duration
+	// Packages is how many packages the history ran (0: none); Intents
+	// how many operator intents were acknowledged; ClusterRestart: the
+	// whole cluster restarted at the end (rule 12 across it).
+	Packages       int
+	Intents        int
+	ClusterRestart bool
 }
 
 // RunHistory draws one history from seed and runs it: the cluster forms,
@@ -79,7 +88,7 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 			timing = config.AggressiveTiming()
 		}
 	}
-	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, DrawArbiter: true, Bug: ho.Bug}
+	opt := Options{Nodes: nodes, Timing: timing, Seed: seed, Fencing: rng.Intn(10) < 7, DrawArbiter: true, Bug: ho.Bug, Packages: !ho.NoPackages}
 	if ho.Trace != nil {
 		opt.Trace = ho.Trace
 	}
@@ -124,6 +133,14 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 		}
 	}
 	end = faultsEnd
+	if w.pk != nil {
+		// The operator's commands race the faults; runner failures stop
+		// with them.
+		res.Packages = len(w.pk.defs)
+		w.trace("packages: %s", w.pk)
+		w.pk.operator(formed, end)
+		w.at(end, func() { w.pk.failures = false })
+	}
 	w.RunUntil(end)
 	w.HealAll()
 	// Run until the cluster has re-formed and stayed so for a while (a
@@ -148,6 +165,10 @@ func runHistory(seed int64, ho HistoryOptions) (*World, Result, error) {
 	}
 	w.checkReformed()
 	w.lv.finish()
+	if w.pk != nil && since >= 0 {
+		res.ClusterRestart = w.pkgFinal(since)
+		res.Intents = len(w.pk.chk.acks)
+	}
 	res.Violations = w.violations
 	res.Liveness = w.liveness
 	res.Windows = w.lv.Windows
@@ -353,12 +374,27 @@ func (r Result) Replay() string {
 // how many of those broke a safety invariant or a liveness property.
 type KindCounts struct {
 	Histories, Unsafe, Unlive map[string]int
+	// Histories with packages, the operator intents they acknowledged,
+	// those that ended with a whole-cluster restart, and the violations
+	// by rule.
+	WithPackages, Intents, Restarts int
+	Rules                           map[int]int
 }
 
 // Add counts one result.
 func (k *KindCounts) Add(r Result) {
 	if k.Histories == nil {
-		k.Histories, k.Unsafe, k.Unlive = map[string]int{}, map[string]int{}, map[string]int{}
+		k.Histories, k.Unsafe, k.Unlive, k.Rules = map[string]int{}, map[string]int{}, map[string]int{}, map[int]int{}
+	}
+	if r.Packages > 0 {
+		k.WithPackages++
+		k.Intents += r.Intents
+		if r.ClusterRestart {
+			k.Restarts++
+		}
+	}
+	for _, v := range r.Violations {
+		k.Rules[v.Rule]++
 	}
 	for _, kind := range r.Kinds {
 		k.Histories[kind]++
@@ -376,6 +412,10 @@ func (k KindCounts) String() string {
 	var b strings.Builder
 	for _, kind := range FaultKinds() {
 		fmt.Fprintf(&b, "kind %-13s histories=%-5d unsafe=%-4d liveness-failed=%d\n", kind, k.Histories[kind], k.Unsafe[kind], k.Unlive[kind])
+	}
+	if k.WithPackages > 0 {
+		fmt.Fprintf(&b, "packages: histories=%d intents-acknowledged=%d whole-cluster-restarts=%d violations rule 11 (two live owners)=%d 12 (intent lost)=%d 13 (not running)=%d 14 (dependency order)=%d\n",
+			k.WithPackages, k.Intents, k.Restarts, k.Rules[11], k.Rules[12], k.Rules[13], k.Rules[14])
 	}
 	return b.String()
 }

@@ -139,6 +139,8 @@ type liveChecker struct {
 	runs lossRuns
 	win  liveWindow
 	tok  uint64
+	// done: the history's judged part is over (finish).
+	done bool
 	// Windows counts the windows longer than R that had a connected
 	// majority (the windows the checker judged).
 	Windows int
@@ -181,7 +183,7 @@ func (w *World) currentPattern() pattern {
 // after changes that may be one); a real change ends the current window.
 func (w *World) patternChanged() {
 	l := &w.lv
-	if len(w.nodes) == 0 || w.nodes[len(w.nodes)-1] == nil {
+	if l.done || len(w.nodes) == 0 || w.nodes[len(w.nodes)-1] == nil {
 		return // still building the world
 	}
 	l.disk.follow(w)
@@ -288,7 +290,7 @@ func (l *liveChecker) close() {
 }
 
 // finish closes the last window at the end of a history.
-func (l *liveChecker) finish() { l.close(); l.win.start = -1 }
+func (l *liveChecker) finish() { l.close(); l.win.start = -1; l.done = true }
 
 func (l *liveChecker) emitPending() {
 	for _, v := range l.win.pending {

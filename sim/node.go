@@ -76,6 +76,11 @@ type simNode struct {
 
 	bootToken uint64
 	readBuf   []quorum.SlotObservation
+
+	// Packages (pkg.go): the placement driver and the runners; stopDone
+	// runs once a stop of every package has ended.
+	pk       *pkgNode
+	stopDone func()
 }
 
 type ioOp struct {
@@ -124,6 +129,9 @@ func (n *simNode) boot() {
 // start starts the daemon's machine.
 func (n *simNode) start() {
 	w := n.w
+	if n.pkgStart() {
+		return // the start-up stop of the leftovers comes first
+	}
 	registered := n.registering
 	n.registering = false
 	n.up = true
@@ -145,6 +153,9 @@ func (n *simNode) start() {
 	n.status = quorum.Status{}
 	if w.st != nil {
 		w.st.dataWriter(n)
+	}
+	if n.pk != nil {
+		n.pkgMachine()
 	}
 	if registered {
 		w.trace("n%d registered for fencing", n.id)
@@ -175,6 +186,7 @@ func (n *simNode) exit(why string) {
 	n.status = quorum.Status{}
 	w.chk.observeQuorum(n.obs, n.status)
 	if !n.wdArmed {
+		n.pkgReset("reset")
 		n.crash("reset: daemon stopped before its watchdog was armed")
 		n.scheduleReboot()
 	}
@@ -184,6 +196,7 @@ func (n *simNode) exit(why string) {
 func (n *simNode) crash(why string) {
 	if n.registering {
 		n.registering = false
+		n.pkgAbortBoot()
 		n.abandonFence()
 		n.w.trace("n%d %s while registering", n.id, why)
 		return
@@ -192,6 +205,7 @@ func (n *simNode) crash(why string) {
 		return
 	}
 	n.abandonFence()
+	wd, wdAt := n.wdArmed, n.wdDeadline // the hardware watchdog counts on
 	n.exited = false
 	n.up = false
 	n.running = 0
@@ -207,6 +221,7 @@ func (n *simNode) crash(why string) {
 	n.status = quorum.Status{}
 	n.w.chk.end(n.obs)
 	n.w.trace("n%d %s", n.id, why)
+	n.pkgCrash(wd, wdAt)
 	n.w.patternChanged()
 }
 
@@ -240,6 +255,7 @@ func (n *simNode) step(ev quorum.Event) {
 		(*effects)(n).FeedWatchdog()
 	}
 	n.afterStep(prev)
+	n.pkgAfterStep()
 }
 
 // afterStep starts packages of a quorate node and checks the invariants
@@ -317,6 +333,10 @@ func (n *simNode) resume() {
 	for _, f := range th {
 		f()
 	}
+	n.pkgThaw()
+	if w.pk != nil {
+		w.pk.chk.checkAll()
+	}
 }
 
 // setWatchdog moves the watchdog's deadline. One check event is pending
@@ -344,6 +364,7 @@ func (n *simNode) setWatchdog(deadline time.Duration) {
 			return
 		}
 		n.wdPending = false
+		n.pkgReset("watchdog reset")
 		n.crash("watchdog reset")
 		n.scheduleReboot()
 	}
@@ -406,6 +427,7 @@ func (n *simNode) beginStop() {
 		return
 	}
 	n.obs.stopped = true
+	n.pkgSelfFence()
 	d := n.stopDelay
 	if n.resumingVM || n.running == 0 {
 		d = 0
@@ -458,6 +480,12 @@ func (e *effects) Takeover(t quorum.Takeover) {
 	n := (*simNode)(e)
 	w := n.w
 	w.chk.takeover(n, t)
+	if n.pk != nil {
+		n.pk.takeovers = append(n.pk.takeovers, t)
+		if f := w.pk.onTakeover; f != nil {
+			f()
+		}
+	}
 	x := w.node(t.Node)
 	for p := quorum.NodeID(1); int(p) < len(w.nodes); p++ {
 		if w.owner[p] != t.Node {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/placement"
 	"github.com/mtcluster/mtc/quorum"
 )
 
@@ -47,6 +48,27 @@ type Bug struct {
 	// reported as failed, although they land (a driver that keeps a path
 	// error it saw before the heal).
 	OwnWritesFailAfterHeal bool
+
+	// Packages (histories with packages; pkgcheck.go).
+	//
+	// Placement disables a safety rule of the placement machines.
+	Placement placement.Unsafe
+	// AckBeforeWrite: the coordinator acknowledges an intent and sends
+	// it to the nodes before its state-area write has landed (which may
+	// fail: the ID is then given again).
+	AckBeforeWrite bool
+	// PkgHaltedEarly: the runners report a package halted as its halt
+	// begins, while its resources are still up.
+	PkgHaltedEarly bool
+	// PkgIgnoreNeeds: the machines are given the definitions without
+	// their needs, so dependents start before what they need.
+	PkgIgnoreNeeds bool
+	// PkgDropStarts: node 1's driver loses every start placement orders.
+	PkgDropStarts bool
+	// PkgSkipIntents: a starting node's driver feeds none of the intents
+	// committed after the Durable it read (it takes the Durable for the
+	// whole state area).
+	PkgSkipIntents bool
 }
 
 // Bugs are the planted bugs by name (mtc sim --plant-bug).
@@ -85,6 +107,14 @@ var Bugs = map[string]Bug{
 		d.RejoinHoldDown, d.RejoinHoldDownMax = 0, 0
 		return d
 	}},
+	// Packages.
+	"pkg-skip-acks":           {Placement: placement.Unsafe{SkipAcks: true}},
+	"pkg-skip-clear":          {Placement: placement.Unsafe{SkipClear: true}},
+	"runner-halted-early":     {PkgHaltedEarly: true},
+	"intent-ack-before-write": {AckBeforeWrite: true},
+	"pkg-drop-starts":         {PkgDropStarts: true},
+	"pkg-ignore-needs":        {PkgIgnoreNeeds: true},
+	"pkg-skip-intents":        {PkgSkipIntents: true},
 }
 
 // plantedWriteResult is the result the driver reports for an own slot

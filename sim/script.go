@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/placement"
 	"github.com/mtcluster/mtc/quorum"
 )
 
@@ -39,6 +40,21 @@ import (
 //	pause N D             node N's daemon is paused for D (the watchdog counts)
 //	freeze N D            node N's whole VM is frozen for D (the watchdog too)
 //	check                 whether the cluster has re-formed, and the checkers' counts
+//
+// Packages (pkg.go; the runners take 500ms to start or halt a package):
+//
+//	package P nodes 1,2,3 [OPTION...]  define package P (before nodes), with
+//	                      options manual (auto_run off), min (failover_policy
+//	                      min_package_node), failback (failback_policy
+//	                      automatic), priority N, needs Q (same_node),
+//	                      needs-any Q, excludes Q (same_node)
+//	intent KIND [P] [N]   an operator intent (run, halt, move, enable, disable,
+//	                      maintenance-on, maintenance-off, drain, undrain, clear),
+//	                      committed by the coordinator: intent move db 2,
+//	                      intent drain 2, intent halt db
+//	fail P N              package P's service on node N fails past its
+//	                      restart limit
+//	expect P on N|nowhere whether P runs on node N alone (or is down everywhere)
 //
 // Each command's output is the log it caused, with the absolute simulation
 // time: each node's decisions (members, quorum gained and lost, peers dead
@@ -78,8 +94,8 @@ func (s *Script) Do(line string, lineNo int) (string, error) {
 	}
 	cmd, args := f[0], f[1:]
 	w := s.w
-	if w == nil && cmd != "nodes" && cmd != "timing" && cmd != "fencing" && cmd != "arbiter" {
-		return "", errf("%q before \"nodes N\": the script must start with nodes (and optionally timing, fencing, arbiter)", cmd)
+	if w == nil && cmd != "nodes" && cmd != "timing" && cmd != "fencing" && cmd != "arbiter" && cmd != "package" {
+		return "", errf("%q before \"nodes N\": the script must start with nodes (and optionally timing, fencing, arbiter, package)", cmd)
 	}
 	nodeArg := func(i int) (quorum.NodeID, error) {
 		if i >= len(args) {
@@ -259,6 +275,75 @@ func (s *Script) Do(line string, lineNo int) (string, error) {
 		} else {
 			w.VMFreeze(id, d)
 		}
+	case "package":
+		if w != nil {
+			return "", errf("package: define packages before \"nodes N\"")
+		}
+		p, err := parsePackage(args)
+		if err != nil {
+			return "", errf("package: %v", err)
+		}
+		s.opt.Packages = true
+		s.opt.PackageOptions.Packages = append(s.opt.PackageOptions.Packages, p)
+	case "intent":
+		if w.pk == nil {
+			return "", errf("intent: the script defines no package")
+		}
+		in, err := parseIntent(args, len(w.nodes)-1)
+		if err != nil {
+			return "", errf("intent: %v", err)
+		}
+		w.pk.submit(in)
+	case "fail", "expect":
+		if w.pk == nil {
+			return "", errf("%s: the script defines no package", cmd)
+		}
+		if len(args) < 2 {
+			return "", errf("usage: fail P N, expect P on N|nowhere")
+		}
+		i, ok := w.pk.index[args[0]]
+		if !ok {
+			return "", errf("%s: no package %q", cmd, args[0])
+		}
+		if cmd == "fail" {
+			id, err := nodeArg(1)
+			if err != nil {
+				return "", err
+			}
+			if r := w.nodes[id].pk.run[i]; r.state == rRunning {
+				r.tok++
+				r.set(rFailed)
+			}
+			break
+		}
+		var want quorum.NodeID
+		switch {
+		case len(args) == 2 && args[1] == "nowhere":
+		case len(args) == 3 && args[1] == "on":
+			id, err := nodeArg(2)
+			if err != nil {
+				return "", err
+			}
+			want = id
+		default:
+			return "", errf("usage: expect P on N|nowhere")
+		}
+		var up []string
+		ok = true
+		for _, n := range w.nodes[1:] {
+			r := n.pk.run[i]
+			if r.up() {
+				up = append(up, fmt.Sprintf("n%d %v", n.id, r.state))
+			}
+			if n.id == want && r.state != rRunning || n.id != want && r.up() {
+				ok = false
+			}
+		}
+		if ok {
+			w.trace("expect %s: ok (%s)", strings.Join(args, " "), orNone(up))
+		} else {
+			w.trace("EXPECT FAILED %s: %s", strings.Join(args, " "), orNone(up))
+		}
 	case "check":
 		w.lv.flush()
 		state := "re-formed"
@@ -333,10 +418,100 @@ func keepLine(l string) bool {
 	if strings.Contains(l, " peer ") && (strings.HasSuffix(l, " alive") || strings.HasSuffix(l, " unknown")) {
 		return false
 	}
-	for _, s := range []string{"disk-write-ok", "peer-restarted", "fault: ", "heal: ", "fencing on", "fencing off", "registered for fencing"} {
+	for _, s := range []string{"disk-write-ok", "peer-restarted", "fault: ", "heal: ", "fencing on", "fencing off", "registered for fencing", " placement placed ", " placement intent "} {
 		if strings.Contains(l, s) {
 			return false
 		}
 	}
 	return true
+}
+
+// parsePackage reads "P nodes 1,2,3 [OPTION...]" (see Script).
+func parsePackage(args []string) (placement.Package, error) {
+	if len(args) < 3 || args[1] != "nodes" {
+		return placement.Package{}, fmt.Errorf("usage: package P nodes 1,2,3 [manual] [min] [failback] [priority N] [needs Q] [needs-any Q] [excludes Q]")
+	}
+	p := placement.Package{Name: args[0], AutoRun: true}
+	for _, x := range strings.Split(args[2], ",") {
+		id, err := strconv.Atoi(x)
+		if err != nil || id < 1 || id > quorum.MaxNodes {
+			return p, fmt.Errorf("%q is not a node id", x)
+		}
+		p.Nodes = append(p.Nodes, placement.NodeID(id))
+	}
+	for i := 3; i < len(args); i++ {
+		next := func() (string, error) {
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("%s needs a value", args[i])
+			}
+			i++
+			return args[i], nil
+		}
+		switch args[i] {
+		case "manual":
+			p.AutoRun = false
+		case "min":
+			p.Failover = placement.MinPackageNode
+		case "failback":
+			p.Failback = placement.FailbackAutomatic
+		case "priority":
+			v, err := next()
+			if err != nil {
+				return p, err
+			}
+			if p.Priority, err = strconv.Atoi(v); err != nil {
+				return p, fmt.Errorf("priority %q is not a number", v)
+			}
+		case "needs", "needs-any", "excludes":
+			v, err := next()
+			if err != nil {
+				return p, err
+			}
+			d := placement.Dependency{Package: v, Cond: placement.Needs, Where: placement.SameNode}
+			switch args[i-1] {
+			case "needs-any":
+				d.Where = placement.AnyNode
+			case "excludes":
+				d.Cond = placement.Excludes
+			}
+			p.Dependencies = append(p.Dependencies, d)
+		default:
+			return p, fmt.Errorf("unknown option %q (manual, min, failback, priority N, needs Q, needs-any Q, excludes Q)", args[i])
+		}
+	}
+	return p, nil
+}
+
+// parseIntent reads "KIND [P] [N]" (see Script).
+func parseIntent(args []string, nodes int) (placement.Intent, error) {
+	if len(args) == 0 {
+		return placement.Intent{}, fmt.Errorf("usage: intent KIND [P] [N]")
+	}
+	var in placement.Intent
+	kinds := map[string]placement.IntentKind{
+		"run": placement.IntentRun, "halt": placement.IntentHalt, "move": placement.IntentMove,
+		"enable": placement.IntentEnable, "disable": placement.IntentDisable,
+		"maintenance-on": placement.IntentMaintenanceOn, "maintenance-off": placement.IntentMaintenanceOff,
+		"drain": placement.IntentDrain, "undrain": placement.IntentUndrain, "clear": placement.IntentClear,
+	}
+	k, ok := kinds[args[0]]
+	if !ok {
+		return in, fmt.Errorf("unknown kind %q", args[0])
+	}
+	in.Kind = k
+	rest := args[1:]
+	if k != placement.IntentDrain && k != placement.IntentUndrain {
+		if len(rest) == 0 {
+			return in, fmt.Errorf("%s names a package", args[0])
+		}
+		in.Package, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		id, err := strconv.Atoi(rest[0])
+		if err != nil || id < 1 || id > nodes {
+			return in, fmt.Errorf("%q is not a node id of this cluster", rest[0])
+		}
+		in.Node = placement.NodeID(id)
+	}
+	return in, nil
 }

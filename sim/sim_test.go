@@ -54,12 +54,35 @@ func TestHistories(t *testing.T) {
 	var sims time.Duration
 	var kinds KindCounts
 	bad := 0
+	known := map[int64]bool{}
+	for _, s := range knownPlacement {
+		known[s] = true
+	}
+	var fixed, failing []string
+	knownFailed := 0
 	for _, r := range rs {
 		sims += r.Simulated
 		kinds.Add(r)
+		if known[r.Seed] {
+			// An open defect of package placement (pkg_known_test.go):
+			// rule 13 alone, or the defect is fixed.
+			only13 := len(r.Violations) > 0
+			for _, v := range r.Violations {
+				only13 = only13 && v.Rule == 13
+			}
+			if only13 {
+				knownFailed++
+				continue
+			}
+			if len(r.Violations) == 0 {
+				fixed = append(fixed, fmt.Sprint(r.Seed))
+				continue
+			}
+		}
 		if len(r.Violations) == 0 {
 			continue
 		}
+		failing = append(failing, fmt.Sprint(r.Seed))
 		if bad++; bad <= 10 {
 			t.Errorf("%s: %v (replay: %s)", r.Summary(), r.Violations[0], r.Replay())
 		}
@@ -67,7 +90,13 @@ func TestHistories(t *testing.T) {
 	if bad > 10 {
 		t.Errorf("... and %d more", bad-10)
 	}
-	t.Logf("%d histories (%v simulated) in %v; by fault kind:\n%s", len(rs), sims.Round(time.Second), historiesTook.Round(time.Millisecond), kinds)
+	if bad > 0 {
+		t.Errorf("failing seeds: %s", strings.Join(failing, " "))
+	}
+	if len(fixed) > 0 {
+		t.Errorf("seeds %s no longer break rule 13: remove them from knownPlacement (pkg_known_test.go)", strings.Join(fixed, " "))
+	}
+	t.Logf("%d histories (%v simulated) in %v; %d break rule 13 through the open placement defects of pkg_known_test.go; by fault kind:\n%s", len(rs), sims.Round(time.Second), historiesTook.Round(time.Millisecond), knownFailed, kinds)
 }
 
 // TestLiveness judges the same histories by the survivor-liveness
@@ -195,6 +224,16 @@ func TestPlantedBugsScript(t *testing.T) {
 //	heal-fails-peer    property 6    9
 //	heal-fails-self    property 6    47
 //	no-rejoin-damping  property 5    25
+//
+// and with packages (the same histories, pkgcheck.go):
+//
+//	pkg-skip-clear           rule 11   1
+//	pkg-skip-acks            rule 11   185
+//	runner-halted-early      rule 11   1
+//	intent-ack-before-write  rule 12   2
+//	pkg-skip-intents         rule 12   23
+//	pkg-drop-starts          rule 13   3
+//	pkg-ignore-needs         rule 14   3
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
 	for _, c := range []struct {
@@ -220,6 +259,14 @@ func TestPlantedBugs(t *testing.T) {
 		{"heal-fails-peer", 6, true, 0},
 		{"heal-fails-self", 6, true, 0},
 		{"no-rejoin-damping", 5, true, 0},
+		// Packages (pkgcheck.go).
+		{"pkg-skip-clear", 11, false, 0},
+		{"pkg-skip-acks", 11, false, 0},
+		{"runner-halted-early", 11, false, 0},
+		{"intent-ack-before-write", 12, false, 0},
+		{"pkg-skip-intents", 12, false, 0},
+		{"pkg-drop-starts", 13, false, 0},
+		{"pkg-ignore-needs", 14, false, 0},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			bug, err := BugNamed(c.bug)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/placement"
 	"github.com/mtcluster/mtc/quorum"
 )
 
@@ -43,6 +44,11 @@ type Options struct {
 	Trace io.Writer
 	// KeepLog keeps the decision log in memory (Log).
 	KeepLog bool
+	// Packages: every node runs the placement machine and fake runners
+	// (pkg.go), with the definitions of PackageOptions or drawn from the
+	// seed.
+	Packages       bool
+	PackageOptions PackageOptions
 }
 
 // Violation is a broken invariant, with the absolute simulation time.
@@ -131,6 +137,9 @@ type World struct {
 	st      *storage
 	arbiter bool
 
+	// pk is the package layer (nil without packages).
+	pk *pkgWorld
+
 	// owner[p] is the node package p (initially node p's) belongs to.
 	owner [quorum.MaxNodes + 1]quorum.NodeID
 
@@ -193,6 +202,16 @@ func NewWorld(opt Options) (*World, error) {
 		}
 		w.nodes[i] = n
 		w.owner[i] = quorum.NodeID(i)
+	}
+	if opt.Packages {
+		pw, err := newPkgWorld(w, opt.PackageOptions)
+		if err != nil {
+			return nil, err
+		}
+		w.pk = pw
+		for _, n := range w.nodes[1:] {
+			pw.initNode(n)
+		}
 	}
 	for _, n := range w.nodes[1:] {
 		n.boot()
@@ -348,6 +367,10 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 		hbv.View = quorum.Set(w.rng.Uint32()) & w.allNodes()
 	}
 	hb := &hbv // one copy shared by every delivery
+	var rep *placement.Report
+	if from.pk != nil {
+		rep = from.pk.report // placement's latest report rides along
+	}
 	for _, to := range w.nodes[1:] {
 		if to == from || !w.delivers(from.id, to.id) {
 			continue
@@ -368,6 +391,7 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 				w.arrived(from.id, to.id)
 				if to.up && !to.frozen {
 					to.step(quorum.NetReceived{Heartbeat: *hb})
+					to.received(rep)
 				}
 			})
 		}

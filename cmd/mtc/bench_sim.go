@@ -22,6 +22,10 @@ type BenchSimCmd struct {
 	Out       string `help:"Markdown file whose sim section (between <!-- bench:sim --> and <!-- /bench:sim -->) is replaced; created if missing. The section is printed either way." placeholder:"FILE"`
 	Histories int    `default:"200" help:"Seeded histories per cluster size and timing profile."`
 	Nodes     []int  `default:"2,3,5,16" help:"Cluster sizes to measure."`
+	// Placement measures the placement machines instead (section
+	// sim-placement).
+	Placement bool `help:"Measure placement instead: PACKAGES packages on the largest of --nodes, --histories histories per timing profile (section sim-placement)."`
+	Packages  int  `default:"300" help:"Packages for --placement."`
 }
 
 // Run measures and writes the report.
@@ -38,6 +42,9 @@ func (c *BenchSimCmd) Run(out io.Writer) error {
 		name string
 		t    config.Timing
 	}{{"default", config.DefaultTiming()}, {"aggressive", config.AggressiveTiming()}}
+	if c.Placement {
+		return c.placement(out, profiles)
+	}
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## Failure detection in the simulation\n\n")
@@ -83,6 +90,44 @@ func (c *BenchSimCmd) Run(out io.Writer) error {
 	fmt.Fprint(out, section)
 	if c.Out != "" {
 		return benchdoc.ReplaceSection(c.Out, "sim", section)
+	}
+	return nil
+}
+
+// placement measures the placement machines of a simulated cluster
+// (sim.MeasurePlacement) and writes section sim-placement.
+func (c *BenchSimCmd) placement(out io.Writer, profiles []struct {
+	name string
+	t    config.Timing
+}) error {
+	if c.Packages < 1 {
+		return fmt.Errorf("--packages %d: measure at least one package", c.Packages)
+	}
+	nodes := 0
+	for _, n := range c.Nodes {
+		nodes = max(nodes, n)
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("## Placement in the simulation\n\n")
+	p("Reproduce: `go run ./cmd/mtc bench sim --placement --packages %d --nodes %d --histories %d --out docs/BENCHMARKS.md`. Measured %s with %s on %d CPUs.\n\n",
+		c.Packages, nodes, c.Histories, time.Now().UTC().Format("2006-01-02"), runtime.Version(), runtime.NumCPU())
+	p("Every node runs the real quorum and placement machines over the simulation's network, disk and persistent-reservation target (fencing on); %d packages in the shape of placement's own benchmark (lists of four nodes, a third min_package_node, a fifth with a priority, every tenth needs the one before it on the same node, every fifteenth excludes it), each taking 500ms to start or to halt. Each history forms the cluster until every package runs, then crashes the node running the most packages at a random moment. *Step* is the wall-clock compute time of one placement Step with its Ready, on every node, over the whole history (every report received, view change, runner state and intent: the machine's cost on this CPU, not the simulation's). On the simulation's clock: *formed*, from the start of the nodes to every package running; *takeover*, from the crash to the survivors' takeover of the node (fence and quorum); *settled*, from the crash to every package running again; *moved*, the packages the crashed node ran.\n\n", c.Packages)
+	p("| timing | heartbeat / failure | nodes | packages | histories | steps | step p50 | p99 | max | formed p50 | max | takeover p50 | max | settled p50 | p99 | max | moved | incomplete |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	us := func(v time.Duration) string { return fmt.Sprintf("%.0fµs", float64(v)/float64(time.Microsecond)) }
+	ms := func(v time.Duration) string { return v.Round(time.Millisecond).String() }
+	for _, pr := range profiles {
+		r, err := sim.MeasurePlacement(pr.t, nodes, c.Packages, 1, c.Histories)
+		if err != nil {
+			return fmt.Errorf("%s timing: %w", pr.name, err)
+		}
+		p("| %s | %v / %v | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %d |\n", pr.name, pr.t.HeartbeatInterval, pr.t.FailureTimeout, nodes, c.Packages, r.Histories, r.Steps,
+			us(r.Step.P50), us(r.Step.P99), us(r.Step.Max), ms(r.Formed.P50), ms(r.Formed.Max), ms(r.Takeover.P50), ms(r.Takeover.Max), ms(r.Settled.P50), ms(r.Settled.P99), ms(r.Settled.Max), r.Moved, r.Incomplete)
+	}
+	section := b.String()
+	fmt.Fprint(out, section)
+	if c.Out != "" {
+		return benchdoc.ReplaceSection(c.Out, "sim-placement", section)
 	}
 	return nil
 }

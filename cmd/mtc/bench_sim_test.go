@@ -35,3 +35,27 @@ func TestBenchSim(t *testing.T) {
 		t.Fatalf("a one-node cluster accepted: %v", err)
 	}
 }
+
+func TestBenchSimPlacement(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	out, err := runCLI(t, "bench", "sim", "--placement", "--packages", "20", "--histories", "10", "--nodes", "2,3", "--out", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "| default | ") || strings.HasPrefix(l, "| aggressive | ") {
+			rows++
+			if !strings.Contains(l, "| 3 | 20 | 10 |") || !strings.HasSuffix(l, "| 0 |") {
+				t.Errorf("want 3 nodes, 20 packages, 10 histories, none incomplete: %s", l)
+			}
+		}
+	}
+	if rows != 2 {
+		t.Fatalf("want one row per timing profile:\n%s", out)
+	}
+	b, _ := os.ReadFile(file)
+	if !strings.Contains(string(b), "<!-- bench:sim-placement -->\n## Placement in the simulation") {
+		t.Fatalf("report section not written:\n%s", b)
+	}
+}

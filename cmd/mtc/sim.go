@@ -19,14 +19,15 @@ import (
 // invariants of membership, quorum, fencing and takeover on every step and
 // the survivors' liveness in every fault window.
 type SimCmd struct {
-	Nodes  int    `help:"Nodes per history, 2..16; 0 draws 2..16 for each history." default:"0"`
-	Seeds  int    `help:"Number of histories to run." default:"100"`
-	First  int64  `help:"Seed of the first history; the others follow." default:"1"`
-	Seed   *int64 `help:"Run only this seed (replays a history exactly)."`
-	Timing string `help:"Timing profile: default, aggressive, or random (drawn per history)." default:"random" enum:"default,aggressive,random"`
-	V      bool   `name:"v" help:"Print every history's trace of faults and decisions."`
-	Script string `help:"Run this scenario script instead of random histories and print its decision log." type:"existingfile"`
-	Kind   string `help:"Draw every fault of every history from this kind (see the summary for the kinds); empty draws any." default:""`
+	Nodes      int    `help:"Nodes per history, 2..16; 0 draws 2..16 for each history." default:"0"`
+	Seeds      int    `help:"Number of histories to run." default:"100"`
+	First      int64  `help:"Seed of the first history; the others follow." default:"1"`
+	Seed       *int64 `help:"Run only this seed (replays a history exactly)."`
+	Timing     string `help:"Timing profile: default, aggressive, or random (drawn per history)." default:"random" enum:"default,aggressive,random"`
+	V          bool   `name:"v" help:"Print every history's trace of faults and decisions."`
+	Script     string `help:"Run this scenario script instead of random histories and print its decision log." type:"existingfile"`
+	Kind       string `help:"Draw every fault of every history from this kind (see the summary for the kinds); empty draws any." default:""`
+	NoPackages bool   `name:"no-packages" help:"Run the histories without packages: no placement machines, package runners or operator intents (the package invariants 11-14 are not checked)."`
 	// PlantBug plants a defect in every simulated node or its driver, to
 	// show that the checkers catch it.
 	PlantBug string `name:"plant-bug" hidden:"" help:"Plant a defect (see sim.Bugs) to test the checkers." default:""`
@@ -50,7 +51,7 @@ func (c *SimCmd) Run(out io.Writer, log *slog.Logger) error {
 	if c.Nodes != 0 && (c.Nodes < 2 || c.Nodes > 16) {
 		return fmt.Errorf("--nodes %d: a cluster has 2 to 16 nodes (0 draws a size per history)", c.Nodes)
 	}
-	ho := sim.HistoryOptions{Nodes: c.Nodes, Kind: c.Kind}
+	ho := sim.HistoryOptions{Nodes: c.Nodes, Kind: c.Kind, NoPackages: c.NoPackages}
 	if c.Kind != "" && !slices.Contains(sim.FaultKinds(), c.Kind) {
 		return fmt.Errorf("--kind %q: the fault kinds are %s", c.Kind, strings.Join(sim.FaultKinds(), ", "))
 	}
@@ -105,6 +106,9 @@ func (c *SimCmd) Run(out io.Writer, log *slog.Logger) error {
 			replay := r.Replay()
 			if c.Kind != "" {
 				replay += " --kind " + c.Kind
+			}
+			if c.NoPackages {
+				replay += " --no-packages"
 			}
 			fmt.Fprintf(out, "  replay: %s\n", replay)
 		}
