@@ -27,7 +27,14 @@ type family struct {
 	root int
 	self int // the supervisor, never killed
 	mu   sync.Mutex
-	pids []int
+	pids []proc
+}
+
+// proc is one process: its pid and its start time (clock ticks since
+// boot), which tells it from a later process given the same pid.
+type proc struct {
+	pid   int
+	start uint64
 }
 
 // watch refreshes the list until stop is closed; a process that has
@@ -49,20 +56,26 @@ func (f *family) watch(stop <-chan struct{}) {
 	}
 }
 
-// kill sends SIGKILL to every descendant seen last and its process group.
+// kill sends SIGKILL to every descendant seen last that still runs (the
+// same pid with the same start time: a pid reused since by an unrelated
+// process is left alone), and to the process group of each that leads
+// one.
 func (f *family) kill() int {
 	f.mu.Lock()
-	pids := append([]int(nil), f.pids...)
+	procs := append([]proc(nil), f.pids...)
 	f.mu.Unlock()
 	// Once more now: a descendant started since the last snapshot, while
 	// the daemon still lives.
-	pids = append(pids, descendants(f.root, f.self)...)
+	procs = append(procs, descendants(f.root, f.self)...)
 	n := 0
-	for _, pid := range pids {
-		if pgid, err := unix.Getpgid(pid); err == nil && pgid > 1 && pgid != unix.Getpgrp() {
+	for _, p := range procs {
+		if st, ok := statOf(p.pid); !ok || st.start != p.start {
+			continue
+		}
+		if pgid, err := unix.Getpgid(p.pid); err == nil && pgid == p.pid && pgid != unix.Getpgrp() {
 			_ = unix.Kill(-pgid, unix.SIGKILL)
 		}
-		if unix.Kill(pid, unix.SIGKILL) == nil {
+		if unix.Kill(p.pid, unix.SIGKILL) == nil {
 			n++
 		}
 	}
@@ -71,52 +84,63 @@ func (f *family) kill() int {
 
 // descendants lists every process below root (not root itself, not
 // skip), from /proc.
-func descendants(root, skip int) []int {
+func descendants(root, skip int) []proc {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	children := make(map[int][]int)
+	children := make(map[int][]proc)
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if pp, ok := ppidOf(pid); ok {
-			children[pp] = append(children[pp], pid)
+		if st, ok := statOf(pid); ok {
+			children[st.ppid] = append(children[st.ppid], proc{pid: pid, start: st.start})
 		}
 	}
-	var out []int
+	var out []proc
 	queue := []int{root}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
-			if c == skip {
+			if c.pid == skip {
 				continue
 			}
 			out = append(out, c)
-			queue = append(queue, c)
+			queue = append(queue, c.pid)
 		}
 	}
 	return out
 }
 
-// ppidOf reads the parent of pid from /proc/PID/stat (the field after the
-// command name, which may hold spaces and parentheses).
-func ppidOf(pid int) (int, bool) {
+type procStat struct {
+	ppid  int
+	start uint64
+}
+
+// statOf reads the parent and the start time of pid from /proc/PID/stat
+// (fields 4 and 22; the command name before them may hold spaces and
+// parentheses).
+func statOf(pid int) (procStat, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false
+		return procStat{}, false
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
-		return 0, false
+		return procStat{}, false
 	}
+	// fields[0] is field 3 (state).
 	fields := bytes.Fields(b[i+2:])
-	if len(fields) < 2 {
-		return 0, false
+	if len(fields) < 20 {
+		return procStat{}, false
 	}
-	pp, err := strconv.Atoi(string(fields[1]))
-	return pp, err == nil
+	pp, err1 := strconv.Atoi(string(fields[1]))
+	start, err2 := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return procStat{}, false
+	}
+	return procStat{ppid: pp, start: start}, true
 }

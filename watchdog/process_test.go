@@ -292,3 +292,29 @@ func TestProcessWatchdogKillsServicesOfADeadDaemon(t *testing.T) {
 	}
 	t.Fatalf("the service (pid %d) outlived the watchdog; supervisor log:\n%s", service, logs)
 }
+
+// A pid the supervisor listed may be reused by an unrelated process once
+// the one it listed is gone: the kill checks the start time and leaves
+// such a process alone.
+func TestFamilyKillSparesAReusedPid(t *testing.T) {
+	cmd := exec.Command("sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	st, ok := statOf(cmd.Process.Pid)
+	if !ok {
+		t.Fatal("no /proc stat for the sleep")
+	}
+	f := &family{root: -1, self: os.Getpid(), pids: []proc{{pid: cmd.Process.Pid, start: st.start + 1}}}
+	if n := f.kill(); n != 0 {
+		t.Fatalf("killed %d processes listed with another start time", n)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
+		t.Fatalf("the process with the reused pid was killed: %v", err)
+	}
+	f.pids[0].start = st.start
+	if n := f.kill(); n != 1 {
+		t.Fatalf("killed %d, want the listed process", n)
+	}
+}
