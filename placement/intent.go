@@ -28,6 +28,16 @@ func (m *Machine) onIntent(in Intent) {
 		}
 		if in.Kind == IntentDrain {
 			m.drained = m.drained.Add(in.Node)
+			// A one-shot run --on or move to the drained node is over:
+			// every node cancels it here, in intent order, so that they
+			// agree whether or not they saw it run there first.
+			for _, p := range m.pkgs {
+				if pd := p.intent.Pending; pd.ID != 0 && pd.Node == in.Node {
+					p.intent.Pending = Intent{}
+					m.decide(Decision{Kind: IntentRejected, Package: p.def.Name, Node: in.Node, Intent: pd.ID,
+						Reason: fmt.Sprintf("%s cancelled: %s was drained (intent %d)", pd.Kind, m.nodeName(in.Node), in.ID)})
+				}
+			}
 		} else {
 			m.drained = m.drained.Remove(in.Node)
 		}
@@ -90,6 +100,15 @@ func (m *Machine) onIntent(in Intent) {
 		p.intent.Pending = in
 	case IntentEnable:
 		p.intent.Switching = true
+		// With failback automatic and switching on, a one-shot move
+		// away from the first node would be undone at once (a move is
+		// refused then, see IntentMove): one made while switching was
+		// off ends here.
+		if pd := p.intent.Pending; pd.ID != 0 && p.def.Failback == FailbackAutomatic && len(p.def.Nodes) > 0 && pd.Node != 0 && pd.Node != p.def.Nodes[0] {
+			p.intent.Pending = Intent{}
+			m.decide(Decision{Kind: IntentRejected, Package: name, Node: pd.Node, Intent: pd.ID,
+				Reason: fmt.Sprintf("%s cancelled: switching enabled (intent %d) with failback_policy automatic brings %s back to %s", pd.Kind, in.ID, name, m.nodeName(p.def.Nodes[0]))})
+		}
 	case IntentDisable:
 		p.intent.Switching = false
 	case IntentMaintenanceOn:

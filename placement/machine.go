@@ -64,6 +64,10 @@ type peerInfo struct {
 	asMember       []Incarnation
 	covered        map[Incarnation]Takeover
 	coveredUnknown bool
+	// leftoversOf is the incarnation whose report said LeftoversStopped
+	// (0: none): applied once the view holds it as a member, also when
+	// the report came first.
+	leftoversOf Incarnation
 }
 
 // Machine is one node's placement state machine. It is not safe for
@@ -224,11 +228,25 @@ func (m *Machine) Step(now time.Duration, ev Event) {
 	m.evaluate()
 }
 
+// leftoversCleared: the reporter's current incarnation, a member, said
+// that its earlier incarnations left nothing running (LeftoversStopped),
+// in a report that reached this node before or after the view held it.
+func (m *Machine) leftoversCleared(pi *peerInfo) {
+	if pi.leftoversOf == 0 || pi.inc != pi.leftoversOf {
+		return
+	}
+	pi.ghosts = pi.ghosts[:0]
+	pi.asMember = slices.DeleteFunc(pi.asMember, func(inc Incarnation) bool { return inc != pi.leftoversOf })
+}
+
 func (m *Machine) onView(v View) {
 	m.view = v
 	for id, pi := range m.peers {
 		if pi == nil || !v.Members.Has(NodeID(id)) || v.Inc[id] == 0 {
 			continue
+		}
+		if pi.have && pi.inc == v.Inc[id] {
+			m.leftoversCleared(pi)
 		}
 		pi.noteInc(v.Inc[id])
 		if inc := v.Inc[id]; !slices.Contains(pi.asMember, inc) {
@@ -347,10 +365,13 @@ func (m *Machine) onReport(r Report) {
 			m.learnTakeover(t)
 		}
 	}
-	if current && r.LeftoversStopped {
-		// The reporter's earlier incarnations left nothing running.
-		pi.ghosts = pi.ghosts[:0]
-		pi.asMember = slices.DeleteFunc(pi.asMember, func(inc Incarnation) bool { return inc != r.Inc })
+	if r.LeftoversStopped {
+		pi.leftoversOf = r.Inc
+	} else if pi.leftoversOf == r.Inc {
+		pi.leftoversOf = 0
+	}
+	if current {
+		m.leftoversCleared(pi)
 	}
 	if hadClaimUnacked {
 		// The claimant waits for this node's acknowledgement.
