@@ -9,18 +9,14 @@ import (
 )
 
 // knownPlacement lists the seeds of the 2000-seed suite (TestHistories)
-// whose histories break rule 13 through the two open defects of package
-// placement that the tests below reproduce on the machine alone; the
-// simulation does not work around them. TestHistories fails on any other
-// violation, and when a listed seed no longer breaks rule 13 (a fix:
-// remove it), so the list only ever shrinks.
-//
-// Seed 1870 is TestPlacementMoveFailbackLivelock's; the others are
-// TestPlacementLeftoversBeforeView's (a node whose earlier incarnation
-// was a member came back before the survivors could take it over, or is
-// the quorum coordinator, whose own earlier incarnations it never takes
-// over).
-var knownPlacement = []int64{3, 155, 321, 443, 535, 589, 821, 966, 1093, 1108, 1214, 1459, 1617, 1870}
+// whose histories break rule 13 through an open defect of package
+// placement; the simulation does not work around them. TestHistories
+// fails on any other violation, and when a listed seed no longer breaks
+// rule 13 (a fix: remove it). It is empty: the defects the tests below
+// reproduce on the machine alone (seeds 3 155 321 443 535 589 821 966
+// 1093 1108 1214 1459 1617 through the leftovers report, 1870 through the
+// move and failback) are fixed, and the tests now guard the fixes.
+var knownPlacement = []int64{}
 
 // TestPlacementLeftoversBeforeView reproduces, on the placement machine
 // alone, what history seed 94 (`mtc sim --seed 94 --nodes 16 --timing
