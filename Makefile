@@ -115,14 +115,16 @@ fuzz:
 # cores): trial i runs fault kind i modulo the kinds (CHAOS_KINDS,
 # comma-separated, all by default) with seed CHAOS_SEED+i on a fresh
 # three-node cluster, and the history checker judges it; the summary goes
-# to docs/CHAOS.md. `make test` runs one trial of every kind
+# to docs/CHAOS.md. CHAOS_FOR (a duration) starts no trial after it.
+# `make test` runs one trial of every kind
 # (TestNetnsChaosEveryFault).
 CHAOS_TRIALS ?= 200
 CHAOS_SEED ?= 1
 CHAOS_KINDS ?=
+CHAOS_FOR ?=
 chaos:
 	@if [ "$$(id -u)" != 0 ]; then echo "chaos: needs root (namespaces, loop devices, nftables); run as root" >&2; exit 1; fi
-	MTC_CHAOS_TRIALS=$(CHAOS_TRIALS) MTC_CHAOS_SEED=$(CHAOS_SEED) MTC_CHAOS_KINDS=$(CHAOS_KINDS) MTC_CHAOS_OUT=$(CURDIR)/docs/CHAOS.md \
+	MTC_CHAOS_TRIALS=$(CHAOS_TRIALS) MTC_CHAOS_SEED=$(CHAOS_SEED) MTC_CHAOS_KINDS=$(CHAOS_KINDS) MTC_CHAOS_FOR=$(CHAOS_FOR) MTC_CHAOS_OUT=$(CURDIR)/docs/CHAOS.md \
 		nice $(GO) test -count=1 -run '^TestNetnsChaosBatch$$' -timeout 300m -v ./test/integration
 
 # A larger sweep of the simulation than the test suite's 2000 seeds: the

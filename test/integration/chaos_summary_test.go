@@ -13,7 +13,8 @@ import (
 // chaosSummary is docs/CHAOS.md: the machine, the command, and per fault
 // kind the trials, passes, failures with their seeds and what failed, and
 // the longest outage the observer saw after the fault (p50, max).
-func chaosSummary(results []trialResult, base int64, n int, kinds string, took time.Duration) string {
+func chaosSummary(results []trialResult, base int64, kinds, budget string, took time.Duration) string {
+	n := len(results)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Chaos suite results\n\n")
 	fmt.Fprintf(&b, "Written by `make chaos` (test/integration/chaos_test.go) on %s, in %v.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
@@ -25,9 +26,16 @@ func chaosSummary(results []trialResult, base int64, n int, kinds string, took t
 	if kinds != "" {
 		cmd += " CHAOS_KINDS=" + kinds
 	}
+	if budget != "" {
+		cmd += " CHAOS_FOR=" + budget
+	}
 	fmt.Fprintf(&b, "- `%s` (seeds %d to %d; trial i runs kind i modulo the kinds with seed %d+i)\n\n", cmd, base, base+int64(n)-1, base)
 	fmt.Fprintf(&b, "Replay one trial: `MTC_CHAOS_KINDS=KIND MTC_CHAOS_SEED=SEED MTC_CHAOS_TRIALS=1 go test -count=1 -run '^TestNetnsChaosBatch$' -v ./test/integration` (as root).\n\n")
 	fmt.Fprintf(&b, "## Per fault kind\n\n")
+	if n == 0 {
+		fmt.Fprintf(&b, "No trial ran.\n")
+		return b.String()
+	}
 	fmt.Fprintf(&b, "| fault | trials | passed | failed (seeds) | longest outage p50 | max |\n|---|---|---|---|---|---|\n")
 	var order []string
 	by := map[string][]trialResult{}

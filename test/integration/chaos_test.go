@@ -831,7 +831,8 @@ func TestNetnsChaosCheckerCatchesFrozenOwner(t *testing.T) {
 	t.Run("watchdog-process", func(t *testing.T) { runTrial(t, freeze, seed, trialFlags{}) })
 }
 
-// TestNetnsChaosBatch runs MTC_CHAOS_TRIALS trials (skipped when unset),
+// TestNetnsChaosBatch runs MTC_CHAOS_TRIALS trials (skipped when unset;
+// none starts after MTC_CHAOS_FOR, a duration, when set),
 // trial i of kind i modulo the kinds (MTC_CHAOS_KINDS, comma-separated,
 // all by default) with seed MTC_CHAOS_SEED+i, and writes the summary to
 // MTC_CHAOS_OUT when set.
@@ -853,9 +854,21 @@ func TestNetnsChaosBatch(t *testing.T) {
 			kinds = append(kinds, f)
 		}
 	}
+	// MTC_CHAOS_FOR bounds the batch's time: no trial starts after it.
+	var budget time.Duration
+	if s := os.Getenv("MTC_CHAOS_FOR"); s != "" {
+		var err error
+		if budget, err = time.ParseDuration(s); err != nil {
+			t.Fatalf("MTC_CHAOS_FOR: %v", err)
+		}
+	}
 	began := time.Now()
 	var results []trialResult
 	for i := range n {
+		if budget > 0 && time.Since(began) > budget {
+			fmt.Fprintf(os.Stderr, "chaos: MTC_CHAOS_FOR=%v reached after %d of %d trials\n", budget, i, n)
+			break
+		}
 		f, seed := kinds[i%len(kinds)], base+int64(i)
 		var res trialResult
 		ok := t.Run(fmt.Sprintf("%s/seed=%d", f.Name, seed), func(t *testing.T) {
@@ -872,7 +885,7 @@ func TestNetnsChaosBatch(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "chaos: %d/%d %s seed %d: passed=%v outage %v (%v)\n", i+1, n, f.Name, seed, res.Passed, res.Downtime.Round(time.Millisecond), res.Took.Round(time.Second))
 	}
 	if out := os.Getenv("MTC_CHAOS_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(chaosSummary(results, base, n, os.Getenv("MTC_CHAOS_KINDS"), time.Since(began))), 0o644); err != nil {
+		if err := os.WriteFile(out, []byte(chaosSummary(results, base, os.Getenv("MTC_CHAOS_KINDS"), os.Getenv("MTC_CHAOS_FOR"), time.Since(began))), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
