@@ -675,6 +675,10 @@ type trialResult struct {
 	Took       time.Duration
 }
 
+// longOutage is an outage whose trial's timeline is logged even when it
+// passes: longer than any single failover of the aggressive profile.
+const longOutage = 6 * time.Second
+
 // trialFlags change what a trial expects.
 type trialFlags struct {
 	// planted: the cluster is built to fail (the watchdog off): the
@@ -766,7 +770,8 @@ func runTrial(t *testing.T, f fault, seed int64, fl trialFlags, more ...ClusterO
 			t.Errorf("seed %d: %v", seed, v)
 		}
 	}
-	if !res.Passed || fl.planted {
+	// A long outage is logged with its timeline too, to be explained.
+	if !res.Passed || fl.planted || res.Downtime > longOutage || os.Getenv("MTC_CHAOS_TIMELINE") != "" {
 		t.Logf("timeline (seed %d):\n%s", seed, h.timeline())
 	}
 	return res
@@ -832,6 +837,7 @@ func TestNetnsChaosCheckerCatchesFrozenOwner(t *testing.T) {
 }
 
 // TestNetnsChaosBatch runs MTC_CHAOS_TRIALS trials (skipped when unset;
+// MTC_CHAOS_TIMELINE=1 logs the merged timeline of passing trials too;
 // none starts after MTC_CHAOS_FOR, a duration, when set),
 // trial i of kind i modulo the kinds (MTC_CHAOS_KINDS, comma-separated,
 // all by default) with seed MTC_CHAOS_SEED+i, and writes the summary to
