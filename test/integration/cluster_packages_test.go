@@ -179,6 +179,15 @@ type webCluster struct {
 type webOptions struct {
 	// Restarts is the service's restart limit.
 	Restarts int
+	// Nets is the number of heartbeat networks (0: one); the package's
+	// address is on the first.
+	Nets int
+	// Cluster are more options of the cluster (WithFreezableDisk, ...).
+	Cluster []ClusterOption
+	// Fsck is the filesystem's fsck policy ("": the default).
+	Fsck string
+	// NoWait returns without waiting until every node holds quorum.
+	NoWait bool
 }
 
 // newWebCluster starts a three-node cluster with package web on the
@@ -224,6 +233,7 @@ mount_point = %q
 type = "ext4"
 options = "noatime"
 unmount_timeout = "5s"
+%s
 
 [[service]]
 name = "http"
@@ -233,14 +243,23 @@ restarts = %d
 restart_delay = "100ms"
 max_restart_delay = "200ms"
 halt_timeout = "2s"
-`, w.vip.String(), w.dev, w.mnt, self, net.JoinHostPort(w.vip.Addr().String(), strconv.Itoa(webPort)),
+`, w.vip.String(), w.dev, w.mnt, fsckLine(o.Fsck), self, net.JoinHostPort(w.vip.Addr().String(), strconv.Itoa(webPort)),
 		filepath.Join(w.mnt, "served.log"), w.failDir, w.tag, o.Restarts)
-	w.Cluster = NewCluster(t, 3, aggressiveProfile, WithPackages(map[string]string{"web.toml": pkg}))
+	w.Cluster = NewClusterNets(t, 3, max(1, o.Nets), aggressiveProfile, append(slices.Clone(o.Cluster), WithPackages(map[string]string{"web.toml": pkg}))...)
 	w.obs = w.AddHost(0, observerNum)
 	w.watch = w.startWatcher()
 	t.Cleanup(w.watch.stop)
-	w.WaitAllQuorate(w.Nodes...)
+	if !o.NoWait {
+		w.WaitAllQuorate(w.Nodes...)
+	}
 	return w
+}
+
+func fsckLine(policy string) string {
+	if policy == "" {
+		return ""
+	}
+	return fmt.Sprintf("fsck = %q", policy)
 }
 
 // newTestLoop is a 32 MiB loop device for the package's filesystem. It is

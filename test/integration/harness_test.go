@@ -134,7 +134,10 @@ type Cluster struct {
 	bridgeNS string
 	profile  Profile
 	nets     int
-	Nodes    []*Node
+	// watchdogNone writes [watchdog] mode = "none" (allow_none) instead
+	// of "process": a node that must stop is never killed.
+	watchdogNone bool
+	Nodes        []*Node
 	// Disk is the quorum disk when the cluster was made WithFreezableDisk
 	// (its writes can be frozen); nil otherwise.
 	Disk *testutil.FreezableLoopDevice
@@ -145,7 +148,15 @@ type ClusterOption func(*clusterOptions)
 
 type clusterOptions struct {
 	freezableDisk bool
+	watchdogNone  bool
 	packages      map[string]string
+}
+
+// WithWatchdogNone configures [watchdog] mode = "none" (with allow_none)
+// instead of "process": a daemon that hangs or must stop is never killed.
+// Only for tests that show what the watchdog prevents.
+func WithWatchdogNone() ClusterOption {
+	return func(o *clusterOptions) { o.watchdogNone = true }
 }
 
 // WithFreezableDisk puts the quorum disk on a freezable loop device (512-byte
@@ -196,7 +207,7 @@ func NewClusterNets(t testing.TB, n, nets int, p Profile, opts ...ClusterOption)
 	bin := binary(t)
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	c := &Cluster{t: t, id: hex.EncodeToString(rnd[:]), dir: t.TempDir(), profile: p, nets: nets}
+	c := &Cluster{t: t, id: hex.EncodeToString(rnd[:]), dir: t.TempDir(), profile: p, nets: nets, watchdogNone: o.watchdogNone}
 	c.bridgeNS = "mtc-" + c.id + "-br"
 	run(t, "ip", "netns", "add", c.bridgeNS)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", c.bridgeNS).Run() })
@@ -270,6 +281,10 @@ func NewClusterNets(t testing.TB, n, nets int, p Profile, opts ...ClusterOption)
 
 func (c *Cluster) writeConfig(key string) {
 	tm := c.profile.Timing
+	wd := `mode = "process"`
+	if c.watchdogNone {
+		wd = "mode = \"none\"\nallow_none = true"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `[cluster]
 name = "it%s"
@@ -283,11 +298,11 @@ failure_timeout = %q
 watchdog_timeout = %q
 
 [watchdog]
-mode = "process"
+%s
 
 [quorum_disk]
 path = %q
-`, c.id, newUUID(), key, tm.HeartbeatInterval, tm.IOTimeout, tm.FailureTimeout, tm.WatchdogTimeout, c.loop)
+`, c.id, newUUID(), key, tm.HeartbeatInterval, tm.IOTimeout, tm.FailureTimeout, tm.WatchdogTimeout, wd, c.loop)
 	for k := 0; k < c.nets; k++ {
 		fmt.Fprintf(&b, "\n[[network]]\nname = %q\nport = %d\n", netName(k), hbPort+k)
 	}
