@@ -18,7 +18,8 @@ import (
 // move and failback) are fixed, and the tests now guard the fixes.
 var knownPlacement = []int64{}
 
-// TestPlacementLeftoversBeforeView reproduces, on the placement machine
+// TestPlacementLeftoversBeforeView guards a fix (placement now keeps the flag with the report and applies it once the view holds the incarnation). It
+// reproduces, on the placement machine
 // alone, what history seed 94 (`mtc sim --seed 94 --nodes 16 --timing
 // default`) shows: a restarted node's first reports, carrying
 // LeftoversStopped, arrive before the view holds its new incarnation as a
@@ -79,7 +80,8 @@ func TestPlacementLeftoversBeforeView(t *testing.T) {
 	}
 }
 
-// TestPlacementMoveFailbackLivelock reproduces what history seed 1870
+// TestPlacementMoveFailbackLivelock guards a fix (enabling switching now cancels such a move). It
+// reproduces what history seed 1870
 // (`mtc sim --seed 1870 --nodes 15 --timing aggressive`) shows: a package
 // with failback_policy automatic, halted nowhere with switching disabled,
 // is moved to a node other than its first (accepted: switching is off),
@@ -129,7 +131,8 @@ func TestPlacementMoveFailbackLivelock(t *testing.T) {
 	}
 }
 
-// TestPlacementOneShotAgreed reproduces what histories 1428 and 1433 of
+// TestPlacementOneShotAgreed guards a fix (every node now cancels, in intent order, a pending move to a node being drained). It
+// reproduces what histories 1428 and 1433 of
 // `mtc sim` (`mtc sim --seed 1428 --nodes 9 --timing default`, `mtc sim
 // --seed 1433 --nodes 6 --timing aggressive`) show: a move to node X is
 // committed, then a drain of X while the package starts there. It runs on
