@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/hbwire"
@@ -251,4 +252,84 @@ func HeartbeatSize(names []string) (int, error) {
 		return 0, err
 	}
 	return nethb.HeaderLen + hbwire.MaxNetPayload + 2 + len(env) + nethb.MACLen, nil
+}
+
+// DescribeState renders a cluster state payload for `mtc disk dump`: the
+// last intent, the drained nodes, each package's operator flags and
+// failure marks, and the newest intents. names maps node ids to names.
+func DescribeState(payload []byte, names func(quorum.NodeID) string) (string, error) {
+	p, err := decodeState(payload)
+	if errors.Is(err, errBlankState) {
+		return "no operator state yet", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "last intent %d", p.Durable.LastIntent)
+	if ids := p.Durable.Drained.IDs(); len(ids) > 0 {
+		var ns []string
+		for _, id := range ids {
+			ns = append(ns, names(id))
+		}
+		fmt.Fprintf(&b, "; drained %s", strings.Join(ns, ", "))
+	}
+	marks := map[string][]string{}
+	for _, m := range p.Durable.Marks {
+		marks[m.Package] = append(marks[m.Package], names(m.Node))
+	}
+	for _, pk := range p.Durable.Packages {
+		var fl []string
+		if pk.Down {
+			fl = append(fl, "halted")
+		}
+		if !pk.Switching {
+			fl = append(fl, "switching off")
+		}
+		if pk.Maintenance {
+			fl = append(fl, "maintenance")
+		}
+		if pk.Pending.ID != 0 {
+			fl = append(fl, fmt.Sprintf("pending %s to %s (intent %d)", pk.Pending.Kind, names(pk.Pending.Node), pk.Pending.ID))
+		}
+		if m := marks[pk.Name]; len(m) > 0 {
+			fl = append(fl, "failed on "+strings.Join(m, ", "))
+		}
+		if len(fl) > 0 {
+			fmt.Fprintf(&b, "; %s: %s", pk.Name, strings.Join(fl, ", "))
+		}
+	}
+	if n := len(p.Intents); n > 0 {
+		fmt.Fprintf(&b, "; intents %d-%d kept", p.Intents[0].ID, p.Intents[n-1].ID)
+	}
+	return b.String(), nil
+}
+
+// DescribeReport renders a node's report area payload (its envelope) for
+// `mtc disk dump`, with the cluster's package names.
+func DescribeReport(payload []byte, packages []string) (string, error) {
+	idx, err := hbwire.NewPackageIndex(packages)
+	if err != nil {
+		return "", err
+	}
+	e, err := hbwire.DecodeEnvelope(payload, idx)
+	if err != nil {
+		return "", err
+	}
+	var up []string
+	for _, p := range e.Report.Packages {
+		s := p.Name + " " + p.State.String()
+		if p.Reason != "" {
+			s += " (" + p.Reason + ")"
+		}
+		up = append(up, s)
+	}
+	out := "nothing up"
+	if len(up) > 0 {
+		out = strings.Join(up, ", ")
+	}
+	if len(e.Report.Marked) > 0 {
+		out += "; failed here: " + strings.Join(e.Report.Marked, ", ")
+	}
+	return fmt.Sprintf("%s (report %d, last intent %d)", out, e.Report.Seq, e.LastIntent), nil
 }

@@ -16,7 +16,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/quorum"
 )
 
 // DiskCmd groups the quorum-disk tools. They talk to the disk directly, not
@@ -307,7 +309,7 @@ type dumpOut struct {
 
 // dumpState describes the cluster state area and every configured node's
 // report area.
-func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster) (string, map[string]string) {
+func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster, pkgs []string) (string, map[string]string) {
 	sr, err := d.ReadState(ctx)
 	switch {
 	case errors.Is(err, diskhb.ErrNoStateArea):
@@ -323,6 +325,17 @@ func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster) (string,
 	if p := sr.Problems[1-sr.Copy]; p != nil {
 		state += fmt.Sprintf("; the other copy: %v", p)
 	}
+	name := func(id quorum.NodeID) string {
+		if n, ok := cl.NodeByID(int(id)); ok {
+			return n.Name
+		}
+		return fmt.Sprintf("node %d", id)
+	}
+	if desc, err := daemon.DescribeState(sr.Record.Payload, name); err != nil {
+		state += fmt.Sprintf("; operator state unreadable: %v", err)
+	} else {
+		state += ": " + desc
+	}
 	reps := map[string]string{}
 	for _, n := range cl.Nodes {
 		if n.ID > d.Header().Slots {
@@ -336,6 +349,13 @@ func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster) (string,
 			reps[n.Name] = "unknown: " + err.Error()
 		default:
 			reps[n.Name] = fmt.Sprintf("generation %d, %d bytes (incarnation %016x, epoch %d)", r.Generation, len(r.Payload), r.Incarnation, r.Epoch)
+			if len(r.Payload) > 0 && len(pkgs) > 0 {
+				if desc, err := daemon.DescribeReport(r.Payload, pkgs); err != nil {
+					reps[n.Name] += fmt.Sprintf(": unreadable with this node's package files: %v", err)
+				} else {
+					reps[n.Name] += ": " + desc
+				}
+			}
 		}
 	}
 	return state, reps
@@ -397,7 +417,13 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the tie-break lock is held by node %d, which is not in %s", l.Owner, c.Config))
 		}
 	}
-	res.State, res.Reports = dumpState(ctx, d, cl)
+	var pkgNames []string
+	if pkgs, _ := config.LoadPackages(cl, config.PackagesDirOf(cl, c.Config), nil); len(pkgs) > 0 {
+		for _, p := range pkgs {
+			pkgNames = append(pkgNames, p.Name)
+		}
+	}
+	res.State, res.Reports = dumpState(ctx, d, cl, pkgNames)
 	for _, r := range last {
 		s := dumpSlot{ID: r.ID}
 		if n, ok := cl.NodeByID(r.ID); ok {

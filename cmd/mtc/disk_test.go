@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/hbwire"
+	"github.com/mtcluster/mtc/placement"
 	"github.com/mtcluster/mtc/quorum"
 	"github.com/mtcluster/mtc/test/testutil"
 )
@@ -520,5 +523,57 @@ func TestDiskBadPaths(t *testing.T) {
 	}
 	if _, err := runCLI(t, "disk", "dump", "--config", fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("FIFO config: %v", err)
+	}
+}
+
+// mtc disk dump reads the operator state and every node's report with
+// the package files beside the cluster file.
+func TestDiskDumpShowsOperatorStateAndReports(t *testing.T) {
+	cfg, disk := testCluster(t, 4<<20)
+	if _, err := runCLI(t, "disk", "init", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(filepath.Dir(cfg), "packages")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"api", "web"} {
+		body := fmt.Sprintf("name = %q\nnodes = [\"alpha\", \"beta\"]\n", p)
+		if err := os.WriteFile(filepath.Join(dir, p+".toml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := config.Load(cfg)
+	dev, err := openQuorumDevice(disk, 0, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := diskhb.Open(context.Background(), dev, diskhb.Expect{ClusterUUID: c.UUID, MaxNodeID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := `{"v":1,"pkgs":[{"n":"api","f":3},{"n":"web","f":2,"m":4}],"drained":4,"last":7,"intents":[{"i":7,"k":8,"n":2}]}`
+	if err := d.WriteState(context.Background(), diskhb.Record{Generation: 2, Writer: 1, Incarnation: 5, Payload: []byte(state)}); err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := hbwire.NewPackageIndex([]string{"api", "web"})
+	env, err := hbwire.AppendEnvelope(nil, &hbwire.Envelope{LastIntent: 7, Report: placement.Report{Node: 1, Inc: 5, Seq: 3,
+		Packages: []placement.PackageReport{{Name: "web", State: placement.Running}}}}, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteReport(context.Background(), diskhb.Record{Generation: 1, Writer: 1, Incarnation: 5, Payload: env}); err != nil {
+		t.Fatal(err)
+	}
+	dev.Close()
+	out, err := runCLI(t, "disk", "dump", "--config", cfg, "--sample", "10ms")
+	if err != nil {
+		t.Fatalf("dump: %v\n%s", err, out)
+	}
+	for _, want := range []string{"last intent 7", "drained beta", "api: halted", "web: failed on beta", "intents 7-7 kept",
+		"report of alpha: generation 1", "web running (report 3, last intent 7)", "report of beta: none yet"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dump lacks %q:\n%s", want, out)
+		}
 	}
 }
