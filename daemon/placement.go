@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,7 +176,7 @@ func (d *Daemon) newPlacer(pkgs []*config.Package, runners map[string]PackageRun
 		}
 	}
 	sort.Strings(p.names)
-	if p.idx, err = hbwire.NewPackageIndex(p.names); err != nil {
+	if p.idx, err = packageIndex(p.names, ppk); err != nil {
 		return nil, err
 	}
 	// Only packages this node may run get a runner; the rest it places
@@ -1047,4 +1048,35 @@ func (d *Daemon) runnerProofDone(r fenceResult) {
 		}
 	}
 	d.placeReady(now)
+}
+
+// packageIndex is the envelope's package index: the names, and a
+// fingerprint of the placement definitions, so that every node must place
+// by the same ones.
+func packageIndex(names []string, ppk []placement.Package) (*hbwire.PackageIndex, error) {
+	idx, err := hbwire.NewPackageIndex(names)
+	if err != nil {
+		return nil, err
+	}
+	defs := slices.Clone(ppk)
+	slices.SortFunc(defs, func(a, b placement.Package) int { return strings.Compare(a.Name, b.Name) })
+	canon, err := json.Marshal(defs)
+	if err != nil {
+		return nil, err
+	}
+	return idx.WithDefinitions(canon), nil
+}
+
+// PackageIndex is the index a node with these cluster and package files
+// reads and writes envelopes with (`mtc disk dump`).
+func PackageIndex(cl *config.Cluster, pkgs []*config.Package) (*hbwire.PackageIndex, error) {
+	ppk, err := fromconfig.Packages(cl, pkgs)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range pkgs {
+		names = append(names, p.Name)
+	}
+	return packageIndex(names, ppk)
 }

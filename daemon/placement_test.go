@@ -152,9 +152,12 @@ func packageClusterWith(t *testing.T, n int, w *world, files map[string]string, 
 	var mu sync.Mutex
 	addrs := map[string]string{}
 	return newTestClusterWith(t, n, func(tc *testCluster) {
-		if setup != nil {
-			setup(tc)
-		}
+		// setup runs last: it may wrap the options.
+		defer func() {
+			if setup != nil {
+				setup(tc)
+			}
+		}()
 		tc.options = func(node string, o *Options) {
 			// The control channel on loopback, one listener per
 			// start of the node.
@@ -461,7 +464,7 @@ func TestPartitionedOwnerLosesItsPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, _ := hbwire.NewPackageIndex([]string{"web"})
+	idx := n1.d.pl.idx // the names and the definitions' fingerprint
 	tc.waitFor("n1's report area shows web running", func() bool {
 		rec, err := disk.ReadReport(context.Background(), 1)
 		if err != nil {
@@ -567,4 +570,35 @@ func TestVolumeGroupTakeoverCarriesAProofOfTheNewOwner(t *testing.T) {
 		t.Logf("n3's verified fences: %+v", f)
 	}
 	w.noOverlap(t)
+}
+
+// A node whose package files differ from the others' (here the order of
+// web's nodes) has its reports refused: it starts nothing, and the
+// others do not count it as having reported.
+func TestDifferentPackageFilesAreRefused(t *testing.T) {
+	w := newWorld(t)
+	other, err := config.ParsePackage("web.toml", []byte("name = \"web\"\nnodes = [\"n3\", \"n2\", \"n1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := packageClusterWith(t, 3, w, map[string]string{"web": "name = \"web\"\n" + threeNodePackages}, func(tc *testCluster) {
+		prev := tc.options
+		tc.options = func(node string, o *Options) {
+			if prev != nil {
+				prev(node, o)
+			}
+			if node == "n3" {
+				o.Packages = []*config.Package{other}
+			}
+		}
+	})
+	_ = tc
+	time.Sleep(2 * time.Second)
+	if on := w.on("web"); len(on) != 0 {
+		t.Fatalf("web started on %v although n3's package files differ", on)
+	}
+	n1 := tc.node("n1")
+	if !strings.Contains(n1.logs.String(), "package files differ") {
+		t.Fatalf("n1 did not say that n3's package files differ:\n%s", tailLines(n1.logs.String(), 20))
+	}
 }

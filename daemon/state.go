@@ -306,12 +306,9 @@ func DescribeState(payload []byte, names func(quorum.NodeID) string) (string, er
 }
 
 // DescribeReport renders a node's report area payload (its envelope) for
-// `mtc disk dump`, with the cluster's package names.
-func DescribeReport(payload []byte, packages []string) (string, error) {
-	idx, err := hbwire.NewPackageIndex(packages)
-	if err != nil {
-		return "", err
-	}
+// `mtc disk dump`, with the index of this node's package files
+// (PackageIndex).
+func DescribeReport(payload []byte, idx *hbwire.PackageIndex) (string, error) {
 	e, err := hbwire.DecodeEnvelope(payload, idx)
 	if err != nil {
 		return "", err

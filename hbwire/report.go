@@ -63,7 +63,7 @@ const (
 
 // ErrPackages is wrapped (beside ErrPayload) by DecodeEnvelope when the
 // sender's package set is not this node's.
-var ErrPackages = errors.New("the sender's package definitions are not this node's (different package names): every node must have the same package files; its report is ignored until they agree")
+var ErrPackages = errors.New("the sender's package definitions are not this node's (different package names, or nodes, policies, priorities or dependencies): every node must have the same package files; its report is ignored until they agree")
 
 // ErrEnvelope is wrapped by AppendEnvelope: the envelope cannot be encoded.
 var ErrEnvelope = errors.New("placement report cannot be encoded")
@@ -101,6 +101,21 @@ func NewPackageIndex(names []string) (*PackageIndex, error) {
 	}
 	x.fp = h.Sum64()
 	return x, nil
+}
+
+// WithDefinitions returns a copy of the index whose fingerprint also
+// covers defs, a canonical encoding of what placement knows of every
+// package (its nodes, policies, priority, dependencies): nodes whose
+// package files differ in any of these, not only in the names, then
+// refuse each other's envelopes (ErrPackages) rather than place the same
+// packages by different rules.
+func (x *PackageIndex) WithDefinitions(defs []byte) *PackageIndex {
+	y := *x
+	h := fnv.New64a()
+	h.Write(binary.BigEndian.AppendUint64(nil, x.fp))
+	h.Write(defs)
+	y.fp = h.Sum64()
+	return &y
 }
 
 // Names returns the indexed names in index order (sorted).

@@ -578,3 +578,24 @@ func BenchmarkEnvelope(b *testing.B) {
 		}
 	})
 }
+
+// Two nodes with the same names but other definitions refuse each
+// other's envelopes.
+func TestEnvelopeRefusesOtherDefinitions(t *testing.T) {
+	a, _ := NewPackageIndex([]string{"db", "web"})
+	b := a.WithDefinitions([]byte(`db on 1,2`))
+	c := a.WithDefinitions([]byte(`db on 2,1`))
+	e := &Envelope{Report: placement.Report{Node: 1, Inc: 1, Seq: 1, Packages: []placement.PackageReport{{Name: "db", State: placement.Running}}}}
+	raw, err := AppendEnvelope(nil, e, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeEnvelope(raw, b); err != nil {
+		t.Fatalf("same definitions: %v", err)
+	}
+	for _, x := range []*PackageIndex{a, c} {
+		if _, err := DecodeEnvelope(raw, x); !errors.Is(err, ErrPackages) {
+			t.Fatalf("other definitions: %v, want ErrPackages", err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/diskhb"
+	"github.com/mtcluster/mtc/hbwire"
 	"github.com/mtcluster/mtc/quorum"
 )
 
@@ -309,7 +310,7 @@ type dumpOut struct {
 
 // dumpState describes the cluster state area and every configured node's
 // report area.
-func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster, pkgs []string) (string, map[string]string) {
+func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster, idx *hbwire.PackageIndex) (string, map[string]string) {
 	sr, err := d.ReadState(ctx)
 	switch {
 	case errors.Is(err, diskhb.ErrNoStateArea):
@@ -349,8 +350,8 @@ func dumpState(ctx context.Context, d *diskhb.Disk, cl *config.Cluster, pkgs []s
 			reps[n.Name] = "unknown: " + err.Error()
 		default:
 			reps[n.Name] = fmt.Sprintf("generation %d, %d bytes (incarnation %016x, epoch %d)", r.Generation, len(r.Payload), r.Incarnation, r.Epoch)
-			if len(r.Payload) > 0 && len(pkgs) > 0 {
-				if desc, err := daemon.DescribeReport(r.Payload, pkgs); err != nil {
+			if len(r.Payload) > 0 && idx != nil {
+				if desc, err := daemon.DescribeReport(r.Payload, idx); err != nil {
 					reps[n.Name] += fmt.Sprintf(": unreadable with this node's package files: %v", err)
 				} else {
 					reps[n.Name] += ": " + desc
@@ -417,13 +418,13 @@ func (c *DiskDumpCmd) Run(out io.Writer, log *slog.Logger) error {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the tie-break lock is held by node %d, which is not in %s", l.Owner, c.Config))
 		}
 	}
-	var pkgNames []string
-	if pkgs, _ := config.LoadPackages(cl, config.PackagesDirOf(cl, c.Config), nil); len(pkgs) > 0 {
-		for _, p := range pkgs {
-			pkgNames = append(pkgNames, p.Name)
-		}
+	// The reports are read with this node's package files (nil when there
+	// are none, or they do not validate: the reports are not decoded).
+	var idx *hbwire.PackageIndex
+	if pkgs, perr := config.LoadPackages(cl, config.PackagesDirOf(cl, c.Config), nil); perr == nil && len(pkgs) > 0 {
+		idx, _ = daemon.PackageIndex(cl, pkgs)
 	}
-	res.State, res.Reports = dumpState(ctx, d, cl, pkgNames)
+	res.State, res.Reports = dumpState(ctx, d, cl, idx)
 	for _, r := range last {
 		s := dumpSlot{ID: r.ID}
 		if n, ok := cl.NodeByID(r.ID); ok {

@@ -18,6 +18,7 @@ import (
 
 	"fmt"
 	"github.com/mtcluster/mtc/config"
+	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/diskhb"
 	"github.com/mtcluster/mtc/hbwire"
 	"github.com/mtcluster/mtc/placement"
@@ -556,7 +557,14 @@ func TestDiskDumpShowsOperatorStateAndReports(t *testing.T) {
 	if err := d.WriteState(context.Background(), diskhb.Record{Generation: 2, Writer: 1, Incarnation: 5, Payload: []byte(state)}); err != nil {
 		t.Fatal(err)
 	}
-	idx, _ := hbwire.NewPackageIndex([]string{"api", "web"})
+	pkgs, err := config.LoadPackages(c, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := daemon.PackageIndex(c, pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	env, err := hbwire.AppendEnvelope(nil, &hbwire.Envelope{LastIntent: 7, Report: placement.Report{Node: 1, Inc: 5, Seq: 3,
 		Packages: []placement.PackageReport{{Name: "web", State: placement.Running}}}}, idx)
 	if err != nil {
