@@ -97,6 +97,10 @@ func (m *Machine) onIntent(in Intent) {
 			reject("package %s has failback_policy automatic and would move back to %s at once: run `mtc disable %s` first", name, m.nodeName(p.def.Nodes[0]), name)
 			return
 		}
+		if u, ok := m.pinnedBy(i); ok {
+			reject("package %s cannot leave %s: %s, in maintenance, needs it there (directly or through the packages that need it): run `mtc maintenance %s off` first", name, m.nodeName(m.cur[i]), m.pkgs[u].def.Name, m.pkgs[u].def.Name)
+			return
+		}
 		p.intent.Pending = in
 	case IntentEnable:
 		p.intent.Switching = true
@@ -191,4 +195,32 @@ func (m *Machine) nodeNames(ns []NodeID) string {
 		s += m.nodeName(n)
 	}
 	return s
+}
+
+// pinnedBy returns a package in maintenance that needs package i on the
+// same node, directly or through packages that need it so, while i runs
+// somewhere: the cluster leaves that package alone, so i cannot halt
+// where it runs, and a move of it could never complete.
+func (m *Machine) pinnedBy(i int) (int, bool) {
+	if m.cur[i] == 0 {
+		return 0, false
+	}
+	seen := make([]bool, len(m.pkgs))
+	queue := []int{i}
+	seen[i] = true
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		for _, u := range m.pkgs[k].users {
+			if u.cond != Needs || u.where != SameNode || seen[u.j] {
+				continue
+			}
+			seen[u.j] = true
+			if m.pkgs[u.j].intent.Maintenance && m.cur[u.j] != 0 {
+				return u.j, true
+			}
+			queue = append(queue, u.j)
+		}
+	}
+	return 0, false
 }

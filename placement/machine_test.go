@@ -402,3 +402,38 @@ func TestPlanOnClone(t *testing.T) {
 		t.Fatal("the clone shares state with the machine")
 	}
 }
+
+// A package that a package in maintenance needs on the same node,
+// directly or through another, cannot be moved: its halt would wait for
+// the package the cluster leaves alone, and the move would never end.
+func TestMovePinnedByMaintenance(t *testing.T) {
+	db := pk("db", 1, 2)
+	app := pk("app", 1, 2)
+	app.Dependencies = []Dependency{{Package: "db", Cond: Needs, Where: SameNode}}
+	web := pk("web", 1, 2)
+	web.Dependencies = []Dependency{{Package: "app", Cond: Needs, Where: SameNode}}
+	f := newFixture(t, []Package{db, app, web}, quorum.SetOf(1, 2, 3))
+	f.report(2, false, "db", Running, "app", Running, "web", Running)
+	f.report(3, false)
+	cmd := func(in Intent) string {
+		in.ID = f.m.lastIntent + 1
+		for _, d := range f.step(Commanded{Intent: in}).Decisions {
+			if d.Kind == IntentRejected {
+				return d.Reason
+			}
+		}
+		return ""
+	}
+	if why := cmd(Intent{Kind: IntentMaintenanceOn, Package: "web"}); why != "" {
+		t.Fatal(why)
+	}
+	if why := cmd(Intent{Kind: IntentMove, Package: "db", Node: 1}); !strings.Contains(why, "web, in maintenance, needs it there") {
+		t.Fatalf("move of db under web in maintenance: %q", why)
+	}
+	if why := cmd(Intent{Kind: IntentMaintenanceOff, Package: "web"}); why != "" {
+		t.Fatal(why)
+	}
+	if why := cmd(Intent{Kind: IntentMove, Package: "db", Node: 1}); why != "" {
+		t.Fatalf("move of db once web left maintenance: %q", why)
+	}
+}
