@@ -128,7 +128,12 @@ func (c *cluster) boot(id NodeID) error {
 	h.run, h.queue, h.last, h.inbox = map[string]State{}, nil, nil, nil
 	h.delivered = [MaxNodes + 1]Ack{}
 	// The daemon's start-up stop: what the dead incarnations left on this
-	// machine is gone (kill cleared the runner).
+	// machine is gone (kill cleared the runner), physically, whatever the
+	// others know of it yet; their incarnations stay dead (not taken
+	// over) with nothing up.
+	for i := range h.dead {
+		h.dead[i].up = nil
+	}
 	c.stepNode(h, LeftoversStopped{})
 	return nil
 }
