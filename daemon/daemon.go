@@ -120,7 +120,6 @@ type Daemon struct {
 	// cluster-state I/O.
 	pl        *placer
 	pkgNode   *pkgrun.Node
-	intentReq chan *intentReq
 	onLoop    chan func()
 	stateReq  chan stateResult
 	stateOut  chan stateResult
@@ -179,7 +178,6 @@ func New(opt Options) (*Daemon, error) {
 	// handler's wall-clock time.
 	d.log = slog.New(monoHandler{h: opt.Log.Handler(), clock: d.clock}).With("node", self.Name)
 	d.stopper = opt.Stopper
-	d.intentReq = make(chan *intentReq)
 	d.onLoop = make(chan func())
 	d.stateReq = make(chan stateResult, 1)
 	d.stateOut = make(chan stateResult, 1)
@@ -566,8 +564,6 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			}
 		case r := <-pkgReports:
 			d.packageReport(r)
-		case r := <-d.intentReq:
-			d.intentArrived(r)
 		case r := <-d.stateOut:
 			d.stateDone(r)
 		case r := <-d.reportOut:

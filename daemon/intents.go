@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,20 +61,11 @@ func (d *Daemon) parseIntent(a IntentArgs) (placement.Intent, error) {
 	}
 	if needsPkg && in.Node != 0 && (k == placement.IntentRun || k == placement.IntentMove) {
 		def := d.pl.defs[a.Package]
-		if !containsName(def.Nodes, a.Node) {
+		if !slices.Contains(def.Nodes, a.Node) {
 			return in, &codedErr{code: CodeRefused, err: fmt.Errorf("package %s may not run on node %s (its nodes: %s): add the node to nodes in %s first", a.Package, a.Node, strings.Join(def.Nodes, ", "), def.File)}
 		}
 	}
 	return in, nil
-}
-
-func containsName(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // intent serves CommandIntent: on the coordinator it commits the intent
@@ -94,7 +86,7 @@ func (d *Daemon) intent(ctx context.Context, raw json.RawMessage) (any, error) {
 	req := &intentReq{in: in, args: a, start: d.clock(), reply: make(chan intentReply, 1)}
 	var coord string
 	select {
-	case d.intentReq <- req:
+	case d.onLoop <- func() { d.intentArrived(req) }:
 	case <-d.loopDone:
 		return nil, &control.CodedError{Code: CodeNotQuorate, Err: errors.New("the daemon is stopping")}
 	case <-ctx.Done():
@@ -206,11 +198,6 @@ func (d *Daemon) intentArrived(r *intentReq) {
 // for it. It steps a clone of the machine.
 func (d *Daemon) precheck(in placement.Intent) error {
 	p := d.pl
-	for _, ps := range p.m.Status() {
-		if ps.Name == in.Package && ps.Intent.Maintenance && in.Kind != placement.IntentMaintenanceOff && in.Kind != placement.IntentMaintenanceOn {
-			return &codedErr{code: CodeRefused, err: fmt.Errorf("package %s is in maintenance: run `mtc maintenance %s off` first", in.Package, in.Package)}
-		}
-	}
 	c := p.m.Clone()
 	probe := in
 	probe.ID = p.last + uint64(len(p.proposals)) + 1

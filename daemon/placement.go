@@ -849,7 +849,7 @@ func (d *Daemon) goal(in placement.Intent, status []placement.PackageStatus) (bo
 		if ps == nil {
 			return false, "unknown package"
 		}
-		if runsOn(ps, in.Node) && (in.Node != 0 || true) {
+		if runsOn(ps, in.Node) {
 			return true, ""
 		}
 		return false, waiting(ps)
@@ -906,7 +906,6 @@ func notQuorate(format string, a ...any) error {
 func (d *Daemon) packageViews(status []placement.PackageStatus, name string) []PackageView {
 	p := d.pl
 	var out []PackageView
-	mgr := p.mgr.States()
 	for _, ps := range status {
 		if name != "" && ps.Name != name {
 			continue
@@ -939,7 +938,6 @@ func (d *Daemon) packageViews(status []placement.PackageStatus, name string) []P
 				v.LastStart, v.LastHalt = tl.LastStart(), tl.LastHalt()
 			}
 		}
-		_ = mgr
 		if f := p.failovers[ps.Name]; f != nil {
 			fv := f.v
 			v.Failover = &fv

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,7 +179,7 @@ func packageClusterWith(t *testing.T, n int, w *world, files map[string]string, 
 			o.Packages = pkgs
 			o.Runners = map[string]PackageRunner{}
 			for _, p := range pkgs {
-				if containsName(p.Nodes, node) {
+				if slices.Contains(p.Nodes, node) {
 					r := &worldRunner{w: w, pkg: p.Name, node: node}
 					o.Runners[p.Name] = r
 					w.mu.Lock()

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/pkgrun"
@@ -16,7 +17,7 @@ func (d *Daemon) realRunners(pkgs []*config.Package) (map[string]PackageRunner, 
 	var mine []*config.Package
 	vgs := false
 	for _, p := range pkgs {
-		if containsName(p.Nodes, d.self.Name) {
+		if slices.Contains(p.Nodes, d.self.Name) {
 			mine = append(mine, p)
 			vgs = vgs || len(p.Spec().VolumeGroups) > 0
 		}
