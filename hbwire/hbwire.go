@@ -40,7 +40,7 @@
 //
 // # Envelope
 //
-// Big-endian, EnvelopeVersion 1. Packages are named by their index in the
+// Big-endian, EnvelopeVersion 2. Packages are named by their index in the
 // PackageIndex every node builds from the same package definitions (the
 // sorted names); the envelope carries a fingerprint of that index, and a
 // node with other package definitions is refused (ErrPackages), never read
@@ -68,13 +68,16 @@
 //	.    1     intent count (at most MaxRelayedIntents), then per intent in
 //	           ascending ID: ID (8), kind (1, placement.IntentKind),
 //	           package index (2, 0xFFFF: none), node (1, 0: none)
+//	.    1     completed count (at most placement.MaxCompleted), then
+//	           the IDs (8 each, ascending, not 0) of the one-shot intents
+//	           the reporter completed (placement.Report.Completed)
 //
 // A reason is cut at a UTF-8 boundary to MaxReason (120) bytes, and the
 // reasons of one report to MaxReasonTotal (4096) together, so MaxEnvelope
-// (10,917 bytes: MaxPackages packages all failed and marked, 15 acks, 32
-// takeovers, 16 intents) fits a quorum-disk report area (13,952 bytes with
+// (11,046 bytes: MaxPackages packages all failed and marked, 15 acks, 32
+// takeovers, 16 intents, 16 completed intents) fits a quorum-disk report area (13,952 bytes with
 // 512-byte sectors). Typical sizes at 16 nodes and 300 packages: a node
-// running 19 of them publishes 366 bytes, a node running all 300 1,209
+// running 19 of them publishes 367 bytes, a node running all 300 1,210
 // (TestEnvelopeSizes). The reason of a package in another state is not
 // carried.
 //

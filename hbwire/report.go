@@ -17,7 +17,7 @@ import (
 // EnvelopeVersion is the envelope layout version this package writes and
 // reads. It is independent of Version: an envelope travels inside a network
 // payload and alone in a quorum-disk report area.
-const EnvelopeVersion = 1
+const EnvelopeVersion = 2
 
 // Bounds of an envelope. MaxEnvelope is the largest envelope AppendEnvelope
 // writes: MaxPackages packages all failed with reasons filling
@@ -47,13 +47,15 @@ const (
 	envAckLen     = 1 + 8 + 8
 	envTakeLen    = 1 + 8 + 1
 	envIntentLen  = 8 + 1 + 2 + 1
+	envDoneLen    = 8
 
 	MaxEnvelope = envFixedLen +
 		MaxPackages*(envPackageLen+1) + MaxReasonTotal + // every package failed, with its reason length
 		MaxPackages*2 + // every package marked
 		(quorum.MaxNodes-1)*envAckLen +
 		MaxTakeovers*envTakeLen +
-		MaxRelayedIntents*envIntentLen
+		MaxRelayedIntents*envIntentLen +
+		1 + placement.MaxCompleted*envDoneLen
 
 	// noPackage is the package index of an intent without a package.
 	noPackage = math.MaxUint16
@@ -162,6 +164,8 @@ func appendEnvelope(b []byte, e *Envelope, x *PackageIndex) ([]byte, error) {
 		return b, fmt.Errorf("%d takeovers, at most %d", len(r.Takeovers), MaxTakeovers)
 	case len(e.Intents) > MaxRelayedIntents:
 		return b, fmt.Errorf("%d intents, at most %d", len(e.Intents), MaxRelayedIntents)
+	case len(r.Completed) > placement.MaxCompleted:
+		return b, fmt.Errorf("%d completed intents, at most %d", len(r.Completed), placement.MaxCompleted)
 	}
 	start := len(b)
 	var flags byte
@@ -241,6 +245,13 @@ func appendEnvelope(b []byte, e *Envelope, x *PackageIndex) ([]byte, error) {
 		b = append(b, byte(it.Kind))
 		b = binary.BigEndian.AppendUint16(b, i)
 		b = append(b, byte(it.Node))
+	}
+	b = append(b, byte(len(r.Completed)))
+	for k, id := range r.Completed {
+		if err := checkCompleted(r.Completed, k); err != nil {
+			return b, err
+		}
+		b = binary.BigEndian.AppendUint64(b, id)
 	}
 	if n := len(b) - start; n > MaxEnvelope {
 		return b, fmt.Errorf("%d bytes, above %d", n, MaxEnvelope)
@@ -416,6 +427,21 @@ func decodeEnvelope(b []byte, x *PackageIndex) (Envelope, error) {
 			return e, bad("%w", err)
 		}
 	}
+	if n = int(d.u8()); n > placement.MaxCompleted {
+		return e, bad("%d completed intents, at most %d", n, placement.MaxCompleted)
+	}
+	if n > 0 {
+		r.Completed = make([]uint64, n)
+	}
+	for k := range r.Completed {
+		r.Completed[k] = d.u64()
+		if !d.ok() {
+			return e, d.err()
+		}
+		if err := checkCompleted(r.Completed, k); err != nil {
+			return e, bad("%w", err)
+		}
+	}
 	if !d.ok() {
 		return e, d.err()
 	}
@@ -573,6 +599,16 @@ func checkIntent(intents []placement.Intent, k int) error {
 		return fmt.Errorf("intent %d: node id %d above %d", it.ID, it.Node, quorum.MaxNodes)
 	case k > 0 && it.ID <= intents[k-1].ID:
 		return fmt.Errorf("intent %d after intent %d: intents go in ascending ID order", it.ID, intents[k-1].ID)
+	}
+	return nil
+}
+
+func checkCompleted(ids []uint64, k int) error {
+	switch {
+	case ids[k] == 0:
+		return fmt.Errorf("completed intent 0")
+	case k > 0 && ids[k] <= ids[k-1]:
+		return fmt.Errorf("completed intent %d after %d: they go in ascending ID order", ids[k], ids[k-1])
 	}
 	return nil
 }

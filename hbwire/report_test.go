@@ -81,6 +81,11 @@ func randomEnvelope(rng *rand.Rand, x *PackageIndex) Envelope {
 		}
 		e.Intents = append(e.Intents, it)
 	}
+	done := uint64(rng.Intn(1000))
+	for range rng.Intn(placement.MaxCompleted + 1) {
+		done += 1 + uint64(rng.Intn(5))
+		r.Completed = append(r.Completed, done)
+	}
 	return e
 }
 
@@ -166,6 +171,7 @@ func layoutEnvelope() (Envelope, *PackageIndex) {
 			Takeovers: []placement.Takeover{
 				{Target: quorum.Target{Node: 3, Inc: 9}, Reason: quorum.TakeoverFenced},
 			},
+			Completed: []uint64{6, 10},
 		},
 		LastIntent: 8,
 		Intents:    []placement.Intent{{ID: 10, Kind: placement.IntentMove, Package: "web", Node: 1}},
@@ -190,6 +196,7 @@ func TestEnvelopeLayout(t *testing.T) {
 		{1, 1}, u64(3), u64(4), // 61: acks
 		{1, 3}, u64(9), {byte(quorum.TakeoverFenced)}, // 79: takeovers
 		{1}, u64(10), {byte(placement.IntentMove)}, u16(1), {1}, // 90: intents
+		{2}, u64(6), u64(10), // 103: completed
 	}, nil)
 	if !bytes.Equal(b, want) {
 		t.Fatalf("envelope\n got % x\nwant % x", b, want)
@@ -267,6 +274,10 @@ func TestEnvelopeRefused(t *testing.T) {
 		{"intent package beyond", set(100, 0, 2), x, ErrPayload},
 		{"intent node 17", set(102, 17), x, ErrPayload},
 		{"intents not ascending", insert(103, 90, good[91:103]...), x, ErrPayload},
+		{"completed count 17", set(103, placement.MaxCompleted+1), x, ErrPayload},
+		{"completed intent 0", set(104, 0, 0, 0, 0, 0, 0, 0, 0), x, ErrPayload},
+		{"completed not ascending", set(112, 0, 0, 0, 0, 0, 0, 0, 6), x, ErrPayload},
+		{"completed beyond the end", set(103, 3), x, ErrPayload},
 		{"trailing byte", append(bytes.Clone(good), 0), x, ErrPayload},
 		{"above MaxEnvelope", append(bytes.Clone(good), make([]byte, MaxEnvelope)...), x, ErrPayload},
 	}
@@ -412,6 +423,9 @@ func worstEnvelope(t testing.TB) (Envelope, *PackageIndex) {
 	for i := range MaxRelayedIntents {
 		e.Intents = append(e.Intents, placement.Intent{ID: uint64(i + 1), Kind: placement.IntentClear, Package: x.names[i]})
 	}
+	for i := range placement.MaxCompleted {
+		e.Report.Completed = append(e.Report.Completed, uint64(i+1))
+	}
 	return e, x
 }
 
@@ -442,7 +456,7 @@ func TestEnvelopeWorstCase(t *testing.T) {
 // other node acknowledged, no takeover, failure or intent).
 func TestEnvelopeSizes(t *testing.T) {
 	x := mustIndex(t, packageNames(300)...)
-	for _, c := range []struct{ running, want int }{{19, 366}, {300, 1209}} {
+	for _, c := range []struct{ running, want int }{{19, 367}, {300, 1210}} {
 		e := Envelope{Report: placement.Report{Node: 1, Inc: 1, Members: validNodes}}
 		for _, n := range x.Names()[:c.running] {
 			e.Report.Packages = append(e.Report.Packages, placement.PackageReport{Name: n, State: placement.Running})

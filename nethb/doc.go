@@ -29,14 +29,14 @@
 //
 // # Size and fragmentation
 //
-// The payload is at most MaxPayload (11,184) bytes: a membership heartbeat
+// The payload is at most MaxPayload (11,313) bytes: a membership heartbeat
 // of 16 nodes (265 bytes) and the largest placement envelope
 // (hbwire.MaxEnvelope). A packet fits one Ethernet frame (MTU 1500: at most
 // 1,472 bytes of UDP data over IPv4, 1,452 over IPv6) while the envelope
-// is small: at 16 nodes a node running 19 packages sends 725-byte packets.
+// is small: at 16 nodes a node running 19 packages sends 726-byte packets.
 // A report of many packages makes the datagram larger than one frame, and
-// IP fragments it: a node of 16 running 300 packages sends 1,568-byte
-// packets (two fragments), the largest possible packet is 11,276 bytes
+// IP fragments it: a node of 16 running 300 packages sends 1,569-byte
+// packets (two fragments), the largest possible packet is 11,405 bytes
 // (eight fragments). A fragmented heartbeat is lost when any of its
 // fragments is, so such a node's heartbeats are a little likelier to be
 // lost; the heartbeat network must pass IP fragments (a firewall that

@@ -25,10 +25,10 @@ const (
 	// the largest placement envelope (hbwire.MaxNetWithPayload; a test
 	// keeps them equal). A heartbeat that carries a report of many
 	// packages is larger than one Ethernet frame and IP fragments it: at
-	// 16 nodes, a node running 300 packages sends 1,568-byte packets (two
-	// fragments at MTU 1500), the largest packet is 11,276 bytes (eight).
+	// 16 nodes, a node running 300 packages sends 1,569-byte packets (two
+	// fragments at MTU 1500), the largest packet is 11,405 bytes (eight).
 	// Without an envelope a packet is at most 357 bytes.
-	MaxPayload = 11184
+	MaxPayload = 11313
 	// MaxPacket is the largest valid packet.
 	MaxPacket = HeaderLen + MaxPayload + MACLen
 	// MaxNodeID is the largest node id a packet can carry in its view bitmask.

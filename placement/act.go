@@ -10,8 +10,12 @@ import (
 // this node's halts, claims and starts, and its report.
 func (m *Machine) evaluate() {
 	m.place()
+	done := false
 	for i := range m.pkgs {
-		m.completePending(i)
+		done = m.completePending(i) || done
+	}
+	if done {
+		m.place() // without the intent, the package is placed by its policy
 	}
 	if m.gate() {
 		m.halts()
@@ -335,6 +339,7 @@ func (m *Machine) buildReport() *Report {
 		}
 	}
 	r.Takeovers = slices.Clone(m.own)
+	r.Completed = slices.Clone(m.completed)
 	return r
 }
 

@@ -68,7 +68,8 @@
 // The target, in order of precedence: maintenance keeps the package where
 // it is (the cluster does not act on it); halted by an operator (or
 // auto_run off and never run): nowhere; a pending one-shot run --on or
-// move: that node once eligible; running on an eligible node: stay, unless
+// move: that node once eligible (while it waits, the package stays where
+// it runs if it may stay there, and is otherwise placed as below); running on an eligible node: stay, unless
 // failback_policy is automatic, switching is enabled and the first node of
 // the list is eligible (then back there); otherwise, with automatic
 // switching enabled (or a pending run), by failover_policy: the first
@@ -178,6 +179,12 @@
 // The move is one-shot: it is done when P runs on B and leaves nothing
 // behind (failback_policy automatic with switching enabled would move P
 // back at once, so a move elsewhere is refused: `mtc disable P` first).
+// B lists the intent in its report's Completed, so a node that never saw
+// P running on B (P halted there again before its next report) ends the
+// move too, and every node places P by the same rules afterwards. A move
+// whose node is not a member of the view ends as well (it left the
+// cluster, or never joined: the move is refused then), and P is placed by
+// its policy: a move never keeps a package down waiting for a dead node.
 //
 // Partition: the side without quorum acts on nothing (its quorum machine
 // stops its packages when it self-fences; its placement neither starts nor

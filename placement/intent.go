@@ -1,6 +1,9 @@
 package placement
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // onIntent applies one operator intent. Intents are applied once each, in
 // ID order; a repeated or older ID is ignored (commands are retried).
@@ -154,20 +157,66 @@ func (m *Machine) markedOn(i int, n NodeID) bool {
 }
 
 // completePending ends a one-shot intent once the package runs where it
-// asked for.
-func (m *Machine) completePending(i int) {
+// asked for: seen here (the package runs on this node, or its report
+// shows it running there), or in the Completed list of the report of
+// the node that ran it, so that a node that never saw the package
+// running (it halted again before the next report) ends it too. A move
+// whose node left the cluster is over: the package is placed by its
+// policy, as after any failure, and not moved back when the node
+// returns. Every member of an agreed view ends it alike (see place).
+func (m *Machine) completePending(i int) bool {
 	p := m.pkgs[i]
 	in := p.intent.Pending
 	if in.ID == 0 {
-		return
+		return false
 	}
 	where := m.runningOn(i)
 	if where == 0 || in.Node != 0 && where != in.Node || m.stateOn(i, where) != Running {
-		return
+		where = m.completedBy(in)
+		if where == 0 {
+			return false
+		}
+	}
+	if where == m.self {
+		m.completed = append(m.completed, in.ID)
+		slices.Sort(m.completed) // intents may complete out of ID order
+		if len(m.completed) > MaxCompleted {
+			m.completed = m.completed[len(m.completed)-MaxCompleted:]
+		}
+		m.reportDirty = true
 	}
 	p.intent.Pending = Intent{}
 	m.durableDirty = true
 	m.decide(Decision{Kind: IntentDone, Package: p.def.Name, Node: where, Intent: in.ID, Reason: in.Kind.String() + ": runs on " + m.nodeName(where)})
+	return true
+}
+
+// completedBy is the peer whose report lists intent in as completed
+// there (its node, for a run --on or move), or 0.
+func (m *Machine) completedBy(in Intent) NodeID {
+	for x, pi := range m.peers {
+		if pi == nil || !pi.have || in.Node != 0 && NodeID(x) != in.Node {
+			continue
+		}
+		if slices.Contains(pi.completed, in.ID) {
+			return NodeID(x)
+		}
+	}
+	return 0
+}
+
+// targetLeft ends the one-shot intents whose node is not a member of the
+// view. It runs only where place computes targets (quorate, agreed, every
+// member reported), so every member ends them alike.
+func (m *Machine) targetLeft() {
+	for _, p := range m.pkgs {
+		if in := p.intent.Pending; in.ID != 0 && in.Node != 0 && !m.view.Members.Has(in.Node) {
+			p.intent.Pending = Intent{}
+			m.durableDirty = true
+			m.decide(Decision{Kind: IntentRejected, Package: p.def.Name, Node: in.Node, Intent: in.ID,
+				Reason: fmt.Sprintf("%s cancelled: %s is not a member of the cluster (down, cut off or not joined yet); %s is placed by its policy", in.Kind, m.nodeName(in.Node), p.def.Name)})
+		}
+	}
 }
 
 func containsNode(ns []NodeID, n NodeID) bool {

@@ -68,6 +68,8 @@ type peerInfo struct {
 	// (0: none): applied once the view holds it as a member, also when
 	// the report came first.
 	leftoversOf Incarnation
+	// completed is the latest report's Completed.
+	completed []uint64
 }
 
 // Machine is one node's placement state machine. It is not safe for
@@ -88,6 +90,7 @@ type Machine struct {
 	drained Set
 
 	lastIntent uint64
+	completed  []uint64   // the one-shot intents completed here (Report.Completed)
 	leftovers  bool       // LeftoversStopped received
 	own        []Takeover // takeovers this node's quorum machine allowed
 
@@ -365,6 +368,7 @@ func (m *Machine) onReport(r Report) {
 			m.learnTakeover(t)
 		}
 	}
+	pi.completed = append(pi.completed[:0], r.Completed...)
 	if r.LeftoversStopped {
 		pi.leftoversOf = r.Inc
 	} else if pi.leftoversOf == r.Inc {

@@ -437,3 +437,109 @@ func TestMovePinnedByMaintenance(t *testing.T) {
 		t.Fatalf("move of db once web left maintenance: %q", why)
 	}
 }
+
+// A one-shot move ends on every node, also on one that never saw the
+// package running at its target: the target lists the intent in its
+// report's Completed, and keeps listing it after the package halted
+// there again.
+func TestMoveCompletedFromTheReport(t *testing.T) {
+	f := newFixture(t, []Package{pk("db", 1, 2, 3)}, quorum.SetOf(1, 2, 3))
+	f.report(2, false)
+	f.report(3, false, "db", Running)
+	f.step(Commanded{Intent: Intent{ID: 1, Kind: IntentMove, Package: "db", Node: 2}})
+	if got := f.target("db"); got != 2 {
+		t.Fatalf("target %v, want b (the move)", got)
+	}
+	// c halted it; b ran it and halted it again before node 1 heard.
+	f.report(3, false)
+	f.seq[2]++
+	rd := f.step(Received{Report: Report{Node: 2, Inc: inc(2), Seq: f.seq[2], Completed: []uint64{1}}})
+	var done bool
+	for _, d := range rd.Decisions {
+		done = done || d.Kind == IntentDone && d.Intent == 1 && d.Node == 2
+	}
+	if !done || f.m.pkgs[0].intent.Pending.ID != 0 {
+		t.Fatalf("move #1 still pending after b reported it completed: %+v", rd.Decisions)
+	}
+	if got := f.target("db"); got != 1 {
+		t.Fatalf("target %v, want a (configured_node, the first of its list)", got)
+	}
+	// Only the node the move named ends it this way.
+	f.step(Commanded{Intent: Intent{ID: 2, Kind: IntentMove, Package: "db", Node: 2}})
+	f.seq[3]++
+	f.step(Received{Report: Report{Node: 3, Inc: inc(3), Seq: f.seq[3], Completed: []uint64{2}}})
+	if f.m.pkgs[0].intent.Pending.ID != 2 {
+		t.Fatal("move #2 to b ended by c's report")
+	}
+}
+
+// The node where a one-shot intent completed lists it in its reports,
+// ID ascending, the last MaxCompleted of them.
+func TestCompletedListed(t *testing.T) {
+	f := newFixture(t, []Package{pk("db", 1, 2)}, quorum.SetOf(1, 2))
+	f.report(2, false)
+	f.step(Commanded{Intent: Intent{ID: 7, Kind: IntentMove, Package: "db", Node: 1}})
+	f.step(Local{Package: "db", State: Running})
+	r := f.m.buildReport()
+	if len(r.Completed) != 1 || r.Completed[0] != 7 {
+		t.Fatalf("completed %v, want [7]", r.Completed)
+	}
+	for id := uint64(8); id < 8+MaxCompleted+3; id++ {
+		f.step(Commanded{Intent: Intent{ID: id, Kind: IntentRun, Package: "db"}})
+	}
+	r = f.m.buildReport()
+	if len(r.Completed) != MaxCompleted || r.Completed[0] != 8+3 || r.Completed[MaxCompleted-1] != 8+MaxCompleted+2 {
+		t.Fatalf("completed %v, want the last %d", r.Completed, MaxCompleted)
+	}
+}
+
+// A move to a node that leaves the cluster ends: the package is placed by
+// its policy, and a move to a node that is not a member is refused.
+func TestMoveTargetLeft(t *testing.T) {
+	f := newFixture(t, []Package{pk("db", 3, 1, 2)}, quorum.SetOf(1, 2, 3))
+	f.report(2, false, "db", Running)
+	f.report(3, false)
+	f.step(Commanded{Intent: Intent{ID: 1, Kind: IntentMove, Package: "db", Node: 3}})
+	f.report(2, false) // b halted it for the move
+	f.view(quorum.SetOf(1, 2))
+	rd := f.report(2, false)
+	if p := f.m.pkgs[0].intent.Pending; p.ID != 0 {
+		t.Fatalf("move #1 to c still pending after c left: %+v", rd.Decisions)
+	}
+	if got := f.target("db"); got != 1 {
+		t.Fatalf("target %v, want a (configured_node without c)", got)
+	}
+	var why string
+	for _, d := range f.step(Commanded{Intent: Intent{ID: 2, Kind: IntentMove, Package: "db", Node: 3}}).Decisions {
+		if d.Kind == IntentRejected {
+			why = d.Reason
+		}
+	}
+	if !strings.Contains(why, "c is not a member of the cluster") {
+		t.Fatalf("move to c while c is out: %q", why)
+	}
+}
+
+// A package with a pending move that waits, and that cannot stay where it
+// runs (what it needs on the same node moved away), halts: staying would
+// hold what it needs in place, and neither would ever move.
+func TestPendingMoveDoesNotPinADependent(t *testing.T) {
+	base := pk("base", 1, 2, 3)
+	dep := pk("dep", 1, 2)
+	dep.Dependencies = []Dependency{{Package: "base", Cond: Needs, Where: SameNode}}
+	f := newFixture(t, []Package{base, dep}, quorum.SetOf(1, 2, 3))
+	f.report(2, false)
+	f.report(3, false)
+	f.step(Local{Package: "base", State: Running})
+	f.step(Local{Package: "dep", State: Running})
+	if a := f.actions(); a != "" {
+		t.Fatalf("actions %q before the moves", a)
+	}
+	// dep's move to b waits (base is not there); then base moves to c,
+	// where dep cannot run.
+	f.step(Commanded{Intent: Intent{ID: 1, Kind: IntentMove, Package: "dep", Node: 2}})
+	rd := f.step(Commanded{Intent: Intent{ID: 2, Kind: IntentMove, Package: "base", Node: 3}})
+	if !strings.Contains(f.actions(), "halt dep") {
+		t.Fatalf("dep not halted for base's move (actions %q): %+v", f.actions(), rd.Decisions)
+	}
+}

@@ -91,6 +91,7 @@ func (m *Machine) place() {
 			return
 		}
 	}
+	m.targetLeft()
 	for _, i := range m.order {
 		p := m.pkgs[i]
 		if c := m.cur[i]; c != 0 {
@@ -136,7 +137,13 @@ func (m *Machine) choose(i int) (NodeID, string) {
 		if why := m.ineligible(i, in.Node); why == "" {
 			return in.Node, fmt.Sprintf("%v by an operator (intent #%d)", in.Kind, in.ID)
 		} else if cur != 0 {
-			return cur, fmt.Sprintf("stays on %s: %v to %s waits: %s", m.nodeName(cur), in.Kind, m.nodeName(in.Node), why)
+			// While the move waits the package stays where it runs, if it
+			// can: one that cannot stay there (what it needs moved away)
+			// is placed as if no move were pending, or it would hold
+			// what it needs in place and neither would ever move.
+			if m.ineligible(i, cur) == "" {
+				return cur, fmt.Sprintf("stays on %s: %v to %s waits: %s", m.nodeName(cur), in.Kind, m.nodeName(in.Node), why)
+			}
 		} else {
 			return 0, fmt.Sprintf("%v to %s waits: %s", in.Kind, m.nodeName(in.Node), why)
 		}

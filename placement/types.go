@@ -203,7 +203,17 @@ type Report struct {
 	// reporter left on its machine is stopped (LeftoversStopped event).
 	// It covers those incarnations as a takeover would.
 	LeftoversStopped bool
+	// Completed are the one-shot intents (run, run --on, move) the
+	// reporter completed by running the package, ID ascending, the last
+	// MaxCompleted of them. A state seen in one report can be gone by the
+	// next (a package that ran and halted again between two reports a
+	// peer processed); this list is not, so every node ends the intent
+	// and places the package by the same rules.
+	Completed []uint64
 }
+
+// MaxCompleted is the most completed intents a report lists.
+const MaxCompleted = 16
 
 // View is the quorum machine's status as this node sees it.
 type View struct {

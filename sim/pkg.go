@@ -702,7 +702,10 @@ func (r *runner) start() {
 			r.set(rFailed)
 		} else {
 			r.set(rRunning)
-			if pw.failures && pw.rng.Float64() < pw.runFail {
+			// set reports the state to placement at once, which may
+			// already have halted the package again: a later failure
+			// belongs to this run only while it still runs.
+			if r.state == rRunning && pw.failures && pw.rng.Float64() < pw.runFail {
 				r.tok++
 				tok := r.tok
 				w.at(w.now+pw.draw(10*pw.startMax), func() {
