@@ -47,6 +47,9 @@ func (d *Daemon) decisionEvent(dec quorum.Decision) journal.Event {
 	if dec.Peer != 0 {
 		e.Peer = d.names[dec.Peer]
 	}
+	if dec.Inc != 0 {
+		e.PeerIncarnation = fmt.Sprintf("%016x", uint64(dec.Inc))
+	}
 	switch dec.Kind {
 	case quorum.MembershipChanged, quorum.QuorumGained:
 		e.Members = d.memberNames(dec.Members)

@@ -17,7 +17,7 @@ import (
 // *pkgrun.Package, or a fake in tests. Start and Halt return when the plan
 // has ended (or its context was cancelled and the rollback done).
 type PackageRunner interface {
-	Start(ctx context.Context, proofs []fence.Proof) error
+	Start(ctx context.Context, proofs []fence.Proof, env ...string) error
 	Halt(ctx context.Context) error
 	State() (pkgrun.State, string)
 }
@@ -69,6 +69,7 @@ type managedPkg struct {
 type pkgOp struct {
 	kind   string // "start" or "halt"
 	proofs []fence.Proof
+	env    []string // a start's environment for scripts and services
 	reason string
 	done   chan error // nil: nobody waits
 }
@@ -143,7 +144,7 @@ func (m *PackageManager) Reports() <-chan PackageReport { return m.reports }
 // Start starts the package with the fencing proofs of the nodes whose
 // storage it takes over. It returns at once; the outcome is reported. It
 // is refused while StopAll runs.
-func (m *PackageManager) Start(name string, proofs []fence.Proof) error {
+func (m *PackageManager) Start(name string, proofs []fence.Proof, env ...string) error {
 	m.mu.Lock()
 	stopping := m.stopping
 	m.mu.Unlock()
@@ -154,7 +155,7 @@ func (m *PackageManager) Start(name string, proofs []fence.Proof) error {
 	if !ok {
 		return fmt.Errorf("package %s: not configured on this node", name)
 	}
-	m.submit(p, &pkgOp{kind: "start", proofs: proofs})
+	m.submit(p, &pkgOp{kind: "start", proofs: proofs, env: env})
 	return nil
 }
 
@@ -178,7 +179,7 @@ func (m *PackageManager) submit(p *managedPkg, op *pkgOp) {
 		switch old := p.next; {
 		case old != nil && old.kind == op.kind:
 			// The same operation again: one run answers both.
-			old.proofs = op.proofs
+			old.proofs, old.env = op.proofs, op.env
 			if op.done != nil {
 				od, nd := old.done, op.done
 				old.done = fanOut(od, nd)
@@ -208,7 +209,7 @@ func (m *PackageManager) run(p *managedPkg, op *pkgOp) {
 		var err error
 		if op.kind == "start" {
 			m.log.Info("starting package", "package", p.name)
-			err = p.runner.Start(ctx, op.proofs)
+			err = p.runner.Start(ctx, op.proofs, op.env...)
 		} else {
 			m.log.Info("halting package", "package", p.name, "reason", op.reason)
 			err = p.runner.Halt(ctx)

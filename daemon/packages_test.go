@@ -43,7 +43,7 @@ func (l *opLog) get() []string {
 	return slices.Clone(l.ops)
 }
 
-func (f *fakeRunner) Start(ctx context.Context, proofs []fence.Proof) error {
+func (f *fakeRunner) Start(ctx context.Context, proofs []fence.Proof, _ ...string) error {
 	f.mu.Lock()
 	f.state, f.proofs = pkgrun.Starting, proofs
 	f.mu.Unlock()

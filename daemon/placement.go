@@ -406,7 +406,7 @@ func (d *Daemon) placeReady(now time.Duration) {
 				}
 				continue
 			}
-			if err := p.mgr.Start(a.Package, d.proofsFor(a.Takeovers)); err != nil {
+			if err := p.mgr.Start(a.Package, d.proofsFor(a.Takeovers), d.startEnv()...); err != nil {
 				d.log.Error("start not carried out", "package", a.Package, "err", err)
 				// The machine must not wait for a start that never
 				// runs: the package failed here.
@@ -430,6 +430,19 @@ func (d *Daemon) placeReady(now time.Duration) {
 	d.pumpReports(now)
 	if again {
 		d.placeReady(now)
+	}
+}
+
+// startEnv is what a start tells the package's scripts and services of
+// the node that runs it: MTC_NODE (this node's name), MTC_INCARNATION (this
+// daemon's incarnation, as the journal writes it) and MTC_EPOCH (this
+// node's quorum epoch when the start was ordered: a count of its member
+// set's changes, which orders one node's starts, not the nodes').
+func (d *Daemon) startEnv() []string {
+	return []string{
+		"MTC_NODE=" + d.self.Name,
+		fmt.Sprintf("MTC_INCARNATION=%016x", d.Incarnation()),
+		fmt.Sprintf("MTC_EPOCH=%d", d.pl.view.Epoch),
 	}
 }
 
@@ -1040,7 +1053,7 @@ func (d *Daemon) runnerProofDone(r fenceResult) {
 			p.m.Step(now, placement.Local{Package: name, State: placement.Failed, Reason: failed})
 		case !waiting:
 			delete(p.deferred, name)
-			if err := p.mgr.Start(name, d.proofsFor(a.Takeovers)); err != nil {
+			if err := p.mgr.Start(name, d.proofsFor(a.Takeovers), d.startEnv()...); err != nil {
 				p.m.Step(now, placement.Local{Package: name, State: placement.Failed, Reason: err.Error()})
 			}
 		}

@@ -97,7 +97,7 @@ type worldRunner struct {
 	proofs []fence.Proof
 }
 
-func (r *worldRunner) Start(ctx context.Context, proofs []fence.Proof) error {
+func (r *worldRunner) Start(ctx context.Context, proofs []fence.Proof, _ ...string) error {
 	r.mu.Lock()
 	r.state, r.proofs = pkgrun.Starting, proofs
 	r.mu.Unlock()

@@ -65,14 +65,17 @@ type Event struct {
 	Kind string `json:"kind"`
 	// Severity is info, warn or error.
 	Severity string `json:"severity"`
-	// Peer is the node the event is about, if any.
-	Peer    string        `json:"peer,omitempty"`
-	Members []string      `json:"members,omitempty"`
-	Epoch   uint64        `json:"epoch,omitempty"`
-	Package string        `json:"package,omitempty"`
-	Reason  string        `json:"reason,omitempty"`
-	Error   string        `json:"error,omitempty"`
-	Took    time.Duration `json:"took_ns,omitempty"`
+	// Peer is the node the event is about, if any, and PeerIncarnation
+	// the incarnation of it the event concerns (a fence, a takeover, a
+	// restart), as Incarnation is written.
+	Peer            string        `json:"peer,omitempty"`
+	PeerIncarnation string        `json:"peer_incarnation,omitempty"`
+	Members         []string      `json:"members,omitempty"`
+	Epoch           uint64        `json:"epoch,omitempty"`
+	Package         string        `json:"package,omitempty"`
+	Reason          string        `json:"reason,omitempty"`
+	Error           string        `json:"error,omitempty"`
+	Took            time.Duration `json:"took_ns,omitempty"`
 	// DroppedBefore counts the events dropped (queue full) just before
 	// this one.
 	DroppedBefore uint64 `json:"dropped_before,omitempty"`

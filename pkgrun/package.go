@@ -240,8 +240,10 @@ func (p *Package) runStep(ctx context.Context, phase string, s Step) (StepRecord
 // fence.Fencer.Fence) for VGs owned by fenced nodes. On failure every step
 // done is rolled back and the error says which step failed; if the
 // rollback itself fails the package is HaltFailed and the error wraps
-// ErrNodeMustReset.
-func (p *Package) Start(ctx context.Context, proofs []fence.Proof) error {
+// ErrNodeMustReset. env (NAME=value) is added to the environment of the
+// start's scripts and services (the daemon passes MTC_NODE,
+// MTC_INCARNATION and MTC_EPOCH); a rollback's undo steps run without it.
+func (p *Package) Start(ctx context.Context, proofs []fence.Proof, env ...string) error {
 	p.run.Lock()
 	defer p.run.Unlock()
 	if st, why := p.State(); st == HaltFailed {
@@ -257,7 +259,7 @@ func (p *Package) Start(ctx context.Context, proofs []fence.Proof) error {
 	}()
 	runCtx, cancel := withTimeout(ctx, p.spec.RunTimeout)
 	defer cancel()
-	steps := Plan(p.spec, p.edges, proofs)
+	steps := Plan(p.spec, p.edges, proofs, env...)
 	for i, s := range steps {
 		rec, err := p.runStep(runCtx, "start", s)
 		tl.Steps = append(tl.Steps, rec)

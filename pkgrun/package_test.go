@@ -176,7 +176,7 @@ func TestReplayIsIdempotent(t *testing.T) {
 	for _, phase := range []string{"start", "halt"} {
 		run := w.pkg.Start
 		if phase == "halt" {
-			run = func(ctx context.Context, _ []fence.Proof) error { return w.pkg.Halt(ctx) }
+			run = func(ctx context.Context, _ []fence.Proof, _ ...string) error { return w.pkg.Halt(ctx) }
 		}
 		if err := run(context.Background(), nil); err != nil {
 			t.Fatal(err)

@@ -65,16 +65,17 @@ type Edges struct {
 }
 
 // script returns a step function running s with the package environment.
-func (e Edges) script(pkg, phase string, s *service.Script) func(context.Context) error {
+func (e Edges) script(pkg, phase string, s *service.Script, env ...string) func(context.Context) error {
 	x := *s
 	x.Name = phase
-	x.Env = append([]string{"MTC_PACKAGE=" + pkg, "MTC_PHASE=" + phase}, s.Env...)
+	x.Env = append(append([]string{"MTC_PACKAGE=" + pkg, "MTC_PHASE=" + phase}, env...), s.Env...)
 	return func(ctx context.Context) error { return e.Scripts(ctx, x) }
 }
 
 // Plan builds the start plan of spec (see the package doc). proofs are
-// the fencing proofs the caller holds (fence.Fencer.Fence).
-func Plan(spec Spec, e Edges, proofs []fence.Proof) []Step {
+// the fencing proofs the caller holds (fence.Fencer.Fence); env is added
+// to the environment of its scripts and services, before their own.
+func Plan(spec Spec, e Edges, proofs []fence.Proof, env ...string) []Step {
 	var steps []Step
 	for _, vg := range spec.VolumeGroups {
 		steps = append(steps, Step{Name: "proof " + vg.Name, Do: func(ctx context.Context) error {
@@ -106,15 +107,18 @@ func Plan(spec Spec, e Edges, proofs []fence.Proof) []Step {
 			Do: func(ctx context.Context) error { return e.Network.Announce(ctx, a) }})
 	}
 	if s := spec.Scripts.PreStart; s != nil {
-		steps = append(steps, Step{Name: "pre_start", Do: e.script(spec.Name, "pre_start", s)})
+		steps = append(steps, Step{Name: "pre_start", Do: e.script(spec.Name, "pre_start", s, env...)})
 	}
 	for _, svc := range spec.Services {
+		if len(env) > 0 {
+			svc.Env = append(append([]string{"MTC_PACKAGE=" + spec.Name}, env...), svc.Env...)
+		}
 		steps = append(steps, Step{Name: "service " + svc.Name,
 			Do:   func(ctx context.Context) error { return e.Services.Start(ctx, svc) },
 			Undo: func(ctx context.Context) error { return e.Services.Stop(ctx, svc.Name) }})
 	}
 	if s := spec.Scripts.PostStart; s != nil {
-		steps = append(steps, Step{Name: "post_start", Do: e.script(spec.Name, "post_start", s)})
+		steps = append(steps, Step{Name: "post_start", Do: e.script(spec.Name, "post_start", s, env...)})
 	}
 	return steps
 }

@@ -1,6 +1,8 @@
 package pkgrun
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +38,51 @@ func TestHaltPlanReversesStart(t *testing.T) {
 		if got[i] != haltSteps[i] {
 			t.Errorf("halt step %d: %s, want %s", i, got[i], haltSteps[i])
 		}
+	}
+}
+
+type envServices struct{ env []string }
+
+func (s *envServices) Start(_ context.Context, sp service.Spec) error {
+	s.env = sp.Env
+	return nil
+}
+func (s *envServices) Stop(context.Context, string) error { return nil }
+
+// A start's environment reaches its scripts and services, before their
+// own settings; the halt plan's scripts run without it.
+func TestStartEnvironment(t *testing.T) {
+	spec := testSpec()
+	spec.Services[0].Env = []string{"PGDATA=/srv/orders"}
+	svc := &envServices{}
+	scripts := map[string][]string{}
+	e := Edges{Services: svc, Scripts: func(_ context.Context, s service.Script) error {
+		scripts[s.Name] = s.Env
+		return nil
+	}}
+	env := []string{"MTC_NODE=alpha", "MTC_EPOCH=7"}
+	for _, s := range Plan(spec, e, nil, env...) {
+		if s.Name == "pre_start" || s.Name == "post_start" || s.Name == "service db" {
+			if err := s.Do(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, s := range HaltPlan(spec, e) {
+		if s.Name == "pre_stop" {
+			if err := s.Do(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := "MTC_PACKAGE=orders MTC_NODE=alpha MTC_EPOCH=7 PGDATA=/srv/orders"
+	if got := strings.Join(svc.env, " "); got != want {
+		t.Errorf("service environment %q, want %q", got, want)
+	}
+	if got := strings.Join(scripts["pre_start"], " "); got != "MTC_PACKAGE=orders MTC_PHASE=pre_start MTC_NODE=alpha MTC_EPOCH=7" {
+		t.Errorf("pre_start environment %q", got)
+	}
+	if got := strings.Join(scripts["pre_stop"], " "); got != "MTC_PACKAGE=orders MTC_PHASE=pre_stop" {
+		t.Errorf("pre_stop environment %q", got)
 	}
 }

@@ -12,9 +12,17 @@ import (
 // cleanHistory is a made-up failover from n1 to n2 as the checker must
 // accept it: n1 answers, dies (its probes fail), n2 answers; every
 // acknowledged write is in the data file; the journals claim web on n1,
-// then, after n1's death, on n2.
+// then, after n1's death, on n2; n2's journal says it took n1's
+// incarnation over before n2 first answered.
 func cleanHistory() history {
 	ms := time.Millisecond
+	const inc1, inc2 = "00000000000000a1", "00000000000000b2"
+	tag := func(node, client string) string {
+		if node == "n1" {
+			return node + " " + client + " " + inc1 + " 3"
+		}
+		return node + " " + client + " " + inc2 + " 4"
+	}
 	start := time.Unix(1_000_000, 0)
 	at := func(d time.Duration) time.Time { return start.Add(d) }
 	return history{
@@ -25,9 +33,9 @@ func cleanHistory() history {
 			{At: 100 * ms, Node: "n2", Took: ms}, {At: 110 * ms, Node: "n2", Took: ms},
 		},
 		Writes: []write{
-			{Port: 20000, Sent: 15 * ms, Acked: 16 * ms, Node: "n1"},
+			{Port: 20000, Sent: 15 * ms, Acked: 16 * ms, Node: "n1", Start: inc1 + " 3"},
 			{Port: 20001, Sent: 50 * ms, Acked: 200 * ms, Err: "timeout"},
-			{Port: 20002, Sent: 105 * ms, Acked: 106 * ms, Node: "n2"},
+			{Port: 20002, Sent: 105 * ms, Acked: 106 * ms, Node: "n2", Start: inc2 + " 4"},
 		},
 		Samples: []sample{
 			{At: 25 * ms, VIP: []string{"n1"}, Mounted: []string{"n1"}},
@@ -36,16 +44,18 @@ func cleanHistory() history {
 			{At: 100 * ms, VIP: []string{"n2"}, Mounted: []string{"n2"}},
 		},
 		Data: strings.Join([]string{
-			"n1 10.213.0.200:40001", "n1 10.213.0.201:20000", "n1 10.213.0.200:40002", "n1 10.213.0.200:40003",
+			tag("n1", "10.213.0.200:40001"), tag("n1", "10.213.0.201:20000"), tag("n1", "10.213.0.200:40002"), tag("n1", "10.213.0.200:40003"),
 			// n1's last write, its answer lost in the crash.
-			"n1 10.213.0.200:40004",
-			"n2 10.213.0.200:40005", "n2 10.213.0.201:20002", "n2 10.213.0.200:40006",
+			tag("n1", "10.213.0.200:40004"),
+			tag("n2", "10.213.0.200:40005"), tag("n2", "10.213.0.201:20002"), tag("n2", "10.213.0.200:40006"),
 		}, "\n") + "\n",
 		Witness:  "10.213.0.201",
 		Observer: "10.213.0.200",
 		Journals: map[string][]journal.Event{
 			"n1": {{Time: at(0), Node: "n1", Kind: "daemon-started"}, {Time: at(5 * ms), Node: "n1", Kind: "package-running", Package: "web"}},
-			"n2": {{Time: at(0), Node: "n2", Kind: "daemon-started"}, {Time: at(95 * ms), Node: "n2", Kind: "package-running", Package: "web"},
+			"n2": {{Time: at(0), Node: "n2", Kind: "daemon-started"},
+				{Time: at(90 * ms), Node: "n2", Kind: "takeover", Peer: "n1", PeerIncarnation: inc1, Reason: "watchdog deadline passed"},
+				{Time: at(95 * ms), Node: "n2", Kind: "package-running", Package: "web"},
 				{Time: at(96 * ms), Node: "n2", Kind: "package-step", Package: "web"}},
 		},
 		Deaths: []death{{Node: "n1", At: 35 * ms}},
@@ -95,8 +105,17 @@ func TestChaosCheckerFindsPlantedViolations(t *testing.T) {
 			h.Data += "n1 10.213.0.200:40007\nn2 10.213.0.200:40008\n"
 		}, replacedWrite},
 		{"an acknowledged witness write missing", func(h *history) {
-			h.Data = strings.Replace(h.Data, "n1 10.213.0.201:20000\n", "", 1)
+			h.Data = strings.Replace(h.Data, "n1 10.213.0.201:20000 00000000000000a1 3\n", "", 1)
 		}, lostWrite},
+		{"an acknowledged write in the file from another start of its node", func(h *history) {
+			h.Data = strings.Replace(h.Data, "n2 10.213.0.201:20002 00000000000000b2 4", "n2 10.213.0.201:20002 00000000000000b2 5", 1)
+		}, lostWrite},
+		{"a write acknowledged by an incarnation after its takeover", func(h *history) {
+			// n1, taken over at 90 ms, answers a write sent at 92 ms
+			// (its service survived; n2 has not answered yet).
+			h.Writes = append(h.Writes, write{Port: 20003, Sent: 92 * ms, Acked: 93 * ms, Node: "n1", Start: "00000000000000a1 3"})
+			slices.SortFunc(h.Writes, func(a, b write) int { return int(a.Sent - b.Sent) })
+		}, fencedWrite},
 		{"an acknowledged write in the file from another node", func(h *history) {
 			h.Writes[2].Node = "n3"
 			h.Probes = append(h.Probes, probe{At: 106 * ms, Node: "n3", Took: ms})
@@ -106,7 +125,9 @@ func TestChaosCheckerFindsPlantedViolations(t *testing.T) {
 			h.Data = h.Data[:i]
 		}, lostWrite},
 		{"fewer lines of a node than the observer's answers", func(h *history) {
-			h.Data = strings.Replace(h.Data, "n1 10.213.0.200:40002\nn1 10.213.0.200:40003\nn1 10.213.0.200:40004\n", "", 1)
+			for _, c := range []string{"40002", "40003", "40004"} {
+				h.Data = strings.Replace(h.Data, "n1 10.213.0.200:"+c+" 00000000000000a1 3\n", "", 1)
+			}
 		}, lostWrite},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,9 +26,14 @@ package integration
 //     of a node between two runs of its successor is a write by a node
 //     after its successor started serving (a taken-over node's write);
 //   - lost writes: every write the witness saw acknowledged must be in the
-//     data file, tagged with the node that acknowledged it, and the file
-//     holds at least as many lines of each node from the observer as the
-//     observer got answers from it.
+//     data file, tagged with the node and the start (incarnation and
+//     epoch) that acknowledged it, and the file holds at least as many
+//     lines of each node from the observer as the observer got answers
+//     from it;
+//   - writes of a fenced node: no write the witness sent after a daemon's
+//     journal says an incarnation of a node was fenced or taken over may
+//     be acknowledged by that incarnation (the service tags each answer
+//     with the incarnation of the daemon that started it).
 //
 // Everything is derived from the package's definition (one VIP, one
 // filesystem, one data file) and the observations; the journals are
@@ -55,6 +60,9 @@ type write struct {
 	Sent  time.Duration
 	Acked time.Duration
 	Node  string
+	// Start is "<incarnation> <epoch>" of the start that served it (the
+	// service's MTC_INCARNATION and MTC_EPOCH).
+	Start string
 	Err   string
 }
 
@@ -109,6 +117,7 @@ const (
 	twoAnswering  = "two-nodes-answering"
 	replacedWrite = "write-of-replaced-node"
 	lostWrite     = "lost-acknowledged-write"
+	fencedWrite   = "write-of-fenced-incarnation"
 )
 
 // reply is one request of the observer or the witness, answered or not.
@@ -230,6 +239,7 @@ func (h *history) check() []violation {
 	}
 	// Every acknowledged write of the witness is in the file, by its node.
 	byPort := map[int]string{}
+	startByPort := map[int]string{}
 	fromObserver := map[string]int{}
 	for _, l := range lines {
 		host, port, err := net.SplitHostPort(l.Client)
@@ -240,6 +250,7 @@ func (h *history) check() []violation {
 		case h.Witness:
 			p, _ := strconv.Atoi(port)
 			byPort[p] = l.Node
+			startByPort[p] = l.Start
 		case h.Observer:
 			fromObserver[l.Node]++
 		}
@@ -254,6 +265,21 @@ func (h *history) check() []violation {
 			add(violation{lostWrite, w.Sent, fmt.Sprintf("write %d (sent at %v) was acknowledged by %s at %v but is not in the data file", w.Port, w.Sent.Round(time.Millisecond), w.Node, w.Acked.Round(time.Millisecond))})
 		case got != w.Node:
 			add(violation{lostWrite, w.Sent, fmt.Sprintf("write %d was acknowledged by %s but the data file has it from %s", w.Port, w.Node, got)})
+		case startByPort[w.Port] != w.Start:
+			add(violation{lostWrite, w.Sent, fmt.Sprintf("write %d was acknowledged by %s's start %q but the data file has it from its start %q", w.Port, w.Node, w.Start, startByPort[w.Port])})
+		}
+	}
+	// No acknowledged write sent after its incarnation was fenced or
+	// taken over.
+	ends := h.incarnationEnds()
+	for _, w := range h.Writes {
+		inc, _, _ := strings.Cut(w.Start, " ")
+		if w.Node == "" || inc == "" {
+			continue
+		}
+		if e, ok := ends[w.Node+" "+inc]; ok && w.Sent > e.at {
+			add(violation{fencedWrite, w.Sent, fmt.Sprintf("write %d, sent at %v, was acknowledged by %s incarnation %s, which %s's journal says was %s at %v",
+				w.Port, w.Sent.Round(time.Millisecond), w.Node, inc, e.by, e.how, e.at.Round(time.Millisecond))})
 		}
 	}
 	answers := map[string]int{}
@@ -282,16 +308,54 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 }
 
 // dataLine is one line of the data file: the node that served a
-// connection and the client's address.
-type dataLine struct{ Node, Client string }
+// connection, the client's address and the start (incarnation and epoch)
+// that served it.
+type dataLine struct{ Node, Client, Start string }
 
 func parseDataFile(s string) []dataLine {
 	var out []dataLine
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for sc.Scan() {
-		node, client, _ := strings.Cut(sc.Text(), " ")
-		if node != "" {
-			out = append(out, dataLine{node, client})
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		l := dataLine{Node: f[0], Client: f[1]}
+		if len(f) > 2 {
+			l.Start = strings.Join(f[2:], " ")
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// incEnd is when a node's incarnation was first said fenced or taken
+// over, by whom and how.
+type incEnd struct {
+	at      time.Duration
+	by, how string
+}
+
+// incarnationEnds: per "<node> <incarnation>", the first journal event of
+// any daemon saying it was fenced or taken over. Every event is written
+// after its decision, so no write the witness sent later may be served by
+// it.
+func (h *history) incarnationEnds() map[string]incEnd {
+	out := map[string]incEnd{}
+	for _, node := range slices.Sorted(mapKeys(h.Journals)) {
+		for _, e := range h.Journals[node] {
+			if (e.Kind != "fenced" && e.Kind != "takeover") || e.Peer == "" || e.PeerIncarnation == "" {
+				continue
+			}
+			k := e.Peer + " " + e.PeerIncarnation
+			at := e.Time.Sub(h.Start)
+			if o, ok := out[k]; !ok || at < o.at {
+				how := "fenced"
+				if e.Kind == "takeover" {
+					how = "taken over (" + e.Reason + ")"
+				}
+				out[k] = incEnd{at: at, by: node, how: how}
+			}
 		}
 	}
 	return out

@@ -25,6 +25,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -101,8 +102,8 @@ func (w *webCluster) startWitness(ns string, start time.Time) *witness {
 					return
 				case j = <-jobs:
 				}
-				node, err := witnessWrite(wi.ip, j.port, addr)
-				wr := write{Port: j.port, Sent: j.at, Acked: time.Since(start), Node: node}
+				node, tag, err := witnessWrite(wi.ip, j.port, addr)
+				wr := write{Port: j.port, Sent: j.at, Acked: time.Since(start), Node: node, Start: tag}
 				if err != nil {
 					wr.Err = err.Error()
 				}
@@ -139,26 +140,28 @@ func (w *webCluster) startWitness(ns string, start time.Time) *witness {
 }
 
 // witnessWrite makes one write: a connection from ip:port to the VIP, the
-// answer (the serving node's name) is the acknowledgement; the service
-// syncs its line "<node> <ip>:<port>" to the data file before it answers.
-func witnessWrite(ip string, port int, addr string) (string, error) {
+// answer (the serving node's name, and the incarnation and epoch of the
+// start serving it) is the acknowledgement; the service syncs its line
+// "<node> <ip>:<port> <incarnation> <epoch>" to the data file before it
+// answers.
+func witnessWrite(ip string, port int, addr string) (node, start string, err error) {
 	d := net.Dialer{Timeout: probeWait, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip), Port: port}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(probeWait))
-	buf := make([]byte, 64)
-	n, err := c.Read(buf)
-	line, _, complete := strings.Cut(string(buf[:n]), "\n")
-	if !complete {
+	b, err := io.ReadAll(io.LimitReader(c, 128))
+	node, start, complete := strings.Cut(string(b), "\n")
+	start, _, complete2 := strings.Cut(start, "\n")
+	if !complete || !complete2 {
 		if err == nil {
-			err = errors.New("answer without end of line")
+			err = errors.New("answer without its two lines")
 		}
-		return "", err
+		return "", "", err
 	}
-	return strings.TrimSpace(line), nil
+	return strings.TrimSpace(node), strings.TrimSpace(start), nil
 }
 
 func (wi *witness) stop() []write {

@@ -77,8 +77,11 @@ const (
 
 // The test binary is also the web package's service: with MTC_CLTEST_SERVE
 // set it listens there, answers every connection with the name of the node
-// it runs on (n<ID>, from its heartbeat address) and appends "<node>
-// <client>" to MTC_CLTEST_DATA, synced before it answers. While the file
+// it runs on (n<ID>, from its heartbeat address) on a line, then the
+// incarnation and epoch of the start that runs it (MTC_INCARNATION,
+// MTC_EPOCH, from the daemon) on a second line, and appends "<node>
+// <client> <incarnation> <epoch>" to MTC_CLTEST_DATA, synced before it
+// answers. While the file
 // MTC_CLTEST_FAIL/<node> exists it exits at once with status 3 (at start,
 // or within 20 ms while it runs): a service that keeps failing on that
 // node only. MTC_CLTEST_TAG only marks its processes for the test's
@@ -124,19 +127,20 @@ func serveWeb(addr, dataPath, failDir string) int {
 			}
 		}
 	}()
-	fmt.Println("web: node", name, "serving on", addr)
+	start := os.Getenv("MTC_INCARNATION") + " " + os.Getenv("MTC_EPOCH")
+	fmt.Println("web: node", name, "serving on", addr, "for the start", start)
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "web: accept:", err)
 			return 1
 		}
-		fmt.Fprintf(data, "%s %s\n", name, c.RemoteAddr())
+		fmt.Fprintf(data, "%s %s %s\n", name, c.RemoteAddr(), start)
 		if err := data.Sync(); err != nil {
 			fmt.Fprintln(os.Stderr, "web: sync:", err)
 			return 1
 		}
-		fmt.Fprintln(c, name)
+		fmt.Fprintf(c, "%s\n%s\n", name, start)
 		c.Close()
 	}
 }
