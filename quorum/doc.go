@@ -52,7 +52,9 @@
 // packets keep arriving while they echo an ever older counter of ours, by
 // more than SuspectAfter + HeartbeatInterval (hearsWithin), does not hear
 // us; a peer that went silent still counts until it is gone or its
-// endorsement runs out; a peer held down after repeated drops (Damping,
+// endorsement runs out, and for hearsWithin after its first packet once
+// it is back (a silence of SuspectAfter or more: that packet echoes what
+// it heard before it, which is no sign of deafness); a peer held down after repeated drops (Damping,
 // below) is left out. So a link that works one way only is broken in the
 // views of both of its ends, whichever end notices. When the views
 // disagree (one-way or chained partitions) it publishes the clique of

@@ -112,9 +112,20 @@ func (n *Node) hearsWithin() time.Duration { return n.t.SuspectAfter + n.t.Heart
 // lost); a peer that went silent (crashed, paused, cut off) still counts
 // as hearing us until its endorsement runs out, so a crash costs no more
 // than the lease.
+//
+// A silence is not deafness: a peer's first packets after a silence of
+// SuspectAfter or more (it was paused or starved of CPU, or the path was
+// down both ways; or this node was, and heard nothing meanwhile) echo
+// what it heard before it. For hearsWithin after it is back it counts as
+// hearing us, as it did while it was silent, and then its echoes must be
+// fresh. Without this, a survivor paused for a fraction of the failure
+// timeout while another node crashed was dropped by every peer and
+// dropped them, and the majority self-fenced (sim/testdata/
+// paused-survivor.txt). Hearing decides edges of membership only: the
+// endorsement lease, which safety rests on, is not extended.
 func (n *Node) hearsUs(p *peer) bool {
 	at, ok := n.echoOfUs(p)
-	return ok && p.netAt < at+n.hearsWithin()
+	return ok && (p.netAt < at+n.hearsWithin() || p.netAt < p.resumedAt+n.hearsWithin())
 }
 
 // hearing: we hear p on the network and it hears us, as far as we can

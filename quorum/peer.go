@@ -17,8 +17,11 @@ type peer struct {
 	disk    liveness.Tracker
 	netMax  Seq           // highest counter received on the network (current inc)
 	netAt   time.Duration // when netMax was received
-	candInc Incarnation   // another incarnation seen once, not yet adopted
-	candSeq Seq
+	// resumedAt: when the first network packet after a silence of at
+	// least SuspectAfter arrived (see hearsUs).
+	resumedAt time.Duration
+	candInc   Incarnation // another incarnation seen once, not yet adopted
+	candSeq   Seq
 
 	latest     Heartbeat // highest-counter heartbeat of the current inc
 	haveLatest bool
@@ -167,7 +170,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 			}
 		}
 		p.inc = hb.Inc
-		p.netMax, p.netAt = 0, 0
+		p.netMax, p.netAt, p.resumedAt = 0, 0, 0
 		p.heardUs = false
 		p.haveLatest = false
 		p.net = liveness.Tracker{SuspectAfter: n.t.SuspectAfter, DeadAfter: n.t.DeadAfter}
@@ -180,6 +183,9 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 	} else if hb.Seq > p.netMax || p.netMax == 0 {
 		// Only a higher counter is news on the network: a duplicated or
 		// reordered packet proves nothing.
+		if p.netAt != 0 && n.now-p.netAt >= n.t.SuspectAfter {
+			p.resumedAt = n.now
+		}
 		p.netMax = hb.Seq
 		p.netAt = n.now
 		change = p.net.Observe(n.now, obs)

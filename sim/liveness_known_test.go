@@ -8,11 +8,10 @@ package sim
 // and when a listed seed no longer does (a fix: remove it from the list).
 // A seed is added only with its analysis, when a fix elsewhere changed its
 // history into another known mechanism (partition 594: docs/
-// liveness-findings.md, A5).
+// liveness-findings.md, A5; mixed 493, 1127, 1482, 1485: A6).
 var knownLiveness = map[string][]int64{
 	"disk-fail": {1317},
-	"flap":      {1488},
-	"mixed":     {34, 62, 128, 186, 652, 687, 1147, 1158, 1316, 1522, 1580, 1653, 1679},
+	"mixed":     {34, 62, 128, 186, 493, 1127, 1147, 1158, 1316, 1482, 1485, 1522, 1653},
 	"partition": {594},
 	"vm-freeze": {55},
 }
