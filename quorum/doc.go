@@ -409,7 +409,11 @@
 // again), each further one after twice the previous backoff; a failed one
 // (Rejoined with Err) is retried under the same bound. While one is due
 // or under way the node is not quorate (LossRejoining), so it cannot
-// start a package on storage it cannot reach, and a write refused
+// start a package on storage it cannot reach; it joins no member set (it
+// publishes itself alone and not settled, so no peer counts it in, and a
+// re-registration that fails on a dead path can be retried: a member set
+// with a peer would end its right to register again); once registered it
+// writes its slot at once; and a write refused
 // meanwhile, or issued before the last re-registration completed, counts
 // as the same fence. Its own write deadline still runs: SelfFenceAfter
 // after the issue of its last successful slot write it stops, so the

@@ -324,6 +324,9 @@ func (n *Node) onRejoined(e Rejoined) {
 	n.rj.pending, n.rj.asked = false, false
 	if e.Err == "" {
 		n.rj.doneAt = n.now
+		// Write the slot at once: the key is back, and the write
+		// deadline has run since the last write that landed.
+		n.nextCycle = n.now
 		n.decide(Decision{Kind: RejoinDone})
 		return
 	}

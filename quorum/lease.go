@@ -28,7 +28,7 @@ func (n *Node) flags() Flags {
 	if n.quorate {
 		f |= FlagQuorate
 	}
-	if n.settled() && n.wroteOK && n.now < n.lastWriteOK+n.t.SelfFenceAfter {
+	if n.settled() && n.wroteOK && n.now < n.lastWriteOK+n.t.SelfFenceAfter && !n.rj.pending {
 		f |= FlagSettled
 	}
 	if n.lock.holdValid(n.now, n.t.TieHold) {

@@ -9,6 +9,13 @@ import "github.com/mtcluster/mtc/quorum/liveness"
 // clique of mutual hearing. It reads the machine's state and
 // changes nothing but a memo of its last answer (cliqueIn, cliqueOut).
 func (n *Node) computeMembers() Set {
+	// A node whose key a peer's fence removed joins no member set until
+	// it is registered again: no peer may count it in while its storage
+	// refuses it, and a member set it published with a peer would end
+	// its right to register again (mayRejoin).
+	if n.rj.pending {
+		return SetOf(n.self)
+	}
 	// The inputs, as a key: which peers qualify and what they hear.
 	var key [MaxNodes + 4]Set
 	var cand, fresh Set

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,6 +79,14 @@ func TestRejoinBlocksQuorumUntilDone(t *testing.T) {
 			if rd.Status.Quorate {
 				t.Fatalf("quorate at %v while re-registering", now)
 			}
+			// No peer may count it in meanwhile: it publishes itself
+			// alone and unsettled (a peer admits a newcomer only once
+			// settled).
+			for _, hb := range rd.Send {
+				if hb.Members != SetOf(n.self) || hb.Flags&FlagSettled != 0 {
+					t.Fatalf("published members %v flags %b at %v while re-registering", hb.Members, hb.Flags, now)
+				}
+			}
 			if len(rd.Disk) == 0 {
 				break
 			}
@@ -98,6 +107,18 @@ func TestRejoinBlocksQuorumUntilDone(t *testing.T) {
 	n.Advance()
 	var log []Decision
 	log = append(log, rd.Decisions...)
+	// The key is back: the slot is written at once, not a heartbeat
+	// later (the write deadline has run since the last write landed).
+	if len(rd.Disk) == 0 || rd.Disk[0].Kind != DiskWriteSlot {
+		t.Fatalf("after the re-registration: disk requests %+v, want a slot write at once", rd.Disk)
+	}
+	for len(rd.Disk) > 0 {
+		r := rd.Disk[0]
+		n.Step(now, DiskDone{Op: r.Op, Kind: r.Kind, Result: IOOK, Lock: LockObservation{Valid: true}})
+		rd = n.Ready()
+		n.Advance()
+		log = append(log, rd.Decisions...)
+	}
 	for t := now + d.HeartbeatInterval; t <= now+d.HeartbeatInterval+d.EndorseGuard; t += d.HeartbeatInterval {
 		rd = serveDisk(n, t)
 		log = append(log, rd.Decisions...)
@@ -212,5 +233,44 @@ func TestRejoinFailuresAreBounded(t *testing.T) {
 	}
 	if n.everQ {
 		t.Fatal("node 3 held quorum while fenced")
+	}
+}
+
+// A node re-registering after a peer's fence joins no member set until
+// its key is back: it publishes itself alone and unsettled, so no peer
+// counts it in while the storage refuses it, and a re-registration that
+// fails (a path failure) can be retried. Before, it joined its peers'
+// member set while the first attempt was under way, and the failure then
+// stopped it (sim seed 55 of the suite).
+func TestRejoiningNodeStaysOutOfMemberSets(t *testing.T) {
+	c := newCluster(t, 3, profiles["default"])
+	c.formed()
+	c.restart(3, 3777, false)
+	// The fence lands once node 3 hears its peers and they hear it.
+	c.run(c.now + 2*c.d.HeartbeatInterval)
+	c.fenced[3] = true
+	c.rejoinErr[3] = "rejoin: LUN data: test unit ready: path failure (DID_TRANSPORT_DISRUPTED)"
+	var bad []string
+	c.tap = func(to NodeID, at time.Duration, hb Heartbeat) {
+		if hb.From == 3 && c.nodes[3].m.Status().Rejoining && (hb.Members != SetOf(3) || hb.Flags&FlagSettled != 0) {
+			bad = append(bad, fmt.Sprintf("%v: members %v flags %b", at, hb.Members, hb.Flags))
+		}
+	}
+	for end := c.now + 3*c.d.TakeoverAfter; c.rejoins[3] == 0 && c.now < end; {
+		c.run(c.now + c.d.HeartbeatInterval/4)
+	}
+	c.rejoinErr[3] = ""
+	c.run(c.now + 3*c.d.TakeoverAfter)
+	n := c.nodes[3]
+	if n.stoppedAt >= 0 || n.count(RejoinFailed) == 0 {
+		t.Fatalf("node 3: stopped at %v, %d failed re-registrations (want running after one failed)\n%s", n.stoppedAt, n.count(RejoinFailed), n.log())
+	}
+	if len(bad) > 0 {
+		t.Fatalf("node 3 published while re-registering: %v", bad)
+	}
+	for _, m := range c.nodes[1:] {
+		if st := m.m.Status(); !st.Quorate || st.Members != SetOf(1, 2, 3) {
+			t.Fatalf("node %d not quorate with every node: %v (%v)\n%s", m.id, st.Members, st.Reason, m.log())
+		}
 	}
 }
