@@ -157,13 +157,13 @@ func (m *Machine) markedOn(i int, n NodeID) bool {
 }
 
 // completePending ends a one-shot intent once the package runs where it
-// asked for: seen here (the package runs on this node, or its report
-// shows it running there), or in the Completed list of the report of
-// the node that ran it, so that a node that never saw the package
-// running (it halted again before the next report) ends it too. A move
-// whose node left the cluster is over: the package is placed by its
-// policy, as after any failure, and not moved back when the node
-// returns. Every member of an agreed view ends it alike (see place).
+// asked for (the package runs on this node, or a report shows it running
+// there), or once a peer's report lists the intent as ended there
+// (Report.Completed: it ran there, or the peer cancelled it, see
+// targetLeft). A state seen in one report can be gone by the next, and a
+// node cut off when the others cancelled a move cannot see why they did;
+// the list outlives both, so every node that hears the others ends the
+// intent and places the package by the same rules.
 func (m *Machine) completePending(i int) bool {
 	p := m.pkgs[i]
 	in := p.intent.Pending
@@ -171,34 +171,35 @@ func (m *Machine) completePending(i int) bool {
 		return false
 	}
 	where := m.runningOn(i)
+	why := in.Kind.String() + ": runs on " + m.nodeName(where)
 	if where == 0 || in.Node != 0 && where != in.Node || m.stateOn(i, where) != Running {
-		where = m.completedBy(in)
-		if where == 0 {
+		if where = m.endedBy(in); where == 0 {
 			return false
 		}
+		why = fmt.Sprintf("%v: ended on %s (its report)", in.Kind, m.nodeName(where))
 	}
-	if where == m.self {
-		m.completed = append(m.completed, in.ID)
-		slices.Sort(m.completed) // intents may complete out of ID order
-		if len(m.completed) > MaxCompleted {
-			m.completed = m.completed[len(m.completed)-MaxCompleted:]
-		}
-		m.reportDirty = true
-	}
+	m.noteEnded(in.ID)
 	p.intent.Pending = Intent{}
 	m.durableDirty = true
-	m.decide(Decision{Kind: IntentDone, Package: p.def.Name, Node: where, Intent: in.ID, Reason: in.Kind.String() + ": runs on " + m.nodeName(where)})
+	m.decide(Decision{Kind: IntentDone, Package: p.def.Name, Node: where, Intent: in.ID, Reason: why})
 	return true
 }
 
-// completedBy is the peer whose report lists intent in as completed
-// there (its node, for a run --on or move), or 0.
-func (m *Machine) completedBy(in Intent) NodeID {
+// noteEnded lists a one-shot intent this node ended in its reports
+// (Report.Completed), the last MaxCompleted of them, ID ascending.
+func (m *Machine) noteEnded(id uint64) {
+	m.completed = append(m.completed, id)
+	slices.Sort(m.completed) // intents may end out of ID order
+	if len(m.completed) > MaxCompleted {
+		m.completed = m.completed[len(m.completed)-MaxCompleted:]
+	}
+	m.reportDirty = true
+}
+
+// endedBy is a peer whose latest report lists intent in as ended, or 0.
+func (m *Machine) endedBy(in Intent) NodeID {
 	for x, pi := range m.peers {
-		if pi == nil || !pi.have || in.Node != 0 && NodeID(x) != in.Node {
-			continue
-		}
-		if slices.Contains(pi.completed, in.ID) {
+		if pi != nil && pi.have && slices.Contains(pi.completed, in.ID) {
 			return NodeID(x)
 		}
 	}
@@ -207,11 +208,14 @@ func (m *Machine) completedBy(in Intent) NodeID {
 
 // targetLeft ends the one-shot intents whose node is not a member of the
 // view. It runs only where place computes targets (quorate, agreed, every
-// member reported), so every member ends them alike.
+// member reported), so every member ends them alike; the target itself,
+// cut off meanwhile, ends them from the members' reports when it is back
+// (completePending).
 func (m *Machine) targetLeft() {
 	for _, p := range m.pkgs {
 		if in := p.intent.Pending; in.ID != 0 && in.Node != 0 && !m.view.Members.Has(in.Node) {
 			p.intent.Pending = Intent{}
+			m.noteEnded(in.ID)
 			m.durableDirty = true
 			m.decide(Decision{Kind: IntentRejected, Package: p.def.Name, Node: in.Node, Intent: in.ID,
 				Reason: fmt.Sprintf("%s cancelled: %s is not a member of the cluster (down, cut off or not joined yet); %s is placed by its policy", in.Kind, m.nodeName(in.Node), p.def.Name)})

@@ -464,12 +464,16 @@ func TestMoveCompletedFromTheReport(t *testing.T) {
 	if got := f.target("db"); got != 1 {
 		t.Fatalf("target %v, want a (configured_node, the first of its list)", got)
 	}
-	// Only the node the move named ends it this way.
-	f.step(Commanded{Intent: Intent{ID: 2, Kind: IntentMove, Package: "db", Node: 2}})
-	f.seq[3]++
-	f.step(Received{Report: Report{Node: 3, Inc: inc(3), Seq: f.seq[3], Completed: []uint64{2}}})
+	// A node cut off when the others cancelled a move ends it from
+	// their reports once it hears them.
+	f.step(Commanded{Intent: Intent{ID: 2, Kind: IntentMove, Package: "db", Node: 3}})
 	if f.m.pkgs[0].intent.Pending.ID != 2 {
-		t.Fatal("move #2 to b ended by c's report")
+		t.Fatal("move #2 not pending")
+	}
+	f.seq[2]++
+	f.step(Received{Report: Report{Node: 2, Inc: inc(2), Seq: f.seq[2], Completed: []uint64{1, 2}}})
+	if f.m.pkgs[0].intent.Pending.ID != 0 {
+		t.Fatal("move #2 still pending after b reported it ended")
 	}
 }
 

@@ -204,11 +204,14 @@ type Report struct {
 	// It covers those incarnations as a takeover would.
 	LeftoversStopped bool
 	// Completed are the one-shot intents (run, run --on, move) the
-	// reporter completed by running the package, ID ascending, the last
-	// MaxCompleted of them. A state seen in one report can be gone by the
-	// next (a package that ran and halted again between two reports a
-	// peer processed); this list is not, so every node ends the intent
-	// and places the package by the same rules.
+	// reporter ended (the package ran where asked, or the move was
+	// cancelled because its node left the cluster), ID ascending, the
+	// last MaxCompleted of them. A state seen in one report can be gone
+	// by the next (a package that ran and halted again between two
+	// reports a peer processed), and a node cut off when the others
+	// cancelled a move cannot see why they did; this list outlives both,
+	// so every node ends the intent and places the package by the same
+	// rules.
 	Completed []uint64
 }
 
