@@ -22,11 +22,13 @@ func (p Problem) String() string {
 	return fmt.Sprintf("lvm.conf %s = %q: want %s; %s", p.Key, p.Have, p.Want, p.Fix)
 }
 
-// configValue reads one setting with `lvmconfig --typeconfig full
-// --valuesonly KEY` (the value with its defaults applied); a string comes
-// back quoted, a number bare.
+// configValue reads one setting with `lvmconfig --typeconfig full KEY`
+// (the value with its defaults applied), which prints it in lvm.conf's own
+// syntax, NAME=VALUE, or nothing for a setting that is unset and has no
+// default: a string comes back quoted, a number or a list bare. (lvm2
+// before 2.03.17, Debian 12's 2.03.16 among them, has no --valuesonly.)
 func configValue(ctx context.Context, r Runner, key string) (string, error) {
-	out, err := r.Run(ctx, []string{"lvmconfig", "--typeconfig", "full", "--valuesonly", key})
+	out, err := r.Run(ctx, []string{"lvmconfig", "--typeconfig", "full", key})
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return "", nil
@@ -34,7 +36,16 @@ func configValue(ctx context.Context, r Runner, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v := strings.TrimSpace(string(out))
+	line := strings.TrimSpace(string(out))
+	if line == "" {
+		return "", nil
+	}
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	got, v, ok := strings.Cut(line, "=")
+	if !ok || strings.TrimSpace(got) != name || strings.Contains(v, "\n") {
+		return "", fmt.Errorf("lvmconfig %s: unexpected output %q (want %s=VALUE)", key, line, name)
+	}
+	v = strings.TrimSpace(v)
 	if u, err := strconv.Unquote(v); err == nil {
 		return u, nil
 	}

@@ -4,7 +4,8 @@
 // lvm2 is driven with argument vectors through the Runner interface, with
 // LC_ALL=C, and read only through its JSON report format (`vgs
 // --reportformat json`, `lvs --reportformat json`) or `lvmconfig
-// --valuesonly`: never by scraping its human-readable output. Exec is the
+// KEY` (lvm.conf's own NAME=VALUE syntax): never by scraping its
+// human-readable output. Exec is the
 // real Runner; Fake interprets the same argument vectors over an in-memory
 // model of lvm2 (volume groups, their system IDs and tags, their logical
 // volumes' activation) and renders it as text for golden tests.

@@ -20,8 +20,8 @@ type Fake struct {
 	mu sync.Mutex
 	// SystemID is this host's lvm2 system ID.
 	SystemID string
-	// Config holds lvmconfig values by key, as lvmconfig --valuesonly
-	// prints them (strings quoted).
+	// Config holds lvmconfig values by key, as lvmconfig prints them
+	// after NAME= (strings quoted; "" for a setting with no value).
 	Config map[string]string
 	vgs    map[string]*fakeVG
 	// Calls records every argument vector run.
@@ -136,14 +136,22 @@ func (f *Fake) lvmconfig(argv []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := opts["--valuesonly"]; !ok || len(pos) != 1 {
-		return nil, exitErr(argv, 3, "the fake lvmconfig supports only --valuesonly KEY")
+	if _, ok := opts["--valuesonly"]; ok {
+		// Debian 12's lvm2 (2.03.16) has no --valuesonly.
+		return nil, exitErr(argv, 3, "lvmconfig: unrecognized option '--valuesonly'")
+	}
+	if len(pos) != 1 {
+		return nil, exitErr(argv, 3, "the fake lvmconfig supports only KEY")
 	}
 	v, ok := f.Config[pos[0]]
 	if !ok {
 		return nil, exitErr(argv, 5, "Configuration node %s not found", pos[0])
 	}
-	return []byte(v + "\n"), nil
+	if v == "" {
+		return nil, nil // set to nothing and no default: lvmconfig prints nothing
+	}
+	name := pos[0][strings.LastIndexByte(pos[0], '/')+1:]
+	return []byte(name + "=" + v + "\n"), nil
 }
 
 // accessible reports whether this host may change or activate vg, given
