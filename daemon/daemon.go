@@ -476,6 +476,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"incarnation", fmt.Sprintf("%016x", d.Incarnation()), "networks", len(d.links),
 		"heartbeat_interval", d.timing.HeartbeatInterval, "failure_timeout", d.timing.FailureTimeout,
 		"watchdog_timeout", d.timing.WatchdogTimeout, "watchdog", d.opt.WatchdogMode)
+	// Arm the watchdog now, not at the loop's first feed (Lazy).
+	if o, ok := d.wd.(watchdogOpener); ok {
+		if err := o.Open(); err != nil {
+			err = fmt.Errorf("node %s %w; it refuses to run without one", d.self.Name, err)
+			d.stopOnError(err)
+			stopEdges()
+			d.closeLinks()
+			wg.Wait()
+			_ = d.disk.Device().Close()
+			return err
+		}
+	}
 	// The loop runs on a goroutine of its own: with Realtime it keeps a
 	// SCHED_RR thread, which must end with it rather than go back to the
 	// caller.

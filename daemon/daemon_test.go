@@ -840,3 +840,24 @@ func soloDisk(t *testing.T, cl *config.Cluster) *diskhb.Disk {
 	}
 	return d
 }
+
+// Open arms a lazy watchdog before the first feed (the daemon opens it
+// before its event loop, so a slow open never stalls the loop); the
+// feeds then only feed.
+func TestLazyWatchdogOpenBeforeFeed(t *testing.T) {
+	opened := 0
+	fake := &watchdog.Fake{}
+	wd := Lazy(func() (watchdog.Watchdog, error) { opened++; return fake, nil })
+	o, ok := wd.(watchdogOpener)
+	if !ok {
+		t.Fatal("Lazy has no Open")
+	}
+	if err := o.Open(); err != nil || opened != 1 || fake.Feeds() != 0 {
+		t.Fatalf("Open: %v, opened %d, %d feeds", err, opened, fake.Feeds())
+	}
+	_ = wd.Feed()
+	_ = o.Open()
+	if opened != 1 || fake.Feeds() != 1 {
+		t.Fatalf("opened %d times, %d feeds", opened, fake.Feeds())
+	}
+}

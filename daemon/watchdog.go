@@ -51,13 +51,35 @@ func NewWatchdog(c *config.Cluster, log *slog.Logger, now func() time.Duration, 
 // the node then refuses to run.
 var errWatchdogOpen = errors.New("cannot arm the watchdog")
 
-// Lazy returns a watchdog that is opened (and so armed) by the first Feed,
-// not before: the daemon feeds from the machine's first step, after its
-// slot watch, so a daemon that fails to start (bad configuration, node id
-// in use) never arms it. Disarm and Close before the first Feed do
-// nothing.
+// Lazy returns a watchdog that is opened (and so armed) by the daemon once
+// its start-up checks have passed, just before its event loop begins
+// (Daemon.Run calls Open), or by the first Feed if nobody opened it: a
+// daemon that fails to start (bad configuration, node id in use) never
+// arms it. Opening can take a while (the process watchdog starts its
+// supervisor and waits for it to be ready: seconds on a loaded or
+// emulated machine), so it is not left to the first Feed, which the event
+// loop makes: the loop must not stall while its first slot writes are
+// due. Disarm and Close before it is opened do nothing.
 func Lazy(open func() (watchdog.Watchdog, error)) watchdog.Watchdog {
 	return &lazy{open: open}
+}
+
+// watchdogOpener is a watchdog opened apart from its first Feed (Lazy).
+type watchdogOpener interface{ Open() error }
+
+// Open opens the watchdog if it is not open yet.
+func (l *lazy) Open() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.wd != nil {
+		return nil
+	}
+	wd, err := l.open()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errWatchdogOpen, err)
+	}
+	l.wd = wd
+	return nil
 }
 
 type lazy struct {
@@ -67,15 +89,11 @@ type lazy struct {
 }
 
 func (l *lazy) Feed() error {
+	if err := l.Open(); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.wd == nil {
-		wd, err := l.open()
-		if err != nil {
-			return fmt.Errorf("%w: %w", errWatchdogOpen, err)
-		}
-		l.wd = wd
-	}
 	return l.wd.Feed()
 }
 

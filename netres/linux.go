@@ -40,7 +40,10 @@ func NewLinux(path string) (*Linux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network namespace %q: %w", path, err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	// Routing netlink only: addresses, links, routes and neighbours are
+	// all it needs, and asking for every family fails where the XFRM or
+	// netfilter modules cannot be loaded.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("netlink handle in namespace %q: %w", path, err)
