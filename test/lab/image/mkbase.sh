@@ -78,10 +78,14 @@ echo "root:x:0:" >etc/group
 # order, decompressed (busybox insmod reads plain .ko only). softdog is the
 # watchdog of the watchdog phase: loaded at boot, armed only once opened.
 # sch_ingress, cls_u32, act_gact: tc drops one initiator's packets
-# (labkit.ISCSISilence).
+# (labkit.ISCSISilence). veth, bridge: the failover benchmark's node
+# namespaces on one bridge (TestFailoverPR); xfrm_user, nfnetlink: the
+# netlink families a netlink handle opens besides rtnetlink (a Debian host
+# loads them on demand; the guest has no modprobe for the kernel to call).
 MODS=(crc32c_generic crc32c_intel virtio_pci virtio_blk 9pnet_virtio 9p configfs
 	target_core_mod target_core_file target_core_iblock iscsi_target_mod iscsi_tcp
-	scsi_mod sd_mod sg dm_mod dm_delay ext4 softdog sch_ingress cls_u32 act_gact)
+	scsi_mod sd_mod sg dm_mod dm_delay ext4 softdog sch_ingress cls_u32 act_gact
+	veth bridge xfrm_user nfnetlink)
 : >etc/modules.order
 for m in "${MODS[@]}"; do
 	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m"
