@@ -15,7 +15,8 @@
 #                      noop_out_interval tried (unset: each case once, as configured)
 #   LAB_FAILOVER_TRIALS=N  TestFailoverPR: N crashes per timing profile and package
 #                      (unset: 2 each)
-#   LAB_FAILOVER_PROFILES=LIST  TestFailoverPR's timing profiles (default,aggressive)
+#   LAB_FAILOVER_PROFILES=LIST  TestFailoverPR's timing profiles: tcg (default), lab,
+#                      default, aggressive
 #   LAB_BENCH_OUT=FILE copy every section the guest wrote to BENCHMARKS.md in the
 #                      results share into FILE (e.g. docs/BENCHMARKS.md)
 #   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 900,
