@@ -120,9 +120,10 @@ func TestPathLossCheckerCatchesPlantedViolations(t *testing.T) {
 // its network heartbeat goes on, and until it gives up itself (its
 // self-fence decision, from its own log, or the end of its daemon) they
 // must not judge it dead or ask to fence it. Then they fence it, and the
-// owner's package runs elsewhere. Sampled every 100 ms
-// (each sample asks both peers for their status): each peer's view of the
-// victim and which nodes carry the VIP (never two, checked by plCheck).
+// owner's package runs elsewhere. Sampled at most every 100 ms (each
+// sample asks both peers for their status, which takes far longer in the
+// emulated guest): each peer's view of the victim and which nodes carry
+// the VIP (never two, checked by plCheck).
 // Then the path is restored and the node restarted.
 func TestQuorumPathLossIsNotDeath(t *testing.T) {
 	labkit.Require(t)
