@@ -68,7 +68,7 @@ case $MODE in test | shell) ;; *) die "unknown mode '$MODE': use 'test' or 'shel
 HOST_DEPS=(
 	qemu-system-x86_64:qemu-system-x86 busybox:busybox-static sg_persist:sg3-utils
 	lvm:lvm2 dmsetup:dmsetup iscsiadm:open-iscsi modprobe:kmod depmod:kmod cpio:cpio
-	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2 tc:iproute2
+	xz:xz-utils zstd:zstd mke2fs:e2fsprogs fsck:util-linux ip:iproute2 tc:iproute2
 )
 host_deps() {
 	local missing=() e

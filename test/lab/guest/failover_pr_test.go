@@ -150,7 +150,9 @@ func TestFailoverPR(t *testing.T) {
 	}
 	body := fpReport(results, trials, time.Since(began))
 	t.Log("\n" + body)
-	measured := len(results) == len(profiles)*len(fpVariants)
+	// Every case that ran (go test -run may select some) measured at
+	// least one failover.
+	measured := len(results) > 0
 	for _, r := range results {
 		measured = measured && len(fpCol(r, func(x fpRun) time.Duration { return x.vip })) > 0
 	}

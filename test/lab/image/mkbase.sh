@@ -33,7 +33,7 @@ copy_bin() {
 	done
 }
 # The SAN tools. Each must exist on the host: run.sh installs their packages.
-TOOLS=(sg_persist sg_inq sg_turs sg_readcap lvm dmsetup mke2fs e2fsck ip tc iscsiadm iscsid)
+TOOLS=(sg_persist sg_inq sg_turs sg_readcap lvm dmsetup mke2fs e2fsck fsck ip tc iscsiadm iscsid)
 for t in "${TOOLS[@]}"; do
 	p=$(command -v "$t") || { echo "mkbase: $t not found on the host" >&2; exit 1; }
 	p=$(readlink -f "$p")
@@ -43,10 +43,13 @@ for t in "${TOOLS[@]}"; do
 done
 # busybox's ip lacks netns; prefer iproute2's.
 rm -f bin/ip bin/tc
-for t in pvcreate pvs pvremove vgcreate vgs vgchange vgremove lvcreate lvs lvchange lvremove; do
+# lvmconfig: package lvm reads lvm.conf with it; fsck.ext4: fsck (util-linux)
+# runs it before a package's mount.
+for t in pvcreate pvs pvremove vgcreate vgs vgchange vgremove lvcreate lvs lvchange lvremove lvmconfig; do
 	ln -sf lvm "usr/sbin/$t"
 done
 ln -sf mke2fs usr/sbin/mkfs.ext4
+ln -sf e2fsck usr/sbin/fsck.ext4
 [ -e lib64/ld-linux-x86-64.so.2 ] || cp -L /lib64/ld-linux-x86-64.so.2 lib64/
 
 # LVM without udev or lvmetad; every node's identity comes from --config.
