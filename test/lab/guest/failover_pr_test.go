@@ -404,6 +404,10 @@ func fpNewCluster(t *testing.T, p fpProfile, v fpVariant) *fpCluster {
 				break
 			}
 		}
+		if !n.running() {
+			b, _ := os.ReadFile(n.log)
+			t.Fatalf("%s's daemon exited while starting (%v):\n%s", n.name, n.waitErr, fpTail(string(b), 5))
+		}
 	}
 	return c
 }
