@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PREFIX  ?= /usr
 SYSTEMD_UNIT_DIR ?= /lib/systemd/system
 
-.PHONY: install demo sim fuzz bench-load bench-failover chaos all build test test-unit test-root lab-test lab-shell bench vet fmt clean
+.PHONY: install demo sim fuzz bench-load bench-failover chaos all build test test-unit test-root lab-test lab-shell lab-bench-failover bench vet fmt clean
 
 all: build
 
@@ -58,6 +58,14 @@ lab-test:
 # The same guest with a shell on the console; Ctrl-A x quits.
 lab-shell:
 	bash test/lab/run.sh shell
+
+# The failover benchmark with PR fencing in the lab (TestFailoverPR,
+# test/lab/README.md): LAB_FAILOVER_TRIALS crashes per timing profile and
+# package, its section copied into docs/BENCHMARKS.md (failover-pr). Slow:
+# about a minute of the emulated guest per trial.
+LAB_FAILOVER_TRIALS ?= 20
+lab-bench-failover:
+	LAB_RUN='^TestFailoverPR$$' LAB_WATCHDOG=0 LAB_FAILOVER_TRIALS=$(LAB_FAILOVER_TRIALS) LAB_BENCH_OUT=docs/BENCHMARKS.md nice bash test/lab/run.sh
 
 # Measurements, written to docs/BENCHMARKS.md (root: loop devices and
 # namespaces). Each writes its own section.

@@ -70,3 +70,56 @@ func ReplaceSection(file, name, body string) error {
 	}
 	return os.Rename(tmp.Name(), file)
 }
+
+// Section is one benchmark section of a file: its name and the text
+// between its markers.
+type Section struct {
+	Name, Body string
+}
+
+// Sections returns the sections of text in the order they appear. A
+// section whose closing marker is missing is an error.
+func Sections(text string) ([]Section, error) {
+	var out []Section
+	const open = "<!-- bench:"
+	for {
+		i := strings.Index(text, open)
+		if i < 0 {
+			return out, nil
+		}
+		rest := text[i+len(open):]
+		name, after, ok := strings.Cut(rest, " -->\n")
+		if !ok || strings.ContainsAny(name, " \n") {
+			return nil, fmt.Errorf("a %s marker without its name and \" -->\" on the same line", open)
+		}
+		closeMark := "<!-- /bench:" + name + " -->"
+		j := strings.Index(after, closeMark)
+		if j < 0 {
+			return nil, fmt.Errorf("<!-- bench:%s --> has no closing %s", name, closeMark)
+		}
+		out = append(out, Section{Name: name, Body: after[:j]})
+		text = after[j+len(closeMark):]
+	}
+}
+
+// CopySections copies every section of file from into file to with
+// ReplaceSection (the lab writes its sections into its results share; this
+// puts them into docs/BENCHMARKS.md), and returns their names.
+func CopySections(from, to string) ([]string, error) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return nil, err
+	}
+	secs, err := Sections(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	var names []string
+	for _, s := range secs {
+		if err := ReplaceSection(to, s.Name, s.Body); err != nil {
+			return names, err
+		}
+		names = append(names, s.Name)
+	}
+	return names, nil
+}

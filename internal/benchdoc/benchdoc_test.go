@@ -56,3 +56,38 @@ func TestReplaceSection(t *testing.T) {
 		t.Fatalf("unclosed section: %v", err)
 	}
 }
+
+func TestCopySections(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "lab.md"), filepath.Join(dir, "BENCHMARKS.md")
+	lab := "# Benchmarks\n\nintro\n\n<!-- bench:failover-pr -->\nnew pr\n<!-- /bench:failover-pr -->\n\n<!-- bench:fence-latency -->\nnew latency\n<!-- /bench:fence-latency -->\n"
+	docs := "# Benchmarks\n\n<!-- bench:failover -->\nhost\n<!-- /bench:failover -->\n\n<!-- bench:failover-pr -->\nold pr\n<!-- /bench:failover-pr -->\n\nhand-written\n"
+	for f, s := range map[string]string{from: lab, to: docs} {
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := CopySections(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names, ",") != "failover-pr,fence-latency" {
+		t.Errorf("copied %v", names)
+	}
+	b, _ := os.ReadFile(to)
+	want := "# Benchmarks\n\n<!-- bench:failover -->\nhost\n<!-- /bench:failover -->\n\n<!-- bench:failover-pr -->\nnew pr\n<!-- /bench:failover-pr -->\n\nhand-written\n\n<!-- bench:fence-latency -->\nnew latency\n<!-- /bench:fence-latency -->\n"
+	if string(b) != want {
+		t.Errorf("after the copy:\n%s\nwant:\n%s", b, want)
+	}
+
+	// A section without its closing marker is refused, and nothing copied.
+	if err := os.WriteFile(from, []byte("<!-- bench:x -->\nopen\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CopySections(from, to); err == nil || !strings.Contains(err.Error(), "no closing") {
+		t.Errorf("unclosed section: %v", err)
+	}
+	if b2, _ := os.ReadFile(to); string(b2) != want {
+		t.Errorf("the target changed after a refused copy:\n%s", b2)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -21,13 +20,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mtcluster/mtc/daemon"
 	"github.com/mtcluster/mtc/internal/benchdoc"
+	"github.com/mtcluster/mtc/test/lab/failbench"
 	"github.com/mtcluster/mtc/test/testutil"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -121,14 +120,6 @@ const (
 	// fbGiveUp: after this many failovers in a row that do not complete,
 	// the profile and package are given up (and the report says so).
 	fbGiveUp = 3
-)
-
-// FS_IOC_SHUTDOWN (_IOR('X', 125, __u32)) with EXT4_GOING_FLAGS_NOLOGFLUSH:
-// the filesystem stops at once, its journal not flushed, as a power loss
-// leaves it; the next mount replays the journal.
-const (
-	fsIocShutdown     = 0x8004587d
-	shutdownNoLogFlsh = 2
 )
 
 type fbVariant struct {
@@ -239,7 +230,7 @@ func BenchmarkNetnsFailover(b *testing.B) {
 	for _, r := range results {
 		name := strings.ReplaceAll(r.p.Name+"-"+r.v.name, " ", "")
 		name = strings.ReplaceAll(name, "+", "-")
-		b.ReportMetric(float64(pct(fbVIPTimes(r), 0.5))/1e6, name+"-vip-p50-ms")
+		b.ReportMetric(float64(failbench.Pct(fbVIPTimes(r), 0.5))/1e6, name+"-vip-p50-ms")
 	}
 	body := failoverReport(results, ka, runs, took, load)
 	fmt.Print(body)
@@ -461,10 +452,12 @@ func (fc *fbCluster) crash(victim *Node, kill func()) (crashed, down time.Time) 
 	}
 	down = time.Now()
 	if fc.mnt != "" && victim.cmd != nil && !victim.Exited() {
-		shutdownFS(victim.PID(), fc.mnt)
+		failbench.ShutdownFS(victim.PID(), fc.mnt)
 	}
 	kill()
-	killNetNS(b, "/run/netns/"+victim.NS)
+	if err := failbench.KillNetNS("/run/netns/" + victim.NS); err != nil {
+		b.Fatal(err)
+	}
 	if addrs, err := h.AddrList(link, netlink.FAMILY_V4); err == nil {
 		for _, a := range addrs {
 			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == fc.vip.Addr() {
@@ -488,55 +481,11 @@ func (fc *fbCluster) restore(victim *Node, start func()) {
 	start()
 }
 
-// shutdownFS shuts down the filesystem mounted at mnt in pid's mount
-// namespace, if it is mounted there.
-func shutdownFS(pid int, mnt string) {
-	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-	if err != nil || !strings.Contains(string(mi), " "+mnt+" ") {
-		return
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/root%s", pid, mnt))
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	_ = unix.IoctlSetPointerInt(int(f.Fd()), fsIocShutdown, shutdownNoLogFlsh)
-}
-
-// killNetNS kills every process in the network namespace at path with
-// SIGKILL until none is left.
-func killNetNS(b *testing.B, path string) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		b.Fatal(err)
-	}
-	want := fmt.Sprintf("net:[%d]", st.Ino)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		ents, _ := os.ReadDir("/proc")
-		left := 0
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil || pid == os.Getpid() {
-				continue
-			}
-			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && l == want {
-				left++
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		if left == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	b.Fatalf("processes still alive in %s after SIGKILL", path)
-}
-
 // crashAndMeasure crashes the owner and measures the failover.
 func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
-	pr := startProber(fc.obsPath, fc.vip.Addr(), fbPort)
+	pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
 	defer pr.Stop()
-	if !pr.waitAnswer(time.Now(), 5*time.Second, v.fs) {
+	if !pr.WaitAnswer(time.Now(), 5*time.Second, v.fs) {
 		fbProgress("the observer got no answer from the VIP on %s before the crash", owner.Name)
 	}
 	r := fbRun{from: owner.Name}
@@ -581,7 +530,7 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 				}
 			}
 		}
-		vip, svc, who, ok := pr.first(down, v.fs)
+		vip, svc, who, ok := pr.First(down, v.fs)
 		done = r.running != 0 && ok
 		if done {
 			r.complete = true
@@ -611,216 +560,6 @@ func (fc *fbCluster) stepName(s string) string {
 		s = strings.ReplaceAll(s, fc.mnt, "MOUNTPOINT")
 	}
 	return strings.ReplaceAll(s, fc.self, "SERVICE")
-}
-
-// probe answers the observer records.
-const (
-	probeRefused   = iota + 1 // RST: the VIP is up, nothing listens
-	probeConnected            // SYN-ACK
-	probeServed               // the service's answer line
-)
-
-type probeEvent struct {
-	sent, at time.Time
-	kind     int
-	line     string
-}
-
-// prober opens a non-blocking TCP connection to addr from the observer's
-// namespace every fbProbeEvery, each waiting at most fbProbeTimeout, and
-// records every answer.
-type prober struct {
-	mu     sync.Mutex
-	events []probeEvent
-	stop   chan struct{}
-	done   chan struct{}
-	err    error
-}
-
-func startProber(nsPath string, ip netip.Addr, port int) *prober {
-	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		// The thread stays in the observer's namespace and ends with
-		// the goroutine (it is never unlocked).
-		runtime.LockOSThread()
-		ns, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			p.err = err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			p.err = err
-			return
-		}
-		p.loop(&unix.SockaddrInet4{Port: port, Addr: ip.As4()})
-	}()
-	return p
-}
-
-type pendingProbe struct {
-	fd        int
-	sent      time.Time
-	connected bool
-	buf       []byte
-}
-
-func (p *prober) record(ev probeEvent) {
-	p.mu.Lock()
-	p.events = append(p.events, ev)
-	p.mu.Unlock()
-}
-
-func (p *prober) loop(sa *unix.SockaddrInet4) {
-	var pending []*pendingProbe
-	defer func() {
-		for _, q := range pending {
-			unix.Close(q.fd)
-		}
-	}()
-	next := time.Now()
-	for {
-		select {
-		case <-p.stop:
-			return
-		default:
-		}
-		now := time.Now()
-		if !now.Before(next) {
-			next = next.Add(fbProbeEvery)
-			if next.Before(now) {
-				next = now.Add(fbProbeEvery)
-			}
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				p.err = err
-				return
-			}
-			sent := time.Now()
-			switch err := unix.Connect(fd, sa); {
-			case err == nil:
-				p.record(probeEvent{sent: sent, at: time.Now(), kind: probeConnected})
-				pending = append(pending, &pendingProbe{fd: fd, sent: sent, connected: true})
-			case errors.Is(err, unix.EINPROGRESS):
-				pending = append(pending, &pendingProbe{fd: fd, sent: sent})
-			case errors.Is(err, unix.ECONNREFUSED):
-				p.record(probeEvent{sent: sent, at: time.Now(), kind: probeRefused})
-				unix.Close(fd)
-			default:
-				unix.Close(fd)
-			}
-		}
-		// Give up on the probes past their timeout.
-		kept := pending[:0]
-		for _, q := range pending {
-			if now.Sub(q.sent) > fbProbeTimeout {
-				unix.Close(q.fd)
-				continue
-			}
-			kept = append(kept, q)
-		}
-		pending = kept
-		fds := make([]unix.PollFd, len(pending))
-		for i, q := range pending {
-			fds[i] = unix.PollFd{Fd: int32(q.fd), Events: unix.POLLOUT}
-			if q.connected {
-				fds[i].Events = unix.POLLIN
-			}
-		}
-		wait := int(math.Ceil(float64(time.Until(next)) / float64(time.Millisecond)))
-		n, err := unix.Poll(fds, max(wait, 0))
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			p.err = err
-			return
-		}
-		if n <= 0 {
-			continue
-		}
-		at := time.Now()
-		kept = pending[:0]
-		for i, q := range pending {
-			if fds[i].Revents == 0 {
-				kept = append(kept, q)
-				continue
-			}
-			if !q.connected {
-				soerr, err := unix.GetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-				switch {
-				case err == nil && soerr == 0:
-					q.connected = true
-					p.record(probeEvent{sent: q.sent, at: at, kind: probeConnected})
-					kept = append(kept, q)
-				case err == nil && syscall.Errno(soerr) == unix.ECONNREFUSED:
-					p.record(probeEvent{sent: q.sent, at: at, kind: probeRefused})
-					unix.Close(q.fd)
-				default: // unreachable: no answer
-					unix.Close(q.fd)
-				}
-				continue
-			}
-			var buf [128]byte
-			n, err := unix.Read(q.fd, buf[:])
-			if n > 0 {
-				q.buf = append(q.buf, buf[:n]...)
-			}
-			if errors.Is(err, unix.EAGAIN) && !strings.Contains(string(q.buf), "\n") {
-				kept = append(kept, q)
-				continue
-			}
-			line, _, _ := strings.Cut(string(q.buf), "\n")
-			if line != "" {
-				p.record(probeEvent{sent: q.sent, at: at, kind: probeServed, line: strings.TrimSpace(line)})
-			}
-			unix.Close(q.fd)
-		}
-		pending = kept
-	}
-}
-
-// Stop ends the probing.
-func (p *prober) Stop() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	<-p.done
-}
-
-// first returns, among the probes sent after since, the time of the first
-// answer, and (with service) of the first service answer and its line; ok
-// when those are there.
-func (p *prober) first(since time.Time, service bool) (answer, served time.Time, line string, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, ev := range p.events {
-		if ev.sent.Before(since) {
-			continue
-		}
-		if answer.IsZero() || ev.at.Before(answer) {
-			answer = ev.at
-		}
-		if ev.kind == probeServed && (served.IsZero() || ev.at.Before(served)) {
-			served, line = ev.at, ev.line
-		}
-	}
-	return answer, served, line, !answer.IsZero() && (!service || !served.IsZero())
-}
-
-// waitAnswer waits up to bound for an answer to a probe sent after since.
-func (p *prober) waitAnswer(since time.Time, bound time.Duration, service bool) bool {
-	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-		if _, _, _, ok := p.first(since, service); ok {
-			return true
-		}
-		select {
-		case <-p.done:
-			return false
-		default:
-		}
-	}
-	return false
 }
 
 // keepalived measures keepalived's failover of the same VIP in the same
@@ -1040,15 +779,15 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 	master := stable()
 	missed := 0
 	for i := 0; i < runs; i++ {
-		pr := startProber(fc.obsPath, fc.vip.Addr(), fbPort)
-		if !pr.waitAnswer(time.Now(), 5*time.Second, false) {
+		pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
+		if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
 			fbProgress("keepalived: the observer got no answer from the VIP on %s before the crash", master.Name)
 		}
 		k := procs[master.Name]
 		crashed, down := fc.crash(master, k.kill)
 		var d time.Duration
 		for deadline := crashed.Add(kaRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-			if at, _, _, ok := pr.first(down, false); ok {
+			if at, _, _, ok := pr.First(down, false); ok {
 				d = at.Sub(crashed)
 				break
 			}
@@ -1087,17 +826,6 @@ func fbNice() string {
 // test -v shows it at once).
 func fbProgress(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", a...)
-}
-
-// pct is the q-quantile of d by nearest rank (0 for none).
-func pct(d []time.Duration, q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }
 
 func fbVIPTimes(r fbResult) []time.Duration {
@@ -1148,7 +876,7 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 	p("**The crash.** The node running the package has its interface set down (the crash instant), its filesystem shut down without flushing the journal (`FS_IOC_SHUTDOWN`, as a power loss leaves it: the next mount replays the journal), every process in its namespace killed with SIGKILL (the daemon, its watchdog supervisor, the service; its mount namespace ends with them), and the VIP removed from its interface: what a reset leaves. It is restarted (link up, daemon started) once the failover is measured, and the next crash hits whichever node runs the package then.\n\n")
 	p("**The observer**, a namespace on the same bridge, opens a TCP connection to the VIP (port %d) every %v, each waiting up to %v for its answer. *VIP answering* is the first answer (a refusal or an accept: some node holds the address and the observer reaches it) to a probe sent after the link went down; *service answering* is the first probe answered by the service with its line. The phases are the new owner's own failover timeline (`mtc status --json`, packages[].failover: local monotonic offsets from the moment the old owner left its membership); the crash to that moment is the wall clock of the one machine.\n\n",
 		fbPort, fbProbeEvery, fbProbeTimeout)
-	p("**No fencing on this host.** The loop devices cannot do SCSI persistent reservations, so no node can be fenced: the survivors wait for the lost node's watchdog deadline, TakeoverAfter (failure_timeout + watchdog_timeout + margin) after it left the membership, before they take its packages over. With PR fencing (the QEMU lab) the takeover follows the fence instead, which these figures do not show.\n\n")
+	p("**No fencing on this host.** The loop devices cannot do SCSI persistent reservations, so no node can be fenced: the survivors wait for the lost node's watchdog deadline, TakeoverAfter (failure_timeout + watchdog_timeout + margin) after it left the membership, before they take its packages over. With PR fencing the takeover follows the fence instead: the next section (`failover-pr`) measures that in the QEMU lab.\n\n")
 	type row struct {
 		name string
 		f    func(fbRun) time.Duration
@@ -1200,12 +928,12 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 				continue
 			}
 			col := fbCol(rr, row.f)
-			p("| %s | %s | %s | %s |\n", row.name, sec(pct(col, 0.5)), sec(pct(col, 0.95)), sec(pct(col, 1)))
+			p("| %s | %s | %s | %s |\n", row.name, sec(failbench.Pct(col, 0.5)), sec(failbench.Pct(col, 0.95)), sec(failbench.Pct(col, 1)))
 		}
 		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
 		for _, row := range phases {
 			col := fbCol(rr, row.f)
-			p("| %s | %s | %s | %s |\n", row.name, sec(pct(col, 0.5)), sec(pct(col, 0.95)), sec(pct(col, 1)))
+			p("| %s | %s | %s | %s |\n", row.name, sec(failbench.Pct(col, 0.5)), sec(failbench.Pct(col, 0.95)), sec(failbench.Pct(col, 1)))
 		}
 		if len(r.stepOrd) > 0 {
 			p("\nThe new owner's start plan, per step (median):")
@@ -1219,7 +947,7 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 						col = append(col, d)
 					}
 				}
-				p(" %s %.0f ms", s, float64(pct(col, 0.5))/1e6)
+				p(" %s %.0f ms", s, float64(failbench.Pct(col, 0.5))/1e6)
 			}
 			p(". The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)")
 			if r.v.fs {
@@ -1253,7 +981,7 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 		p("%s\n", ka.accepted)
 		p("| keepalived | p50 | p95 | max | runs |\n|---|---|---|---|---|\n")
 		for _, k := range ka.results {
-			p("| advert_int %v (VRRPv%d) | %s | %s | %s | %d |\n", k.advert, k.version, sec(pct(k.runs, 0.5)), sec(pct(k.runs, 0.95)), sec(pct(k.runs, 1)), len(k.runs))
+			p("| advert_int %v (VRRPv%d) | %s | %s | %s | %d |\n", k.advert, k.version, sec(failbench.Pct(k.runs, 0.5)), sec(failbench.Pct(k.runs, 0.95)), sec(failbench.Pct(k.runs, 1)), len(k.runs))
 		}
 		for _, k := range ka.results {
 			for _, f := range k.failed {
@@ -1273,10 +1001,10 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 			if r.v.fs {
 				continue
 			}
-			ours := pct(fbVIPTimes(r), 0.5)
+			ours := failbench.Pct(fbVIPTimes(r), 0.5)
 			p("| %s (TakeoverAfter %v; p50 %s) |", r.p.Name, r.p.Timing.Derive().TakeoverAfter, sec(ours))
 			for _, k := range ka.results {
-				if theirs := pct(k.runs, 0.5); theirs > 0 && ours > 0 {
+				if theirs := failbench.Pct(k.runs, 0.5); theirs > 0 && ours > 0 {
 					p(" %.1f× |", float64(ours)/float64(theirs))
 				} else {
 					p(" — |")

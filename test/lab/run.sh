@@ -13,7 +13,14 @@
 #   LAB_WATCHDOG=0     skip the watchdog phase (default 1)
 #   LAB_FENCE_TRIALS=N a TestFenceLatency measurement: N trials per case for each
 #                      noop_out_interval tried (unset: each case once, as configured)
-#   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 600)
+#   LAB_FAILOVER_TRIALS=N  TestFailoverPR: N crashes per timing profile and package
+#                      (unset: 2 each)
+#   LAB_FAILOVER_PROFILES=LIST  TestFailoverPR's timing profiles: tcg (default), lab,
+#                      default, aggressive
+#   LAB_BENCH_OUT=FILE copy every section the guest wrote to BENCHMARKS.md in the
+#                      results share into FILE (e.g. docs/BENCHMARKS.md)
+#   LAB_GUARD=SECONDS  guest guard timer: dump blocked tasks, power off (default 900,
+#                      plus 150 per failover trial asked for)
 #   LAB_MEM=MIB        guest memory (default 768)
 #   LAB_SMP=N          guest CPUs (default: host cores, at most 2)
 #   LAB_ACCEL=A        QEMU accelerator (default tcg; kvm where KVM works)
@@ -26,7 +33,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 LAB_DIR=${LAB_DIR:-$REPO/.lab}
 MODE=${1:-test}
-GUARD=${LAB_GUARD:-600}
+# TestFailoverPR takes about 5 min of an ordinary run, and about 2 min of the
+# guest per trial asked for (one crash in each of its four cases).
+GUARD=${LAB_GUARD:-$((900 + ${LAB_FAILOVER_TRIALS:-0} * 150))}
 # The watchdog phase (after the tests, same guest): a daemon on softdog
 # loses its disk and the kernel must reset the guest. It has its own guard
 # in the guest (150 s).
@@ -59,7 +68,7 @@ case $MODE in test | shell) ;; *) die "unknown mode '$MODE': use 'test' or 'shel
 HOST_DEPS=(
 	qemu-system-x86_64:qemu-system-x86 busybox:busybox-static sg_persist:sg3-utils
 	lvm:lvm2 dmsetup:dmsetup iscsiadm:open-iscsi modprobe:kmod depmod:kmod cpio:cpio
-	xz:xz-utils zstd:zstd mke2fs:e2fsprogs ip:iproute2 tc:iproute2
+	xz:xz-utils zstd:zstd mke2fs:e2fsprogs fsck:util-linux ip:iproute2 tc:iproute2
 )
 host_deps() {
 	local missing=() e
@@ -170,6 +179,8 @@ boot() {
 	local cmdline="console=ttyS0 panic=-1 loglevel=4 printk.devkmsg=on labmode=$MODE guard=$GUARD labwd=$WD"
 	[ -n "${LAB_RUN:-}" ] && cmdline+=" labrun=$LAB_RUN"
 	[ -n "${LAB_FENCE_TRIALS:-}" ] && cmdline+=" labfencetrials=$LAB_FENCE_TRIALS"
+	[ -n "${LAB_FAILOVER_TRIALS:-}" ] && cmdline+=" labfailovertrials=$LAB_FAILOVER_TRIALS"
+	[ -n "${LAB_FAILOVER_PROFILES:-}" ] && cmdline+=" labfailoverprofiles=$LAB_FAILOVER_PROFILES"
 	# Software emulation by default: a /dev/kvm that exists is not always
 	# usable (nested or sandboxed hosts abort QEMU at start).
 	local accel=${LAB_ACCEL:-tcg}
@@ -265,6 +276,19 @@ watchdog_phase() {
 	fi
 }
 [ "$WD" = 1 ] && watchdog_phase
+
+# The benchmark sections the guest wrote, into LAB_BENCH_OUT (relative to
+# the directory run.sh was started from).
+if [ -n "${LAB_BENCH_OUT:-}" ]; then
+	if [ -f "$R/BENCHMARKS.md" ]; then
+		out=$LAB_BENCH_OUT
+		case $out in /*) ;; *) out=$PWD/$out ;; esac
+		(cd "$REPO" && $GO run ./test/lab/labctl copy-bench "$R/BENCHMARKS.md" "$out") | sed 's/^/lab: /' ||
+			{ say "FAIL: copying the benchmark sections into $out"; rc=1; }
+	else
+		say "LAB_BENCH_OUT: the guest wrote no BENCHMARKS.md (nothing copied)"
+	fi
+fi
 
 count() { grep -c -- "^--- $1" "$R/go-test.log" 2>/dev/null || true; }
 passed=$(count PASS) failed=$(count FAIL) skipped=$(count SKIP)

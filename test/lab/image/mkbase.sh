@@ -33,7 +33,7 @@ copy_bin() {
 	done
 }
 # The SAN tools. Each must exist on the host: run.sh installs their packages.
-TOOLS=(sg_persist sg_inq sg_turs sg_readcap lvm dmsetup mke2fs e2fsck ip tc iscsiadm iscsid)
+TOOLS=(sg_persist sg_inq sg_turs sg_readcap lvm dmsetup mke2fs e2fsck fsck ip tc iscsiadm iscsid)
 for t in "${TOOLS[@]}"; do
 	p=$(command -v "$t") || { echo "mkbase: $t not found on the host" >&2; exit 1; }
 	p=$(readlink -f "$p")
@@ -43,10 +43,13 @@ for t in "${TOOLS[@]}"; do
 done
 # busybox's ip lacks netns; prefer iproute2's.
 rm -f bin/ip bin/tc
-for t in pvcreate pvs pvremove vgcreate vgs vgchange vgremove lvcreate lvs lvchange lvremove; do
+# lvmconfig: package lvm reads lvm.conf with it; fsck.ext4: fsck (util-linux)
+# runs it before a package's mount.
+for t in pvcreate pvs pvremove vgcreate vgs vgchange vgremove lvcreate lvs lvchange lvremove lvmconfig; do
 	ln -sf lvm "usr/sbin/$t"
 done
 ln -sf mke2fs usr/sbin/mkfs.ext4
+ln -sf e2fsck usr/sbin/fsck.ext4
 [ -e lib64/ld-linux-x86-64.so.2 ] || cp -L /lib64/ld-linux-x86-64.so.2 lib64/
 
 # LVM without udev or lvmetad; every node's identity comes from --config.
@@ -78,10 +81,14 @@ echo "root:x:0:" >etc/group
 # order, decompressed (busybox insmod reads plain .ko only). softdog is the
 # watchdog of the watchdog phase: loaded at boot, armed only once opened.
 # sch_ingress, cls_u32, act_gact: tc drops one initiator's packets
-# (labkit.ISCSISilence).
+# (labkit.ISCSISilence). veth, bridge: the failover benchmark's node
+# namespaces on one bridge (TestFailoverPR); xfrm_user, nfnetlink: the
+# netlink families a netlink handle opens besides rtnetlink (a Debian host
+# loads them on demand; the guest has no modprobe for the kernel to call).
 MODS=(crc32c_generic crc32c_intel virtio_pci virtio_blk 9pnet_virtio 9p configfs
 	target_core_mod target_core_file target_core_iblock iscsi_target_mod iscsi_tcp
-	scsi_mod sd_mod sg dm_mod dm_delay ext4 softdog sch_ingress cls_u32 act_gact)
+	scsi_mod sd_mod sg dm_mod dm_delay ext4 softdog sch_ingress cls_u32 act_gact
+	veth bridge xfrm_user nfnetlink)
 : >etc/modules.order
 for m in "${MODS[@]}"; do
 	modprobe -d "$KROOT" -S "$KVER" --show-depends "$m"

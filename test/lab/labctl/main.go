@@ -1,7 +1,9 @@
 // Command labctl is the lab guest's operator tool: it builds each node's
 // device-mapper path to the quorum LUN at boot, lists the SAN's paths, and
 // injects faults into one node's path by hand (shell mode, see
-// test/lab/README.md). The lab tests use package labkit directly.
+// test/lab/README.md). The lab tests use package labkit directly. On the
+// host, run.sh uses it to copy the benchmark sections the guest wrote into
+// docs/BENCHMARKS.md (copy-bench).
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mtcluster/mtc/internal/benchdoc"
 	"github.com/mtcluster/mtc/test/lab/labkit"
 )
 
@@ -23,6 +26,7 @@ const usage = `usage: labctl COMMAND
   delay NODE MS       add MS milliseconds to every I/O on NODE's quorum path (dm-delay)
   resume NODE         resume a hung path
   restore NODE        put the plain linear map back (healthy path)
+  copy-bench FROM TO  (host) copy every benchmark section of FROM into TO
 `
 
 func main() {
@@ -36,6 +40,17 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		_, err := io.WriteString(out, usage)
 		return err
+	}
+	if args[0] == "copy-bench" {
+		if len(args) != 3 {
+			return fmt.Errorf("copy-bench needs FROM and TO\n%s", usage)
+		}
+		names, err := benchdoc.CopySections(args[1], args[2])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "copied %d sections into %s: %v\n", len(names), args[2], names)
+		return nil
 	}
 	san, err := labkit.Discover("/sys")
 	if err != nil {

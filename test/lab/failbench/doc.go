@@ -1,0 +1,16 @@
+// Package failbench holds what the failover benchmarks share: the host's
+// (test/integration, BenchmarkNetnsFailover, daemons in network
+// namespaces on loop devices) and the QEMU lab's (test/lab/guest,
+// TestFailoverPR, the same daemons on an iSCSI SAN with persistent
+// reservations). Both crash a node the same way and watch the VIP with
+// the same observer, so their figures compare:
+//
+//   - Prober, the observer: a TCP connection to the VIP from a namespace
+//     of its own every few milliseconds, each answer recorded (a refusal or
+//     an accept: some node holds the address; a line: the service);
+//   - ShutdownFS and KillNetNS, the crash: a filesystem stopped without
+//     flushing its journal, every process of a node's namespace killed;
+//   - Pct, the quantiles of the reports.
+//
+// It is test code: it needs root and the namespaces the benchmarks make.
+package failbench
