@@ -251,11 +251,13 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 	}
 	if err := pc.configure(&rep); err != nil {
 		rep.skipped = err.Error()
+		pc.logTails()
 		return rep
 	}
 	holder, dc, _, err := pc.waitStable(&rep)
 	if err != nil {
 		rep.skipped = "the cluster did not settle after it was configured: " + err.Error()
+		pc.logTails()
 		return rep
 	}
 	missed := 0
@@ -280,6 +282,7 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 		fbProgress("pacemaker, run %d: %s (DC %v) crashed -> %s: token lost %v, membership %v, start ordered %v, started %v; VIP answering after %v",
 			i+1, r.from, r.dc, r.to, r.tokenLost, r.membership, r.startOrdered, r.started, r.vip)
 		if r.vip == 0 {
+			pc.logTails()
 			rep.failed = append(rep.failed, fmt.Sprintf("run %d (%s crashed): no answer within %v", i+1, r.from, pmRunBound))
 			if missed++; missed >= fbGiveUp {
 				rep.failed = append(rep.failed, fmt.Sprintf("given up after run %d: %d runs in a row without an answer", i+1, missed))
@@ -296,6 +299,7 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 		holder, dc, since, err = pc.waitStable(&rep)
 		if err != nil {
 			rep.failed = append(rep.failed, fmt.Sprintf("after run %d (%s crashed and restarted): the cluster did not settle again: %v", i+1, victim.Name, err))
+			pc.logTails()
 			rep.runs = append(rep.runs, r)
 			break
 		}
@@ -539,6 +543,17 @@ func (pc *pmCluster) waitStable(rep *pmReport) (*Node, string, time.Time, error)
 	return nil, "", time.Time{}, fmt.Errorf("not stable within %v: %s", pmStableBound, why)
 }
 
+// logTails logs the end of every node's logs (they go with the
+// benchmark's temporary directory).
+func (pc *pmCluster) logTails() {
+	for _, nd := range pc.fc.c.Nodes {
+		for _, f := range []string{"node.log", "var/log/corosync/corosync.log", "var/log/pacemaker/pacemaker.log"} {
+			path := filepath.Join(pc.nodes[nd.Name].dir, f)
+			pc.fc.b.Logf("---- %s ----\n%s", path, tail(readFile(path), 40))
+		}
+	}
+}
+
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
@@ -750,8 +765,8 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 		p("Not measured: %s.\n", rep.skipped)
 		return b.String()
 	}
-	p("Pacemaker with corosync (%s), in the namespaces of the %s-profile VIP cluster above, its daemons and keepalived stopped. Per node, corosync (`corosync -f`) and then `pacemakerd` are started directly, as their systemd units would, in the node's network namespace with a mount namespace of their own (the node's own /etc/corosync, /var/lib/corosync, /var/log/corosync, /var/lib/pacemaker and /var/log/pacemaker bind-mounted over the host's and kept across its crashes; fresh tmpfs on /run and /dev/shm at every start, as after a reboot: libqb's IPC lives there) and a UTS namespace with the node's name as host name.\n\n", rep.versions, rep.profile)
-	p("**What differs from the defaults.** corosync.conf is Debian's `/etc/corosync/corosync.conf` with `cluster_name` and the `nodelist` replaced by the three nodes (`ring0_addr` their eth0 address): knet, no crypto (Debian's file says `crypto_cipher: none`), votequorum; corosync computed token %s ms and consensus %s ms (`corosync-cmapctl`, runtime.config.totem: token 3000 ms + token_coefficient 650 ms for the third node, consensus 1.2 × token). In the CIB, besides what Pacemaker maintains itself, only %s is set", rep.token, rep.consensus, pmList(rep.changed))
+	p("Pacemaker with corosync (%s), in the namespaces of the %s-profile VIP cluster above, its daemons and keepalived stopped. Per node, corosync (`corosync -f`) and then `pacemakerd` are started directly, as their systemd units would, in the node's network namespace with a mount namespace of their own (the node's own /etc/corosync, /var/lib/corosync, /var/log/corosync, /var/lib/pacemaker and /var/log/pacemaker bind-mounted over the host's and kept across its crashes; fresh tmpfs on /run and /dev/shm at every start, as after a reboot: libqb's IPC lives there) and a UTS namespace with the node's name as host name. (The benchmark installs the packages with apt-get when they are missing; on a host run by systemd, Debian's packages then enable and start corosync.service and pacemaker.service on the host itself, a one-node cluster on 127.0.0.1 that the namespaces never see and the benchmark never uses: `systemctl disable --now pacemaker corosync` removes it.)\n\n", rep.versions, rep.profile)
+	p("**What differs from the defaults.** corosync.conf is Debian's `/etc/corosync/corosync.conf` with `cluster_name` and the `nodelist` replaced by the three nodes (`ring0_addr` their eth0 address): knet, no crypto (Debian's file says `crypto_cipher: none`), votequorum; token %s ms and consensus %s ms as corosync computed them (`corosync-cmapctl`, runtime.config.totem; its defaults: token 3000 ms plus token_coefficient 650 ms for each node beyond two, consensus 1.2 × token). In the CIB, besides what Pacemaker maintains itself, only %s is set", rep.token, rep.consensus, pmList(rep.changed))
 	p("; rsc_defaults: %s; op_defaults: %s (so resource-stickiness 0, no-quorum-policy stop, the defaults). One resource, `ocf:heartbeat:IPaddr2` with ip=%s, cidr_netmask=%d, nic=eth0, and the operations IPaddr2's metadata advertises (what `pcs resource create` writes when none is given): monitor %s, start and stop with their timeouts (the monitor plays no part in these failovers: a crashed node is found lost by corosync, not by a monitor).\n\n", pmList(rep.rscDefaults), pmList(rep.opDefaults), fbVIP, fbVIPLen, rep.monitor)
 	p("**stonith-enabled=false is the one change Pacemaker cannot run without here**: with its default (true) and no fence device it starts no resource at all, and there is no fence device on this host (no IPMI, no shared disk for SBD or fence_scsi). It makes Pacemaker unsafe in the same way keepalived is: a node that is lost from the membership is assumed down and its resources are started elsewhere at once, without proof that it stopped. no-quorum-policy stays `stop` (a minority stops its resources once it notices, which the majority does not wait for).\n\n")
 	p("The resource's node is crashed exactly as the package's owner was (link down, SIGKILL of every process in its namespace: corosync, pacemakerd and its daemons; VIP removed), and the same observer measures crash → VIP answering. The crashed node is then restarted (link up, corosync and pacemakerd started) and rejoins; the next crash hits whichever node holds the VIP then. The phases are from the new holder's corosync and pacemaker logs (wall clock of this one machine, to the millisecond).\n\n")
@@ -798,7 +813,7 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 			ours = append(ours, r)
 		}
 	}
-	if len(ours) > 0 {
+	if len(ours) > 0 && theirs > 0 {
 		p("\nOur p50 (crash → VIP answering, VIP package, in this same run) divided by Pacemaker's p50 (above 1: we are slower):\n\n| mtc profile | vs Pacemaker |\n|---|---|\n")
 		for _, r := range ours {
 			o := pct(fbVIPTimes(r), 0.5)
@@ -807,6 +822,9 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 			} else {
 				p("| %s | — |\n", r.p.Name)
 			}
+		}
+		if m := pct(pmCol(rep, func(r pmRun) time.Duration { return r.membership }), 0.5); m > 0 {
+			p("\nOf Pacemaker's p50 of %s, corosync's membership change alone (the token timeout, then consensus) takes %s: the survivors know nothing of the crash before it, and with fencing off they wait for nothing after it. Our package, on this host, waits after detection for the lost node's watchdog deadline (TakeoverAfter) before it touches anything.\n", sec(theirs), sec(m))
 		}
 	}
 	p("\nWhat Pacemaker did: corosync noticed the lost token after its token timeout, waited for consensus, formed a membership of the two survivors (quorate: two of three votes); the DC (a newly elected one when the crashed node was the DC) ran the scheduler, and IPaddr2 added the address on a survivor and sent gratuitous ARPs (send_arp). What it did not do, as configured here: it fenced nothing (stonith-enabled=false), so it started the address without knowing the old holder had stopped; nothing made a hung or cut-off holder drop the address (a minority stops its resources only once corosync there notices, and no watchdog enforces it); it moved no storage. With a fence device or SBD (stonith-watchdog-timeout) a production Pacemaker waits for the fence or the watchdog timeout before the start, which these figures do not include; our package waits for the lost node's watchdog deadline on this host.\n")
