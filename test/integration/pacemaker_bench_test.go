@@ -277,10 +277,8 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 		pr.Stop()
 		if hs := fc.vipHolders(); len(hs) == 1 {
 			r.to = hs[0].Name
-			pc.phases(&r, crashed)
 		}
-		fbProgress("pacemaker, run %d: %s (DC %v) crashed -> %s: token lost %v, membership %v, start ordered %v, started %v; VIP answering after %v",
-			i+1, r.from, r.dc, r.to, r.tokenLost, r.membership, r.startOrdered, r.started, r.vip)
+		fbProgress("pacemaker, run %d: %s (DC %v) crashed -> %s; VIP answering after %v", i+1, r.from, r.dc, r.to, r.vip)
 		if r.vip == 0 {
 			pc.logTails()
 			rep.failed = append(rep.failed, fmt.Sprintf("run %d (%s crashed): no answer within %v", i+1, r.from, pmRunBound))
@@ -304,6 +302,14 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 			break
 		}
 		r.rejoin = since.Sub(restarted)
+		// The logs are read once the cluster has settled: the observer
+		// may reach the address before IPaddr2's start (still sending
+		// its ARPs) has returned and been logged.
+		if r.to != "" {
+			pc.phases(&r, crashed)
+		}
+		fbProgress("pacemaker, run %d: token lost %v, membership %v, start ordered %v, started %v; rejoin %v",
+			i+1, r.tokenLost, r.membership, r.startOrdered, r.started, r.rejoin)
 		rep.runs = append(rep.runs, r)
 	}
 	return rep
