@@ -78,8 +78,9 @@ bench:
 # Failover of a package after a crash of its node (link down, every
 # process killed, filesystem shut down), crash to VIP and service
 # answering, FAILOVER_RUNS crashes per timing profile and package, and
-# keepalived (installed with apt-get when missing) in the same namespaces
-# for comparison (root; about 20 minutes). Section "failover".
+# keepalived and Pacemaker (installed with apt-get when missing) in the
+# same namespaces for comparison (root; about 20 minutes;
+# MTC_FAILOVER_PACEMAKER=only for Pacemaker alone). Section "failover".
 FAILOVER_RUNS ?= 20
 bench-failover:
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md MTC_FAILOVER_RUNS=$(FAILOVER_RUNS) $(GO) test -run '^$$' -bench NetnsFailover -benchtime 1x -timeout 40m ./test/integration

@@ -4,8 +4,8 @@ package integration
 // node crashed (its link down, every process in its namespace killed, its
 // filesystem shut down without a log flush, its VIP gone: what a reset
 // leaves), and the time from the crash until an observer's connections to
-// the VIP are answered again from another node; keepalived in the same
-// namespaces for comparison.
+// the VIP are answered again from another node; keepalived and Pacemaker
+// (pacemaker_bench_test.go) in the same namespaces for comparison.
 
 import (
 	"context"
@@ -178,16 +178,20 @@ type kaReport struct {
 // refusal or an accept: the VIP is up somewhere) and to the first answer
 // of the service, with the new owner's failover timeline. Then, in the
 // same namespaces with the daemons stopped, keepalived holds the same VIP
-// and its master is crashed the same way. Nothing is asserted. With
+// and its master is crashed the same way, and then Pacemaker with an
+// IPaddr2 resource. Nothing is asserted. With
 // MTC_BENCH_OUT=FILE it replaces the failover section of that markdown
 // file:
 //
 //	MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFailover -benchtime 1x -timeout 40m ./test/integration
 //
 // MTC_FAILOVER_RUNS (default 20) is the number of crashes per profile and
-// package and per keepalived setting; MTC_FAILOVER_PROFILES (default
-// "default,aggressive") the profiles; MTC_FAILOVER_KEEPALIVED=0 leaves
-// keepalived out.
+// package and per keepalived setting and for Pacemaker;
+// MTC_FAILOVER_PROFILES (default "default,aggressive") the profiles;
+// MTC_FAILOVER_KEEPALIVED=0 leaves keepalived out;
+// MTC_FAILOVER_PACEMAKER=0 leaves Pacemaker out, MTC_FAILOVER_PACEMAKER=only
+// measures Pacemaker alone (in the namespaces of a default-profile cluster)
+// and prints its part without writing MTC_BENCH_OUT.
 func BenchmarkNetnsFailover(b *testing.B) {
 	requireTools(b)
 	runs := max(envInt(b, "MTC_FAILOVER_RUNS", 20), 1)
@@ -206,33 +210,60 @@ func BenchmarkNetnsFailover(b *testing.B) {
 		}
 	}
 	withKA := os.Getenv("MTC_FAILOVER_KEEPALIVED") != "0"
+	pmMode := os.Getenv("MTC_FAILOVER_PACEMAKER")
+	if pmMode != "" && pmMode != "0" && pmMode != "1" && pmMode != "only" {
+		b.Fatalf("MTC_FAILOVER_PACEMAKER=%q: want 1 (the default), 0 or only", pmMode)
+	}
 	var results []fbResult
 	var ka kaReport
+	var pm pmReport
 	began := time.Now()
 	load := loadavg()
 	for range b.N {
-		results, ka = results[:0], kaReport{}
+		results, ka, pm = results[:0], kaReport{}, pmReport{}
 		if !withKA {
 			ka.skipped = "left out (MTC_FAILOVER_KEEPALIVED=0)"
+		}
+		if pmMode == "0" {
+			pm.skipped = "left out (MTC_FAILOVER_PACEMAKER=0)"
+		}
+		if pmMode == "only" {
+			_, _, pm = measureFailovers(b, defaultProfile, fbVariants[0], 0, false, runs)
+			continue
 		}
 		for _, p := range profiles {
 			for _, v := range fbVariants {
 				kaHere := withKA && !v.fs && ka.results == nil && ka.skipped == ""
-				r, k := measureFailovers(b, p, v, runs, kaHere)
+				pmRuns := 0
+				if !v.fs && pm.profile == "" && pm.skipped == "" {
+					pmRuns = runs
+				}
+				r, k, m := measureFailovers(b, p, v, runs, kaHere, pmRuns)
 				results = append(results, r)
 				if kaHere {
 					ka = k
+				}
+				if pmRuns > 0 {
+					pm = m
 				}
 			}
 		}
 	}
 	took := time.Since(began)
+	if v := pct(pmCol(pm, func(r pmRun) time.Duration { return r.vip }), 0.5); v > 0 {
+		b.ReportMetric(float64(v)/1e6, "pacemaker-vip-p50-ms")
+	}
+	if pmMode == "only" {
+		fmt.Print(pacemakerReport(pm, nil))
+		b.Log("MTC_FAILOVER_PACEMAKER=only: Pacemaker's part printed above; MTC_BENCH_OUT is not written")
+		return
+	}
 	for _, r := range results {
 		name := strings.ReplaceAll(r.p.Name+"-"+r.v.name, " ", "")
 		name = strings.ReplaceAll(name, "+", "-")
 		b.ReportMetric(float64(failbench.Pct(fbVIPTimes(r), 0.5))/1e6, name+"-vip-p50-ms")
 	}
-	body := failoverReport(results, ka, runs, took, load)
+	body := failoverReport(results, ka, pm, runs, took, load)
 	fmt.Print(body)
 	if out := os.Getenv("MTC_BENCH_OUT"); out != "" {
 		if err := benchdoc.ReplaceSection(out, "failover", body); err != nil {
@@ -254,7 +285,10 @@ type fbCluster struct {
 	kaStarts int
 }
 
-func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA bool) (fbResult, kaReport) {
+// measureFailovers measures runs failovers of the package, then keepalived
+// (withKA) and Pacemaker (pmRuns crashes, none for 0) in the same
+// namespaces.
+func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA bool, pmRuns int) (fbResult, kaReport, pmReport) {
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -323,7 +357,12 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 		c.stopAll()
 		ka = fc.keepalived(runs)
 	}
-	return res, ka
+	var pm pmReport
+	if pmRuns > 0 {
+		c.stopAll()
+		pm = fc.pacemaker(pmRuns)
+	}
+	return res, ka, pm
 }
 
 func (fc *fbCluster) node(name string) *Node {
@@ -864,7 +903,7 @@ func osRelease() string {
 	return s
 }
 
-func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duration, load string) string {
+func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took time.Duration, load string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	host, _ := os.Hostname()
@@ -872,7 +911,7 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 	p("Three `mtc daemon` processes, each in its own network namespace (and, through `ip netns exec`, its own mount namespace) on one machine: %s, %d CPUs (%s), %s, %s; load average %s when the run began%s. One heartbeat network (veth pairs on a bridge), a loop-device quorum disk, process watchdog. One package runs on one node: either a VIP alone, or a VIP with ext4 on a loop device and a TCP service (this test binary, answering each connection with its node's address; its health check must pass before the start ends). The packages are placed with the defaults (`configured_node`, failback `manual`). Measured %s with `make bench-failover`, which runs:\n\n",
 		host, numCPU(), cpuModel(), osRelease(), runtime.Version(), load, fbNice(), time.Now().UTC().Format("2006-01-02"))
 	p("    MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsFailover -benchtime 1x -timeout 40m ./test/integration\n\n")
-	p("The whole run (%d crashes per timing profile and package, and per keepalived setting) took %s.\n\n", runs, took.Round(time.Second))
+	p("The whole run (%d crashes per timing profile and package, per keepalived setting and for Pacemaker) took %s.\n\n", runs, took.Round(time.Second))
 	p("**The crash.** The node running the package has its interface set down (the crash instant), its filesystem shut down without flushing the journal (`FS_IOC_SHUTDOWN`, as a power loss leaves it: the next mount replays the journal), every process in its namespace killed with SIGKILL (the daemon, its watchdog supervisor, the service; its mount namespace ends with them), and the VIP removed from its interface: what a reset leaves. It is restarted (link up, daemon started) once the failover is measured, and the next crash hits whichever node runs the package then.\n\n")
 	p("**The observer**, a namespace on the same bridge, opens a TCP connection to the VIP (port %d) every %v, each waiting up to %v for its answer. *VIP answering* is the first answer (a refusal or an accept: some node holds the address and the observer reaches it) to a probe sent after the link went down; *service answering* is the first probe answered by the service with its line. The phases are the new owner's own failover timeline (`mtc status --json`, packages[].failover: local monotonic offsets from the moment the old owner left its membership); the crash to that moment is the wall clock of the one machine.\n\n",
 		fbPort, fbProbeEvery, fbProbeTimeout)
@@ -1014,6 +1053,6 @@ func failoverReport(results []fbResult, ka kaReport, runs int, took time.Duratio
 		}
 		p("\nkeepalived moves an address and nothing else: it does not fence the old master (no persistent reservation, no power fencing, no watchdog that guarantees the old master has stopped), it has no quorum (a partitioned master keeps the VIP while a backup takes it too: two masters), and it knows no storage (no volume group or filesystem is moved, no service is stopped before the address moves). Its speed comes from taking over as soon as adverts stop (3 × advert_int + skew); the package's failover waits until the old owner is certainly down before anything touches its data.\n\n")
 	}
-	p("Pacemaker (Debian's pacemaker with corosync) was not measured: three pacemaker nodes on one host need a separate /var/lib/pacemaker, /var/run and /dev/shm (libqb IPC) per node, that is a mount namespace and a full daemon set (pacemakerd, based, controld, schedulerd, execd, fenced, attrd) per node, and with its defaults (stonith-enabled without a fence device) it runs no resource at all; that does not fit this benchmark's \"Debian packages with defaults\" rule.\n")
+	b.WriteString(pacemakerReport(pm, results))
 	return b.String()
 }
