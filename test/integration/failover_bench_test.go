@@ -250,7 +250,7 @@ func BenchmarkNetnsFailover(b *testing.B) {
 		}
 	}
 	took := time.Since(began)
-	if v := pct(pmCol(pm, func(r pmRun) time.Duration { return r.vip }), 0.5); v > 0 {
+	if v := failbench.Pct(pmCol(pm, func(r pmRun) time.Duration { return r.vip }), 0.5); v > 0 {
 		b.ReportMetric(float64(v)/1e6, "pacemaker-vip-p50-ms")
 	}
 	if pmMode == "only" {

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mtcluster/mtc/test/lab/failbench"
 )
 
 const (
@@ -235,7 +237,9 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 			if n.running() {
 				n.kill()
 			}
-			killNetNS(fc.b, "/run/netns/"+n.nd.NS)
+			if err := failbench.KillNetNS("/run/netns/" + n.nd.NS); err != nil {
+				fc.b.Error(err)
+			}
 		}
 	}
 	fc.b.Cleanup(stop)
@@ -262,14 +266,14 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 	}
 	missed := 0
 	for i := 0; i < runs; i++ {
-		pr := startProber(fc.obsPath, fc.vip.Addr(), fbPort)
-		if !pr.waitAnswer(time.Now(), 5*time.Second, false) {
+		pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
+		if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
 			fbProgress("pacemaker: the observer got no answer from the VIP on %s before the crash", holder.Name)
 		}
 		r := pmRun{from: holder.Name, dc: dc == holder.Name}
 		crashed, down := fc.crash(holder, pc.nodes[holder.Name].kill)
 		for deadline := crashed.Add(pmRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-			if at, _, _, ok := pr.first(down, false); ok {
+			if at, _, _, ok := pr.First(down, false); ok {
 				r.vip = at.Sub(crashed)
 				break
 			}
@@ -530,7 +534,9 @@ func (pc *pmCluster) waitStable(rep *pmReport) (*Node, string, time.Time, error)
 			if n := pc.nodes[nd.Name]; !n.running() {
 				rep.failed = append(rep.failed, fmt.Sprintf("Pacemaker on %s ended by itself (%s) and was restarted", nd.Name, lastLine(readFile(filepath.Join(n.dir, "node.log")))))
 				fbProgress("%s", rep.failed[len(rep.failed)-1])
-				killNetNS(pc.fc.b, "/run/netns/"+nd.NS)
+				if err := failbench.KillNetNS("/run/netns/" + nd.NS); err != nil {
+					pc.fc.b.Fatal(err)
+				}
 				pc.start(nd)
 			}
 		}
@@ -790,7 +796,7 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 	}
 	p("crashes: %d, failovers measured: %d; the crashed node was also the DC in %d of them (then the survivors elect a new DC before the scheduler runs)", len(rep.runs), measured, len(dcVIP))
 	if len(dcVIP) > 0 && len(otherVIP) > 0 {
-		p(": crash → VIP answering p50 %s when it was, %s when it was not", sec(pct(dcVIP, 0.5)), sec(pct(otherVIP, 0.5)))
+		p(": crash → VIP answering p50 %s when it was, %s when it was not", sec(failbench.Pct(dcVIP, 0.5)), sec(failbench.Pct(otherVIP, 0.5)))
 	}
 	p(".\n\n")
 	rows := []struct {
@@ -807,12 +813,12 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 	p("| Pacemaker | p50 | p95 | max | runs |\n|---|---|---|---|---|\n")
 	for _, row := range rows {
 		col := pmCol(rep, row.f)
-		p("| %s | %s | %s | %s | %d |\n", row.name, sec(pct(col, 0.5)), sec(pct(col, 0.95)), sec(pct(col, 1)), len(col))
+		p("| %s | %s | %s | %s | %d |\n", row.name, sec(failbench.Pct(col, 0.5)), sec(failbench.Pct(col, 0.95)), sec(failbench.Pct(col, 1)), len(col))
 	}
 	for _, f := range rep.failed {
 		p("\n%s\n", f)
 	}
-	theirs := pct(pmCol(rep, func(r pmRun) time.Duration { return r.vip }), 0.5)
+	theirs := failbench.Pct(pmCol(rep, func(r pmRun) time.Duration { return r.vip }), 0.5)
 	var ours []fbResult
 	for _, r := range results {
 		if !r.v.fs {
@@ -822,14 +828,14 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 	if len(ours) > 0 && theirs > 0 {
 		p("\nOur p50 (crash → VIP answering, VIP package, in this same run) divided by Pacemaker's p50 (above 1: we are slower):\n\n| mtc profile | vs Pacemaker |\n|---|---|\n")
 		for _, r := range ours {
-			o := pct(fbVIPTimes(r), 0.5)
+			o := failbench.Pct(fbVIPTimes(r), 0.5)
 			if o > 0 && theirs > 0 {
 				p("| %s (TakeoverAfter %v; p50 %s) | %.2f× |\n", r.p.Name, r.p.Timing.Derive().TakeoverAfter, sec(o), float64(o)/float64(theirs))
 			} else {
 				p("| %s | — |\n", r.p.Name)
 			}
 		}
-		if m := pct(pmCol(rep, func(r pmRun) time.Duration { return r.membership }), 0.5); m > 0 {
+		if m := failbench.Pct(pmCol(rep, func(r pmRun) time.Duration { return r.membership }), 0.5); m > 0 {
 			p("\nOf Pacemaker's p50 of %s, corosync's membership change alone (the token timeout, then consensus) takes %s: the survivors know nothing of the crash before it, and with fencing off they wait for nothing after it. Our package, on this host, waits after detection for the lost node's watchdog deadline (TakeoverAfter) before it touches anything.\n", sec(theirs), sec(m))
 		}
 	}
