@@ -284,6 +284,7 @@ func (op *fenceOp) schedule(c *simCmd) {
 	if f() < s.pathFail {
 		// The path fails the command; it never reaches the target.
 		c.res = scsi.Result{Host: scsi.HostTransportDisrupted}
+		w.chk.prFault(op.inc)
 		w.at(w.now+s.latencyWith(rng), op.resume)
 		return
 	}
@@ -295,6 +296,9 @@ func (op *fenceOp) schedule(c *simCmd) {
 	lost := f() < s.lost
 	race := f() < s.race
 	timedOut := out+back > s.cmdTimeout
+	if timedOut || lost {
+		w.chk.prFault(op.inc)
+	}
 	w.at(w.now+out, func() {
 		if ua {
 			asc := [][2]byte{{0x2a, 0x03}, {0x2a, 0x04}, {0x2a, 0x05}, {0x29, 0x00}}[rng.Intn(4)]
@@ -304,6 +308,7 @@ func (op *fenceOp) schedule(c *simCmd) {
 			s.racePreempt(op.n.id, c.lun, c.req)
 		}
 		res, _ := c.port.Do(context.Background(), c.req)
+		w.chk.storageChanged()
 		if timedOut {
 			return // the reply went out already: a timeout
 		}
@@ -334,9 +339,50 @@ func (s *storage) racePreempt(self quorum.NodeID, lun string, r *scsi.Request) {
 		port := s.port(lun, m.id, m.inc, 0)
 		p := fence.NewSCSIPath(port.Nexus(), fence.BackendFake, port, nil)
 		err := p.Out(context.Background(), scsi.PreemptAndAbort, fence.DefaultType, scsi.OutParams{Key: uint64(fence.NodeKey(w.cluster, m.id)), ServiceKey: uint64(victim)})
+		w.chk.storageChanged()
 		w.trace("n%d's preempt of key %v on %s races n%d's: %v", m.id, victim, lun, self, errString(err))
 		return
 	}
+}
+
+// preemption is a registration the world removed (World.Preempt): a
+// fault of that incarnation's until it is registered on lun again.
+type preemption struct {
+	inc quorum.Incarnation
+	lun string
+}
+
+// Preempt removes node id's key from lun at once, with a PREEMPT AND
+// ABORT from the first path of the lowest-id other node that is up and
+// registered there: the preempt of a fence requested earlier that lands
+// late on that LUN, after the victim registered again. Without persistent
+// reservations it is refused.
+func (w *World) Preempt(id quorum.NodeID, lun string) error {
+	s := w.st
+	if s == nil {
+		return errors.New("the history has no persistent reservations (fencing off)")
+	}
+	if lun != lunQuorum && lun != lunData {
+		return fmt.Errorf("no LUN %q (the LUNs are %s and %s)", lun, lunQuorum, lunData)
+	}
+	victim := fence.NodeKey(w.cluster, id)
+	for _, m := range w.nodes[1:] {
+		if m.id == id || !m.up || !s.registered(lun, m.id, m.inc) {
+			continue
+		}
+		port := s.port(lun, m.id, m.inc, 0)
+		p := fence.NewSCSIPath(port.Nexus(), fence.BackendFake, port, nil)
+		err := p.Out(context.Background(), scsi.PreemptAndAbort, fence.DefaultType, scsi.OutParams{Key: uint64(fence.NodeKey(w.cluster, m.id)), ServiceKey: uint64(victim)})
+		if w.preempted == nil {
+			w.preempted = map[quorum.NodeID]preemption{}
+		}
+		w.preempted[id] = preemption{inc: w.node(id).inc, lun: lun}
+		w.chk.storageChanged()
+		w.trace("n%d's late preempt of n%d's key on LUN %s: %v", m.id, id, lun, errString(err))
+		w.patternChanged()
+		return err
+	}
+	return fmt.Errorf("no other node is up and registered on LUN %s", lun)
 }
 
 func errString(err error) string {
@@ -397,7 +443,8 @@ func (e *effects) Rejoin() {
 // the fence worker (its own operation, never queued behind a fence),
 // within the check's deadline, fed back as quorum.RegistrationChecked:
 // the LUNs that answered without the key as gone, a LUN no path could
-// read as an error.
+// read as an error. With the planted bug registration-check-skipped the
+// driver answers "registered" without reading.
 func (e *effects) CheckRegistration(c quorum.RegistrationCheck) {
 	n := (*simNode)(e)
 	w := n.w
@@ -407,7 +454,7 @@ func (e *effects) CheckRegistration(c quorum.RegistrationCheck) {
 			n.step(ev)
 		}
 	}
-	if w.st == nil {
+	if w.st == nil || w.opt.Bug.SkipRegistrationCheck {
 		w.at(w.now, func() { answer(quorum.RegistrationChecked{Op: c.Op}) })
 		return
 	}
