@@ -267,6 +267,9 @@ func New(opt Options) (*Daemon, error) {
 	// The fence decides a two-node tie when the quorum disk is a LUN
 	// with persistent reservations: the machine is told so, never guesses.
 	qc.FenceArbiter = d.fence.fencesQuorumDisk(d.opt.DiskPath)
+	// Registered for fencing somewhere: the machine has the registration
+	// checked (quorum package documentation, Registration checks).
+	qc.CheckRegistration = len(d.fence.luns) > 0
 	d.drv = &quorum.Driver{Node: quorum.New(qc), FX: (*effects)(d)}
 	if len(opt.Packages) > 0 {
 		runners := opt.Runners
@@ -587,9 +590,10 @@ func (d *Daemon) loop(ctx context.Context, errc <-chan error) error {
 			d.noteDisk(r)
 			d.step(r.Done)
 		case r := <-d.fence.out:
-			if !r.rejoin {
-				// A re-registration is journaled by the machine's
-				// decisions (rejoin, rejoined, rejoin-failed).
+			if !r.rejoin && !r.check {
+				// A re-registration and a registration check are
+				// journaled by the machine's decisions (rejoin,
+				// rejoined, rejoin-failed, registration-lost, ...).
 				d.metrics.observeFence(d.names[r.t.Node], r.err, r.took)
 				d.journalFence(r)
 			}

@@ -123,7 +123,19 @@
 //     peer; see the quorum package, Re-registration after a fence): then
 //     the fence worker runs fence.Fencer.Rejoin on every LUN, as at start,
 //     and the node goes on, at most quorum.MaxRejoins times per
-//     incarnation. In a two-node cluster the
+//     incarnation. The registration checks the machine asks for
+//     (quorum.Ready.CheckRegistration, every quorum.RegistrationTimeouts
+//     period and that long after a re-registration: a late fence may
+//     remove the key from a data LUN, which no slot write shows) run on a
+//     worker of their own beside the fence worker: READ KEYS on every LUN
+//     with PR (fence.Fencer.CheckRegistration), within the check's
+//     deadline, and a check still stuck in the kernel one command deadline
+//     past it is reported failed rather than waited for. The outcome is
+//     fed back as quorum.RegistrationChecked: a LUN that answered without
+//     our key is gone (the machine stops the node as fenced by a peer, or
+//     has it register again), a LUN no path could read is unknown, never
+//     gone; the status shows the last check (fencing.registration). In a
+//     two-node cluster the
 //     higher-id node starts its first fence of a peer one command
 //     deadline late, so that the two survivors of a split never send
 //     PREEMPT AND ABORT to a LUN at the same instant (which has soft-locked

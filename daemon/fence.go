@@ -1,5 +1,6 @@
-// Fencing: this node's registration on every shared LUN at start, and the
-// fencing of departed peers the membership machine asks for.
+// Fencing: this node's registration on every shared LUN at start, the
+// fencing of departed peers the membership machine asks for, and the
+// checks of this node's own registration it asks for.
 
 package daemon
 
@@ -38,6 +39,17 @@ type fencing struct {
 	cmdTimeout, attempt time.Duration
 	req                 chan fenceJob
 	out                 chan fenceResult
+	// creq carries the registration checks the machine asks for to their
+	// worker (checkLoop), one at a time; checkDeadline bounds one.
+	creq          chan quorum.RegistrationCheck
+	checkDeadline time.Duration
+	// partialLogged: a LUN on which a check found fewer registrations of
+	// our key than paths was logged (until a check finds them all).
+	partialLogged map[string]bool
+	// checked, checkedAt: the last check's outcome, for the status
+	// (under Daemon.mu).
+	checked   string
+	checkedAt time.Time
 	// noneLogged: the watchdog fallback was logged for this victim's
 	// incarnation.
 	noneLogged map[quorum.Target]bool
@@ -60,6 +72,11 @@ type fenceResult struct {
 	proof     fence.Proof
 	err       error
 	took      time.Duration
+	// check: a registration check (checkLoop): op, and regs per LUN
+	// unless err says why the check as a whole failed.
+	check bool
+	op    uint64
+	regs  fence.Registrations
 }
 
 // fenceTimeouts are the fencing deadlines (quorum.FenceTimeouts).
@@ -123,6 +140,7 @@ func (d *Daemon) newFencing(luns []FenceLUN) *fencing {
 		t = fence.DefaultType
 	}
 	cmd, attempt := d.fenceTimeouts()
+	_, checkDeadline := quorum.RegistrationTimeouts(d.timing)
 	fz := &fencing{
 		f: &fence.Fencer{
 			Cluster: d.cl.UUID, Self: quorum.NodeID(d.self.ID), Type: t, APTPL: d.cl.Fence.APTPL,
@@ -132,6 +150,9 @@ func (d *Daemon) newFencing(luns []FenceLUN) *fencing {
 		req:        make(chan fenceJob, quorum.MaxNodes),
 		out:        make(chan fenceResult, quorum.MaxNodes),
 		noneLogged: make(map[quorum.Target]bool),
+
+		creq: make(chan quorum.RegistrationCheck, 1), checkDeadline: checkDeadline,
+		partialLogged: make(map[string]bool),
 	}
 	for _, l := range luns {
 		if l.LUN == nil {
@@ -192,9 +213,13 @@ func (d *Daemon) unfence(ctx context.Context) error {
 }
 
 // fenceLoop runs fence requests one at a time: two fences from one node
-// never overlap on a LUN.
+// never overlap on a LUN. The registration checks run beside it
+// (checkLoop): PR IN only, they never wait behind a fence.
 func (d *Daemon) fenceLoop(ctx context.Context) {
 	fz := d.fence
+	checks := make(chan struct{})
+	go func() { defer close(checks); d.checkLoop(ctx) }()
+	defer func() { <-checks }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -284,6 +309,10 @@ func (d *Daemon) rejoinDone(r fenceResult) {
 // watchdog deadline passes). A fence that finds our own key gone means a
 // peer fenced this node first: it stops at once.
 func (d *Daemon) fenceDone(r fenceResult) {
+	if r.check {
+		d.checkDone(r)
+		return
+	}
 	if r.rejoin {
 		d.rejoinDone(r)
 		return
@@ -350,6 +379,7 @@ func (d *Daemon) fenceStatus() FenceStatus {
 		s.LUNs = append(s.LUNs, FenceLUNStatus{Name: l.Name, Backend: "none", NoPR: l.NoPR})
 	}
 	s.Fenced = append([]EventRecord(nil), d.st.fenced...)
+	s.Registration, s.RegistrationChecked = fz.checked, fz.checkedAt
 	return s
 }
 
@@ -411,4 +441,123 @@ func (p timedPath) Capabilities(ctx context.Context) (scsi.Capabilities, error) 
 	ctx, cancel := context.WithTimeout(ctx, p.d)
 	defer cancel()
 	return p.Path.Capabilities(ctx)
+}
+
+// CheckRegistration runs the registration check the machine asks for
+// (quorum.Ready.CheckRegistration; the quorum package documentation,
+// Registration checks) on its worker: READ KEYS on every LUN with
+// persistent reservations (fence.Fencer.CheckRegistration), fed back as
+// quorum.RegistrationChecked. Without such a LUN there is nothing to
+// check, and the answer comes at once.
+func (e *effects) CheckRegistration(c quorum.RegistrationCheck) {
+	d := (*Daemon)(e)
+	fz := d.fence
+	if len(fz.luns) == 0 {
+		d.local = append(d.local, quorum.RegistrationChecked{Op: c.Op})
+		return
+	}
+	select {
+	case fz.creq <- c:
+	default:
+		d.local = append(d.local, quorum.RegistrationChecked{Op: c.Op, Err: "the previous registration check is still under way"})
+	}
+}
+
+// checkLoop runs the registration checks one at a time, each within
+// fencing.checkDeadline (every command also within its own deadline).
+// An SG_IO stuck in the kernel past its deadline (a hung path under the
+// SCSI error handler) cannot block the machine: the check is reported
+// failed, not gone, one command deadline past its own, and while it is
+// still stuck every further check fails at once the same way.
+func (d *Daemon) checkLoop(ctx context.Context) {
+	fz := d.fence
+	var stuck <-chan struct{} // closed once a check reported failed returns
+	for {
+		var c quorum.RegistrationCheck
+		select {
+		case <-ctx.Done():
+			return
+		case c = <-fz.creq:
+		}
+		r := fenceResult{check: true, op: c.Op}
+		start := time.Now()
+		if stuck != nil {
+			select {
+			case <-stuck:
+				stuck = nil
+			default:
+				r.err = errors.New("the previous registration check is still blocked in the kernel past its deadline: a path to a fenced LUN hangs")
+			}
+		}
+		if r.err == nil {
+			var regs fence.Registrations
+			var err error
+			done := make(chan struct{})
+			cctx, cancel := context.WithTimeout(ctx, fz.checkDeadline)
+			go func() {
+				defer close(done)
+				regs, err = fz.f.CheckRegistration(cctx, fz.luns)
+			}()
+			grace := time.NewTimer(fz.checkDeadline + fz.cmdTimeout)
+			select {
+			case <-done:
+				r.regs, r.err = regs, err
+			case <-grace.C:
+				stuck = done
+				r.err = fmt.Errorf("registration check still under way %v after it started: a path to a fenced LUN hangs", fz.checkDeadline+fz.cmdTimeout)
+			case <-ctx.Done():
+				grace.Stop()
+				cancel()
+				return
+			}
+			grace.Stop()
+			cancel()
+		}
+		r.took = time.Since(start)
+		select {
+		case fz.out <- r:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// checkDone feeds a registration check's outcome to the machine, which
+// decides what a key gone from a LUN means (quorum.RegistrationLost: a
+// stop as fenced by a peer, or a re-registration) and reports a LUN it
+// could not read (quorum.RegistrationUnread). A LUN that answered with
+// fewer registrations of our key than this node has paths to it (a
+// path's session logged in again) is not a fence; it is logged, for the
+// operator: writes through that path are refused until the node
+// registers again (`mtc fence register` while the daemon is stopped).
+func (d *Daemon) checkDone(r fenceResult) {
+	ev := quorum.RegistrationChecked{Op: r.op}
+	found := r.regs.String()
+	if r.err != nil {
+		found = r.err.Error()
+	}
+	d.mu.Lock()
+	d.fence.checked, d.fence.checkedAt = found, time.Now().Round(time.Microsecond)
+	d.mu.Unlock()
+	if r.err != nil {
+		ev.Err = r.err.Error()
+		d.step(ev)
+		return
+	}
+	ev.Gone = r.regs.Gone()
+	if err := r.regs.Err(); err != nil {
+		ev.Err = err.Error()
+	}
+	for _, x := range r.regs {
+		switch {
+		case x.Partial() && !d.fence.partialLogged[x.LUN]:
+			d.fence.partialLogged[x.LUN] = true
+			d.log.Warn("a path of this node to the LUN is not registered: its writes through it are refused (a new session of the path?)",
+				"lun", x.LUN, "registered", x.Nexuses, "paths", x.Paths)
+		case x.Err == nil && x.Nexuses >= x.Paths:
+			delete(d.fence.partialLogged, x.LUN)
+		}
+	}
+	d.log.Debug("registration checked", "luns", r.regs.String(), "took", r.took)
+	d.step(ev)
 }

@@ -234,7 +234,11 @@ func TestFenceFindingOwnKeyGoneStops(t *testing.T) {
 		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
 	})
 	// n2 preempts n1 on the data LUN (the quorum disk's writes are not
-	// guarded here, so n1 learns it only when it fences).
+	// guarded here, so n1 learns it when it fences, or at its next
+	// registration check: the preempt follows a check at once, so that
+	// the fence, due DeadAfter after n3 stops, comes well before the next
+	// check, a period later).
+	waitForCheck(tc, a, time.Now())
 	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 2}
 	if _, err := f.Fence(context.Background(), 1, 0, []*fence.LUN{san.lun("data", "n2")}); err != nil {
 		t.Fatal(err)

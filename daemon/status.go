@@ -565,6 +565,13 @@ type FenceStatus struct {
 	// Fenced are the fences verified on every LUN with PR support, oldest
 	// first (Reason lists the LUNs).
 	Fenced []EventRecord `json:"fenced,omitempty"`
+	// Registration is what the last check of this node's own
+	// registration found on each LUN with PR support ("quorum: 2 of 2
+	// paths, data: gone"; "unknown" for a LUN no path could read, or the
+	// check's error), RegistrationChecked when it ended (zero before the
+	// first; the quorum package documentation, Registration checks).
+	Registration        string    `json:"registration,omitempty"`
+	RegistrationChecked time.Time `json:"registration_checked,omitzero"`
 }
 
 // FenceLUNStatus is one fenced LUN: its PR backend (sg_io, block_pr), or

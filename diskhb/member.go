@@ -154,8 +154,12 @@ func (f *memberFX) Takeover(quorum.Takeover)   {}
 // Rejoin: a Member registers on no LUN, so no fence removes its key and
 // the machine never asks; if it did, no Rejoined would come and the
 // node would stop at its write deadline, as without re-registration.
-func (f *memberFX) Rejoin()                 {}
-func (f *memberFX) Decided(quorum.Decision) {}
+func (f *memberFX) Rejoin() {}
+
+// CheckRegistration: a Member registers on no LUN (Config.CheckRegistration
+// is off), so the machine never asks.
+func (f *memberFX) CheckRegistration(quorum.RegistrationCheck) {}
+func (f *memberFX) Decided(quorum.Decision)                    {}
 func (f *memberFX) StartDisk(r quorum.DiskRequest) {
 	f.mu.Lock()
 	f.pending = append(f.pending, r)

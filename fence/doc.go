@@ -38,11 +38,22 @@
 // each other are serialized by the storage: the second preempt comes from a
 // nexus that is no longer registered and meets RESERVATION CONFLICT.
 //
-// Both fail closed: every error is an *Error naming the operation, LUN,
-// path and step and wrapping a sentinel (ErrSelfFenced, ErrVerify,
-// ErrForeignReservation, ErrBadRequest, or a command error:
-// ErrReservationConflict, ErrUnitAttention, ErrNotSupported, ErrPath,
-// ErrTimeout). Every command has a deadline from the context.
+// Fencer.CheckRegistration: READ KEYS on every LUN (PR IN only, through
+// the first path that answers) and, per LUN, how many registrations hold
+// our key. A fence removes every registration of the victim's key at
+// once, so a count of 0 on a LUN that answered means a peer fenced this
+// node there; a LUN no path can read is unknown (Registration.Err), never
+// gone. The daemon runs it as the membership machine asks (package
+// quorum, "Registration checks"): a node whose key a late fence removed
+// from a LUN it does not write itself (a data LUN) would otherwise go on
+// as a member whose packages the storage refuses.
+//
+// Unfence, Rejoin and Fence fail closed: every error is an *Error naming
+// the operation, LUN, path and step and wrapping a sentinel
+// (ErrSelfFenced, ErrVerify, ErrForeignReservation, ErrBadRequest, or a
+// command error: ErrReservationConflict, ErrUnitAttention,
+// ErrNotSupported, ErrPath, ErrTimeout). Every command has a deadline
+// from the context.
 //
 // # Backends and paths
 //

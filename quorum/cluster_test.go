@@ -32,6 +32,17 @@ type testCluster struct {
 	fenced    [MaxNodes + 1]bool
 	rejoinErr [MaxNodes + 1]string
 	rejoins   [MaxNodes + 1]int
+	// dataGone[i]: node i's key is gone from the data LUN only (a late
+	// fence), which only a registration check shows, until a
+	// re-registration; checkErr[i], if set, makes node i's checks fail
+	// to read that LUN; checks[i] counts the checks asked for, at the
+	// times in checkAt[i].
+	dataGone [MaxNodes + 1]bool
+	checkErr [MaxNodes + 1]string
+	checks   [MaxNodes + 1]int
+	checkAt  [MaxNodes + 1][]time.Duration
+	// onRejoin, if set, runs as node id's re-registration completes.
+	onRejoin func(id NodeID)
 	// tap, if set, sees every heartbeat delivered to a node.
 	tap func(to NodeID, at time.Duration, hb Heartbeat)
 	// rewrite, if set, may change a heartbeat as it is sent on the
@@ -112,6 +123,16 @@ func newStaggered(t *testing.T, n int, tm timing.Timing, stagger time.Duration) 
 	return c
 }
 
+// checking turns on the registration checks of every machine (before
+// the cluster runs).
+func (c *testCluster) checking() {
+	for _, n := range c.nodes[1:] {
+		cfg := n.m.cfg
+		cfg.CheckRegistration = true
+		n.m = New(cfg)
+	}
+}
+
 // restart replaces node id's machine with a new incarnation started now.
 func (c *testCluster) restart(id NodeID, inc Incarnation, leftovers bool) {
 	old := c.nodes[id].m
@@ -167,6 +188,22 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 		ev := Rejoined{Err: c.rejoinErr[n.id]}
 		if ev.Err == "" {
 			c.fenced[n.id] = false
+			c.dataGone[n.id] = false
+			if c.onRejoin != nil {
+				c.onRejoin(n.id)
+			}
+		}
+		c.push(c.now+tcIOTime, n.id, ev)
+	}
+	for _, r := range rd.CheckRegistration {
+		c.checks[n.id]++
+		c.checkAt[n.id] = append(c.checkAt[n.id], c.now)
+		ev := RegistrationChecked{Op: r.Op, Err: c.checkErr[n.id]}
+		if c.fenced[n.id] {
+			ev.Gone = append(ev.Gone, "quorum")
+		}
+		if c.dataGone[n.id] && ev.Err == "" {
+			ev.Gone = append(ev.Gone, "data")
 		}
 		c.push(c.now+tcIOTime, n.id, ev)
 	}

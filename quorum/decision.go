@@ -67,6 +67,17 @@ const (
 	// RejoinFailed: a re-registration failed (Reason); the node tries
 	// again after a backoff or, past MaxRejoins, stops as fenced.
 	RejoinFailed
+	// RegistrationLost: a registration check found this node's key gone
+	// from a LUN (Reason: which): a peer fenced it. The node stops, or,
+	// when it never held quorum and counted no peer in, registers again.
+	RegistrationLost
+	// RegistrationUnread: a registration check could not read every LUN
+	// (Reason); the registration there is unknown, not lost. Reported
+	// once until a check reads every LUN again.
+	RegistrationUnread
+	// RegistrationRead: a check read every LUN again after
+	// RegistrationUnread, and the key is on each.
+	RegistrationRead
 )
 
 var decisionNames = [...]string{
@@ -92,6 +103,9 @@ var decisionNames = [...]string{
 	RejoinRequested:      "rejoin",
 	RejoinDone:           "rejoined",
 	RejoinFailed:         "rejoin-failed",
+	RegistrationLost:     "registration-lost",
+	RegistrationUnread:   "registration-unread",
+	RegistrationRead:     "registration-read",
 }
 
 func (k DecisionKind) String() string {
@@ -151,7 +165,7 @@ func (d Decision) String() string {
 		return fmt.Sprintf("takeover %d (%s)", d.Peer, d.Reason)
 	case FenceFailedKind:
 		return fmt.Sprintf("fence-failed %d (%s)", d.Peer, d.Reason)
-	case SelfFence, DiskWriteFailing, RejoinRequested, RejoinFailed:
+	case SelfFence, DiskWriteFailing, RejoinRequested, RejoinFailed, RegistrationLost, RegistrationUnread:
 		return fmt.Sprintf("%v (%s)", d.Kind, d.Reason)
 	}
 	return d.Kind.String()
@@ -174,9 +188,9 @@ const (
 // beside the kinds, so every driver reports the same decision alike.
 func (d Decision) Severity() Severity {
 	switch d.Kind {
-	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost, RejoinFailed:
+	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost, RejoinFailed, RegistrationLost:
 		return SeverityError
-	case RejoinRequested, RejoinDone, PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
+	case RegistrationUnread, RejoinRequested, RejoinDone, PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
 		return SeverityWarn
 	case PeerStateChanged:
 		if d.State == PeerAlive || d.State == PeerUnknown {

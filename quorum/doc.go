@@ -16,8 +16,9 @@
 // place that stores what the queries decide; peer.go the peers, their
 // incarnations and liveness classes; lease.go what a node publishes, its
 // echoes (endorsements) and the shrink guard; members.go the member set;
-// quorate.go the quorum test and the self-fence deadline; fence.go fencing
-// and takeover; disk.go the quorum-disk round; lock.go the tie-break lock;
+// quorate.go the quorum test and the self-fence deadline; fence.go fencing,
+// takeover and re-registration; registration.go the checks of this node's
+// own registration; disk.go the quorum-disk round; lock.go the tie-break lock;
 // clique.go and votes.go the pure arithmetic; decision.go what is logged.
 //
 // # Liveness
@@ -439,6 +440,55 @@
 // through the lock (Fence as arbiter, above). A test of this rule must
 // show a planted Unsafe.RejoinWhenArmed caught (package sim).
 //
+// # Registration checks
+//
+// A refused slot write tells a node that its key is gone from the
+// quorum LUN, but nothing it does itself tells it that its key is gone
+// from a data LUN: only its packages write there. A fence lands LUN by
+// LUN, and a fence that a peer started before a re-registration (above)
+// may land on one LUN before the re-registration and on another after
+// it: the node is registered on the quorum LUN, its slot writes land, it
+// holds quorum, and the storage refuses its packages' writes. So a node
+// whose driver registered it for fencing (Config.CheckRegistration) has
+// its registration checked on every fenced LUN (Ready.CheckRegistration:
+// READ KEYS through the fencing component, PR IN only; the outcome comes
+// back as RegistrationChecked): every period E after its start, one at
+// a time, and E after every completed re-registration, where E is the
+// longest a fence started before an instant may still remove a key
+// after it (RegistrationTimeouts: one fence attempt and two command
+// deadlines, stretched by the clock drift; 6.98 s at the default timing,
+// 2.18 s at the aggressive one), as long as a target executes a command
+// within a command deadline after its initiator gave up on it; a preempt
+// that a target holds longer (one waiting on a hung victim's connection)
+// is found by a later check, E apart. No check is asked while a
+// re-registration is due or under way (it verifies every LUN itself).
+//
+// A key found gone from a LUN is a fence by a peer (RegistrationLost),
+// handled as a slot write refused with IOFenced: a node that never held
+// quorum, whose leftovers are stopped and that counted no peer in,
+// registers again (Re-registration after a fence, with its bound of
+// MaxRejoins); any other stops at once, as fenced by a peer. A check
+// issued before the last re-registration completed saw the fence that
+// re-registration repaired, and counts for nothing. A LUN that no path
+// could read (a dead path, a timeout) proves nothing about the key: the
+// node reports it once (RegistrationUnread) and goes on; the next
+// period checks again. So a node that holds quorum while a peer's fence
+// removed its key from some LUN stops within E plus one check's deadline
+// of the removal, one period more for each check its storage fails
+// meanwhile.
+//
+// What it does not do. A check does not re-register a node that holds
+// quorum or has held it: its key may have been removed by a coordinator
+// that dropped it, and the survivors may take its packages over. READ
+// KEYS lists keys, not the nexuses that hold them, so a registration of
+// this node's key left on the LUN by an earlier session of its own (a
+// replaced HBA, an old iSCSI session; Rejoin removes such registrations)
+// hides a path of its that is not registered. A target that loses every
+// registration (a power cycle without APTPL) makes every node that checks
+// it stop: the LUN can no longer fence anybody, and a fence there would
+// find the fencer's own key gone and stop it too (set [fence] aptpl where
+// the target supports it).
+//
 // # Decision table
 //
 // For a cluster of n equal votes, seen from node A about peer X (the
@@ -493,6 +543,12 @@
 //     confirmed stopped, no member set it computed held a peer, and it
 //     asked fewer than MaxRejoins times; it is not quorate until the
 //     re-registration is done (above: Re-registration after a fence).
+//   - With Config.CheckRegistration, a node that holds quorum while its
+//     key is gone from a fenced LUN stops (or, never armed and counting no
+//     peer in, registers again) within RegistrationTimeouts' period plus
+//     one check's deadline after the removal, one period more per check
+//     the storage fails meanwhile; an unreadable LUN is never taken for a
+//     removed key (above: Registration checks).
 //
 // # Non-guarantees
 //

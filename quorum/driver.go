@@ -25,6 +25,12 @@ type Effects interface {
 	// on every LUN (fence.Fencer.Rejoin); the outcome comes back as a
 	// Rejoined event.
 	Rejoin()
+	// CheckRegistration asks the fencing component to read the
+	// registered keys of every fenced LUN (fence.Fencer.CheckRegistration)
+	// within RegistrationTimeouts' deadline; the outcome comes back as a
+	// RegistrationChecked event with c.Op, a LUN that could not be read
+	// reported in its Err, never as gone.
+	CheckRegistration(c RegistrationCheck)
 	// Decided records a decision (logs, event ring).
 	Decided(d Decision)
 	// WakeAt asks for a Tick at local time t (replacing any earlier request).
@@ -69,6 +75,9 @@ func (d *Driver) Step(now time.Duration, ev Event) Ready {
 	}
 	if rd.Rejoin {
 		d.FX.Rejoin()
+	}
+	for _, c := range rd.CheckRegistration {
+		d.FX.CheckRegistration(c)
 	}
 	d.FX.WakeAt(rd.NextTick)
 	return rd

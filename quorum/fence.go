@@ -162,6 +162,7 @@ func (n *Node) onFenceFailed(e FenceFailed) {
 // quorate (package documentation, Tie-break).
 func (n *Node) fenceAndTakeover() {
 	n.requestRejoin()
+	n.requestCheck()
 	if !n.quorate {
 		if n.arbiterMayFence() {
 			n.requestFences()
@@ -327,6 +328,7 @@ func (n *Node) onRejoined(e Rejoined) {
 		// Write the slot at once: the key is back, and the write
 		// deadline has run since the last write that landed.
 		n.nextCycle = n.now
+		n.checkAfterRejoin()
 		n.decide(Decision{Kind: RejoinDone})
 		return
 	}

@@ -64,7 +64,13 @@ type Config struct {
 	// fence of the peer then decides a tie at once, instead of the
 	// tie-break lock's claim (package documentation, Tie-break).
 	FenceArbiter bool
-	Unsafe       Unsafe
+	// CheckRegistration: the driver registered this node for persistent-
+	// reservation fencing on at least one LUN. The machine then has the
+	// registration checked on every fenced LUN periodically and after
+	// every re-registration (Ready.CheckRegistration; package
+	// documentation, Registration checks).
+	CheckRegistration bool
+	Unsafe            Unsafe
 }
 
 // ErrConfig is wrapped by every Config validation error.
@@ -151,6 +157,9 @@ type Node struct {
 	// rj: re-registration after a fence that came before this
 	// incarnation held quorum (fence.go).
 	rj rejoinState
+	// chk: the periodic check of this node's own registration
+	// (registration.go).
+	chk checkState
 
 	nextSend time.Duration
 	lastPub  Heartbeat
@@ -194,6 +203,7 @@ func New(cfg Config) *Node {
 	}
 	n.members = SetOf(cfg.Self)
 	n.leftovers = cfg.LeftoversRunning
+	n.chk.every, _ = RegistrationTimeouts(cfg.Timing)
 	return n
 }
 
@@ -248,6 +258,9 @@ func (n *Node) Step(now time.Duration, ev Event) {
 		n.started = true
 		n.start = now
 		n.now = now
+		// The driver registered and verified this node on every LUN
+		// before it started the machine.
+		n.chk.at = now + n.chk.every
 		// Startup guard: a previous incarnation of this node may have
 		// endorsed peers that still count on it; publish unsettled until
 		// every such endorsement has run out.
@@ -273,6 +286,8 @@ func (n *Node) Step(now time.Duration, ev Event) {
 		n.onFenceFailed(e)
 	case Rejoined:
 		n.onRejoined(e)
+	case RegistrationChecked:
+		n.onRegistrationChecked(e)
 	case LeftoversStopped:
 		if n.leftovers {
 			n.leftovers = false
@@ -430,6 +445,7 @@ func (n *Node) nextTick() time.Duration {
 	if n.rj.pending && !n.rj.asked {
 		consider(n.rj.at)
 	}
+	consider(n.checkDue())
 	if !n.quorate && n.armed && !n.lossLogged {
 		consider(n.lastQuorate + n.transitionReport())
 	}

@@ -311,6 +311,12 @@ type Ready struct {
 	// incarnation ever held quorum (see the package documentation,
 	// Re-registration after a fence).
 	Rejoin bool
+	// CheckRegistration holds at most one check of this node's own
+	// registration on every fenced LUN to start (the fencing
+	// component's fence.Fencer.CheckRegistration), reported as a
+	// RegistrationChecked with the same Op (package documentation,
+	// Registration checks).
+	CheckRegistration []RegistrationCheck
 	// StopPackages: stop every package now and stop feeding the watchdog.
 	StopPackages bool
 	// FeedWatchdog: the node is healthy; feed the watchdog.

@@ -50,6 +50,22 @@ import (
 //     writer, slot and lock writes) against the takeover instants; see
 //     accepted. Fenced, for rule 2, is what the target holds: no
 //     registration of the incarnation on any LUN.
+//  8. (Histories with persistent reservations.) A node holds quorum only
+//     while its incarnation is registered on every LUN, but for the
+//     registration-check bound B after the target removed a registration
+//     of it: a member whose key a late fence removed from the data LUN
+//     must stop (or register again) rather than go on as a member whose
+//     packages the storage refuses. B = E x (1 + MaxClockDrift) + D + C +
+//     HeartbeatInterval, with E and D the check's period and deadline and
+//     C one PR command deadline (quorum.RegistrationTimeouts and
+//     FenceTimeouts of the configured timing): a removal just after a
+//     check read the LUN is seen by the next one, asked E later on the
+//     node's clock and answered within D, its last command up to C past
+//     it. B counts from the later of the removal and the last PR command
+//     of the incarnation the storage failed, timed out or lost the reply
+//     of (a check that cannot read is no evidence, and the next one comes
+//     a period later). Registrations are read at the target after every
+//     command it executes.
 
 // watchdogDrift is how much slower than the absolute clock the checker
 // lets a watchdog count. The simulation's watchdogs count on the absolute
@@ -118,6 +134,22 @@ type checker struct {
 	// acts are the fence and takeover requests of the step in progress,
 	// checked once the step's status is known.
 	acts []act
+	// regs follows each incarnation's registrations at the target (rule
+	// 8); regBound is B.
+	regs     map[quorum.Incarnation]*regObs
+	regBound time.Duration
+}
+
+// regObs is what the target shows of one incarnation's registrations:
+// on[l] whether some path of it is registered on LUN simLUNs[l], lost[l]
+// when that last stopped being so, fault the last PR command of it that
+// the storage failed, timed out or lost the reply of (-1: none), and
+// reported: rule 8 was reported for it.
+type regObs struct {
+	on       [2]bool
+	lost     [2]time.Duration
+	fault    time.Duration
+	reported bool
 }
 
 type act struct {
@@ -129,6 +161,81 @@ type act struct {
 func (c *checker) init(w *World) {
 	c.w, c.t = w, w.t
 	c.incs = map[quorum.Incarnation]*incObs{}
+	c.regs = map[quorum.Incarnation]*regObs{}
+	every, deadline := quorum.RegistrationTimeouts(c.t)
+	cmd, _ := quorum.FenceTimeouts(c.t)
+	c.regBound = time.Duration(float64(every)*(1+config.MaxClockDrift)) + deadline + cmd + c.t.HeartbeatInterval
+}
+
+// reg is incarnation inc's registration record.
+func (c *checker) reg(inc quorum.Incarnation) *regObs {
+	r := c.regs[inc]
+	if r == nil {
+		r = &regObs{fault: -1}
+		c.regs[inc] = r
+	}
+	return r
+}
+
+// storageChanged reads, after a command executed at the target, which
+// LUNs each node's current incarnation is registered on, and when a
+// registration went.
+func (c *checker) storageChanged() {
+	w := c.w
+	if w.st == nil {
+		return
+	}
+	for l, lun := range simLUNs {
+		st := w.st.tgt.State(lun)
+		for _, n := range w.nodes[1:] {
+			if n.inc == 0 {
+				continue
+			}
+			r := c.reg(n.inc)
+			on := w.st.registeredIn(st, n.id, n.inc)
+			if r.on[l] && !on {
+				r.lost[l] = w.now
+			}
+			r.on[l] = on
+		}
+	}
+	if w.preempted != nil {
+		w.patternChanged() // a registration the world removed may be back (liveness.go)
+	}
+}
+
+// prFault records a PR command of incarnation inc that the storage
+// failed, timed out or lost the reply of.
+func (c *checker) prFault(inc quorum.Incarnation) {
+	c.reg(inc).fault = c.w.now
+}
+
+// checkRegistered is rule 8 for a node that holds quorum now.
+func (c *checker) checkRegistered(n *simNode) {
+	w := c.w
+	if w.st == nil || !w.quorateNow(n) {
+		return
+	}
+	r := c.reg(n.inc)
+	if r.reported {
+		return
+	}
+	for l, lun := range simLUNs {
+		if r.on[l] {
+			continue
+		}
+		from := max(r.lost[l], r.fault)
+		if w.now > from+c.regBound {
+			r.reported = true
+			fault := "none"
+			if r.fault >= 0 {
+				fault = fmtDur(r.fault)
+			}
+			w.violate(8, "n%d (incarnation %x) holds quorum at %v, but its registration on LUN %s is gone since %v (bound %v after the later of the removal and the last failed PR command of it: %s)",
+				n.id, n.inc, fmtDur(w.now), lun, fmtDur(r.lost[l]), c.regBound, fault)
+			return
+		}
+	}
 }
 
 // boot starts the observation of a new incarnation.
@@ -285,6 +392,7 @@ func (c *checker) afterStep(n *simNode, fed bool) {
 		}
 	}
 	c.acts = c.acts[:0]
+	c.checkRegistered(n)
 	c.checkStops()
 	if !o.quorate && o.armed && !o.stopped {
 		c.scheduleBound(o)

@@ -36,7 +36,14 @@
 //     re-registration the machine asks for when a fence removed the key of
 //     an incarnation that never held quorum (quorum.Ready.Rejoin: Rejoin
 //     again, on the same worker, fed back as quorum.Rejoined; the rule is
-//     the machine's, the simulation only runs the fencer). The
+//     the machine's, the simulation only runs the fencer), and the checks
+//     of a node's own registration the machine asks for
+//     (quorum.Ready.CheckRegistration: fence.Fencer.CheckRegistration, READ
+//     KEYS on both LUNs, on an operation of its own beside the fence
+//     worker, within the check's deadline, fed back as
+//     quorum.RegistrationChecked; its commands' faults are drawn from a
+//     stream of their own, so the fence commands' draws stay as they
+//     were). The
 //     fencer runs on a goroutine driven as a coroutine of the event loop:
 //     each command executes at the target at a drawn instant and its reply
 //     arrives after a further drawn delay, so the target serializes racing
@@ -99,7 +106,11 @@
 // observed at the target, no write of a node is accepted after a survivor
 // took over its packages (a re-registration that gave an incarnation
 // which had held quorum its storage back would break it: the planted bug
-// rejoin-when-armed). The
+// rejoin-when-armed); and no node holds quorum longer than the
+// registration check's bound after the target removed a registration of
+// it (rule 8: a driver that answers the checks without reading,
+// registration-check-skipped, breaks it in history 1993 and in the
+// scenario testdata/late-fence-data-lun.txt). The
 // liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the

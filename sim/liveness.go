@@ -24,7 +24,12 @@ import (
 // has not heard the sender for as long as a one-way fault takes to be
 // suspected, a one-way link by the contract's own measure), until its next
 // packet arrives; a babbling node (its views change every heartbeat) is
-// faulty and belongs to no C, though a member set may include it.
+// faulty and belongs to no C, though a member set may include it. So is
+// a node whose registration the world itself removed from a LUN (a
+// scenario's preempt, World.Preempt: the storage refuses it, and it must
+// stop or register again, package quorum, "Registration checks") until
+// that incarnation is registered there again or ends. A removal by a
+// machine's own fence is no fault of the world: its cost is the core's.
 //
 // A node whose disk path heals is not yet healthy: its self-fence clock
 // runs from its last successful own slot write, issued before or during
@@ -98,7 +103,10 @@ func (w *World) transitionBound() time.Duration {
 
 type pattern struct {
 	running, diskOK, babble, heavy quorum.Set
-	link                           [quorum.MaxNodes + 1]quorum.Set // link[a]: the nodes a delivers to
+	// preempted: up, with a registration the world removed (World.Preempt)
+	// not yet restored.
+	preempted quorum.Set
+	link      [quorum.MaxNodes + 1]quorum.Set // link[a]: the nodes a delivers to
 	// loose[a]: the nodes a delivers to at least part of the time
 	// (flapping links included).
 	loose [quorum.MaxNodes + 1]quorum.Set
@@ -163,6 +171,9 @@ func (w *World) currentPattern() pattern {
 		if w.babble[n.id] {
 			p.babble = p.babble.Add(n.id)
 		}
+		if pr := w.preempted[n.id]; n.up && pr.inc == n.inc && pr.inc != 0 && !w.st.registered(pr.lun, n.id, n.inc) {
+			p.preempted = p.preempted.Add(n.id)
+		}
 		for _, m := range w.nodes[1:] {
 			if m == n || w.block[n.id][m.id] || w.mute[n.id] || w.deaf[m.id] {
 				continue
@@ -199,7 +210,7 @@ func (w *World) patternChanged() {
 func (l *liveChecker) open() {
 	w, p := l.w, l.cur
 	win := liveWindow{start: w.now}
-	healthy := p.running & p.diskOK &^ p.babble
+	healthy := p.running & p.diskOK &^ p.babble &^ p.preempted
 	for _, n := range w.nodes[1:] {
 		o := n.obs
 		if !n.up {

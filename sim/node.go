@@ -45,9 +45,11 @@ type simNode struct {
 	registering bool
 	regToken    uint64
 	fop         *fenceOp
-	fenceQ      []quorum.Target
-	thaw        []func()
-	exited      bool
+	// cop is the registration check under way, beside fop.
+	cop    *fenceOp
+	fenceQ []quorum.Target
+	thaw   []func()
+	exited bool
 
 	// Package stops: stopDelay is how long a stop takes under the
 	// slow-stop fault (0: at once; <0: it hangs until the watchdog
@@ -148,7 +150,7 @@ func (n *simNode) start() {
 	for _, m := range w.nodes[1:] {
 		nodes = append(nodes, quorum.Member{ID: m.id, Votes: 1})
 	}
-	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, FenceArbiter: w.arbiter, Unsafe: w.opt.Bug.Unsafe}
+	cfg := quorum.Config{Self: n.id, Nodes: nodes, Timing: w.mt, Incarnation: n.inc, FenceArbiter: w.arbiter, CheckRegistration: w.st != nil, Unsafe: w.opt.Bug.Unsafe}
 	n.drv = &quorum.Driver{Node: quorum.New(cfg), FX: (*effects)(n)}
 	n.status = quorum.Status{}
 	if w.st != nil {
@@ -169,6 +171,10 @@ func (n *simNode) abandonFence() {
 	n.regToken++
 	if op := n.fop; op != nil {
 		n.fop = nil
+		op.abandon()
+	}
+	if op := n.cop; op != nil {
+		n.cop = nil
 		op.abandon()
 	}
 	n.fenceQ, n.thaw = nil, nil

@@ -35,6 +35,10 @@ type Bug struct {
 	// SkipFencing: the driver reports every fence requested as done
 	// (quorum.Fenced) without running it.
 	SkipFencing bool
+	// SkipRegistrationCheck: the driver answers every registration check
+	// the machine asks for as "registered on every LUN" without reading
+	// the keys.
+	SkipRegistrationCheck bool
 
 	// Liveness, against the checker's allowances for a disk path that
 	// heals and for a member that leaves (liveness.go).
@@ -90,6 +94,9 @@ var Bugs = map[string]Bug{
 	// A node whose key a peer's fence removed registers again although it
 	// has held quorum (and may run packages a survivor took over).
 	"rejoin-when-armed": {Unsafe: quorum.Unsafe{RejoinWhenArmed: true}},
+	// A driver that never reads the keys it is asked to check: a member
+	// whose key a late fence removed from the data LUN goes on.
+	"registration-check-skipped": {SkipRegistrationCheck: true},
 	// Liveness.
 	"self-fence-half": {Timing: func(d config.Derived) config.Derived {
 		d.SelfFenceAfter /= 2

@@ -39,6 +39,9 @@ import (
 //	restart N             node N boots with a new incarnation
 //	pause N D             node N's daemon is paused for D (the watchdog counts)
 //	freeze N D            node N's whole VM is frozen for D (the watchdog too)
+//	preempt N LUN         another node's late PREEMPT AND ABORT removes node
+//	                      N's key from LUN quorum or data (a fence requested
+//	                      earlier landing after N registered again)
 //	check                 whether the cluster has re-formed, and the checkers' counts
 //
 // Packages (pkg.go; the runners take 500ms to start or halt a package):
@@ -274,6 +277,17 @@ func (s *Script) Do(line string, lineNo int) (string, error) {
 			w.Pause(id, d)
 		} else {
 			w.VMFreeze(id, d)
+		}
+	case "preempt":
+		id, err := nodeArg(0)
+		if err != nil {
+			return "", err
+		}
+		if len(args) != 2 {
+			return "", errf("usage: preempt N quorum|data")
+		}
+		if err := w.Preempt(id, args[1]); err != nil {
+			return "", errf("preempt: %v", err)
 		}
 	case "package":
 		if w != nil {

@@ -52,15 +52,22 @@ type storage struct {
 	// node's racing preempt of the same key just before it executes.
 	slow, pathFail, ua, lost, race float64
 	// cmdTimeout bounds one command, attempt one Fence (the daemon's
-	// deadlines, quorum.FenceTimeouts).
-	cmdTimeout, attempt time.Duration
+	// deadlines, quorum.FenceTimeouts), checkDeadline one registration
+	// check (quorum.RegistrationTimeouts).
+	cmdTimeout, attempt, checkDeadline time.Duration
+	// crng draws the faults of the registration checks' commands: a
+	// stream of their own, so that the checks leave the fence commands'
+	// draws as they were.
+	crng *rand.Rand
 	// dataEvery is the interval of the package writers' data writes.
 	dataEvery time.Duration
 }
 
 func newStorage(w *World) *storage {
 	s := &storage{w: w, rng: rand.New(rand.NewSource(w.opt.Seed*7919 + 0x5707a6e)), tgt: prfake.New(simLUNs...), paths: 1}
+	s.crng = rand.New(rand.NewSource(w.opt.Seed*7919 + 0xc4ec6))
 	s.cmdTimeout, s.attempt = quorum.FenceTimeouts(w.t)
+	_, s.checkDeadline = quorum.RegistrationTimeouts(w.t)
 	s.dataEvery = w.t.HeartbeatInterval / 2
 	if !w.opt.Exact {
 		s.paths = 1 + s.rng.Intn(2)
@@ -94,7 +101,11 @@ func (s *storage) port(lun string, id quorum.NodeID, inc quorum.Incarnation, pat
 
 // registered: some path of the incarnation is registered on lun.
 func (s *storage) registered(lun string, id quorum.NodeID, inc quorum.Incarnation) bool {
-	st := s.tgt.State(lun)
+	return s.registeredIn(s.tgt.State(lun), id, inc)
+}
+
+// registeredIn: some path of the incarnation is registered in st.
+func (s *storage) registeredIn(st prfake.State, id quorum.NodeID, inc quorum.Incarnation) bool {
 	for p := 0; p < s.paths; p++ {
 		if _, ok := st.Nexus[nexus(id, inc, p)]; ok {
 			return true
@@ -125,11 +136,13 @@ func (s *storage) write(lun string, id quorum.NodeID, inc quorum.Incarnation) er
 	return w.Finish()
 }
 
-func (s *storage) latency() time.Duration {
+func (s *storage) latency() time.Duration { return s.latencyWith(s.rng) }
+
+func (s *storage) latencyWith(rng *rand.Rand) time.Duration {
 	if s.w.opt.Exact {
 		return 500 * time.Microsecond
 	}
-	return s.w.uniformWith(s.rng, 200*time.Microsecond, 2*time.Millisecond)
+	return s.w.uniformWith(rng, 200*time.Microsecond, 2*time.Millisecond)
 }
 
 // fenceOp is one run of fence code by one incarnation of a node.
@@ -142,6 +155,8 @@ type fenceOp struct {
 	reply chan struct{}
 	// deadline (absolute): commands after it time out at once.
 	deadline time.Duration
+	// rng draws the faults of the operation's commands.
+	rng *rand.Rand
 	// abandoned: the node crashed; the goroutine runs to its end without
 	// reaching the target again, and nothing is reported.
 	abandoned bool
@@ -198,7 +213,12 @@ func (s *storage) fencer(n *simNode) *fence.Fencer {
 // run starts body on its goroutine and drives it to its first command;
 // done runs on the event loop when body has returned (not after a crash).
 func (s *storage) run(n *simNode, timeout time.Duration, body func(op *fenceOp), done func()) *fenceOp {
-	op := &fenceOp{s: s, n: n, inc: n.inc, yield: make(chan *simCmd), reply: make(chan struct{}), deadline: s.w.now + timeout, done: done}
+	return s.runWith(n, timeout, s.rng, body, done)
+}
+
+// runWith is run with the commands' faults drawn from rng.
+func (s *storage) runWith(n *simNode, timeout time.Duration, rng *rand.Rand, body func(op *fenceOp), done func()) *fenceOp {
+	op := &fenceOp{s: s, n: n, inc: n.inc, yield: make(chan *simCmd), reply: make(chan struct{}), deadline: s.w.now + timeout, rng: rng, done: done}
 	go func() {
 		body(op)
 		op.yield <- nil
@@ -254,36 +274,41 @@ func (op *fenceOp) resume() {
 // schedule runs one command: its execution at the target and its reply,
 // with the history's faults.
 func (op *fenceOp) schedule(c *simCmd) {
-	s, w := op.s, op.s.w
+	s, w, rng := op.s, op.s.w, op.rng
 	f := func() float64 {
 		if w.opt.Exact {
 			return 1
 		}
-		return s.rng.Float64()
+		return rng.Float64()
 	}
 	if f() < s.pathFail {
 		// The path fails the command; it never reaches the target.
 		c.res = scsi.Result{Host: scsi.HostTransportDisrupted}
-		w.at(w.now+s.latency(), op.resume)
+		w.chk.prFault(op.inc)
+		w.at(w.now+s.latencyWith(rng), op.resume)
 		return
 	}
-	out, back := s.latency(), s.latency()
+	out, back := s.latencyWith(rng), s.latencyWith(rng)
 	if f() < s.slow {
-		out = w.uniformWith(s.rng, s.cmdTimeout/2, 2*s.cmdTimeout)
+		out = w.uniformWith(rng, s.cmdTimeout/2, 2*s.cmdTimeout)
 	}
 	ua := f() < s.ua
 	lost := f() < s.lost
 	race := f() < s.race
 	timedOut := out+back > s.cmdTimeout
+	if timedOut || lost {
+		w.chk.prFault(op.inc)
+	}
 	w.at(w.now+out, func() {
 		if ua {
-			asc := [][2]byte{{0x2a, 0x03}, {0x2a, 0x04}, {0x2a, 0x05}, {0x29, 0x00}}[s.rng.Intn(4)]
+			asc := [][2]byte{{0x2a, 0x03}, {0x2a, 0x04}, {0x2a, 0x05}, {0x29, 0x00}}[rng.Intn(4)]
 			c.port.Inject(prfake.Fault{UnitAttention: &asc})
 		}
 		if race {
 			s.racePreempt(op.n.id, c.lun, c.req)
 		}
 		res, _ := c.port.Do(context.Background(), c.req)
+		w.chk.storageChanged()
 		if timedOut {
 			return // the reply went out already: a timeout
 		}
@@ -314,9 +339,50 @@ func (s *storage) racePreempt(self quorum.NodeID, lun string, r *scsi.Request) {
 		port := s.port(lun, m.id, m.inc, 0)
 		p := fence.NewSCSIPath(port.Nexus(), fence.BackendFake, port, nil)
 		err := p.Out(context.Background(), scsi.PreemptAndAbort, fence.DefaultType, scsi.OutParams{Key: uint64(fence.NodeKey(w.cluster, m.id)), ServiceKey: uint64(victim)})
+		w.chk.storageChanged()
 		w.trace("n%d's preempt of key %v on %s races n%d's: %v", m.id, victim, lun, self, errString(err))
 		return
 	}
+}
+
+// preemption is a registration the world removed (World.Preempt): a
+// fault of that incarnation's until it is registered on lun again.
+type preemption struct {
+	inc quorum.Incarnation
+	lun string
+}
+
+// Preempt removes node id's key from lun at once, with a PREEMPT AND
+// ABORT from the first path of the lowest-id other node that is up and
+// registered there: the preempt of a fence requested earlier that lands
+// late on that LUN, after the victim registered again. Without persistent
+// reservations it is refused.
+func (w *World) Preempt(id quorum.NodeID, lun string) error {
+	s := w.st
+	if s == nil {
+		return errors.New("the history has no persistent reservations (fencing off)")
+	}
+	if lun != lunQuorum && lun != lunData {
+		return fmt.Errorf("no LUN %q (the LUNs are %s and %s)", lun, lunQuorum, lunData)
+	}
+	victim := fence.NodeKey(w.cluster, id)
+	for _, m := range w.nodes[1:] {
+		if m.id == id || !m.up || !s.registered(lun, m.id, m.inc) {
+			continue
+		}
+		port := s.port(lun, m.id, m.inc, 0)
+		p := fence.NewSCSIPath(port.Nexus(), fence.BackendFake, port, nil)
+		err := p.Out(context.Background(), scsi.PreemptAndAbort, fence.DefaultType, scsi.OutParams{Key: uint64(fence.NodeKey(w.cluster, m.id)), ServiceKey: uint64(victim)})
+		if w.preempted == nil {
+			w.preempted = map[quorum.NodeID]preemption{}
+		}
+		w.preempted[id] = preemption{inc: w.node(id).inc, lun: lun}
+		w.chk.storageChanged()
+		w.trace("n%d's late preempt of n%d's key on LUN %s: %v", m.id, id, lun, errString(err))
+		w.patternChanged()
+		return err
+	}
+	return fmt.Errorf("no other node is up and registered on LUN %s", lun)
 }
 
 func errString(err error) string {
@@ -369,6 +435,58 @@ func (e *effects) Rejoin() {
 		return
 	}
 	w.st.fence(n, quorum.Target{Node: n.id})
+}
+
+// CheckRegistration runs the registration check the machine asks for
+// (quorum.Ready.CheckRegistration) as the daemon's check worker does:
+// fence.Fencer.CheckRegistration over the incarnation's own paths, beside
+// the fence worker (its own operation, never queued behind a fence),
+// within the check's deadline, fed back as quorum.RegistrationChecked:
+// the LUNs that answered without the key as gone, a LUN no path could
+// read as an error. With the planted bug registration-check-skipped the
+// driver answers "registered" without reading.
+func (e *effects) CheckRegistration(c quorum.RegistrationCheck) {
+	n := (*simNode)(e)
+	w := n.w
+	inc := n.inc
+	answer := func(ev quorum.RegistrationChecked) {
+		if n.up && !n.exited && n.inc == inc {
+			n.step(ev)
+		}
+	}
+	if w.st == nil || w.opt.Bug.SkipRegistrationCheck {
+		w.at(w.now, func() { answer(quorum.RegistrationChecked{Op: c.Op}) })
+		return
+	}
+	if n.cop != nil {
+		w.at(w.now, func() {
+			answer(quorum.RegistrationChecked{Op: c.Op, Err: "the previous registration check is still under way"})
+		})
+		return
+	}
+	s := w.st
+	f := s.fencer(n)
+	var regs fence.Registrations
+	var err error
+	n.cop = s.runWith(n, s.checkDeadline, s.crng, func(op *fenceOp) {
+		regs, err = f.CheckRegistration(context.Background(), op.luns())
+	}, func() {
+		n.cop = nil
+		ev := quorum.RegistrationChecked{Op: c.Op}
+		switch {
+		case err != nil:
+			ev.Err = err.Error()
+		default:
+			ev.Gone = regs.Gone()
+			if rerr := regs.Err(); rerr != nil {
+				ev.Err = rerr.Error()
+			}
+		}
+		if len(ev.Gone) > 0 || ev.Err != "" {
+			w.trace("n%d registration check: %v", n.id, regs)
+		}
+		answer(ev)
+	})
 }
 
 // fence queues a fence of t on n's fencing component, which runs one at

@@ -130,7 +130,9 @@ type World struct {
 	torn  float64 // probability that a write lands corrupted
 
 	fencing bool
-	cluster uuid.UUID
+	// preempted: the registrations the world removed (World.Preempt).
+	preempted map[quorum.NodeID]preemption
+	cluster   uuid.UUID
 	// st is the shared storage with persistent reservations (nil in a
 	// history without fencing); arbiter: the machines are told so
 	// (quorum.Config.FenceArbiter).
