@@ -882,8 +882,6 @@ func fbCol(r fbResult, f func(fbRun) time.Duration) []time.Duration {
 	return out
 }
 
-func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
@@ -967,12 +965,12 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 				continue
 			}
 			col := fbCol(rr, row.f)
-			p("| %s | %s | %s | %s |\n", row.name, sec(failbench.Pct(col, 0.5)), sec(failbench.Pct(col, 0.95)), sec(failbench.Pct(col, 1)))
+			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
 		}
 		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
 		for _, row := range phases {
 			col := fbCol(rr, row.f)
-			p("| %s | %s | %s | %s |\n", row.name, sec(failbench.Pct(col, 0.5)), sec(failbench.Pct(col, 0.95)), sec(failbench.Pct(col, 1)))
+			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
 		}
 		if len(r.stepOrd) > 0 {
 			p("\nThe new owner's start plan, per step (median):")
@@ -1020,7 +1018,7 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 		p("%s\n", ka.accepted)
 		p("| keepalived | p50 | p95 | max | runs |\n|---|---|---|---|---|\n")
 		for _, k := range ka.results {
-			p("| advert_int %v (VRRPv%d) | %s | %s | %s | %d |\n", k.advert, k.version, sec(failbench.Pct(k.runs, 0.5)), sec(failbench.Pct(k.runs, 0.95)), sec(failbench.Pct(k.runs, 1)), len(k.runs))
+			p("| advert_int %v (VRRPv%d) | %s | %s | %s | %d |\n", k.advert, k.version, failbench.Sec(failbench.Pct(k.runs, 0.5)), failbench.Sec(failbench.Pct(k.runs, 0.95)), failbench.Sec(failbench.Pct(k.runs, 1)), len(k.runs))
 		}
 		for _, k := range ka.results {
 			for _, f := range k.failed {
@@ -1041,7 +1039,7 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 				continue
 			}
 			ours := failbench.Pct(fbVIPTimes(r), 0.5)
-			p("| %s (TakeoverAfter %v; p50 %s) |", r.p.Name, r.p.Timing.Derive().TakeoverAfter, sec(ours))
+			p("| %s (TakeoverAfter %v; p50 %s) |", r.p.Name, r.p.Timing.Derive().TakeoverAfter, failbench.Sec(ours))
 			for _, k := range ka.results {
 				if theirs := failbench.Pct(k.runs, 0.5); theirs > 0 && ours > 0 {
 					p(" %.1f× |", float64(ours)/float64(theirs))

@@ -796,7 +796,7 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 	}
 	p("crashes: %d, failovers measured: %d; the crashed node was also the DC in %d of them (then the survivors elect a new DC before the scheduler runs)", len(rep.runs), measured, len(dcVIP))
 	if len(dcVIP) > 0 && len(otherVIP) > 0 {
-		p(": crash → VIP answering p50 %s when it was, %s when it was not", sec(failbench.Pct(dcVIP, 0.5)), sec(failbench.Pct(otherVIP, 0.5)))
+		p(": crash → VIP answering p50 %s when it was, %s when it was not", failbench.Sec(failbench.Pct(dcVIP, 0.5)), failbench.Sec(failbench.Pct(otherVIP, 0.5)))
 	}
 	p(".\n\n")
 	rows := []struct {
@@ -813,7 +813,7 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 	p("| Pacemaker | p50 | p95 | max | runs |\n|---|---|---|---|---|\n")
 	for _, row := range rows {
 		col := pmCol(rep, row.f)
-		p("| %s | %s | %s | %s | %d |\n", row.name, sec(failbench.Pct(col, 0.5)), sec(failbench.Pct(col, 0.95)), sec(failbench.Pct(col, 1)), len(col))
+		p("| %s | %s | %d |\n", row.name, failbench.Quantiles(col), len(col))
 	}
 	for _, f := range rep.failed {
 		p("\n%s\n", f)
@@ -830,13 +830,13 @@ func pacemakerReport(rep pmReport, results []fbResult) string {
 		for _, r := range ours {
 			o := failbench.Pct(fbVIPTimes(r), 0.5)
 			if o > 0 && theirs > 0 {
-				p("| %s (TakeoverAfter %v; p50 %s) | %.2f× |\n", r.p.Name, r.p.Timing.Derive().TakeoverAfter, sec(o), float64(o)/float64(theirs))
+				p("| %s (TakeoverAfter %v; p50 %s) | %.2f× |\n", r.p.Name, r.p.Timing.Derive().TakeoverAfter, failbench.Sec(o), float64(o)/float64(theirs))
 			} else {
 				p("| %s | — |\n", r.p.Name)
 			}
 		}
 		if m := failbench.Pct(pmCol(rep, func(r pmRun) time.Duration { return r.membership }), 0.5); m > 0 {
-			p("\nOf Pacemaker's p50 of %s, corosync's membership change alone (the token timeout, then consensus) takes %s: the survivors know nothing of the crash before it, and with fencing off they wait for nothing after it. Our package, on this host, waits after detection for the lost node's watchdog deadline (TakeoverAfter) before it touches anything.\n", sec(theirs), sec(m))
+			p("\nOf Pacemaker's p50 of %s, corosync's membership change alone (the token timeout, then consensus) takes %s: the survivors know nothing of the crash before it, and with fencing off they wait for nothing after it. Our package, on this host, waits after detection for the lost node's watchdog deadline (TakeoverAfter) before it touches anything.\n", failbench.Sec(theirs), failbench.Sec(m))
 		}
 	}
 	p("\nWhat Pacemaker did: corosync noticed the lost token after its token timeout, waited for consensus, formed a membership of the two survivors (quorate: two of three votes); the DC (a newly elected one when the crashed node was the DC) ran the scheduler, and IPaddr2 added the address on a survivor and sent gratuitous ARPs (send_arp). What it did not do, as configured here: it fenced nothing (stonith-enabled=false), so it started the address without knowing the old holder had stopped; nothing made a hung or cut-off holder drop the address (a minority stops its resources only once corosync there notices, and no watchdog enforces it); it moved no storage. With a fence device or SBD (stonith-watchdog-timeout) a production Pacemaker waits for the fence or the watchdog timeout before the start, which these figures do not include; our package waits for the lost node's watchdog deadline on this host.\n")

@@ -1,6 +1,7 @@
 package failbench
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -15,4 +16,13 @@ func Pct(d []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
+}
+
+// Sec formats d in seconds, as the benchmark reports write them.
+func Sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// Quantiles is the p50, p95 and max cells of a report row for d:
+// "p50 | p95 | max".
+func Quantiles(d []time.Duration) string {
+	return Sec(Pct(d, 0.5)) + " | " + Sec(Pct(d, 0.95)) + " | " + Sec(Pct(d, 1))
 }

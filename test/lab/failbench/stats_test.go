@@ -22,3 +22,10 @@ func TestPctNearestRank(t *testing.T) {
 		t.Error("Pct sorted its input")
 	}
 }
+
+func TestQuantilesCells(t *testing.T) {
+	d := []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second}
+	if got := Quantiles(d); got != "2.00 s | 3.00 s | 3.00 s" {
+		t.Fatalf("Quantiles %q", got)
+	}
+}

@@ -922,8 +922,6 @@ func fpCol(r fpResult, f func(fpRun) time.Duration) []time.Duration {
 	return out
 }
 
-func fpSec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-
 func fpReport(results []fpResult, trials int, took time.Duration) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -989,12 +987,12 @@ func fpReport(results []fpResult, trials int, took time.Duration) string {
 		p("| from the crash | p50 | p95 | max |\n|---|---|---|---|\n")
 		for _, row := range rows {
 			col := fpCol(r, row.f)
-			p("| %s | %s | %s | %s |\n", row.name, fpSec(failbench.Pct(col, 0.5)), fpSec(failbench.Pct(col, 0.95)), fpSec(failbench.Pct(col, 1)))
+			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
 		}
 		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
 		for _, row := range phases {
 			col := fpCol(r, row.f)
-			p("| %s | %s | %s | %s |\n", row.name, fpSec(failbench.Pct(col, 0.5)), fpSec(failbench.Pct(col, 0.95)), fpSec(failbench.Pct(col, 1)))
+			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
 		}
 		if len(r.stepOrd) > 0 {
 			p("\nThe new owner's start plan, per step (median):")
