@@ -123,8 +123,8 @@ fuzz:
 # The chaos suite's seeded batch (root; 200 trials took 24 minutes on two
 # cores): trial i runs fault kind i modulo the kinds (CHAOS_KINDS,
 # comma-separated, all by default) with seed CHAOS_SEED+i on a fresh
-# three-node cluster, and the history checker judges it; the summary goes
-# to docs/CHAOS.md. CHAOS_FOR (a duration) starts no trial after it.
+# three-node cluster, and the history checker judges it; the summary replaces
+# its section of docs/CHAOS.md (the lab's hand-written one is kept). CHAOS_FOR (a duration) starts no trial after it.
 # `make test` runs one trial of every kind
 # (TestNetnsChaosEveryFault).
 CHAOS_TRIALS ?= 200

@@ -1,6 +1,7 @@
-// Package benchdoc maintains docs/BENCHMARKS.md: each benchmark writes its
-// own section between <!-- bench:NAME --> and <!-- /bench:NAME --> markers,
-// leaving every other section and hand-written text alone.
+// Package benchdoc maintains generated documents, docs/BENCHMARKS.md and
+// docs/CHAOS.md: each benchmark or batch writes its own section between
+// <!-- bench:NAME --> and <!-- /bench:NAME --> markers, leaving every other
+// section and hand-written text alone.
 package benchdoc
 
 import (
@@ -27,10 +28,17 @@ are measured, never asserted: compare runs on the same machine only.
 // markers are absent and creating the file (with an introduction) when it
 // does not exist. The file is replaced atomically.
 func ReplaceSection(file, name, body string) error {
+	return ReplaceSectionIn(file, intro, name, body)
+}
+
+// ReplaceSectionIn is ReplaceSection for a document of its own: a file
+// that does not exist yet starts with introduction instead of the
+// benchmarks file's.
+func ReplaceSectionIn(file, introduction, name, body string) error {
 	openMark, closeMark := "<!-- bench:"+name+" -->", "<!-- /bench:"+name+" -->"
 	old, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		old, err = []byte(intro), nil
+		old, err = []byte(introduction), nil
 	}
 	if err != nil {
 		return err

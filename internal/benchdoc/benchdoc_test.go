@@ -91,3 +91,23 @@ func TestCopySections(t *testing.T) {
 		t.Errorf("the target changed after a refused copy:\n%s", b2)
 	}
 }
+
+func TestReplaceSectionInStartsItsOwnDocument(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "CHAOS.md")
+	if err := ReplaceSectionIn(file, "# Chaos\n\nabout the file\n", "chaos", "batch\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(file)
+	if string(b) != "# Chaos\n\nabout the file\n\n<!-- bench:chaos -->\nbatch\n<!-- /bench:chaos -->\n" {
+		t.Fatalf("new document:\n%q", b)
+	}
+	// Text after the section (a hand-written one) survives the next batch.
+	os.WriteFile(file, append(b, "\n## By hand\n\nkept\n"...), 0o644)
+	if err := ReplaceSectionIn(file, "unused\n", "chaos", "next\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(file)
+	if string(b) != "# Chaos\n\nabout the file\n\n<!-- bench:chaos -->\nnext\n<!-- /bench:chaos -->\n\n## By hand\n\nkept\n" {
+		t.Fatalf("second batch:\n%q", b)
+	}
+}

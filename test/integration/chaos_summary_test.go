@@ -10,16 +10,25 @@ import (
 	"time"
 )
 
-// chaosSummary is docs/CHAOS.md: the machine, the command, and per fault
-// kind the trials, passes, failures with their seeds and what failed, and
-// the longest outage the observer saw after the fault (p50, max).
+// chaosIntro starts docs/CHAOS.md when it does not exist yet.
+const chaosIntro = `# Chaos suite results
+
+The host batch below is written by ` + "`make chaos`" + ` between its two
+bench:chaos comment markers and replaced as a whole by the next run;
+everything outside them (the QEMU lab's cases) is kept.
+`
+
+// chaosSummary is the chaos section of docs/CHAOS.md: the machine, the
+// command, and per fault kind the trials, passes, failures with their
+// seeds and what failed, and the longest outage the observer saw after the
+// fault (p50, max).
 func chaosSummary(results []trialResult, base int64, kinds, budget string, took time.Duration) string {
 	n := len(results)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Chaos suite results\n\n")
+	fmt.Fprintf(&b, "## On the host: a seeded batch of every fault kind\n\n")
 	fmt.Fprintf(&b, "Written by `make chaos` (test/integration/chaos_test.go) on %s, in %v.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
-	fmt.Fprintf(&b, "Each trial is a fresh three-node cluster (network namespaces on one host, aggressive timing profile, process watchdog) running package `web`: a VIP, an ext4 filesystem on a shared loop device, and a TCP service that appends a synced line per connection to a data file on that filesystem. One fault kind per trial, every choice (target, direction, times, durations) from the seed; then everything is healed and every node must be a member again with `web` answering. The history checker merges the observer's probes of the VIP (every 15 ms), the sampler's reads of every node's VIP and mounts (every 25 ms), the data witness's acknowledged writes (every 20 ms, each tagged with the node that served it), the data file, and the daemons' event journals, and fails a trial on: the VIP or the filesystem on two nodes at once, two journals claiming the package at once, a change of the answering node without an unanswered request between (the old owner answering after the new one's first answer), lines of a node in the data file after its successor's, or an acknowledged write missing. On the host there is no SCSI PR: every takeover waits for the watchdog deadline.\n\n")
-	fmt.Fprintf(&b, "## Machine and command\n\n")
+	fmt.Fprintf(&b, "Each trial is a fresh three-node cluster (network namespaces on one host, aggressive timing profile, process watchdog) running package `web`: a VIP, an ext4 filesystem on a shared loop device, and a TCP service that appends a synced line per connection to a data file on that filesystem. One fault kind per trial, every choice (target, direction, times, durations) from the seed; then everything is healed and every node must be a member again with `web` answering. The history checker merges the observer's probes of the VIP (every 15 ms), the sampler's reads of every node's VIP and mounts (every 25 ms), the data witness's acknowledged writes (every 20 ms, each tagged with the node that served it and the start serving it: the daemon's incarnation and the node's epoch, which the service gets from the start's MTC_INCARNATION and MTC_EPOCH), the data file, and the daemons' event journals, and fails a trial on: the VIP or the filesystem on two nodes at once, two journals claiming the package at once, a change of the answering node without an unanswered request between (the old owner answering after the new one's first answer), lines of a node in the data file after its successor's, an acknowledged write missing (or in the file from another node or another start), or a write sent after a daemon's journal said the incarnation that acknowledged it was fenced or taken over. On the host there is no SCSI PR: every takeover waits for the watchdog deadline.\n\n")
+	fmt.Fprintf(&b, "### Machine and command\n\n")
 	fmt.Fprintf(&b, "- %s\n", machine())
 	fmt.Fprintf(&b, "- %s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOMAXPROCS(0))
 	cmd := fmt.Sprintf("make chaos CHAOS_TRIALS=%d CHAOS_SEED=%d", n, base)
@@ -31,7 +40,7 @@ func chaosSummary(results []trialResult, base int64, kinds, budget string, took 
 	}
 	fmt.Fprintf(&b, "- `%s` (seeds %d to %d; trial i runs kind i modulo the kinds with seed %d+i)\n\n", cmd, base, base+int64(n)-1, base)
 	fmt.Fprintf(&b, "Replay one trial: `MTC_CHAOS_KINDS=KIND MTC_CHAOS_SEED=SEED MTC_CHAOS_TRIALS=1 go test -count=1 -run '^TestNetnsChaosBatch$' -v ./test/integration` (as root).\n\n")
-	fmt.Fprintf(&b, "## Per fault kind\n\n")
+	fmt.Fprintf(&b, "### Per fault kind\n\n")
 	if n == 0 {
 		fmt.Fprintf(&b, "No trial ran.\n")
 		return b.String()
@@ -77,7 +86,7 @@ func chaosSummary(results []trialResult, base int64, kinds, budget string, took 
 		}
 	}
 	if len(fails) > 0 {
-		fmt.Fprintf(&b, "## Failures\n\n")
+		fmt.Fprintf(&b, "### Failures\n\n")
 		for _, r := range fails {
 			fmt.Fprintf(&b, "- %s seed %d:", r.Kind, r.Seed)
 			for _, v := range r.Violations {

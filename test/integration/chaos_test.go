@@ -42,6 +42,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/mtcluster/mtc/internal/benchdoc"
 	"github.com/mtcluster/mtc/journal"
 )
 
@@ -894,7 +895,8 @@ func TestNetnsChaosBatch(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "chaos: %d/%d %s seed %d: passed=%v outage %v (%v)\n", i+1, n, f.Name, seed, res.Passed, res.Downtime.Round(time.Millisecond), res.Took.Round(time.Second))
 	}
 	if out := os.Getenv("MTC_CHAOS_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(chaosSummary(results, base, os.Getenv("MTC_CHAOS_KINDS"), os.Getenv("MTC_CHAOS_FOR"), time.Since(began))), 0o644); err != nil {
+		body := chaosSummary(results, base, os.Getenv("MTC_CHAOS_KINDS"), os.Getenv("MTC_CHAOS_FOR"), time.Since(began))
+		if err := benchdoc.ReplaceSectionIn(out, chaosIntro, "chaos", body); err != nil {
 			t.Fatal(err)
 		}
 	}
