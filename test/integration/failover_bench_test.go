@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -416,7 +415,7 @@ func (fc *fbCluster) waitStable() (*Node, []string) {
 	deadline := time.Now().Add(waitBound)
 	for time.Now().Before(deadline) {
 		for _, nd := range fc.c.Nodes {
-			if nd.cmd != nil && nd.Exited() {
+			if nd.Exited() {
 				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", nd.Name, exitReason(nd)))
 				fbProgress("%s", incidents[len(incidents)-1])
 				nd.Start()
@@ -458,7 +457,7 @@ func (fc *fbCluster) stable() (*Node, bool) {
 // exitReason is why a daemon ended: the reason of the last self-fence in
 // its log, else its exit status.
 func exitReason(nd *Node) string {
-	why := fmt.Sprint(nd.waitErr)
+	why := fmt.Sprint(nd.waitErr())
 	for _, l := range strings.Split(nd.Log(), "\n") {
 		if !strings.Contains(l, "SELF-FENCE") {
 			continue
@@ -466,7 +465,7 @@ func exitReason(nd *Node) string {
 		at, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
 		if _, r, ok := strings.Cut(l, `reason="`); ok {
 			r, _, _ = strings.Cut(r, `"`)
-			why = fmt.Sprintf("self-fenced at %s: %s; then %v", at, r, nd.waitErr)
+			why = fmt.Sprintf("self-fenced at %s: %s; then %v", at, r, nd.waitErr())
 		}
 	}
 	return why
@@ -490,7 +489,7 @@ func (fc *fbCluster) crash(victim *Node, kill func()) (crashed, down time.Time) 
 		b.Fatal(err)
 	}
 	down = time.Now()
-	if fc.mnt != "" && victim.cmd != nil && !victim.Exited() {
+	if fc.mnt != "" && victim.proc.Running() {
 		failbench.ShutdownFS(victim.PID(), fc.mnt)
 	}
 	kill()
@@ -688,19 +687,14 @@ vrrp_instance VI_1 {
 // kaPriority is nd's VRRP priority: 100, 90, 80 for n1, n2, n3.
 func kaPriority(nd *Node) int { return 110 - 10*nd.ID }
 
-// kaProc is one keepalived in a node's namespace.
-type kaProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
+// kaStopGrace is how long a stopped keepalived may take before it is
+// killed.
+const kaStopGrace = 5 * time.Second
 
-func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version int) *kaProc {
+// kaStart starts keepalived in nd's namespace.
+func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version int) *failbench.Proc {
 	conf := fc.kaConfig(nd, advert, version)
 	base := filepath.Join(fc.c.dir, "keepalived-"+nd.Name)
-	logf, err := os.OpenFile(base+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		fc.b.Fatal(err)
-	}
 	// Fresh pid files for every start: a killed keepalived whose
 	// orphans init has not reaped yet leaves pid files naming zombies,
 	// and keepalived refuses to start while they "run".
@@ -708,42 +702,11 @@ func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version
 	pids := fmt.Sprintf("%s-%d", base, fc.kaStarts)
 	cmd := exec.Command("ip", "netns", "exec", nd.NS, bin, "--dont-fork", "--log-console", "--vrrp",
 		"-f", conf, "-p", pids+".pid", "-r", pids+"-vrrp.pid")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	k, err := failbench.StartProc(cmd, base+".log")
+	if err != nil {
 		fc.b.Fatal(err)
 	}
-	k := &kaProc{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(k.exited)
-	}()
 	return k
-}
-
-func (k *kaProc) running() bool {
-	select {
-	case <-k.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (k *kaProc) kill() {
-	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-	<-k.exited
-}
-
-func (k *kaProc) stop() {
-	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(5 * time.Second):
-		k.kill()
-	}
 }
 
 // vipHolders are the nodes whose eth0 carries the VIP.
@@ -786,13 +749,13 @@ func (fc *fbCluster) kaWaitStable(settle time.Duration) *Node {
 
 func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int) kaResult {
 	res := kaResult{advert: advert, version: version}
-	procs := map[string]*kaProc{}
+	procs := map[string]*failbench.Proc{}
 	for _, nd := range fc.c.Nodes {
 		procs[nd.Name] = fc.kaStart(bin, nd, advert, version)
 	}
 	defer func() {
 		for _, k := range procs {
-			k.stop()
+			k.Stop(kaStopGrace)
 		}
 	}()
 	// Settled: the backups have seen several adverts of the master.
@@ -804,7 +767,7 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 			m := fc.kaWaitStable(settle)
 			ok := true
 			for _, nd := range fc.c.Nodes {
-				if !procs[nd.Name].running() {
+				if !procs[nd.Name].Running() {
 					res.failed = append(res.failed, fmt.Sprintf("keepalived on %s ended by itself (see its log) and was restarted", nd.Name))
 					procs[nd.Name] = fc.kaStart(bin, nd, advert, version)
 					ok = false
@@ -823,7 +786,7 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 			fbProgress("keepalived: the observer got no answer from the VIP on %s before the crash", master.Name)
 		}
 		k := procs[master.Name]
-		crashed, down := fc.crash(master, k.kill)
+		crashed, down := fc.crash(master, k.Kill)
 		var d time.Duration
 		for deadline := crashed.Add(kaRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
 			if at, _, _, ok := pr.First(down, false); ok {

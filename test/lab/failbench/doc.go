@@ -10,6 +10,9 @@
 //     an accept: some node holds the address; a line: the service);
 //   - ShutdownFS and KillNetNS, the crash: a filesystem stopped without
 //     flushing its journal, every process of a node's namespace killed;
+//   - Proc, a node's software (a daemon, keepalived, a Pacemaker node)
+//     in a process group of its own: killed as a crash, stopped as an
+//     operator stops it;
 //   - Pct, the quantiles of the reports.
 //
 // It is test code: it needs root and the namespaces the benchmarks make.

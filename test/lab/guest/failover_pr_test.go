@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +69,9 @@ const (
 	// fpGiveUp: after this many failovers in a row that do not complete,
 	// the case is given up (and the report says so).
 	fpGiveUp = 3
+	// fpStopGrace is how long a stopped daemon may take before it is
+	// killed.
+	fpStopGrace = 20 * time.Second
 )
 
 var fpLVDev = "/dev/mapper/" + fpVG + "-" + fpLV
@@ -175,22 +177,10 @@ type fpNode struct {
 	data1          string // its own iSCSI path to data1
 	socket, log    string
 	h              *netlink.Handle
-	cmd            *exec.Cmd
-	exited         chan struct{}
-	waitErr        error
+	proc           *failbench.Proc // its daemon, nil before the first start
 }
 
-func (n *fpNode) running() bool {
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (n *fpNode) running() bool { return n.proc.Running() }
 
 // fpCluster is the cluster of one case with its observer.
 type fpCluster struct {
@@ -337,7 +327,7 @@ func fpNewCluster(t *testing.T, p fpProfile, v fpVariant) *fpCluster {
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("node%d", i)
 		n := &fpNode{name: name, id: i, ns: "fp-" + name, addr: fmt.Sprintf("10.213.0.%d", i),
-			socket: filepath.Join(c.dir, name+".sock"), log: filepath.Join(c.dir, name+".log"), exited: make(chan struct{})}
+			socket: filepath.Join(c.dir, name+".sock"), log: filepath.Join(c.dir, name+".log")}
 		n.data1 = dev(t, san, name, "data1")
 		dm, err := labkit.OpenDMPath(ctx, labkit.DMName(name, "quorum"), dev(t, san, name, "quorum"))
 		if err != nil {
@@ -406,7 +396,7 @@ func fpNewCluster(t *testing.T, p fpProfile, v fpVariant) *fpCluster {
 		}
 		if !n.running() {
 			b, _ := os.ReadFile(n.log)
-			t.Fatalf("%s's daemon exited while starting (%v):\n%s", n.name, n.waitErr, fpTail(string(b), 5))
+			t.Fatalf("%s's daemon exited while starting (%v):\n%s", n.name, n.proc.Err(), fpTail(string(b), 5))
 		}
 	}
 	return c
@@ -542,7 +532,7 @@ func (c *fpCluster) start(n *fpNode) {
 	}
 	c.starts++
 	fmt.Fprintf(logf, "---- start %d ----\n", c.starts)
-	n.exited = make(chan struct{})
+	logf.Close()
 	// --no-realtime: the lab's SAN (the LIO target and the iSCSI
 	// initiators' threads) runs in the same kernel at normal priority on
 	// two emulated CPUs; real-time heartbeat threads of three daemons
@@ -551,40 +541,25 @@ func (c *fpCluster) start(n *fpNode) {
 	cmd := exec.Command("ip", "netns", "exec", n.ns, fpMTC, "--log-level", "debug", "daemon", "--no-realtime",
 		"--config", c.cfg, "--node", n.name, "--socket", n.socket,
 		"--journal", filepath.Join(c.dir, n.name+".events.jsonl"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	p, err := failbench.StartProc(cmd, n.log)
+	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = cmd
-	exited := n.exited
-	go func() {
-		n.waitErr = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
+	n.proc = p
 }
 
 // stopAll stops every daemon as an operator does (SIGTERM, then SIGKILL
 // after 20 s) and, when the test failed, logs the end of each log.
 func (c *fpCluster) stopAll() {
+	var ps []*failbench.Proc
 	for _, n := range c.nodes {
-		if n.running() {
-			_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
-		}
+		ps = append(ps, n.proc)
 	}
+	failbench.StopAll(fpStopGrace, ps...)
 	for _, n := range c.nodes {
-		if n.cmd == nil {
-			continue
+		if n.proc != nil {
+			_ = failbench.KillNetNS("/run/netns/" + n.ns)
 		}
-		select {
-		case <-n.exited:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-			<-n.exited
-		}
-		_ = failbench.KillNetNS("/run/netns/" + n.ns)
 	}
 	if c.t.Failed() {
 		for _, n := range c.nodes {
@@ -644,7 +619,7 @@ func (c *fpCluster) waitStable() (*fpNode, []string) {
 	deadline := time.Now().Add(fpStableBound)
 	for time.Now().Before(deadline) {
 		for _, n := range c.nodes {
-			if n.cmd != nil && !n.running() {
+			if n.proc != nil && !n.running() {
 				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", n.name, c.exitReason(n)))
 				c.t.Log(incidents[len(incidents)-1])
 				_ = failbench.KillNetNS("/run/netns/" + n.ns)
@@ -658,7 +633,7 @@ func (c *fpCluster) waitStable() (*fpNode, []string) {
 				c.t.Log(incidents[len(incidents)-1])
 				_ = failbench.KillNetNS("/run/netns/" + n.ns)
 				if n.running() {
-					<-n.exited
+					<-n.proc.Done()
 				}
 				c.start(n)
 			}
@@ -701,7 +676,7 @@ func (c *fpCluster) stable() (*fpNode, bool) {
 // exitReason is why a daemon ended: the last self-fence in its log, else
 // its exit status.
 func (c *fpCluster) exitReason(n *fpNode) string {
-	why := fmt.Sprint(n.waitErr)
+	why := fmt.Sprint(n.proc.Err())
 	b, _ := os.ReadFile(n.log)
 	lastErr := ""
 	for _, l := range strings.Split(string(b), "\n") {
@@ -710,7 +685,7 @@ func (c *fpCluster) exitReason(n *fpNode) string {
 		}
 		if _, r, ok := strings.Cut(l, `reason="`); ok && strings.Contains(l, "SELF-FENCE") {
 			r, _, _ = strings.Cut(r, `"`)
-			why = fmt.Sprintf("self-fenced: %s; then %v", r, n.waitErr)
+			why = fmt.Sprintf("self-fenced: %s; then %v", r, n.proc.Err())
 		}
 	}
 	if lastErr != "" {
@@ -740,12 +715,9 @@ func (c *fpCluster) crash(victim *fpNode) (crashed, down time.Time) {
 	}
 	down = time.Now()
 	if c.fs && victim.running() {
-		failbench.ShutdownFS(victim.cmd.Process.Pid, fpMount)
+		failbench.ShutdownFS(victim.proc.PID(), fpMount)
 	}
-	if victim.running() {
-		_ = syscall.Kill(-victim.cmd.Process.Pid, syscall.SIGKILL)
-		<-victim.exited
-	}
+	victim.proc.Kill()
 	if err := failbench.KillNetNS("/run/netns/" + victim.ns); err != nil {
 		t.Fatal(err)
 	}
