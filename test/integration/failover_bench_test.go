@@ -392,18 +392,7 @@ func (fc *fbCluster) packageFile(v fbVariant, dev string) string {
 }
 
 func queryStatus(nd *Node) (daemon.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return daemon.QueryStatus(ctx, nd.Socket)
-}
-
-func pkgView(s daemon.Status) (daemon.PackageView, bool) {
-	for _, p := range s.Packages {
-		if p.Name == fbPkg {
-			return p, true
-		}
-	}
-	return daemon.PackageView{}, false
+	return failbench.Status(context.Background(), nd.Socket, 2*time.Second)
 }
 
 // waitStable waits until every node holds quorum with all three and sees
@@ -411,47 +400,25 @@ func pkgView(s daemon.Status) (daemon.PackageView, bool) {
 // ended meanwhile (its watchdog killed it after a self-fence) is restarted,
 // and said so in the incidents returned.
 func (fc *fbCluster) waitStable() (*Node, []string) {
-	var incidents []string
-	deadline := time.Now().Add(waitBound)
-	for time.Now().Before(deadline) {
-		for _, nd := range fc.c.Nodes {
-			if nd.Exited() {
-				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", nd.Name, exitReason(nd)))
-				fbProgress("%s", incidents[len(incidents)-1])
-				nd.Start()
+	settle := failbench.Settle[*Node]{Nodes: fc.c.Nodes, Package: fbPkg, Status: queryStatus,
+		Revive: func(nd *Node) string {
+			if !nd.Exited() {
+				return ""
 			}
-		}
-		if owner, ok := fc.stable(); ok {
-			return owner, incidents
-		}
-		time.Sleep(pollInterval)
+			inc := fmt.Sprintf("%s ended (%s) and was restarted", nd.Name, exitReason(nd))
+			nd.Start()
+			return inc
+		},
+		Log:   func(inc string) { fbProgress("%s", inc) },
+		Bound: waitBound, Poll: pollInterval}
+	owner, incidents, ok := settle.Wait()
+	if !ok {
+		fc.c.WaitFor("all three quorate and the package running on one node", func() bool {
+			owner, ok = failbench.StableOwner(fc.c.Nodes, fbPkg, queryStatus)
+			return ok
+		})
 	}
-	fc.c.WaitFor("all three quorate and the package running on one node", func() bool {
-		_, ok := fc.stable()
-		return ok
-	})
-	return nil, incidents
-}
-
-// stable reports whether every node holds quorum with all three and sees
-// the package running on the same one node, and which.
-func (fc *fbCluster) stable() (*Node, bool) {
-	owner := ""
-	for _, nd := range fc.c.Nodes {
-		s, err := queryStatus(nd)
-		if err != nil || !s.Quorate || s.Stopped || len(s.Members) != len(fc.c.Nodes) {
-			return nil, false
-		}
-		v, ok := pkgView(s)
-		if !ok || v.State != "running" || v.Owner == "" || v.Pending != "" || len(v.Nodes) != 1 {
-			return nil, false
-		}
-		if owner != "" && owner != v.Owner {
-			return nil, false
-		}
-		owner = v.Owner
-	}
-	return fc.node(owner), true
+	return fc.node(owner), incidents
 }
 
 // exitReason is why a daemon ended: the reason of the last self-fence in
@@ -548,7 +515,7 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 				if err != nil {
 					continue
 				}
-				pv, ok := pkgView(s)
+				pv, ok := failbench.PackageView(s, fbPkg)
 				f := pv.Failover
 				if !ok || f == nil || f.From != owner.Name || f.To != nd.Name || f.Running == 0 || !f.Lost.After(crashed) {
 					continue

@@ -13,6 +13,9 @@
 //   - Proc, a node's software (a daemon, keepalived, a Pacemaker node)
 //     in a process group of its own: killed as a crash, stopped as an
 //     operator stops it;
+//   - Settle, the wait before a crash until the cluster is stable with
+//     the package on one node (StableOwner, over the daemons' statuses),
+//     restarting a daemon that ended meanwhile and recording the incident;
 //   - Pct, the quantiles of the reports.
 //
 // It is test code: it needs root and the namespaces the benchmarks make.

@@ -66,6 +66,9 @@ const (
 	// fpStableBound bounds the wait for the cluster to settle (three
 	// members, the package running once) after a start or a restart.
 	fpStableBound = 3 * time.Minute
+	// fpStablePoll is the pause between two looks at the cluster while it
+	// settles: each status costs the daemons CPU the emulated guest lacks.
+	fpStablePoll = 500 * time.Millisecond
 	// fpGiveUp: after this many failovers in a row that do not complete,
 	// the case is given up (and the report says so).
 	fpGiveUp = 3
@@ -596,18 +599,7 @@ func fpTail(s string, n int) string {
 }
 
 func (c *fpCluster) status(n *fpNode) (daemon.Status, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
-	defer cancel()
-	return daemon.QueryStatus(ctx, n.socket)
-}
-
-func fpView(s daemon.Status) (daemon.PackageView, bool) {
-	for _, p := range s.Packages {
-		if p.Name == fpPkg {
-			return p, true
-		}
-	}
-	return daemon.PackageView{}, false
+	return failbench.Status(c.ctx, n.socket, 3*time.Second)
 }
 
 // waitStable waits until every node holds quorum with all three and sees
@@ -615,62 +607,45 @@ func fpView(s daemon.Status) (daemon.PackageView, bool) {
 // ended meanwhile (its watchdog killed it after a self-fence) is
 // restarted, and said so in the incidents returned.
 func (c *fpCluster) waitStable() (*fpNode, []string) {
-	var incidents []string
-	deadline := time.Now().Add(fpStableBound)
-	for time.Now().Before(deadline) {
-		for _, n := range c.nodes {
-			if n.proc != nil && !n.running() {
-				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", n.name, c.exitReason(n)))
-				c.t.Log(incidents[len(incidents)-1])
-				_ = failbench.KillNetNS("/run/netns/" + n.ns)
-				c.start(n)
-				continue
-			}
-			// A node that self-fenced stays stopped under watchdog mode
-			// "none": reset it as its watchdog would.
-			if s, err := c.status(n); err == nil && s.Stopped {
-				incidents = append(incidents, fmt.Sprintf("%s self-fenced (%s) and was reset (killed and restarted)", n.name, s.Reason))
-				c.t.Log(incidents[len(incidents)-1])
-				_ = failbench.KillNetNS("/run/netns/" + n.ns)
-				if n.running() {
-					<-n.proc.Done()
-				}
-				c.start(n)
-			}
-		}
-		if owner, ok := c.stable(); ok {
-			return owner, incidents
-		}
-		// Each status costs the daemons CPU the emulated guest lacks.
-		time.Sleep(500 * time.Millisecond)
+	settle := failbench.Settle[*fpNode]{Nodes: c.nodes, Package: fpPkg, Status: c.status, Revive: c.revive,
+		Log:   func(inc string) { c.t.Log(inc) },
+		Bound: fpStableBound, Poll: fpStablePoll}
+	owner, incidents, ok := settle.Wait()
+	if ok {
+		return c.node(owner), incidents
 	}
 	var states []string
 	for _, n := range c.nodes {
 		s, err := c.status(n)
-		pv, _ := fpView(s)
+		pv, _ := failbench.PackageView(s, fpPkg)
 		states = append(states, fmt.Sprintf("%s: err %v, quorate %v, members %v, package %s on %q pending %q nodes %+v", n.name, err, s.Quorate, s.Members, pv.State, pv.Owner, pv.Pending, pv.Nodes))
 	}
 	c.t.Fatalf("not all three quorate with the package running on one node within %v:\n%s", fpStableBound, strings.Join(states, "\n"))
 	return nil, nil
 }
 
-func (c *fpCluster) stable() (*fpNode, bool) {
-	owner := ""
-	for _, n := range c.nodes {
-		s, err := c.status(n)
-		if err != nil || !s.Quorate || s.Stopped || len(s.Members) != len(c.nodes) {
-			return nil, false
-		}
-		v, ok := fpView(s)
-		if !ok || v.State != "running" || v.Owner == "" || v.Pending != "" || len(v.Nodes) != 1 {
-			return nil, false
-		}
-		if owner != "" && owner != v.Owner {
-			return nil, false
-		}
-		owner = v.Owner
+// revive restarts n's daemon if it ended, and resets n if it self-fenced:
+// under watchdog mode "none" a node that self-fenced stays stopped, and is
+// reset here as its watchdog would reset it. It says what it did ("" for
+// nothing).
+func (c *fpCluster) revive(n *fpNode) string {
+	if n.proc != nil && !n.running() {
+		inc := fmt.Sprintf("%s ended (%s) and was restarted", n.name, c.exitReason(n))
+		_ = failbench.KillNetNS("/run/netns/" + n.ns)
+		c.start(n)
+		return inc
 	}
-	return c.node(owner), true
+	s, err := c.status(n)
+	if err != nil || !s.Stopped {
+		return ""
+	}
+	inc := fmt.Sprintf("%s self-fenced (%s) and was reset (killed and restarted)", n.name, s.Reason)
+	_ = failbench.KillNetNS("/run/netns/" + n.ns)
+	if n.running() {
+		<-n.proc.Done()
+	}
+	c.start(n)
+	return inc
 }
 
 // exitReason is why a daemon ended: the last self-fence in its log, else
@@ -822,7 +797,7 @@ func (c *fpCluster) crashAndMeasure(owner *fpNode) fpRun {
 			if r.running != 0 {
 				continue
 			}
-			pv, ok := fpView(s)
+			pv, ok := failbench.PackageView(s, fpPkg)
 			f := pv.Failover
 			if !ok || f == nil || f.From != owner.name || f.To != n.name || f.Running == 0 || !f.Lost.After(crashed) {
 				continue
