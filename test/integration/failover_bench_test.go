@@ -130,17 +130,9 @@ var fbVariants = []fbVariant{{name: "VIP"}, {name: "VIP + ext4 + TCP service", f
 
 // fbRun is one crash, every time since the crash.
 type fbRun struct {
-	from, to                                   string
-	left, takenOver, claimed, started, running time.Duration
-	reason                                     string
-	vip, service                               time.Duration // observer: first answer, first service answer
-	steps                                      map[string]time.Duration
-	stepOrder                                  []string // as the start plan ran them
-	served                                     string   // who answered the service probe
-	// complete: the new owner's timeline and the observer's answers are
-	// all there.
-	complete bool
-	err      string
+	failbench.Run
+	service time.Duration // observer: first service answer
+	served  string        // who answered the service probe
 }
 
 type fbResult struct {
@@ -327,28 +319,24 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 	for i := 0; i < runs; i++ {
 		r := fc.crashAndMeasure(owner, v)
 		res.runs = append(res.runs, r)
-		for _, s := range r.stepOrder {
-			if !slices.Contains(res.stepOrd, s) {
-				res.stepOrd = append(res.stepOrd, s)
-			}
-		}
+		res.stepOrd = failbench.MergeSteps(res.stepOrd, r.Timeline)
 		fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
-			p.Name, v.name, i+1, r.from, r.to, r.left, r.takenOver, r.reason, r.claimed, r.started, r.running, r.vip, r.service, r.err)
-		if r.complete {
+			p.Name, v.name, i+1, r.From, r.To, r.Left, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.service, r.Err)
+		if r.Complete {
 			incomplete = 0
 		} else if incomplete++; incomplete >= fbGiveUp {
 			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
 			break
 		}
-		victim := fc.node(r.from)
+		victim := fc.node(r.From)
 		fc.restore(victim, func() { victim.Start() })
 		owner, inc = fc.waitStable()
 		for _, s := range inc {
 			took := ""
-			if r.complete {
-				took = ", " + r.to + " took over"
+			if r.Complete {
+				took = ", " + r.To + " took over"
 			}
-			res.incidents = append(res.incidents, fmt.Sprintf("after run %d (%s crashed%s): %s", i+1, r.from, took, s))
+			res.incidents = append(res.incidents, fmt.Sprintf("after run %d (%s crashed%s): %s", i+1, r.From, took, s))
 		}
 	}
 	var ka kaReport
@@ -445,42 +433,21 @@ func exitReason(nd *Node) string {
 // which also ends its mount namespace, and the VIP leaves its interface.
 // It returns the time just before the link went down and just after.
 func (fc *fbCluster) crash(victim *Node, kill func()) (crashed, down time.Time) {
-	b := fc.b
-	h := fc.handles[victim.Name]
-	link, err := h.LinkByName("eth0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	crashed = time.Now()
-	if err := h.LinkSetDown(link); err != nil {
-		b.Fatal(err)
-	}
-	down = time.Now()
-	if fc.mnt != "" && victim.proc.Running() {
-		failbench.ShutdownFS(victim.PID(), fc.mnt)
-	}
-	kill()
-	if err := failbench.KillNetNS("/run/netns/" + victim.NS); err != nil {
-		b.Fatal(err)
-	}
-	if addrs, err := h.AddrList(link, netlink.FAMILY_V4); err == nil {
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == fc.vip.Addr() {
-				_ = h.AddrDel(link, &a)
-			}
+	crashed, down, err := failbench.Crash(fc.handles[victim.Name], "eth0", "/run/netns/"+victim.NS, fc.vip.Addr(), func() {
+		if fc.mnt != "" && victim.proc.Running() {
+			failbench.ShutdownFS(victim.PID(), fc.mnt)
 		}
+		kill()
+	})
+	if err != nil {
+		fc.b.Fatal(err)
 	}
 	return crashed, down
 }
 
 // restore brings the crashed node's link up and starts its software.
 func (fc *fbCluster) restore(victim *Node, start func()) {
-	h := fc.handles[victim.Name]
-	link, err := h.LinkByName("eth0")
-	if err != nil {
-		fc.b.Fatal(err)
-	}
-	if err := h.LinkSetUp(link); err != nil {
+	if err := failbench.LinkUp(fc.handles[victim.Name], "eth0"); err != nil {
 		fc.b.Fatal(err)
 	}
 	start()
@@ -493,7 +460,7 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 	if !pr.WaitAnswer(time.Now(), 5*time.Second, v.fs) {
 		fbProgress("the observer got no answer from the VIP on %s before the crash", owner.Name)
 	}
-	r := fbRun{from: owner.Name}
+	r := fbRun{Run: failbench.Run{From: owner.Name}}
 	crashed, down := fc.crash(owner, owner.Kill)
 	deadline := crashed.Add(fbRunBound)
 	var survivors []*Node
@@ -509,52 +476,38 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 		for _, nd := range survivors {
 			gone = gone && nd.Exited()
 		}
-		if r.running == 0 {
+		if r.Running == 0 {
 			for _, nd := range survivors {
 				s, err := queryStatus(nd)
 				if err != nil {
 					continue
 				}
-				pv, ok := failbench.PackageView(s, fbPkg)
-				f := pv.Failover
-				if !ok || f == nil || f.From != owner.Name || f.To != nd.Name || f.Running == 0 || !f.Lost.After(crashed) {
-					continue
-				}
-				left := f.Lost.Sub(crashed)
-				r.to, r.reason = nd.Name, f.Reason
-				r.left, r.takenOver, r.claimed, r.started, r.running = left, left+f.TakenOver, left+f.Claimed, left+f.Started, left+f.Running
-				if pv.LastStart != nil {
-					r.steps = map[string]time.Duration{}
-					for _, st := range pv.LastStart.Steps {
-						name := fc.stepName(st.Name)
-						if _, seen := r.steps[name]; !seen {
-							r.stepOrder = append(r.stepOrder, name)
-						}
-						r.steps[name] = st.Duration()
-					}
+				pv, _ := failbench.PackageView(s, fbPkg)
+				if tl, ok := failbench.ReadTimeline(pv, owner.Name, nd.Name, crashed, fc.stepName); ok {
+					r.Timeline = tl
 				}
 			}
 		}
 		vip, svc, who, ok := pr.First(down, v.fs)
-		done = r.running != 0 && ok
+		done = r.Running != 0 && ok
 		if done {
-			r.complete = true
-			r.vip, r.service = vip.Sub(crashed), 0
+			r.Complete = true
+			r.VIP, r.service = vip.Sub(crashed), 0
 			if v.fs {
 				r.service, r.served = svc.Sub(crashed), fc.prefixes[who]
-				if r.served != r.to {
-					r.err = fmt.Sprintf("the service answered from %q (%s), the new owner is %s", r.served, who, r.to)
+				if r.served != r.To {
+					r.Err = fmt.Sprintf("the service answered from %q (%s), the new owner is %s", r.served, who, r.To)
 				}
 			}
 		}
 	}
 	switch {
 	case gone:
-		r.err = "every survivor ended (below) before the failover completed"
-		fbProgress("%s: %s", owner.Name, r.err)
+		r.Err = "every survivor ended (below) before the failover completed"
+		fbProgress("%s: %s", owner.Name, r.Err)
 	case !done:
-		r.err = fmt.Sprintf("no complete failover within %v", fbRunBound)
-		fbProgress("%s: %s", owner.Name, r.err)
+		r.Err = fmt.Sprintf("no complete failover within %v", fbRunBound)
+		fbProgress("%s: %s", owner.Name, r.Err)
 	}
 	return r
 }
@@ -680,16 +633,8 @@ func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version
 func (fc *fbCluster) vipHolders() []*Node {
 	var out []*Node
 	for _, nd := range fc.c.Nodes {
-		h := fc.handles[nd.Name]
-		link, err := h.LinkByName("eth0")
-		if err != nil {
-			continue
-		}
-		addrs, _ := h.AddrList(link, netlink.FAMILY_V4)
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == fc.vip.Addr() {
-				out = append(out, nd)
-			}
+		if failbench.HasAddr(fc.handles[nd.Name], "eth0", fc.vip.Addr()) {
+			out = append(out, nd)
 		}
 	}
 	return out
@@ -798,14 +743,14 @@ func fbProgress(format string, a ...any) {
 }
 
 func fbVIPTimes(r fbResult) []time.Duration {
-	return fbCol(r, func(x fbRun) time.Duration { return x.vip })
+	return fbCol(r, func(x fbRun) time.Duration { return x.VIP })
 }
 
 // fbCol is one measure over the complete runs.
 func fbCol(r fbResult, f func(fbRun) time.Duration) []time.Duration {
 	var out []time.Duration
 	for _, x := range r.runs {
-		if x.complete {
+		if x.Complete {
 			out = append(out, f(x))
 		}
 	}
@@ -849,21 +794,21 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 		f    func(fbRun) time.Duration
 	}
 	rows := []row{
-		{"crash → old owner left the membership (detection)", func(x fbRun) time.Duration { return x.left }},
-		{"crash → takeover allowed", func(x fbRun) time.Duration { return x.takenOver }},
-		{"crash → package claimed", func(x fbRun) time.Duration { return x.claimed }},
-		{"crash → start ordered", func(x fbRun) time.Duration { return x.started }},
-		{"crash → running (start plan done)", func(x fbRun) time.Duration { return x.running }},
-		{"crash → **VIP answering** (observer)", func(x fbRun) time.Duration { return x.vip }},
+		{"crash → old owner left the membership (detection)", func(x fbRun) time.Duration { return x.Left }},
+		{"crash → takeover allowed", func(x fbRun) time.Duration { return x.TakenOver }},
+		{"crash → package claimed", func(x fbRun) time.Duration { return x.Claimed }},
+		{"crash → start ordered", func(x fbRun) time.Duration { return x.Started }},
+		{"crash → running (start plan done)", func(x fbRun) time.Duration { return x.Running }},
+		{"crash → **VIP answering** (observer)", func(x fbRun) time.Duration { return x.VIP }},
 		{"crash → **service answering** (observer)", func(x fbRun) time.Duration { return x.service }},
 	}
 	phases := []row{
-		{"detection", func(x fbRun) time.Duration { return x.left }},
-		{"watchdog wait (left → takeover allowed)", func(x fbRun) time.Duration { return x.takenOver - x.left }},
-		{"claim (takeover → claimed)", func(x fbRun) time.Duration { return x.claimed - x.takenOver }},
-		{"claimed → start ordered (the other survivor acknowledges the claim)", func(x fbRun) time.Duration { return x.started - x.claimed }},
-		{"start ordered → VIP answering (observer)", func(x fbRun) time.Duration { return x.vip - x.started }},
-		{"start plan (ordered → running)", func(x fbRun) time.Duration { return x.running - x.started }},
+		{"detection", func(x fbRun) time.Duration { return x.Left }},
+		{"watchdog wait (left → takeover allowed)", func(x fbRun) time.Duration { return x.TakenOver - x.Left }},
+		{"claim (takeover → claimed)", func(x fbRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{"claimed → start ordered (the other survivor acknowledges the claim)", func(x fbRun) time.Duration { return x.Started - x.Claimed }},
+		{"start ordered → VIP answering (observer)", func(x fbRun) time.Duration { return x.VIP - x.Started }},
+		{"start plan (ordered → running)", func(x fbRun) time.Duration { return x.Running - x.Started }},
 	}
 	for _, r := range results {
 		t := r.p.Timing
@@ -872,12 +817,12 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 		var bad []string
 		reasons := map[string]int{}
 		for i, x := range r.runs {
-			if x.err != "" {
-				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.from, x.err))
+			if x.Err != "" {
+				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.From, x.Err))
 			}
-			if x.complete {
+			if x.Complete {
 				ok = append(ok, x)
-				reasons[x.reason]++
+				reasons[x.Reason]++
 			}
 		}
 		rr := fbResult{p: r.p, v: r.v, runs: ok}
@@ -910,7 +855,7 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 				}
 				var col []time.Duration
 				for _, x := range ok {
-					if d, ok := x.steps[s]; ok {
+					if d, ok := x.Steps[s]; ok {
 						col = append(col, d)
 					}
 				}

@@ -8,14 +8,19 @@
 //   - Prober, the observer: a TCP connection to the VIP from a namespace
 //     of its own every few milliseconds, each answer recorded (a refusal or
 //     an accept: some node holds the address; a line: the service);
-//   - ShutdownFS and KillNetNS, the crash: a filesystem stopped without
-//     flushing its journal, every process of a node's namespace killed;
+//   - Crash, the crash: the node's link down (the crash instant), its
+//     filesystem stopped without flushing its journal (ShutdownFS), every
+//     process of its namespace killed (KillNetNS), its VIP removed; LinkUp
+//     and HasAddr for its restart and for finding the VIP;
 //   - Proc, a node's software (a daemon, keepalived, a Pacemaker node)
 //     in a process group of its own: killed as a crash, stopped as an
 //     operator stops it;
 //   - Settle, the wait before a crash until the cluster is stable with
 //     the package on one node (StableOwner, over the daemons' statuses),
 //     restarting a daemon that ended meanwhile and recording the incident;
+//   - Run and Timeline, one crash measured: the new owner's failover
+//     timeline read from its status (ReadTimeline) and the observer's
+//     first answer;
 //   - Pct, the quantiles of the reports.
 //
 // It is test code: it needs root and the namespaces the benchmarks make.

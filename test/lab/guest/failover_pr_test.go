@@ -94,15 +94,9 @@ type fpProfile struct {
 
 // fpRun is one crash, every time since the crash.
 type fpRun struct {
-	from, to                                   string
-	left, takenOver, claimed, started, running time.Duration
-	fenceAsked, fenced                         time.Duration // the fencer's: request, verified fence
-	fencer, reason                             string
-	vip                                        time.Duration // observer: first answer
-	steps                                      map[string]time.Duration
-	stepOrder                                  []string
-	complete                                   bool
-	err                                        string
+	failbench.Run
+	fenceAsked, fenced time.Duration // the fencer's: request, verified fence
+	fencer             string
 }
 
 type fpResult struct {
@@ -159,7 +153,7 @@ func TestFailoverPR(t *testing.T) {
 	// least one failover.
 	measured := len(results) > 0
 	for _, r := range results {
-		measured = measured && len(fpCol(r, func(x fpRun) time.Duration { return x.vip })) > 0
+		measured = measured && len(fpCol(r, func(x fpRun) time.Duration { return x.VIP })) > 0
 	}
 	if !measured {
 		t.Error("a case measured no failover: the report is not written")
@@ -210,31 +204,27 @@ func fpMeasure(t *testing.T, p fpProfile, v fpVariant, trials int) fpResult {
 	for i := 0; i < trials; i++ {
 		r := c.crashAndMeasure(owner)
 		res.runs = append(res.runs, r)
-		for _, s := range r.stepOrder {
-			if !slices.Contains(res.stepOrd, s) {
-				res.stepOrd = append(res.stepOrd, s)
-			}
-		}
+		res.stepOrd = failbench.MergeSteps(res.stepOrd, r.Timeline)
 		t.Logf("%s, %s, run %d: %s -> %s: left %v, fence asked %v, fenced %v (by %s), taken over %v (%s), claimed %v, started %v, running %v; VIP %v %s",
-			p.name, v.name, i+1, r.from, r.to, r.left, r.fenceAsked, r.fenced, r.fencer, r.takenOver, r.reason, r.claimed, r.started, r.running, r.vip, r.err)
-		if r.complete {
+			p.name, v.name, i+1, r.From, r.To, r.Left, r.fenceAsked, r.fenced, r.fencer, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.Err)
+		if r.Complete {
 			incomplete = 0
-			if r.reason != "fenced" {
-				t.Errorf("run %d: the takeover of %s was allowed for %q, want fenced: PR fencing did not work", i+1, r.from, r.reason)
+			if r.Reason != "fenced" {
+				t.Errorf("run %d: the takeover of %s was allowed for %q, want fenced: PR fencing did not work", i+1, r.From, r.Reason)
 			}
 		} else if incomplete++; incomplete >= fpGiveUp {
 			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
 			t.Errorf("%s, %s: %d failovers in a row did not complete", p.name, v.name, incomplete)
 			break
 		}
-		victim := c.node(r.from)
+		victim := c.node(r.From)
 		c.restore(victim)
 		owner, inc = c.waitStable()
 		took := ""
-		if r.complete {
-			took = ", " + r.to + " took over"
+		if r.Complete {
+			took = ", " + r.To + " took over"
 		}
-		res.incidents = append(res.incidents, prefixed(fmt.Sprintf("after run %d (%s crashed%s): ", i+1, r.from, took), inc)...)
+		res.incidents = append(res.incidents, prefixed(fmt.Sprintf("after run %d (%s crashed%s): ", i+1, r.From, took), inc)...)
 	}
 	return res
 }
@@ -679,29 +669,14 @@ func (c *fpCluster) exitReason(n *fpNode) string {
 // the victim's (fenced) path. It returns the time just before the link
 // went down and just after.
 func (c *fpCluster) crash(victim *fpNode) (crashed, down time.Time) {
-	t := c.t
-	link, err := victim.h.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	crashed = time.Now()
-	if err := victim.h.LinkSetDown(link); err != nil {
-		t.Fatal(err)
-	}
-	down = time.Now()
-	if c.fs && victim.running() {
-		failbench.ShutdownFS(victim.proc.PID(), fpMount)
-	}
-	victim.proc.Kill()
-	if err := failbench.KillNetNS("/run/netns/" + victim.ns); err != nil {
-		t.Fatal(err)
-	}
-	if addrs, err := victim.h.AddrList(link, netlink.FAMILY_V4); err == nil {
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == c.vip.Addr() {
-				_ = victim.h.AddrDel(link, &a)
-			}
+	crashed, down, err := failbench.Crash(victim.h, "eth0", "/run/netns/"+victim.ns, c.vip.Addr(), func() {
+		if c.fs && victim.running() {
+			failbench.ShutdownFS(victim.proc.PID(), fpMount)
 		}
+		victim.proc.Kill()
+	})
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	if c.fs {
 		c.removeVictimLV(victim)
@@ -746,11 +721,7 @@ func lvOver(lv, path string) bool {
 
 // restore brings the crashed node's link up and starts its daemon.
 func (c *fpCluster) restore(victim *fpNode) {
-	link, err := victim.h.LinkByName("eth0")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := victim.h.LinkSetUp(link); err != nil {
+	if err := failbench.LinkUp(victim.h, "eth0"); err != nil {
 		c.t.Fatal(err)
 	}
 	c.start(victim)
@@ -763,7 +734,7 @@ func (c *fpCluster) crashAndMeasure(owner *fpNode) fpRun {
 	if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
 		c.t.Logf("the observer got no answer from the VIP on %s before the crash (%v)", owner.name, pr.Err())
 	}
-	r := fpRun{from: owner.name}
+	r := fpRun{Run: failbench.Run{From: owner.name}}
 	crashed, down := c.crash(owner)
 	var survivors []*fpNode
 	for _, n := range c.nodes {
@@ -794,66 +765,48 @@ func (c *fpCluster) crashAndMeasure(owner *fpNode) fpRun {
 					}
 				}
 			}
-			if r.running != 0 {
+			if r.Running != 0 {
 				continue
 			}
-			pv, ok := failbench.PackageView(s, fpPkg)
-			f := pv.Failover
-			if !ok || f == nil || f.From != owner.name || f.To != n.name || f.Running == 0 || !f.Lost.After(crashed) {
-				continue
-			}
-			left := f.Lost.Sub(crashed)
-			r.to, r.reason = n.name, f.Reason
-			r.left, r.takenOver, r.claimed, r.started, r.running = left, left+f.TakenOver, left+f.Claimed, left+f.Started, left+f.Running
-			if pv.LastStart != nil {
-				r.steps = map[string]time.Duration{}
-				for _, st := range pv.LastStart.Steps {
-					name := strings.ReplaceAll(st.Name, fpMount, "MOUNTPOINT")
-					if _, seen := r.steps[name]; !seen {
-						r.stepOrder = append(r.stepOrder, name)
-					}
-					r.steps[name] = st.Duration()
-				}
+			pv, _ := failbench.PackageView(s, fpPkg)
+			if tl, ok := failbench.ReadTimeline(pv, owner.name, n.name, crashed, fpStepName); ok {
+				r.Timeline = tl
 			}
 		}
 		vip, _, _, ok := pr.First(down, false)
-		done = r.running != 0 && ok && (r.fenced != 0 || r.reason != "fenced")
+		done = r.Running != 0 && ok && (r.fenced != 0 || r.Reason != "fenced")
 		if done {
-			r.complete = true
-			r.vip = vip.Sub(crashed)
+			r.Complete = true
+			r.VIP = vip.Sub(crashed)
 		}
 	}
 	switch {
 	case gone:
-		r.err = "every survivor ended before the failover completed"
+		r.Err = "every survivor ended before the failover completed"
 	case !done:
-		r.err = fmt.Sprintf("no complete failover within %v", fpRunBound)
+		r.Err = fmt.Sprintf("no complete failover within %v", fpRunBound)
 	}
-	if r.complete {
-		if holders := c.vipHolders(); len(holders) != 1 || holders[0] != r.to {
-			r.err = fmt.Sprintf("the VIP is on %v, the new owner is %s", holders, r.to)
-			c.t.Errorf("after %s crashed: %s", owner.name, r.err)
+	if r.Complete {
+		if holders := c.vipHolders(); len(holders) != 1 || holders[0] != r.To {
+			r.Err = fmt.Sprintf("the VIP is on %v, the new owner is %s", holders, r.To)
+			c.t.Errorf("after %s crashed: %s", owner.name, r.Err)
 		}
 	}
-	if r.err != "" {
-		c.t.Logf("%s crashed: %s", owner.name, r.err)
+	if r.Err != "" {
+		c.t.Logf("%s crashed: %s", owner.name, r.Err)
 	}
 	return r
 }
+
+// fpStepName is a start plan step's name in the report.
+func fpStepName(s string) string { return strings.ReplaceAll(s, fpMount, "MOUNTPOINT") }
 
 // vipHolders are the nodes whose eth0 carries the VIP.
 func (c *fpCluster) vipHolders() []string {
 	var out []string
 	for _, n := range c.nodes {
-		link, err := n.h.LinkByName("eth0")
-		if err != nil {
-			continue
-		}
-		addrs, _ := n.h.AddrList(link, netlink.FAMILY_V4)
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == c.vip.Addr() {
-				out = append(out, n.name)
-			}
+		if failbench.HasAddr(n.h, "eth0", c.vip.Addr()) {
+			out = append(out, n.name)
 		}
 	}
 	return out
@@ -862,7 +815,7 @@ func (c *fpCluster) vipHolders() []string {
 func fpCol(r fpResult, f func(fpRun) time.Duration) []time.Duration {
 	var out []time.Duration
 	for _, x := range r.runs {
-		if x.complete {
+		if x.Complete {
 			out = append(out, f(x))
 		}
 	}
@@ -888,25 +841,25 @@ func fpReport(results []fpResult, trials int, took time.Duration) string {
 		name string
 		f    func(fpRun) time.Duration
 	}{
-		{"crash → old owner left the membership (detection)", func(x fpRun) time.Duration { return x.left }},
+		{"crash → old owner left the membership (detection)", func(x fpRun) time.Duration { return x.Left }},
 		{"crash → fence verified (the fencer)", func(x fpRun) time.Duration { return x.fenced }},
-		{"crash → takeover allowed", func(x fpRun) time.Duration { return x.takenOver }},
-		{"crash → package claimed", func(x fpRun) time.Duration { return x.claimed }},
-		{"crash → start ordered", func(x fpRun) time.Duration { return x.started }},
-		{"crash → running (start plan done)", func(x fpRun) time.Duration { return x.running }},
-		{"crash → **VIP answering** (observer)", func(x fpRun) time.Duration { return x.vip }},
+		{"crash → takeover allowed", func(x fpRun) time.Duration { return x.TakenOver }},
+		{"crash → package claimed", func(x fpRun) time.Duration { return x.Claimed }},
+		{"crash → start ordered", func(x fpRun) time.Duration { return x.Started }},
+		{"crash → running (start plan done)", func(x fpRun) time.Duration { return x.Running }},
+		{"crash → **VIP answering** (observer)", func(x fpRun) time.Duration { return x.VIP }},
 	}
 	phases := []struct {
 		name string
 		f    func(fpRun) time.Duration
 	}{
-		{"detection", func(x fpRun) time.Duration { return x.left }},
+		{"detection", func(x fpRun) time.Duration { return x.Left }},
 		{"fencing: fence requested → verified (quorum LUN and data1)", func(x fpRun) time.Duration { return x.fenced - x.fenceAsked }},
-		{"left → takeover allowed (instead of the watchdog wait)", func(x fpRun) time.Duration { return x.takenOver - x.left }},
-		{"claim (takeover → claimed)", func(x fpRun) time.Duration { return x.claimed - x.takenOver }},
-		{"claimed → start ordered", func(x fpRun) time.Duration { return x.started - x.claimed }},
-		{"start ordered → VIP answering (observer)", func(x fpRun) time.Duration { return x.vip - x.started }},
-		{"start plan (ordered → running)", func(x fpRun) time.Duration { return x.running - x.started }},
+		{"left → takeover allowed (instead of the watchdog wait)", func(x fpRun) time.Duration { return x.TakenOver - x.Left }},
+		{"claim (takeover → claimed)", func(x fpRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{"claimed → start ordered", func(x fpRun) time.Duration { return x.Started - x.Claimed }},
+		{"start ordered → VIP answering (observer)", func(x fpRun) time.Duration { return x.VIP - x.Started }},
+		{"start plan (ordered → running)", func(x fpRun) time.Duration { return x.Running - x.Started }},
 	}
 	for _, r := range results {
 		t := r.p.timing
@@ -915,12 +868,12 @@ func fpReport(results []fpResult, trials int, took time.Duration) string {
 		reasons := map[string]int{}
 		n := 0
 		for i, x := range r.runs {
-			if x.err != "" {
-				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.from, x.err))
+			if x.Err != "" {
+				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.From, x.Err))
 			}
-			if x.complete {
+			if x.Complete {
 				n++
-				reasons[x.reason]++
+				reasons[x.Reason]++
 			}
 		}
 		p("### %s profile, package: %s\n\n", r.p.name, r.v.name)
@@ -949,7 +902,7 @@ func fpReport(results []fpResult, trials int, took time.Duration) string {
 				}
 				var col []time.Duration
 				for _, x := range r.runs {
-					if d, ok := x.steps[s]; ok && x.complete {
+					if d, ok := x.Steps[s]; ok && x.Complete {
 						col = append(col, d)
 					}
 				}
