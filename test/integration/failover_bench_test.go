@@ -136,12 +136,9 @@ type fbRun struct {
 }
 
 type fbResult struct {
-	p       Profile
-	v       fbVariant
-	runs    []fbRun
-	stepOrd []string
-	// incidents are daemons that ended on their own during the runs.
-	incidents []string
+	p Profile
+	v fbVariant
+	failbench.Case[fbRun]
 }
 
 type kaResult struct {
@@ -310,35 +307,17 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 	}
 	fc.obsPath = "/run/netns/" + c.AddHost(0, fbObserver)
 	c.WaitAllQuorate(c.Nodes...)
-	owner, inc := fc.waitStable()
 	res := fbResult{p: p, v: v}
-	incomplete := 0
-	for _, s := range inc {
-		res.incidents = append(res.incidents, "before the first crash: "+s)
-	}
-	for i := 0; i < runs; i++ {
-		r := fc.crashAndMeasure(owner, v)
-		res.runs = append(res.runs, r)
-		res.stepOrd = failbench.MergeSteps(res.stepOrd, r.Timeline)
-		fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
-			p.Name, v.name, i+1, r.From, r.To, r.Left, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.service, r.Err)
-		if r.Complete {
-			incomplete = 0
-		} else if incomplete++; incomplete >= fbGiveUp {
-			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
-			break
-		}
-		victim := fc.node(r.From)
-		fc.restore(victim, func() { victim.Start() })
-		owner, inc = fc.waitStable()
-		for _, s := range inc {
-			took := ""
-			if r.Complete {
-				took = ", " + r.To + " took over"
-			}
-			res.incidents = append(res.incidents, fmt.Sprintf("after run %d (%s crashed%s): %s", i+1, r.From, took, s))
-		}
-	}
+	res.Case, _ = failbench.Trials[*Node, fbRun]{Crashes: runs, GiveUp: fbGiveUp, Settle: fc.waitStable,
+		Crash: func(owner *Node) fbRun { return fc.crashAndMeasure(owner, v) },
+		Restore: func(r fbRun) {
+			victim := fc.node(r.From)
+			fc.restore(victim, victim.Start)
+		},
+		Done: func(i int, r fbRun) {
+			fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
+				p.Name, v.name, i+1, r.From, r.To, r.Left, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.service, r.Err)
+		}}.Run()
 	var ka kaReport
 	if withKA {
 		c.stopAll()
@@ -742,19 +721,10 @@ func fbProgress(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", a...)
 }
 
+// fbVIPTimes are the times from the crash to the VIP answering of the
+// complete runs.
 func fbVIPTimes(r fbResult) []time.Duration {
-	return fbCol(r, func(x fbRun) time.Duration { return x.VIP })
-}
-
-// fbCol is one measure over the complete runs.
-func fbCol(r fbResult, f func(fbRun) time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, x := range r.runs {
-		if x.Complete {
-			out = append(out, f(x))
-		}
-	}
-	return out
+	return failbench.Col(r.Runs, func(x fbRun) time.Duration { return x.VIP })
 }
 
 func loadavg() string {
@@ -789,97 +759,34 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 	p("**The observer**, a namespace on the same bridge, opens a TCP connection to the VIP (port %d) every %v, each waiting up to %v for its answer. *VIP answering* is the first answer (a refusal or an accept: some node holds the address and the observer reaches it) to a probe sent after the link went down; *service answering* is the first probe answered by the service with its line. The phases are the new owner's own failover timeline (`mtc status --json`, packages[].failover: local monotonic offsets from the moment the old owner left its membership); the crash to that moment is the wall clock of the one machine.\n\n",
 		fbPort, fbProbeEvery, fbProbeTimeout)
 	p("**No fencing on this host.** The loop devices cannot do SCSI persistent reservations, so no node can be fenced: the survivors wait for the lost node's watchdog deadline, TakeoverAfter (failure_timeout + watchdog_timeout + margin) after it left the membership, before they take its packages over. With PR fencing the takeover follows the fence instead: the next section (`failover-pr`) measures that in the QEMU lab.\n\n")
-	type row struct {
-		name string
-		f    func(fbRun) time.Duration
+	rows := []failbench.Row[fbRun]{
+		{Name: "crash → old owner left the membership (detection)", Of: func(x fbRun) time.Duration { return x.Left }},
+		{Name: "crash → takeover allowed", Of: func(x fbRun) time.Duration { return x.TakenOver }},
+		{Name: "crash → package claimed", Of: func(x fbRun) time.Duration { return x.Claimed }},
+		{Name: "crash → start ordered", Of: func(x fbRun) time.Duration { return x.Started }},
+		{Name: "crash → running (start plan done)", Of: func(x fbRun) time.Duration { return x.Running }},
+		{Name: "crash → **VIP answering** (observer)", Of: func(x fbRun) time.Duration { return x.VIP }},
 	}
-	rows := []row{
-		{"crash → old owner left the membership (detection)", func(x fbRun) time.Duration { return x.Left }},
-		{"crash → takeover allowed", func(x fbRun) time.Duration { return x.TakenOver }},
-		{"crash → package claimed", func(x fbRun) time.Duration { return x.Claimed }},
-		{"crash → start ordered", func(x fbRun) time.Duration { return x.Started }},
-		{"crash → running (start plan done)", func(x fbRun) time.Duration { return x.Running }},
-		{"crash → **VIP answering** (observer)", func(x fbRun) time.Duration { return x.VIP }},
-		{"crash → **service answering** (observer)", func(x fbRun) time.Duration { return x.service }},
-	}
-	phases := []row{
-		{"detection", func(x fbRun) time.Duration { return x.Left }},
-		{"watchdog wait (left → takeover allowed)", func(x fbRun) time.Duration { return x.TakenOver - x.Left }},
-		{"claim (takeover → claimed)", func(x fbRun) time.Duration { return x.Claimed - x.TakenOver }},
-		{"claimed → start ordered (the other survivor acknowledges the claim)", func(x fbRun) time.Duration { return x.Started - x.Claimed }},
-		{"start ordered → VIP answering (observer)", func(x fbRun) time.Duration { return x.VIP - x.Started }},
-		{"start plan (ordered → running)", func(x fbRun) time.Duration { return x.Running - x.Started }},
+	service := failbench.Row[fbRun]{Name: "crash → **service answering** (observer)", Of: func(x fbRun) time.Duration { return x.service }}
+	phases := []failbench.Row[fbRun]{
+		{Name: "detection", Of: func(x fbRun) time.Duration { return x.Left }},
+		{Name: "watchdog wait (left → takeover allowed)", Of: func(x fbRun) time.Duration { return x.TakenOver - x.Left }},
+		{Name: "claim (takeover → claimed)", Of: func(x fbRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{Name: "claimed → start ordered (the other survivor acknowledges the claim)", Of: func(x fbRun) time.Duration { return x.Started - x.Claimed }},
+		{Name: "start ordered → VIP answering (observer)", Of: func(x fbRun) time.Duration { return x.VIP - x.Started }},
+		{Name: "start plan (ordered → running)", Of: func(x fbRun) time.Duration { return x.Running - x.Started }},
 	}
 	for _, r := range results {
 		t := r.p.Timing
-		d := t.Derive()
-		var ok []fbRun
-		var bad []string
-		reasons := map[string]int{}
-		for i, x := range r.runs {
-			if x.Err != "" {
-				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.From, x.Err))
-			}
-			if x.Complete {
-				ok = append(ok, x)
-				reasons[x.Reason]++
-			}
+		sec := failbench.Section[fbRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.Name, r.v.name),
+			Timing: fmt.Sprintf("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter),
+			Case:   r.Case, Rows: rows, Phases: phases,
+			StepNote: "The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)"}
+		if r.v.fs {
+			sec.Rows = append(slices.Clip(rows), service)
+			sec.StepNote += "; the service's step ends with its first successful health check (retried every 100 ms), which is why the observer reaches the service before the start plan ends"
 		}
-		rr := fbResult{p: r.p, v: r.v, runs: ok}
-		p("### %s profile, package: %s\n\n", r.p.Name, r.v.name)
-		p("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**. crashes: %d, failovers measured: %d; takeover reasons:", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, d.TakeoverAfter, len(r.runs), len(ok))
-		var rs []string
-		for k, n := range reasons {
-			rs = append(rs, fmt.Sprintf(" %s %d", k, n))
-		}
-		slices.Sort(rs)
-		p("%s.\n\n", strings.Join(rs, ","))
-		p("| from the crash | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range rows {
-			if !r.v.fs && strings.Contains(row.name, "service") {
-				continue
-			}
-			col := fbCol(rr, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range phases {
-			col := fbCol(rr, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		if len(r.stepOrd) > 0 {
-			p("\nThe new owner's start plan, per step (median):")
-			for i, s := range r.stepOrd {
-				if i > 0 {
-					p(";")
-				}
-				var col []time.Duration
-				for _, x := range ok {
-					if d, ok := x.Steps[s]; ok {
-						col = append(col, d)
-					}
-				}
-				p(" %s %.0f ms", s, float64(failbench.Pct(col, 0.5))/1e6)
-			}
-			p(". The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)")
-			if r.v.fs {
-				p("; the service's step ends with its first successful health check (retried every 100 ms), which is why the observer reaches the service before the start plan ends")
-			}
-			p(".\n")
-		}
-		if len(bad) > 0 {
-			p("\nNot complete:\n\n")
-			for _, s := range bad {
-				p("- %s\n", s)
-			}
-		}
-		if len(r.incidents) > 0 {
-			p("\nDaemons that ended on their own during these runs (the benchmark restarted them):\n\n")
-			for _, s := range r.incidents {
-				p("- %s\n", s)
-			}
-		}
-		p("\n")
+		b.WriteString(sec.String())
 	}
 	p("### keepalived, side by side\n\n")
 	if ka.skipped != "" {

@@ -20,8 +20,11 @@
 //     restarting a daemon that ended meanwhile and recording the incident;
 //   - Run and Timeline, one crash measured: the new owner's failover
 //     timeline read from its status (ReadTimeline) and the observer's
-//     first answer;
-//   - Pct, the quantiles of the reports.
+//     first answer; Trials, the loop of a case (settle, crash, measure,
+//     restart, give up after failovers in a row that do not complete);
+//   - Section, a case's part of the report: the counts, the tables of
+//     times and phases (Row, Col), the start plan's steps, what did not
+//     complete and the incidents; Pct, Sec and Quantiles, its cells.
 //
 // It is test code: it needs root and the namespaces the benchmarks make.
 package failbench

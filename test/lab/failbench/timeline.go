@@ -1,7 +1,6 @@
 package failbench
 
 import (
-	"slices"
 	"time"
 
 	"github.com/mtcluster/mtc/daemon"
@@ -64,15 +63,4 @@ func ReadTimeline(pv daemon.PackageView, from, node string, crashed time.Time, s
 		}
 	}
 	return t, true
-}
-
-// MergeSteps appends to order the step names of run it lacks: the order
-// of the steps over all the runs of a case.
-func MergeSteps(order []string, run Timeline) []string {
-	for _, s := range run.StepOrder {
-		if !slices.Contains(order, s) {
-			order = append(order, s)
-		}
-	}
-	return order
 }

@@ -100,11 +100,9 @@ type fpRun struct {
 }
 
 type fpResult struct {
-	p         fpProfile
-	v         fpVariant
-	runs      []fpRun
-	stepOrd   []string
-	incidents []string
+	p fpProfile
+	v fpVariant
+	failbench.Case[fpRun]
 }
 
 // TestFailoverPR: the failover benchmark with PR fencing, in the guest.
@@ -153,7 +151,7 @@ func TestFailoverPR(t *testing.T) {
 	// least one failover.
 	measured := len(results) > 0
 	for _, r := range results {
-		measured = measured && len(fpCol(r, func(x fpRun) time.Duration { return x.VIP })) > 0
+		measured = measured && len(failbench.Col(r.Runs, func(x fpRun) time.Duration { return x.VIP })) > 0
 	}
 	if !measured {
 		t.Error("a case measured no failover: the report is not written")
@@ -198,33 +196,18 @@ func fpMeasure(t *testing.T, p fpProfile, v fpVariant, trials int) fpResult {
 		t.Fatalf("%s timing: %v", p.name, errors.Join(errs...))
 	}
 	c := fpNewCluster(t, p, v)
-	owner, inc := c.waitStable()
-	res.incidents = append(res.incidents, prefixed("before the first crash: ", inc)...)
-	incomplete := 0
-	for i := 0; i < trials; i++ {
-		r := c.crashAndMeasure(owner)
-		res.runs = append(res.runs, r)
-		res.stepOrd = failbench.MergeSteps(res.stepOrd, r.Timeline)
-		t.Logf("%s, %s, run %d: %s -> %s: left %v, fence asked %v, fenced %v (by %s), taken over %v (%s), claimed %v, started %v, running %v; VIP %v %s",
-			p.name, v.name, i+1, r.From, r.To, r.Left, r.fenceAsked, r.fenced, r.fencer, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.Err)
-		if r.Complete {
-			incomplete = 0
-			if r.Reason != "fenced" {
+	var gaveUp bool
+	res.Case, gaveUp = failbench.Trials[*fpNode, fpRun]{Crashes: trials, GiveUp: fpGiveUp, Settle: c.waitStable, Crash: c.crashAndMeasure,
+		Restore: func(r fpRun) { c.restore(c.node(r.From)) },
+		Done: func(i int, r fpRun) {
+			t.Logf("%s, %s, run %d: %s -> %s: left %v, fence asked %v, fenced %v (by %s), taken over %v (%s), claimed %v, started %v, running %v; VIP %v %s",
+				p.name, v.name, i+1, r.From, r.To, r.Left, r.fenceAsked, r.fenced, r.fencer, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.Err)
+			if r.Complete && r.Reason != "fenced" {
 				t.Errorf("run %d: the takeover of %s was allowed for %q, want fenced: PR fencing did not work", i+1, r.From, r.Reason)
 			}
-		} else if incomplete++; incomplete >= fpGiveUp {
-			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
-			t.Errorf("%s, %s: %d failovers in a row did not complete", p.name, v.name, incomplete)
-			break
-		}
-		victim := c.node(r.From)
-		c.restore(victim)
-		owner, inc = c.waitStable()
-		took := ""
-		if r.Complete {
-			took = ", " + r.To + " took over"
-		}
-		res.incidents = append(res.incidents, prefixed(fmt.Sprintf("after run %d (%s crashed%s): ", i+1, r.From, took), inc)...)
+		}}.Run()
+	if gaveUp {
+		t.Errorf("%s, %s: %d failovers in a row did not complete", p.name, v.name, fpGiveUp)
 	}
 	return res
 }
@@ -260,14 +243,6 @@ func fpProfiles(t *testing.T) []fpProfile {
 		ps = append(ps, all[i])
 	}
 	return ps
-}
-
-func prefixed(p string, s []string) []string {
-	var out []string
-	for _, x := range s {
-		out = append(out, p+x)
-	}
-	return out
 }
 
 // fpNewCluster builds the namespaces, the per-node LVM configuration, the
@@ -812,16 +787,6 @@ func (c *fpCluster) vipHolders() []string {
 	return out
 }
 
-func fpCol(r fpResult, f func(fpRun) time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, x := range r.runs {
-		if x.Complete {
-			out = append(out, f(x))
-		}
-	}
-	return out
-}
-
 func fpReport(results []fpResult, trials int, took time.Duration) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -837,92 +802,30 @@ func fpReport(results []fpResult, trials int, took time.Duration) string {
 	p("(%d crashes per timing profile and package; the whole run took %s).\n\n", trials, took.Round(time.Second))
 	p("**Guest figures, under emulation.** The guest runs under QEMU's software emulation (TCG, no KVM), on the guest's clock: every CPU-bound step (a process start, an lvm2 command, a mount) is several times slower than on the host, so compare the phases with the host section, not the totals. The crash is the host benchmark's (package failbench, the same observer): the owner's link goes down (the crash instant), its filesystem stops without a log flush, every process in its namespace is killed with SIGKILL, its VIP leaves its interface, and its device-mapper map of the LV is removed (the nodes share the guest's device-mapper; a reset host has none). What a real crash also does and this one does not: the victim's iSCSI initiator is the guest's kernel and stays up, so the PREEMPT AND ABORT meets a live initiator with nothing in flight (milliseconds); a crashed host with writes inside the target costs what `fence-latency` measures.\n\n")
 	p("**What PR fencing buys.** On the host (section `failover`) no node can be fenced and the survivors wait for the lost node's watchdog deadline, TakeoverAfter after it left the membership. Here a survivor fences it as soon as it is declared dead, and the takeover follows the verified fence (reason `fenced`):\n\n")
-	rows := []struct {
-		name string
-		f    func(fpRun) time.Duration
-	}{
-		{"crash → old owner left the membership (detection)", func(x fpRun) time.Duration { return x.Left }},
-		{"crash → fence verified (the fencer)", func(x fpRun) time.Duration { return x.fenced }},
-		{"crash → takeover allowed", func(x fpRun) time.Duration { return x.TakenOver }},
-		{"crash → package claimed", func(x fpRun) time.Duration { return x.Claimed }},
-		{"crash → start ordered", func(x fpRun) time.Duration { return x.Started }},
-		{"crash → running (start plan done)", func(x fpRun) time.Duration { return x.Running }},
-		{"crash → **VIP answering** (observer)", func(x fpRun) time.Duration { return x.VIP }},
+	rows := []failbench.Row[fpRun]{
+		{Name: "crash → old owner left the membership (detection)", Of: func(x fpRun) time.Duration { return x.Left }},
+		{Name: "crash → fence verified (the fencer)", Of: func(x fpRun) time.Duration { return x.fenced }},
+		{Name: "crash → takeover allowed", Of: func(x fpRun) time.Duration { return x.TakenOver }},
+		{Name: "crash → package claimed", Of: func(x fpRun) time.Duration { return x.Claimed }},
+		{Name: "crash → start ordered", Of: func(x fpRun) time.Duration { return x.Started }},
+		{Name: "crash → running (start plan done)", Of: func(x fpRun) time.Duration { return x.Running }},
+		{Name: "crash → **VIP answering** (observer)", Of: func(x fpRun) time.Duration { return x.VIP }},
 	}
-	phases := []struct {
-		name string
-		f    func(fpRun) time.Duration
-	}{
-		{"detection", func(x fpRun) time.Duration { return x.Left }},
-		{"fencing: fence requested → verified (quorum LUN and data1)", func(x fpRun) time.Duration { return x.fenced - x.fenceAsked }},
-		{"left → takeover allowed (instead of the watchdog wait)", func(x fpRun) time.Duration { return x.TakenOver - x.Left }},
-		{"claim (takeover → claimed)", func(x fpRun) time.Duration { return x.Claimed - x.TakenOver }},
-		{"claimed → start ordered", func(x fpRun) time.Duration { return x.Started - x.Claimed }},
-		{"start ordered → VIP answering (observer)", func(x fpRun) time.Duration { return x.VIP - x.Started }},
-		{"start plan (ordered → running)", func(x fpRun) time.Duration { return x.Running - x.Started }},
+	phases := []failbench.Row[fpRun]{
+		{Name: "detection", Of: func(x fpRun) time.Duration { return x.Left }},
+		{Name: "fencing: fence requested → verified (quorum LUN and data1)", Of: func(x fpRun) time.Duration { return x.fenced - x.fenceAsked }},
+		{Name: "left → takeover allowed (instead of the watchdog wait)", Of: func(x fpRun) time.Duration { return x.TakenOver - x.Left }},
+		{Name: "claim (takeover → claimed)", Of: func(x fpRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{Name: "claimed → start ordered", Of: func(x fpRun) time.Duration { return x.Started - x.Claimed }},
+		{Name: "start ordered → VIP answering (observer)", Of: func(x fpRun) time.Duration { return x.VIP - x.Started }},
+		{Name: "start plan (ordered → running)", Of: func(x fpRun) time.Duration { return x.Running - x.Started }},
 	}
 	for _, r := range results {
 		t := r.p.timing
-		d := t.Derive()
-		var bad []string
-		reasons := map[string]int{}
-		n := 0
-		for i, x := range r.runs {
-			if x.Err != "" {
-				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.From, x.Err))
-			}
-			if x.Complete {
-				n++
-				reasons[x.Reason]++
-			}
-		}
-		p("### %s profile, package: %s\n\n", r.p.name, r.v.name)
-		p("heartbeat_interval %v, io_timeout %v, failure_timeout %v, watchdog_timeout %v: the watchdog wait this replaces would be TakeoverAfter **%v** after detection. crashes: %d, failovers measured: %d; takeover reasons:", t.HeartbeatInterval, t.IOTimeout, t.FailureTimeout, t.WatchdogTimeout, d.TakeoverAfter, len(r.runs), n)
-		var rs []string
-		for k, c := range reasons {
-			rs = append(rs, fmt.Sprintf(" %s %d", k, c))
-		}
-		slices.Sort(rs)
-		p("%s.\n\n", strings.Join(rs, ","))
-		p("| from the crash | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range rows {
-			col := fpCol(r, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range phases {
-			col := fpCol(r, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		if len(r.stepOrd) > 0 {
-			p("\nThe new owner's start plan, per step (median):")
-			for i, s := range r.stepOrd {
-				if i > 0 {
-					p(";")
-				}
-				var col []time.Duration
-				for _, x := range r.runs {
-					if d, ok := x.Steps[s]; ok && x.Complete {
-						col = append(col, d)
-					}
-				}
-				p(" %s %.0f ms", s, float64(failbench.Pct(col, 0.5))/1e6)
-			}
-			p(".\n")
-		}
-		if len(bad) > 0 {
-			p("\nNot complete:\n\n")
-			for _, s := range bad {
-				p("- %s\n", s)
-			}
-		}
-		if len(r.incidents) > 0 {
-			p("\nDaemons that ended on their own during these runs (the benchmark restarted them):\n\n")
-			for _, s := range r.incidents {
-				p("- %s\n", s)
-			}
-		}
-		p("\n")
+		b.WriteString(failbench.Section[fpRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.name, r.v.name),
+			Timing: fmt.Sprintf("heartbeat_interval %v, io_timeout %v, failure_timeout %v, watchdog_timeout %v: the watchdog wait this replaces would be TakeoverAfter **%v** after detection",
+				t.HeartbeatInterval, t.IOTimeout, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter),
+			Case: r.Case, Rows: rows, Phases: phases}.String())
 	}
 	return b.String()
 }
