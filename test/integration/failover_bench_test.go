@@ -491,6 +491,25 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 	return r
 }
 
+// crashVIP crashes victim, the VIP's holder, under the observer (kill
+// ends the software that holds it) and returns the crash instant and the
+// time from it to the observer's first answer, 0 when none came within
+// bound. what names that software in the progress lines.
+func (fc *fbCluster) crashVIP(what string, victim *Node, kill func(), bound time.Duration) (crashed time.Time, vip time.Duration) {
+	pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
+	defer pr.Stop()
+	if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
+		fbProgress("%s: the observer got no answer from the VIP on %s before the crash", what, victim.Name)
+	}
+	crashed, down := fc.crash(victim, kill)
+	for deadline := crashed.Add(bound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
+		if at, _, _, ok := pr.First(down, false); ok {
+			return crashed, at.Sub(crashed)
+		}
+	}
+	return crashed, 0
+}
+
 // stepName removes the paths of this run from a step's name.
 func (fc *fbCluster) stepName(s string) string {
 	if fc.mnt != "" {
@@ -672,20 +691,7 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 	master := stable()
 	missed := 0
 	for i := 0; i < runs; i++ {
-		pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
-		if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
-			fbProgress("keepalived: the observer got no answer from the VIP on %s before the crash", master.Name)
-		}
-		k := procs[master.Name]
-		crashed, down := fc.crash(master, k.Kill)
-		var d time.Duration
-		for deadline := crashed.Add(kaRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-			if at, _, _, ok := pr.First(down, false); ok {
-				d = at.Sub(crashed)
-				break
-			}
-		}
-		pr.Stop()
+		_, d := fc.crashVIP("keepalived", master, procs[master.Name].Kill, kaRunBound)
 		if d == 0 {
 			res.failed = append(res.failed, fmt.Sprintf("run %d: no answer within %v", i+1, kaRunBound))
 		} else {

@@ -250,19 +250,9 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 	}
 	missed := 0
 	for i := 0; i < runs; i++ {
-		pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
-		if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
-			fbProgress("pacemaker: the observer got no answer from the VIP on %s before the crash", holder.Name)
-		}
 		r := pmRun{from: holder.Name, dc: dc == holder.Name}
-		crashed, down := fc.crash(holder, pc.nodes[holder.Name].proc.Kill)
-		for deadline := crashed.Add(pmRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-			if at, _, _, ok := pr.First(down, false); ok {
-				r.vip = at.Sub(crashed)
-				break
-			}
-		}
-		pr.Stop()
+		var crashed time.Time
+		crashed, r.vip = fc.crashVIP("pacemaker", holder, pc.nodes[holder.Name].proc.Kill, pmRunBound)
 		if hs := fc.vipHolders(); len(hs) == 1 {
 			r.to = hs[0].Name
 		}
