@@ -196,7 +196,7 @@ type trial struct {
 }
 
 type nodeWatch struct {
-	exited     chan struct{}
+	exited     <-chan struct{}
 	deliberate bool
 	seen       bool
 }
@@ -223,7 +223,7 @@ func (tr *trial) problemf(format string, args ...any) {
 func (tr *trial) startMonitor() {
 	tr.nodes = map[*Node]*nodeWatch{}
 	for _, nd := range tr.w.Nodes {
-		tr.nodes[nd] = &nodeWatch{exited: nd.exited}
+		tr.nodes[nd] = &nodeWatch{exited: nd.exited()}
 	}
 	tr.monStop, tr.monDone = make(chan struct{}), make(chan struct{})
 	go func() {
@@ -269,7 +269,7 @@ func (tr *trial) startNode(nd *Node) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	nd.Start()
-	tr.nodes[nd] = &nodeWatch{exited: nd.exited}
+	tr.nodes[nd] = &nodeWatch{exited: nd.exited()}
 	tr.notes = append(tr.notes, note{At: tr.now(), Text: "started " + nd.Name + "'s daemon"})
 }
 
@@ -436,7 +436,7 @@ func faultFreeze(tr *trial) (time.Duration, func()) {
 		if !tr.exited(nd) {
 			tr.problemf("%s's daemon, frozen for longer than its watchdog timeout, is still alive", nd.Name)
 		} else if !nd.KilledBySIGKILL() {
-			tr.problemf("%s's frozen daemon ended with %v, want SIGKILL from its watchdog", nd.Name, nd.waitErr)
+			tr.problemf("%s's frozen daemon ended with %v, want SIGKILL from its watchdog", nd.Name, nd.waitErr())
 		}
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,26 +130,15 @@ var fbVariants = []fbVariant{{name: "VIP"}, {name: "VIP + ext4 + TCP service", f
 
 // fbRun is one crash, every time since the crash.
 type fbRun struct {
-	from, to                                   string
-	left, takenOver, claimed, started, running time.Duration
-	reason                                     string
-	vip, service                               time.Duration // observer: first answer, first service answer
-	steps                                      map[string]time.Duration
-	stepOrder                                  []string // as the start plan ran them
-	served                                     string   // who answered the service probe
-	// complete: the new owner's timeline and the observer's answers are
-	// all there.
-	complete bool
-	err      string
+	failbench.Run
+	service time.Duration // observer: first service answer
+	served  string        // who answered the service probe
 }
 
 type fbResult struct {
-	p       Profile
-	v       fbVariant
-	runs    []fbRun
-	stepOrd []string
-	// incidents are daemons that ended on their own during the runs.
-	incidents []string
+	p Profile
+	v fbVariant
+	failbench.Case[fbRun]
 }
 
 type kaResult struct {
@@ -319,39 +307,17 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 	}
 	fc.obsPath = "/run/netns/" + c.AddHost(0, fbObserver)
 	c.WaitAllQuorate(c.Nodes...)
-	owner, inc := fc.waitStable()
 	res := fbResult{p: p, v: v}
-	incomplete := 0
-	for _, s := range inc {
-		res.incidents = append(res.incidents, "before the first crash: "+s)
-	}
-	for i := 0; i < runs; i++ {
-		r := fc.crashAndMeasure(owner, v)
-		res.runs = append(res.runs, r)
-		for _, s := range r.stepOrder {
-			if !slices.Contains(res.stepOrd, s) {
-				res.stepOrd = append(res.stepOrd, s)
-			}
-		}
-		fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
-			p.Name, v.name, i+1, r.from, r.to, r.left, r.takenOver, r.reason, r.claimed, r.started, r.running, r.vip, r.service, r.err)
-		if r.complete {
-			incomplete = 0
-		} else if incomplete++; incomplete >= fbGiveUp {
-			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
-			break
-		}
-		victim := fc.node(r.from)
-		fc.restore(victim, func() { victim.Start() })
-		owner, inc = fc.waitStable()
-		for _, s := range inc {
-			took := ""
-			if r.complete {
-				took = ", " + r.to + " took over"
-			}
-			res.incidents = append(res.incidents, fmt.Sprintf("after run %d (%s crashed%s): %s", i+1, r.from, took, s))
-		}
-	}
+	res.Case, _ = failbench.Trials[*Node, fbRun]{Crashes: runs, GiveUp: fbGiveUp, Settle: fc.waitStable,
+		Crash: func(owner *Node) fbRun { return fc.crashAndMeasure(owner, v) },
+		Restore: func(r fbRun) {
+			victim := fc.node(r.From)
+			fc.restore(victim, victim.Start)
+		},
+		Done: func(i int, r fbRun) {
+			fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
+				p.Name, v.name, i+1, r.From, r.To, r.Left, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.service, r.Err)
+		}}.Run()
 	var ka kaReport
 	if withKA {
 		c.stopAll()
@@ -393,18 +359,7 @@ func (fc *fbCluster) packageFile(v fbVariant, dev string) string {
 }
 
 func queryStatus(nd *Node) (daemon.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return daemon.QueryStatus(ctx, nd.Socket)
-}
-
-func pkgView(s daemon.Status) (daemon.PackageView, bool) {
-	for _, p := range s.Packages {
-		if p.Name == fbPkg {
-			return p, true
-		}
-	}
-	return daemon.PackageView{}, false
+	return failbench.Status(context.Background(), nd.Socket, 2*time.Second)
 }
 
 // waitStable waits until every node holds quorum with all three and sees
@@ -412,53 +367,31 @@ func pkgView(s daemon.Status) (daemon.PackageView, bool) {
 // ended meanwhile (its watchdog killed it after a self-fence) is restarted,
 // and said so in the incidents returned.
 func (fc *fbCluster) waitStable() (*Node, []string) {
-	var incidents []string
-	deadline := time.Now().Add(waitBound)
-	for time.Now().Before(deadline) {
-		for _, nd := range fc.c.Nodes {
-			if nd.cmd != nil && nd.Exited() {
-				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", nd.Name, exitReason(nd)))
-				fbProgress("%s", incidents[len(incidents)-1])
-				nd.Start()
+	settle := failbench.Settle[*Node]{Nodes: fc.c.Nodes, Package: fbPkg, Status: queryStatus,
+		Revive: func(nd *Node) string {
+			if !nd.Exited() {
+				return ""
 			}
-		}
-		if owner, ok := fc.stable(); ok {
-			return owner, incidents
-		}
-		time.Sleep(pollInterval)
+			inc := fmt.Sprintf("%s ended (%s) and was restarted", nd.Name, exitReason(nd))
+			nd.Start()
+			return inc
+		},
+		Log:   func(inc string) { fbProgress("%s", inc) },
+		Bound: waitBound, Poll: pollInterval}
+	owner, incidents, ok := settle.Wait()
+	if !ok {
+		fc.c.WaitFor("all three quorate and the package running on one node", func() bool {
+			owner, ok = failbench.StableOwner(fc.c.Nodes, fbPkg, queryStatus)
+			return ok
+		})
 	}
-	fc.c.WaitFor("all three quorate and the package running on one node", func() bool {
-		_, ok := fc.stable()
-		return ok
-	})
-	return nil, incidents
-}
-
-// stable reports whether every node holds quorum with all three and sees
-// the package running on the same one node, and which.
-func (fc *fbCluster) stable() (*Node, bool) {
-	owner := ""
-	for _, nd := range fc.c.Nodes {
-		s, err := queryStatus(nd)
-		if err != nil || !s.Quorate || s.Stopped || len(s.Members) != len(fc.c.Nodes) {
-			return nil, false
-		}
-		v, ok := pkgView(s)
-		if !ok || v.State != "running" || v.Owner == "" || v.Pending != "" || len(v.Nodes) != 1 {
-			return nil, false
-		}
-		if owner != "" && owner != v.Owner {
-			return nil, false
-		}
-		owner = v.Owner
-	}
-	return fc.node(owner), true
+	return fc.node(owner), incidents
 }
 
 // exitReason is why a daemon ended: the reason of the last self-fence in
 // its log, else its exit status.
 func exitReason(nd *Node) string {
-	why := fmt.Sprint(nd.waitErr)
+	why := fmt.Sprint(nd.waitErr())
 	for _, l := range strings.Split(nd.Log(), "\n") {
 		if !strings.Contains(l, "SELF-FENCE") {
 			continue
@@ -466,7 +399,7 @@ func exitReason(nd *Node) string {
 		at, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
 		if _, r, ok := strings.Cut(l, `reason="`); ok {
 			r, _, _ = strings.Cut(r, `"`)
-			why = fmt.Sprintf("self-fenced at %s: %s; then %v", at, r, nd.waitErr)
+			why = fmt.Sprintf("self-fenced at %s: %s; then %v", at, r, nd.waitErr())
 		}
 	}
 	return why
@@ -479,42 +412,21 @@ func exitReason(nd *Node) string {
 // which also ends its mount namespace, and the VIP leaves its interface.
 // It returns the time just before the link went down and just after.
 func (fc *fbCluster) crash(victim *Node, kill func()) (crashed, down time.Time) {
-	b := fc.b
-	h := fc.handles[victim.Name]
-	link, err := h.LinkByName("eth0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	crashed = time.Now()
-	if err := h.LinkSetDown(link); err != nil {
-		b.Fatal(err)
-	}
-	down = time.Now()
-	if fc.mnt != "" && victim.cmd != nil && !victim.Exited() {
-		failbench.ShutdownFS(victim.PID(), fc.mnt)
-	}
-	kill()
-	if err := failbench.KillNetNS("/run/netns/" + victim.NS); err != nil {
-		b.Fatal(err)
-	}
-	if addrs, err := h.AddrList(link, netlink.FAMILY_V4); err == nil {
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == fc.vip.Addr() {
-				_ = h.AddrDel(link, &a)
-			}
+	crashed, down, err := failbench.Crash(fc.handles[victim.Name], "eth0", "/run/netns/"+victim.NS, fc.vip.Addr(), func() {
+		if fc.mnt != "" && victim.proc.Running() {
+			failbench.ShutdownFS(victim.PID(), fc.mnt)
 		}
+		kill()
+	})
+	if err != nil {
+		fc.b.Fatal(err)
 	}
 	return crashed, down
 }
 
 // restore brings the crashed node's link up and starts its software.
 func (fc *fbCluster) restore(victim *Node, start func()) {
-	h := fc.handles[victim.Name]
-	link, err := h.LinkByName("eth0")
-	if err != nil {
-		fc.b.Fatal(err)
-	}
-	if err := h.LinkSetUp(link); err != nil {
+	if err := failbench.LinkUp(fc.handles[victim.Name], "eth0"); err != nil {
 		fc.b.Fatal(err)
 	}
 	start()
@@ -527,7 +439,7 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 	if !pr.WaitAnswer(time.Now(), 5*time.Second, v.fs) {
 		fbProgress("the observer got no answer from the VIP on %s before the crash", owner.Name)
 	}
-	r := fbRun{from: owner.Name}
+	r := fbRun{Run: failbench.Run{From: owner.Name}}
 	crashed, down := fc.crash(owner, owner.Kill)
 	deadline := crashed.Add(fbRunBound)
 	var survivors []*Node
@@ -543,54 +455,59 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 		for _, nd := range survivors {
 			gone = gone && nd.Exited()
 		}
-		if r.running == 0 {
+		if r.Running == 0 {
 			for _, nd := range survivors {
 				s, err := queryStatus(nd)
 				if err != nil {
 					continue
 				}
-				pv, ok := pkgView(s)
-				f := pv.Failover
-				if !ok || f == nil || f.From != owner.Name || f.To != nd.Name || f.Running == 0 || !f.Lost.After(crashed) {
-					continue
-				}
-				left := f.Lost.Sub(crashed)
-				r.to, r.reason = nd.Name, f.Reason
-				r.left, r.takenOver, r.claimed, r.started, r.running = left, left+f.TakenOver, left+f.Claimed, left+f.Started, left+f.Running
-				if pv.LastStart != nil {
-					r.steps = map[string]time.Duration{}
-					for _, st := range pv.LastStart.Steps {
-						name := fc.stepName(st.Name)
-						if _, seen := r.steps[name]; !seen {
-							r.stepOrder = append(r.stepOrder, name)
-						}
-						r.steps[name] = st.Duration()
-					}
+				pv, _ := failbench.PackageView(s, fbPkg)
+				if tl, ok := failbench.ReadTimeline(pv, owner.Name, nd.Name, crashed, fc.stepName); ok {
+					r.Timeline = tl
 				}
 			}
 		}
 		vip, svc, who, ok := pr.First(down, v.fs)
-		done = r.running != 0 && ok
+		done = r.Running != 0 && ok
 		if done {
-			r.complete = true
-			r.vip, r.service = vip.Sub(crashed), 0
+			r.Complete = true
+			r.VIP, r.service = vip.Sub(crashed), 0
 			if v.fs {
 				r.service, r.served = svc.Sub(crashed), fc.prefixes[who]
-				if r.served != r.to {
-					r.err = fmt.Sprintf("the service answered from %q (%s), the new owner is %s", r.served, who, r.to)
+				if r.served != r.To {
+					r.Err = fmt.Sprintf("the service answered from %q (%s), the new owner is %s", r.served, who, r.To)
 				}
 			}
 		}
 	}
 	switch {
 	case gone:
-		r.err = "every survivor ended (below) before the failover completed"
-		fbProgress("%s: %s", owner.Name, r.err)
+		r.Err = "every survivor ended (below) before the failover completed"
+		fbProgress("%s: %s", owner.Name, r.Err)
 	case !done:
-		r.err = fmt.Sprintf("no complete failover within %v", fbRunBound)
-		fbProgress("%s: %s", owner.Name, r.err)
+		r.Err = fmt.Sprintf("no complete failover within %v", fbRunBound)
+		fbProgress("%s: %s", owner.Name, r.Err)
 	}
 	return r
+}
+
+// crashVIP crashes victim, the VIP's holder, under the observer (kill
+// ends the software that holds it) and returns the crash instant and the
+// time from it to the observer's first answer, 0 when none came within
+// bound. what names that software in the progress lines.
+func (fc *fbCluster) crashVIP(what string, victim *Node, kill func(), bound time.Duration) (crashed time.Time, vip time.Duration) {
+	pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
+	defer pr.Stop()
+	if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
+		fbProgress("%s: the observer got no answer from the VIP on %s before the crash", what, victim.Name)
+	}
+	crashed, down := fc.crash(victim, kill)
+	for deadline := crashed.Add(bound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
+		if at, _, _, ok := pr.First(down, false); ok {
+			return crashed, at.Sub(crashed)
+		}
+	}
+	return crashed, 0
 }
 
 // stepName removes the paths of this run from a step's name.
@@ -688,19 +605,14 @@ vrrp_instance VI_1 {
 // kaPriority is nd's VRRP priority: 100, 90, 80 for n1, n2, n3.
 func kaPriority(nd *Node) int { return 110 - 10*nd.ID }
 
-// kaProc is one keepalived in a node's namespace.
-type kaProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
+// kaStopGrace is how long a stopped keepalived may take before it is
+// killed.
+const kaStopGrace = 5 * time.Second
 
-func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version int) *kaProc {
+// kaStart starts keepalived in nd's namespace.
+func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version int) *failbench.Proc {
 	conf := fc.kaConfig(nd, advert, version)
 	base := filepath.Join(fc.c.dir, "keepalived-"+nd.Name)
-	logf, err := os.OpenFile(base+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		fc.b.Fatal(err)
-	}
 	// Fresh pid files for every start: a killed keepalived whose
 	// orphans init has not reaped yet leaves pid files naming zombies,
 	// and keepalived refuses to start while they "run".
@@ -708,58 +620,19 @@ func (fc *fbCluster) kaStart(bin string, nd *Node, advert time.Duration, version
 	pids := fmt.Sprintf("%s-%d", base, fc.kaStarts)
 	cmd := exec.Command("ip", "netns", "exec", nd.NS, bin, "--dont-fork", "--log-console", "--vrrp",
 		"-f", conf, "-p", pids+".pid", "-r", pids+"-vrrp.pid")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	k, err := failbench.StartProc(cmd, base+".log")
+	if err != nil {
 		fc.b.Fatal(err)
 	}
-	k := &kaProc{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(k.exited)
-	}()
 	return k
-}
-
-func (k *kaProc) running() bool {
-	select {
-	case <-k.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (k *kaProc) kill() {
-	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-	<-k.exited
-}
-
-func (k *kaProc) stop() {
-	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(5 * time.Second):
-		k.kill()
-	}
 }
 
 // vipHolders are the nodes whose eth0 carries the VIP.
 func (fc *fbCluster) vipHolders() []*Node {
 	var out []*Node
 	for _, nd := range fc.c.Nodes {
-		h := fc.handles[nd.Name]
-		link, err := h.LinkByName("eth0")
-		if err != nil {
-			continue
-		}
-		addrs, _ := h.AddrList(link, netlink.FAMILY_V4)
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == fc.vip.Addr() {
-				out = append(out, nd)
-			}
+		if failbench.HasAddr(fc.handles[nd.Name], "eth0", fc.vip.Addr()) {
+			out = append(out, nd)
 		}
 	}
 	return out
@@ -786,13 +659,13 @@ func (fc *fbCluster) kaWaitStable(settle time.Duration) *Node {
 
 func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int) kaResult {
 	res := kaResult{advert: advert, version: version}
-	procs := map[string]*kaProc{}
+	procs := map[string]*failbench.Proc{}
 	for _, nd := range fc.c.Nodes {
 		procs[nd.Name] = fc.kaStart(bin, nd, advert, version)
 	}
 	defer func() {
 		for _, k := range procs {
-			k.stop()
+			k.Stop(kaStopGrace)
 		}
 	}()
 	// Settled: the backups have seen several adverts of the master.
@@ -804,7 +677,7 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 			m := fc.kaWaitStable(settle)
 			ok := true
 			for _, nd := range fc.c.Nodes {
-				if !procs[nd.Name].running() {
+				if !procs[nd.Name].Running() {
 					res.failed = append(res.failed, fmt.Sprintf("keepalived on %s ended by itself (see its log) and was restarted", nd.Name))
 					procs[nd.Name] = fc.kaStart(bin, nd, advert, version)
 					ok = false
@@ -818,20 +691,7 @@ func (fc *fbCluster) kaRuns(bin string, advert time.Duration, version, runs int)
 	master := stable()
 	missed := 0
 	for i := 0; i < runs; i++ {
-		pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
-		if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
-			fbProgress("keepalived: the observer got no answer from the VIP on %s before the crash", master.Name)
-		}
-		k := procs[master.Name]
-		crashed, down := fc.crash(master, k.kill)
-		var d time.Duration
-		for deadline := crashed.Add(kaRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-			if at, _, _, ok := pr.First(down, false); ok {
-				d = at.Sub(crashed)
-				break
-			}
-		}
-		pr.Stop()
+		_, d := fc.crashVIP("keepalived", master, procs[master.Name].Kill, kaRunBound)
 		if d == 0 {
 			res.failed = append(res.failed, fmt.Sprintf("run %d: no answer within %v", i+1, kaRunBound))
 		} else {
@@ -867,19 +727,10 @@ func fbProgress(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", a...)
 }
 
+// fbVIPTimes are the times from the crash to the VIP answering of the
+// complete runs.
 func fbVIPTimes(r fbResult) []time.Duration {
-	return fbCol(r, func(x fbRun) time.Duration { return x.vip })
-}
-
-// fbCol is one measure over the complete runs.
-func fbCol(r fbResult, f func(fbRun) time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, x := range r.runs {
-		if x.complete {
-			out = append(out, f(x))
-		}
-	}
-	return out
+	return failbench.Col(r.Runs, func(x fbRun) time.Duration { return x.VIP })
 }
 
 func loadavg() string {
@@ -914,97 +765,34 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 	p("**The observer**, a namespace on the same bridge, opens a TCP connection to the VIP (port %d) every %v, each waiting up to %v for its answer. *VIP answering* is the first answer (a refusal or an accept: some node holds the address and the observer reaches it) to a probe sent after the link went down; *service answering* is the first probe answered by the service with its line. The phases are the new owner's own failover timeline (`mtc status --json`, packages[].failover: local monotonic offsets from the moment the old owner left its membership); the crash to that moment is the wall clock of the one machine.\n\n",
 		fbPort, fbProbeEvery, fbProbeTimeout)
 	p("**No fencing on this host.** The loop devices cannot do SCSI persistent reservations, so no node can be fenced: the survivors wait for the lost node's watchdog deadline, TakeoverAfter (failure_timeout + watchdog_timeout + margin) after it left the membership, before they take its packages over. With PR fencing the takeover follows the fence instead: the next section (`failover-pr`) measures that in the QEMU lab.\n\n")
-	type row struct {
-		name string
-		f    func(fbRun) time.Duration
+	rows := []failbench.Row[fbRun]{
+		{Name: "crash → old owner left the membership (detection)", Of: func(x fbRun) time.Duration { return x.Left }},
+		{Name: "crash → takeover allowed", Of: func(x fbRun) time.Duration { return x.TakenOver }},
+		{Name: "crash → package claimed", Of: func(x fbRun) time.Duration { return x.Claimed }},
+		{Name: "crash → start ordered", Of: func(x fbRun) time.Duration { return x.Started }},
+		{Name: "crash → running (start plan done)", Of: func(x fbRun) time.Duration { return x.Running }},
+		{Name: "crash → **VIP answering** (observer)", Of: func(x fbRun) time.Duration { return x.VIP }},
 	}
-	rows := []row{
-		{"crash → old owner left the membership (detection)", func(x fbRun) time.Duration { return x.left }},
-		{"crash → takeover allowed", func(x fbRun) time.Duration { return x.takenOver }},
-		{"crash → package claimed", func(x fbRun) time.Duration { return x.claimed }},
-		{"crash → start ordered", func(x fbRun) time.Duration { return x.started }},
-		{"crash → running (start plan done)", func(x fbRun) time.Duration { return x.running }},
-		{"crash → **VIP answering** (observer)", func(x fbRun) time.Duration { return x.vip }},
-		{"crash → **service answering** (observer)", func(x fbRun) time.Duration { return x.service }},
-	}
-	phases := []row{
-		{"detection", func(x fbRun) time.Duration { return x.left }},
-		{"watchdog wait (left → takeover allowed)", func(x fbRun) time.Duration { return x.takenOver - x.left }},
-		{"claim (takeover → claimed)", func(x fbRun) time.Duration { return x.claimed - x.takenOver }},
-		{"claimed → start ordered (the other survivor acknowledges the claim)", func(x fbRun) time.Duration { return x.started - x.claimed }},
-		{"start ordered → VIP answering (observer)", func(x fbRun) time.Duration { return x.vip - x.started }},
-		{"start plan (ordered → running)", func(x fbRun) time.Duration { return x.running - x.started }},
+	service := failbench.Row[fbRun]{Name: "crash → **service answering** (observer)", Of: func(x fbRun) time.Duration { return x.service }}
+	phases := []failbench.Row[fbRun]{
+		{Name: "detection", Of: func(x fbRun) time.Duration { return x.Left }},
+		{Name: "watchdog wait (left → takeover allowed)", Of: func(x fbRun) time.Duration { return x.TakenOver - x.Left }},
+		{Name: "claim (takeover → claimed)", Of: func(x fbRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{Name: "claimed → start ordered (the other survivor acknowledges the claim)", Of: func(x fbRun) time.Duration { return x.Started - x.Claimed }},
+		{Name: "start ordered → VIP answering (observer)", Of: func(x fbRun) time.Duration { return x.VIP - x.Started }},
+		{Name: "start plan (ordered → running)", Of: func(x fbRun) time.Duration { return x.Running - x.Started }},
 	}
 	for _, r := range results {
 		t := r.p.Timing
-		d := t.Derive()
-		var ok []fbRun
-		var bad []string
-		reasons := map[string]int{}
-		for i, x := range r.runs {
-			if x.err != "" {
-				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.from, x.err))
-			}
-			if x.complete {
-				ok = append(ok, x)
-				reasons[x.reason]++
-			}
+		sec := failbench.Section[fbRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.Name, r.v.name),
+			Timing: fmt.Sprintf("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter),
+			Case:   r.Case, Rows: rows, Phases: phases,
+			StepNote: "The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)"}
+		if r.v.fs {
+			sec.Rows = append(slices.Clip(rows), service)
+			sec.StepNote += "; the service's step ends with its first successful health check (retried every 100 ms), which is why the observer reaches the service before the start plan ends"
 		}
-		rr := fbResult{p: r.p, v: r.v, runs: ok}
-		p("### %s profile, package: %s\n\n", r.p.Name, r.v.name)
-		p("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**. crashes: %d, failovers measured: %d; takeover reasons:", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, d.TakeoverAfter, len(r.runs), len(ok))
-		var rs []string
-		for k, n := range reasons {
-			rs = append(rs, fmt.Sprintf(" %s %d", k, n))
-		}
-		slices.Sort(rs)
-		p("%s.\n\n", strings.Join(rs, ","))
-		p("| from the crash | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range rows {
-			if !r.v.fs && strings.Contains(row.name, "service") {
-				continue
-			}
-			col := fbCol(rr, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range phases {
-			col := fbCol(rr, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		if len(r.stepOrd) > 0 {
-			p("\nThe new owner's start plan, per step (median):")
-			for i, s := range r.stepOrd {
-				if i > 0 {
-					p(";")
-				}
-				var col []time.Duration
-				for _, x := range ok {
-					if d, ok := x.steps[s]; ok {
-						col = append(col, d)
-					}
-				}
-				p(" %s %.0f ms", s, float64(failbench.Pct(col, 0.5))/1e6)
-			}
-			p(". The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)")
-			if r.v.fs {
-				p("; the service's step ends with its first successful health check (retried every 100 ms), which is why the observer reaches the service before the start plan ends")
-			}
-			p(".\n")
-		}
-		if len(bad) > 0 {
-			p("\nNot complete:\n\n")
-			for _, s := range bad {
-				p("- %s\n", s)
-			}
-		}
-		if len(r.incidents) > 0 {
-			p("\nDaemons that ended on their own during these runs (the benchmark restarted them):\n\n")
-			for _, s := range r.incidents {
-				p("- %s\n", s)
-			}
-		}
-		p("\n")
+		b.WriteString(sec.String())
 	}
 	p("### keepalived, side by side\n\n")
 	if ka.skipped != "" {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/daemon"
+	"github.com/mtcluster/mtc/test/lab/failbench"
 	"github.com/mtcluster/mtc/test/testutil"
 )
 
@@ -183,9 +184,8 @@ type Node struct {
 	Addr    string
 	Socket  string
 	LogPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	// proc is the daemon's process, nil before its first start.
+	proc *failbench.Proc
 }
 
 // NewCluster creates the namespaces, the bridge, the quorum disk, the key
@@ -238,7 +238,7 @@ func NewClusterNets(t testing.TB, n, nets int, p Profile, opts ...ClusterOption)
 
 	for i := 1; i <= n; i++ {
 		nd := &Node{c: c, Name: fmt.Sprintf("n%d", i), ID: i, NS: fmt.Sprintf("mtc-%s-n%d", c.id, i),
-			Addr: fmt.Sprintf(subnetFmt, 0, i), exited: make(chan struct{})}
+			Addr: fmt.Sprintf(subnetFmt, 0, i)}
 		nd.Socket = filepath.Join(c.dir, nd.Name+".sock")
 		nd.LogPath = filepath.Join(c.dir, nd.Name+".log")
 		c.Nodes = append(c.Nodes, nd)
@@ -331,41 +331,27 @@ func newUUID() string {
 // group (the process watchdog kills that group).
 func (nd *Node) Start() {
 	t := nd.c.t
-	logf, err := os.OpenFile(nd.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd.exited = make(chan struct{})
 	args := []string{"netns", "exec", nd.NS, binary(t), "--log-level", "debug", "daemon",
 		"--config", nd.c.cfgPath, "--node", nd.Name, "--socket", nd.Socket,
 		"--journal", filepath.Join(nd.c.dir, nd.Name+".events.jsonl")}
 	if nd.c.profile.NoRealtime {
 		args = append(args, "--no-realtime")
 	}
-	cmd := exec.Command("ip", args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	p, err := failbench.StartProc(exec.Command("ip", args...), nd.LogPath)
+	if err != nil {
 		t.Fatal(err)
 	}
-	nd.cmd = cmd
-	go func() {
-		nd.waitErr = cmd.Wait()
-		logf.Close()
-		close(nd.exited)
-	}()
+	nd.proc = p
 }
 
 // Exited reports whether the daemon process has ended.
-func (nd *Node) Exited() bool {
-	select {
-	case <-nd.exited:
-		return true
-	default:
-		return false
-	}
-}
+func (nd *Node) Exited() bool { return nd.proc != nil && !nd.proc.Running() }
+
+// exited is closed when the daemon started last has ended.
+func (nd *Node) exited() <-chan struct{} { return nd.proc.Done() }
+
+// waitErr is how the daemon started last ended (nil while it runs).
+func (nd *Node) waitErr() error { return nd.proc.Err() }
 
 // KilledBySIGKILL reports whether the daemon ended by SIGKILL.
 func (nd *Node) KilledBySIGKILL() bool {
@@ -373,7 +359,7 @@ func (nd *Node) KilledBySIGKILL() bool {
 		return false
 	}
 	var ee *exec.ExitError
-	if !errors.As(nd.waitErr, &ee) {
+	if !errors.As(nd.waitErr(), &ee) {
 		return false
 	}
 	ws, ok := ee.Sys().(syscall.WaitStatus)
@@ -382,16 +368,10 @@ func (nd *Node) KilledBySIGKILL() bool {
 
 // Kill sends SIGKILL to the daemon's process group: a crash. Its watchdog
 // supervisor, in a group of its own, finds the group gone when it fires.
-func (nd *Node) Kill() {
-	if nd.cmd == nil || nd.Exited() {
-		return
-	}
-	_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
-	<-nd.exited
-}
+func (nd *Node) Kill() { nd.proc.Kill() }
 
 // PID is the daemon's process id.
-func (nd *Node) PID() int { return nd.cmd.Process.Pid }
+func (nd *Node) PID() int { return nd.proc.PID() }
 
 // Status runs `mtc status --json` on the node's socket.
 func (nd *Node) Status() (daemon.Status, error) {
@@ -435,23 +415,15 @@ func (nd *Node) Log() string {
 	return string(b)
 }
 
+// stopGrace is how long a stopped daemon may take before it is killed.
+const stopGrace = 10 * time.Second
+
 func (c *Cluster) stopAll() {
+	var ps []*failbench.Proc
 	for _, nd := range c.Nodes {
-		if nd.cmd != nil && !nd.Exited() {
-			_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGTERM)
-		}
+		ps = append(ps, nd.proc)
 	}
-	for _, nd := range c.Nodes {
-		if nd.cmd == nil {
-			continue
-		}
-		select {
-		case <-nd.exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
-			<-nd.exited
-		}
-	}
+	failbench.StopAll(stopGrace, ps...)
 	if c.t.Failed() {
 		for _, nd := range c.Nodes {
 			c.t.Logf("---- log of %s (%s) ----\n%s", nd.Name, nd.LogPath, tail(nd.Log(), 60))
@@ -546,7 +518,7 @@ func (c *Cluster) waitStoppedThenKilled(nd *Node) {
 		return sawStopped && nd.Exited()
 	})
 	if !nd.KilledBySIGKILL() {
-		c.t.Fatalf("%s exited with %v, want killed by SIGKILL from the process watchdog", nd.Name, nd.waitErr)
+		c.t.Fatalf("%s exited with %v, want killed by SIGKILL from the process watchdog", nd.Name, nd.waitErr())
 	}
 	if !strings.Contains(nd.Log(), "watchdog fired") {
 		c.t.Fatalf("%s's log does not show the watchdog firing:\n%s", nd.Name, tail(nd.Log(), 30))
@@ -573,15 +545,4 @@ func (c *Cluster) AddHost(k, host int) string {
 
 // Stop stops the daemon as an operator does (SIGTERM to its process
 // group) and waits for it to exit.
-func (nd *Node) Stop() {
-	if nd.cmd == nil || nd.Exited() {
-		return
-	}
-	_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-nd.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-nd.cmd.Process.Pid, syscall.SIGKILL)
-		<-nd.exited
-	}
-}
+func (nd *Node) Stop() { nd.proc.Stop(stopGrace) }

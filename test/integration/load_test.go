@@ -690,7 +690,7 @@ func measureLoad(b *testing.B, lp loadProfile, plan loadPlan, dur time.Duration)
 	}
 	for _, nd := range c.Nodes {
 		if gone[nd.Name] {
-			r.exited = append(r.exited, fmt.Sprintf("%s (%v)", nd.Name, nd.waitErr))
+			r.exited = append(r.exited, fmt.Sprintf("%s (%v)", nd.Name, nd.waitErr()))
 		}
 		for _, l := range strings.Split(nd.Log()[logOffset[nd.Name]:], "\n") {
 			switch {

@@ -118,7 +118,7 @@ func TestNetnsFrozenDaemonKilledByWatchdog(t *testing.T) {
 	}
 	c.WaitFor("n3 killed by its watchdog while frozen", n3.Exited)
 	if !n3.KilledBySIGKILL() {
-		t.Fatalf("frozen n3 ended with %v, want SIGKILL", n3.waitErr)
+		t.Fatalf("frozen n3 ended with %v, want SIGKILL", n3.waitErr())
 	}
 	if !strings.Contains(n3.Log(), "watchdog fired") {
 		t.Fatalf("n3's log does not show its watchdog firing:\n%s", tail(n3.Log(), 20))

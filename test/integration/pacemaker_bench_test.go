@@ -164,27 +164,13 @@ type pmReport struct {
 // pmNode is one Pacemaker node (corosync, pacemakerd and its daemons) in a
 // benchmark node's namespaces.
 type pmNode struct {
-	nd     *Node
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func (n *pmNode) running() bool {
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill is the crash: SIGKILL to the node's process group (the node
-// process, corosync, pacemakerd and its daemons); fbCluster.crash then
-// kills whatever else is left in the namespace (resource agents' children).
-func (n *pmNode) kill() {
-	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-	<-n.exited
+	nd  *Node
+	dir string
+	// proc is the node process; its process group holds corosync,
+	// pacemakerd and its daemons. Killing it is the crash (fbCluster.crash
+	// then kills whatever else is left in the namespace: resource agents'
+	// children).
+	proc *failbench.Proc
 }
 
 type pmCluster struct {
@@ -234,9 +220,7 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 		}
 		stopped = true
 		for _, n := range pc.nodes {
-			if n.running() {
-				n.kill()
-			}
+			n.proc.Kill()
 			if err := failbench.KillNetNS("/run/netns/" + n.nd.NS); err != nil {
 				fc.b.Error(err)
 			}
@@ -266,19 +250,9 @@ func (fc *fbCluster) pacemaker(runs int) pmReport {
 	}
 	missed := 0
 	for i := 0; i < runs; i++ {
-		pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
-		if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
-			fbProgress("pacemaker: the observer got no answer from the VIP on %s before the crash", holder.Name)
-		}
 		r := pmRun{from: holder.Name, dc: dc == holder.Name}
-		crashed, down := fc.crash(holder, pc.nodes[holder.Name].kill)
-		for deadline := crashed.Add(pmRunBound); time.Now().Before(deadline); time.Sleep(fbProbeEvery) {
-			if at, _, _, ok := pr.First(down, false); ok {
-				r.vip = at.Sub(crashed)
-				break
-			}
-		}
-		pr.Stop()
+		var crashed time.Time
+		crashed, r.vip = fc.crashVIP("pacemaker", holder, pc.nodes[holder.Name].proc.Kill, pmRunBound)
 		if hs := fc.vipHolders(); len(hs) == 1 {
 			r.to = hs[0].Name
 		}
@@ -400,36 +374,25 @@ nodelist {
 // start starts nd's Pacemaker node (its log: DIR/node.log).
 func (pc *pmCluster) start(nd *Node) {
 	n := pc.nodes[nd.Name]
-	logf, err := os.OpenFile(filepath.Join(n.dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command("ip", "netns", "exec", nd.NS, pc.fc.self, "mtc-failbench-pcmk-node", n.dir, nd.Name)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS}
+	p, err := failbench.StartProc(cmd, filepath.Join(n.dir, "node.log"))
 	if err != nil {
 		pc.fc.b.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", nd.NS, pc.fc.self, "mtc-failbench-pcmk-node", n.dir, nd.Name)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Cloneflags: syscall.CLONE_NEWUTS}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		pc.fc.b.Fatal(err)
-	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	exited := n.exited
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
+	n.proc = p
 }
 
 // exec runs a command in nd's Pacemaker node's namespaces (network, mount,
 // UTS) and returns its standard output.
 func (pc *pmCluster) exec(nd *Node, args ...string) ([]byte, error) {
 	n := pc.nodes[nd.Name]
-	if !n.running() {
+	if !n.proc.Running() {
 		return nil, fmt.Errorf("pacemaker node %s is not running", nd.Name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--target", strconv.Itoa(n.cmd.Process.Pid), "--mount", "--net", "--uts", "--"}, args...)...)
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--target", strconv.Itoa(n.proc.PID()), "--mount", "--net", "--uts", "--"}, args...)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -531,7 +494,7 @@ func (pc *pmCluster) waitStable(rep *pmReport) (*Node, string, time.Time, error)
 	var since time.Time
 	for deadline := time.Now().Add(pmStableBound); time.Now().Before(deadline); time.Sleep(pmPoll) {
 		for _, nd := range pc.fc.c.Nodes {
-			if n := pc.nodes[nd.Name]; !n.running() {
+			if n := pc.nodes[nd.Name]; !n.proc.Running() {
 				rep.failed = append(rep.failed, fmt.Sprintf("Pacemaker on %s ended by itself (%s) and was restarted", nd.Name, lastLine(readFile(filepath.Join(n.dir, "node.log")))))
 				fbProgress("%s", rep.failed[len(rep.failed)-1])
 				if err := failbench.KillNetNS("/run/netns/" + nd.NS); err != nil {

@@ -2,12 +2,14 @@ package failbench
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,4 +71,60 @@ func NetNSPIDs(want string) []int {
 		}
 	}
 	return out
+}
+
+// Crash does to a node what a crash and a reset do, in this order: its
+// link dev goes down through h, a netlink handle in its network namespace
+// (the crash instant: nothing it does afterwards reaches the others);
+// stop ends its software as the benchmark crashes it (a filesystem shut
+// down without flushing its journal, its process group killed); every
+// process left in its namespace at nsPath is killed, which also ends its
+// mount namespace; and vip leaves dev. It returns the time just before
+// the link went down and just after.
+func Crash(h *netlink.Handle, dev, nsPath string, vip netip.Addr, stop func()) (crashed, down time.Time, err error) {
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	crashed = time.Now()
+	if err := h.LinkSetDown(link); err != nil {
+		return crashed, time.Time{}, err
+	}
+	down = time.Now()
+	stop()
+	if err := KillNetNS(nsPath); err != nil {
+		return crashed, down, err
+	}
+	if addrs, err := h.AddrList(link, netlink.FAMILY_V4); err == nil {
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == vip {
+				_ = h.AddrDel(link, &a)
+			}
+		}
+	}
+	return crashed, down, nil
+}
+
+// LinkUp sets link dev up through h, as a crashed node's restart does.
+func LinkUp(h *netlink.Handle, dev string) error {
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return err
+	}
+	return h.LinkSetUp(link)
+}
+
+// HasAddr reports whether link dev carries the IPv4 address ip.
+func HasAddr(h *netlink.Handle, dev string, ip netip.Addr) bool {
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return false
+	}
+	addrs, _ := h.AddrList(link, netlink.FAMILY_V4)
+	for _, a := range addrs {
+		if got, ok := netip.AddrFromSlice(a.IP.To4()); ok && got == ip {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtcluster/mtc/test/lab/failbench"
 	"github.com/mtcluster/mtc/test/lab/labkit"
 )
 
@@ -283,7 +284,7 @@ func (c *fpCluster) runningOnOne(except *fpNode) bool {
 		if err != nil {
 			return false
 		}
-		v, ok := fpView(s)
+		v, ok := failbench.PackageView(s, fpPkg)
 		if !ok || v.State != "running" || v.Owner == "" || (owner != "" && v.Owner != owner) {
 			return false
 		}

@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,9 +66,15 @@ const (
 	// fpStableBound bounds the wait for the cluster to settle (three
 	// members, the package running once) after a start or a restart.
 	fpStableBound = 3 * time.Minute
+	// fpStablePoll is the pause between two looks at the cluster while it
+	// settles: each status costs the daemons CPU the emulated guest lacks.
+	fpStablePoll = 500 * time.Millisecond
 	// fpGiveUp: after this many failovers in a row that do not complete,
 	// the case is given up (and the report says so).
 	fpGiveUp = 3
+	// fpStopGrace is how long a stopped daemon may take before it is
+	// killed.
+	fpStopGrace = 20 * time.Second
 )
 
 var fpLVDev = "/dev/mapper/" + fpVG + "-" + fpLV
@@ -89,23 +94,15 @@ type fpProfile struct {
 
 // fpRun is one crash, every time since the crash.
 type fpRun struct {
-	from, to                                   string
-	left, takenOver, claimed, started, running time.Duration
-	fenceAsked, fenced                         time.Duration // the fencer's: request, verified fence
-	fencer, reason                             string
-	vip                                        time.Duration // observer: first answer
-	steps                                      map[string]time.Duration
-	stepOrder                                  []string
-	complete                                   bool
-	err                                        string
+	failbench.Run
+	fenceAsked, fenced time.Duration // the fencer's: request, verified fence
+	fencer             string
 }
 
 type fpResult struct {
-	p         fpProfile
-	v         fpVariant
-	runs      []fpRun
-	stepOrd   []string
-	incidents []string
+	p fpProfile
+	v fpVariant
+	failbench.Case[fpRun]
 }
 
 // TestFailoverPR: the failover benchmark with PR fencing, in the guest.
@@ -154,7 +151,7 @@ func TestFailoverPR(t *testing.T) {
 	// least one failover.
 	measured := len(results) > 0
 	for _, r := range results {
-		measured = measured && len(fpCol(r, func(x fpRun) time.Duration { return x.vip })) > 0
+		measured = measured && len(failbench.Col(r.Runs, func(x fpRun) time.Duration { return x.VIP })) > 0
 	}
 	if !measured {
 		t.Error("a case measured no failover: the report is not written")
@@ -175,22 +172,10 @@ type fpNode struct {
 	data1          string // its own iSCSI path to data1
 	socket, log    string
 	h              *netlink.Handle
-	cmd            *exec.Cmd
-	exited         chan struct{}
-	waitErr        error
+	proc           *failbench.Proc // its daemon, nil before the first start
 }
 
-func (n *fpNode) running() bool {
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (n *fpNode) running() bool { return n.proc.Running() }
 
 // fpCluster is the cluster of one case with its observer.
 type fpCluster struct {
@@ -211,37 +196,18 @@ func fpMeasure(t *testing.T, p fpProfile, v fpVariant, trials int) fpResult {
 		t.Fatalf("%s timing: %v", p.name, errors.Join(errs...))
 	}
 	c := fpNewCluster(t, p, v)
-	owner, inc := c.waitStable()
-	res.incidents = append(res.incidents, prefixed("before the first crash: ", inc)...)
-	incomplete := 0
-	for i := 0; i < trials; i++ {
-		r := c.crashAndMeasure(owner)
-		res.runs = append(res.runs, r)
-		for _, s := range r.stepOrder {
-			if !slices.Contains(res.stepOrd, s) {
-				res.stepOrd = append(res.stepOrd, s)
+	var gaveUp bool
+	res.Case, gaveUp = failbench.Trials[*fpNode, fpRun]{Crashes: trials, GiveUp: fpGiveUp, Settle: c.waitStable, Crash: c.crashAndMeasure,
+		Restore: func(r fpRun) { c.restore(c.node(r.From)) },
+		Done: func(i int, r fpRun) {
+			t.Logf("%s, %s, run %d: %s -> %s: left %v, fence asked %v, fenced %v (by %s), taken over %v (%s), claimed %v, started %v, running %v; VIP %v %s",
+				p.name, v.name, i+1, r.From, r.To, r.Left, r.fenceAsked, r.fenced, r.fencer, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.Err)
+			if r.Complete && r.Reason != "fenced" {
+				t.Errorf("run %d: the takeover of %s was allowed for %q, want fenced: PR fencing did not work", i+1, r.From, r.Reason)
 			}
-		}
-		t.Logf("%s, %s, run %d: %s -> %s: left %v, fence asked %v, fenced %v (by %s), taken over %v (%s), claimed %v, started %v, running %v; VIP %v %s",
-			p.name, v.name, i+1, r.from, r.to, r.left, r.fenceAsked, r.fenced, r.fencer, r.takenOver, r.reason, r.claimed, r.started, r.running, r.vip, r.err)
-		if r.complete {
-			incomplete = 0
-			if r.reason != "fenced" {
-				t.Errorf("run %d: the takeover of %s was allowed for %q, want fenced: PR fencing did not work", i+1, r.from, r.reason)
-			}
-		} else if incomplete++; incomplete >= fpGiveUp {
-			res.incidents = append(res.incidents, fmt.Sprintf("given up after run %d: %d failovers in a row did not complete", i+1, incomplete))
-			t.Errorf("%s, %s: %d failovers in a row did not complete", p.name, v.name, incomplete)
-			break
-		}
-		victim := c.node(r.from)
-		c.restore(victim)
-		owner, inc = c.waitStable()
-		took := ""
-		if r.complete {
-			took = ", " + r.to + " took over"
-		}
-		res.incidents = append(res.incidents, prefixed(fmt.Sprintf("after run %d (%s crashed%s): ", i+1, r.from, took), inc)...)
+		}}.Run()
+	if gaveUp {
+		t.Errorf("%s, %s: %d failovers in a row did not complete", p.name, v.name, fpGiveUp)
 	}
 	return res
 }
@@ -277,14 +243,6 @@ func fpProfiles(t *testing.T) []fpProfile {
 		ps = append(ps, all[i])
 	}
 	return ps
-}
-
-func prefixed(p string, s []string) []string {
-	var out []string
-	for _, x := range s {
-		out = append(out, p+x)
-	}
-	return out
 }
 
 // fpNewCluster builds the namespaces, the per-node LVM configuration, the
@@ -337,7 +295,7 @@ func fpNewCluster(t *testing.T, p fpProfile, v fpVariant) *fpCluster {
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("node%d", i)
 		n := &fpNode{name: name, id: i, ns: "fp-" + name, addr: fmt.Sprintf("10.213.0.%d", i),
-			socket: filepath.Join(c.dir, name+".sock"), log: filepath.Join(c.dir, name+".log"), exited: make(chan struct{})}
+			socket: filepath.Join(c.dir, name+".sock"), log: filepath.Join(c.dir, name+".log")}
 		n.data1 = dev(t, san, name, "data1")
 		dm, err := labkit.OpenDMPath(ctx, labkit.DMName(name, "quorum"), dev(t, san, name, "quorum"))
 		if err != nil {
@@ -406,7 +364,7 @@ func fpNewCluster(t *testing.T, p fpProfile, v fpVariant) *fpCluster {
 		}
 		if !n.running() {
 			b, _ := os.ReadFile(n.log)
-			t.Fatalf("%s's daemon exited while starting (%v):\n%s", n.name, n.waitErr, fpTail(string(b), 5))
+			t.Fatalf("%s's daemon exited while starting (%v):\n%s", n.name, n.proc.Err(), fpTail(string(b), 5))
 		}
 	}
 	return c
@@ -542,7 +500,7 @@ func (c *fpCluster) start(n *fpNode) {
 	}
 	c.starts++
 	fmt.Fprintf(logf, "---- start %d ----\n", c.starts)
-	n.exited = make(chan struct{})
+	logf.Close()
 	// --no-realtime: the lab's SAN (the LIO target and the iSCSI
 	// initiators' threads) runs in the same kernel at normal priority on
 	// two emulated CPUs; real-time heartbeat threads of three daemons
@@ -551,40 +509,25 @@ func (c *fpCluster) start(n *fpNode) {
 	cmd := exec.Command("ip", "netns", "exec", n.ns, fpMTC, "--log-level", "debug", "daemon", "--no-realtime",
 		"--config", c.cfg, "--node", n.name, "--socket", n.socket,
 		"--journal", filepath.Join(c.dir, n.name+".events.jsonl"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	p, err := failbench.StartProc(cmd, n.log)
+	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = cmd
-	exited := n.exited
-	go func() {
-		n.waitErr = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
+	n.proc = p
 }
 
 // stopAll stops every daemon as an operator does (SIGTERM, then SIGKILL
 // after 20 s) and, when the test failed, logs the end of each log.
 func (c *fpCluster) stopAll() {
+	var ps []*failbench.Proc
 	for _, n := range c.nodes {
-		if n.running() {
-			_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
-		}
+		ps = append(ps, n.proc)
 	}
+	failbench.StopAll(fpStopGrace, ps...)
 	for _, n := range c.nodes {
-		if n.cmd == nil {
-			continue
+		if n.proc != nil {
+			_ = failbench.KillNetNS("/run/netns/" + n.ns)
 		}
-		select {
-		case <-n.exited:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-			<-n.exited
-		}
-		_ = failbench.KillNetNS("/run/netns/" + n.ns)
 	}
 	if c.t.Failed() {
 		for _, n := range c.nodes {
@@ -621,18 +564,7 @@ func fpTail(s string, n int) string {
 }
 
 func (c *fpCluster) status(n *fpNode) (daemon.Status, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
-	defer cancel()
-	return daemon.QueryStatus(ctx, n.socket)
-}
-
-func fpView(s daemon.Status) (daemon.PackageView, bool) {
-	for _, p := range s.Packages {
-		if p.Name == fpPkg {
-			return p, true
-		}
-	}
-	return daemon.PackageView{}, false
+	return failbench.Status(c.ctx, n.socket, 3*time.Second)
 }
 
 // waitStable waits until every node holds quorum with all three and sees
@@ -640,68 +572,51 @@ func fpView(s daemon.Status) (daemon.PackageView, bool) {
 // ended meanwhile (its watchdog killed it after a self-fence) is
 // restarted, and said so in the incidents returned.
 func (c *fpCluster) waitStable() (*fpNode, []string) {
-	var incidents []string
-	deadline := time.Now().Add(fpStableBound)
-	for time.Now().Before(deadline) {
-		for _, n := range c.nodes {
-			if n.cmd != nil && !n.running() {
-				incidents = append(incidents, fmt.Sprintf("%s ended (%s) and was restarted", n.name, c.exitReason(n)))
-				c.t.Log(incidents[len(incidents)-1])
-				_ = failbench.KillNetNS("/run/netns/" + n.ns)
-				c.start(n)
-				continue
-			}
-			// A node that self-fenced stays stopped under watchdog mode
-			// "none": reset it as its watchdog would.
-			if s, err := c.status(n); err == nil && s.Stopped {
-				incidents = append(incidents, fmt.Sprintf("%s self-fenced (%s) and was reset (killed and restarted)", n.name, s.Reason))
-				c.t.Log(incidents[len(incidents)-1])
-				_ = failbench.KillNetNS("/run/netns/" + n.ns)
-				if n.running() {
-					<-n.exited
-				}
-				c.start(n)
-			}
-		}
-		if owner, ok := c.stable(); ok {
-			return owner, incidents
-		}
-		// Each status costs the daemons CPU the emulated guest lacks.
-		time.Sleep(500 * time.Millisecond)
+	settle := failbench.Settle[*fpNode]{Nodes: c.nodes, Package: fpPkg, Status: c.status, Revive: c.revive,
+		Log:   func(inc string) { c.t.Log(inc) },
+		Bound: fpStableBound, Poll: fpStablePoll}
+	owner, incidents, ok := settle.Wait()
+	if ok {
+		return c.node(owner), incidents
 	}
 	var states []string
 	for _, n := range c.nodes {
 		s, err := c.status(n)
-		pv, _ := fpView(s)
+		pv, _ := failbench.PackageView(s, fpPkg)
 		states = append(states, fmt.Sprintf("%s: err %v, quorate %v, members %v, package %s on %q pending %q nodes %+v", n.name, err, s.Quorate, s.Members, pv.State, pv.Owner, pv.Pending, pv.Nodes))
 	}
 	c.t.Fatalf("not all three quorate with the package running on one node within %v:\n%s", fpStableBound, strings.Join(states, "\n"))
 	return nil, nil
 }
 
-func (c *fpCluster) stable() (*fpNode, bool) {
-	owner := ""
-	for _, n := range c.nodes {
-		s, err := c.status(n)
-		if err != nil || !s.Quorate || s.Stopped || len(s.Members) != len(c.nodes) {
-			return nil, false
-		}
-		v, ok := fpView(s)
-		if !ok || v.State != "running" || v.Owner == "" || v.Pending != "" || len(v.Nodes) != 1 {
-			return nil, false
-		}
-		if owner != "" && owner != v.Owner {
-			return nil, false
-		}
-		owner = v.Owner
+// revive restarts n's daemon if it ended, and resets n if it self-fenced:
+// under watchdog mode "none" a node that self-fenced stays stopped, and is
+// reset here as its watchdog would reset it. It says what it did ("" for
+// nothing).
+func (c *fpCluster) revive(n *fpNode) string {
+	if n.proc != nil && !n.running() {
+		inc := fmt.Sprintf("%s ended (%s) and was restarted", n.name, c.exitReason(n))
+		_ = failbench.KillNetNS("/run/netns/" + n.ns)
+		c.start(n)
+		return inc
 	}
-	return c.node(owner), true
+	s, err := c.status(n)
+	if err != nil || !s.Stopped {
+		return ""
+	}
+	inc := fmt.Sprintf("%s self-fenced (%s) and was reset (killed and restarted)", n.name, s.Reason)
+	_ = failbench.KillNetNS("/run/netns/" + n.ns)
+	if n.running() {
+		<-n.proc.Done()
+	}
+	c.start(n)
+	return inc
 }
 
 // exitReason is why a daemon ended: the last self-fence in its log, else
 // its exit status.
 func (c *fpCluster) exitReason(n *fpNode) string {
-	why := fmt.Sprint(n.waitErr)
+	why := fmt.Sprint(n.proc.Err())
 	b, _ := os.ReadFile(n.log)
 	lastErr := ""
 	for _, l := range strings.Split(string(b), "\n") {
@@ -710,7 +625,7 @@ func (c *fpCluster) exitReason(n *fpNode) string {
 		}
 		if _, r, ok := strings.Cut(l, `reason="`); ok && strings.Contains(l, "SELF-FENCE") {
 			r, _, _ = strings.Cut(r, `"`)
-			why = fmt.Sprintf("self-fenced: %s; then %v", r, n.waitErr)
+			why = fmt.Sprintf("self-fenced: %s; then %v", r, n.proc.Err())
 		}
 	}
 	if lastErr != "" {
@@ -729,32 +644,14 @@ func (c *fpCluster) exitReason(n *fpNode) string {
 // the victim's (fenced) path. It returns the time just before the link
 // went down and just after.
 func (c *fpCluster) crash(victim *fpNode) (crashed, down time.Time) {
-	t := c.t
-	link, err := victim.h.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	crashed = time.Now()
-	if err := victim.h.LinkSetDown(link); err != nil {
-		t.Fatal(err)
-	}
-	down = time.Now()
-	if c.fs && victim.running() {
-		failbench.ShutdownFS(victim.cmd.Process.Pid, fpMount)
-	}
-	if victim.running() {
-		_ = syscall.Kill(-victim.cmd.Process.Pid, syscall.SIGKILL)
-		<-victim.exited
-	}
-	if err := failbench.KillNetNS("/run/netns/" + victim.ns); err != nil {
-		t.Fatal(err)
-	}
-	if addrs, err := victim.h.AddrList(link, netlink.FAMILY_V4); err == nil {
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == c.vip.Addr() {
-				_ = victim.h.AddrDel(link, &a)
-			}
+	crashed, down, err := failbench.Crash(victim.h, "eth0", "/run/netns/"+victim.ns, c.vip.Addr(), func() {
+		if c.fs && victim.running() {
+			failbench.ShutdownFS(victim.proc.PID(), fpMount)
 		}
+		victim.proc.Kill()
+	})
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	if c.fs {
 		c.removeVictimLV(victim)
@@ -799,11 +696,7 @@ func lvOver(lv, path string) bool {
 
 // restore brings the crashed node's link up and starts its daemon.
 func (c *fpCluster) restore(victim *fpNode) {
-	link, err := victim.h.LinkByName("eth0")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := victim.h.LinkSetUp(link); err != nil {
+	if err := failbench.LinkUp(victim.h, "eth0"); err != nil {
 		c.t.Fatal(err)
 	}
 	c.start(victim)
@@ -816,7 +709,7 @@ func (c *fpCluster) crashAndMeasure(owner *fpNode) fpRun {
 	if !pr.WaitAnswer(time.Now(), 5*time.Second, false) {
 		c.t.Logf("the observer got no answer from the VIP on %s before the crash (%v)", owner.name, pr.Err())
 	}
-	r := fpRun{from: owner.name}
+	r := fpRun{Run: failbench.Run{From: owner.name}}
 	crashed, down := c.crash(owner)
 	var survivors []*fpNode
 	for _, n := range c.nodes {
@@ -847,76 +740,48 @@ func (c *fpCluster) crashAndMeasure(owner *fpNode) fpRun {
 					}
 				}
 			}
-			if r.running != 0 {
+			if r.Running != 0 {
 				continue
 			}
-			pv, ok := fpView(s)
-			f := pv.Failover
-			if !ok || f == nil || f.From != owner.name || f.To != n.name || f.Running == 0 || !f.Lost.After(crashed) {
-				continue
-			}
-			left := f.Lost.Sub(crashed)
-			r.to, r.reason = n.name, f.Reason
-			r.left, r.takenOver, r.claimed, r.started, r.running = left, left+f.TakenOver, left+f.Claimed, left+f.Started, left+f.Running
-			if pv.LastStart != nil {
-				r.steps = map[string]time.Duration{}
-				for _, st := range pv.LastStart.Steps {
-					name := strings.ReplaceAll(st.Name, fpMount, "MOUNTPOINT")
-					if _, seen := r.steps[name]; !seen {
-						r.stepOrder = append(r.stepOrder, name)
-					}
-					r.steps[name] = st.Duration()
-				}
+			pv, _ := failbench.PackageView(s, fpPkg)
+			if tl, ok := failbench.ReadTimeline(pv, owner.name, n.name, crashed, fpStepName); ok {
+				r.Timeline = tl
 			}
 		}
 		vip, _, _, ok := pr.First(down, false)
-		done = r.running != 0 && ok && (r.fenced != 0 || r.reason != "fenced")
+		done = r.Running != 0 && ok && (r.fenced != 0 || r.Reason != "fenced")
 		if done {
-			r.complete = true
-			r.vip = vip.Sub(crashed)
+			r.Complete = true
+			r.VIP = vip.Sub(crashed)
 		}
 	}
 	switch {
 	case gone:
-		r.err = "every survivor ended before the failover completed"
+		r.Err = "every survivor ended before the failover completed"
 	case !done:
-		r.err = fmt.Sprintf("no complete failover within %v", fpRunBound)
+		r.Err = fmt.Sprintf("no complete failover within %v", fpRunBound)
 	}
-	if r.complete {
-		if holders := c.vipHolders(); len(holders) != 1 || holders[0] != r.to {
-			r.err = fmt.Sprintf("the VIP is on %v, the new owner is %s", holders, r.to)
-			c.t.Errorf("after %s crashed: %s", owner.name, r.err)
+	if r.Complete {
+		if holders := c.vipHolders(); len(holders) != 1 || holders[0] != r.To {
+			r.Err = fmt.Sprintf("the VIP is on %v, the new owner is %s", holders, r.To)
+			c.t.Errorf("after %s crashed: %s", owner.name, r.Err)
 		}
 	}
-	if r.err != "" {
-		c.t.Logf("%s crashed: %s", owner.name, r.err)
+	if r.Err != "" {
+		c.t.Logf("%s crashed: %s", owner.name, r.Err)
 	}
 	return r
 }
+
+// fpStepName is a start plan step's name in the report.
+func fpStepName(s string) string { return strings.ReplaceAll(s, fpMount, "MOUNTPOINT") }
 
 // vipHolders are the nodes whose eth0 carries the VIP.
 func (c *fpCluster) vipHolders() []string {
 	var out []string
 	for _, n := range c.nodes {
-		link, err := n.h.LinkByName("eth0")
-		if err != nil {
-			continue
-		}
-		addrs, _ := n.h.AddrList(link, netlink.FAMILY_V4)
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == c.vip.Addr() {
-				out = append(out, n.name)
-			}
-		}
-	}
-	return out
-}
-
-func fpCol(r fpResult, f func(fpRun) time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, x := range r.runs {
-		if x.complete {
-			out = append(out, f(x))
+		if failbench.HasAddr(n.h, "eth0", c.vip.Addr()) {
+			out = append(out, n.name)
 		}
 	}
 	return out
@@ -937,92 +802,30 @@ func fpReport(results []fpResult, trials int, took time.Duration) string {
 	p("(%d crashes per timing profile and package; the whole run took %s).\n\n", trials, took.Round(time.Second))
 	p("**Guest figures, under emulation.** The guest runs under QEMU's software emulation (TCG, no KVM), on the guest's clock: every CPU-bound step (a process start, an lvm2 command, a mount) is several times slower than on the host, so compare the phases with the host section, not the totals. The crash is the host benchmark's (package failbench, the same observer): the owner's link goes down (the crash instant), its filesystem stops without a log flush, every process in its namespace is killed with SIGKILL, its VIP leaves its interface, and its device-mapper map of the LV is removed (the nodes share the guest's device-mapper; a reset host has none). What a real crash also does and this one does not: the victim's iSCSI initiator is the guest's kernel and stays up, so the PREEMPT AND ABORT meets a live initiator with nothing in flight (milliseconds); a crashed host with writes inside the target costs what `fence-latency` measures.\n\n")
 	p("**What PR fencing buys.** On the host (section `failover`) no node can be fenced and the survivors wait for the lost node's watchdog deadline, TakeoverAfter after it left the membership. Here a survivor fences it as soon as it is declared dead, and the takeover follows the verified fence (reason `fenced`):\n\n")
-	rows := []struct {
-		name string
-		f    func(fpRun) time.Duration
-	}{
-		{"crash → old owner left the membership (detection)", func(x fpRun) time.Duration { return x.left }},
-		{"crash → fence verified (the fencer)", func(x fpRun) time.Duration { return x.fenced }},
-		{"crash → takeover allowed", func(x fpRun) time.Duration { return x.takenOver }},
-		{"crash → package claimed", func(x fpRun) time.Duration { return x.claimed }},
-		{"crash → start ordered", func(x fpRun) time.Duration { return x.started }},
-		{"crash → running (start plan done)", func(x fpRun) time.Duration { return x.running }},
-		{"crash → **VIP answering** (observer)", func(x fpRun) time.Duration { return x.vip }},
+	rows := []failbench.Row[fpRun]{
+		{Name: "crash → old owner left the membership (detection)", Of: func(x fpRun) time.Duration { return x.Left }},
+		{Name: "crash → fence verified (the fencer)", Of: func(x fpRun) time.Duration { return x.fenced }},
+		{Name: "crash → takeover allowed", Of: func(x fpRun) time.Duration { return x.TakenOver }},
+		{Name: "crash → package claimed", Of: func(x fpRun) time.Duration { return x.Claimed }},
+		{Name: "crash → start ordered", Of: func(x fpRun) time.Duration { return x.Started }},
+		{Name: "crash → running (start plan done)", Of: func(x fpRun) time.Duration { return x.Running }},
+		{Name: "crash → **VIP answering** (observer)", Of: func(x fpRun) time.Duration { return x.VIP }},
 	}
-	phases := []struct {
-		name string
-		f    func(fpRun) time.Duration
-	}{
-		{"detection", func(x fpRun) time.Duration { return x.left }},
-		{"fencing: fence requested → verified (quorum LUN and data1)", func(x fpRun) time.Duration { return x.fenced - x.fenceAsked }},
-		{"left → takeover allowed (instead of the watchdog wait)", func(x fpRun) time.Duration { return x.takenOver - x.left }},
-		{"claim (takeover → claimed)", func(x fpRun) time.Duration { return x.claimed - x.takenOver }},
-		{"claimed → start ordered", func(x fpRun) time.Duration { return x.started - x.claimed }},
-		{"start ordered → VIP answering (observer)", func(x fpRun) time.Duration { return x.vip - x.started }},
-		{"start plan (ordered → running)", func(x fpRun) time.Duration { return x.running - x.started }},
+	phases := []failbench.Row[fpRun]{
+		{Name: "detection", Of: func(x fpRun) time.Duration { return x.Left }},
+		{Name: "fencing: fence requested → verified (quorum LUN and data1)", Of: func(x fpRun) time.Duration { return x.fenced - x.fenceAsked }},
+		{Name: "left → takeover allowed (instead of the watchdog wait)", Of: func(x fpRun) time.Duration { return x.TakenOver - x.Left }},
+		{Name: "claim (takeover → claimed)", Of: func(x fpRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{Name: "claimed → start ordered", Of: func(x fpRun) time.Duration { return x.Started - x.Claimed }},
+		{Name: "start ordered → VIP answering (observer)", Of: func(x fpRun) time.Duration { return x.VIP - x.Started }},
+		{Name: "start plan (ordered → running)", Of: func(x fpRun) time.Duration { return x.Running - x.Started }},
 	}
 	for _, r := range results {
 		t := r.p.timing
-		d := t.Derive()
-		var bad []string
-		reasons := map[string]int{}
-		n := 0
-		for i, x := range r.runs {
-			if x.err != "" {
-				bad = append(bad, fmt.Sprintf("run %d (%s crashed): %s", i+1, x.from, x.err))
-			}
-			if x.complete {
-				n++
-				reasons[x.reason]++
-			}
-		}
-		p("### %s profile, package: %s\n\n", r.p.name, r.v.name)
-		p("heartbeat_interval %v, io_timeout %v, failure_timeout %v, watchdog_timeout %v: the watchdog wait this replaces would be TakeoverAfter **%v** after detection. crashes: %d, failovers measured: %d; takeover reasons:", t.HeartbeatInterval, t.IOTimeout, t.FailureTimeout, t.WatchdogTimeout, d.TakeoverAfter, len(r.runs), n)
-		var rs []string
-		for k, c := range reasons {
-			rs = append(rs, fmt.Sprintf(" %s %d", k, c))
-		}
-		slices.Sort(rs)
-		p("%s.\n\n", strings.Join(rs, ","))
-		p("| from the crash | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range rows {
-			col := fpCol(r, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		p("\n| phase | p50 | p95 | max |\n|---|---|---|---|\n")
-		for _, row := range phases {
-			col := fpCol(r, row.f)
-			p("| %s | %s |\n", row.name, failbench.Quantiles(col))
-		}
-		if len(r.stepOrd) > 0 {
-			p("\nThe new owner's start plan, per step (median):")
-			for i, s := range r.stepOrd {
-				if i > 0 {
-					p(";")
-				}
-				var col []time.Duration
-				for _, x := range r.runs {
-					if d, ok := x.steps[s]; ok && x.complete {
-						col = append(col, d)
-					}
-				}
-				p(" %s %.0f ms", s, float64(failbench.Pct(col, 0.5))/1e6)
-			}
-			p(".\n")
-		}
-		if len(bad) > 0 {
-			p("\nNot complete:\n\n")
-			for _, s := range bad {
-				p("- %s\n", s)
-			}
-		}
-		if len(r.incidents) > 0 {
-			p("\nDaemons that ended on their own during these runs (the benchmark restarted them):\n\n")
-			for _, s := range r.incidents {
-				p("- %s\n", s)
-			}
-		}
-		p("\n")
+		b.WriteString(failbench.Section[fpRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.name, r.v.name),
+			Timing: fmt.Sprintf("heartbeat_interval %v, io_timeout %v, failure_timeout %v, watchdog_timeout %v: the watchdog wait this replaces would be TakeoverAfter **%v** after detection",
+				t.HeartbeatInterval, t.IOTimeout, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter),
+			Case: r.Case, Rows: rows, Phases: phases}.String())
 	}
 	return b.String()
 }
