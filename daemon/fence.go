@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtcluster/mtc/fence"
@@ -53,11 +54,38 @@ type fencing struct {
 	// noneLogged: the watchdog fallback was logged for this victim's
 	// incarnation.
 	noneLogged map[quorum.Target]bool
+	// seq numbers the machine's fence jobs (event loop). The worker skips
+	// a job of a target whose withdrawal came after it was queued:
+	// withdrawn[t] is the last seq queued for t when the machine
+	// withdrew it (quorum.Ready.WithdrawFence). Under wmu: the worker
+	// reads and prunes it.
+	seq       uint64
+	wmu       sync.Mutex
+	withdrawn map[quorum.Target]uint64
+}
+
+// skipWithdrawn reports whether the worker must drop j, withdrawn since it
+// was queued, and forgets withdrawals no queued job can match any more.
+func (fz *fencing) skipWithdrawn(j fenceJob) bool {
+	if j.rejoin || j.forRunner || j.seq == 0 {
+		return false
+	}
+	fz.wmu.Lock()
+	defer fz.wmu.Unlock()
+	skip := j.seq <= fz.withdrawn[j.t]
+	for t, upTo := range fz.withdrawn {
+		// Jobs are dequeued in seq order: none queued before j is left.
+		if upTo <= j.seq {
+			delete(fz.withdrawn, t)
+		}
+	}
+	return skip
 }
 
 // fenceJob is one fence of t, or (rejoin) a re-registration of this node.
 type fenceJob struct {
 	t      quorum.Target
+	seq    uint64 // the machine's fences (fencing.seq); 0 for the others
 	rejoin bool
 	// forRunner: a fence made for a fencing proof the package runner
 	// needs (a takeover the coordinator's fence allowed), not for the
@@ -225,6 +253,10 @@ func (d *Daemon) fenceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-fz.req:
+			if fz.skipWithdrawn(j) {
+				d.log.Info("withdrawn fence request dropped before it began", "peer", d.names[j.t.Node], "incarnation", fmt.Sprintf("%016x", uint64(j.t.Inc)))
+				continue
+			}
 			actx, cancel := context.WithTimeout(ctx, fz.attempt)
 			start := time.Now()
 			var proof fence.Proof
@@ -261,11 +293,30 @@ func (d *Daemon) requestFence(t quorum.Target) {
 	// (quorum.FenceStagger): a request is run at once.
 	d.log.Warn("fencing peer: removing its key from every LUN", "peer", name, "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)),
 		"luns", len(fz.luns), "command_timeout", fz.cmdTimeout)
+	fz.seq++
 	select {
-	case fz.req <- fenceJob{t: t}:
+	case fz.req <- fenceJob{t: t, seq: fz.seq}:
 	default:
 		d.local = append(d.local, quorum.FenceFailed{Node: t.Node, Inc: t.Inc, Err: "fence queue full"})
 	}
+}
+
+// WithdrawFence takes back the machine's fence requests of t queued so far
+// (quorum.Ready.WithdrawFence): the worker drops those it has not begun;
+// one under way runs to its end and reports as usual.
+func (e *effects) WithdrawFence(t quorum.Target) {
+	d := (*Daemon)(e)
+	fz := d.fence
+	if fz == nil || len(fz.luns) == 0 {
+		return
+	}
+	fz.wmu.Lock()
+	if fz.withdrawn == nil {
+		fz.withdrawn = map[quorum.Target]uint64{}
+	}
+	fz.withdrawn[t] = fz.seq
+	fz.wmu.Unlock()
+	d.log.Info("fence request withdrawn: the peer is a member again, or restarted", "peer", d.names[t.Node], "incarnation", fmt.Sprintf("%016x", uint64(t.Inc)))
 }
 
 // Rejoin runs the re-registration the machine asks for (quorum.Ready.Rejoin:

@@ -145,11 +145,12 @@ type memberFX Member
 
 var _ quorum.Effects = (*memberFX)(nil)
 
-func (f *memberFX) Broadcast(quorum.Heartbeat) {}
-func (f *memberFX) FeedWatchdog()              {}
-func (f *memberFX) StopPackages()              {}
-func (f *memberFX) Fence(quorum.Target)        {}
-func (f *memberFX) Takeover(quorum.Takeover)   {}
+func (f *memberFX) Broadcast(quorum.Heartbeat)  {}
+func (f *memberFX) FeedWatchdog()               {}
+func (f *memberFX) StopPackages()               {}
+func (f *memberFX) Fence(quorum.Target)         {}
+func (f *memberFX) WithdrawFence(quorum.Target) {}
+func (f *memberFX) Takeover(quorum.Takeover)    {}
 
 // Rejoin: a Member registers on no LUN, so no fence removes its key and
 // the machine never asks; if it did, no Rejoined would come and the

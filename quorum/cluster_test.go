@@ -57,6 +57,7 @@ type tcNode struct {
 	wake time.Duration
 	// What the node did, for the assertions.
 	decisions []Decision
+	withdrawn []Target      // Ready.WithdrawFence, in order
 	stoppedAt time.Duration // -1 while running
 	fed       bool          // fed the watchdog at least once
 	// Quorum timeline: the longest stretch without quorum after the
@@ -150,6 +151,7 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 	rd := n.m.Ready()
 	n.m.Advance()
 	n.decisions = append(n.decisions, rd.Decisions...)
+	n.withdrawn = append(n.withdrawn, rd.WithdrawFence...)
 	if rd.FeedWatchdog {
 		n.fed = true
 	}

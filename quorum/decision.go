@@ -78,6 +78,12 @@ const (
 	// RegistrationRead: a check read every LUN again after
 	// RegistrationUnread, and the key is on each.
 	RegistrationRead
+	// FenceWithdrawn: a fence request this node made, with no outcome
+	// yet, is no longer wanted (Reason: why): the peer was admitted to
+	// the member set again, or it restarted and its new incarnation is
+	// not to be fenced. The fencing component drops it unless it has
+	// begun.
+	FenceWithdrawn
 )
 
 var decisionNames = [...]string{
@@ -106,6 +112,7 @@ var decisionNames = [...]string{
 	RegistrationLost:     "registration-lost",
 	RegistrationUnread:   "registration-unread",
 	RegistrationRead:     "registration-read",
+	FenceWithdrawn:       "fence-withdrawn",
 }
 
 func (k DecisionKind) String() string {
@@ -163,8 +170,8 @@ func (d Decision) String() string {
 		return fmt.Sprintf("%v %d", d.Kind, d.Peer)
 	case TakeoverAllowed:
 		return fmt.Sprintf("takeover %d (%s)", d.Peer, d.Reason)
-	case FenceFailedKind:
-		return fmt.Sprintf("fence-failed %d (%s)", d.Peer, d.Reason)
+	case FenceFailedKind, FenceWithdrawn:
+		return fmt.Sprintf("%v %d (%s)", d.Kind, d.Peer, d.Reason)
 	case SelfFence, DiskWriteFailing, RejoinRequested, RejoinFailed, RegistrationLost, RegistrationUnread:
 		return fmt.Sprintf("%v (%s)", d.Kind, d.Reason)
 	}
@@ -190,7 +197,7 @@ func (d Decision) Severity() Severity {
 	switch d.Kind {
 	case QuorumLost, SelfFence, DiskWriteFailing, FenceFailedKind, TieLost, RejoinFailed, RegistrationLost:
 		return SeverityError
-	case RegistrationUnread, RejoinRequested, RejoinDone, PeerRestarted, PeerResurrected, FenceRequested, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
+	case RegistrationUnread, RejoinRequested, RejoinDone, PeerRestarted, PeerResurrected, FenceRequested, FenceWithdrawn, PeerFenced, TakeoverAllowed, TieClaimStarted, TieWon, DiskWriteRecovered, QuorumSettling:
 		return SeverityWarn
 	case PeerStateChanged:
 		if d.State == PeerAlive || d.State == PeerUnknown {

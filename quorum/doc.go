@@ -367,7 +367,14 @@
 // predecessor (adopted on an incarnation switch): a newcomer runs no
 // packages, and the fence, whose keys name a node and not an incarnation,
 // would land on the new incarnation as it joins and reset it again. Its
-// departed incarnation is then taken over after TakeoverAfter. It allows the takeover of that node's packages when the
+// departed incarnation is then taken over after TakeoverAfter. A request
+// still without an outcome when the node becomes such a newcomer, or is
+// admitted to the member set again, is withdrawn (Ready.WithdrawFence,
+// decision FenceWithdrawn): the fencing component runs fences one at a
+// time, and one queued behind a slow fence would otherwise land on the
+// node as it joins; one already begun runs to its end, and the
+// registration checks catch what it removed. It allows the takeover of
+// that node's packages when the
 // fencing component reports it Fenced, or when TakeoverAfter has passed
 // since the later of its departure and the start of this node's current
 // quorate stretch. Counting from the quorate stretch matters: while this

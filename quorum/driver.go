@@ -19,6 +19,10 @@ type Effects interface {
 	// Fence asks the fencing component to cut t off the shared storage;
 	// success comes back as a Fenced event.
 	Fence(t Target)
+	// WithdrawFence takes back a Fence(t) asked for earlier: a request
+	// not yet begun is dropped, no outcome comes for it; one that has
+	// begun runs to its end.
+	WithdrawFence(t Target)
 	// Takeover hands t's packages to placement.
 	Takeover(t Takeover)
 	// Rejoin asks the fencing component to register this node's key again
@@ -66,6 +70,9 @@ func (d *Driver) Step(now time.Duration, ev Event) Ready {
 	}
 	for _, r := range rd.Disk {
 		d.FX.StartDisk(r)
+	}
+	for _, t := range rd.WithdrawFence {
+		d.FX.WithdrawFence(t)
 	}
 	for _, t := range rd.Fence {
 		d.FX.Fence(t)

@@ -161,6 +161,15 @@ func (n *Node) onFenceFailed(e FenceFailed) {
 // to fence it before it holds quorum: the verified fence is what makes it
 // quorate (package documentation, Tie-break).
 func (n *Node) fenceAndTakeover() {
+	for _, p := range n.peers {
+		switch {
+		case p == nil:
+		case !p.gone:
+			n.withdrawFence(p, "admitted to the member set again")
+		case !n.shouldFence(p):
+			n.withdrawFence(p, "restarted: its new incarnation is not fenced")
+		}
+	}
 	n.requestRejoin()
 	n.requestCheck()
 	if !n.quorate {
@@ -187,6 +196,31 @@ func (n *Node) fenceAndTakeover() {
 	}
 }
 
+// withdrawFence takes back p's outstanding fence request (asked, no
+// outcome yet). Fencing keys name a node, not an incarnation: a request
+// still queued behind another fence would land on whatever incarnation
+// holds the key when it runs, so one for a peer readmitted to the member
+// set, or for a departed incarnation whose successor is a newcomer not to
+// be fenced (shouldFence), must not run. Safety does not rest on it: a
+// withdrawn request only means the takeover waits for TakeoverAfter (or
+// never happens, the peer being a member again), and a request the
+// fencing component had already begun reports its outcome as usual.
+func (n *Node) withdrawFence(p *peer, why string) {
+	if !p.fenceAsked || p.fenced {
+		return
+	}
+	p.fenceAsked = false
+	n.out.WithdrawFence = append(n.out.WithdrawFence, p.fenceFor)
+	n.decide(Decision{Kind: FenceWithdrawn, Peer: p.id, Inc: p.fenceFor.Inc, Reason: why})
+}
+
+// forgetFence forgets fencing and takeover of an earlier departure of p,
+// withdrawing a request still outstanding.
+func (n *Node) forgetFence(p *peer, why string) {
+	n.withdrawFence(p, why)
+	p.resetFence()
+}
+
 // requestFences asks to fence every departed peer that needs it, the first
 // time FenceStagger after its departure, after a failure once its backoff
 // has passed.
@@ -196,7 +230,8 @@ func (n *Node) requestFences() {
 			continue
 		}
 		p.fenceAsked = true
-		n.out.Fence = append(n.out.Fence, Target{Node: p.id, Inc: n.target(p)})
+		p.fenceFor = Target{Node: p.id, Inc: n.target(p)}
+		n.out.Fence = append(n.out.Fence, p.fenceFor)
 		n.decide(Decision{Kind: FenceRequested, Peer: p.id, Inc: n.target(p)})
 	}
 }

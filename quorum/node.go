@@ -324,7 +324,7 @@ func (n *Node) evaluate() {
 					// restart is no flap; the new one is a newcomer).
 					n.noteDrop(p)
 					p.gone, p.goneAt, p.goneInc = true, now, p.inc
-					p.resetFence()
+					n.forgetFence(p, "it left the member set again")
 				}
 			} else if !n.members.Has(p.id) && m.Has(p.id) {
 				p.gone = false

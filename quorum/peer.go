@@ -52,6 +52,7 @@ type peer struct {
 	goneAt     time.Duration
 	goneInc    Incarnation
 	fenceAsked bool
+	fenceFor   Target // what the outstanding request asked for
 	fenced     bool
 	takenOver  bool
 	// Fencing failures: the last error, how many in a row, and when the
@@ -166,7 +167,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 				// The member incarnation is gone: fencing and takeover
 				// concern it, not the new one.
 				p.gone, p.goneAt, p.goneInc = true, n.now, p.inc
-				p.resetFence()
+				n.forgetFence(p, "restarted: its new incarnation is not fenced")
 			}
 		}
 		p.inc = hb.Inc

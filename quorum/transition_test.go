@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -612,5 +613,48 @@ func TestNoFenceOfARestartedIncarnation(t *testing.T) {
 				t.Errorf("node 1 allowed %d takeovers of node 3, want 1\n%s", n.count(TakeoverAllowed), n.log())
 			}
 		})
+	}
+}
+
+// TestFenceWithdrawnWhenTheVictimRestarts: the coordinator asks to fence a
+// crashed member; the fence has no outcome yet (the test's fencing
+// component never answers, as one queued behind a slow fence) when the
+// node comes back with a new incarnation. Fencing keys name a node, so the
+// request, were it still to run, would remove the newcomer's key: the
+// machine withdraws it (Ready.WithdrawFence, FenceWithdrawn) and asks for
+// no other; the newcomer joins (the crashed incarnation's packages are
+// its start-up's to stop, or taken over at the watchdog deadline, never
+// for a fence that did not happen).
+func TestFenceWithdrawnWhenTheVictimRestarts(t *testing.T) {
+	c := newCluster(t, 3, profiles["default"])
+	c.formed()
+	crash := c.now
+	c.nodes[3].down = true
+	c.mute(3)
+	n := c.nodes[1]
+	for c.now < crash+3*c.d.DeadAfter && n.count(FenceRequested) == 0 {
+		c.run(c.now + c.d.HeartbeatInterval)
+	}
+	if n.count(FenceRequested) != 1 {
+		t.Fatalf("node 1 asked to fence %d times after node 3 crashed, want 1\n%s", n.count(FenceRequested), n.log())
+	}
+	asked := n.decisions[slices.IndexFunc(n.decisions, func(d Decision) bool { return d.Kind == FenceRequested })]
+	c.heal()
+	c.restart(3, 3777, false)
+	c.run(c.now + 3*c.d.TakeoverAfter)
+	want := Target{Node: 3, Inc: asked.Inc}
+	if !slices.Equal(n.withdrawn, []Target{want}) {
+		t.Errorf("node 1 withdrew %v, want [%v]\n%s", n.withdrawn, want, n.log())
+	}
+	if n.count(FenceWithdrawn) != 1 || n.count(FenceRequested) != 1 {
+		t.Errorf("node 1: %d withdrawals and %d fence requests, want 1 and 1\n%s", n.count(FenceWithdrawn), n.count(FenceRequested), n.log())
+	}
+	for _, d := range n.decisions {
+		if d.Kind == TakeoverAllowed && d.Peer == 3 && d.Reason != TakeoverWatchdog.String() {
+			t.Errorf("takeover of node 3 after the withdrawal: %v, want none, or one at the watchdog deadline", d)
+		}
+	}
+	if st := n.m.Status(); !st.Quorate || st.Members != SetOf(1, 2, 3) {
+		t.Errorf("node 1 is not quorate with {1,2,3} after node 3's restart: %v (%v)\n%s", st.Members, st.Reason, n.log())
 	}
 }

@@ -303,6 +303,11 @@ type Ready struct {
 	Disk []DiskRequest
 	// Fence lists nodes to fence (this node coordinates its partition).
 	Fence []Target
+	// WithdrawFence lists fence requests made earlier, still without an
+	// outcome, that are no longer wanted: the fencing component drops
+	// each one it has not begun (one that has begun runs to its end, and
+	// its outcome is reported as usual). They are performed before Fence.
+	WithdrawFence []Target
 	// Takeover lists nodes whose packages may now be taken over, and why.
 	Takeover []Takeover
 	// Rejoin: register this node's key again on every LUN (the fencing

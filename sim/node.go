@@ -482,6 +482,13 @@ func (e *effects) Fence(t quorum.Target) {
 	w.st.fence(n, t)
 }
 
+func (e *effects) WithdrawFence(t quorum.Target) {
+	n := (*simNode)(e)
+	if n.w.st != nil && t.Node != n.id {
+		n.w.st.withdraw(n, t)
+	}
+}
+
 func (e *effects) Takeover(t quorum.Takeover) {
 	n := (*simNode)(e)
 	w := n.w

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"time"
 
 	"github.com/mtcluster/mtc/fence"
@@ -497,6 +498,13 @@ func (s *storage) fence(n *simNode, t quorum.Target) {
 	if n.fop == nil {
 		s.nextFence(n)
 	}
+}
+
+// withdraw drops the queued fences of t that have not begun, as the
+// daemon's fence worker does (effects.WithdrawFence); one under way runs
+// to its end.
+func (s *storage) withdraw(n *simNode, t quorum.Target) {
+	n.fenceQ = slices.DeleteFunc(n.fenceQ, func(q quorum.Target) bool { return q == t })
 }
 
 func (s *storage) nextFence(n *simNode) {
