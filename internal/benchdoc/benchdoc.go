@@ -45,12 +45,12 @@ func ReplaceSectionIn(file, introduction, name, body string) error {
 	}
 	text := string(old)
 	block := openMark + "\n" + body + closeMark + "\n"
-	i := strings.Index(text, openMark)
+	i := lineIndex(text, openMark)
 	switch {
 	case i < 0:
 		text = strings.TrimRight(text, "\n") + "\n\n" + block
 	default:
-		j := strings.Index(text[i:], closeMark)
+		j := lineIndex(text[i:], closeMark)
 		if j < 0 {
 			return fmt.Errorf("%s: %s has no closing %s; fix the file by hand", file, openMark, closeMark)
 		}
@@ -79,6 +79,23 @@ func ReplaceSectionIn(file, introduction, name, body string) error {
 	return os.Rename(tmp.Name(), file)
 }
 
+// lineIndex is the index of the first s in text that starts a line, or
+// -1: markers count only at the start of a line, so prose that quotes one
+// (the introduction does) is not taken for a section.
+func lineIndex(text, s string) int {
+	for off := 0; off <= len(text); {
+		i := strings.Index(text[off:], s)
+		if i < 0 {
+			return -1
+		}
+		if at := off + i; at == 0 || text[at-1] == '\n' {
+			return at
+		}
+		off += i + 1
+	}
+	return -1
+}
+
 // Section is one benchmark section of a file: its name and the text
 // between its markers.
 type Section struct {
@@ -91,7 +108,7 @@ func Sections(text string) ([]Section, error) {
 	var out []Section
 	const open = "<!-- bench:"
 	for {
-		i := strings.Index(text, open)
+		i := lineIndex(text, open)
 		if i < 0 {
 			return out, nil
 		}
@@ -101,7 +118,7 @@ func Sections(text string) ([]Section, error) {
 			return nil, fmt.Errorf("a %s marker without its name and \" -->\" on the same line", open)
 		}
 		closeMark := "<!-- /bench:" + name + " -->"
-		j := strings.Index(after, closeMark)
+		j := lineIndex(after, closeMark)
 		if j < 0 {
 			return nil, fmt.Errorf("<!-- bench:%s --> has no closing %s", name, closeMark)
 		}

@@ -111,3 +111,27 @@ func TestReplaceSectionInStartsItsOwnDocument(t *testing.T) {
 		t.Fatalf("second batch:\n%q", b)
 	}
 }
+
+// TestCopySectionsFromANewFile: a results file ReplaceSection created,
+// whose introduction quotes the markers in prose, copies its one section:
+// only a marker at the start of a line counts.
+func TestCopySectionsFromANewFile(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "results.md"), filepath.Join(dir, "BENCHMARKS.md")
+	if err := ReplaceSection(from, "failover-pr", "measured\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(from); !strings.Contains(string(b), "`<!-- bench:NAME -->`") {
+		t.Fatalf("the introduction no longer quotes a marker; this test needs another file:\n%s", b)
+	}
+	if err := os.WriteFile(to, []byte("# Benchmarks\n\n<!-- bench:failover-pr -->\nold\n<!-- /bench:failover-pr -->\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names, err := CopySections(from, to)
+	if err != nil || strings.Join(names, ",") != "failover-pr" {
+		t.Fatalf("copied %v, %v", names, err)
+	}
+	if b, _ := os.ReadFile(to); string(b) != "# Benchmarks\n\n<!-- bench:failover-pr -->\nmeasured\n<!-- /bench:failover-pr -->\n" {
+		t.Errorf("after the copy:\n%s", b)
+	}
+}
