@@ -167,7 +167,7 @@ func (n *Node) fenceAndTakeover() {
 		case !p.gone:
 			n.withdrawFence(p, "admitted to the member set again")
 		case !n.shouldFence(p):
-			n.withdrawFence(p, "restarted: its new incarnation is not fenced")
+			n.withdrawFence(p, "a newcomer, never a member in its current incarnation: not fenced")
 		}
 	}
 	n.requestRejoin()

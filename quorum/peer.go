@@ -167,7 +167,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 				// The member incarnation is gone: fencing and takeover
 				// concern it, not the new one.
 				p.gone, p.goneAt, p.goneInc = true, n.now, p.inc
-				n.forgetFence(p, "restarted: its new incarnation is not fenced")
+				n.forgetFence(p, "a newcomer, never a member in its current incarnation: not fenced")
 			}
 		}
 		p.inc = hb.Inc

@@ -10,7 +10,6 @@ package sim
 // history into another known mechanism (partition 594: docs/
 // liveness-findings.md, A5; mixed 493, 1127, 1482, 1485: A6).
 var knownLiveness = map[string][]int64{
-	"disk-fail": {1317},
 	"mixed":     {34, 62, 128, 493, 1127, 1147, 1158, 1316, 1482, 1485, 1522, 1653},
 	"partition": {594},
 }
