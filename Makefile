@@ -90,7 +90,7 @@ bench-failover:
 # PostgreSQL (Debian's postgresql package) with its data directory there:
 # crash to VIP answering and to PostgreSQL acknowledging an INSERT through
 # the VIP, FAILOVER_RUNS crashes per timing profile, every acknowledged row
-# checked afterwards (root; about 15 minutes). Section "failover-postgres".
+# checked afterwards (root; about 5 minutes). Section "failover-postgres".
 bench-failover-postgres:
 	MTC_BENCH_OUT=$(CURDIR)/docs/BENCHMARKS.md MTC_FAILOVER_RUNS=$(FAILOVER_RUNS) $(GO) test -run '^$$' -bench NetnsPostgresFailover -benchtime 1x -timeout 30m ./test/integration
 

@@ -492,8 +492,11 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 	if !pr.WaitAnswer(time.Now(), 5*time.Second, v.tcpService()) {
 		fbProgress("the observer got no answer from the VIP on %s before the crash", owner.Name)
 	}
-	if pq != nil && !pq.waitAck(time.Now(), 5*time.Second) {
-		fbProgress("the observer's INSERTs were not acknowledged by PostgreSQL on %s before the crash", owner.Name)
+	if pq != nil {
+		if !pq.waitAck(time.Now(), 5*time.Second) {
+			fbProgress("the observer's INSERTs were not acknowledged by PostgreSQL on %s before the crash", owner.Name)
+		}
+		time.Sleep(fbPGWriteBeforeCrash)
 	}
 	r := fbRun{Run: failbench.Run{From: owner.Name}}
 	crashed, down := fc.crash(owner, owner.Kill)

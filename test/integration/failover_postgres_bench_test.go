@@ -40,6 +40,10 @@ const (
 	fbPGProbeEvery = 20 * time.Millisecond
 	// fbPGProbeTimeout bounds one probe, connection and INSERT together.
 	fbPGProbeTimeout = time.Second
+	// fbPGWriteBeforeCrash: the observer writes this long (after its
+	// first acknowledged INSERT) before each crash, so that the crash
+	// finds rows committed and writes in flight.
+	fbPGWriteBeforeCrash = 500 * time.Millisecond
 	// fbPGDiskSize is the size of the database's loop device (sparse).
 	fbPGDiskSize = 256 << 20
 	// fbPGInsert is the observer's write: the row numbered $1, with the
@@ -141,7 +145,7 @@ func pgVersion(pgBin string) string {
 	if err != nil {
 		return "PostgreSQL (version unknown)"
 	}
-	return strings.TrimSpace(string(out))
+	return strings.Replace(strings.TrimSpace(string(out)), "postgres (PostgreSQL)", "PostgreSQL", 1)
 }
 
 // With the first argument mtc-failbench-pginit this test binary makes the
@@ -459,7 +463,10 @@ func (r pgRows) String() string {
 	case len(r.missing) > 0:
 		return fmt.Sprintf("acknowledged rows: %d, **%d MISSING** from the table (%d rows): %v", r.acked, len(r.missing), r.stored, r.missing)
 	}
-	return fmt.Sprintf("acknowledged rows: %d, all present (the table holds %d: a probe can store its row and lose its acknowledgement in the crash)", r.acked, r.stored)
+	if r.stored == r.acked {
+		return fmt.Sprintf("acknowledged rows: %d, all present (the table holds exactly these)", r.acked)
+	}
+	return fmt.Sprintf("acknowledged rows: %d, all present (the table holds %d: a probe's row can be stored and its acknowledgement lost in a crash or to its timeout)", r.acked, r.stored)
 }
 
 // checkRows reads the table through the VIP from the namespace at nsPath
@@ -526,13 +533,13 @@ func postgresFailoverReport(results []fbResult, version string, runs int, took t
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	host, _ := os.Hostname()
 	p("## Failover of PostgreSQL: crash of the active node to the VIP answering and PostgreSQL accepting a write\n\n")
-	p("The failover benchmark's cluster (the section `failover`): three `mtc daemon` processes, each in its own network namespace (and, through `ip netns exec`, its own mount namespace) on one machine: %s, %d CPUs (%s), %s, %s; load average %s when the run began%s. One heartbeat network (veth pairs on a bridge), a loop-device quorum disk, process watchdog. One package runs on one node (`configured_node`, failback `manual`): a VIP, ext4 on a loop device, and %s (Debian's package) with its data directory on that filesystem, run as `make demo` runs it: a database cluster made with `initdb` (trust authentication), `postgres -D` in the foreground as user postgres through a wrapper that turns the SIGTERM of a halt into a fast shutdown, listening on the VIP only, `fsync` and `synchronous_commit` on (their defaults); its health check, `pg_isready` through the VIP, must pass before the start ends. Measured %s with `make bench-failover-postgres`, which runs:\n\n",
+	p("The failover benchmark's cluster (the section `failover`): three `mtc daemon` processes, each in its own network namespace (and, through `ip netns exec`, its own mount namespace) on one machine: %s, %d CPUs (%s), %s, %s; load average %s when the run began%s. One heartbeat network (veth pairs on a bridge), a loop-device quorum disk, process watchdog. One package runs on one node (`configured_node`, failback `manual`): a VIP, ext4 on a loop device, and %s, Debian's package, with its data directory on that filesystem, run as `make demo` runs it: a database cluster made with `initdb` (trust authentication), `postgres -D` in the foreground as user postgres through a wrapper that turns the SIGTERM of a halt into a fast shutdown, listening on the VIP only, `fsync` and `synchronous_commit` on (their defaults); its health check, `pg_isready` through the VIP, must pass before the start ends. Measured %s with `make bench-failover-postgres`, which runs:\n\n",
 		host, numCPU(), cpuModel(), osRelease(), runtime.Version(), load, fbNice(), version, time.Now().UTC().Format("2006-01-02"))
 	p("    MTC_BENCH_OUT=$PWD/docs/BENCHMARKS.md go test -run '^$' -bench NetnsPostgresFailover -benchtime 1x -timeout 30m ./test/integration\n\n")
 	p("The whole run (%d crashes per timing profile) took %s.\n\n", runs, took.Round(time.Second))
 	p("**The crash**, as in the section `failover`: the node running the package has its interface set down (the crash instant), its filesystem shut down without flushing the journal (`FS_IOC_SHUTDOWN`), every process in its namespace killed with SIGKILL (the daemon, its watchdog supervisor, the postmaster and its backends, mid-write), and the VIP removed from its interface. The new owner's start mounts the filesystem (replaying its journal) and starts PostgreSQL, which finds the database not shut down and runs crash recovery from its write-ahead log before it accepts connections. The crashed node is restarted once the failover is measured, and the next crash hits whichever node runs the package then.\n\n")
-	p("**The observers**, in a namespace on the same bridge. One opens a TCP connection to the VIP's port %d, where nothing listens, every %v (up to %v each): *VIP answering* is the first answer (a refusal: some node holds the address) to a probe sent after the link went down. The other, with [pgx](https://github.com/jackc/pgx), opens a new connection to the VIP's port %d every %v and sends one `%s` with the next number, connection and INSERT bounded by %v together: *PostgreSQL accepting a write* is the acknowledgement of the first probe sent after the link went down whose INSERT is acknowledged (its row must be stored by the new owner). The phases are the new owner's failover timeline (`mtc status --json`, packages[].failover), as in the section `failover`. After a profile's last crash every acknowledged row must be in the table (read back through the VIP); a missing one fails the benchmark, and this section is not written.\n\n",
-		fbPort, fbProbeEvery, fbProbeTimeout, fbPGPort, fbPGProbeEvery, fbPGInsert, fbPGProbeTimeout)
+	p("**The observers**, in a namespace on the same bridge. One opens a TCP connection to the VIP's port %d, where nothing listens, every %v (up to %v each): *VIP answering* is the first answer (a refusal: some node holds the address) to a probe sent after the link went down. The other, with [pgx](https://github.com/jackc/pgx), opens a new connection to the VIP's port %d every %v and sends one `%s` with the next number, connection and INSERT bounded by %v together, from %v before each crash: *PostgreSQL accepting a write* is the acknowledgement of the first probe sent after the link went down whose INSERT is acknowledged (its row must be stored by the new owner). The phases are the new owner's failover timeline (`mtc status --json`, packages[].failover), as in the section `failover`. After a profile's last crash every acknowledged row must be in the table (read back through the VIP); a missing one fails the benchmark, and this section is not written.\n\n",
+		fbPort, fbProbeEvery, fbProbeTimeout, fbPGPort, fbPGProbeEvery, fbPGInsert, fbPGProbeTimeout, fbPGWriteBeforeCrash)
 	p("**No fencing on this host.** The loop devices cannot do SCSI persistent reservations, so no node can be fenced: the survivors wait for the lost node's watchdog deadline, TakeoverAfter (failure_timeout + watchdog_timeout + margin) after it left the membership, before they take its packages over. With PR fencing the takeover follows the fence instead (the section `failover-pr`, in the QEMU lab).\n\n")
 	rows := append(fbRows(), failbench.Row[fbRun]{Name: "crash → **PostgreSQL accepting a write** (observer)", Of: func(x fbRun) time.Duration { return x.write }})
 	phases := append(fbPhases(),
