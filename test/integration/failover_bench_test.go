@@ -123,8 +123,15 @@ const (
 
 type fbVariant struct {
 	name string
-	fs   bool // ext4 on a loop device and a TCP service
+	fs   bool // ext4 on a loop device and a service on it
+	// pg: that service is PostgreSQL (BenchmarkNetnsPostgresFailover),
+	// not this binary's TCP service.
+	pg bool
 }
+
+// tcpService: the package runs this binary's TCP service, whose answers
+// the observer's connections to the VIP wait for.
+func (v fbVariant) tcpService() bool { return v.fs && !v.pg }
 
 var fbVariants = []fbVariant{{name: "VIP"}, {name: "VIP + ext4 + TCP service", fs: true}}
 
@@ -133,12 +140,19 @@ type fbRun struct {
 	failbench.Run
 	service time.Duration // observer: first service answer
 	served  string        // who answered the service probe
+	// write: the PostgreSQL observer's first acknowledged INSERT, and the
+	// node that stored it (wrote).
+	write time.Duration
+	wrote string
 }
 
 type fbResult struct {
 	p Profile
 	v fbVariant
 	failbench.Case[fbRun]
+	// rows: the PostgreSQL observer's acknowledged rows, checked after
+	// the last run.
+	rows pgRows
 }
 
 type kaResult struct {
@@ -180,23 +194,14 @@ type kaReport struct {
 // MTC_FAILOVER_PACEMAKER=0 leaves Pacemaker out, MTC_FAILOVER_PACEMAKER=only
 // measures Pacemaker alone (in the namespaces of a default-profile cluster)
 // and prints its part without writing MTC_BENCH_OUT.
+//
+// BenchmarkNetnsPostgresFailover (failover_postgres_bench_test.go) crashes
+// a package running a real PostgreSQL the same way, into a section of its
+// own.
 func BenchmarkNetnsFailover(b *testing.B) {
 	requireTools(b)
 	runs := max(envInt(b, "MTC_FAILOVER_RUNS", 20), 1)
-	profiles := []Profile{defaultProfile, aggressiveProfile}
-	if v := os.Getenv("MTC_FAILOVER_PROFILES"); v != "" {
-		profiles = nil
-		for _, name := range strings.Split(v, ",") {
-			switch strings.TrimSpace(name) {
-			case "default":
-				profiles = append(profiles, defaultProfile)
-			case "aggressive":
-				profiles = append(profiles, aggressiveProfile)
-			default:
-				b.Fatalf("MTC_FAILOVER_PROFILES: unknown profile %q (default, aggressive)", name)
-			}
-		}
-	}
+	profiles := fbProfiles(b)
 	withKA := os.Getenv("MTC_FAILOVER_KEEPALIVED") != "0"
 	pmMode := os.Getenv("MTC_FAILOVER_PACEMAKER")
 	if pmMode != "" && pmMode != "0" && pmMode != "1" && pmMode != "only" {
@@ -260,6 +265,27 @@ func BenchmarkNetnsFailover(b *testing.B) {
 	}
 }
 
+// fbProfiles are the timing profiles MTC_FAILOVER_PROFILES names (default
+// "default,aggressive").
+func fbProfiles(b *testing.B) []Profile {
+	v := os.Getenv("MTC_FAILOVER_PROFILES")
+	if v == "" {
+		return []Profile{defaultProfile, aggressiveProfile}
+	}
+	var profiles []Profile
+	for _, name := range strings.Split(v, ",") {
+		switch strings.TrimSpace(name) {
+		case "default":
+			profiles = append(profiles, defaultProfile)
+		case "aggressive":
+			profiles = append(profiles, aggressiveProfile)
+		default:
+			b.Fatalf("MTC_FAILOVER_PROFILES: unknown profile %q (default, aggressive)", name)
+		}
+	}
+	return profiles
+}
+
 // fbCluster is a cluster under the failover benchmark with its observer.
 type fbCluster struct {
 	b        *testing.B
@@ -271,6 +297,7 @@ type fbCluster struct {
 	self     string
 	prefixes map[string]string // node heartbeat address -> node name
 	kaStarts int
+	pg       *fbPostgres // the package's PostgreSQL, for a pg variant
 }
 
 // measureFailovers measures runs failovers of the package, then keepalived
@@ -285,8 +312,16 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 		handles: map[string]*netlink.Handle{}, prefixes: map[string]string{}}
 	var dev string
 	if v.fs {
-		dev = testutil.NewLoopDevice(b, 512, 32<<20).Path
+		size := int64(32 << 20)
+		if v.pg {
+			size = fbPGDiskSize
+		}
+		dev = testutil.NewLoopDevice(b, 512, size).Path
 		run(b, "mkfs.ext4", "-q", dev)
+	}
+	if v.pg {
+		fc.pg = newFBPostgres(b, dev)
+		fc.mnt = fc.pg.mnt
 	}
 	c := NewCluster(b, 3, p, WithPackages(map[string]string{fbPkg + ".toml": fc.packageFile(v, dev)}))
 	fc.c = c
@@ -315,9 +350,17 @@ func measureFailovers(b *testing.B, p Profile, v fbVariant, runs int, withKA boo
 			fc.restore(victim, victim.Start)
 		},
 		Done: func(i int, r fbRun) {
-			fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, service %v %s",
-				p.Name, v.name, i+1, r.From, r.To, r.Left, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, r.service, r.Err)
+			what := fmt.Sprintf("service %v", r.service)
+			if v.pg {
+				what = fmt.Sprintf("PostgreSQL write %v (stored by %s)", r.write, r.wrote)
+			}
+			fbProgress("%s, %s, run %d: %s -> %s: left %v, taken over %v (%s), claimed %v, started %v, running %v; VIP %v, %s %s",
+				p.Name, v.name, i+1, r.From, r.To, r.Left, r.TakenOver, r.Reason, r.Claimed, r.Started, r.Running, r.VIP, what, r.Err)
 		}}.Run()
+	if v.pg {
+		// The trials end settled, but for a case given up.
+		res.rows = fc.pg.checkRows(fc.obsPath)
+	}
 	var ka kaReport
 	if withKA {
 		c.stopAll()
@@ -345,6 +388,11 @@ func (fc *fbCluster) node(name string) *Node {
 func (fc *fbCluster) packageFile(v fbVariant, dev string) string {
 	var f strings.Builder
 	fmt.Fprintf(&f, "name = %q\nnodes = [\"n1\", \"n2\", \"n3\"]\n\n[[ip]]\naddress = %q\ninterface = \"eth0\"\n", fbPkg, fc.vip.String())
+	if v.pg {
+		fmt.Fprintf(&f, "\n[[filesystem]]\ndevice = %q\nmount_point = %q\ntype = \"ext4\"\noptions = \"noatime\"\nunmount_timeout = \"4s\"\n", dev, fc.mnt)
+		f.WriteString(fc.pg.serviceTOML())
+		return f.String()
+	}
 	if v.fs {
 		fc.mnt = filepath.Join(fc.b.TempDir(), "mnt")
 		if err := os.Mkdir(fc.mnt, 0o755); err != nil {
@@ -436,8 +484,19 @@ func (fc *fbCluster) restore(victim *Node, start func()) {
 func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 	pr := failbench.StartProber(fc.obsPath, fc.vip.Addr(), fbPort, fbProbeEvery, fbProbeTimeout)
 	defer pr.Stop()
-	if !pr.WaitAnswer(time.Now(), 5*time.Second, v.fs) {
+	var pq *pgProber
+	if v.pg {
+		pq = fc.pg.startProber(fc.obsPath)
+		defer fc.pg.stopProber(pq)
+	}
+	if !pr.WaitAnswer(time.Now(), 5*time.Second, v.tcpService()) {
 		fbProgress("the observer got no answer from the VIP on %s before the crash", owner.Name)
+	}
+	if pq != nil {
+		if !pq.waitAck(time.Now(), 5*time.Second) {
+			fbProgress("the observer's INSERTs were not acknowledged by PostgreSQL on %s before the crash", owner.Name)
+		}
+		time.Sleep(fbPGWriteBeforeCrash)
 	}
 	r := fbRun{Run: failbench.Run{From: owner.Name}}
 	crashed, down := fc.crash(owner, owner.Kill)
@@ -467,12 +526,24 @@ func (fc *fbCluster) crashAndMeasure(owner *Node, v fbVariant) fbRun {
 				}
 			}
 		}
-		vip, svc, who, ok := pr.First(down, v.fs)
+		vip, svc, who, ok := pr.First(down, v.tcpService())
+		var ack pgAck
+		if pq != nil {
+			var acked bool
+			ack, acked = pq.first(down)
+			ok = ok && acked
+		}
 		done = r.Running != 0 && ok
 		if done {
 			r.Complete = true
 			r.VIP, r.service = vip.Sub(crashed), 0
-			if v.fs {
+			if pq != nil {
+				r.write, r.wrote = ack.at.Sub(crashed), ack.node
+				if r.wrote != r.To {
+					r.Err = fmt.Sprintf("the first write after the crash was stored by %q, the new owner is %s", r.wrote, r.To)
+				}
+			}
+			if v.tcpService() {
 				r.service, r.served = svc.Sub(crashed), fc.prefixes[who]
 				if r.served != r.To {
 					r.Err = fmt.Sprintf("the service answered from %q (%s), the new owner is %s", r.served, who, r.To)
@@ -752,6 +823,31 @@ func osRelease() string {
 	return s
 }
 
+// fbRows are the rows of a failover report's table of times from the
+// crash, through VIP answering.
+func fbRows() []failbench.Row[fbRun] {
+	return []failbench.Row[fbRun]{
+		{Name: "crash → old owner left the membership (detection)", Of: func(x fbRun) time.Duration { return x.Left }},
+		{Name: "crash → takeover allowed", Of: func(x fbRun) time.Duration { return x.TakenOver }},
+		{Name: "crash → package claimed", Of: func(x fbRun) time.Duration { return x.Claimed }},
+		{Name: "crash → start ordered", Of: func(x fbRun) time.Duration { return x.Started }},
+		{Name: "crash → running (start plan done)", Of: func(x fbRun) time.Duration { return x.Running }},
+		{Name: "crash → **VIP answering** (observer)", Of: func(x fbRun) time.Duration { return x.VIP }},
+	}
+}
+
+// fbPhases are the rows of a failover report's table of phases.
+func fbPhases() []failbench.Row[fbRun] {
+	return []failbench.Row[fbRun]{
+		{Name: "detection", Of: func(x fbRun) time.Duration { return x.Left }},
+		{Name: "watchdog wait (left → takeover allowed)", Of: func(x fbRun) time.Duration { return x.TakenOver - x.Left }},
+		{Name: "claim (takeover → claimed)", Of: func(x fbRun) time.Duration { return x.Claimed - x.TakenOver }},
+		{Name: "claimed → start ordered (the other survivor acknowledges the claim)", Of: func(x fbRun) time.Duration { return x.Started - x.Claimed }},
+		{Name: "start ordered → VIP answering (observer)", Of: func(x fbRun) time.Duration { return x.VIP - x.Started }},
+		{Name: "start plan (ordered → running)", Of: func(x fbRun) time.Duration { return x.Running - x.Started }},
+	}
+}
+
 func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took time.Duration, load string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -765,23 +861,9 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 	p("**The observer**, a namespace on the same bridge, opens a TCP connection to the VIP (port %d) every %v, each waiting up to %v for its answer. *VIP answering* is the first answer (a refusal or an accept: some node holds the address and the observer reaches it) to a probe sent after the link went down; *service answering* is the first probe answered by the service with its line. The phases are the new owner's own failover timeline (`mtc status --json`, packages[].failover: local monotonic offsets from the moment the old owner left its membership); the crash to that moment is the wall clock of the one machine.\n\n",
 		fbPort, fbProbeEvery, fbProbeTimeout)
 	p("**No fencing on this host.** The loop devices cannot do SCSI persistent reservations, so no node can be fenced: the survivors wait for the lost node's watchdog deadline, TakeoverAfter (failure_timeout + watchdog_timeout + margin) after it left the membership, before they take its packages over. With PR fencing the takeover follows the fence instead: the next section (`failover-pr`) measures that in the QEMU lab.\n\n")
-	rows := []failbench.Row[fbRun]{
-		{Name: "crash → old owner left the membership (detection)", Of: func(x fbRun) time.Duration { return x.Left }},
-		{Name: "crash → takeover allowed", Of: func(x fbRun) time.Duration { return x.TakenOver }},
-		{Name: "crash → package claimed", Of: func(x fbRun) time.Duration { return x.Claimed }},
-		{Name: "crash → start ordered", Of: func(x fbRun) time.Duration { return x.Started }},
-		{Name: "crash → running (start plan done)", Of: func(x fbRun) time.Duration { return x.Running }},
-		{Name: "crash → **VIP answering** (observer)", Of: func(x fbRun) time.Duration { return x.VIP }},
-	}
+	rows := fbRows()
 	service := failbench.Row[fbRun]{Name: "crash → **service answering** (observer)", Of: func(x fbRun) time.Duration { return x.service }}
-	phases := []failbench.Row[fbRun]{
-		{Name: "detection", Of: func(x fbRun) time.Duration { return x.Left }},
-		{Name: "watchdog wait (left → takeover allowed)", Of: func(x fbRun) time.Duration { return x.TakenOver - x.Left }},
-		{Name: "claim (takeover → claimed)", Of: func(x fbRun) time.Duration { return x.Claimed - x.TakenOver }},
-		{Name: "claimed → start ordered (the other survivor acknowledges the claim)", Of: func(x fbRun) time.Duration { return x.Started - x.Claimed }},
-		{Name: "start ordered → VIP answering (observer)", Of: func(x fbRun) time.Duration { return x.VIP - x.Started }},
-		{Name: "start plan (ordered → running)", Of: func(x fbRun) time.Duration { return x.Running - x.Started }},
-	}
+	phases := fbPhases()
 	for _, r := range results {
 		t := r.p.Timing
 		sec := failbench.Section[fbRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.Name, r.v.name),
