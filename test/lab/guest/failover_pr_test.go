@@ -158,7 +158,7 @@ func TestFailoverPR(t *testing.T) {
 		return
 	}
 	if _, err := os.Stat("/host/results"); err == nil {
-		if err := benchdoc.ReplaceSection("/host/results/BENCHMARKS.md", "failover-pr", body); err != nil {
+		if err := benchdoc.ReplaceSection("/host/results/BENCHMARKS.md", fpSection(), body); err != nil {
 			t.Error(err)
 		}
 	}
@@ -787,11 +787,27 @@ func (c *fpCluster) vipHolders() []string {
 	return out
 }
 
+// fpSection names the BENCHMARKS.md section a run writes: failover-pr for
+// the lab's own profile (tcg, the default of MTC_LAB_FAILOVER_PROFILES),
+// failover-pr-LIST for others, so that a run of other profiles keeps the
+// tcg figures.
+func fpSection() string {
+	v := strings.TrimSpace(os.Getenv(EnvFailoverProfiles))
+	if v == "" || v == "tcg" {
+		return "failover-pr"
+	}
+	return "failover-pr-" + strings.NewReplacer(",", "-", " ", "").Replace(v)
+}
+
 func fpReport(results []fpResult, trials int, took time.Duration) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	p("## Failover with PR fencing: crash of the active node to the VIP answering, in the QEMU lab\n\n")
+	heading := "## Failover with PR fencing: crash of the active node to the VIP answering, in the QEMU lab"
+	if name := fpSection(); name != "failover-pr" {
+		heading += ", profiles " + strings.TrimPrefix(name, "failover-pr-")
+	}
+	p("%s\n\n", heading)
 	p("The failover benchmark of the section above (`failover`), on the lab's SAN instead of loop devices: three `mtc daemon` processes (`/lab/mtc`, `--no-realtime`), each in its own network namespace (and, through `ip netns exec`, its own mount namespace and its own `/etc/lvm`: system ID nodeN, a filter that admits its own path alone), on a bridge, watchdog mode \"none\" (no takeover waits for one here; see test/lab/README.md), in the lab guest (Linux %s under QEMU, %d CPUs). Each node reaches the quorum LUN through its own dm map and data1 through its own iSCSI session to the LIO target, and fences both (PREEMPT AND ABORT). One package runs on one node: a VIP alone, or a VIP with ext4 on an LVM VG on data1 (the VG taken over with the fencing proof, then the filesystem mounted, then the VIP added). Measured %s with:\n\n",
 		strings.TrimSpace(string(kernel)), numCPUs(), time.Now().UTC().Format("2006-01-02"))
 	prof := ""
