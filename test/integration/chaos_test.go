@@ -814,8 +814,10 @@ func TestNetnsChaosEveryFault(t *testing.T) {
 // TestNetnsChaosCheckerCatchesFrozenOwner: the owner's daemon frozen with
 // the watchdog switched off: the survivors take web over at the watchdog
 // deadline while the frozen node's service still runs, holding the mount
-// and the VIP; the checker must report the double ownership. With the
-// process watchdog the same trial passes.
+// and the VIP; the checker must report the double ownership (two holders
+// in the kernels or the journals, two nodes answering, or the frozen
+// owner's writes acknowledged after the takeover). With the process
+// watchdog the same trial passes.
 func TestNetnsChaosCheckerCatchesFrozenOwner(t *testing.T) {
 	requireTools(t)
 	freeze, _ := faultByName("freeze")
@@ -826,10 +828,16 @@ func TestNetnsChaosCheckerCatchesFrozenOwner(t *testing.T) {
 		// node's mount and refuse (on a SAN it would not see it).
 		planted.Opts.Fsck = "never"
 		res := runTrial(t, planted, seed, trialFlags{planted: true}, WithWatchdogNone())
+		// The new owner's start may stop short of a lasting overlap in the
+		// kernels: its duplicate-address check refuses the VIP the frozen
+		// node still holds, and it halts again within milliseconds, less
+		// than the sampler's period. The frozen owner serving on after the
+		// survivors took the package over is the double ownership the data
+		// witness sees (fencedWrite), whatever the new owner got to.
 		found := false
 		for _, v := range res.Violations {
 			switch v.Kind {
-			case vipOverlap, mountOverlap, claimOverlap, twoAnswering, replacedWrite:
+			case vipOverlap, mountOverlap, claimOverlap, twoAnswering, replacedWrite, fencedWrite:
 				found = true
 			}
 		}
