@@ -501,7 +501,15 @@ func TestBusyUnmount(t *testing.T) {
 	for _, h := range holders {
 		go func() { waited <- h.Wait() }()
 	}
-	hs, err := fsres.Linux{}.Holders(fs.MountPoint)
+	// A started process opens its file a moment later (tail -f): wait
+	// for every holder to show.
+	var hs []fsres.Holder
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		hs, err = fsres.Linux{}.Holders(fs.MountPoint)
+		if (err == nil && len(hs) >= len(holders)) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(hs) < len(holders) {
 		t.Fatalf("holders found: %v, %v; want at least %d", hs, err, len(holders))
 	}
