@@ -865,9 +865,8 @@ func failoverReport(results []fbResult, ka kaReport, pm pmReport, runs int, took
 	service := failbench.Row[fbRun]{Name: "crash → **service answering** (observer)", Of: func(x fbRun) time.Duration { return x.service }}
 	phases := fbPhases()
 	for _, r := range results {
-		t := r.p.Timing
 		sec := failbench.Section[fbRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.Name, r.v.name),
-			Timing: fmt.Sprintf("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter),
+			Timing: fbTimingLine(r.p.Timing),
 			Case:   r.Case, Rows: rows, Phases: phases,
 			StepNote: "The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening)"}
 		if r.v.fs {

@@ -546,9 +546,8 @@ func postgresFailoverReport(results []fbResult, version string, runs int, took t
 		failbench.Row[fbRun]{Name: "VIP answering → PostgreSQL accepting a write (server start, crash recovery)", Of: func(x fbRun) time.Duration { return x.write - x.VIP }},
 		failbench.Row[fbRun]{Name: "start ordered → PostgreSQL accepting a write", Of: func(x fbRun) time.Duration { return x.write - x.Started }})
 	for _, r := range results {
-		t := r.p.Timing
 		sec := failbench.Section[fbRun]{Title: fmt.Sprintf("%s profile, package: %s", r.p.Name, r.v.name),
-			Timing: fmt.Sprintf("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter),
+			Timing: fbTimingLine(r.p.Timing),
 			Case:   r.Case, Rows: rows, Phases: phases,
 			StepNote: "The address step includes its RFC 5227 probe (2 probes 50 ms apart, then 100 ms of listening); the service's step ends with its first successful health check (`pg_isready` through the VIP, retried every 100 ms), which is why the observer can write before the start plan ends"}
 		b.WriteString(sec.String())

@@ -546,3 +546,9 @@ func (c *Cluster) AddHost(k, host int) string {
 // Stop stops the daemon as an operator does (SIGTERM to its process
 // group) and waits for it to exit.
 func (nd *Node) Stop() { nd.proc.Stop(stopGrace) }
+
+// fbTimingLine is a host report case's timing sentence: the bases and the
+// TakeoverAfter they derive, which every host takeover waits for.
+func fbTimingLine(t config.Timing) string {
+	return fmt.Sprintf("heartbeat_interval %v, failure_timeout %v, watchdog_timeout %v: derived **TakeoverAfter %v**", t.HeartbeatInterval, t.FailureTimeout, t.WatchdogTimeout, t.Derive().TakeoverAfter)
+}
