@@ -108,13 +108,33 @@ func (n *Node) arbiterFenced() bool {
 // fencing keys name a node, not an incarnation, so a fence meant for the
 // retired incarnation lands on the new one. The departed incarnation's
 // takeover then waits for TakeoverAfter, as for any peer not fenced.
+//
+// A newcomer whose packets arrive on the network but that has not yet
+// proved it hears us (it started a moment ago and has not yet echoed a
+// heartbeat of ours) is spared for hearsWithin after the first packet we
+// received from that node (proving): within that time a node that hears
+// us proves it, and is then alive. Without this, a coordinator that
+// became quorate as a late node started fenced it as never heard, a
+// heartbeat before its proof, and the fence removed the registration the
+// new incarnation had just made. The spare counts from the first packet
+// of the node since this machine started, whatever incarnation it shows,
+// so a recording of its packets delays its fence by hearsWithin once at
+// most; and safety does not rest on the fence: an unfenced departure is
+// taken over after TakeoverAfter.
 func (n *Node) shouldFence(p *peer) bool {
 	if p.inc == 0 || p.inc == p.goneInc {
 		return true
 	}
 	alive := p.state == PeerAlive || p.state == PeerSuspect || p.state == PeerPartitioned
 	seenStarting := p.retired[0] != 0
-	return !alive && !seenStarting
+	return !alive && !seenStarting && !n.proving(p)
+}
+
+// proving: p's first packet since we started arrived less than
+// hearsWithin ago, and its current incarnation has not yet proved that it
+// hears us.
+func (n *Node) proving(p *peer) bool {
+	return p.sawNet && !p.heardUs && n.now < p.firstNetAt+n.hearsWithin()
 }
 
 // onFenced records that the fencing component cut p's departed

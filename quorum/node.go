@@ -472,6 +472,9 @@ func (n *Node) nextTick() time.Duration {
 		}
 		if p.gone && !p.fenceAsked && !p.fenced {
 			consider(n.fenceAt(p))
+			if n.proving(p) {
+				consider(p.firstNetAt + n.hearsWithin())
+			}
 		}
 		if p.gone && !p.takenOver {
 			consider(n.takeoverAt(p))

@@ -31,6 +31,10 @@ type peer struct {
 	// not count as alive on the network, so no recording of its packets
 	// made before we started can pass for it.
 	heardUs bool
+	// firstNetAt: when the first network packet of this peer since we
+	// started arrived (sawNet), proved or not, whatever its incarnation.
+	firstNetAt time.Duration
+	sawNet     bool
 
 	// endorsedUntil: until this local time the peer may still count on an
 	// endorsement we published while it was in our member set.
@@ -186,6 +190,9 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 		// reordered packet proves nothing.
 		if p.netAt != 0 && n.now-p.netAt >= n.t.SuspectAfter {
 			p.resumedAt = n.now
+		}
+		if !p.sawNet {
+			p.sawNet, p.firstNetAt = true, n.now
 		}
 		p.netMax = hb.Seq
 		p.netAt = n.now

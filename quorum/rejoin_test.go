@@ -274,3 +274,60 @@ func TestRejoiningNodeStaysOutOfMemberSets(t *testing.T) {
 		}
 	}
 }
+
+// TestNoFenceOfANodeStartingAsQuorumForms: node 3 starts a moment before
+// the coordinator's first quorum, its packets arriving while it has not
+// yet heard the others (so they do not count it alive: it has not echoed
+// them). The coordinator's start-up fences spare it for hearsWithin after
+// its first packet (proving): it proves itself within that and joins
+// without a fence, whose key, naming the node, would have removed the
+// registration it had just made. A node that stays deaf is fenced once
+// the spare has run out, no earlier.
+func TestNoFenceOfANodeStartingAsQuorumForms(t *testing.T) {
+	for _, deaf := range []bool{false, true} {
+		t.Run(map[bool]string{false: "hears", true: "deaf"}[deaf], func(t *testing.T) {
+			c := newCluster(t, 3, profiles["default"])
+			c.nodes[3].down = true
+			var first time.Duration = -1
+			c.tap = func(to NodeID, at time.Duration, hb Heartbeat) {
+				if to == 1 && hb.From == 3 && first < 0 {
+					first = at
+				}
+			}
+			n := c.nodes[1]
+			// Node 1 started at 7ms; its start-up guard ends EndorseGuard
+			// later, and it is quorate with node 2 a step after.
+			c.run(7*time.Millisecond + c.d.EndorseGuard - c.d.HeartbeatInterval/4)
+			if n.m.Status().Quorate {
+				t.Fatalf("node 1 is quorate at %v, before the start-up guard\n%s", c.now, n.log())
+			}
+			if deaf {
+				c.deaf(3)
+			}
+			c.restart(3, 3777, false)
+			for !n.m.Status().Quorate && c.now < 10*c.d.EndorseGuard {
+				c.run(c.now + c.d.HeartbeatInterval/8)
+			}
+			if st := n.m.Status(); !st.Quorate || first < 0 || st.Members.Has(3) {
+				t.Fatalf("node 1 quorate %v with %v, node 3 heard at %v: not the race this test is for\n%s", st.Quorate, st.Members, first, n.log())
+			}
+			c.run(c.now + 3*c.d.TakeoverAfter)
+			var asked []time.Duration
+			for _, d := range n.decisions {
+				if d.Kind == FenceRequested && d.Peer == 3 {
+					asked = append(asked, d.At)
+				}
+			}
+			switch {
+			case !deaf && len(asked) > 0:
+				t.Errorf("node 1 fenced node 3 at %v, which started as it formed quorum\n%s", asked, n.log())
+			case !deaf && (c.nodes[3].stoppedAt >= 0 || n.m.Status().Members != SetOf(1, 2, 3)):
+				t.Errorf("node 3 stopped at %v, node 1's members %v; want it joined\n%s", c.nodes[3].stoppedAt, n.m.Status().Members, c.nodes[3].log())
+			case deaf && len(asked) == 0:
+				t.Errorf("node 1 never fenced the deaf node 3\n%s", n.log())
+			case deaf && asked[0] < first+c.d.SuspectAfter+c.d.HeartbeatInterval:
+				t.Errorf("node 1 fenced the deaf node 3 at %v, before its spare ran out (first packet at %v)\n%s", asked[0], first, n.log())
+			}
+		})
+	}
+}
