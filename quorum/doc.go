@@ -75,8 +75,14 @@
 // cost that member a shrink guard. Freshness is local, so two nodes may
 // pick different sets for a moment; member sets differ between nodes only
 // during a change, and safety never rests on the choice (agreement and
-// the shrink guard below hold whatever set each node picks). Membership
-// lives on the network only; the disk carries the same heartbeat for
+// the shrink guard below hold whatever set each node picks). A node
+// whose choice would drop a member for a newcomer, only because the
+// member's row lacks the newcomer while the newcomer's lists the member,
+// holds its member set until that member's next heartbeat (deferDrops):
+// the row may be a heartbeat old (as a partition heals, each node of the
+// minority hears the majority before its fellow's row lists it); if the
+// next row still lacks the newcomer, the drop stands. Membership lives
+// on the network only; the disk carries the same heartbeat for
 // liveness, agreement and the tie-break.
 //
 // # Damping

@@ -6,14 +6,89 @@ import "github.com/mtcluster/mtc/quorum/liveness"
 
 // computeMembers: ourselves plus the peers we hear on the network whose
 // latest view includes us and that hear us (hearing), reduced to the best
-// clique of mutual hearing. It reads the machine's state and
-// changes nothing but a memo of its last answer (cliqueIn, cliqueOut).
+// clique of mutual hearing (bestMembers), less a drop deferred for a
+// stale row (deferDrops). It changes nothing but a memo of the clique
+// (cliqueIn, cliqueOut) and the deferral marks.
 func (n *Node) computeMembers() Set {
+	return n.deferDrops(n.bestMembers())
+}
+
+// deferDrops holds the member set as it is, for one heartbeat of the
+// member concerned, when the clique choice would drop a member for a
+// newcomer on a one-sided edge: the member is a candidate, heard fresh on
+// the network and in our own row, and its row lacks a newcomer whose own
+// row lists it (lagsBehind). Such a row may be a heartbeat older than the
+// newcomer's: as a partition heals, each node of the minority hears the
+// majority before its fellow's row lists it, and on that row the clique
+// with the majority beats the one with the fellow; a member that has just
+// admitted a newcomer publishes it at once, but the newcomer's heartbeat
+// may arrive first. Once the member's next heartbeat has arrived (its
+// counter moved past the one the deferral began at) the choice stands, so
+// a link to the newcomer that the member found broken first costs one
+// heartbeat interval and a delivery; a member that goes quiet is no longer
+// fresh and is dropped then. The whole set is held, not only the member:
+// a set mixing the deferral with the rest of the choice is one no other
+// node picks, and it would steer the kept-members tier of the choices
+// that follow.
+func (n *Node) deferDrops(best Set) Set {
+	in := &n.cliqueIn
+	cand, fresh, row := in[MaxNodes+1], in[MaxNodes+3], in[n.self]
+	if best&^n.members == 0 {
+		// No newcomer displaces anyone: the drop stands.
+		for _, p := range n.peers {
+			if p != nil {
+				p.deferring = false
+			}
+		}
+		return best
+	}
+	keep := Set(0)
+	for _, p := range n.peers {
+		if p == nil {
+			continue
+		}
+		if !n.members.Has(p.id) || best.Has(p.id) || !cand.Has(p.id) || !fresh.Has(p.id) || !row.Has(p.id) || !n.lagsBehind(p.id, best&^n.members) {
+			p.deferring = false
+			continue
+		}
+		if !p.deferring {
+			p.deferring, p.deferSeq = true, p.latest.Seq
+		}
+		if p.latest.Seq <= p.deferSeq {
+			keep = keep.Add(p.id)
+		}
+	}
+	if keep == 0 {
+		return best
+	}
+	return n.members
+}
+
+// lagsBehind: member id's row lacks a newcomer of added whose own row
+// lists id, the one-sided edge of a row a heartbeat older than the
+// newcomer's (or of a link to the newcomer that id has found broken first:
+// then its next row still lacks it, and the drop stands).
+func (n *Node) lagsBehind(id NodeID, added Set) bool {
+	in := &n.cliqueIn
+	for s := added; s != 0; {
+		q := s.Lowest()
+		s = s.Remove(q)
+		if in[q].Has(id) && !in[id].Has(q) {
+			return true
+		}
+	}
+	return false
+}
+
+// bestMembers is the clique choice itself. It reads the machine's state
+// and changes nothing but the memo of its last answer.
+func (n *Node) bestMembers() Set {
 	// A node whose key a peer's fence removed joins no member set until
 	// it is registered again: no peer may count it in while its storage
 	// refuses it, and a member set it published with a peer would end
 	// its right to register again (mayRejoin).
 	if n.rj.pending {
+		n.cliqueIn = [MaxNodes + 4]Set{}
 		return SetOf(n.self)
 	}
 	// The inputs, as a key: which peers qualify and what they hear.

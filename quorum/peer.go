@@ -51,6 +51,11 @@ type peer struct {
 	holds      bool
 	holdsSince time.Duration
 
+	// deferring: the clique choice drops this member while it is fresh;
+	// the drop waits for a heartbeat of it newer than deferSeq (deferDrops).
+	deferring bool
+	deferSeq  Seq
+
 	// Bookkeeping for a peer out of our member set.
 	gone       bool
 	goneAt     time.Duration
