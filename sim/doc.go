@@ -109,8 +109,8 @@
 // rejoin-when-armed); and no node holds quorum longer than the
 // registration check's bound after the target removed a registration of
 // it (rule 8: a driver that answers the checks without reading,
-// registration-check-skipped, breaks it in history 1993 and in the
-// scenario testdata/late-fence-data-lun.txt). The
+// registration-check-skipped, breaks it in the scenario
+// testdata/late-fence-data-lun.txt). The
 // liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the
