@@ -373,8 +373,9 @@
 // predecessor (adopted on an incarnation switch), or whose first packet
 // since this node started arrived less than hearsWithin ago without proof
 // yet that it hears us (a node starting as the coordinator forms quorum
-// proves itself within that): a newcomer runs no packages, and the fence, whose keys name a node and not an incarnation,
-// would land on the new incarnation as it joins and reset it again. Its
+// proves itself within that): a newcomer runs no packages, and the
+// fence, whose keys name a node and not an incarnation, would land on
+// the new incarnation as it joins and reset it again. Its
 // departed incarnation is then taken over after TakeoverAfter. A request
 // still without an outcome when the node becomes such a newcomer, or is
 // admitted to the member set again, is withdrawn (Ready.WithdrawFence,

@@ -33,21 +33,13 @@ func (n *Node) computeMembers() Set {
 func (n *Node) deferDrops(best Set) Set {
 	in := &n.cliqueIn
 	cand, fresh, row := in[MaxNodes+1], in[MaxNodes+3], in[n.self]
-	if best&^n.members == 0 {
-		// No newcomer displaces anyone: the drop stands.
-		for _, p := range n.peers {
-			if p != nil {
-				p.deferring = false
-			}
-		}
-		return best
-	}
+	added := best &^ n.members // without a newcomer, every drop stands
 	keep := Set(0)
 	for _, p := range n.peers {
 		if p == nil {
 			continue
 		}
-		if !n.members.Has(p.id) || best.Has(p.id) || !cand.Has(p.id) || !fresh.Has(p.id) || !row.Has(p.id) || !n.lagsBehind(p.id, best&^n.members) {
+		if added == 0 || !n.members.Has(p.id) || best.Has(p.id) || !cand.Has(p.id) || !fresh.Has(p.id) || !row.Has(p.id) || !n.lagsBehind(p.id, added) {
 			p.deferring = false
 			continue
 		}
@@ -88,7 +80,6 @@ func (n *Node) bestMembers() Set {
 	// refuses it, and a member set it published with a peer would end
 	// its right to register again (mayRejoin).
 	if n.rj.pending {
-		n.cliqueIn = [MaxNodes + 4]Set{}
 		return SetOf(n.self)
 	}
 	// The inputs, as a key: which peers qualify and what they hear.
