@@ -114,8 +114,11 @@
 // liveness checker
 // (liveness.go): in every fault window that leaves a connected majority,
 // that majority holds quorum within R and keeps it, R derived from the
-// configured timing, but for one transition of at most G (package
-// quorum, "Transitions") per member outside it that leaves; a node whose
+// configured timing, but for a transition of at most G (package
+// quorum, "Transitions") each time a node outside it leaves or joins a
+// member set, and a node that leaves twice or more in a row is
+// re-admitted no sooner than the damping schedule of the configured
+// timing allows (package quorum, "Damping"); a node whose
 // disk path healed belongs to it from its first own write after the heal
 // that completed.
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mtcluster/mtc/config"
 	"github.com/mtcluster/mtc/quorum"
 )
 
@@ -39,27 +40,32 @@ import (
 // delivers it (diskRecovery); until then it may stay in a member set, like
 // a node with a degraded disk.
 //
-// Each member outside C that leaves a node's member set may cost that
-// node one transition: every change of the member set costs an agreement
-// round (package quorum, "Transitions"), and the members the contract lets
-// stay (a degraded disk, a flapping link, a disk not yet trusted again)
-// may still leave long after the window began. So a gap in a node's quorum
-// after start+R is excused when it lasts at most G = EndorseGuard +
-// HeartbeatInterval + 2d (d: the largest delay the simulated network gives
-// a delivered heartbeat), began after the node had held quorum in the
-// window, and ended with a member set that lacks a member outside C which
-// the node's last quorate member set held and that has not left this
-// node's member set before in this window (in its first R included: a
-// member has one transition per window). A member that leaves, returns
-// and leaves again after start+R costs a violation; so does a member of
-// C that leaves, a re-admission, and a gap longer than G.
+// A node outside C may leave a node's member set and join it again:
+// every change of the member set costs an agreement round (package
+// quorum, "Transitions"), and the nodes the contract lets stay (a
+// degraded disk, a flapping link, a disk not yet trusted again) may leave
+// long after the window began, and come back while the link is up. So a
+// gap in a node's quorum after start+R is excused when it lasts at most
+// G = EndorseGuard + HeartbeatInterval + 2d (d: the largest delay the
+// simulated network gives a delivered heartbeat), began after the node
+// had held quorum in the window, and a node outside C left or joined the
+// node's member set during it (and no node of C did). What bounds how often that happens is the
+// damping (package quorum, "Damping"), judged on its own: a peer that has
+// left a node's member set twice or more in a row (a drop less than
+// FlapQuiet after its last re-admission is one more in a row) is
+// re-admitted by that node no sooner than RejoinHoldDown x 2^(k-2) after
+// its k-th drop, at most RejoinHoldDownMax, of the configured timing less
+// the clock drift it allows (followDamping); a node of C that re-admits a
+// peer sooner breaks property 5. A member of C that leaves, and a gap
+// longer than G or that no departure or re-admission outside C explains,
+// break it too.
 //
 // With R = EndorseGuard + SuspectAfter + 3*HeartbeatInterval +
 // 2*IOTimeout of the configured timing, for every window longer than R
 // with a connected majority:
 //
 //  5. every node of C holds quorum at every instant of [start+R, end)
-//     (but for the transitions of departing members above),
+//     (but for the transitions above),
 //     with a member set that contains C and whose other members run and
 //     reach every member both ways, at least part of the time (a
 //     degraded disk or a flapping link is not yet a reason to drop a
@@ -123,16 +129,26 @@ type liveWindow struct {
 	pending    []Violation // property 6 findings, kept until the window outlasts R
 	reported   quorum.Set
 
-	// The transitions of departing members (property 5): lost holds the
+	// The transitions of members outside C (property 5): lost holds the
 	// core nodes that lost quorum in this window (the latest loss at
-	// gapFrom), lastM a core node's member set at its latest quorate
-	// step, excused the members that have left that set in this window
-	// (their transition is spent), deferred the nodes whose gap after
-	// start+R is judged when it ends (or G after it began).
+	// gapFrom), changed the nodes that left or joined a core node's
+	// member set during its latest gap (the step that began it
+	// included), deferred the nodes whose gap after start+R is judged
+	// when it ends (or G after it began).
 	lost     quorum.Set
-	lastM    [quorum.MaxNodes + 1]quorum.Set
-	excused  [quorum.MaxNodes + 1]quorum.Set
+	changed  [quorum.MaxNodes + 1]quorum.Set
 	deferred quorum.Set
+}
+
+// damping follows, for one node n and one peer m, m's departures from
+// n's member set and its re-admissions, as property 5's damping rule
+// counts them (see the contract above).
+type damping struct {
+	drops     int
+	droppedAt time.Duration
+	joinedAt  time.Duration
+	inc       quorum.Incarnation // m's incarnation at its last counted drop
+	joinInc   quorum.Incarnation // m's incarnation at its last re-admission
 }
 
 type liveChecker struct {
@@ -147,6 +163,10 @@ type liveChecker struct {
 	runs lossRuns
 	win  liveWindow
 	tok  uint64
+	// damp[n][m] follows m in n's member set, across windows, for n's
+	// incarnation dampInc[n].
+	damp    [quorum.MaxNodes + 1][quorum.MaxNodes + 1]damping
+	dampInc [quorum.MaxNodes + 1]quorum.Incarnation
 	// done: the history's judged part is over (finish).
 	done bool
 	// Windows counts the windows longer than R that had a connected
@@ -338,6 +358,8 @@ func (l *liveChecker) gap(n *simNode, until time.Duration) {
 // afterStep follows a core node's quorum.
 func (l *liveChecker) afterStep(n *simNode, prev quorum.Status) {
 	w, win := l.w, &l.win
+	moved := prev.Members ^ n.status.Members
+	l.followDamping(n, prev.Members)
 	if !win.core.Has(n.id) {
 		return
 	}
@@ -345,6 +367,7 @@ func (l *liveChecker) afterStep(n *simNode, prev quorum.Status) {
 	switch {
 	case q && !win.quorate.Has(n.id):
 		win.quorate = win.quorate.Add(n.id)
+		win.changed[n.id] |= moved
 		if win.atStart.Has(n.id) {
 			l.gap(n, w.now)
 		}
@@ -355,15 +378,65 @@ func (l *liveChecker) afterStep(n *simNode, prev quorum.Status) {
 		win.quorate = win.quorate.Remove(n.id)
 		win.gapFrom[n.id] = w.now
 		win.lost = win.lost.Add(n.id)
-	}
-	if q {
-		// A member that left n's set in this window has had its
-		// transition, whether after start+R or before.
-		win.excused[n.id] |= win.lastM[n.id] &^ n.status.Members
-		win.lastM[n.id] = n.status.Members
+		win.changed[n.id] = moved
+	case !q:
+		win.changed[n.id] |= moved
 	}
 	if w.now > win.start+l.r {
 		l.check(n)
+	}
+}
+
+// followDamping counts the departures of peers from n's member set and
+// judges their re-admissions by the damping rule of property 5, in the
+// checker's own terms: from the configured timing, with the clock drift
+// the timing allows, counting a drop less than FlapQuiet after the
+// peer's last re-admission as one more in a row. A drop of a peer that is
+// down or self-fencing, or that has restarted since it joined (the drop
+// of an incarnation switch), is not counted, and a peer that has
+// restarted since its last counted drop is owed no hold-down; these only
+// make the rule more lenient than the core's own count.
+func (l *liveChecker) followDamping(n *simNode, before quorum.Set) {
+	w := l.w
+	if l.dampInc[n.id] != n.inc {
+		l.dampInc[n.id] = n.inc
+		l.damp[n.id] = [quorum.MaxNodes + 1]damping{}
+	}
+	after := n.status.Members
+	slow := 1 - config.MaxClockDrift
+	for s := before ^ after; s != 0; {
+		id := s.Lowest()
+		s = s.Remove(id)
+		if id == n.id || int(id) >= len(w.nodes) {
+			continue
+		}
+		m, d := w.nodes[id], &l.damp[n.id][id]
+		if before.Has(id) { // a drop
+			if !m.up || m.obs.stopped || m.inc != d.joinInc {
+				continue
+			}
+			if d.drops > 0 && w.now-d.joinedAt < time.Duration(float64(w.t.FlapQuiet)*slow) {
+				d.drops++
+			} else {
+				d.drops = 1
+			}
+			d.droppedAt, d.inc = w.now, m.inc
+			continue
+		}
+		// A re-admission.
+		d.joinedAt, d.joinInc = w.now, m.inc
+		if d.drops < 2 || m.inc != d.inc || !l.win.core.Has(n.id) {
+			continue
+		}
+		h := w.t.RejoinHoldDown
+		for i := 2; i < d.drops && h < w.t.RejoinHoldDownMax; i++ {
+			h *= 2
+		}
+		h = min(h, w.t.RejoinHoldDownMax)
+		if out := w.now - d.droppedAt; out < time.Duration(float64(h)*slow)-time.Millisecond {
+			l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d re-admitted n%d %v after its drop number %d in a row (at %v), sooner than the hold-down of %v; fault pattern's last change at %v, connected majority %v",
+				n.id, id, out.Round(time.Millisecond), d.drops, fmtDur(d.droppedAt), h, fmtDur(l.win.start), l.win.majorities)})
+		}
 	}
 }
 
@@ -400,15 +473,14 @@ func (l *liveChecker) check(n *simNode) {
 }
 
 // transition reports whether core node n, not quorate now, is in a gap
-// that a departing member may yet excuse: it began after n had held
-// quorum in this window, less than G ago, and n's last quorate member set
-// holds a member outside C that has not yet left n's set in this window.
+// that a member outside C may yet excuse: it began after n had held
+// quorum in this window, less than G ago, and some node is outside C.
 // The gap is then judged when it ends (endTransition), or at G after it
 // began if it has not.
 func (l *liveChecker) transition(n *simNode) bool {
 	w, win := l.w, &l.win
 	from := win.gapFrom[n.id]
-	if !win.lost.Has(n.id) || w.now-from > l.g || win.lastM[n.id]&^win.core&^win.excused[n.id] == 0 {
+	if !win.lost.Has(n.id) || w.now-from > l.g || w.allNodes()&^win.core == 0 {
 		return false
 	}
 	if !win.deferred.Has(n.id) {
@@ -425,36 +497,36 @@ func (l *liveChecker) transition(n *simNode) bool {
 	return true
 }
 
-// endTransition judges a deferred gap of core node n as n regains quorum.
+// endTransition judges a deferred gap of core node n as n regains quorum:
+// excused if it lasted at most G and a node outside C left or joined n's
+// member set during it, and no node of C did.
 func (l *liveChecker) endTransition(n *simNode) {
 	w, win := l.w, &l.win
 	win.deferred = win.deferred.Remove(n.id)
 	if win.reported.Has(n.id) {
 		return
 	}
-	from, m := win.gapFrom[n.id], n.status.Members
-	left := win.lastM[n.id] &^ m &^ win.core &^ win.excused[n.id]
-	if left != 0 && w.now-from <= l.g {
-		win.excused[n.id] |= left
+	from := win.gapFrom[n.id]
+	if c := win.changed[n.id]; c&^win.core != 0 && c&win.core == 0 && w.now-from <= l.g {
 		return
 	}
 	win.reported = win.reported.Add(n.id)
-	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d was not quorate from %v to %v, after R = %v from the fault pattern's last change at %v, and no member outside the connected majority %v left for the first time (members %v, then %v; G = %v)",
-		n.id, fmtDur(from), fmtDur(w.now), l.r, fmtDur(win.start), win.majorities, win.lastM[n.id], m, l.g)})
+	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d was not quorate from %v to %v, after R = %v from the fault pattern's last change at %v, and no node outside the connected majority %v left or joined its member set within G = %v (members %v)",
+		n.id, fmtDur(from), fmtDur(w.now), l.r, fmtDur(win.start), win.majorities, l.g, n.status.Members)})
 }
 
 // cutTransition judges a deferred gap of core node n that the end of the
-// window cuts short: excused only if n's member set already lacks a
-// departing member.
+// window cuts short: excused only if a node outside C has already left or
+// joined n's member set during it, and no node of C has.
 func (l *liveChecker) cutTransition(n *simNode) {
 	w, win := l.w, &l.win
 	win.deferred = win.deferred.Remove(n.id)
-	if win.reported.Has(n.id) || win.lastM[n.id]&^n.status.Members&^win.core&^win.excused[n.id] != 0 {
+	if c := win.changed[n.id]; win.reported.Has(n.id) || c&^win.core != 0 && c&win.core == 0 {
 		return
 	}
 	win.reported = win.reported.Add(n.id)
-	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d is not quorate since %v, after R = %v from the fault pattern's last change at %v, and no member outside the connected majority %v has left (members %v, now %v)",
-		n.id, fmtDur(win.gapFrom[n.id]), l.r, fmtDur(win.start), win.majorities, win.lastM[n.id], n.status.Members)})
+	l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d is not quorate since %v, after R = %v from the fault pattern's last change at %v, and no node outside the connected majority %v has left or joined its member set (members %v)",
+		n.id, fmtDur(win.gapFrom[n.id]), l.r, fmtDur(win.start), win.majorities, n.status.Members)})
 }
 
 func (win *liveWindow) contains(m quorum.Set) bool {

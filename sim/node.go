@@ -64,6 +64,7 @@ type simNode struct {
 	obs          *incObs
 	stopReported bool
 	stepFed      bool
+	strays       int // heartbeats sent under the planted bug stray-members
 
 	// Disk path.
 	pathDown bool

@@ -32,6 +32,12 @@ type Bug struct {
 	// MuteAfterQuorum: node 1's driver stops sending heartbeats once it
 	// has held quorum (a healthy node, as far as the fault pattern goes).
 	MuteAfterQuorum bool
+	// StrayMembers: once node 1 has held quorum, every 40th heartbeat
+	// its driver sends publishes its member set without its
+	// highest-numbered peer, while the machine's set stays as it is (a
+	// driver that corrupts what it sends): its members lose agreement
+	// for a heartbeat, with no member leaving or joining any set.
+	StrayMembers bool
 	// SkipFencing: the driver reports every fence requested as done
 	// (quorum.Fenced) without running it.
 	SkipFencing bool
@@ -103,6 +109,8 @@ var Bugs = map[string]Bug{
 		return d
 	}},
 	"mute-after-quorum": {MuteAfterQuorum: true},
+	// A gap in quorum that no departure or re-admission explains.
+	"stray-members": {StrayMembers: true},
 	// Liveness, against the allowances for a healed disk and a departing
 	// member: a healthy node that self-fences after a heal elsewhere; a
 	// healed node that self-fences although its writes succeed; no

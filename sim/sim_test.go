@@ -211,19 +211,21 @@ func TestPlantedBugsScript(t *testing.T) {
 //
 //	late-stop          invariant 3   1
 //	late-stop-timing   invariant 3   1
-//	takeover-x0.5      invariant 2   6
+//	takeover-x0.5      invariant 2   1
 //	takeover-x0.9      invariant 2   42
-//	shrink-guard       invariant 1   1
+//	shrink-guard       invariant 1   2
 //	tie-break          invariant 1   8
 //	agreement          invariant 1   1
 //	feed-after-stop    invariant 3   1
 //	fencing-skipped    invariant 7   2
+//	rejoin-when-armed  invariant 7   2
 //	arbiter-bypass     invariant 1   49 (two-node histories)
 //	self-fence-half    property 6    26
 //	mute-after-quorum  property 5    1
-//	heal-fails-peer    property 6    9
-//	heal-fails-self    property 6    47
-//	no-rejoin-damping  property 5    25
+//	heal-fails-peer    property 6    2
+//	heal-fails-self    property 6    18
+//	no-rejoin-damping  property 5    13
+//	stray-members      property 5    1
 //
 // registration-check-skipped (invariant 8) is not among them: a member
 // loses a registration while quorate only when a fence races its
@@ -234,11 +236,11 @@ func TestPlantedBugsScript(t *testing.T) {
 // and with packages (the same histories, pkgcheck.go):
 //
 //	pkg-skip-clear           rule 11   1
-//	pkg-skip-acks            rule 11   185
+//	pkg-skip-acks            rule 11   235
 //	runner-halted-early      rule 11   1
 //	intent-ack-before-write  rule 12   2
 //	pkg-skip-intents         rule 12   23
-//	pkg-drop-starts          rule 13   3
+//	pkg-drop-starts          rule 13   6
 //	pkg-ignore-needs         rule 14   3
 func TestPlantedBugs(t *testing.T) {
 	const maxPlantedSeeds = 400
@@ -265,6 +267,7 @@ func TestPlantedBugs(t *testing.T) {
 		{"heal-fails-peer", 6, true, 0},
 		{"heal-fails-self", 6, true, 0},
 		{"no-rejoin-damping", 5, true, 0},
+		{"stray-members", 5, true, 0},
 		// Packages (pkgcheck.go).
 		{"pkg-skip-clear", 11, false, 0},
 		{"pkg-skip-acks", 11, false, 0},

@@ -364,6 +364,17 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 	if w.opt.Bug.MuteAfterQuorum && from.id == 1 && from.obs.armed {
 		return
 	}
+	if w.opt.Bug.StrayMembers && from.id == 1 && from.obs.armed {
+		if from.strays++; from.strays%40 == 0 {
+			var top quorum.NodeID
+			for m := hbv.Members.Remove(1); m != 0; m = m.Remove(top) {
+				top = m.Lowest()
+			}
+			if top != 0 {
+				hbv.Members = hbv.Members.Remove(top)
+			}
+		}
+	}
 	if w.babble[from.id] {
 		// A faulty peer: its view changes every heartbeat.
 		hbv.View = quorum.Set(w.rng.Uint32()) & w.allNodes()
