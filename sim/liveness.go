@@ -49,7 +49,9 @@ import (
 // G = EndorseGuard + HeartbeatInterval + 2d (d: the largest delay the
 // simulated network gives a delivered heartbeat), began after the node
 // had held quorum in the window, and a node outside C left or joined the
-// node's member set during it (and no node of C did). What bounds how often that happens is the
+// node's member set during it (a node of C that leaves and returns within
+// such a gap costs nothing more than the gap; one missing from the set
+// once it is quorate again breaks property 5 below). What bounds how often that happens is the
 // damping (package quorum, "Damping"), judged on its own: a peer that has
 // left a node's member set twice or more in a row (a drop less than
 // FlapQuiet after its last re-admission is one more in a row) is
@@ -499,7 +501,7 @@ func (l *liveChecker) transition(n *simNode) bool {
 
 // endTransition judges a deferred gap of core node n as n regains quorum:
 // excused if it lasted at most G and a node outside C left or joined n's
-// member set during it, and no node of C did.
+// member set during it.
 func (l *liveChecker) endTransition(n *simNode) {
 	w, win := l.w, &l.win
 	win.deferred = win.deferred.Remove(n.id)
@@ -507,7 +509,7 @@ func (l *liveChecker) endTransition(n *simNode) {
 		return
 	}
 	from := win.gapFrom[n.id]
-	if c := win.changed[n.id]; c&^win.core != 0 && c&win.core == 0 && w.now-from <= l.g {
+	if win.changed[n.id]&^win.core != 0 && w.now-from <= l.g {
 		return
 	}
 	win.reported = win.reported.Add(n.id)
@@ -517,11 +519,11 @@ func (l *liveChecker) endTransition(n *simNode) {
 
 // cutTransition judges a deferred gap of core node n that the end of the
 // window cuts short: excused only if a node outside C has already left or
-// joined n's member set during it, and no node of C has.
+// joined n's member set during it.
 func (l *liveChecker) cutTransition(n *simNode) {
 	w, win := l.w, &l.win
 	win.deferred = win.deferred.Remove(n.id)
-	if c := win.changed[n.id]; win.reported.Has(n.id) || c&^win.core != 0 && c&win.core == 0 {
+	if win.reported.Has(n.id) || win.changed[n.id]&^win.core != 0 {
 		return
 	}
 	win.reported = win.reported.Add(n.id)
