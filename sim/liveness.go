@@ -49,9 +49,11 @@ import (
 // G = EndorseGuard + HeartbeatInterval + 2d (d: the largest delay the
 // simulated network gives a delivered heartbeat), began after the node
 // had held quorum in the window, and a node outside C left or joined the
-// node's member set during it (a node of C that leaves and returns within
-// such a gap costs nothing more than the gap; one missing from the set
-// once it is quorate again breaks property 5 below). What bounds how often that happens is the
+// node's member set during it, or the member set of another node of C
+// during it or less than G before it began (that node's agreement round
+// is one every member waits for). A node of C that leaves and returns
+// within such a gap costs nothing more than the gap; one missing from the
+// set once it is quorate again breaks property 5 below. What bounds how often that happens is the
 // damping (package quorum, "Damping"), judged on its own: a peer that has
 // left a node's member set twice or more in a row (a drop less than
 // FlapQuiet after its last re-admission is one more in a row) is
@@ -140,6 +142,10 @@ type liveWindow struct {
 	lost     quorum.Set
 	changed  [quorum.MaxNodes + 1]quorum.Set
 	deferred quorum.Set
+	// moved: the last instant a node outside C left or joined the member
+	// set of any node of C (movedOK: there was one in this window).
+	moved   time.Duration
+	movedOK bool
 }
 
 // damping follows, for one node n and one peer m, m's departures from
@@ -365,6 +371,9 @@ func (l *liveChecker) afterStep(n *simNode, prev quorum.Status) {
 	if !win.core.Has(n.id) {
 		return
 	}
+	if moved&^win.core != 0 {
+		win.moved, win.movedOK = w.now, true
+	}
 	q := w.quorateNow(n)
 	switch {
 	case q && !win.quorate.Has(n.id):
@@ -500,8 +509,8 @@ func (l *liveChecker) transition(n *simNode) bool {
 }
 
 // endTransition judges a deferred gap of core node n as n regains quorum:
-// excused if it lasted at most G and a node outside C left or joined n's
-// member set during it.
+// excused if it lasted at most G and a membership change of a node
+// outside C explains it.
 func (l *liveChecker) endTransition(n *simNode) {
 	w, win := l.w, &l.win
 	win.deferred = win.deferred.Remove(n.id)
@@ -509,7 +518,7 @@ func (l *liveChecker) endTransition(n *simNode) {
 		return
 	}
 	from := win.gapFrom[n.id]
-	if win.changed[n.id]&^win.core != 0 && w.now-from <= l.g {
+	if l.explained(n) && w.now-from <= l.g {
 		return
 	}
 	win.reported = win.reported.Add(n.id)
@@ -517,13 +526,22 @@ func (l *liveChecker) endTransition(n *simNode) {
 		n.id, fmtDur(from), fmtDur(w.now), l.r, fmtDur(win.start), win.majorities, l.g, n.status.Members)})
 }
 
+// explained: a node outside C left or joined core node n's member set
+// during its current gap, or the member set of another node of C less
+// than G before the gap began or during it (the agreement round that
+// change costs reaches every member: n waits for that node to agree).
+func (l *liveChecker) explained(n *simNode) bool {
+	win := &l.win
+	return win.changed[n.id]&^win.core != 0 || win.movedOK && win.moved >= win.gapFrom[n.id]-l.g
+}
+
 // cutTransition judges a deferred gap of core node n that the end of the
-// window cuts short: excused only if a node outside C has already left or
-// joined n's member set during it.
+// window cuts short: excused only if a membership change of a node
+// outside C explains it.
 func (l *liveChecker) cutTransition(n *simNode) {
 	w, win := l.w, &l.win
 	win.deferred = win.deferred.Remove(n.id)
-	if win.reported.Has(n.id) || win.changed[n.id]&^win.core != 0 {
+	if win.reported.Has(n.id) || l.explained(n) {
 		return
 	}
 	win.reported = win.reported.Add(n.id)
