@@ -66,7 +66,11 @@
 // ignores a lower one that is not placed yet: the lower one yields.
 //
 // The target, in order of precedence: maintenance keeps the package where
-// it is (the cluster does not act on it); halted by an operator (or
+// it is (the cluster does not act on it); a package that a package in
+// maintenance needs, directly or through running packages that need each
+// other, stays where it runs, even on a drained node: its halt would wait
+// for the package in maintenance, so a move could never complete and what
+// needs it elsewhere would wait for it; halted by an operator (or
 // auto_run off and never run): nowhere; a pending one-shot run --on or
 // move: that node once eligible (while it waits, the package stays where
 // it runs if it may stay there, and is otherwise placed as below); running on an eligible node: stay, unless

@@ -250,10 +250,12 @@ func (m *Machine) nodeNames(ns []NodeID) string {
 	return s
 }
 
-// pinnedBy returns a package in maintenance that needs package i on the
-// same node, directly or through packages that need it so, while i runs
-// somewhere: the cluster leaves that package alone, so i cannot halt
-// where it runs, and a move of it could never complete.
+// pinnedBy returns a package in maintenance that keeps package i where
+// it runs: it is up and needs i there (on the same node, on another node,
+// or anywhere), directly or through packages that are up and need each
+// other so. The cluster leaves a package in maintenance alone, so i can
+// never halt where it runs (a halt waits for its dependents, see
+// dependentsUp) and a move of it could never complete.
 func (m *Machine) pinnedBy(i int) (int, bool) {
 	if m.cur[i] == 0 {
 		return 0, false
@@ -265,15 +267,35 @@ func (m *Machine) pinnedBy(i int) (int, bool) {
 		k := queue[0]
 		queue = queue[1:]
 		for _, u := range m.pkgs[k].users {
-			if u.cond != Needs || u.where != SameNode || seen[u.j] {
+			if u.cond != Needs || seen[u.j] {
+				continue
+			}
+			at := m.upAt(u.j)
+			if at == 0 || !whereHolds(u.where, m.cur[k], at) {
 				continue
 			}
 			seen[u.j] = true
-			if m.pkgs[u.j].intent.Maintenance && m.cur[u.j] != 0 {
+			if m.pkgs[u.j].intent.Maintenance {
 				return u.j, true
 			}
-			queue = append(queue, u.j)
+			if m.cur[u.j] != 0 {
+				queue = append(queue, u.j)
+			}
 		}
 	}
 	return 0, false
+}
+
+// upAt is the node where package i runs (m.cur), or for one that is only
+// halting, the first usable node that reports it up; 0 if none.
+func (m *Machine) upAt(i int) NodeID {
+	if m.cur[i] != 0 {
+		return m.cur[i]
+	}
+	for n := NodeID(1); n <= MaxNodes; n++ {
+		if m.nodes.Has(n) && m.stateOn(i, n).up() {
+			return n
+		}
+	}
+	return 0
 }

@@ -547,3 +547,52 @@ func TestPendingMoveDoesNotPinADependent(t *testing.T) {
 		t.Fatalf("dep not halted for base's move (actions %q): %+v", f.actions(), rd.Decisions)
 	}
 }
+
+// A package that a package in maintenance needs, on any node, stays
+// where it runs though that node is drained: its halt would wait for the
+// package in maintenance for as long as it stays so, and a package that
+// needs it elsewhere would wait for a move that never completes.
+func TestDrainKeepsWhatMaintenanceNeeds(t *testing.T) {
+	for _, where := range []Where{AnyNode, SameNode} {
+		db := pk("db", 2, 3)
+		ops := pk("ops", 2, 3)
+		ops.Dependencies = []Dependency{{Package: "db", Cond: Needs, Where: where}}
+		app := pk("app", 1)
+		app.Dependencies = []Dependency{{Package: "db", Cond: Needs, Where: AnyNode}}
+		f := newFixture(t, []Package{db, ops, app}, quorum.SetOf(1, 2, 3))
+		f.report(2, false, "db", Running, "ops", Running)
+		f.report(3, false)
+		cmd := func(in Intent) {
+			in.ID = f.m.lastIntent + 1
+			for _, d := range f.step(Commanded{Intent: in}).Decisions {
+				if d.Kind == IntentRejected {
+					t.Fatal(d.Reason)
+				}
+			}
+		}
+		cmd(Intent{Kind: IntentMaintenanceOn, Package: "ops"})
+		cmd(Intent{Kind: IntentDrain, Node: 2})
+		if got := f.target("db"); got != 2 {
+			t.Fatalf("%v: db placed on %d with ops in maintenance on the drained node 2", where, got)
+		}
+		if why := f.m.pkgs[f.m.byName["db"]].targetWhy; !strings.Contains(why, "ops, in maintenance, needs it there") {
+			t.Fatalf("%v: db's reason: %q", where, why)
+		}
+		started := false
+		for k := 0; k < 4 && !started; k++ {
+			f.report(2, true, "db", Running, "ops", Running)
+			started = strings.Contains(f.actions(), "start app")
+			f.report(3, true)
+			started = started || strings.Contains(f.actions(), "start app")
+		}
+		if !started {
+			t.Fatalf("%v: app, which needs db anywhere, does not start while db runs on node 2: waits: %q", where, f.m.pkgs[f.m.byName["app"]].waitWhy)
+		}
+		// Out of maintenance, db moves off the drained node: ops and app
+		// halt first.
+		cmd(Intent{Kind: IntentMaintenanceOff, Package: "ops"})
+		if got := f.target("db"); got != 3 {
+			t.Fatalf("%v: db placed on %d once ops left maintenance, want 3", where, got)
+		}
+	}
+}

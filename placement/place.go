@@ -133,6 +133,12 @@ func (m *Machine) choose(i int) (NodeID, string) {
 		}
 		return 0, fmt.Sprintf("auto_run is off: start it with `mtc run %s`", name)
 	}
+	if u, ok := m.pinnedBy(i); ok {
+		// Its halt would wait for u for as long as u is in maintenance:
+		// placing it elsewhere would only hold what needs it waiting for
+		// a move that cannot complete.
+		return cur, fmt.Sprintf("stays on %s: %s, in maintenance, needs it there", m.nodeName(cur), m.pkgs[u].def.Name)
+	}
 	if in := p.intent.Pending; in.ID != 0 && in.Node != 0 && in.Node != cur {
 		if why := m.ineligible(i, in.Node); why == "" {
 			return in.Node, fmt.Sprintf("%v by an operator (intent #%d)", in.Kind, in.ID)
