@@ -376,7 +376,16 @@
 // proves itself within that): a newcomer runs no packages, and the
 // fence, whose keys name a node and not an incarnation, would land on
 // the new incarnation as it joins and reset it again. Its
-// departed incarnation is then taken over after TakeoverAfter. A request
+// departed incarnation is then taken over after TakeoverAfter. The
+// request for a node that left, for the first time in a row
+// (Damping), in the incarnation it still runs, that
+// this node hears both ways and that counts this node in its view, waits
+// while that holds, up to a heartbeat interval past EndorseGuard after the
+// drop (returning, in fence.go): such a node comes back once the guards
+// and hold-downs of its drop run out, which is about when the
+// coordinator is quorate again without it, and a fence asked at that
+// moment would reset a member for nothing. A node silent on the network
+// or deaf to this one is fenced without the wait. A request
 // still without an outcome when the node becomes such a newcomer, or is
 // admitted to the member set again, is withdrawn (Ready.WithdrawFence,
 // decision FenceWithdrawn): the fencing component runs fences one at a

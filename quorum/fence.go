@@ -246,7 +246,7 @@ func (n *Node) forgetFence(p *peer, why string) {
 // has passed.
 func (n *Node) requestFences() {
 	for _, p := range n.peers {
-		if p == nil || !p.gone || p.fenceAsked || !n.shouldFence(p) || n.now < n.fenceAt(p) {
+		if p == nil || !p.gone || p.fenceAsked || !n.shouldFence(p) || n.now < n.fenceAt(p) || n.returning(p) {
 			continue
 		}
 		p.fenceAsked = true
@@ -254,6 +254,31 @@ func (n *Node) requestFences() {
 		n.out.Fence = append(n.out.Fence, p.fenceFor)
 		n.decide(Decision{Kind: FenceRequested, Peer: p.id, Inc: n.target(p)})
 	}
+}
+
+// returning: p left our member set in the incarnation it still runs, for
+// the first time in a row (Damping: a peer dropped once may come back at
+// once), we and it hear each other, it counts us in its view and it is
+// not stopping, less than a heartbeat interval past EndorseGuard after the
+// drop. The guard of our drop of p and the hold-downs and guards that
+// keep p out (its own, of members it dropped, and theirs of it) are all
+// EndorseGuard long, from moments a heartbeat or so apart: when a link
+// stops flapping, or a moment's wrong clique choice at a heal dropped p,
+// p comes back about when this node is quorate again without it, and a
+// fence asked at that moment races the re-admission, lands on a member
+// and resets it for nothing. So the request waits while p is returning;
+// if p is still out at the end (a partial partition that lasts), it goes
+// out then. A peer silent on the network, or one that does not hear us
+// (deaf, or cut one way), never waits, so a crash or a deaf node costs
+// nothing here; nor does one dropped again soon after it came back (it
+// babbles or flaps and is damped: its random views may list us in one
+// heartbeat and not the next, and a fence delayed for it would only land
+// later, in the middle of its next brief re-admission); a live node dropped for good costs its takeover at most
+// that heartbeat interval.
+func (n *Node) returning(p *peer) bool {
+	return p.drops <= 1 && p.inc == p.goneInc && p.haveLatest && n.hearing(p) && p.latest.View.Has(n.self) &&
+		p.latest.Flags&FlagStopped == 0 &&
+		n.now < p.goneAt+n.guard()+n.t.HeartbeatInterval
 }
 
 // fenceAt is when the next fence request of p may go out: a peer dead on
