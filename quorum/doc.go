@@ -399,6 +399,12 @@
 // node is continuously quorate without X, X cannot be quorate, so X's last
 // quorum precedes the stretch and its watchdog reset follows within
 // SelfFenceAfter + WatchdogTimeout (+ drift, in Margin).
+// A member incarnation this node has just fenced is not counted in again
+// for a heartbeat interval and two I/O deadlines: one that held quorum
+// may not register again and stops at its next write of the quorum disk,
+// and counted in for that moment (its views may well list everybody) it
+// would cost the others a transition; one still heard after that
+// registered again or cannot reach its disk, and counts as any peer.
 //
 // # Re-registration after a fence
 //

@@ -144,7 +144,7 @@ func (n *Node) onFenced(e Fenced) {
 	if p == nil || !p.gone || p.fenced || !(e.Inc == 0 || e.Inc == p.goneInc || p.goneInc == 0) {
 		return
 	}
-	p.fenced = true
+	p.fenced, p.fencedAt = true, n.now
 	p.fenceErr, p.fenceFails = "", 0
 	n.lock.arbAt = n.now
 	n.decide(Decision{Kind: PeerFenced, Peer: e.Node, Inc: e.Inc})
@@ -279,6 +279,18 @@ func (n *Node) returning(p *peer) bool {
 	return p.drops <= 1 && p.inc == p.goneInc && p.haveLatest && n.hearing(p) && p.latest.View.Has(n.self) &&
 		p.latest.Flags&FlagStopped == 0 &&
 		n.now < p.goneAt+n.guard()+n.t.HeartbeatInterval
+}
+
+// fencedStopping: p's departed incarnation, still the one it runs, was
+// reported fenced less than a heartbeat interval and two I/O deadlines
+// ago, the time it takes to find its next slot write refused. An
+// incarnation that held quorum then stops for good; counted in again in
+// that moment (its views may list everybody), it would cost the others a
+// transition. One still heard after that registered again (it never held
+// quorum: Re-registration after a fence) or cannot reach its disk, and is
+// judged like any other peer.
+func (n *Node) fencedStopping(p *peer) bool {
+	return p.gone && p.fenced && p.inc == p.goneInc && n.now < p.fencedAt+n.t.HeartbeatInterval+2*n.t.IOTimeout
 }
 
 // fenceAt is when the next fence request of p may go out: a peer dead on

@@ -96,6 +96,10 @@ func (n *Node) bestMembers() Set {
 		if !n.members.Has(p.id) && p.latest.Flags&FlagSettled == 0 {
 			continue
 		}
+		// A member incarnation just fenced is about to stop.
+		if n.fencedStopping(p) {
+			continue
+		}
 		cand = cand.Add(p.id)
 		key[p.id] = p.latest.View
 		if n.netState(p) == liveness.Live {

@@ -63,6 +63,7 @@ type peer struct {
 	fenceAsked bool
 	fenceFor   Target // what the outstanding request asked for
 	fenced     bool
+	fencedAt   time.Duration // when the fencing component reported it
 	takenOver  bool
 	// Fencing failures: the last error, how many in a row, and when the
 	// next request may go out.

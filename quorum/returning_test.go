@@ -77,3 +77,63 @@ func TestNoFenceOfAReturningPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestNoReadmissionOfAFencedIncarnation: once the fencing component
+// reports a departed member fenced, the coordinator does not count that
+// incarnation in again for a heartbeat interval and two I/O deadlines (the
+// time the fenced node takes to find its next write refused and stop),
+// even when it hears it both ways and would otherwise re-admit it. The link 2-3 breaks, node 1 drops node 3, the
+// link returns three heartbeat intervals later (node 3 would be a member
+// again about EndorseGuard after the drop, TestNoFenceOfAReturningPeer),
+// and the report that node 3 is fenced reaches node 1 as soon as it is
+// quorate without node 3 (delivered directly: a fence that landed just
+// before the return). The test's storage keeps taking node 3's writes, so
+// node 3 does not stop and the rule is seen on its own; a real fenced node
+// stops at its next write, and a re-admission in that moment costs the
+// others a transition. A new incarnation of node 3 joins.
+func TestNoReadmissionOfAFencedIncarnation(t *testing.T) {
+	for _, prof := range []string{"default", "aggressive"} {
+		t.Run(prof, func(t *testing.T) {
+			c := newCluster(t, 3, profiles[prof])
+			c.formed()
+			c.cut(2, 3)
+			c.cut(3, 2)
+			n := c.nodes[1]
+			drop := time.Duration(-1)
+			for end := c.now + 5*c.d.DeadAfter; c.now < end && drop < 0; {
+				c.run(c.now + time.Millisecond)
+				if n.m.Status().Members == SetOf(1, 2) {
+					drop = c.now
+				}
+			}
+			if drop < 0 {
+				t.Fatalf("node 1 did not drop node 3 for the broken link 2-3\n%s", n.log())
+			}
+			c.run(drop + 3*c.d.HeartbeatInterval)
+			c.heal()
+			for end := drop + 3*c.d.EndorseGuard; c.now < end && !n.m.Status().Quorate; {
+				c.run(c.now + time.Millisecond)
+			}
+			if st := n.m.Status(); !st.Quorate || st.Members != SetOf(1, 2) {
+				t.Fatalf("node 1 is not quorate with {1,2} after dropping node 3: %v (%v)\n%s", st.Members, st.Reason, n.log())
+			}
+			c.push(c.now, 1, Fenced{Node: 3, Inc: 3001})
+			c.run(c.now + time.Millisecond)
+			if n.count(PeerFenced) != 1 {
+				t.Fatalf("node 1 did not record node 3 fenced\n%s", n.log())
+			}
+			fencedAt := c.now
+			c.run(c.now + 3*c.d.TakeoverAfter)
+			for _, d := range n.decisions {
+				if d.At >= fencedAt && d.At < fencedAt+c.d.HeartbeatInterval+2*c.d.IOTimeout && d.Kind == MembershipChanged && d.Members.Has(3) {
+					t.Fatalf("node 1 re-admitted node 3's fenced incarnation at %v: %v\n%s", d.At, d.Members, n.log())
+				}
+			}
+			c.restart(3, 3777, false)
+			c.run(c.now + 3*c.d.TakeoverAfter)
+			if st := n.m.Status(); !st.Quorate || st.Members != SetOf(1, 2, 3) {
+				t.Errorf("node 1 is not quorate with {1,2,3} after node 3 restarted: %v (%v)\n%s", st.Members, st.Reason, n.log())
+			}
+		})
+	}
+}
