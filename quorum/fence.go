@@ -273,8 +273,8 @@ func (n *Node) requestFences() {
 // nothing here; nor does one dropped again soon after it came back (it
 // babbles or flaps and is damped: its random views may list us in one
 // heartbeat and not the next, and a fence delayed for it would only land
-// later, in the middle of its next brief re-admission); a live node dropped for good costs its takeover at most
-// that heartbeat interval.
+// later, in the middle of its next brief re-admission); a live node
+// dropped for good costs its takeover at most that heartbeat interval.
 func (n *Node) returning(p *peer) bool {
 	return p.drops <= 1 && p.inc == p.goneInc && p.haveLatest && n.hearing(p) && p.latest.View.Has(n.self) &&
 		p.latest.Flags&FlagStopped == 0 &&

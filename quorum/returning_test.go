@@ -6,6 +6,26 @@ import (
 	"time"
 )
 
+// dropOverLink23 forms the three-node cluster c, breaks the link between
+// nodes 2 and 3 both ways and runs until node 1 has dropped node 3 (the
+// clique choice gives ties to the lower ids). It returns node 1 and the
+// moment of the drop.
+func dropOverLink23(c *testCluster) (*tcNode, time.Duration) {
+	c.t.Helper()
+	c.formed()
+	c.cut(2, 3)
+	c.cut(3, 2)
+	n := c.nodes[1]
+	for end := c.now + 5*c.d.DeadAfter; c.now < end; {
+		c.run(c.now + time.Millisecond)
+		if n.m.Status().Members == SetOf(1, 2) {
+			return n, c.now
+		}
+	}
+	c.t.Fatalf("node 1 did not drop node 3 for the broken link 2-3: members %v\n%s", n.m.Status().Members, n.log())
+	return nil, 0
+}
+
 // TestNoFenceOfAReturningPeer: a link between nodes 2 and 3 breaks, the
 // clique choice drops node 3 (ties go to the lower ids), and the link
 // comes back three heartbeat intervals later. Node 3 hears node 1 the
@@ -24,20 +44,7 @@ func TestNoFenceOfAReturningPeer(t *testing.T) {
 				name := fmt.Sprintf("%s/stagger=%v/%s", prof, stagger, map[bool]string{true: "link-returns", false: "link-stays-broken"}[heals])
 				t.Run(name, func(t *testing.T) {
 					c := newStaggered(t, 3, profiles[prof], stagger)
-					c.formed()
-					c.cut(2, 3)
-					c.cut(3, 2)
-					n := c.nodes[1]
-					drop := time.Duration(-1)
-					for end := c.now + 5*c.d.DeadAfter; c.now < end && drop < 0; {
-						c.run(c.now + time.Millisecond)
-						if n.m.Status().Members == SetOf(1, 2) {
-							drop = c.now
-						}
-					}
-					if drop < 0 {
-						t.Fatalf("node 1 did not drop node 3 for the broken link 2-3: members %v\n%s", n.m.Status().Members, n.log())
-					}
+					n, drop := dropOverLink23(c)
 					if heals {
 						c.run(drop + 3*c.d.HeartbeatInterval)
 						c.heal()
@@ -82,9 +89,10 @@ func TestNoFenceOfAReturningPeer(t *testing.T) {
 // reports a departed member fenced, the coordinator does not count that
 // incarnation in again for a heartbeat interval and two I/O deadlines (the
 // time the fenced node takes to find its next write refused and stop),
-// even when it hears it both ways and would otherwise re-admit it. The link 2-3 breaks, node 1 drops node 3, the
-// link returns three heartbeat intervals later (node 3 would be a member
-// again about EndorseGuard after the drop, TestNoFenceOfAReturningPeer),
+// even when it hears it both ways and would otherwise re-admit it. The
+// link 2-3 breaks, node 1 drops node 3, the link returns three heartbeat
+// intervals later (node 3 would be a member again about EndorseGuard
+// after the drop, TestNoFenceOfAReturningPeer),
 // and the report that node 3 is fenced reaches node 1 as soon as it is
 // quorate without node 3 (delivered directly: a fence that landed just
 // before the return). The test's storage keeps taking node 3's writes, so
@@ -95,20 +103,7 @@ func TestNoReadmissionOfAFencedIncarnation(t *testing.T) {
 	for _, prof := range []string{"default", "aggressive"} {
 		t.Run(prof, func(t *testing.T) {
 			c := newCluster(t, 3, profiles[prof])
-			c.formed()
-			c.cut(2, 3)
-			c.cut(3, 2)
-			n := c.nodes[1]
-			drop := time.Duration(-1)
-			for end := c.now + 5*c.d.DeadAfter; c.now < end && drop < 0; {
-				c.run(c.now + time.Millisecond)
-				if n.m.Status().Members == SetOf(1, 2) {
-					drop = c.now
-				}
-			}
-			if drop < 0 {
-				t.Fatalf("node 1 did not drop node 3 for the broken link 2-3\n%s", n.log())
-			}
+			n, drop := dropOverLink23(c)
 			c.run(drop + 3*c.d.HeartbeatInterval)
 			c.heal()
 			for end := drop + 3*c.d.EndorseGuard; c.now < end && !n.m.Status().Quorate; {
