@@ -396,7 +396,7 @@ func (d *Daemon) fenceDone(r fenceResult) {
 		d.log.Warn("peer fenced: its key is verified gone from every LUN", "peer", name, "incarnation", inc, "luns", r.proof.LUNs(), "took", r.took)
 
 		d.step(quorum.Fenced{Node: r.t.Node, Inc: r.t.Inc})
-	case errors.Is(r.err, fence.ErrSelfFenced) || errors.Is(r.err, fence.ErrReservationConflict):
+	case errors.Is(r.err, fence.ErrSelfFenced):
 		d.log.Error("SELF-FENCE: our own key was preempted while fencing a peer: this node lost the fence race and stops at once",
 			"peer", name, "incarnation", inc, "err", r.err)
 		d.step(quorum.FenceFailed{Node: r.t.Node, Inc: r.t.Inc, Err: r.err.Error(), SelfFenced: true})

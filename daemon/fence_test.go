@@ -262,6 +262,43 @@ func TestFenceFindingOwnKeyGoneStops(t *testing.T) {
 	}
 }
 
+// A preempt that meets RESERVATION CONFLICT because a peer preempted the
+// same victim a moment before, when the read that would tell whose key is
+// gone fails, is a failed attempt, not a lost race: the daemon keeps
+// running and retries, and the retry finds the victim gone and its own key
+// registered, a proof. (A node whose own key was preempted learns it
+// there, ErrSelfFenced, or at its next write.)
+func TestFenceConflictWithUnreadOutcomeRetries(t *testing.T) {
+	san := newFakeSAN()
+	tc := newFencedCluster(t, 3, san)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	preempt := func(cdb []byte) bool {
+		return cdb[0] == scsi.OpPersistentReserveOut && scsi.OutAction(cdb[1]&0x1f) == scsi.PreemptAndAbort
+	}
+	prIn := func(cdb []byte) bool { return cdb[0] == scsi.OpPersistentReserveIn }
+	raced := make(chan error, 1)
+	san.port("data", "n1").Inject(prfake.Fault{Match: preempt, Before: func() {
+		f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 2}
+		_, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("data", "n2")})
+		raced <- err
+		san.port("data", "n1").Inject(prfake.Fault{Match: prIn, PathFail: true})
+	}})
+	c.stop()
+	tc.waitFor("n1 allowed n3's takeover", func() bool { _, ok := takeoverOf(a, "n3"); return ok })
+	if err := <-raced; err != nil {
+		t.Fatalf("the racing fence by n2's nexus: %v", err)
+	}
+	if r, _ := takeoverOf(a, "n3"); r.Reason != quorum.TakeoverFenced.String() {
+		t.Fatalf("takeover %+v, want after a verified fence", r)
+	}
+	if a.d.Status().Stopped || !strings.Contains(a.logs.String(), "read keys after the conflict") {
+		t.Fatalf("n1 stopped %v; want it running after a failed attempt that logged the unread conflict:\n%s", a.d.Status().Stopped, tailLines(a.logs.String(), 30))
+	}
+}
+
 // A node that cannot register on a LUN supporting PR refuses to join; one
 // whose LUNs have no PR at all runs, and a dead peer's takeover waits for
 // the watchdog deadline.

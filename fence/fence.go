@@ -439,7 +439,12 @@ func (f *Fencer) fenceLUN(ctx context.Context, op string, vk Key, l *LUN) error 
 // preempt issues PREEMPT AND ABORT on each path in turn until one takes
 // it. A path failure or a conflict on a nexus of ours that is not
 // registered moves on; a conflict after which our key is gone is
-// ErrSelfFenced; one after which the victim's key is gone is success.
+// ErrSelfFenced; one after which the victim's key is gone is success (a
+// peer preempted it first). A conflict whose outcome no path can read
+// moves on too: it may be either, so it is neither ErrSelfFenced nor
+// success, and if every path ends so the error is the caller's to retry
+// (a node that was fenced finds its own key gone then, or meets the
+// storage's refusal at its next write).
 func (f *Fencer) preempt(ctx context.Context, op string, l *LUN, own, vk Key) error {
 	const step = "preempt and abort"
 	var errs []error
@@ -454,7 +459,7 @@ func (f *Fencer) preempt(ctx context.Context, op string, l *LUN, own, vk Key) er
 			st, rerr := readState(ctx, l)
 			switch {
 			case rerr != nil:
-				return &Error{Op: op, LUN: l.Name, Path: p.Name(), Step: step, Err: errors.Join(err, rerr)}
+				errs = append(errs, fmt.Errorf("read keys after the conflict: %w", rerr))
 			case st.count(own) == 0:
 				return &Error{Op: op, LUN: l.Name, Path: p.Name(), Step: step, Err: fmt.Errorf("%w: %w", ErrSelfFenced, err)}
 			case st.count(vk) == 0:

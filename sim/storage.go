@@ -547,7 +547,7 @@ func (s *storage) fenceDone(n *simNode, t quorum.Target, proof fence.Proof, err 
 	case err == nil && proof.Valid():
 		w.trace("n%d fenced n%d on %v in %v", n.id, t.Node, proof.LUNs(), took)
 		n.step(quorum.Fenced{Node: t.Node, Inc: t.Inc})
-	case errors.Is(err, fence.ErrSelfFenced) || errors.Is(err, fence.ErrReservationConflict):
+	case errors.Is(err, fence.ErrSelfFenced):
 		n.exit(fmt.Sprintf("fenced by a peer while fencing n%d: %v", t.Node, err))
 	default:
 		if err == nil {
