@@ -16,15 +16,23 @@ import (
 // nodes holding a strict majority of the votes, every pair of which
 // delivers heartbeats both ways, each running (up, not paused or frozen,
 // not already self-fenced when the window begins: such a node is on its
-// way to its watchdog reset), each with a working quorum-disk path (no
+// way to its watchdog reset; nor without quorum then since so long that
+// it must self-fence before R has passed, unless it was a node of the
+// previous window's C, whose transition, begun as the pattern changed,
+// is judged on), each with a working quorum-disk path (no
 // failing, hung, slow, lossy or stuck I/O). A flapping link counts as not
 // delivering for as long as it flaps; packet loss up to the 5% every
 // history runs with counts as delivering, heavier loss as not, and so does
-// a link on which that background loss has dropped a packet and whose
+// a link on which that background loss, or a fault of the world (a cut,
+// one-way, flapping, mute or deaf link), has dropped a packet and whose
 // receiver then goes SuspectAfter without a packet of it (lossRuns: it
 // has not heard the sender for as long as a one-way fault takes to be
 // suspected, a one-way link by the contract's own measure), until its next
-// packet arrives; a babbling node (its views change every heartbeat) is
+// packet arrives, heal or no heal: a link healed an instant before its
+// receiver drops the sender for the silence before the heal delivers
+// again at its first packet, not at the heal (flap 7459: n4 dropped n6
+// for the last down phase 2 ms before n6's first packet after the heal,
+// and held it down as the damping says); a babbling node (its views change every heartbeat) is
 // faulty and belongs to no C, though a member set may include it. So is
 // a node whose registration the world itself removed from a LUN (a
 // scenario's preempt, World.Preempt: the storage refuses it, and it must
@@ -167,10 +175,12 @@ type liveChecker struct {
 	// disk follows each node's disk path to the first own slot write
 	// completed after a heal.
 	disk diskRecovery
-	// runs follows the background losses of every directed link.
+	// runs follows the packets lost on every directed link.
 	runs lossRuns
 	win  liveWindow
 	tok  uint64
+	// prevCore: the core of the window that ended last.
+	prevCore quorum.Set
 	// damp[n][m] follows m in n's member set, across windows, for n's
 	// incarnation dampInc[n].
 	damp    [quorum.MaxNodes + 1][quorum.MaxNodes + 1]damping
@@ -245,9 +255,11 @@ func (l *liveChecker) open() {
 			continue
 		}
 		// A node that has self-fenced is on its way to its reset; one
-		// that has gone without quorum so long (since an earlier window)
-		// that it must self-fence before R has passed is too.
-		if o.stopped || (o.armed && !w.quorateNow(n) && n.abs(w.chk.quorumBound(o, true)) < w.now+l.r) {
+		// that has gone without quorum so long that it must self-fence
+		// before R has passed is too, unless it was a node of the
+		// previous window's C: a transition it began there (a fault
+		// detected as the pattern changed) does not let it off.
+		if o.stopped || (o.armed && !w.quorateNow(n) && !l.prevCore.Has(n.id) && n.abs(w.chk.quorumBound(o, true)) < w.now+l.r) {
 			healthy = healthy.Remove(n.id)
 		}
 	}
@@ -310,6 +322,7 @@ func (l *liveChecker) open() {
 // close ends the current window now.
 func (l *liveChecker) close() {
 	w, win := l.w, &l.win
+	l.prevCore = win.core
 	if win.start < 0 || win.core == 0 {
 		return
 	}
@@ -612,14 +625,17 @@ func (l *liveChecker) flush() {
 	}
 }
 
-// lossRuns follows the packets the world's background loss drops on each
-// directed link, so the checker judges the deliveries that happened, not
-// the loss rate: when the background loss has dropped a packet on a link
-// and the receiver has then gone SuspectAfter without a packet on it (a
-// late packet included), the link is in a one-way fault by the contract's
-// own measure, whatever its cause, until its next packet arrives. Only
-// losses drawn by the background loss start it, so a node that stops
-// sending by itself (a planted bug) is still judged on delivering links.
+// lossRuns follows the packets the world drops on each directed link
+// (its background loss, and the packets its link and node faults stop),
+// so the checker judges the deliveries that happened, not the loss rate
+// or the moment a fault was lifted: when the world has dropped a packet
+// on a link and the receiver has then gone SuspectAfter without a packet
+// on it (a late packet included), the link is in a one-way fault by the
+// contract's own measure, whatever its cause, until its next packet
+// arrives. During a fault the link counts as not delivering anyway; the
+// run matters after the heal, until the first packet. Only packets the
+// world dropped start it, so a node that stops sending by itself (a
+// planted bug) is still judged on delivering links.
 type lossRuns struct {
 	lastArr [quorum.MaxNodes + 1][quorum.MaxNodes + 1]time.Duration // arrival of the last packet
 	lost    [quorum.MaxNodes + 1][quorum.MaxNodes + 1]int           // losses since then
@@ -627,7 +643,7 @@ type lossRuns struct {
 	long    [quorum.MaxNodes + 1]quorum.Set                         // links in a long run
 }
 
-// lostPacket: the background loss dropped a packet from a to b. The first
+// lostPacket: the world dropped a packet from a to b. The first
 // loss since the link's last arrival sets a timer for SuspectAfter after
 // that arrival.
 func (w *World) lostPacket(a, b quorum.NodeID) {

@@ -385,7 +385,13 @@ func (w *World) broadcast(from *simNode, hbv quorum.Heartbeat) {
 		rep = from.pk.report // placement's latest report rides along
 	}
 	for _, to := range w.nodes[1:] {
-		if to == from || !w.delivers(from.id, to.id) {
+		if to == from {
+			continue
+		}
+		if !w.delivers(from.id, to.id) {
+			// A cut, one-way, flapping, mute or deaf link: the world
+			// dropped the packet, as the background loss does.
+			w.lostPacket(from.id, to.id)
 			continue
 		}
 		copies := 1
