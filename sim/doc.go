@@ -120,7 +120,10 @@
 // re-admitted no sooner than the damping schedule of the configured
 // timing allows (package quorum, "Damping"); a node whose
 // disk path healed belongs to it from its first own write after the heal
-// that completed.
+// that completed, and a link the world cut delivers again from its
+// first packet after the heal once its receiver has gone SuspectAfter
+// without one; a node of the majority stays in it across a change of
+// the fault pattern, in a transition or not.
 //
 // # Packages
 //
