@@ -220,6 +220,17 @@ func tailLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
+// threeQuorate waits until the first three nodes are quorate with
+// {n1,n2,n3} and returns them.
+func (tc *testCluster) threeQuorate() (a, b, c *testNode) {
+	tc.t.Helper()
+	a, b, c = tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	tc.waitFor("all three quorate with {n1,n2,n3}", func() bool {
+		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
+	})
+	return a, b, c
+}
+
 func quorateWith(n *testNode, members ...string) bool {
 	s := n.d.Status()
 	return s.Quorate && !s.Stopped && slices.Equal(s.Members, members)
@@ -227,10 +238,7 @@ func quorateWith(n *testNode, members ...string) bool {
 
 func TestThreeNodesAgreeAndDropADeadNode(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate with {n1,n2,n3}", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	a, b, c := tc.threeQuorate()
 	if a.wd.Feeds() == 0 {
 		t.Fatal("a quorate node does not feed its watchdog")
 	}
@@ -265,10 +273,7 @@ func TestThreeNodesAgreeAndDropADeadNode(t *testing.T) {
 
 func TestPartitionOneAgainstTwo(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	a, b, c := tc.threeQuorate()
 	tc.net.Partition([]netip.Addr{a.addr}, []netip.Addr{b.addr, c.addr})
 	tc.waitFor("n2,n3 quorate with {n2,n3} and n1 stopped", func() bool {
 		return quorateWith(b, "n2", "n3") && quorateWith(c, "n2", "n3") && a.d.Status().Stopped
@@ -386,10 +391,7 @@ func TestDiskPathFailureStopsTheNode(t *testing.T) {
 	for _, fault := range []string{"eio", "hang"} {
 		t.Run(fault, func(t *testing.T) {
 			tc := newTestCluster(t, 3)
-			a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-			tc.waitFor("all three quorate", func() bool {
-				return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-			})
+			a, b, c := tc.threeQuorate()
 			switch fault {
 			case "eio":
 				a.path.SetFailIO(true)
@@ -429,10 +431,7 @@ func TestDiskPathFailureStopsTheNode(t *testing.T) {
 // shut down: peers time their takeover on its reset.
 func TestShutdownWhileSelfFencingKeepsWatchdogArmed(t *testing.T) {
 	tc := newTestCluster(t, 3)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	a, b, c := tc.threeQuorate()
 	tc.net.Partition([]netip.Addr{a.addr}, []netip.Addr{b.addr, c.addr})
 	tc.waitFor("n1 stopped", func() bool { return a.d.Status().Stopped })
 	a.stop()

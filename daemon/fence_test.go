@@ -82,6 +82,12 @@ func newFencedCluster(t *testing.T, n int, san *fakeSAN) *testCluster {
 	})
 }
 
+// isPreemptAndAbort matches a PERSISTENT RESERVE OUT (PREEMPT AND ABORT)
+// CDB, for prfake.Fault.Match.
+func isPreemptAndAbort(cdb []byte) bool {
+	return cdb[0] == scsi.OpPersistentReserveOut && scsi.OutAction(cdb[1]&0x1f) == scsi.PreemptAndAbort
+}
+
 func peerOf(n *testNode, name string) PeerStatus {
 	for _, p := range n.d.Status().Peers {
 		if p.Name == name {
@@ -107,10 +113,7 @@ func takeoverOf(n *testNode, name string) (EventRecord, bool) {
 func TestFenceDeadPeerThenTakeover(t *testing.T) {
 	san := newFakeSAN()
 	tc := newFencedCluster(t, 3, san)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	a, b, c := tc.threeQuorate()
 	for _, lun := range fakeLUNs {
 		for _, n := range []string{"n1", "n2", "n3"} {
 			if !san.registered(lun, n) {
@@ -161,16 +164,10 @@ func TestFenceDeadPeerThenTakeover(t *testing.T) {
 func TestFenceFailureFailsClosedAndRetries(t *testing.T) {
 	san := newFakeSAN()
 	tc := newFencedCluster(t, 3, san)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
-	preempt := func(cdb []byte) bool {
-		return cdb[0] == scsi.OpPersistentReserveOut && scsi.OutAction(cdb[1]&0x1f) == scsi.PreemptAndAbort
-	}
+	a, _, c := tc.threeQuorate()
 	const failures = 3
 	for range failures {
-		san.port("data", "n1").Inject(prfake.Fault{Match: preempt, PathFail: true})
+		san.port("data", "n1").Inject(prfake.Fault{Match: isPreemptAndAbort, PathFail: true})
 	}
 	c.stop()
 	var pending PeerStatus
@@ -200,10 +197,7 @@ func TestFenceFailureFailsClosedAndRetries(t *testing.T) {
 func TestFencedByPeerStopsAtOnce(t *testing.T) {
 	san := newFakeSAN()
 	tc := newFencedCluster(t, 3, san)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	_, _, c := tc.threeQuorate()
 	// n1's nexus preempts n3 behind the daemons' backs.
 	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 1}
 	if _, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("quorum", "n1")}); err != nil {
@@ -229,10 +223,7 @@ func TestFencedByPeerStopsAtOnce(t *testing.T) {
 func TestFenceFindingOwnKeyGoneStops(t *testing.T) {
 	san := newFakeSAN()
 	tc := newTestClusterWith(t, 3, func(tc *testCluster) { tc.fenceLUNs = san.luns })
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	a, _, c := tc.threeQuorate()
 	// n2 preempts n1 on the data LUN (the quorum disk's writes are not
 	// guarded here, so n1 learns it when it fences, or at its next
 	// registration check: the preempt follows a check at once, so that
@@ -271,16 +262,10 @@ func TestFenceFindingOwnKeyGoneStops(t *testing.T) {
 func TestFenceConflictWithUnreadOutcomeRetries(t *testing.T) {
 	san := newFakeSAN()
 	tc := newFencedCluster(t, 3, san)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
-	preempt := func(cdb []byte) bool {
-		return cdb[0] == scsi.OpPersistentReserveOut && scsi.OutAction(cdb[1]&0x1f) == scsi.PreemptAndAbort
-	}
+	a, _, c := tc.threeQuorate()
 	prIn := func(cdb []byte) bool { return cdb[0] == scsi.OpPersistentReserveIn }
 	raced := make(chan error, 1)
-	san.port("data", "n1").Inject(prfake.Fault{Match: preempt, Before: func() {
+	san.port("data", "n1").Inject(prfake.Fault{Match: isPreemptAndAbort, Before: func() {
 		f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 2}
 		_, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("data", "n2")})
 		raced <- err
@@ -329,10 +314,7 @@ func TestNoPRFallsBackToWatchdogDeadline(t *testing.T) {
 		return []FenceLUN{{Name: "/dev/fake-quorum", NoPR: "a test LUN without persistent reservations"}}
 	}
 	tc := newTestClusterWith(t, 3, func(tc *testCluster) { tc.fenceLUNs = none })
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	a, _, c := tc.threeQuorate()
 	c.stop()
 	var pending string
 	tc.waitFor("n1 allowed n3's takeover", func() bool {
@@ -488,9 +470,7 @@ func TestRejoinedNodeJoinsThenAFenceStopsIt(t *testing.T) {
 	fenceN3()
 	tc.waitFor("n3 registered again", func() bool { return hasDecision(c, quorum.RejoinDone) == 1 && san.registered("data", "n3") })
 	tc.net.Heal()
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	tc.threeQuorate()
 	fenceN3()
 	tc.waitFor("n3 stopped", func() bool { return c.d.Status().Stopped })
 	if got := hasDecision(c, quorum.RejoinRequested); got != 1 {

@@ -36,10 +36,7 @@ func lastDecision(n *testNode, k quorum.DecisionKind) (string, bool) {
 func TestLateDataFenceFoundByTheCheck(t *testing.T) {
 	san := newFakeSAN()
 	tc := newFencedCluster(t, 3, san)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	_, _, c := tc.threeQuorate()
 	f := &fence.Fencer{Cluster: tc.cl.UUID, Self: 1}
 	if _, err := f.Fence(context.Background(), 3, 0, []*fence.LUN{san.lun("data", "n1")}); err != nil {
 		t.Fatal(err)
@@ -67,10 +64,7 @@ func TestLateDataFenceFoundByTheCheck(t *testing.T) {
 func TestUnreadableLUNIsNoFence(t *testing.T) {
 	san := newFakeSAN()
 	tc := newFencedCluster(t, 3, san)
-	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
-	tc.waitFor("all three quorate", func() bool {
-		return quorateWith(a, "n1", "n2", "n3") && quorateWith(b, "n1", "n2", "n3") && quorateWith(c, "n1", "n2", "n3")
-	})
+	_, _, c := tc.threeQuorate()
 	san.port("data", "n3").Inject(prfake.Fault{Match: isReadKeys, PathFail: true})
 	tc.waitFor("n3 reports the data LUN unread", func() bool { return hasDecision(c, quorum.RegistrationUnread) == 1 })
 	if c.d.Status().Stopped || hasDecision(c, quorum.RegistrationLost) != 0 {

@@ -32,8 +32,9 @@ import (
 // receiver drops the sender for the silence before the heal delivers
 // again at its first packet, not at the heal (flap 7459: n4 dropped n6
 // for the last down phase 2 ms before n6's first packet after the heal,
-// and held it down as the damping says); a babbling node (its views change every heartbeat) is
-// faulty and belongs to no C, though a member set may include it. So is
+// and held it down as the damping says); a babbling node (its views
+// change every heartbeat) is faulty and belongs to no C, though a member
+// set may include it. So is
 // a node whose registration the world itself removed from a LUN (a
 // scenario's preempt, World.Preempt: the storage refuses it, and it must
 // stop or register again, package quorum, "Registration checks") until
