@@ -31,7 +31,7 @@ func derivedTable(t testing.TB) string {
 	}{
 		{"SuspectAfter", def.SuspectAfter, agg.SuspectAfter, "a peer silent this long is suspected (logged only)"},
 		{"DeadAfter", def.DeadAfter, agg.DeadAfter, "a peer silent this long on a path is gone on it; on both paths, dead"},
-		{"SelfFenceAfter", def.SelfFenceAfter, agg.SelfFenceAfter, "a node that cannot write its slot or has no quorum this long stops its packages and its watchdog feed"},
+		{"SelfFenceAfter", def.SelfFenceAfter, agg.SelfFenceAfter, "a node that cannot write its slot or has no quorum this long stops its packages and its watchdog feed (without quorum, counted from the last moment a majority still published it as a settled member, echoing its heartbeats)"},
 		{"WatchdogFeedInterval", def.WatchdogFeedInterval, agg.WatchdogFeedInterval, "how often a healthy node feeds its watchdog"},
 		{"Margin", def.Margin, agg.Margin, "allowance for clock-rate drift between nodes and for delays"},
 		{"TakeoverAfter", def.TakeoverAfter, agg.TakeoverAfter, "after a peer is declared dead, its packages may be taken over without fencing"},

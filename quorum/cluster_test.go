@@ -25,6 +25,8 @@ type testCluster struct {
 	block [MaxNodes + 1][MaxNodes + 1]bool // block[a][b]: a's packets to b are lost
 	slots [MaxNodes + 1]SlotObservation
 	lock  LockRecord
+	// sentAt[i][seq]: when node i published counter seq (network or slot).
+	sentAt [MaxNodes + 1]map[Seq]time.Duration
 	// fenced[i]: node i's key is gone from the quorum LUN, so the storage
 	// refuses its writes (IOFenced) until a re-registration (Ready.Rejoin)
 	// succeeds; rejoinErr[i], if set, fails node i's re-registrations,
@@ -43,8 +45,10 @@ type testCluster struct {
 	checkAt  [MaxNodes + 1][]time.Duration
 	// onRejoin, if set, runs as node id's re-registration completes.
 	onRejoin func(id NodeID)
-	// tap, if set, sees every heartbeat delivered to a node.
-	tap func(to NodeID, at time.Duration, hb Heartbeat)
+	// tap, if set, sees every heartbeat delivered to a node on the
+	// network; diskTap every valid slot a node's disk read returns.
+	tap     func(to NodeID, at time.Duration, hb Heartbeat)
+	diskTap func(to NodeID, at time.Duration, hb Heartbeat)
 	// rewrite, if set, may change a heartbeat as it is sent on the
 	// network (a babbling node).
 	rewrite func(hb *Heartbeat)
@@ -175,7 +179,16 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 	if q {
 		n.until = rd.Status.QuorateUntil
 	}
+	published := func(hb Heartbeat) {
+		if c.sentAt[n.id] == nil {
+			c.sentAt[n.id] = map[Seq]time.Duration{}
+		}
+		if _, ok := c.sentAt[n.id][hb.Seq]; !ok {
+			c.sentAt[n.id][hb.Seq] = c.now
+		}
+	}
 	for _, hb := range rd.Send {
+		published(hb)
 		if c.rewrite != nil {
 			c.rewrite(&hb)
 		}
@@ -218,6 +231,7 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 		}
 		switch r.Kind {
 		case DiskWriteSlot:
+			published(r.Heartbeat)
 			c.slots[n.id] = SlotObservation{Node: n.id, Valid: true, Heartbeat: r.Heartbeat}
 		case DiskRead:
 			for _, s := range c.slots {
@@ -250,6 +264,13 @@ func (c *testCluster) run(until time.Duration) {
 			n := c.nodes[e.node]
 			if nr, ok := e.ev.(NetReceived); ok && c.tap != nil && !n.down {
 				c.tap(n.id, c.now, nr.Heartbeat)
+			}
+			if dd, ok := e.ev.(DiskDone); ok && c.diskTap != nil && !n.down {
+				for _, s := range dd.Slots {
+					if s.Valid {
+						c.diskTap(n.id, c.now, s.Heartbeat)
+					}
+				}
 			}
 			c.step(n, e.ev)
 			continue

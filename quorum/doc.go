@@ -360,7 +360,21 @@
 // new incarnation; a fenced one that never held quorum registers again
 // first, Re-registration after a fence). The clock starts where quorum really ran out (the
 // earlier of the step that found it gone and Status.QuorateUntil), not at
-// the last step that found it held. A self-fencing node publishes
+// the last step that found it held, or later, at the last step at which a
+// majority still held the node as a member: some set with this node and a
+// strict majority of the votes is what every other member of it last
+// published, settled and not stopped, echoing a counter of ours sent less
+// than DeadAfter ago. That is the lease the quorum test rests on, so no
+// node can be quorate without this one before such a step (a quorate set
+// without it shares a member with that majority, which is settled without
+// it only after its guard for it has run out), and the takeover argument
+// below holds from it as from the last quorum. It matters when two
+// membership changes follow each other: a node whose own set moved on a
+// moment before the last settled heartbeat of its previous set arrived (a
+// lost packet, a babbling peer's next view) never saw that set quorate,
+// while its peers were quorate with it and wait for it again; without the
+// hold its clock would run from before the first change and it would
+// self-fence as the second completes. A self-fencing node publishes
 // FlagStopped and its peers drop it at once, without a guard. A node
 // started with Config.LeftoversRunning (packages of an earlier incarnation
 // of the daemon may still run on this machine) does not feed the watchdog

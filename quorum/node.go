@@ -42,6 +42,10 @@ type Unsafe struct {
 	// storage a survivor took over), and so also when a member set it
 	// computed held a peer, as holding quorum with peers implies.
 	RejoinWhenArmed bool
+	// HoldOnStaleEcho: a majority's member sets hold this node's
+	// self-fence clock (heldByPeers) whatever counter of ours they echo,
+	// so rows of peers that stopped hearing us, or died, keep it running.
+	HoldOnStaleEcho bool
 }
 
 // Config configures one node's machine.
@@ -139,9 +143,11 @@ type Node struct {
 	quorateUntil time.Duration
 	quorateSince time.Duration
 	// lastQuorate: while quorate, now; after a loss, the instant quorum
-	// ran out (the self-fence clock starts there).
+	// ran out (the self-fence clock starts at the later of it and
+	// lastHeld).
 	lastQuorate  time.Duration
-	lastMembers  Set // the member set of the last quorate stretch
+	lastMembers  Set           // the member set of the last quorate stretch
+	lastHeld     time.Duration // the last step a majority held us while we were not quorate (heldByPeers)
 	armed        bool
 	stopped      bool
 	fencedByPeer bool // a slot or lock write met IOFenced
@@ -387,6 +393,9 @@ func (n *Node) evaluate() {
 		}
 	} else {
 		n.pending = false
+	}
+	if !v.quorate && n.armed && n.heldByPeers() {
+		n.lastHeld = now
 	}
 
 	// Self-fence.

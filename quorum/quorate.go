@@ -106,7 +106,8 @@ func (n *Node) tiePending() bool {
 // stopDeadline is when this node stops its packages and its watchdog: an
 // armed node SelfFenceAfter after it last held quorum (lastQuorate: the
 // instant its quorum really ran out, not the last step that found it
-// quorate), SettleGrace later while the loss is a transition (see
+// quorate) or was last held as a member by a majority (lastHeld, see
+// heldByPeers), SettleGrace later while the loss is a transition (see
 // verdict.transition); any node SelfFenceAfter after the issue of its last
 // successful slot write (or after its start, if none succeeded), so that a
 // node cut off the disk, fenced ones included, is reset and comes back
@@ -124,7 +125,7 @@ func (n *Node) stopDeadline() time.Duration {
 		d = n.lastWriteOK + n.t.SelfFenceAfter
 	}
 	if n.armed {
-		q := n.lastQuorate + n.t.SelfFenceAfter
+		q := max(n.lastQuorate, n.lastHeld) + n.t.SelfFenceAfter
 		if n.transition {
 			q += n.t.SettleGrace
 		}
@@ -157,4 +158,79 @@ func (n *Node) lossDecision(v verdict) Decision {
 		}
 	}
 	return d
+}
+
+// heldByPeers: a strict majority of the votes still holds this node as a
+// member, although its own member set has moved on. Some set P with this
+// node in it holds a strict majority, and every other member of P
+// publishes P, settled and not stopped, and echoes a counter of this
+// incarnation sent less than DeadAfter ago.
+//
+// While that holds, no node can be quorate without this one, by the lease
+// argument of the quorum test itself: a quorate set without this node
+// shares a member A with P (both are majorities); A counts as settled
+// without this node only after its guard for it has run out, EndorseGuard
+// after it received the counter it echoes, and so after that counter's
+// DeadAfter. So such a set's quorate stretch begins after every instant at
+// which this holds, and counting the self-fence clock from such an instant
+// (lastHeld) keeps the takeover argument (package doc, "Self-fence,
+// fencing and takeover"): the node stops its packages SelfFenceAfter (+
+// SettleGrace) after it, before any takeover that counts TakeoverAfter
+// from a later quorate stretch.
+//
+// It matters when two membership changes follow each other: a node whose
+// own set moved on a moment before the last member's settled heartbeat
+// arrived (a lost packet, a babbling peer's next view) never sees its
+// previous set quorate, and without this its self-fence clock would run
+// from the quorum before the first change, although its peers held it
+// throughout.
+func (n *Node) heldByPeers() bool {
+	if n.stopped || n.fencedByPeer || n.rj.pending {
+		return false
+	}
+	var tried Set
+	for _, q := range n.peers {
+		if q == nil || !q.haveLatest {
+			continue
+		}
+		p := q.latest.Members
+		if !p.Has(n.self) || p == tried || n.votes.Tally(p) != VoteWon {
+			continue
+		}
+		tried = p
+		if n.endorsedBy(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// endorsedBy: every member of p but this node publishes p, settled and not
+// stopped, with a fresh echo of this incarnation (heldByPeers).
+func (n *Node) endorsedBy(p Set) bool {
+	for _, id := range p.IDs() {
+		if id == n.self {
+			continue
+		}
+		q := n.peer(id)
+		if q == nil {
+			return false
+		}
+		l := &q.latest
+		if !q.haveLatest || l.Members != p || l.Flags&FlagSettled == 0 || l.Flags&FlagStopped != 0 {
+			return false
+		}
+		e := l.Echo[n.self]
+		if e.Inc != n.inc {
+			return false
+		}
+		if n.cfg.Unsafe.HoldOnStaleEcho {
+			continue
+		}
+		at, ok := n.sentAt(e.Seq)
+		if !ok || at+n.t.DeadAfter <= n.now {
+			return false
+		}
+	}
+	return true
 }

@@ -35,7 +35,9 @@ import (
 //     stops feeding its watchdog, and starts stopping its packages, by its
 //     stop bound: SelfFenceAfter after the issue of its last successful own
 //     slot write (after its start if none), and, once it has held quorum,
-//     SelfFenceAfter + SettleGrace after it last held quorum, where a
+//     SelfFenceAfter + SettleGrace after it last held quorum or was last
+//     held as a member by a majority (by what it received: checkheld.go),
+//     where a
 //     node whose member set holds exactly half of the votes counts as
 //     quorate until another side's tie-break claim could have won
 //     (LockSettle + IOTimeout + HeartbeatInterval after it landed), at
@@ -122,6 +124,8 @@ type incObs struct {
 	takeoverAt  time.Duration
 	takeoverWhy quorum.TakeoverReason
 	frozenOK    bool
+	// held: the held rule of the stop bound (checkheld.go).
+	held heldObs
 }
 
 // checker holds the safety checker's observations.
@@ -241,6 +245,7 @@ func (c *checker) checkRegistered(n *simNode) {
 // boot starts the observation of a new incarnation.
 func (c *checker) boot(n *simNode) *incObs {
 	o := &incObs{n: n, inc: n.inc, bootLocal: n.local(c.w.now), foreign: -1}
+	o.held.last = -1
 	c.incs[n.inc] = o
 	c.byNode[n.id] = append(c.byNode[n.id], o)
 	return o
@@ -336,6 +341,9 @@ func (c *checker) quorumBound(o *incObs, tie bool) time.Duration {
 			lastQ = o.lastQ
 		}
 	}
+	if !o.quorate && o.held.last > lastQ {
+		lastQ = o.held.last
+	}
 	last := n.local(lastQ)
 	if tie {
 		last = max(last, o.tieCredit)
@@ -377,6 +385,7 @@ func (c *checker) certainlyReset(o *incObs) time.Duration {
 func (c *checker) afterStep(n *simNode, fed bool) {
 	w, o := c.w, n.obs
 	c.observeQuorum(o, n.status)
+	c.noteHeld(o)
 	if fed {
 		if b := c.stopBound(o, true); n.local(w.now) > b+tolerance {
 			w.violate(3, "n%d feeds its watchdog at %v (local), after its stop bound %v", n.id, n.local(w.now), b)

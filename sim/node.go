@@ -254,6 +254,7 @@ func (n *simNode) step(ev quorum.Event) {
 	}
 	prev := n.status
 	n.stepFed = false
+	n.w.chk.receivedEvent(n, ev)
 	rd := n.drv.Step(n.local(n.w.now), ev)
 	n.status = rd.Status
 	if n.w.opt.Bug.FeedAfterStop && !rd.FeedWatchdog && n.up {
@@ -400,7 +401,11 @@ type effects simNode
 
 var _ quorum.Effects = (*effects)(nil)
 
-func (e *effects) Broadcast(hb quorum.Heartbeat) { n := (*simNode)(e); n.w.broadcast(n, hb) }
+func (e *effects) Broadcast(hb quorum.Heartbeat) {
+	n := (*simNode)(e)
+	n.w.chk.published(n, hb)
+	n.w.broadcast(n, hb)
+}
 
 func (e *effects) FeedWatchdog() {
 	n := (*simNode)(e)
@@ -550,6 +555,9 @@ func (e *effects) StartDisk(req quorum.DiskRequest) {
 	n := (*simNode)(e)
 	w := n.w
 	op := &ioOp{n: n, inc: n.inc, req: req, issue: n.local(w.now), issueAbs: w.now, epoch: w.slotWriteIssued(n)}
+	if req.Kind == quorum.DiskWriteSlot {
+		w.chk.published(n, req.Heartbeat)
+	}
 	fail := func(res quorum.IOResult, after time.Duration) {
 		w.at(w.now+after, func() { n.deliverDisk(op, quorum.DiskDone{Op: req.Op, Kind: req.Kind, Result: res}) })
 	}

@@ -100,6 +100,9 @@ var Bugs = map[string]Bug{
 	// A node whose key a peer's fence removed registers again although it
 	// has held quorum (and may run packages a survivor took over).
 	"rejoin-when-armed": {Unsafe: quorum.Unsafe{RejoinWhenArmed: true}},
+	// A node's self-fence clock is held by peers' member sets that echo
+	// a counter of it of any age: rows of peers that no longer hear it.
+	"hold-on-stale-echo": {Unsafe: quorum.Unsafe{HoldOnStaleEcho: true}},
 	// A driver that never reads the keys it is asked to check: a member
 	// whose key a late fence removed from the data LUN goes on.
 	"registration-check-skipped": {SkipRegistrationCheck: true},

@@ -219,6 +219,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //	feed-after-stop    invariant 3   1
 //	fencing-skipped    invariant 7   2
 //	rejoin-when-armed  invariant 7   2
+//	hold-on-stale-echo invariant 3   3
 //	arbiter-bypass     invariant 1   49 (two-node histories)
 //	self-fence-half    property 6    26
 //	mute-after-quorum  property 5    1
@@ -260,6 +261,7 @@ func TestPlantedBugs(t *testing.T) {
 		{"feed-after-stop", 3, false, 0},
 		{"fencing-skipped", 7, false, 0},
 		{"rejoin-when-armed", 7, false, 0},
+		{"hold-on-stale-echo", 3, false, 0},
 		// The fence as arbiter exists in two-node clusters only.
 		{"arbiter-bypass", 1, false, 2},
 		{"self-fence-half", 6, true, 0},
