@@ -102,7 +102,9 @@
 // (except the arbiter fence a node of a two-node cluster left alone may
 // ask for, when the configuration has one); a node stops feeding its
 // watchdog and starts stopping its packages by the stop bound the
-// configuration implies; the cluster re-forms after the faults heal; and,
+// configuration implies (from its last quorum, or from the last instant a
+// majority still published it as a member, by what it received:
+// checkheld.go); the cluster re-forms after the faults heal; and,
 // observed at the target, no write of a node is accepted after a survivor
 // took over its packages (a re-registration that gave an incarnation
 // which had held quorum its storage back would break it: the planted bug
