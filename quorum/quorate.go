@@ -220,15 +220,13 @@ func (n *Node) endorsedBy(p Set) bool {
 		if !q.haveLatest || l.Members != p || l.Flags&FlagSettled == 0 || l.Flags&FlagStopped != 0 {
 			return false
 		}
-		e := l.Echo[n.self]
-		if e.Inc != n.inc {
-			return false
-		}
 		if n.cfg.Unsafe.HoldOnStaleEcho {
+			if l.Echo[n.self].Inc != n.inc {
+				return false
+			}
 			continue
 		}
-		at, ok := n.sentAt(e.Seq)
-		if !ok || at+n.t.DeadAfter <= n.now {
+		if _, ok := n.echoOfUs(q); !ok {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mtcluster/mtc/quorum"
@@ -116,12 +117,14 @@ func (c *checker) heldNow(o *incObs) bool {
 	holds := func(r *quorum.Heartbeat, p quorum.Set) bool {
 		return r.Members == p && r.Flags&quorum.FlagSettled != 0 && r.Flags&quorum.FlagStopped == 0 && r.Echo[self].Inc == o.inc && h.fresh(r.Echo[self].Seq, now, c.t.DeadAfter)
 	}
+	var tried []quorum.Set
 	for id := range h.rows {
 		for i := range h.rows[id] {
 			p := h.rows[id][i].Members
-			if !p.Has(self) || 2*p.Len() <= c.w.opt.Nodes {
+			if !p.Has(self) || 2*p.Len() <= c.w.opt.Nodes || slices.Contains(tried, p) {
 				continue
 			}
+			tried = append(tried, p)
 			all := true
 			for _, m := range p.IDs() {
 				if m == self {
