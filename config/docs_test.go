@@ -41,7 +41,7 @@ func derivedTable(t testing.TB) string {
 		{"TieHold", def.TieHold, agg.TieHold, "how long the tie-break lock holder counts on its last claim or renewal"},
 		{"TieClaimAfter", def.TieClaimAfter, agg.TieClaimAfter, "the tie-break lock must be unchanged this long before it may be claimed"},
 		{"TiePending", def.TiePending, agg.TiePending, "in an exact split, how long nodes keep their packages while the lock is decided"},
-		{"RejoinHoldDown", def.RejoinHoldDown, agg.RejoinHoldDown, "a peer dropped from the member set re-enters only after its views have held this node, both ways, this long without a break (doubled for each drop soon after a re-admission)"},
+		{"RejoinHoldDown", def.RejoinHoldDown, agg.RejoinHoldDown, "a peer dropped from the member set re-enters only after its views have held this node, both ways, this long without a break (from its second drop soon after a re-admission, doubled for each further one; a drop of a peer still heard both ways counts half)"},
 		{"RejoinHoldDownMax", def.RejoinHoldDownMax, agg.RejoinHoldDownMax, "the longest re-admission hold-down of a peer that keeps leaving"},
 		{"FlapQuiet", def.FlapQuiet, agg.FlapQuiet, "a re-admitted peer that stays a member this long has its hold-down forgotten"},
 		{"DiskLatencyTolerance()", def.DiskLatencyTolerance(), agg.DiskLatencyTolerance(), "quorum-disk latency per I/O a node rides out for as long as it lasts (below)"},

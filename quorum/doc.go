@@ -96,10 +96,22 @@
 // set (not a drop seen as an incarnation switch, nor of a peer that
 // publishes its self-fence; a crash seen first as silence does count),
 // one more in a row when the drop comes less than FlapQuiet after
-// the peer's last re-admission, else starting again at one. After the
-// first drop a peer may come back at once (a peer dropped by a moment's
-// wrong clique choice costs nothing more); after the k-th drop in a row,
-// k >= 2, it stays out of this node's view and member set until it has
+// the peer's last re-admission, else starting again at one. A drop of a
+// peer this node still hears both ways (fresh on the network, echoing it,
+// listing it in its view) counts half: the clique choice made it for an
+// edge between other nodes, and at such a moment nodes may choose
+// differently (one has noticed a deaf node a heartbeat before another,
+// and its view no longer lists it; a node that has not yet noticed sees
+// two equal cliques). A whole count would turn a healthy peer dropped
+// once for a lost heartbeat and once for such a moment into a held-down
+// one, left out of this node's view, and so into a broken edge for every
+// other node's choice: the choice of a moment would cascade into a split.
+// A babbling peer's random views leave out each node every other
+// heartbeat, so every node still counts its drops whole often enough.
+// After the first drop a peer may come back at once (a peer dropped by a
+// moment's wrong clique choice costs nothing more); after the k-th drop in
+// a row (halves rounded down), k >= 2, it stays out of this node's view
+// and member set until it has
 // been heard both ways, without a break, for RejoinHoldDown x 2^(k-2)
 // since the drop, at most RejoinHoldDownMax (config.Derived:
 // RejoinHoldDown = EndorseGuard, RejoinHoldDownMax = 8 x EndorseGuard =

@@ -276,7 +276,7 @@ func (n *Node) requestFences() {
 // later, in the middle of its next brief re-admission); a live node
 // dropped for good costs its takeover at most that heartbeat interval.
 func (n *Node) returning(p *peer) bool {
-	return p.drops <= 1 && p.inc == p.goneInc && p.haveLatest && n.hearing(p) && p.latest.View.Has(n.self) &&
+	return p.drops <= fullDrop && p.inc == p.goneInc && p.haveLatest && n.hearing(p) && p.latest.View.Has(n.self) &&
 		p.latest.Flags&FlagStopped == 0 &&
 		n.now < p.goneAt+n.guard()+n.t.HeartbeatInterval
 }

@@ -46,6 +46,12 @@ type Unsafe struct {
 	// self-fence clock (heldByPeers) whatever counter of ours they echo,
 	// so rows of peers that stopped hearing us, or died, keep it running.
 	HoldOnStaleEcho bool
+	// HalveEveryDrop: every drop of a peer weighs half for the damping
+	// (dropWeight), not only one of a peer still heard both ways, so a
+	// peer whose link to us keeps failing is held down only from its
+	// fourth drop. A liveness rule, not a safety one: the simulation's
+	// damping check catches it.
+	HalveEveryDrop bool
 }
 
 // Config configures one node's machine.
@@ -504,8 +510,8 @@ func (n *Node) Describe() string {
 		if p == nil {
 			continue
 		}
-		b = fmt.Appendf(b, "\n  peer %d inc=%x state=%v net=%v disk=%v latest(seq=%d members=%v view=%v flags=%b) endorsedUntil=%v",
-			p.id, uint64(p.inc)&0xffff, p.state, p.net.State(n.now), p.disk.State(n.now), p.latest.Seq, p.latest.Members, p.latest.View, p.latest.Flags, p.endorsedUntil-n.now)
+		b = fmt.Appendf(b, "\n  peer %d inc=%x state=%v net=%v disk=%v latest(seq=%d members=%v view=%v flags=%b) endorsedUntil=%v half-drops=%d held-down=%v hearing=%v",
+			p.id, uint64(p.inc)&0xffff, p.state, p.net.State(n.now), p.disk.State(n.now), p.latest.Seq, p.latest.Members, p.latest.View, p.latest.Flags, p.endorsedUntil-n.now, p.drops, n.heldDown(p), n.hearing(p))
 	}
 	return string(b)
 }

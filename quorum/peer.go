@@ -43,8 +43,9 @@ type peer struct {
 
 	// Re-admission damping (see "Damping" in the package doc): how many
 	// times in a row the peer left our member set soon after entering it,
-	// when it last left and entered it, and since when we and it have
-	// heard each other without a break (holds).
+	// in halves (a drop of a peer still heard both ways weighs half:
+	// dropWeight), when it last left and entered it, and since when we
+	// and it have heard each other without a break (holds).
 	drops      int
 	droppedAt  time.Duration
 	joinedAt   time.Duration
@@ -277,15 +278,17 @@ func lastChange(t *liveness.Tracker, now time.Duration) (time.Duration, bool) {
 	return now - d, ok
 }
 
-// holdDown is how long a peer dropped drops times in a row must hold us
-// before it re-enters: RejoinHoldDown, doubled per further drop, at most
-// RejoinHoldDownMax.
+// holdDown is how long a peer dropped drops times in a row (counted in
+// halves, see dropWeight; a half left over does not count) must hold us
+// before it re-enters: RejoinHoldDown from the second drop, doubled per
+// further drop, at most RejoinHoldDownMax.
 func (n *Node) holdDown(drops int) time.Duration {
-	if drops < 2 {
+	k := drops / fullDrop
+	if k < 2 {
 		return 0
 	}
 	h := n.t.RejoinHoldDown
-	for i := 2; i < drops && h < n.t.RejoinHoldDownMax; i++ {
+	for i := 2; i < k && h < n.t.RejoinHoldDownMax; i++ {
 		h *= 2
 	}
 	return min(h, n.t.RejoinHoldDownMax)
@@ -327,12 +330,37 @@ func (n *Node) noteDrop(p *peer) {
 	if p.haveLatest && p.latest.Flags&FlagStopped != 0 {
 		return
 	}
+	w := n.dropWeight(p)
 	if p.drops > 0 && n.now-p.joinedAt < n.t.FlapQuiet {
-		p.drops++
+		p.drops += w
 	} else {
-		p.drops = 1
+		p.drops = w
 	}
 	p.droppedAt = n.now
+}
+
+// The weights of a drop for the damping, in halves.
+const (
+	fullDrop = 2
+	halfDrop = 1
+)
+
+// dropWeight: a peer that leaves our member set although we and it still
+// hear each other both ways (fresh on the network, echoing us, listing us
+// in its view, not stopping) was dropped by the clique choice for an edge
+// between other nodes, at a moment the nodes may judge differently (one
+// has noticed a deaf node a heartbeat before another): such a drop weighs
+// half. A babbling peer, whose views leave us out every other heartbeat,
+// is still damped after a few drops; a healthy one dropped once for a
+// broken link and once for a moment's choice is not held down for it.
+func (n *Node) dropWeight(p *peer) int {
+	if n.cfg.Unsafe.HalveEveryDrop {
+		return halfDrop
+	}
+	if p.haveLatest && n.netState(p) == liveness.Live && n.hearing(p) && p.latest.View.Has(n.self) {
+		return halfDrop
+	}
+	return fullDrop
 }
 
 // inView: p is in the view we publish (and our own row of the clique):

@@ -120,7 +120,8 @@
 // quorum, "Transitions") each time a node outside it leaves or joins a
 // member set, and a node that leaves twice or more in a row is
 // re-admitted no sooner than the damping schedule of the configured
-// timing allows (package quorum, "Damping"); a node whose
+// timing allows (package quorum, "Damping"; a drop of a node still heard
+// both ways counts half); a node whose
 // disk path healed belongs to it from its first own write after the heal
 // that completed, and a link the world cut delivers again from its
 // first packet after the heal once its receiver has gone SuspectAfter

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/mtcluster/mtc/config"
@@ -65,9 +66,11 @@ import (
 // set once it is quorate again breaks property 5 below. What bounds how often that happens is the
 // damping (package quorum, "Damping"), judged on its own: a peer that has
 // left a node's member set twice or more in a row (a drop less than
-// FlapQuiet after its last re-admission is one more in a row) is
-// re-admitted by that node no sooner than RejoinHoldDown x 2^(k-2) after
-// its k-th drop, at most RejoinHoldDownMax, of the configured timing less
+// FlapQuiet after its last re-admission is one more in a row; a drop at a
+// moment the node still heard the peer both ways, by what the node
+// received, counts half: heardBothWays) is re-admitted by that node no
+// sooner than RejoinHoldDown x 2^(k-2) after its k-th drop (halves
+// rounded down), at most RejoinHoldDownMax, of the configured timing less
 // the clock drift it allows (followDamping); a node of C that re-admits a
 // peer sooner breaks property 5. A member of C that leaves, and a gap
 // longer than G or that no departure or re-admission outside C explains,
@@ -168,6 +171,20 @@ type damping struct {
 	joinInc   quorum.Incarnation // m's incarnation at its last re-admission
 }
 
+// heardRow is what the damping rule keeps of the latest network
+// heartbeat one node received from a peer: when it arrived on the
+// receiver's clock, and what it said of the receiver.
+type heardRow struct {
+	ok      bool
+	inc     quorum.Incarnation
+	seq     quorum.Seq
+	at      time.Duration // local to the receiver
+	view    quorum.Set
+	flags   quorum.Flags
+	echoInc quorum.Incarnation
+	echoSeq quorum.Seq
+}
+
 type liveChecker struct {
 	w   *World
 	r   time.Duration
@@ -186,6 +203,8 @@ type liveChecker struct {
 	// incarnation dampInc[n].
 	damp    [quorum.MaxNodes + 1][quorum.MaxNodes + 1]damping
 	dampInc [quorum.MaxNodes + 1]quorum.Incarnation
+	// heard[n][m] is the latest network heartbeat of m that reached n.
+	heard [quorum.MaxNodes + 1][quorum.MaxNodes + 1]heardRow
 	// done: the history's judged part is over (finish).
 	done bool
 	// Windows counts the windows longer than R that had a connected
@@ -440,29 +459,98 @@ func (l *liveChecker) followDamping(n *simNode, before quorum.Set) {
 			if !m.up || m.obs.stopped || m.inc != d.joinInc {
 				continue
 			}
+			weight := 2 // in halves
+			if l.heardBothWays(n, id) {
+				weight = 1
+			}
 			if d.drops > 0 && w.now-d.joinedAt < time.Duration(float64(w.t.FlapQuiet)*slow) {
-				d.drops++
+				d.drops += weight
 			} else {
-				d.drops = 1
+				d.drops = weight
 			}
 			d.droppedAt, d.inc = w.now, m.inc
 			continue
 		}
 		// A re-admission.
 		d.joinedAt, d.joinInc = w.now, m.inc
-		if d.drops < 2 || m.inc != d.inc || !l.win.core.Has(n.id) {
+		k := d.drops / 2
+		if k < 2 || m.inc != d.inc || !l.win.core.Has(n.id) {
 			continue
 		}
 		h := w.t.RejoinHoldDown
-		for i := 2; i < d.drops && h < w.t.RejoinHoldDownMax; i++ {
+		for i := 2; i < k && h < w.t.RejoinHoldDownMax; i++ {
 			h *= 2
 		}
 		h = min(h, w.t.RejoinHoldDownMax)
 		if out := w.now - d.droppedAt; out < time.Duration(float64(h)*slow)-time.Millisecond {
-			l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d re-admitted n%d %v after its drop number %d in a row (at %v), sooner than the hold-down of %v; fault pattern's last change at %v, connected majority %v",
-				n.id, id, out.Round(time.Millisecond), d.drops, fmtDur(d.droppedAt), h, fmtDur(l.win.start), l.win.majorities)})
+			l.report(Violation{At: w.now, Rule: 5, Msg: fmt.Sprintf("n%d re-admitted n%d %v after %s drops in a row (the last at %v), sooner than the hold-down of %v; fault pattern's last change at %v, connected majority %v",
+				n.id, id, out.Round(time.Millisecond), halves(d.drops), fmtDur(d.droppedAt), h, fmtDur(l.win.start), l.win.majorities)})
 		}
 	}
+}
+
+// halves writes a count of half drops: "2", "2.5".
+func halves(h int) string {
+	if h%2 == 0 {
+		return strconv.Itoa(h / 2)
+	}
+	return strconv.Itoa(h/2) + ".5"
+}
+
+// receivedEvent records a network heartbeat that reached node n (before
+// its step), for heardBothWays.
+func (l *liveChecker) receivedEvent(n *simNode, ev quorum.Event) {
+	e, ok := ev.(quorum.NetReceived)
+	if !ok {
+		return
+	}
+	hb := &e.Heartbeat
+	id := hb.From
+	if id == n.id || id < 1 || int(id) > quorum.MaxNodes {
+		return
+	}
+	r := &l.heard[n.id][id]
+	if r.ok && r.inc == hb.Inc && hb.Seq <= r.seq {
+		return
+	}
+	*r = heardRow{ok: true, inc: hb.Inc, seq: hb.Seq, at: n.local(l.w.now), view: hb.View, flags: hb.Flags,
+		echoInc: hb.Echo[n.id].Inc, echoSeq: hb.Echo[n.id].Seq}
+}
+
+// heardBothWays: at a drop of m from n's member set, n and m still heard
+// each other, as the observations show: m's latest network heartbeat
+// reached n less than SuspectAfter ago on n's clock, lists n in its view,
+// is not stopped, and echoes a counter of n's incarnation that n sent less
+// than DeadAfter ago. Such a drop is the clique choice's, made for an edge
+// between other nodes, and it weighs half a drop (package quorum,
+// "Damping"). The test is more lenient than the core's own (it does not
+// ask how old the echoed counter was when the heartbeat arrived, nor
+// whether the peer has proved it hears this incarnation), which can only
+// make the rule count less.
+func (l *liveChecker) heardBothWays(n *simNode, m quorum.NodeID) bool {
+	r := &l.heard[n.id][m]
+	o := n.obs
+	if !r.ok || o == nil {
+		return false
+	}
+	now := n.local(l.w.now)
+	if now-r.at > l.w.t.SuspectAfter+time.Millisecond {
+		return false
+	}
+	says := func(view quorum.Set, flags quorum.Flags, echo quorum.Echo) bool {
+		return view.Has(n.id) && flags&quorum.FlagStopped == 0 && echo.Inc == o.inc && o.held.fresh(echo.Seq, now, l.w.t.DeadAfter)
+	}
+	if says(r.view, r.flags, quorum.Echo{Inc: r.echoInc, Seq: r.echoSeq}) {
+		return true
+	}
+	// The core reads the peer's latest heartbeat from either path: a
+	// newer slot of the same incarnation counts as well.
+	for _, hb := range o.held.rows[m] {
+		if hb.Inc == r.inc && says(hb.View, hb.Flags, hb.Echo[n.id]) {
+			return true
+		}
+	}
+	return false
 }
 
 // check is property 5 for core node n at this instant.

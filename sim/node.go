@@ -255,6 +255,7 @@ func (n *simNode) step(ev quorum.Event) {
 	prev := n.status
 	n.stepFed = false
 	n.w.chk.receivedEvent(n, ev)
+	n.w.lv.receivedEvent(n, ev)
 	rd := n.drv.Step(n.local(n.w.now), ev)
 	n.status = rd.Status
 	if n.w.opt.Bug.FeedAfterStop && !rd.FeedWatchdog && n.up {

@@ -125,6 +125,9 @@ var Bugs = map[string]Bug{
 		d.RejoinHoldDown, d.RejoinHoldDownMax = 0, 0
 		return d
 	}},
+	// Every drop weighs half for the damping, a drop for a broken link of
+	// the node's own as well as one the clique choice made.
+	"half-every-drop": {Unsafe: quorum.Unsafe{HalveEveryDrop: true}},
 	// Packages.
 	"pkg-skip-acks":           {Placement: placement.Unsafe{SkipAcks: true}},
 	"pkg-skip-clear":          {Placement: placement.Unsafe{SkipClear: true}},

@@ -226,6 +226,7 @@ func TestPlantedBugsScript(t *testing.T) {
 //	heal-fails-peer    property 6    2
 //	heal-fails-self    property 6    18
 //	no-rejoin-damping  property 5    13
+//	half-every-drop    property 5    13
 //	stray-members      property 5    1
 //
 // registration-check-skipped (invariant 8) is not among them: a member
@@ -269,6 +270,7 @@ func TestPlantedBugs(t *testing.T) {
 		{"heal-fails-peer", 6, true, 0},
 		{"heal-fails-self", 6, true, 0},
 		{"no-rejoin-damping", 5, true, 0},
+		{"half-every-drop", 5, true, 0},
 		{"stray-members", 5, true, 0},
 		// Packages (pkgcheck.go).
 		{"pkg-skip-clear", 11, false, 0},

@@ -148,14 +148,16 @@ type Derived struct {
 	TiePending time.Duration
 	// RejoinHoldDown: a peer dropped from a node's member set re-enters
 	// only once its views have held that node, both ways, continuously
-	// for a hold-down: RejoinHoldDown after its first drop, doubled for
-	// each drop within FlapQuiet of its last re-admission, at most
-	// RejoinHoldDownMax (route-flap damping). It is EndorseGuard: a peer
+	// for a hold-down: RejoinHoldDown after its second drop in a row (a
+	// drop within FlapQuiet of its last re-admission is one more in a
+	// row; a drop of a peer still heard both ways counts half), doubled
+	// for each further one, at most RejoinHoldDownMax (route-flap
+	// damping; package quorum, "Damping"). It is EndorseGuard: a peer
 	// re-admitted sooner would leave again before the shrink guard of its
 	// last drop had run out, and the majority would never settle.
 	RejoinHoldDown time.Duration
 	// RejoinHoldDownMax caps the doubling hold-down: 8 x RejoinHoldDown
-	// (the fourth drop in a row and later).
+	// (the fifth drop in a row and later).
 	RejoinHoldDownMax time.Duration
 	// FlapQuiet: a peer that stays a member this long after its
 	// re-admission is forgiven, its next drop counting as a first one

@@ -1,0 +1,113 @@
+package quorum
+
+import (
+	"testing"
+	"time"
+)
+
+// A drop of a peer that is still heard both ways, made by the clique
+// choice for an edge between other nodes, weighs half a drop (package
+// doc, "Damping"). Node 1 drops node 5 once for a cut of their own link
+// and re-admits it; then node 5 stops hearing node 4, node 4's view drops
+// node 5 a moment before node 5's drops node 4, and node 1, on that row,
+// chooses {1,2,3,4} and drops node 5 again while it hears it perfectly.
+// That second drop is no second drop in a row: node 1 does not hold node 5
+// down, and keeps it in the view it publishes, so its choice of a moment
+// never becomes a broken edge that the other nodes' choices must route
+// around. The contrast: a second cut of node 1's own link to node 5 is a
+// second drop, and node 5 is held down for RejoinHoldDown after the heal.
+func TestCliqueDropWeighsHalf(t *testing.T) {
+	for _, second := range []string{"clique", "link"} {
+		t.Run(second, func(t *testing.T) {
+			c := newCluster(t, 5, profiles["default"])
+			c.formed()
+			n1 := c.nodes[1]
+			has5 := func() bool { return n1.m.Status().Members.Has(5) }
+			waitFor := func(what string, ok func() bool, within time.Duration) {
+				t.Helper()
+				for end := c.now + within; !ok(); c.run(c.now + time.Millisecond) {
+					if c.now > end {
+						t.Fatalf("%s: not within %v\n%s", what, within, c.describe())
+					}
+				}
+			}
+			// The first drop: the link 1<->5 fails both ways.
+			c.cut(1, 5)
+			c.cut(5, 1)
+			waitFor("node 1 drops node 5 for the cut", func() bool { return !has5() }, 2*c.d.DeadAfter)
+			c.heal()
+			waitFor("node 1 re-admits node 5 after the heal", has5, 2*c.d.EndorseGuard+2*c.d.RejoinHoldDown)
+			c.run(c.now + c.d.HeartbeatInterval)
+
+			// Node 1's views from here on, as the others receive them.
+			var views []struct {
+				at   time.Duration
+				view Set
+			}
+			c.tap = func(to NodeID, at time.Duration, hb Heartbeat) {
+				if hb.From == 1 && to == 2 {
+					views = append(views, struct {
+						at   time.Duration
+						view Set
+					}{at, hb.View})
+				}
+			}
+			var dropped time.Duration
+			switch second {
+			case "clique":
+				c.cut(4, 5)
+				waitFor("node 1 drops node 5 for the edge 4-5", func() bool { return !has5() }, 3*c.d.DeadAfter)
+				dropped = c.now
+				if s := n1.m.Status().Members; s != SetOf(1, 2, 3, 4) {
+					t.Fatalf("node 1 chose %v, want {1,2,3,4} (the scenario no longer makes a clique drop)", s)
+				}
+			case "link":
+				c.cut(1, 5)
+				c.cut(5, 1)
+				waitFor("node 1 drops node 5 for the second cut", func() bool { return !has5() }, 2*c.d.DeadAfter)
+				dropped = c.now
+			}
+			c.run(c.now + c.d.HeartbeatInterval)
+			c.heal()
+			healed := c.now
+			// Node 1's views while it hears node 5 both ways: from the
+			// drop on (the clique case), or from a few heartbeats after
+			// the heal until the hold-down ends (the link case).
+			omitted := func(from, to time.Duration) bool {
+				for _, v := range views {
+					if v.at > from && v.at < to && !v.view.Has(5) {
+						return true
+					}
+				}
+				return false
+			}
+			switch second {
+			case "clique":
+				waitFor("node 1 re-admits node 5", has5, 2*c.d.EndorseGuard)
+				if omitted(dropped+c.d.HeartbeatInterval, c.now) {
+					t.Errorf("node 1 left node 5 out of its view after dropping it for the clique choice alone (held down)\n%s", n1.log())
+				}
+				c.run(c.now + 2*c.d.HeartbeatInterval)
+				if st := n1.m.Status(); !st.Quorate || st.Members != SetOf(1, 2, 3, 4, 5) {
+					t.Errorf("node 1 is not quorate with every node after node 5's re-admission: %v (%v)\n%s", st.Members, st.Reason, n1.log())
+				}
+			case "link":
+				end := healed + c.d.RejoinHoldDown - c.d.HeartbeatInterval
+				for c.now < end {
+					c.run(c.now + time.Millisecond)
+					if has5() {
+						t.Fatalf("node 1 re-admitted node 5 %v after the heal, before the hold-down of %v\n%s", c.now-healed, c.d.RejoinHoldDown, n1.log())
+					}
+				}
+				if !omitted(healed+3*c.d.HeartbeatInterval, end) {
+					t.Errorf("node 1 kept node 5 in its view after the second cut in a row (not held down)\n%s", n1.log())
+				}
+			}
+			for _, n := range c.nodes[1:4] {
+				if n.stoppedAt >= 0 {
+					t.Errorf("node %d self-fenced at %v\n%s", n.id, n.stoppedAt, n.log())
+				}
+			}
+		})
+	}
+}
