@@ -15,9 +15,12 @@ import (
 // down, and keeps it in the view it publishes, so its choice of a moment
 // never becomes a broken edge that the other nodes' choices must route
 // around. The contrast: a second cut of node 1's own link to node 5 is a
-// second drop, and node 5 is held down for RejoinHoldDown after the heal.
+// second drop, and node 5 is held down for RejoinHoldDown after the heal;
+// so is a clique drop followed at once by the cut of that link (node 1
+// stops hearing node 5 within hearsWithin of the drop: the drop was the
+// link's, and is made whole).
 func TestCliqueDropWeighsHalf(t *testing.T) {
-	for _, second := range []string{"clique", "link"} {
+	for _, second := range []string{"clique", "link", "clique-then-link"} {
 		t.Run(second, func(t *testing.T) {
 			c := newCluster(t, 5, profiles["default"])
 			c.formed()
@@ -66,6 +69,16 @@ func TestCliqueDropWeighsHalf(t *testing.T) {
 				c.cut(5, 1)
 				waitFor("node 1 drops node 5 for the second cut", func() bool { return !has5() }, 2*c.d.DeadAfter)
 				dropped = c.now
+			case "clique-then-link":
+				// The clique choice drops node 5 a moment before node 1's
+				// own link to it fails: node 1 stops hearing it within
+				// hearsWithin of the drop, and the drop is made whole.
+				c.cut(4, 5)
+				waitFor("node 1 drops node 5 for the edge 4-5", func() bool { return !has5() }, 3*c.d.DeadAfter)
+				dropped = c.now
+				c.cut(1, 5)
+				c.cut(5, 1)
+				c.run(c.now + c.d.SuspectAfter + c.d.HeartbeatInterval)
 			}
 			c.run(c.now + c.d.HeartbeatInterval)
 			c.heal()
@@ -91,7 +104,7 @@ func TestCliqueDropWeighsHalf(t *testing.T) {
 				if st := n1.m.Status(); !st.Quorate || st.Members != SetOf(1, 2, 3, 4, 5) {
 					t.Errorf("node 1 is not quorate with every node after node 5's re-admission: %v (%v)\n%s", st.Members, st.Reason, n1.log())
 				}
-			case "link":
+			case "link", "clique-then-link":
 				end := healed + c.d.RejoinHoldDown - c.d.HeartbeatInterval
 				for c.now < end {
 					c.run(c.now + time.Millisecond)

@@ -107,7 +107,11 @@
 // one, left out of this node's view, and so into a broken edge for every
 // other node's choice: the choice of a moment would cascade into a split.
 // A babbling peer's random views leave out each node every other
-// heartbeat, so every node still counts its drops whole often enough.
+// heartbeat, so every node still counts its drops whole often enough. A
+// half drop is made whole when this node stops hearing the peer both ways
+// within hearsWithin of it (SuspectAfter + HeartbeatInterval, the time
+// its own judgment of the link takes): the link between them was failing
+// and another node noticed first, as at one end of a flapping link.
 // After the first drop a peer may come back at once (a peer dropped by a
 // moment's wrong clique choice costs nothing more); after the k-th drop in
 // a row (halves rounded down), k >= 2, it stays out of this node's view

@@ -47,6 +47,7 @@ type peer struct {
 	// dropWeight), when it last left and entered it, and since when we
 	// and it have heard each other without a break (holds).
 	drops      int
+	halfUntil  time.Duration // a half drop is made whole if the hearing breaks before this
 	droppedAt  time.Duration
 	joinedAt   time.Duration
 	holds      bool
@@ -299,6 +300,12 @@ func (n *Node) holdDown(drops int) time.Duration {
 // a peer that holds us down leaves us out of its view, and two nodes that
 // hold each other down would wait for each other forever.
 func (n *Node) trackHolds(p *peer) {
+	if p.halfUntil > n.now && !n.heardBothWays(p) {
+		// The link broke right after the clique choice dropped the peer:
+		// the drop was the link's, and weighs whole.
+		p.drops += fullDrop - halfDrop
+		p.halfUntil = 0
+	}
 	ok := p.haveLatest && p.latest.Flags&FlagStopped == 0 && n.hearing(p)
 	switch {
 	case ok && !p.holds:
@@ -331,6 +338,10 @@ func (n *Node) noteDrop(p *peer) {
 		return
 	}
 	w := n.dropWeight(p)
+	p.halfUntil = 0
+	if w == halfDrop {
+		p.halfUntil = n.now + n.hearsWithin()
+	}
 	if p.drops > 0 && n.now-p.joinedAt < n.t.FlapQuiet {
 		p.drops += w
 	} else {
@@ -346,21 +357,29 @@ const (
 )
 
 // dropWeight: a peer that leaves our member set although we and it still
-// hear each other both ways (fresh on the network, echoing us, listing us
-// in its view, not stopping) was dropped by the clique choice for an edge
-// between other nodes, at a moment the nodes may judge differently (one
-// has noticed a deaf node a heartbeat before another): such a drop weighs
-// half. A babbling peer, whose views leave us out every other heartbeat,
-// is still damped after a few drops; a healthy one dropped once for a
-// broken link and once for a moment's choice is not held down for it.
+// hear each other both ways (heardBothWays) was dropped by the clique
+// choice for an edge between other nodes, at a moment the nodes may judge
+// differently (one has noticed a deaf node a heartbeat before another):
+// such a drop weighs half. A babbling peer, whose views leave us out every
+// other heartbeat, is still damped after a few drops; a healthy one
+// dropped once for a broken link and once for a moment's choice is not
+// held down for it. If the peer stops being heard both ways within
+// hearsWithin of the drop (its link to us was failing, and another node
+// noticed first), the drop is made whole (trackHolds).
 func (n *Node) dropWeight(p *peer) int {
 	if n.cfg.Unsafe.HalveEveryDrop {
 		return halfDrop
 	}
-	if p.haveLatest && n.netState(p) == liveness.Live && n.hearing(p) && p.latest.View.Has(n.self) {
+	if n.heardBothWays(p) {
 		return halfDrop
 	}
 	return fullDrop
+}
+
+// heardBothWays: p is fresh on the network, echoes us (hearing) and lists
+// us in its view.
+func (n *Node) heardBothWays(p *peer) bool {
+	return p.haveLatest && n.netState(p) == liveness.Live && n.hearing(p) && p.latest.View.Has(n.self)
 }
 
 // inView: p is in the view we publish (and our own row of the clique):

@@ -68,7 +68,8 @@ import (
 // left a node's member set twice or more in a row (a drop less than
 // FlapQuiet after its last re-admission is one more in a row; a drop at a
 // moment the node still heard the peer both ways, by what the node
-// received, counts half: heardBothWays) is re-admitted by that node no
+// received, counts half: heardBothWays; whole again if that stops within
+// SuspectAfter + HeartbeatInterval after the drop) is re-admitted by that node no
 // sooner than RejoinHoldDown x 2^(k-2) after its k-th drop (halves
 // rounded down), at most RejoinHoldDownMax, of the configured timing less
 // the clock drift it allows (followDamping); a node of C that re-admits a
@@ -165,6 +166,7 @@ type liveWindow struct {
 // counts them (see the contract above).
 type damping struct {
 	drops     int
+	halfUntil time.Duration // local to n: a half drop becomes whole if the hearing breaks before
 	droppedAt time.Duration
 	joinedAt  time.Duration
 	inc       quorum.Incarnation // m's incarnation at its last counted drop
@@ -448,6 +450,14 @@ func (l *liveChecker) followDamping(n *simNode, before quorum.Set) {
 	}
 	after := n.status.Members
 	slow := 1 - config.MaxClockDrift
+	// A half drop whose hearing broke soon after (before the node's own
+	// judgment of the link could have dropped the peer) becomes whole.
+	for id := quorum.NodeID(1); int(id) < len(w.nodes); id++ {
+		if d := &l.damp[n.id][id]; d.halfUntil > n.local(w.now) && !l.heardBothWays(n, id) {
+			d.drops++
+			d.halfUntil = 0
+		}
+	}
 	for s := before ^ after; s != 0; {
 		id := s.Lowest()
 		s = s.Remove(id)
@@ -460,8 +470,10 @@ func (l *liveChecker) followDamping(n *simNode, before quorum.Set) {
 				continue
 			}
 			weight := 2 // in halves
+			d.halfUntil = 0
 			if l.heardBothWays(n, id) {
 				weight = 1
+				d.halfUntil = n.local(w.now) + w.t.SuspectAfter + w.t.HeartbeatInterval
 			}
 			if d.drops > 0 && w.now-d.joinedAt < time.Duration(float64(w.t.FlapQuiet)*slow) {
 				d.drops += weight

