@@ -33,12 +33,14 @@ type failover struct {
 }
 
 type profileResult struct {
-	p         Profile
-	rounds    []failover
-	cpu       []float64 // per daemon, percent of one CPU
-	supCPU    []float64 // per watchdog supervisor
-	rssKiB    []int     // per daemon
-	supRSSKiB []int
+	p          Profile
+	rounds     []failover
+	cpu        []float64 // per daemon, percent of one CPU
+	supCPU     []float64 // per watchdog supervisor
+	rssKiB     []int     // per daemon
+	supRSSKiB  []int
+	anonKiB    []int // RssAnon: RSS without the binary's file pages
+	supAnonKiB []int
 }
 
 // BenchmarkNetnsDaemon measures, with the default and the aggressive timing
@@ -77,7 +79,7 @@ func measureProfile(b *testing.B, p Profile) profileResult {
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	c.WaitAllQuorate(n1, n2, n3)
 	r := profileResult{p: p}
-	r.cpu, r.supCPU, r.rssKiB, r.supRSSKiB = idleUsage(b, c)
+	r.cpu, r.supCPU, r.rssKiB, r.supRSSKiB, r.anonKiB, r.supAnonKiB = idleUsage(b, c)
 	for round := 0; round < benchRounds; round++ {
 		if round > 0 {
 			n3.Start()
@@ -136,7 +138,7 @@ func measureFailover(b *testing.B, c *Cluster, victim *Node, survivors ...*Node)
 
 // idleUsage samples the CPU time and resident memory of every daemon and
 // its watchdog supervisor over idleWindow.
-func idleUsage(b *testing.B, c *Cluster) (cpu, supCPU []float64, rss, supRSS []int) {
+func idleUsage(b *testing.B, c *Cluster) (cpu, supCPU []float64, rss, supRSS, anon, supAnon []int) {
 	b.Helper()
 	type proc struct{ daemon, sup int }
 	var procs []proc
@@ -155,6 +157,8 @@ func idleUsage(b *testing.B, c *Cluster) (cpu, supCPU []float64, rss, supRSS []i
 		supCPU = append(supCPU, 100*float64(cpuTime(p.sup)-t0[2*i+1])/float64(elapsed))
 		rss = append(rss, rssKiB(p.daemon))
 		supRSS = append(supRSS, rssKiB(p.sup))
+		anon = append(anon, statusKiB(p.daemon, "RssAnon"))
+		supAnon = append(supAnon, statusKiB(p.sup, "RssAnon"))
 	}
 	return
 }
@@ -194,7 +198,11 @@ func cpuTime(pid int) time.Duration {
 }
 
 // rssKiB is VmRSS of pid in KiB (0 if it is gone).
-func rssKiB(pid int) int {
+func rssKiB(pid int) int { return statusKiB(pid, "VmRSS") }
+
+// statusKiB is the field of /proc/PID/status given in kB (0 if pid is
+// gone).
+func statusKiB(pid int, field string) int {
 	if pid == 0 {
 		return 0
 	}
@@ -203,7 +211,7 @@ func rssKiB(pid int) int {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			return n
 		}
@@ -252,10 +260,10 @@ func report(results []profileResult) string {
 	}
 	p("\nThe `--no-realtime` row runs the daemons without mlockall and without SCHED_RR threads, to show what memory locking (MCL_ONFAULT) and real-time threads cost.\n")
 	p("\nTakeover without fencing waits for the lost node's watchdog: failure_timeout + watchdog_timeout + margin after it is declared dead (see `mtc check`).\n\n")
-	p("Idle, quorate, %v sample per daemon (CPU in percent of one CPU; the daemon's RSS is all locked in memory except in the `--no-realtime` row):\n\n", idleWindow)
-	p("| timing profile | daemon CPU | daemon RSS | supervisor CPU | supervisor RSS |\n|---|---|---|---|---|\n")
+	p("Idle, quorate, %v sample per daemon (CPU in percent of one CPU; the daemon's RSS is all locked in memory except in the `--no-realtime` row; RSS counts the pages of the mtc binary mapped from its file, which daemon and supervisor share with the page cache, and the anonymous part, heap and stacks, follows in parentheses):\n\n", idleWindow)
+	p("| timing profile | daemon CPU | daemon RSS (anonymous) | supervisor CPU | supervisor RSS (anonymous) |\n|---|---|---|---|---|\n")
 	for _, r := range results {
-		p("| %s | %s | %s | %s | %s |\n", r.p.Name, floats(r.cpu), kibs(r.rssKiB), floats(r.supCPU), kibs(r.supRSSKiB))
+		p("| %s | %s | %s | %s | %s |\n", r.p.Name, floats(r.cpu), kibsAnon(r.rssKiB, r.anonKiB), floats(r.supCPU), kibsAnon(r.supRSSKiB, r.supAnonKiB))
 	}
 	return b.String()
 }
@@ -268,10 +276,11 @@ func floats(v []float64) string {
 	return strings.Join(s, ", ")
 }
 
-func kibs(v []int) string {
+// kibsAnon lists each RSS in MiB with its anonymous part.
+func kibsAnon(rss, anon []int) string {
 	var s []string
-	for _, k := range v {
-		s = append(s, fmt.Sprintf("%.1f MiB", float64(k)/1024))
+	for i, k := range rss {
+		s = append(s, fmt.Sprintf("%.1f MiB (%.1f)", float64(k)/1024, float64(anon[i])/1024))
 	}
 	return strings.Join(s, ", ")
 }
