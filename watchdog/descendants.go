@@ -83,8 +83,60 @@ func (f *family) kill() int {
 }
 
 // descendants lists every process below root (not root itself, not
-// skip), from /proc.
+// skip), from /proc: through the children lists of the tree's own threads
+// where the kernel has them (CONFIG_PROC_CHILDREN), which reads a few
+// files per descendant, else from every process's parent, which reads a
+// file per process on the machine, five times a second.
 func descendants(root, skip int) []proc {
+	if out, ok := descendantsByChildren(root, skip); ok {
+		return out
+	}
+	return descendantsByScan(root, skip)
+}
+
+// descendantsByChildren walks the tree down from root through
+// /proc/PID/task/TID/children; ok is false when the kernel does not
+// provide those files (or root is gone). The kernel builds each list
+// while the tree may fork and exit, so one walk can miss a child that
+// was just born; the next snapshot finds it, and kill unites the last
+// snapshot with a fresh walk.
+func descendantsByChildren(root, skip int) (out []proc, ok bool) {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(root) + "/task/" + strconv.Itoa(root) + "/children"); err != nil {
+		return nil, false
+	}
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		dir := "/proc/" + strconv.Itoa(p) + "/task/"
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			continue // gone since its parent listed it
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(dir + t.Name() + "/children")
+			if err != nil {
+				continue
+			}
+			for _, f := range bytes.Fields(b) {
+				c, err := strconv.Atoi(string(f))
+				if err != nil || c == skip {
+					continue
+				}
+				st, ok := statOf(c)
+				if !ok {
+					continue
+				}
+				out = append(out, proc{pid: c, start: st.start})
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out, true
+}
+
+// descendantsByScan reads every process's parent from /proc.
+func descendantsByScan(root, skip int) []proc {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil

@@ -318,3 +318,46 @@ func TestFamilyKillSparesAReusedPid(t *testing.T) {
 		t.Fatalf("killed %d, want the listed process", n)
 	}
 }
+
+// The two ways of listing the daemon's descendants agree: the walk through
+// the threads' children lists, and the scan of every process's parent. A
+// shell that started two sleeps in its own session, one of them in a
+// subshell of its own, is found with all its descendants by both.
+func TestDescendantsWalkMatchesScan(t *testing.T) {
+	if _, ok := descendantsByChildren(os.Getpid(), -1); !ok {
+		t.Skip("the kernel has no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN): only the scan is used")
+	}
+	cmd := exec.Command("setsid", "sh", "-c", "sleep 300 & (sleep 300 & wait) & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	set := func(ps []proc) map[proc]bool {
+		m := map[proc]bool{}
+		for _, p := range ps {
+			m[p] = true
+		}
+		return m
+	}
+	var walk, scan map[proc]bool
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		w, _ := descendantsByChildren(os.Getpid(), -1)
+		walk, scan = set(w), set(descendantsByScan(os.Getpid(), -1))
+		if len(walk) >= 4 && len(scan) >= 4 {
+			break
+		}
+	}
+	if len(walk) < 4 {
+		t.Fatalf("the walk found %d descendants, want the shell, its subshell and two sleeps: %v", len(walk), walk)
+	}
+	for p := range scan {
+		if !walk[p] {
+			t.Errorf("the scan found %v, the walk did not (walk %v)", p, walk)
+		}
+	}
+	for p := range walk {
+		if !scan[p] {
+			t.Errorf("the walk found %v, the scan did not (scan %v)", p, scan)
+		}
+	}
+}
