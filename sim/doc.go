@@ -122,10 +122,11 @@
 // re-admitted no sooner than the damping schedule of the configured
 // timing allows (package quorum, "Damping"; a drop of a node still heard
 // both ways counts half); a node whose
-// disk path healed belongs to it from its first own write after the heal
-// that completed, and a link the world cut delivers again from its
-// first packet after the heal once its receiver has gone SuspectAfter
-// without one; a node of the majority stays in it across a change of
+// disk path healed (a reservation command the storage failed, timed out
+// or lost the reply of is a fault of that path) belongs to it from its
+// first own write after the heal that completed, and a link the world
+// cut delivers again from its first packet after the heal once its
+// receiver has gone SuspectAfter without one; a node of the majority stays in it across a change of
 // the fault pattern, in a transition or not; a node on its way to its
 // reset is asked for nothing, but a clique with it as large as the
 // largest connected majority still counts, without it, as one, so the

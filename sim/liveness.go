@@ -22,7 +22,9 @@ import (
 // it must self-fence before R has passed, unless it was a node of the
 // previous window's C, whose transition, begun as the pattern changed,
 // is judged on), each with a working quorum-disk path (no
-// failing, hung, slow, lossy or stuck I/O). A flapping link counts as not
+// failing, hung, slow, lossy or stuck I/O, and no persistent-reservation
+// command the storage failed, timed out or lost the reply of still
+// outstanding). A flapping link counts as not
 // delivering for as long as it flaps; packet loss up to the 5% every
 // history runs with counts as delivering, heavier loss as not, and so does
 // a link on which that background loss, or a fault of the world (a cut,
@@ -829,9 +831,11 @@ type diskRecovery struct {
 	epoch     [quorum.MaxNodes + 1]uint64
 }
 
-// pathOK: the world's disk path of n works now.
+// pathOK: the world's disk path of n works now. A persistent-reservation
+// command the storage fails, times out or loses the reply of is a fault
+// of that path too, from its issue until its outcome reaches the node.
 func (n *simNode) pathOK() bool {
-	return !n.pathDown && !n.pathHang && n.slow == 0 && n.flaky == 0 && !n.stuck
+	return !n.pathDown && !n.pathHang && n.slow == 0 && n.flaky == 0 && !n.stuck && n.prFaults == 0
 }
 
 // follow notes the faults and heals of every node's disk path (called at

@@ -76,6 +76,10 @@ type simNode struct {
 	// stuck: an I/O that never completes keeps the device busy until the
 	// node restarts.
 	stuck bool
+	// prFaults: persistent-reservation commands of this node that the
+	// storage failed, timed out or lost the reply of, whose outcome has
+	// not reached the node yet (storage.go).
+	prFaults int
 
 	bootToken uint64
 	readBuf   []quorum.SlotObservation

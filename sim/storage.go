@@ -286,7 +286,7 @@ func (op *fenceOp) schedule(c *simCmd) {
 		// The path fails the command; it never reaches the target.
 		c.res = scsi.Result{Host: scsi.HostTransportDisrupted}
 		w.chk.prFault(op.inc)
-		w.at(w.now+s.latencyWith(rng), op.resume)
+		w.at(w.now+s.latencyWith(rng), op.faulted())
 		return
 	}
 	out, back := s.latencyWith(rng), s.latencyWith(rng)
@@ -297,8 +297,10 @@ func (op *fenceOp) schedule(c *simCmd) {
 	lost := f() < s.lost
 	race := f() < s.race
 	timedOut := out+back > s.cmdTimeout
+	resume := op.resume
 	if timedOut || lost {
 		w.chk.prFault(op.inc)
+		resume = op.faulted()
 	}
 	w.at(w.now+out, func() {
 		if ua {
@@ -317,11 +319,26 @@ func (op *fenceOp) schedule(c *simCmd) {
 			res = scsi.Result{Host: scsi.HostTransportDisrupted}
 		}
 		c.res = res
-		w.at(w.now+back, op.resume)
+		w.at(w.now+back, resume)
 	})
 	if timedOut {
 		c.res = scsi.Result{Host: scsi.HostTimeOut}
-		w.at(w.now+s.cmdTimeout, op.resume)
+		w.at(w.now+s.cmdTimeout, resume)
+	}
+}
+
+// faulted marks the node's storage path faulty for the liveness checker
+// (pathOK) until the returned function, which resumes op, runs: a command
+// the storage failed, timed out or lost the reply of, from its issue
+// until the node learns its outcome.
+func (op *fenceOp) faulted() func() {
+	n, w := op.n, op.s.w
+	n.prFaults++
+	w.patternChanged()
+	return func() {
+		n.prFaults--
+		w.patternChanged()
+		op.resume()
 	}
 }
 
