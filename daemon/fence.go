@@ -208,7 +208,7 @@ func (d *Daemon) unfence(ctx context.Context) error {
 	var errs []error
 	none := slices.Clone(fz.none)
 	for _, l := range fz.luns {
-		err := fz.f.Rejoin(ctx, []*fence.LUN{l})
+		err := d.rejoinAtStart(ctx, l)
 		switch {
 		case err == nil:
 			ok = append(ok, l)
@@ -238,6 +238,29 @@ func (d *Daemon) unfence(ctx context.Context) error {
 			"takeover_after", d.timing.TakeoverAfter)
 	}
 	return nil
+}
+
+// rejoinAtStart registers on l, trying again after a failure that may
+// pass (fence.StartupRetry) instead of exiting for the service manager to
+// start the daemon again: a path that blinks at start-up costs seconds,
+// not a restart.
+func (d *Daemon) rejoinAtStart(ctx context.Context, l *fence.LUN) error {
+	for attempt := 1; ; attempt++ {
+		err := d.fence.f.Rejoin(ctx, []*fence.LUN{l})
+		delay, again := fence.StartupRetry(err, attempt, d.timing.HeartbeatInterval)
+		if !again || ctx.Err() != nil {
+			return err
+		}
+		d.log.Warn("registration for fencing failed; trying again", "lun", l.Name, "attempt", attempt,
+			"of", fence.StartupAttempts, "in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // fenceLoop runs fence requests one at a time: two fences from one node

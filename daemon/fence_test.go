@@ -309,6 +309,29 @@ func TestUnfenceFailureRefusesToStart(t *testing.T) {
 	}
 }
 
+// A path failure at start-up registration that passes is tried again in
+// the process: the node registers and joins without exiting.
+func TestUnfenceRetriesAPassingPathFailure(t *testing.T) {
+	san := newFakeSAN()
+	port := san.port("data", "n1")
+	port.Inject(prfake.Fault{PathFail: true})
+	port.Inject(prfake.Fault{PathFail: true})
+	tc := newTestClusterWith(t, 1, func(tc *testCluster) { tc.fenceLUNs = san.luns })
+	a := tc.nodes[0]
+	tc.waitFor("n1 registered on data and wrote its slot", func() bool {
+		select {
+		case err := <-a.done:
+			a.cancel = nil
+			t.Fatalf("n1 exited: %v", err)
+		default:
+		}
+		return strings.Contains(a.logs.String(), "registered on the LUN for fencing") && a.d.Status().Disk.Writes > 0
+	})
+	if n := strings.Count(a.logs.String(), "registration for fencing failed; trying again"); n != 2 {
+		t.Fatalf("%d retries logged, want 2:\n%s", n, tailLines(a.logs.String(), 30))
+	}
+}
+
 func TestNoPRFallsBackToWatchdogDeadline(t *testing.T) {
 	none := func(string) []FenceLUN {
 		return []FenceLUN{{Name: "/dev/fake-quorum", NoPR: "a test LUN without persistent reservations"}}
