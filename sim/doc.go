@@ -29,7 +29,9 @@
 //     (a start logs in new sessions: new I_T nexuses), and each node's
 //     fencing component runs fence.Fencer, the daemon's code: Rejoin when
 //     a node starts (its machine starts once every LUN is verified; a
-//     failure exits the daemon, which starts again a second later), and
+//     failure that may pass is tried again as the daemon does,
+//     fence.StartupRetry, and a final one exits the daemon, which its
+//     service manager starts again 10 s later), and
 //     Fence for every request, one at a time, fed back as the daemon does
 //     (Fenced for a proof, FenceFailed, retried by the machine with
 //     backoff, or a stop of the daemon on fence.ErrSelfFenced), and the

@@ -134,7 +134,7 @@ func MeasureDetection(t config.Timing, nodes int, first int64, count int) (Detec
 }
 
 // formCluster runs w until its cluster has formed (a node whose join
-// failed on a storage fault starts again a second later), then a random
+// failed on a storage fault tries again), then a random
 // fraction of a heartbeat more.
 func formCluster(w *World, rng *rand.Rand, seed int64) error {
 	d := w.t

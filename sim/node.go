@@ -38,12 +38,13 @@ type simNode struct {
 
 	// Fencing (histories with persistent reservations): registering while
 	// the starting daemon runs Rejoin (the node is not up yet; regToken
-	// cancels a retry); fop is the fencing operation under way and fenceQ
+	// cancels a retry, regTries counts the tries of this start); fop is the fencing operation under way and fenceQ
 	// the fences waiting for it; thaw holds fencing replies that arrived
 	// while the daemon was frozen; exited: the daemon stopped itself (its
 	// own key was preempted) and waits for its watchdog.
 	registering bool
 	regToken    uint64
+	regTries    int
 	fop         *fenceOp
 	// cop is the registration check under way, beside fop.
 	cop    *fenceOp
@@ -127,6 +128,7 @@ func (n *simNode) boot() {
 	n.frozen, n.vmFrozen, n.queued, n.thaw = false, false, nil, nil
 	if w.st != nil {
 		n.registering = true
+		n.regTries = 0
 		w.st.register(n)
 		return
 	}

@@ -75,7 +75,7 @@ func newStorage(w *World) *storage {
 		if s.rng.Intn(2) == 0 {
 			// Rare, as on a healthy SAN: a join runs some twenty to
 			// forty commands, and any failure but a unit attention
-			// fails it (the daemon starts again).
+			// fails it (the daemon tries again, fence.StartupRetry).
 			s.slow = s.rng.Float64() * 0.002
 			s.pathFail = s.rng.Float64() * 0.002
 			s.ua = s.rng.Float64() * 0.05
@@ -410,9 +410,16 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// serviceRestart is the delay after which the service manager starts a
+// daemon that exited on an error again (RestartSec in
+// dist/systemd/mtc.service).
+const serviceRestart = 10 * time.Second
+
 // register runs Rejoin for a starting node: it joins once every LUN is
-// registered and verified, as the daemon does; a failure makes the daemon
-// exit, and its service manager starts it again a second later.
+// registered and verified, as the daemon does. A failure that may pass is
+// tried again after the delay fence.StartupRetry gives, as the daemon
+// does; a final one makes the daemon exit, and its service manager starts
+// it again serviceRestart later.
 func (s *storage) register(n *simNode) {
 	w := s.w
 	var err error
@@ -420,9 +427,16 @@ func (s *storage) register(n *simNode) {
 	n.fop = s.run(n, farFuture, func(op *fenceOp) { err = f.Rejoin(context.Background(), op.luns()) }, func() {
 		n.fop = nil
 		if err != nil {
-			w.trace("n%d cannot register for fencing: %v; the daemon exits and starts again in 1s", n.id, err)
+			n.regTries++
+			d, again := fence.StartupRetry(err, n.regTries, w.t.HeartbeatInterval)
+			if again {
+				w.trace("n%d cannot register for fencing: %v; trying again in %v", n.id, err, d)
+			} else {
+				n.regTries, d = 0, serviceRestart
+				w.trace("n%d cannot register for fencing: %v; the daemon exits and starts again in %v", n.id, err, d)
+			}
 			tok := n.regToken
-			w.at(w.now+time.Second, func() {
+			w.at(w.now+d, func() {
 				if tok == n.regToken && n.registering {
 					s.register(n)
 				}
