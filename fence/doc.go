@@ -55,9 +55,8 @@
 // ErrNotSupported, ErrPath, ErrTimeout). Every command has a deadline
 // from the context. A starting daemon tries its Rejoin again after a
 // failure that may pass (a path failure, a timeout, a unit attention, a
-// state that did not verify) as
-// StartupRetry says, and refuses to join after the last try or any other
-// failure.
+// state that did not verify) as StartupRetry says, and refuses to join
+// after the last try or any other failure.
 //
 // # Backends and paths
 //

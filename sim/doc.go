@@ -128,11 +128,12 @@
 // or lost the reply of is a fault of that path) belongs to it from its
 // first own write after the heal that completed, and a link the world
 // cut delivers again from its first packet after the heal once its
-// receiver has gone SuspectAfter without one; a node of the majority stays in it across a change of
-// the fault pattern, in a transition or not; a node on its way to its
-// reset is asked for nothing, but a clique with it as large as the
-// largest connected majority still counts, without it, as one, so the
-// contract does not choose between the two ends of a missing edge.
+// receiver has gone SuspectAfter without one; a node of the majority
+// stays in it across a change of the fault pattern, in a transition or
+// not; a node on its way to its reset is asked for nothing, but a clique
+// with it as large as the largest connected majority still counts,
+// without it, as one, so the contract does not choose between the two
+// ends of a missing edge.
 //
 // # Packages
 //

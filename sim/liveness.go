@@ -305,6 +305,7 @@ func (l *liveChecker) open() {
 		// both ways (a degraded disk or a flapping link is not yet a
 		// reason to be dropped).
 		var hadj [quorum.MaxNodes + 1]quorum.Set
+		cand := healthy | leaving // the nodes whose links shape the cliques
 		for a := quorum.NodeID(1); int(a) < len(w.nodes); a++ {
 			for s := p.loose[a] & p.running; s != 0; {
 				b := s.Lowest()
@@ -313,7 +314,7 @@ func (l *liveChecker) open() {
 					continue
 				}
 				win.adj[a] = win.adj[a].Add(b)
-				if (healthy | leaving).Has(a) && (healthy | leaving).Has(b) && p.link[a].Has(b) && p.link[b].Has(a) {
+				if cand.Has(a) && cand.Has(b) && p.link[a].Has(b) && p.link[b].Has(a) {
 					hadj[a] = hadj[a].Add(b)
 				}
 			}
@@ -341,7 +342,7 @@ func (l *liveChecker) open() {
 		// eleven, and counting that clique would excuse dropping four
 		// healthy ones).
 		if leaving != 0 {
-			maximalCliques(healthy|leaving, &hadj, func(c quorum.Set) {
+			maximalCliques(cand, &hadj, func(c quorum.Set) {
 				if c&leaving == 0 || c.Len() < top {
 					return
 				}
