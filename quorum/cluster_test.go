@@ -50,8 +50,10 @@ type testCluster struct {
 	tap     func(to NodeID, at time.Duration, hb Heartbeat)
 	diskTap func(to NodeID, at time.Duration, hb Heartbeat)
 	// rewrite, if set, may change a heartbeat as it is sent on the
-	// network (a babbling node).
-	rewrite func(hb *Heartbeat)
+	// network (a babbling node), and in the slot writes too if
+	// rewriteSlots.
+	rewrite      func(hb *Heartbeat)
+	rewriteSlots bool
 }
 
 type tcNode struct {
@@ -232,6 +234,9 @@ func (c *testCluster) step(n *tcNode, ev Event) {
 		switch r.Kind {
 		case DiskWriteSlot:
 			published(r.Heartbeat)
+			if c.rewrite != nil && c.rewriteSlots {
+				c.rewrite(&r.Heartbeat)
+			}
 			c.slots[n.id] = SlotObservation{Node: n.id, Valid: true, Heartbeat: r.Heartbeat}
 		case DiskRead:
 			for _, s := range c.slots {

@@ -124,3 +124,93 @@ func TestCliqueDropWeighsHalf(t *testing.T) {
 		})
 	}
 }
+
+// A peer whose heartbeat lists a member its own view leaves out publishes
+// views that do not describe its hearing (a healthy node's member set is
+// a clique of its own row, its view), and its drops weigh whole for
+// hearsWithin after such a heartbeat: the half weight spares a healthy
+// peer dropped for a moment's clique choice, and must not let a babbler,
+// whose random views list us every other heartbeat, put its hold-down
+// off. The contrast is a coherent peer whose views and member set both
+// leave node 3 out: it looks like a healthy node that stopped hearing
+// node 3, and node 1, which hears it both ways, weighs its drop half. A
+// half drop is made whole when an incoherent heartbeat follows within
+// hearsWithin. Node 5's slot writes carry the same heartbeats, so its
+// rows do not change with the path they come by.
+func TestIncoherentViewsWeighWhole(t *testing.T) {
+	// without3: node 5's views leave node 3 out; so do its member sets
+	// if coherent, and if not they list node 3 (and, with ghost, node 6,
+	// which no view can list: no row changes, only the coherence).
+	without3 := func(coherent, ghost bool) func(hb *Heartbeat) {
+		return func(hb *Heartbeat) {
+			if hb.From != 5 {
+				return
+			}
+			hb.View = hb.View.Remove(3)
+			if coherent {
+				hb.Members = hb.Members.Remove(3)
+			}
+			if ghost {
+				hb.Members = hb.Members.Add(6)
+			}
+		}
+	}
+	setup := func(t *testing.T) (*testCluster, *Node, *peer) {
+		c := newCluster(t, 5, profiles["default"])
+		c.rewriteSlots = true
+		c.formed()
+		return c, c.nodes[1].m, c.nodes[1].m.peers[5]
+	}
+	check := func(t *testing.T, c *testCluster, what string, incoherent bool, weight int) {
+		t.Helper()
+		n1, p := c.nodes[1].m, c.nodes[1].m.peers[5]
+		if !n1.heardBothWays(p) {
+			t.Fatalf("%s: node 1 does not hear node 5 both ways (the scenario no longer tests the weight)\n%s", what, c.describe())
+		}
+		if got := n1.incoherent(p); got != incoherent {
+			t.Errorf("%s: node 1 judges node 5 incoherent=%v, want %v", what, got, incoherent)
+		}
+		if got := n1.dropWeight(p); got != weight {
+			t.Errorf("%s: a drop of node 5 would weigh %d halves, want %d", what, got, weight)
+		}
+	}
+	// heartbeat: one of node 5's heartbeats reaches node 1.
+	heartbeat := func(c *testCluster) { c.run(c.now + c.d.HeartbeatInterval + c.delay) }
+
+	t.Run("coherent", func(t *testing.T) {
+		c, _, _ := setup(t)
+		c.rewrite = without3(true, false)
+		heartbeat(c)
+		check(t, c, "coherent views and members without node 3", false, halfDrop)
+	})
+	t.Run("incoherent", func(t *testing.T) {
+		c, n1, _ := setup(t)
+		c.rewrite = without3(false, false)
+		heartbeat(c)
+		check(t, c, "members listing node 3, which the view leaves out", true, fullDrop)
+		c.rewrite = nil
+		c.run(c.now + n1.hearsWithin() + c.d.HeartbeatInterval)
+		check(t, c, "coherent again for hearsWithin", false, halfDrop)
+	})
+	t.Run("half-made-whole", func(t *testing.T) {
+		c, n1, p := setup(t)
+		c.rewrite = without3(true, false)
+		for end := c.now + 2*c.d.DeadAfter; n1.members.Has(5); c.run(c.now + time.Millisecond) {
+			if c.now > end {
+				t.Fatalf("node 1 kept node 5 although its row lacks node 3\n%s", c.describe())
+			}
+		}
+		if p.drops != halfDrop {
+			t.Fatalf("node 1's clique drop of node 5, heard both ways, counted %d halves, want %d\n%s", p.drops, halfDrop, c.nodes[1].log())
+		}
+		c.rewrite = without3(true, true)
+		heartbeat(c)
+		if n1.members.Has(5) {
+			t.Fatalf("node 1 re-admitted node 5 (the rows changed)\n%s", c.nodes[1].log())
+		}
+		check(t, c, "a member set listing node 6", true, fullDrop)
+		if p.drops != fullDrop {
+			t.Errorf("a half drop followed within hearsWithin by an incoherent heartbeat counts %d halves, want %d\n%s", p.drops, fullDrop, c.nodes[1].log())
+		}
+	})
+}

@@ -106,12 +106,22 @@
 // once for a lost heartbeat and once for such a moment into a held-down
 // one, left out of this node's view, and so into a broken edge for every
 // other node's choice: the choice of a moment would cascade into a split.
-// A babbling peer's random views leave out each node every other
-// heartbeat, so every node still counts its drops whole often enough. A
-// half drop is made whole when this node stops hearing the peer both ways
-// within hearsWithin of it (SuspectAfter + HeartbeatInterval, the time
-// its own judgment of the link takes): the link between them was failing
-// and another node noticed first, as at one end of a flapping link.
+// A half drop is made whole when this node stops hearing the peer both
+// ways within hearsWithin of it (SuspectAfter + HeartbeatInterval, the
+// time its own judgment of the link takes): the link between them was
+// failing and another node noticed first, as at one end of a flapping
+// link. The half weight is for peers whose views describe their hearing,
+// and a heartbeat shows whether they do: a node's member set is a clique
+// of its own row, which is the view it publishes in the same step, so
+// every member but the sender is in its view (a member set held for one
+// heartbeat of a lagging member is held only while it is such a clique).
+// A heartbeat listing a member its
+// view leaves out comes from a babbler, whose random views list this
+// node every other heartbeat; counted in halves its drops would put its
+// hold-down off, and the others would re-admit it and disagree about it
+// for longer. For hearsWithin after such a heartbeat the peer's drops
+// weigh whole, and a half drop of it within hearsWithin before is made
+// whole.
 // After the first drop a peer may come back at once (a peer dropped by a
 // moment's wrong clique choice costs nothing more); after the k-th drop in
 // a row (halves rounded down), k >= 2, it stays out of this node's view

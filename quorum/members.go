@@ -29,7 +29,8 @@ func (n *Node) computeMembers() Set {
 // fresh and is dropped then. The whole set is held, not only the member:
 // a set mixing the deferral with the rest of the choice is one no other
 // node picks, and it would steer the kept-members tier of the choices
-// that follow.
+// that follow. Nothing is held while a member is outside our own row: the
+// member set stays a clique of the view we publish.
 func (n *Node) deferDrops(best Set) Set {
 	in := &n.cliqueIn
 	cand, fresh, row := in[MaxNodes+1], in[MaxNodes+3], in[n.self]
@@ -50,7 +51,10 @@ func (n *Node) deferDrops(best Set) Set {
 			keep = keep.Add(p.id)
 		}
 	}
-	if keep == 0 {
+	// A set with a member that has left our own row meanwhile is no
+	// clique of it: holding it would publish a member our view leaves
+	// out, the mark of a babbler's heartbeat (noteCoherence).
+	if keep == 0 || n.members&^row&^SetOf(n.self) != 0 {
 		return best
 	}
 	return n.members

@@ -52,6 +52,10 @@ type peer struct {
 	joinedAt   time.Duration
 	holds      bool
 	holdsSince time.Duration
+	// incoherentUntil: a heartbeat of the peer listed a member its own
+	// view left out (see noteCoherence); until this time its drops weigh
+	// whole.
+	incoherentUntil time.Duration
 
 	// deferring: the clique choice drops this member while it is fresh;
 	// the drop waits for a heartbeat of it newer than deferSeq (deferDrops).
@@ -218,6 +222,7 @@ func (n *Node) onHeartbeat(hb Heartbeat, fromDisk bool) {
 	if !p.haveLatest || hb.Seq > p.latest.Seq {
 		p.latest = hb
 		p.haveLatest = true
+		n.noteCoherence(p, hb)
 		if hb.Flags&FlagStopped != 0 {
 			// A self-fencing incarnation never holds quorum again, so
 			// it cannot count on our endorsements any more.
@@ -300,9 +305,10 @@ func (n *Node) holdDown(drops int) time.Duration {
 // a peer that holds us down leaves us out of its view, and two nodes that
 // hold each other down would wait for each other forever.
 func (n *Node) trackHolds(p *peer) {
-	if p.halfUntil > n.now && !n.heardBothWays(p) {
-		// The link broke right after the clique choice dropped the peer:
-		// the drop was the link's, and weighs whole.
+	if p.halfUntil > n.now && (!n.heardBothWays(p) || n.incoherent(p)) {
+		// The link broke right after the clique choice dropped the peer,
+		// or the peer's views turned out not to describe its hearing:
+		// the drop was the link's or the peer's, and weighs whole.
 		p.drops += fullDrop - halfDrop
 		p.halfUntil = 0
 	}
@@ -360,21 +366,43 @@ const (
 // hear each other both ways (heardBothWays) was dropped by the clique
 // choice for an edge between other nodes, at a moment the nodes may judge
 // differently (one has noticed a deaf node a heartbeat before another):
-// such a drop weighs half. A babbling peer, whose views leave us out every
-// other heartbeat, is still damped after a few drops; a healthy one
-// dropped once for a broken link and once for a moment's choice is not
-// held down for it. If the peer stops being heard both ways within
-// hearsWithin of the drop (its link to us was failing, and another node
-// noticed first), the drop is made whole (trackHolds).
+// such a drop weighs half, so a healthy peer dropped once for a broken
+// link and once for a moment's choice is not held down for it. If the
+// peer stops being heard both ways within hearsWithin of the drop (its
+// link to us was failing, and another node noticed first), or publishes
+// an incoherent heartbeat within it, the drop is made whole (trackHolds);
+// the drops of a peer whose heartbeats are incoherent weigh whole
+// (noteCoherence).
 func (n *Node) dropWeight(p *peer) int {
 	if n.cfg.Unsafe.HalveEveryDrop {
 		return halfDrop
 	}
-	if n.heardBothWays(p) {
+	if n.heardBothWays(p) && !n.incoherent(p) {
 		return halfDrop
 	}
 	return fullDrop
 }
+
+// noteCoherence checks a peer's new latest heartbeat against itself. A
+// node's member set is a clique of its own row, and its row is the view
+// it publishes, computed in the same step: every member but the sender
+// is in the view (deferDrops holds a set only while it is such a clique).
+// A heartbeat that lists a member its view leaves out
+// comes from a node whose views do not describe its hearing (a babbler),
+// and the half weight of dropWeight, which spares a healthy peer dropped
+// for a moment's clique choice, must not spare it: its views leave us out
+// every other heartbeat, so half its drops would weigh half and its
+// hold-down would come late. Its drops weigh whole for hearsWithin after
+// such a heartbeat.
+func (n *Node) noteCoherence(p *peer, hb Heartbeat) {
+	if hb.Members&^hb.View&^SetOf(hb.From) != 0 {
+		p.incoherentUntil = n.now + n.hearsWithin()
+	}
+}
+
+// incoherent: a heartbeat of p listed a member its view left out less than
+// hearsWithin ago.
+func (n *Node) incoherent(p *peer) bool { return n.now < p.incoherentUntil }
 
 // heardBothWays: p is fresh on the network, echoes us (hearing) and lists
 // us in its view.
