@@ -54,7 +54,7 @@ func (n *Node) deferDrops(best Set) Set {
 	// A set with a member that has left our own row meanwhile is no
 	// clique of it: holding it would publish a member our view leaves
 	// out, the mark of a babbler's heartbeat (noteCoherence).
-	if keep == 0 || n.members&^row&^SetOf(n.self) != 0 {
+	if keep == 0 || n.members&^row&^SetOf(n.self) != 0 && !n.cfg.Unsafe.HoldSetOutsideRow {
 		return best
 	}
 	return n.members

@@ -52,6 +52,12 @@ type Unsafe struct {
 	// fourth drop. A liveness rule, not a safety one: the simulation's
 	// damping check catches it.
 	HalveEveryDrop bool
+	// HoldSetOutsideRow: deferDrops holds the member set for a lagging
+	// member even while another member is outside our own row, so the
+	// node publishes a member its view leaves out, which its peers take
+	// for a babbler's heartbeat (noteCoherence). The simulation's
+	// coherence rule catches it.
+	HoldSetOutsideRow bool
 }
 
 // Config configures one node's machine.

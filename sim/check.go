@@ -68,6 +68,17 @@ import (
 //     of (a check that cannot read is no evidence, and the next one comes
 //     a period later). Registrations are read at the target after every
 //     command it executes.
+//  9. Every heartbeat a machine publishes, on the network and in its
+//     slot, is coherent: its member set, less the node itself, lies
+//     within its view. A node's member set is a clique of its own row,
+//     which is its view, and the damping takes a heartbeat that is not
+//     for a babbler's (package quorum, "Damping"), whose drops weigh
+//     whole: a healthy node publishing one would lose the half weight
+//     that spares it a hold-down. (The babble fault changes the view on
+//     the wire, after publication; this rule sees what the machine
+//     published.) Not a safety rule but an invariant of the core that
+//     liveness rests on, reported as a violation like the others; the
+//     planted hold-set-outside-row breaks it.
 
 // watchdogDrift is how much slower than the absolute clock the checker
 // lets a watchdog count. The simulation's watchdogs count on the absolute
@@ -126,6 +137,8 @@ type incObs struct {
 	frozenOK    bool
 	// held: the held rule of the stop bound (checkheld.go).
 	held heldObs
+	// incoherent: rule 9 was reported for this incarnation.
+	incoherent bool
 }
 
 // checker holds the safety checker's observations.

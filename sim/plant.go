@@ -128,6 +128,10 @@ var Bugs = map[string]Bug{
 	// Every drop weighs half for the damping, a drop for a broken link of
 	// the node's own as well as one the clique choice made.
 	"half-every-drop": {Unsafe: quorum.Unsafe{HalveEveryDrop: true}},
+	// A member set held for a lagging member while another member is
+	// outside the node's own row: a heartbeat listing a member its view
+	// leaves out.
+	"hold-set-outside-row": {Unsafe: quorum.Unsafe{HoldSetOutsideRow: true}},
 	// Packages.
 	"pkg-skip-acks":           {Placement: placement.Unsafe{SkipAcks: true}},
 	"pkg-skip-clear":          {Placement: placement.Unsafe{SkipClear: true}},
