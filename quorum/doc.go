@@ -115,13 +115,12 @@
 // of its own row, which is the view it publishes in the same step, so
 // every member but the sender is in its view (a member set held for one
 // heartbeat of a lagging member is held only while it is such a clique).
-// A heartbeat listing a member its
-// view leaves out comes from a babbler, whose random views list this
-// node every other heartbeat; counted in halves its drops would put its
-// hold-down off, and the others would re-admit it and disagree about it
-// for longer. For hearsWithin after such a heartbeat the peer's drops
-// weigh whole, and a half drop of it within hearsWithin before is made
-// whole.
+// A heartbeat listing a member its view leaves out comes from a babbler,
+// whose random views list this node every other heartbeat; counted in
+// halves its drops would put its hold-down off, and the others would
+// re-admit it and disagree about it for longer. For hearsWithin after
+// such a heartbeat the peer's drops weigh whole, and a half drop of it
+// within hearsWithin before is made whole.
 // After the first drop a peer may come back at once (a peer dropped by a
 // moment's wrong clique choice costs nothing more); after the k-th drop in
 // a row (halves rounded down), k >= 2, it stays out of this node's view

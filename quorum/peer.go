@@ -387,13 +387,13 @@ func (n *Node) dropWeight(p *peer) int {
 // node's member set is a clique of its own row, and its row is the view
 // it publishes, computed in the same step: every member but the sender
 // is in the view (deferDrops holds a set only while it is such a clique).
-// A heartbeat that lists a member its view leaves out
-// comes from a node whose views do not describe its hearing (a babbler),
-// and the half weight of dropWeight, which spares a healthy peer dropped
-// for a moment's clique choice, must not spare it: its views leave us out
-// every other heartbeat, so half its drops would weigh half and its
-// hold-down would come late. Its drops weigh whole for hearsWithin after
-// such a heartbeat.
+// A heartbeat that lists a member its view leaves out comes from a node
+// whose views do not describe its hearing (a babbler), and the half
+// weight of dropWeight, which spares a healthy peer dropped for a
+// moment's clique choice, must not spare it: its views list us every
+// other heartbeat, so half its drops would weigh half and its hold-down
+// would come late. Its drops weigh whole for hearsWithin after such a
+// heartbeat.
 func (n *Node) noteCoherence(p *peer, hb Heartbeat) {
 	if hb.Members&^hb.View&^SetOf(hb.From) != 0 {
 		p.incoherentUntil = n.now + n.hearsWithin()
