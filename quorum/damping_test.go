@@ -135,8 +135,9 @@ func TestCliqueDropWeighsHalf(t *testing.T) {
 // leave node 3 out: it looks like a healthy node that stopped hearing
 // node 3, and node 1, which hears it both ways, weighs its drop half. A
 // half drop is made whole when an incoherent heartbeat follows within
-// hearsWithin. Node 5's slot writes carry the same heartbeats, so its
-// rows do not change with the path they come by.
+// hearsWithin, and an incoherent peer is left out of the view and the
+// member set meanwhile. Node 5's slot writes carry the same heartbeats,
+// so its rows do not change with the path they come by.
 func TestIncoherentViewsWeighWhole(t *testing.T) {
 	// without3: node 5's views leave node 3 out; so do its member sets
 	// if coherent, and if not they list node 3 (and, with ghost, node 6,
@@ -184,10 +185,13 @@ func TestIncoherentViewsWeighWhole(t *testing.T) {
 		check(t, c, "coherent views and members without node 3", false, halfDrop)
 	})
 	t.Run("incoherent", func(t *testing.T) {
-		c, n1, _ := setup(t)
+		c, n1, p := setup(t)
 		c.rewrite = without3(false, false)
 		heartbeat(c)
 		check(t, c, "members listing node 3, which the view leaves out", true, fullDrop)
+		if n1.members.Has(5) || n1.inView(p) {
+			t.Errorf("node 1 keeps the incoherent node 5 (member %v, in its view %v)\n%s", n1.members.Has(5), n1.inView(p), c.nodes[1].log())
+		}
 		c.rewrite = nil
 		c.run(c.now + n1.hearsWithin() + c.d.HeartbeatInterval)
 		check(t, c, "coherent again for hearsWithin", false, halfDrop)

@@ -119,8 +119,12 @@
 // whose random views list this node every other heartbeat; counted in
 // halves its drops would put its hold-down off, and the others would
 // re-admit it and disagree about it for longer. For hearsWithin after
-// such a heartbeat the peer's drops weigh whole, and a half drop of it
-// within hearsWithin before is made whole.
+// such a heartbeat the peer is left out of this node's view and member
+// set, as a held-down peer is, its drops weigh whole, and a half drop of
+// it within hearsWithin before is made whole. Every node that receives the
+// heartbeat judges it alike, so the nodes drop the babbler together and
+// none re-admits it while it babbles; the damping then holds it down as
+// any peer dropped again and again.
 // After the first drop a peer may come back at once (a peer dropped by a
 // moment's wrong clique choice costs nothing more); after the k-th drop in
 // a row (halves rounded down), k >= 2, it stays out of this node's view

@@ -392,8 +392,14 @@ func (n *Node) dropWeight(p *peer) int {
 // weight of dropWeight, which spares a healthy peer dropped for a
 // moment's clique choice, must not spare it: its views list us every
 // other heartbeat, so half its drops would weigh half and its hold-down
-// would come late. Its drops weigh whole for hearsWithin after such a
-// heartbeat.
+// would come late. For hearsWithin after such a heartbeat it is left out
+// of our view and our member set, as a held-down peer is, and its drops
+// weigh whole: every node that receives the heartbeat judges it the same
+// way, so they drop the babbler together rather than each at the moment
+// its random view leaves that node out, and none of them re-admits it
+// while its heartbeats go on contradicting themselves. A healthy node
+// never publishes such a heartbeat (the simulation checks every one), so
+// this costs a healthy peer nothing.
 func (n *Node) noteCoherence(p *peer, hb Heartbeat) {
 	if hb.Members&^hb.View&^SetOf(hb.From) != 0 {
 		p.incoherentUntil = n.now + n.hearsWithin()
@@ -411,5 +417,6 @@ func (n *Node) heardBothWays(p *peer) bool {
 }
 
 // inView: p is in the view we publish (and our own row of the clique):
-// we hear each other, and it is not held down.
-func (n *Node) inView(p *peer) bool { return n.hearing(p) && !n.heldDown(p) }
+// we hear each other, it is not held down, and its heartbeats are not
+// incoherent.
+func (n *Node) inView(p *peer) bool { return n.hearing(p) && !n.heldDown(p) && !n.incoherent(p) }
