@@ -91,7 +91,7 @@ func (n *Node) bestMembers() Set {
 	var cand, fresh Set
 	cand = cand.Add(n.self)
 	for _, p := range n.peers {
-		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 || n.heldDown(p) || n.incoherent(p) {
+		if p == nil || !p.haveLatest || !n.netAlive(p) || !p.latest.View.Has(n.self) || p.latest.Flags&FlagStopped != 0 || n.keptOut(p) {
 			continue
 		}
 		// A newcomer joins only once it is settled (its startup guard or

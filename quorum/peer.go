@@ -53,8 +53,8 @@ type peer struct {
 	holds      bool
 	holdsSince time.Duration
 	// incoherentUntil: a heartbeat of the peer listed a member its own
-	// view left out (see noteCoherence); until this time its drops weigh
-	// whole.
+	// view left out (see noteCoherence); until this time it is kept out
+	// of our view and member set, and its drops weigh whole.
 	incoherentUntil time.Duration
 
 	// deferring: the clique choice drops this member while it is fresh;
@@ -416,7 +416,10 @@ func (n *Node) heardBothWays(p *peer) bool {
 	return p.haveLatest && n.netState(p) == liveness.Live && n.hearing(p) && p.latest.View.Has(n.self)
 }
 
+// keptOut: p is left out of our view and member set whatever we hear of
+// it: it is held down, or its heartbeats are incoherent.
+func (n *Node) keptOut(p *peer) bool { return n.heldDown(p) || n.incoherent(p) }
+
 // inView: p is in the view we publish (and our own row of the clique):
-// we hear each other, it is not held down, and its heartbeats are not
-// incoherent.
-func (n *Node) inView(p *peer) bool { return n.hearing(p) && !n.heldDown(p) && !n.incoherent(p) }
+// we hear each other, and it is not kept out.
+func (n *Node) inView(p *peer) bool { return n.hearing(p) && !n.keptOut(p) }

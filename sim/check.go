@@ -564,3 +564,12 @@ func (w *World) checkReformed() {
 		}
 	}
 }
+
+// checkCoherent is rule 9 for a heartbeat incarnation o published (on the
+// network or in its slot), reported once per incarnation.
+func (c *checker) checkCoherent(o *incObs, hb quorum.Heartbeat) {
+	if out := hb.Members &^ hb.View &^ quorum.SetOf(o.n.id); out != 0 && !o.incoherent {
+		o.incoherent = true
+		c.w.violate(9, "n%d publishes members %v that its view %v leaves out (counter %d): a heartbeat its peers take for a babbler's", o.n.id, out, hb.View, hb.Seq)
+	}
+}

@@ -55,10 +55,7 @@ func (c *checker) published(n *simNode, hb quorum.Heartbeat) {
 	if o == nil || hb.Inc != o.inc {
 		return
 	}
-	if out := hb.Members &^ hb.View &^ quorum.SetOf(n.id); out != 0 && !o.incoherent {
-		o.incoherent = true // once per incarnation
-		c.w.violate(9, "n%d publishes members %v that its view %v leaves out (counter %d): a heartbeat its peers take for a babbler's", n.id, out, hb.View, hb.Seq)
-	}
+	c.checkCoherent(o, hb)
 	h := &o.held
 	at := n.local(c.w.now)
 	cut := 0
